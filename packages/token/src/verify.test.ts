@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { KEY, NOW, NOW_MS, craftToken, validClaims, verifyOptions } from "../test/helpers.js";
+import { TokenError } from "./errors.js";
+import { signToken } from "./sign.js";
+import { verifyToken } from "./verify.js";
+
+const header = { alg: "HS256", kid: KEY.stateBackedKeyId };
+
+test("returns key id, the looked-up key, claims and authContext", async () => {
+  const lookups: string[] = [];
+  const claims = validClaims({ act: { sub: "u1", team: "a" } });
+  const result = await verifyToken(craftToken(header, claims), verifyOptions(lookups));
+  assert.equal(result.keyId, KEY.stateBackedKeyId);
+  assert.deepEqual(result.key, { secret: KEY.stateBackedSecretKey });
+  assert.deepEqual(result.claims, claims);
+  assert.deepEqual(result.authContext, { sub: "u1", team: "a" });
+  assert.deepEqual(lookups, [KEY.stateBackedKeyId]);
+});
+
+test("authContext falls back to the top-level sub only when act has none", async () => {
+  const fallback = craftToken(header, validClaims({ act: {}, sub: "u2" }));
+  assert.deepEqual((await verifyToken(fallback, verifyOptions())).authContext, { sub: "u2" });
+  const own = craftToken(header, validClaims({ act: { sub: "u1" }, sub: "u2" }));
+  assert.deepEqual((await verifyToken(own, verifyOptions())).authContext, { sub: "u1" });
+  const noAct = craftToken(header, validClaims({ act: undefined }));
+  assert.deepEqual((await verifyToken(noAct, verifyOptions())).authContext, {});
+});
+
+test("accepts tokens from signToken, including custom audiences when configured", async () => {
+  const token = await signToken(KEY, { sub: "u" }, { expires: { in: "1h" }, audience: "mine" });
+  const options = { ...verifyOptions(), clock: Date.now };
+  await assert.rejects(verifyToken(token, options), { code: "token-audience-invalid" });
+  const result = await verifyToken(token, { ...options, audience: ["other", "mine"] });
+  assert.deepEqual(result.authContext, { sub: "u" });
+});
+
+test("an aud array is accepted when one entry matches", async () => {
+  const token = craftToken(header, validClaims({ aud: ["x", "https://api.statebacked.dev/"] }));
+  await verifyToken(token, verifyOptions());
+});
+
+test("leeway: just-expired passes within it and fails beyond it", async () => {
+  const token = craftToken(header, validClaims({ exp: NOW - 20 }));
+  await verifyToken(token, verifyOptions());
+  await assert.rejects(verifyToken(token, { ...verifyOptions(), leewaySeconds: 10 }), {
+    code: "token-expired",
+  });
+});
+
+test("HS384 and HS512 verify only when allowed", async () => {
+  const token = craftToken({ ...header, alg: "HS512" }, validClaims(), { hash: "sha512" });
+  await assert.rejects(verifyToken(token, verifyOptions()), {
+    code: "token-algorithm-not-allowed",
+  });
+  const ok = await verifyToken(token, { ...verifyOptions(), algorithms: ["HS256", "HS512"] });
+  assert.equal(ok.header.alg, "HS512");
+});
+
+test("errors from the key lookup propagate rather than pose as an unknown key", async () => {
+  const failure = new Error("database down");
+  const options = {
+    ...verifyOptions(),
+    lookupKey: () => Promise.reject(failure),
+  };
+  await assert.rejects(verifyToken(craftToken(header, validClaims()), options), failure);
+});
+
+test("misuse of the options is a TypeError", async () => {
+  const token = craftToken(header, validClaims());
+  await assert.rejects(verifyToken(token, {} as never), TypeError);
+  await assert.rejects(
+    verifyToken(token, { ...verifyOptions(), algorithms: ["RS256" as never] }),
+    TypeError,
+  );
+});
+
+test("TokenError carries its code and is an Error", async () => {
+  const token = craftToken(header, validClaims({ exp: NOW - 3600 }));
+  const err = await verifyToken(token, { ...verifyOptions(), clock: () => NOW_MS }).catch(
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof TokenError);
+  assert.ok(err instanceof Error);
+  assert.equal(err.code, "token-expired");
+});

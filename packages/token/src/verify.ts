@@ -1,0 +1,263 @@
+// verifyToken: checks a key-signed token (RFC 8725 practice) on node:crypto and returns its claims.
+// Every cheap structural check runs before the key lookup and the HMAC, so junk costs almost nothing.
+import { timingSafeEqual } from "node:crypto";
+import { TokenError } from "./errors.js";
+import { hmacKey, mac, MAC_LENGTH } from "./hmac.js";
+import { DEFAULT_AUDIENCE } from "./sign.js";
+import type {
+  HmacAlgorithm,
+  TokenClaims,
+  TokenHeader,
+  VerificationKey,
+  VerifiedToken,
+  VerifyOptions,
+} from "./types.js";
+
+const DEFAULT_MAX_LENGTH = 16_384;
+const DEFAULT_LEEWAY_SECONDS = 30;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const KEY_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * Verifies a token signed with an org key (by `signToken` here or in `@statebacked/token`) and
+ * returns its key id, claims and the end user's `authContext`.
+ *
+ * Requires a `kid` the lookup knows, an allowed HMAC algorithm (HS256 only by default), a valid
+ * signature, an `exp` in the future, an `aud` among the accepted audiences, and honours `nbf`.
+ * Rejects `alg: "none"`, unknown `crit` headers, `iat` in the future, and malformed or oversized
+ * tokens before any lookup or cryptography.
+ *
+ * @throws {@link TokenError} with a `code` such as `token-expired`, `token-signature-invalid`,
+ *   `token-unknown-key`, `token-audience-invalid`, `token-malformed` or `token-algorithm-not-allowed`.
+ *
+ * @example
+ * ```ts
+ * import { verifyToken, TokenError } from "@backstate/token";
+ *
+ * const { authContext, key } = await verifyToken(bearerToken, {
+ *   lookupKey: async (kid) => db.findKey(kid), // { secret: "sbsec_…", ...anything you need back }
+ * });
+ * console.log(authContext.sub);
+ * ```
+ */
+export async function verifyToken<K extends VerificationKey>(
+  token: string,
+  options: VerifyOptions<K>,
+): Promise<VerifiedToken<K>> {
+  const settings = resolveOptions(options);
+  const parsed = parseUnverified(token, settings);
+  const found = options.lookupKey(parsed.keyId);
+  // Await only a real promise: with a synchronous lookup (a cache hit) the whole check runs
+  // without another trip through the microtask queue.
+  const key = isPromiseLike(found) ? await found : found;
+  return checkSigned(parsed, key, settings);
+}
+
+type Settings = ReturnType<typeof resolveOptions>;
+
+type ParsedToken = {
+  header: Readonly<Record<string, unknown>>;
+  alg: HmacAlgorithm;
+  keyId: string;
+  signingInput: string;
+  encodedPayload: string;
+  encodedSignature: string;
+};
+
+/** Everything that can be checked without the key: size, shape, encoding, header. */
+function parseUnverified(token: string, settings: Settings): ParsedToken {
+  if (typeof token !== "string") throw new TokenError("token-malformed", "token must be a string");
+  if (token.length > settings.maxLength) {
+    throw new TokenError(
+      "token-too-large",
+      `token is longer than ${settings.maxLength} characters`,
+    );
+  }
+  const firstDot = token.indexOf(".");
+  const lastDot = token.lastIndexOf(".");
+  if (firstDot < 0 || lastDot === firstDot || token.indexOf(".", firstDot + 1) !== lastDot) {
+    throw new TokenError("token-malformed", "token must have three dot-separated parts");
+  }
+  const encodedHeader = token.slice(0, firstDot);
+  const encodedPayload = token.slice(firstDot + 1, lastDot);
+  const encodedSignature = token.slice(lastDot + 1);
+  const header = decodeHeader(encodedHeader);
+  if (!isBase64url(encodedPayload)) {
+    throw new TokenError("token-malformed", "token payload must be base64url");
+  }
+  const algorithm = header.alg;
+  if (
+    typeof algorithm !== "string" ||
+    !(settings.algorithms as readonly string[]).includes(algorithm)
+  ) {
+    throw new TokenError(
+      "token-algorithm-not-allowed",
+      `algorithm ${JSON.stringify(algorithm)} is not allowed; allowed: ${settings.algorithms.join(", ")}`,
+    );
+  }
+  const alg = algorithm as HmacAlgorithm;
+  if (header.crit !== undefined) {
+    throw new TokenError(
+      "token-critical-header-unsupported",
+      "token declares critical header parameters this verifier does not understand",
+    );
+  }
+  const keyId = header.kid;
+  if (keyId === undefined) throw new TokenError("token-key-id-missing", "token header has no kid");
+  if (typeof keyId !== "string" || !KEY_ID.test(keyId)) {
+    throw new TokenError("token-key-id-invalid", "token kid is not a valid key id");
+  }
+  // A MAC has one length per algorithm; anything else cannot verify, so skip the lookup.
+  const expectedSignatureLength = Math.ceil((MAC_LENGTH[alg] * 4) / 3);
+  if (encodedSignature.length !== expectedSignatureLength || !isBase64url(encodedSignature)) {
+    throw new TokenError("token-signature-invalid", "token signature is missing or malformed");
+  }
+  const signingInput = token.slice(0, lastDot);
+  return { header, alg, keyId, signingInput, encodedPayload, encodedSignature };
+}
+
+/** The signature under the looked-up key, then the claims, which are trusted only after it. */
+function checkSigned<K extends VerificationKey>(
+  parsed: ParsedToken,
+  key: K | undefined,
+  settings: Settings,
+): VerifiedToken<K> {
+  if (key === undefined)
+    throw new TokenError("token-unknown-key", "token is signed by an unknown key");
+  const secret = key.secret;
+  if (!(typeof secret === "string" || secret instanceof Uint8Array) || secret.length === 0) {
+    throw new TokenError("token-key-invalid", "the key found for this token has no usable secret");
+  }
+  const expected = mac(parsed.alg, hmacKey(secret), parsed.signingInput);
+  const given = Buffer.from(parsed.encodedSignature, "base64url");
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new TokenError("token-signature-invalid", "token signature does not verify");
+  }
+
+  const claims = checkClaims(decodeJsonObject(parsed.encodedPayload, "payload"), settings);
+  return {
+    keyId: parsed.keyId,
+    key,
+    header: parsed.header as TokenHeader,
+    claims,
+    authContext: authContextOf(claims),
+  };
+}
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === "function";
+}
+
+function resolveOptions<K extends VerificationKey>(options: VerifyOptions<K>) {
+  if (typeof options?.lookupKey !== "function") {
+    throw new TypeError("verifyToken needs options.lookupKey(keyId)");
+  }
+  const audiences: string | readonly string[] = options.audience ?? DEFAULT_AUDIENCE;
+  const algorithms = options.algorithms ?? (["HS256"] as const);
+  for (const algorithm of algorithms) {
+    if (!(algorithm in MAC_LENGTH)) {
+      throw new TypeError(`unsupported algorithm ${JSON.stringify(algorithm)}: use HS256/384/512`);
+    }
+  }
+  return {
+    algorithms,
+    audiences,
+    leeway: options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
+    maxLength: options.maxLength ?? DEFAULT_MAX_LENGTH,
+    clock: options.clock ?? Date.now,
+  };
+}
+
+function checkClaims(payload: Record<string, unknown>, settings: Settings): TokenClaims {
+  const now = Math.floor(settings.clock() / 1000);
+  const leeway = settings.leeway;
+  const exp = numericDate(payload, "exp");
+  const nbf = numericDate(payload, "nbf");
+  const iat = numericDate(payload, "iat");
+  if (exp === undefined) throw new TokenError("token-expiry-missing", "token has no exp claim");
+  if (exp <= now - leeway) throw new TokenError("token-expired", "token has expired");
+  if (nbf !== undefined && nbf > now + leeway) {
+    throw new TokenError("token-not-yet-valid", "token is not valid yet (nbf)");
+  }
+  if (iat !== undefined && iat > now + leeway) {
+    throw new TokenError("token-issued-in-future", "token claims to be issued in the future (iat)");
+  }
+  if (!audienceMatches(payload.aud, settings.audiences)) {
+    throw new TokenError("token-audience-invalid", "token audience is missing or not accepted");
+  }
+  const act = payload.act;
+  if (act !== undefined && !isPlainObject(act)) {
+    throw new TokenError("token-claim-invalid", "token act claim must be an object");
+  }
+  if (payload.sub !== undefined && typeof payload.sub !== "string") {
+    throw new TokenError("token-claim-invalid", "token sub claim must be a string");
+  }
+  return payload as TokenClaims;
+}
+
+function numericDate(payload: Record<string, unknown>, claim: string): number | undefined {
+  const value = payload[claim];
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new TokenError("token-claim-invalid", `token ${claim} claim must be a number`);
+  }
+  return value;
+}
+
+function audienceMatches(aud: unknown, accepted: string | readonly string[]): boolean {
+  if (!Array.isArray(aud)) return isAccepted(aud, accepted);
+  for (const one of aud) if (isAccepted(one, accepted)) return true;
+  return false;
+}
+
+function isAccepted(aud: unknown, accepted: string | readonly string[]): boolean {
+  if (typeof aud !== "string") return false;
+  return typeof accepted === "string" ? aud === accepted : accepted.includes(aud);
+}
+
+/** The claims about the end user: `act`, falling back to the top-level `sub` when `act` has none. */
+function authContextOf(claims: TokenClaims): Record<string, unknown> {
+  const act = claims.act ?? {};
+  if (act.sub === undefined && claims.sub !== undefined) return { ...act, sub: claims.sub };
+  return act;
+}
+
+// Tokens signed by one key share one header, so its decoded form is worth keeping (frozen, since
+// callers receive it). Bounded: when full it is emptied, which costs a few re-decodes.
+const HEADER_CACHE_LIMIT = 256;
+const headerCache = new Map<string, Readonly<Record<string, unknown>>>();
+
+function decodeHeader(encoded: string): Readonly<Record<string, unknown>> {
+  let header = headerCache.get(encoded);
+  if (header === undefined) {
+    // Only well-formed headers enter the cache, so a hit needs no re-check.
+    if (!isBase64url(encoded))
+      throw new TokenError("token-malformed", "token header must be base64url");
+    header = Object.freeze(decodeJsonObject(encoded, "header"));
+    if (headerCache.size >= HEADER_CACHE_LIMIT) headerCache.clear();
+    headerCache.set(encoded, header);
+  }
+  return header;
+}
+
+function decodeJsonObject(encoded: string, part: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(encoded, "base64url").toString("utf8"));
+  } catch (cause) {
+    throw new TokenError("token-malformed", `token ${part} is not JSON`, { cause });
+  }
+  if (!isPlainObject(value)) {
+    throw new TokenError("token-malformed", `token ${part} must be a JSON object`);
+  }
+  return value;
+}
+
+function isBase64url(part: string): boolean {
+  // A length of 1 mod 4 cannot come from any byte string: reject instead of decoding garbage.
+  return BASE64URL.test(part) && part.length % 4 !== 1;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
