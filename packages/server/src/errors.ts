@@ -1,0 +1,82 @@
+// Coded errors for the whole server. Domain code throws these; the HTTP layer (one table) maps each
+// code to a status. Misuse of an internal API throws TypeError instead.
+
+export type ErrorCode =
+  // input
+  | "invalid-parameter"
+  | "context-too-large"
+  | "not-json-serializable"
+  // lookups and state
+  | "not-found"
+  | "already-exists"
+  | "invalid-state"
+  | "conflict"
+  // authorization by the machine
+  | "rejected-by-machine-authorizer"
+  // machine code and its runtime
+  | "invalid-bundle"
+  | "machine-error"
+  | "sandbox-timeout"
+  | "sandbox-memory-exceeded"
+  | "sandbox-crashed"
+  // storage
+  | "store-newer-than-server"
+  | "store-error";
+
+/** The base of every coded server error. `code` is stable; `message` is for people. */
+export class BackstateError extends Error {
+  override name = "BackstateError";
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Bad input: names the offending parameter, as the API's `{ error, code, parameter }` body does. */
+export class InvalidParameterError extends BackstateError {
+  override name = "InvalidParameterError";
+  readonly parameter: string;
+  constructor(parameter: string, message: string) {
+    super("invalid-parameter", message);
+    this.parameter = parameter;
+  }
+}
+
+/** The machine's own allowRead / allowWrite refused (or threw, or did not answer a boolean). */
+export class RejectedByMachineAuthorizerError extends BackstateError {
+  override name = "RejectedByMachineAuthorizerError";
+  constructor(message: string) {
+    super("rejected-by-machine-authorizer", message);
+  }
+}
+
+/** Something named in a request does not exist (or belongs to another org: the same answer). */
+export class NotFoundError extends BackstateError {
+  override name = "NotFoundError";
+  constructor(message: string) {
+    super("not-found", message);
+  }
+}
+
+/** A create collided with an existing name. */
+export class AlreadyExistsError extends BackstateError {
+  override name = "AlreadyExistsError";
+  constructor(message: string) {
+    super("already-exists", message);
+  }
+}
+
+/** A write lost a race: the row changed since it was read (optimistic single-writer check). */
+export class ConflictError extends BackstateError {
+  override name = "ConflictError";
+  constructor(message: string) {
+    super("conflict", message);
+  }
+}
+
+/** Untrusted machine code failed: it threw, overran its budget, or took its sandbox down. */
+export class MachineCodeError extends BackstateError {
+  override name = "MachineCodeError";
+}

@@ -1,0 +1,93 @@
+// Unit tests of the adapter-independent group-commit queue, with a fake batch runner.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { GroupCommitter, type Outcome } from "./group-commit.js";
+
+const batchError = (cause: unknown) => new Error("batch failed", { cause });
+
+test("items submitted in one turn share a batch and get their own outcomes", async () => {
+  const batches: number[][] = [];
+  const committer = new GroupCommitter<number, number>(
+    (batch) => {
+      batches.push([...batch]);
+      return batch.map((n): Outcome<number> =>
+        n % 2 === 0 ? { ok: true, value: n * 10 } : { ok: false, error: new Error(`odd ${n}`) },
+      );
+    },
+    { maxBatchSize: 100, batchError },
+  );
+  const outcomes = await Promise.allSettled([1, 2, 3, 4].map((n) => committer.submit(n)));
+  assert.deepEqual(batches, [[1, 2, 3, 4]]);
+  assert.equal(committer.batches, 1);
+  assert.deepEqual(
+    outcomes.map((o) => (o.status === "fulfilled" ? o.value : (o.reason as Error).message)),
+    ["odd 1", 20, "odd 3", 40],
+  );
+});
+
+test("a batch that fails as a whole fails every item in it", async () => {
+  const committer = new GroupCommitter<number, number>(
+    () => {
+      throw new Error("disk on fire");
+    },
+    { maxBatchSize: 100, batchError },
+  );
+  const outcomes = await Promise.allSettled([1, 2].map((n) => committer.submit(n)));
+  for (const outcome of outcomes) {
+    assert.equal(outcome.status, "rejected");
+    assert.equal((outcome.reason as Error).message, "batch failed");
+    assert.equal(((outcome.reason as Error).cause as Error).message, "disk on fire");
+  }
+});
+
+test("items arriving while a batch runs wait for the next batch", async () => {
+  const batches: number[][] = [];
+  let release: () => void = () => {};
+  const firstBatchHeld = new Promise<void>((resolve) => (release = resolve));
+  const committer = new GroupCommitter<number, number>(
+    async (batch) => {
+      batches.push([...batch]);
+      if (batches.length === 1) await firstBatchHeld;
+      return batch.map((value) => ({ ok: true, value }));
+    },
+    { maxBatchSize: 100, batchError },
+  );
+  const first = committer.submit(1);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(batches, [[1]], "the first batch is running");
+  const later = [committer.submit(2), committer.submit(3)];
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(batches, [[1]], "no second transaction while the first is open");
+  release();
+  assert.deepEqual(await Promise.all([first, ...later]), [1, 2, 3]);
+  assert.deepEqual(batches, [[1], [2, 3]]);
+});
+
+test("the batch size is capped", async () => {
+  const sizes: number[] = [];
+  const committer = new GroupCommitter<number, number>(
+    (batch) => {
+      sizes.push(batch.length);
+      return batch.map((value) => ({ ok: true, value }));
+    },
+    { maxBatchSize: 4, batchError },
+  );
+  await Promise.all(Array.from({ length: 10 }, (_, i) => committer.submit(i)));
+  assert.deepEqual(sizes, [4, 4, 2]);
+});
+
+test("drain writes what is queued without waiting for the next turn", async () => {
+  const seen: number[] = [];
+  const committer = new GroupCommitter<number, number>(
+    (batch) => {
+      seen.push(...batch);
+      return batch.map((value) => ({ ok: true, value }));
+    },
+    { maxBatchSize: 2, batchError },
+  );
+  const submitted = [1, 2, 3].map((n) => committer.submit(n));
+  await committer.drain();
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.deepEqual(await Promise.all(submitted), [1, 2, 3]);
+  assert.equal(committer.batches, 2);
+});

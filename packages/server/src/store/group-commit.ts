@@ -1,0 +1,107 @@
+// Group commit for any adapter: writes queued by many callers run together in one database
+// transaction per batch, so durability costs one sync per batch instead of one per write.
+
+/** What one item of a batch came to: its value, or the error that failed it (and only it). */
+export type Outcome<R> = { ok: true; value: R } | { ok: false; error: Error };
+
+/**
+ * Runs one batch in one transaction and returns one outcome per item, in order. Throws (or
+ * rejects) when the transaction as a whole failed: then every item of the batch fails.
+ */
+export type BatchRunner<T, R> = (batch: readonly T[]) => Outcome<R>[] | Promise<Outcome<R>[]>;
+
+export type GroupCommitOptions = {
+  /** The most items one transaction takes; the rest wait for the next batch. */
+  maxBatchSize: number;
+  /** Turns the cause of a failed batch into the error every caller in it receives. */
+  batchError: (cause: unknown) => Error;
+};
+
+type Waiter<T, R> = { item: T; resolve: (value: R) => void; reject: (error: Error) => void };
+
+export class GroupCommitter<T, R> {
+  readonly #run: BatchRunner<T, R>;
+  readonly #options: GroupCommitOptions;
+  #queue: Waiter<T, R>[] = [];
+  #scheduled: NodeJS.Immediate | undefined;
+  #flushing: Promise<void> | undefined;
+  #batches = 0;
+
+  constructor(run: BatchRunner<T, R>, options: GroupCommitOptions) {
+    if (!Number.isInteger(options.maxBatchSize) || options.maxBatchSize < 1) {
+      throw new TypeError("maxBatchSize must be a positive integer");
+    }
+    this.#run = run;
+    this.#options = options;
+  }
+
+  /** How many batches (transactions) have been run so far. */
+  get batches(): number {
+    return this.#batches;
+  }
+
+  /** Queues `item`; settles once the transaction holding it has committed, or with its error. */
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Runs everything queued now, without waiting for the next turn of the event loop. */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.#flushing !== undefined) await this.#flushing;
+      else if (this.#queue.length > 0) await this.#flush();
+      else break;
+    }
+    this.#unschedule();
+  }
+
+  #schedule(): void {
+    // One flush at a time: a flush that is running reschedules itself when it ends, so items
+    // arriving meanwhile form the next batch instead of joining a transaction already under way.
+    if (this.#scheduled !== undefined || this.#flushing !== undefined) return;
+    // setImmediate, not a microtask: every caller of this turn of the event loop (and of the
+    // promise continuations it triggers) gets to enqueue before the batch is cut.
+    this.#scheduled = setImmediate(() => {
+      this.#scheduled = undefined;
+      void this.#flush();
+    });
+  }
+
+  #unschedule(): void {
+    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
+    this.#scheduled = undefined;
+  }
+
+  #flush(): Promise<void> {
+    this.#unschedule();
+    const batch = this.#queue.splice(0, this.#options.maxBatchSize);
+    if (batch.length === 0) return Promise.resolve();
+    const flushing = this.#runBatch(batch).finally(() => {
+      this.#flushing = undefined;
+      if (this.#queue.length > 0) this.#schedule();
+    });
+    this.#flushing = flushing;
+    return flushing;
+  }
+
+  async #runBatch(batch: Waiter<T, R>[]): Promise<void> {
+    this.#batches++;
+    let outcomes: Outcome<R>[];
+    try {
+      outcomes = await this.#run(batch.map((waiter) => waiter.item));
+    } catch (cause) {
+      const error = this.#options.batchError(cause);
+      for (const waiter of batch) waiter.reject(error);
+      return;
+    }
+    batch.forEach((waiter, index) => {
+      const outcome = outcomes[index];
+      if (outcome === undefined) waiter.reject(new Error("batch runner returned too few outcomes"));
+      else if (outcome.ok) waiter.resolve(outcome.value);
+      else waiter.reject(outcome.error);
+    });
+  }
+}

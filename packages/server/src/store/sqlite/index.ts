@@ -1,0 +1,2 @@
+// The SQLite adapter's public surface.
+export { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";

@@ -1,0 +1,37 @@
+// Durable timers (delayed events): finding the next wake-up, and leasing due timers to a deliverer.
+import type Database from "better-sqlite3";
+import type { EpochMs, TimerRecord } from "../store.js";
+import { toTimerRecord } from "./rows.js";
+import type { Statements } from "./statements.js";
+
+/**
+ * When `claimDueTimers` will next find something: the earliest due time of an unclaimed timer,
+ * or, for a leased one, the later of its due time and the end of its lease (a deliverer that
+ * died holding the lease must not strand its timer).
+ */
+export function nextTimerDue(s: Statements): EpochMs | undefined {
+  const unclaimed = s.earliestUnclaimedDue.get();
+  const leaseEnd = s.earliestLeaseEnd.get() ?? undefined;
+  if (unclaimed === undefined) return leaseEnd;
+  if (leaseEnd === undefined) return unclaimed;
+  return Math.min(unclaimed, leaseEnd);
+}
+
+export function timerClaimer(
+  db: Database.Database,
+  s: Statements,
+): (now: EpochMs, limit: number, leaseMs: number) => TimerRecord[] {
+  // IMMEDIATE: the select and the lease happen under the write lock, so two processes sharing
+  // the database file never lease the same timer.
+  const claim = db.transaction((now: EpochMs, limit: number, leaseMs: number) => {
+    const rows = s.selectClaimable.all(now, now, limit);
+    for (const row of rows) s.leaseTimer.run(now + leaseMs, row.id);
+    return rows.map(toTimerRecord);
+  });
+  return (now, limit, leaseMs) => {
+    if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
+    if (!Number.isInteger(leaseMs) || leaseMs < 0)
+      throw new TypeError("leaseMs must be an integer ≥ 0");
+    return limit === 0 ? [] : claim.immediate(now, limit, leaseMs);
+  };
+}

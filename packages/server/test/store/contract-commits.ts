@@ -1,0 +1,199 @@
+// Contract, part 2: committing transitions (create, events, the optimistic sequence check),
+// reading instances and their history, and that another org's id never reaches them.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  T0,
+  createCommit,
+  createInstance,
+  eventCommit,
+  instanceKey,
+  seedMachine,
+  using,
+  type ContractStore,
+} from "./fixtures.js";
+
+export function commitContract(open: () => Promise<ContractStore>): void {
+  test("create: inserts the instance at sequence 1 with its first history row", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const result = await store.commitTransition(
+        createCommit(key, { pendingServices: ["svc-1"], at: T0 + 7 }),
+      );
+      assert.equal(result.sequence, 1);
+      assert.deepEqual(await store.loadInstance(key), {
+        ...key,
+        id: result.instanceId,
+        machineVersionId: "ver_org_a",
+        snapshot: JSON.stringify({ value: "idle", n: 0 }),
+        status: "running",
+        sequence: 1,
+        pendingServices: ["svc-1"],
+        createdAt: T0 + 7,
+        updatedAt: T0 + 7,
+      });
+      assert.deepEqual(await store.listTransitions(key, { limit: 10 }), [
+        { sequence: 1, event: '{"type":"xstate.init"}', state: '"idle"', createdAt: T0 + 7 },
+      ]);
+    }));
+
+  test("create of an existing name fails with already-exists and changes nothing", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key);
+      await assert.rejects(
+        store.commitTransition(createCommit(key, { snapshot: '"second"', at: T0 + 1 })),
+        { code: "already-exists" },
+      );
+      const loaded = await store.loadInstance(key);
+      assert.equal(loaded?.id, id);
+      assert.equal(loaded?.snapshot, JSON.stringify({ value: "idle", n: 0 }));
+      assert.equal((await store.listTransitions(key, { limit: 10 })).length, 1);
+    }));
+
+  test("create needs the machine and the version to exist in the instance's org", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await seedMachine(store, "org_b");
+      // org_b has a machine "counter", but ver_org_a is org_a's.
+      const keyB = instanceKey("org_b", "i1");
+      await assert.rejects(
+        store.commitTransition(createCommit(keyB, { machineVersionId: "ver_org_a" })),
+        { code: "not-found" },
+      );
+      const unknownMachine = instanceKey("org_a", "i1", "nope");
+      await assert.rejects(store.commitTransition(createCommit(unknownMachine)), {
+        code: "not-found",
+      });
+      assert.equal(await store.loadInstance(keyB), undefined);
+      assert.equal(await store.loadInstance(unknownMachine), undefined);
+    }));
+
+  test("event: writes sequence + 1, the new snapshot and version, and a history row", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await store.createMachineVersion(
+        {
+          id: "ver_2",
+          orgId: "org_a",
+          machineName: "counter",
+          code: "export default 2",
+          hash: "cd".repeat(32),
+          clientInfo: undefined,
+          createdAt: T0,
+        },
+        true,
+      );
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key);
+      const result = await store.commitTransition(
+        eventCommit(key, id, 1, { machineVersionId: "ver_2", pendingServices: ["a", "b"] }),
+      );
+      assert.deepEqual(result, { instanceId: id, sequence: 2 });
+      const loaded = await store.loadInstance(key);
+      assert.equal(loaded?.sequence, 2);
+      assert.equal(loaded?.snapshot, JSON.stringify({ value: "busy", n: 1 }));
+      assert.equal(loaded?.machineVersionId, "ver_2");
+      assert.deepEqual(loaded?.pendingServices, ["a", "b"]);
+      assert.equal(loaded?.createdAt, T0);
+      assert.equal(loaded?.updatedAt, T0 + 1);
+      const history = await store.listTransitions(key, { limit: 10 });
+      assert.deepEqual(
+        history.map((row) => [row.sequence, row.event]),
+        [
+          [1, '{"type":"xstate.init"}'],
+          [2, '{"type":"inc","n":1}'],
+        ],
+      );
+      await assert.rejects(
+        store.commitTransition(eventCommit(key, id, 2, { machineVersionId: "ver_nope" })),
+        { code: "not-found" },
+      );
+      assert.equal((await store.loadInstance(key))?.sequence, 2);
+    }));
+
+  test("event with a stale expected sequence fails with conflict and changes nothing", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key);
+      await store.commitTransition(eventCommit(key, id, 1));
+      const before = await store.loadInstance(key);
+      await assert.rejects(store.commitTransition(eventCommit(key, id, 1, { snapshot: '"x"' })), {
+        code: "conflict",
+      });
+      await assert.rejects(store.commitTransition(eventCommit(key, id, 5)), { code: "conflict" });
+      assert.deepEqual(await store.loadInstance(key), before);
+      assert.equal((await store.listTransitions(key, { limit: 10 })).length, 2);
+    }));
+
+  test("org scoping: another org's key or id neither reads nor writes an instance", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await seedMachine(store, "org_b");
+      const keyA = instanceKey("org_a", "shared-name");
+      const keyB = instanceKey("org_b", "shared-name");
+      const idA = await createInstance(store, keyA);
+      assert.equal(await store.loadInstance(keyB), undefined);
+      assert.deepEqual(await store.listTransitions(keyB, { limit: 10 }), []);
+      assert.equal(await store.setInstanceStatus(keyB, "paused"), false);
+      // Org B naming org A's instance id under its own key must not touch org A's row.
+      await assert.rejects(store.commitTransition(eventCommit(keyB, idA, 1)), {
+        code: "conflict",
+      });
+      const loadedA = await store.loadInstance(keyA);
+      assert.equal(loadedA?.status, "running");
+      assert.equal(loadedA?.sequence, 1);
+      // The same instance name in org B is a separate instance.
+      const idB = await createInstance(store, keyB);
+      assert.notEqual(idB, idA);
+      assert.equal((await store.loadInstance(keyB))?.id, idB);
+    }));
+
+  test("status and pending services change without a transition", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key, { pendingServices: ["svc"] });
+      assert.equal(await store.setInstanceStatus(key, "paused"), true);
+      assert.equal((await store.loadInstance(key))?.status, "paused");
+      assert.equal(await store.setInstanceStatus(key, "running"), true);
+      assert.equal((await store.loadInstance(key))?.status, "running");
+      assert.equal(await store.setInstanceStatus(instanceKey("org_a", "nope"), "paused"), false);
+
+      await store.setPendingServices(id, []);
+      const loaded = await store.loadInstance(key);
+      assert.deepEqual(loaded?.pendingServices, []);
+      assert.equal(loaded?.sequence, 1, "no transition was recorded");
+      await assert.rejects(store.setPendingServices(id + 1000, ["x"]), { code: "not-found" });
+    }));
+
+  test("listTransitions pages by sequence, in order", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const other = instanceKey("org_a", "i2");
+      const id = await createInstance(store, key);
+      await createInstance(store, other);
+      for (let sequence = 1; sequence < 5; sequence++) {
+        await store.commitTransition(eventCommit(key, id, sequence));
+      }
+      const sequences = async (page: { afterSequence?: number; limit: number }) =>
+        (await store.listTransitions(key, page)).map((row) => row.sequence);
+      assert.deepEqual(await sequences({ limit: 100 }), [1, 2, 3, 4, 5]);
+      assert.deepEqual(await sequences({ limit: 2 }), [1, 2]);
+      assert.deepEqual(await sequences({ afterSequence: 2, limit: 2 }), [3, 4]);
+      assert.deepEqual(await sequences({ afterSequence: 4, limit: 10 }), [5]);
+      assert.deepEqual(await sequences({ afterSequence: 5, limit: 10 }), []);
+      assert.deepEqual(await sequences({ limit: 0 }), []);
+      const [row] = await store.listTransitions(key, { afterSequence: 3, limit: 1 });
+      assert.deepEqual(row, {
+        sequence: 4,
+        event: '{"type":"inc","n":3}',
+        state: '"busy"',
+        createdAt: T0 + 3,
+      });
+    }));
+}

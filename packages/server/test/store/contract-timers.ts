@@ -1,0 +1,179 @@
+// Contract, part 4: durable timers. Armed, cancelled and re-armed by commits, deleted by their
+// delivery, leased to one deliverer at a time, retried or dropped after a failed delivery.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  createInstance,
+  eventCommit,
+  instanceKey,
+  seedMachine,
+  timer,
+  using,
+  type ContractStore,
+} from "./fixtures.js";
+
+const LEASE = 30_000;
+
+export function timerContract(open: () => Promise<ContractStore>): void {
+  test("armed timers come due in order, with their instance's key", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      assert.equal(await store.nextTimerDue(), undefined);
+      const id = await createInstance(store, key, {
+        timersToArm: [timer("late", 3000), timer("early", 1000, '{"type":"tick"}')],
+      });
+      assert.equal(await store.nextTimerDue(), 1000);
+      assert.deepEqual(await store.claimDueTimers(999, 10, LEASE), []);
+
+      const [due, ...rest] = await store.claimDueTimers(1000, 10, LEASE);
+      assert.deepEqual(rest, []);
+      assert.ok(due);
+      assert.deepEqual(
+        { ...due, id: 0 },
+        {
+          id: 0,
+          instanceId: id,
+          instance: key,
+          key: "early",
+          dueAt: 1000,
+          event: '{"type":"tick"}',
+          attempts: 0,
+        },
+      );
+      assert.deepEqual(
+        (await store.claimDueTimers(5000, 10, LEASE)).map((t) => t.key),
+        ["late"],
+      );
+    }));
+
+  test("claims respect the limit, earliest first", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await createInstance(store, instanceKey("org_a", "i1"), {
+        timersToArm: [timer("c", 300), timer("a", 100), timer("b", 200)],
+      });
+      assert.deepEqual(
+        (await store.claimDueTimers(1000, 2, LEASE)).map((t) => t.key),
+        ["a", "b"],
+      );
+      assert.deepEqual(
+        (await store.claimDueTimers(1000, 2, LEASE)).map((t) => t.key),
+        ["c"],
+      );
+      assert.deepEqual(await store.claimDueTimers(1000, 2, LEASE), []);
+    }));
+
+  test("a transition cancels timers by key, of its own instance only", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const one = instanceKey("org_a", "one");
+      const two = instanceKey("org_a", "two");
+      const idOne = await createInstance(store, one, {
+        timersToArm: [timer("t", 100), timer("keep", 200)],
+      });
+      await createInstance(store, two, { timersToArm: [timer("t", 150)] });
+      await store.commitTransition(eventCommit(one, idOne, 1, { timersToCancel: ["t", "nope"] }));
+      const due = await store.claimDueTimers(1000, 10, LEASE);
+      assert.deepEqual(
+        due.map((t) => [t.instance.instanceName, t.key]),
+        [
+          ["two", "t"],
+          ["one", "keep"],
+        ],
+      );
+    }));
+
+  test("re-arming a key replaces its timer", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key, { timersToArm: [timer("t", 100, '"old"')] });
+      await store.commitTransition(
+        eventCommit(key, id, 1, { timersToArm: [timer("t", 500, '"new"')] }),
+      );
+      assert.equal(await store.nextTimerDue(), 500);
+      assert.deepEqual(await store.claimDueTimers(499, 10, LEASE), []);
+      const due = await store.claimDueTimers(500, 10, LEASE);
+      assert.deepEqual(
+        due.map((t) => [t.key, t.dueAt, t.event]),
+        [["t", 500, '"new"']],
+      );
+    }));
+
+  test("the delivering commit deletes its timer; another instance's timer id is a conflict and deletes nothing", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const one = instanceKey("org_a", "one");
+      const two = instanceKey("org_a", "two");
+      const idOne = await createInstance(store, one, {
+        timersToArm: [timer("t", 100), timer("u", 200)],
+      });
+      await createInstance(store, two, { timersToArm: [timer("t", 300)] });
+      const claimed = await store.claimDueTimers(1000, 10, LEASE);
+      const [t, u, other] = claimed;
+      assert.ok(t && u && other);
+      assert.equal(other.instance.instanceName, "two");
+
+      await store.commitTransition(eventCommit(one, idOne, 1, { deliveredTimerId: t.id }));
+      // Instance one claims to deliver instance two's timer: refused, and the timer stays.
+      await assert.rejects(
+        store.commitTransition(eventCommit(one, idOne, 2, { deliveredTimerId: other.id })),
+        { code: "conflict" },
+      );
+      // A timer delivered (or cancelled) already cannot be delivered again.
+      await assert.rejects(
+        store.commitTransition(eventCommit(one, idOne, 2, { deliveredTimerId: t.id })),
+        { code: "conflict" },
+      );
+      // Leases lapse; whatever was not delivered comes back.
+      const left = await store.claimDueTimers(1000 + LEASE, 10, LEASE);
+      assert.deepEqual(
+        left.map((timer) => timer.id),
+        [u.id, other.id],
+      );
+    }));
+
+  test("a claim leases a timer: nobody else gets it until the lease lapses", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await createInstance(store, instanceKey("org_a", "i1"), { timersToArm: [timer("t", 100)] });
+      const [first] = await store.claimDueTimers(100, 10, LEASE);
+      assert.ok(first);
+      assert.deepEqual(await store.claimDueTimers(100, 10, LEASE), []);
+      assert.deepEqual(await store.claimDueTimers(100 + LEASE - 1, 10, LEASE), []);
+      // The next moment a claim can find it is the end of the lease.
+      assert.equal(await store.nextTimerDue(), 100 + LEASE);
+      const [again] = await store.claimDueTimers(100 + LEASE, 10, LEASE);
+      assert.equal(again?.id, first.id);
+      assert.equal(again?.attempts, 0);
+    }));
+
+  test("a failed delivery is retried later with its attempt counted, or dropped", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await createInstance(store, instanceKey("org_a", "i1"), {
+        timersToArm: [timer("retry", 100), timer("drop", 100)],
+      });
+      const claimed = await store.claimDueTimers(100, 10, LEASE);
+      const retry = claimed.find((t) => t.key === "retry");
+      const drop = claimed.find((t) => t.key === "drop");
+      assert.ok(retry && drop);
+
+      await store.recordTimerFailure(retry.id, 5000, false);
+      await store.recordTimerFailure(drop.id, 5000, true);
+      // The failure cleared the lease: the retry time alone decides.
+      assert.equal(await store.nextTimerDue(), 5000);
+      assert.deepEqual(await store.claimDueTimers(4999, 10, LEASE), []);
+      const [again] = await store.claimDueTimers(5000, 10, LEASE);
+      assert.deepEqual(again && [again.id, again.attempts, again.dueAt], [retry.id, 1, 5000]);
+      await store.recordTimerFailure(retry.id, 6000, false);
+      assert.equal((await store.claimDueTimers(6000, 10, LEASE))[0]?.attempts, 2);
+      const everything = await store.claimDueTimers(Number.MAX_SAFE_INTEGER - LEASE, 10, LEASE);
+      assert.deepEqual(
+        everything.map((t) => t.id),
+        [retry.id],
+        "the dropped timer is gone",
+      );
+    }));
+}

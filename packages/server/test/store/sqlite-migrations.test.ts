@@ -1,0 +1,136 @@
+// SQLite migrations: recorded once each, applied one transaction apiece, and a database from a
+// newer server refused. Also the connection settings a file database keeps.
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import Database from "better-sqlite3";
+import { findMigrationsDir } from "../../src/store/sqlite/migrations-dir.js";
+import { openSqliteStore } from "../../src/store/sqlite/index.js";
+import { T0 } from "./fixtures.js";
+
+const root = mkdtempSync(join(tmpdir(), "backstate-migrations-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const freshPath = () => join(root, `db-${++n}.db`);
+
+function appliedMigrations(path: string): { version: number; name: string }[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare("SELECT version, name FROM schema_migrations ORDER BY version").all() as {
+      version: number;
+      name: string;
+    }[];
+  } finally {
+    db.close();
+  }
+}
+
+test("the package's migrations are found from the compiled code", () => {
+  const files = readdirSync(findMigrationsDir()).filter((file) => file.endsWith(".sql"));
+  assert.ok(files.includes("0001-init.sql"), files.join(", "));
+});
+
+test("every migration is recorded once; migrating again applies nothing", async () => {
+  const path = freshPath();
+  const store = openSqliteStore({ path });
+  await store.migrate();
+  await store.migrate();
+  await store.close();
+  const again = openSqliteStore({ path });
+  await again.migrate();
+  await again.close();
+
+  const files = readdirSync(findMigrationsDir())
+    .filter((file) => file.endsWith(".sql"))
+    .sort();
+  assert.deepEqual(
+    appliedMigrations(path),
+    files.map((name, i) => ({ version: i + 1, name })),
+  );
+});
+
+test("a database with a migration this server does not know is refused", async () => {
+  const path = freshPath();
+  const store = openSqliteStore({ path });
+  await store.migrate();
+  await store.close();
+  const db = new Database(path);
+  db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
+    9999,
+    "9999-from-the-future.sql",
+    T0,
+  );
+  db.close();
+
+  const newer = openSqliteStore({ path });
+  await assert.rejects(newer.migrate(), { code: "store-newer-than-server" });
+  // Refused means unusable, not half-working.
+  await assert.rejects(newer.getOrg("org_a"), TypeError);
+  await newer.close();
+  assert.equal(appliedMigrations(path).at(-1)?.version, 9999);
+});
+
+test("a failing migration is rolled back whole, and the ones before it stay applied", async () => {
+  const dir = join(root, `migrations-${++n}`);
+  mkdirSync(dir);
+  copyFileSync(join(findMigrationsDir(), "0001-init.sql"), join(dir, "0001-init.sql"));
+  // The first statement succeeds, the second fails: the table must not survive.
+  writeFileSync(
+    join(dir, "0002-broken.sql"),
+    "CREATE TABLE half_done (x INTEGER) STRICT;\nINSERT INTO no_such_table VALUES (1);\n",
+  );
+  const path = freshPath();
+  const store = openSqliteStore({ path, migrationsDir: dir });
+  await assert.rejects(store.migrate(), { code: "store-error" });
+  await store.close();
+  assert.deepEqual(
+    appliedMigrations(path).map((row) => row.version),
+    [1],
+  );
+  const db = new Database(path, { readonly: true });
+  const table = db.prepare("SELECT name FROM sqlite_schema WHERE name = 'half_done'").get();
+  db.close();
+  assert.equal(table, undefined);
+
+  // Fixed, it applies on the next start.
+  writeFileSync(join(dir, "0002-broken.sql"), "CREATE TABLE half_done (x INTEGER) STRICT;\n");
+  const fixed = openSqliteStore({ path, migrationsDir: dir });
+  await fixed.migrate();
+  await fixed.close();
+  assert.deepEqual(
+    appliedMigrations(path).map((row) => row.version),
+    [1, 2],
+  );
+});
+
+test("migration files must be numbered without gaps", async () => {
+  const dir = join(root, `migrations-${++n}`);
+  mkdirSync(dir);
+  copyFileSync(join(findMigrationsDir(), "0001-init.sql"), join(dir, "0001-init.sql"));
+  writeFileSync(join(dir, "0003-skipped-two.sql"), "SELECT 1;\n");
+  const store = openSqliteStore({ path: ":memory:", migrationsDir: dir });
+  await assert.rejects(store.migrate(), /without gaps/);
+  await store.close();
+});
+
+test("the store must be migrated before use, and is unusable once closed", async () => {
+  const store = openSqliteStore({ path: ":memory:" });
+  await assert.rejects(store.getOrg("org_a"), TypeError);
+  await store.migrate();
+  await store.createOrg({ id: "org_a", name: "A", createdAt: T0 });
+  await store.close();
+  await assert.rejects(store.getOrg("org_a"), TypeError);
+  await assert.rejects(store.migrate(), TypeError);
+});
+
+test("a file database is in WAL mode, in a folder created for it", async () => {
+  const path = join(root, "nested", "deeper", "backstate.db");
+  const store = openSqliteStore({ path });
+  await store.migrate();
+  await store.close();
+  const db = new Database(path, { readonly: true });
+  assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
+  db.close();
+});

@@ -1,0 +1,31 @@
+// The storage contract: every Store adapter (SQLite now, PostgreSQL later) must pass this suite.
+// Each test opens its own fresh, migrated, empty store through `openStore` and closes it.
+import { describe } from "node:test";
+import { catalogContract } from "./contract-catalog.js";
+import { commitContract } from "./contract-commits.js";
+import { durabilityContract, type Reopen } from "./contract-durability.js";
+import { groupCommitContract } from "./contract-group-commit.js";
+import { timerContract } from "./contract-timers.js";
+import type { ContractStore } from "./fixtures.js";
+
+export type { ContractStore } from "./fixtures.js";
+export type { Reopen } from "./contract-durability.js";
+
+export type ContractOptions = {
+  /** Closes a store and opens a new one on the same database; without it, durability is skipped. */
+  reopen?: Reopen;
+};
+
+export function runStoreContract(
+  name: string,
+  openStore: () => Promise<ContractStore>,
+  options: ContractOptions = {},
+): void {
+  describe(`store contract: ${name}`, () => {
+    catalogContract(openStore);
+    commitContract(openStore);
+    groupCommitContract(openStore);
+    timerContract(openStore);
+    durabilityContract(openStore, options.reopen);
+  });
+}
