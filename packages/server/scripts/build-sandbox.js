@@ -1,0 +1,53 @@
+// Builds what the sandbox evaluates inside vm contexts, into packages/server/dist/vendor/: XState
+// v5 ("xstate") and v4 (installed as "xstate4") as single-file ES modules with no imports, and the
+// adapter (src/runtime/adapter/index.ts) as an IIFE when it exists. Run after `tsc -b`.
+import { build } from "esbuild";
+import { existsSync, statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const serverDir = fileURLToPath(new URL("..", import.meta.url));
+const vendorDir = fileURLToPath(new URL("../dist/vendor/", import.meta.url));
+const adapterEntry = fileURLToPath(new URL("../src/runtime/adapter/index.ts", import.meta.url));
+
+const common = {
+  bundle: true,
+  // No Node built-ins exist in a sandbox context: resolving one must fail the build, not the run.
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  conditions: ["module", "import"],
+  target: "es2022",
+  // XState reads process.env.NODE_ENV for dev-only checks; there is no process in the sandbox.
+  define: { "process.env.NODE_ENV": '"production"' },
+  legalComments: "inline",
+  logLevel: "warning",
+};
+
+/** Re-exports `pkg` as one self-contained ES module. */
+async function vendorModule(pkg, outfile) {
+  await build({
+    ...common,
+    stdin: { contents: `export * from ${JSON.stringify(pkg)};`, resolveDir: serverDir },
+    format: "esm",
+    outfile,
+  });
+}
+
+function report(outfile) {
+  const kb = Math.round(statSync(outfile).size / 1024);
+  console.log(`build-sandbox: wrote ${outfile} (${kb} kB)`);
+}
+
+const xstate5 = `${vendorDir}xstate5.js`;
+const xstate4 = `${vendorDir}xstate4.js`;
+await vendorModule("xstate", xstate5);
+report(xstate5);
+await vendorModule("xstate4", xstate4);
+report(xstate4);
+
+if (existsSync(adapterEntry)) {
+  const adapter = `${vendorDir}adapter.js`;
+  await build({ ...common, entryPoints: [adapterEntry], format: "iife", outfile: adapter });
+  report(adapter);
+} else {
+  console.log(`build-sandbox: no adapter at ${adapterEntry} yet, skipped`);
+}

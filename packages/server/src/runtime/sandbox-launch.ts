@@ -1,0 +1,55 @@
+// How a sandbox process is started: the Node flags that confine it and the files it may read.
+// Kept apart from the pool so tests can start exactly this command with other code, to check what
+// a sandbox escape would still be denied.
+import { realpathSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The compiled sandbox entry next to this module's output (dist/src/runtime/sandbox/child.js). */
+export const DEFAULT_CHILD_ENTRY = fileURLToPath(new URL("./sandbox/child.js", import.meta.url));
+
+export type SandboxLaunch = {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  /** The one directory the process may read (its own code). */
+  readableDir: string;
+};
+
+// Node 20 names the permission model --experimental-permission; later versions --permission.
+const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has("--permission")
+  ? "--permission"
+  : "--experimental-permission";
+
+/**
+ * The command for one sandbox process. `entry` is resolved to its real path: the permission model
+ * checks real paths, and the server may be reached through a workspace symlink.
+ */
+export function sandboxLaunch(options: { entry: string; memoryLimitMb: number }): SandboxLaunch {
+  const entry = realpathSync(options.entry);
+  const readableDir = dirname(entry);
+  return {
+    command: process.execPath,
+    args: [
+      PERMISSION_FLAG,
+      // Only the sandbox's own compiled modules. Node reads the package.json scopes above it
+      // internally, which the permission model does not gate; the adapter, the XState builds
+      // and bundles arrive as messages, so no other path is needed.
+      `--allow-fs-read=${readableDir}`,
+      // No --allow-fs-write, --allow-child-process, --allow-worker: all denied.
+      "--no-addons",
+      `--max-old-space-size=${options.memoryLimitMb}`,
+      // The host realm refuses eval/new Function, which closes `hostFn.constructor.constructor`.
+      "--disallow-code-generation-from-strings",
+      // The host realm's built-ins cannot be patched from a context through a host object.
+      "--frozen-intrinsics",
+      "--experimental-vm-modules",
+      // Permission, vm modules and frozen intrinsics each print a warning on every start.
+      "--disable-warning=ExperimentalWarning",
+      entry,
+    ],
+    // Nothing of the server's environment (secrets, NODE_OPTIONS) reaches the sandbox.
+    env: { NODE_ENV: "production" },
+    readableDir,
+  };
+}

@@ -1,0 +1,417 @@
+// The pool of sandbox processes that run untrusted machine code. It decides which process serves
+// a call: each process serves one org for its whole life (a sandbox escape must never find another
+// org's code or data in its process), calls with the same affinity stay on one process, and a
+// process that must change org is killed and replaced. Whatever a process does, the host only
+// ever sees coded errors and reports.
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { MachineCodeError } from "../errors.js";
+import type {
+  SandboxCallOptions,
+  SandboxLoss,
+  SandboxNotification,
+  SandboxTarget,
+} from "./sandbox-contract.js";
+import { DEFAULT_CHILD_ENTRY, sandboxLaunch, type SandboxLaunch } from "./sandbox-launch.js";
+import { consoleWarningLogger, type SandboxLogger } from "./sandbox-logger.js";
+import { describeCause, type DeathCause } from "./sandbox-death.js";
+import {
+  SandboxProcess,
+  type PendingCall,
+  type ProcessEvents,
+  type Timing,
+} from "./sandbox-process.js";
+import type { InitMessage } from "./sandbox/protocol.js";
+
+export type SandboxPoolOptions = {
+  /** Absolute path of the adapter script (an IIFE defining `__backstate_install`). */
+  adapterPath: string;
+  /** How many sandbox processes may run at once. Default 2. */
+  size?: number;
+  /** The V8 heap cap of each process, in MB. Default 128. */
+  memoryLimitMb?: number;
+  /**
+   * The cap on each process's resident memory, in MB, which also counts ArrayBuffers, code and
+   * stacks (Linux only). Default twice the heap cap plus 128.
+   */
+  maxResidentMb?: number;
+  /** The budget of one call, in milliseconds, unless the call sets its own. Default 5000. */
+  callTimeoutMs?: number;
+  logger?: SandboxLogger;
+  /** Another sandbox entry script, for tests; it is confined the same way, to its directory. */
+  childEntry?: string;
+};
+
+export type SandboxPoolStats = {
+  /** Processes alive now. */
+  live: number;
+  started: number;
+  /** Processes the pool killed, for any reason (including org switches and close). */
+  killed: number;
+  /** Processes that died on their own (including heap exhaustion). */
+  crashed: number;
+  timeouts: number;
+  unresponsive: number;
+  memoryExceeded: number;
+  /** Processes killed to serve another org. */
+  orgSwitches: number;
+  /** Messages from sandboxes that were malformed, of unknown shape, or unexpected. */
+  protocolErrors: number;
+};
+
+type Waiter = {
+  orgId: string;
+  affinity: string | undefined;
+  timeoutMs: number;
+  init: InitMessage;
+  resolve(assignment: Assignment): void;
+  reject(error: unknown): void;
+};
+
+type Assignment = { sandbox: SandboxProcess; call: PendingCall };
+
+const VENDOR_DIR = new URL("../../vendor/", import.meta.url);
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive integer`);
+  }
+  return value;
+}
+
+export class SandboxPool {
+  readonly #size: number;
+  readonly #callTimeoutMs: number;
+  readonly #timing: Timing;
+  readonly #launch: SandboxLaunch;
+  readonly #adapterPath: string;
+  readonly #logger: SandboxLogger;
+  readonly #processes = new Set<SandboxProcess>();
+  /** Affinity → process, keyed by org too: affinities are only unique within an org. */
+  readonly #affinities = new Map<string, SandboxProcess>();
+  readonly #waiters: Waiter[] = [];
+  readonly #notificationListeners = new Set<(notification: SandboxNotification) => void>();
+  readonly #lossListeners = new Set<(loss: SandboxLoss) => void>();
+  readonly #events: ProcessEvents;
+  /**
+   * Kills the processes if the host exits without closing the pool. A sandbox stuck in a loop
+   * never reads the end of its stdin, so it would otherwise outlive the host, spinning.
+   */
+  readonly #killOnExit = () => {
+    for (const sandbox of this.#processes) sandbox.kill({ kind: "closed" });
+  };
+  #init: Promise<InitMessage> | undefined;
+  #drainScheduled = false;
+  #closed = false;
+  readonly #stats: Omit<SandboxPoolStats, "live"> = {
+    started: 0,
+    killed: 0,
+    crashed: 0,
+    timeouts: 0,
+    unresponsive: 0,
+    memoryExceeded: 0,
+    orgSwitches: 0,
+    protocolErrors: 0,
+  };
+
+  constructor(options: SandboxPoolOptions) {
+    if (typeof options.adapterPath !== "string" || options.adapterPath === "") {
+      throw new TypeError("adapterPath must be the path of the adapter script");
+    }
+    this.#adapterPath = options.adapterPath;
+    this.#size = positiveInteger("size", options.size, 2);
+    const memoryLimitMb = positiveInteger("memoryLimitMb", options.memoryLimitMb, 128);
+    const maxResidentMb = positiveInteger(
+      "maxResidentMb",
+      options.maxResidentMb,
+      2 * memoryLimitMb + 128,
+    );
+    this.#callTimeoutMs = positiveInteger("callTimeoutMs", options.callTimeoutMs, 5000);
+    this.#timing = {
+      callTimeoutMs: this.#callTimeoutMs,
+      heartbeatMs: Math.min(1000, Math.max(50, Math.round(this.#callTimeoutMs / 5))),
+      startupTimeoutMs: Math.max(10_000, 2 * this.#callTimeoutMs),
+      maxResidentBytes: maxResidentMb * 1024 * 1024,
+    };
+    this.#launch = sandboxLaunch({
+      entry: options.childEntry ?? DEFAULT_CHILD_ENTRY,
+      memoryLimitMb,
+    });
+    this.#logger = options.logger ?? consoleWarningLogger;
+    this.#events = {
+      notify: (sandbox, versionId, json) =>
+        this.#emit(this.#notificationListeners, { orgId: sandbox.orgId, versionId, json }),
+      death: (sandbox, cause, killed) => this.#onDeath(sandbox, cause, killed),
+      protocolError: () => {
+        this.#stats.protocolErrors++;
+      },
+    };
+  }
+
+  get stats(): SandboxPoolStats {
+    return { ...this.#stats, live: this.#processes.size };
+  }
+
+  /**
+   * Unpins an affinity: its calls may go to any process of the org again. The engine releases an
+   * instance once nothing of it lives in a sandbox (no step awaiting execution, no service), so
+   * pins do not pile up with every instance ever touched.
+   */
+  release(orgId: string, affinity: string): void {
+    const key = affinityKey(orgId, affinity);
+    const sandbox = this.#affinities.get(key);
+    if (!sandbox) return;
+    this.#affinities.delete(key);
+    sandbox.affinities.delete(affinity);
+  }
+
+  /**
+   * Runs `op` on the version's adapter handler and resolves with its JSON result. Rejects with a
+   * MachineCodeError: the adapter's own code (machine-error, invalid-bundle, …) or
+   * sandbox-timeout, sandbox-memory-exceeded, sandbox-crashed when the process had to go.
+   */
+  async call(
+    target: SandboxTarget,
+    op: string,
+    payloadJson: string,
+    options: SandboxCallOptions = {},
+  ): Promise<string> {
+    if (typeof target.orgId !== "string" || typeof target.versionId !== "string") {
+      throw new TypeError("target needs an orgId and a versionId");
+    }
+    if (typeof op !== "string" || typeof payloadJson !== "string") {
+      throw new TypeError("op and payloadJson must be strings");
+    }
+    const timeoutMs = positiveInteger("timeoutMs", options.timeoutMs, this.#callTimeoutMs);
+    const closed = () => new MachineCodeError("sandbox-crashed", "the sandbox pool is closed");
+    if (this.#closed) throw closed();
+    const init = await this.#initMessage();
+    if (this.#closed) throw closed();
+
+    const { sandbox, call } = await new Promise<Assignment>((resolve, reject) => {
+      const waiter: Waiter = {
+        orgId: target.orgId,
+        affinity: options.affinity,
+        timeoutMs,
+        init,
+        resolve,
+        reject,
+      };
+      if (!this.#assign(waiter)) this.#waiters.push(waiter);
+    });
+    try {
+      await sandbox.ready;
+      await this.#ensureVersion(sandbox, target);
+      sandbox.dispatch(call, target.versionId, op, payloadJson);
+    } catch (error) {
+      sandbox.abandon(call, error);
+    }
+    try {
+      return await call.promise;
+    } finally {
+      // The process may be idle now, and a waiter of another org may be able to take it.
+      this.#scheduleDrain();
+    }
+  }
+
+  /** Listens to adapter notifications; returns the function that stops listening. */
+  onNotification(listener: (notification: SandboxNotification) => void): () => void {
+    this.#notificationListeners.add(listener);
+    return () => this.#notificationListeners.delete(listener);
+  }
+
+  /** Listens to process deaths (except at close); returns the function that stops listening. */
+  onSandboxLost(listener: (loss: SandboxLoss) => void): () => void {
+    this.#lossListeners.add(listener);
+    return () => this.#lossListeners.delete(listener);
+  }
+
+  /** Kills every process; pending and later calls fail with sandbox-crashed. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closedError = new MachineCodeError("sandbox-crashed", "the sandbox pool is closed");
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(closedError);
+    const processes = [...this.#processes];
+    for (const sandbox of processes) sandbox.kill({ kind: "closed" });
+    await Promise.all(processes.map((sandbox) => sandbox.exited));
+  }
+
+  /** Reads the adapter and the XState builds once; every process gets them in its init message. */
+  #initMessage(): Promise<InitMessage> {
+    this.#init ??= (async () => {
+      const vendorFile = (name: string) =>
+        readFile(fileURLToPath(new URL(name, VENDOR_DIR)), "utf8").catch((error: unknown) => {
+          throw new Error(
+            `the sandbox's XState build ${name} is missing: run packages/server/scripts/build-sandbox.js`,
+            { cause: error },
+          );
+        });
+      const [adapter, xstate5, xstate4] = await Promise.all([
+        readFile(this.#adapterPath, "utf8"),
+        vendorFile("xstate5.js"),
+        vendorFile("xstate4.js"),
+      ]);
+      return { type: "init", adapter, vendor: { xstate5, xstate4 } } satisfies InitMessage;
+    })();
+    // A failed read (file not built yet) is retried by the next call rather than cached.
+    this.#init.catch(() => {
+      this.#init = undefined;
+    });
+    return this.#init;
+  }
+
+  /** Sends the version's code to the process unless it has it (or is getting it) already. */
+  async #ensureVersion(sandbox: SandboxProcess, target: SandboxTarget): Promise<void> {
+    let loaded = sandbox.versions.get(target.versionId);
+    if (loaded === undefined) {
+      loaded = (async () => {
+        const code = await target.loadCode();
+        if (typeof code !== "string") throw new TypeError("loadCode must resolve to the bundle");
+        sandbox.sendCode(target.versionId, code);
+      })();
+      const attempt = loaded;
+      sandbox.versions.set(target.versionId, attempt);
+      attempt.catch(() => {
+        if (sandbox.versions.get(target.versionId) === attempt) {
+          sandbox.versions.delete(target.versionId);
+        }
+      });
+    }
+    await loaded;
+  }
+
+  /** Picks a process for the waiter and assigns the call to it; false if it must wait. */
+  #assign(waiter: Waiter): boolean {
+    let sandbox: SandboxProcess | undefined;
+    try {
+      sandbox = this.#choose(waiter);
+    } catch (error) {
+      // Starting a process can throw (e.g. out of file descriptors): that call fails, not the pool.
+      waiter.reject(error);
+      return true;
+    }
+    if (sandbox === undefined) return false;
+    if (waiter.affinity !== undefined) {
+      sandbox.affinities.add(waiter.affinity);
+      this.#affinities.set(affinityKey(waiter.orgId, waiter.affinity), sandbox);
+    }
+    sandbox.lastUsedAt = Date.now();
+    waiter.resolve({ sandbox, call: sandbox.begin(waiter.timeoutMs) });
+    return true;
+  }
+
+  #choose({ orgId, affinity, init }: Waiter): SandboxProcess | undefined {
+    if (affinity !== undefined) {
+      const pinned = this.#affinities.get(affinityKey(orgId, affinity));
+      if (pinned?.alive) return pinned;
+    }
+    let own: SandboxProcess | undefined;
+    for (const sandbox of this.#processes) {
+      if (
+        sandbox.orgId === orgId &&
+        sandbox.alive &&
+        (own === undefined || sandbox.load < own.load)
+      ) {
+        own = sandbox;
+      }
+    }
+    if (own !== undefined && own.load === 0) return own;
+    if (this.#processes.size < this.#size) return this.#start(orgId, init);
+    if (own !== undefined) return own;
+
+    // Every slot is taken by other orgs: recycle an idle one, preferring the one whose loss
+    // costs least (fewest pinned affinities, then least recently used).
+    let victim: SandboxProcess | undefined;
+    for (const sandbox of this.#processes) {
+      if (sandbox.load > 0 || !sandbox.alive) continue;
+      if (
+        victim === undefined ||
+        sandbox.affinities.size < victim.affinities.size ||
+        (sandbox.affinities.size === victim.affinities.size &&
+          sandbox.lastUsedAt < victim.lastUsedAt)
+      ) {
+        victim = sandbox;
+      }
+    }
+    if (victim === undefined) return undefined;
+    victim.kill({ kind: "reassigned" });
+    return this.#start(orgId, init);
+  }
+
+  #start(orgId: string, init: InitMessage): SandboxProcess {
+    if (this.#processes.size === 0) process.on("exit", this.#killOnExit);
+    const sandbox = new SandboxProcess({
+      orgId,
+      launch: this.#launch,
+      init,
+      timing: this.#timing,
+      events: this.#events,
+      logger: this.#logger,
+    });
+    this.#processes.add(sandbox);
+    this.#stats.started++;
+    return sandbox;
+  }
+
+  #onDeath(sandbox: SandboxProcess, cause: DeathCause, killed: boolean): void {
+    this.#processes.delete(sandbox);
+    if (this.#processes.size === 0) process.off("exit", this.#killOnExit);
+    for (const affinity of sandbox.affinities) {
+      const key = affinityKey(sandbox.orgId, affinity);
+      if (this.#affinities.get(key) === sandbox) this.#affinities.delete(key);
+    }
+    this.#count(cause, killed);
+    const reason = describeCause(cause);
+    this.#logger[cause.kind === "closed" || cause.kind === "reassigned" ? "info" : "warn"](
+      `sandbox process ended: ${reason}`,
+      { orgId: sandbox.orgId, pid: sandbox.pid, affinities: sandbox.affinities.size },
+    );
+    if (cause.kind !== "closed") {
+      this.#emit(this.#lossListeners, {
+        orgId: sandbox.orgId,
+        affinities: [...sandbox.affinities],
+        reason,
+      });
+    }
+    this.#scheduleDrain();
+  }
+
+  #count(cause: DeathCause, killed: boolean): void {
+    if (killed) this.#stats.killed++;
+    else this.#stats.crashed++;
+    if (cause.kind === "timeout") this.#stats.timeouts++;
+    if (cause.kind === "unresponsive") this.#stats.unresponsive++;
+    if (cause.kind === "memory") this.#stats.memoryExceeded++;
+    if (cause.kind === "reassigned") this.#stats.orgSwitches++;
+  }
+
+  /** Serves waiting calls, later: deaths and settlements happen in the middle of other work. */
+  #scheduleDrain(): void {
+    if (this.#drainScheduled || this.#waiters.length === 0) return;
+    this.#drainScheduled = true;
+    queueMicrotask(() => {
+      this.#drainScheduled = false;
+      if (this.#closed) return;
+      for (let i = 0; i < this.#waiters.length;) {
+        const waiter = this.#waiters[i];
+        if (waiter !== undefined && this.#assign(waiter)) this.#waiters.splice(i, 1);
+        else i++;
+      }
+    });
+  }
+
+  #emit<T>(listeners: Set<(value: T) => void>, value: T): void {
+    for (const listener of listeners) {
+      try {
+        listener(value);
+      } catch (error) {
+        this.#logger.error("a sandbox pool listener threw", { error });
+      }
+    }
+  }
+}
+
+function affinityKey(orgId: string, affinity: string): string {
+  return `${orgId}\u0000${affinity}`;
+}

@@ -1,0 +1,52 @@
+// Builds one machine version inside a sandbox process: a fresh context, the bundle linked and
+// evaluated in it, then the adapter script, whose install function yields the request handler.
+// The adapter shares the context with the bundle, so it is no trust boundary: the host treats
+// whatever a handler returns as untrusted JSON text.
+import type vm from "node:vm";
+import type { AdapterHandler, AdapterInstall } from "../sandbox-contract.js";
+import { describeThrown } from "./describe.js";
+import { createSandboxContext, type ContextHooks } from "./globals.js";
+import { BundleError, evaluateBundle } from "./module-loader.js";
+import type { VendorSources } from "./protocol.js";
+
+const INSTALL_GLOBAL = "__backstate_install";
+
+/**
+ * Loads a version; every failure is a BundleError, since the bundle is the thing that varies
+ * (the adapter may refuse its exports, or the bundle may have tampered with the context).
+ */
+export async function loadMachineVersion(options: {
+  versionId: string;
+  code: string;
+  vendor: VendorSources;
+  adapter: vm.Script;
+  hooks: ContextHooks;
+}): Promise<AdapterHandler> {
+  const { context, notify } = createSandboxContext(options.hooks, `version ${options.versionId}`);
+  const namespace = await evaluateBundle(context, options.code, options.vendor);
+
+  let install: unknown;
+  try {
+    options.adapter.runInContext(context);
+    install = (context as Record<string, unknown>)[INSTALL_GLOBAL];
+    delete (context as Record<string, unknown>)[INSTALL_GLOBAL];
+  } catch (error) {
+    throw new BundleError(`the adapter did not run: ${describeThrown(error)}`, { cause: error });
+  }
+  if (typeof install !== "function") {
+    throw new BundleError(`the adapter did not define ${INSTALL_GLOBAL}`);
+  }
+
+  let handler: unknown;
+  try {
+    handler = (install as AdapterInstall)(namespace, notify);
+  } catch (error) {
+    throw new BundleError(`the adapter refused the bundle: ${describeThrown(error)}`, {
+      cause: error,
+    });
+  }
+  if (typeof handler !== "function") {
+    throw new BundleError("the adapter's install did not return a handler function");
+  }
+  return handler as AdapterHandler;
+}

@@ -1,0 +1,269 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { SandboxLoss, SandboxNotification } from "../../src/runtime/sandbox-contract.js";
+import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
+import {
+  bundleInline,
+  callExport,
+  memoryLogger,
+  rejectionCode,
+  target,
+  TEST_ADAPTER,
+  waitFor,
+} from "./sandbox-helpers.js";
+
+const V5_IMPORT = `
+import { createMachine, initialTransition, transition } from "xstate";
+const machine = createMachine({ id: "toggle-v5", initial: "off", states: { off: { on: { FLIP: "on" } }, on: {} } });
+export default machine;
+export function flip() {
+  const [start] = initialTransition(machine);
+  const [next] = transition(machine, start, { type: "FLIP" });
+  return next.value;
+}
+`;
+
+const V4_NPM = `
+import { createMachine } from "npm:xstate";
+const machine = createMachine({ id: "toggle-v4", initial: "off", states: { off: { on: { FLIP: "on" } }, on: {} } });
+export default machine;
+export function flip() { return machine.transition("off", "FLIP").value; }
+`;
+
+// Leaves marks on the XState module and the global object, and reports the marks it found.
+const MARKER = `
+import { createMachine } from "xstate";
+export default createMachine({ id: "marker" });
+export function mark(tag) {
+  const found = { onXState: createMachine.__mark ?? null, onGlobal: globalThis.__mark ?? null };
+  createMachine.__mark = tag;
+  globalThis.__mark = tag;
+  return found;
+}
+`;
+
+const PROCESS_ID = `
+export default { id: "process-id" };
+const id = crypto.randomUUID();
+export const whoami = () => id;
+export const wait = (ms) => new Promise((resolve) => setTimeout(() => resolve(id), ms));
+`;
+
+describe("SandboxPool", () => {
+  const logger = memoryLogger();
+  let pool: SandboxPool;
+  const notifications: SandboxNotification[] = [];
+
+  before(() => {
+    pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2, callTimeoutMs: 5000, logger });
+    pool.onNotification((notification) => notifications.push(notification));
+  });
+  after(() => pool.close());
+
+  test("runs a v5 bundle that imports xstate", async () => {
+    const at = target("org_a", V5_IMPORT);
+    assert.equal(await pool.call(at, "machine-id", "{}"), '"toggle-v5"');
+    assert.equal(await callExport(pool, at, "flip"), "on");
+  });
+
+  test("runs a v4 bundle that imports npm:xstate", async () => {
+    const at = target("org_a", V4_NPM);
+    assert.equal(await pool.call(at, "machine-id", "{}"), '"toggle-v4"');
+    assert.equal(await callExport(pool, at, "flip"), "on");
+  });
+
+  test("runs a bundle with xstate inlined", async () => {
+    const code = await bundleInline(V5_IMPORT);
+    assert.doesNotMatch(code, /^import /m);
+    const at = target("org_a", code);
+    assert.equal(await callExport(pool, at, "flip"), "on");
+  });
+
+  test("loads a version's code once per process", async () => {
+    const at = target("org_a", V5_IMPORT);
+    await Promise.all([1, 2, 3].map(() => pool.call(at, "machine-id", "{}", { affinity: "one" })));
+    await pool.call(at, "machine-id", "{}", { affinity: "one" });
+    assert.equal(at.loads, 1);
+  });
+
+  test("gives every version its own XState instance and global object", async () => {
+    const single = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
+    try {
+      const first = target("org_a", MARKER);
+      const second = target("org_a", MARKER);
+      assert.deepEqual(await callExport(single, first, "mark", ["first"]), {
+        onXState: null,
+        onGlobal: null,
+      });
+      assert.deepEqual(await callExport(single, second, "mark", ["second"]), {
+        onXState: null,
+        onGlobal: null,
+      });
+      assert.deepEqual(await callExport(single, first, "mark", ["again"]), {
+        onXState: "first",
+        onGlobal: "first",
+      });
+      assert.equal(single.stats.started, 1, "both versions ran in one process");
+    } finally {
+      await single.close();
+    }
+  });
+
+  test("refuses a bundle importing anything but xstate, naming the import", async () => {
+    const at = target("org_a", `import fs from "node:fs"; export default { id: "x" };`);
+    await assert.rejects(pool.call(at, "machine-id", "{}"), (error: Error & { code: string }) => {
+      assert.equal(error.code, "invalid-bundle");
+      assert.match(error.message, /"node:fs"/);
+      return true;
+    });
+    for (const specifier of ["lodash", "./local.js", "xstate/actions", "https://x.test/m.js"]) {
+      const other = target("org_a", `import * as m from "${specifier}"; export default m;`);
+      assert.equal(await rejectionCode(pool.call(other, "machine-id", "{}")), "invalid-bundle");
+    }
+  });
+
+  test("refuses bundles that do not parse or throw while loading", async () => {
+    for (const code of [
+      "export default {",
+      "throw new Error('nope'); export default {};",
+      "await Promise.reject(new Error('nope')); export default {};",
+      "const x = 1;\nexport default x;\nexport { missing };",
+    ]) {
+      const at = target("org_a", code);
+      assert.equal(await rejectionCode(pool.call(at, "machine-id", "{}")), "invalid-bundle", code);
+      // The failure is remembered with the version: a second call fails the same way.
+      assert.equal(await rejectionCode(pool.call(at, "machine-id", "{}")), "invalid-bundle", code);
+    }
+  });
+
+  test("passes the adapter's error codes through, and only machine codes", async () => {
+    const at = target("org_a", V5_IMPORT);
+    const thrown = (code: string | undefined) =>
+      rejectionCode(pool.call(at, "throw", JSON.stringify({ message: "no", code })));
+    assert.equal(await thrown("rejected-by-machine-authorizer"), "rejected-by-machine-authorizer");
+    assert.equal(await thrown(undefined), "machine-error");
+    assert.equal(await thrown("store-error"), "machine-error");
+    assert.equal(await thrown("sandbox-timeout"), "machine-error");
+  });
+
+  test("fails the call, not the pool, when loadCode fails", async () => {
+    const at = {
+      orgId: "org_a",
+      versionId: "ver_unloadable",
+      loadCode: () => Promise.reject(new Error("store down")),
+    };
+    await assert.rejects(pool.call(at, "machine-id", "{}"), /store down/);
+    const working = { ...target("org_a", V5_IMPORT), versionId: "ver_unloadable" };
+    assert.equal(await pool.call(working, "machine-id", "{}"), '"toggle-v5"');
+  });
+
+  test("delivers notifications with the process's org and the version", async () => {
+    const at = target("org_b", V5_IMPORT);
+    await pool.call(at, "start-async", JSON.stringify({ delayMs: 20, tag: "later" }));
+    await waitFor(() => notifications.some((n) => n.json.includes("later")), "the notification");
+    const notification = notifications.find((n) => n.json.includes("later"));
+    assert.deepEqual(notification, {
+      orgId: "org_b",
+      versionId: at.versionId,
+      json: '{"tag":"later"}',
+    });
+  });
+
+  test("forwards machine console output to the logger", async () => {
+    const at = target(
+      "org_a",
+      `export default {}; export const say = () => console.log("hi", { n: 1 });`,
+    );
+    await callExport(pool, at, "say");
+    await waitFor(
+      () => logger.entries.some((entry) => entry.message.includes("hi { n: 1 }")),
+      "the console line",
+    );
+  });
+});
+
+describe("SandboxPool scheduling", () => {
+  test("pins calls with the same affinity to one process", async () => {
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2 });
+    try {
+      const at = target("org_a", PROCESS_ID);
+      // Concurrent calls spread over both processes, unless pinned.
+      const spread = await Promise.all([1, 2, 3, 4].map(() => callExport(pool, at, "wait", [100])));
+      assert.equal(new Set(spread).size, 2, "unpinned concurrent calls use both processes");
+      const pinned = await Promise.all(
+        [1, 2, 3, 4].map(() => callExport(pool, at, "wait", [100], { affinity: "inst_1" })),
+      );
+      assert.equal(new Set(pinned).size, 1);
+      assert.equal(await callExport(pool, at, "whoami", [], { affinity: "inst_1" }), pinned[0]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("kills a process to switch it to another org, and reports its affinities", async () => {
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
+    const losses: SandboxLoss[] = [];
+    pool.onSandboxLost((loss) => losses.push(loss));
+    try {
+      const a = target("org_a", PROCESS_ID);
+      const b = target("org_b", PROCESS_ID);
+      const first = await callExport(pool, a, "whoami", [], { affinity: "inst_a" });
+      assert.equal(await callExport(pool, a, "whoami"), first, "same org reuses the process");
+      assert.equal(pool.stats.started, 1);
+
+      await callExport(pool, b, "whoami");
+      assert.equal(pool.stats.started, 2);
+      assert.equal(pool.stats.orgSwitches, 1);
+      assert.equal(pool.stats.live, 1);
+      assert.deepEqual(losses, [
+        {
+          orgId: "org_a",
+          affinities: ["inst_a"],
+          reason: "the sandbox process was recycled to serve another org",
+        },
+      ]);
+      // The affinity died with its process: org_a gets a fresh one, with its code loaded again.
+      assert.notEqual(await callExport(pool, a, "whoami", [], { affinity: "inst_a" }), first);
+      assert.equal(a.loads, 2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("queues a call while every process is busy with another org", async () => {
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
+    try {
+      const a = target("org_a", PROCESS_ID);
+      const b = target("org_b", PROCESS_ID);
+      const order: string[] = [];
+      const slow = callExport(pool, a, "wait", [300]).then(() => order.push("a"));
+      await waitFor(() => pool.stats.started === 1, "the first process");
+      const queued = callExport(pool, b, "whoami").then(() => order.push("b"));
+      await Promise.all([slow, queued]);
+      assert.deepEqual(order, ["a", "b"]);
+      assert.equal(pool.stats.orgSwitches, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("fails pending and later calls with sandbox-crashed once closed", async () => {
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
+    const at = target("org_a", PROCESS_ID);
+    const pending = rejectionCode(callExport(pool, at, "wait", [5000]));
+    await waitFor(() => pool.stats.started === 1, "the process");
+    await pool.close();
+    assert.equal(await pending, "sandbox-crashed");
+    assert.equal(await rejectionCode(callExport(pool, at, "whoami")), "sandbox-crashed");
+    assert.equal(pool.stats.live, 0);
+  });
+
+  test("refuses misuse with TypeError", async () => {
+    assert.throws(() => new SandboxPool({ adapterPath: "" }), TypeError);
+    assert.throws(() => new SandboxPool({ adapterPath: TEST_ADAPTER, size: 0 }), TypeError);
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER });
+    const at = target("org_a", PROCESS_ID);
+    await assert.rejects(pool.call(at, "whoami", "{}", { timeoutMs: -1 }), TypeError);
+    await pool.close();
+  });
+});
