@@ -1,0 +1,94 @@
+// The requests the engine makes of a machine version's adapter (inside its sandbox) and the
+// answers it gets back. Types only: both sides import them; values cross as JSON text.
+
+export type JsonValue =
+  null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+export type JsonObject = { [key: string]: JsonValue };
+
+/** A machine event as the machine sees it (string events are normalized to `{ type }`). */
+export type MachineEvent = { type: string; [key: string]: JsonValue };
+
+/** What the adapter reports about a loaded bundle. */
+export type InspectResult = {
+  xstateVersion: 4 | 5;
+  machineId: string;
+  hasAllowRead: boolean;
+  hasAllowWrite: boolean;
+};
+
+/** Create: `allowWrite` (initialization) when `authContext` is given, then the initial step. */
+export type CreateRequest = {
+  instanceName: string;
+  context: JsonObject;
+  /** Absent for trusted callers that skip the authorizer (none yet). */
+  authContext?: JsonObject;
+};
+
+/** Send: `allowWrite` (event) when `authContext` is given, then one transition. */
+export type SendRequest = {
+  instanceName: string;
+  snapshot: JsonValue;
+  event: MachineEvent;
+  authContext?: JsonObject;
+};
+
+export type ReadRequest = { instanceName: string; snapshot: JsonValue; authContext: JsonObject };
+
+/** A delayed event to arm as a durable timer. */
+export type TimerEffect = { key: string; delayMs: number; event: MachineEvent };
+
+/** The outcome of one macrostep, before it is committed. */
+export type Step = {
+  /** Names the stashed effects: `execute` runs them after the commit, `discard` drops them. */
+  stepId: string;
+  /** False when the step has nothing to run after the commit: no `execute` needed. */
+  effectsPending: boolean;
+  snapshot: JsonValue;
+  value: JsonValue;
+  tags: string[];
+  done: boolean;
+  /** `context.public`, or undefined when the context has none. */
+  publicContext?: JsonValue;
+  /** Size of the context as UTF-8 JSON, for the 400 KB limit. */
+  contextBytes: number;
+  timers: TimerEffect[];
+  /** Send ids of timers to cancel. */
+  cancels: string[];
+  /** Ids of services this step starts (once executed). */
+  servicesStarted: string[];
+  /** Ids of services this step stops. */
+  servicesStopped: string[];
+  /** Events the machine sent to itself without delay: processed next, before queued events. */
+  selfEvents: MachineEvent[];
+};
+
+export type MachineFailure = { code: "machine-error" | "not-json-serializable"; message: string };
+
+/** The answer to create and send: denied by the authorizer, failed in machine code, or a step. */
+export type StepResponse =
+  | { outcome: "denied"; reason: string }
+  | { outcome: "failed"; failure: MachineFailure }
+  | { outcome: "step"; step: Step };
+
+export type ReadResponse = { allowed: boolean; reason?: string };
+
+/** After the commit: run the step's actions and start its services for this instance. */
+export type ExecuteRequest = { stepId: string; instanceRef: string };
+export type DiscardRequest = { stepId: string };
+/** Stop running services of an instance (settle timeout); they will not report. */
+export type StopServicesRequest = { instanceRef: string; serviceIds: string[] };
+
+/** Notifications from an adapter to the host. */
+export type AdapterNotification =
+  | {
+      type: "service-event";
+      instanceRef: string;
+      serviceId: string;
+      /** The done or error event to deliver to the instance. */
+      event: MachineEvent;
+    }
+  | { type: "log"; level: "log" | "info" | "warn" | "error" | "debug"; message: string };
+
+export type AdapterOp =
+  "inspect" | "create" | "send" | "read" | "execute" | "discard" | "stop-services";

@@ -1,0 +1,63 @@
+// What the adapter needs from a machine, whichever XState generation built it. Each driver turns
+// a macrostep into a Step (data, committed by the engine) and the effects to run after the commit.
+import type { JsonObject, JsonValue, MachineEvent, TimerEffect } from "../adapter-protocol.js";
+import type { ServiceStarter } from "./services.js";
+
+/** A service the step starts once executed. */
+export type ServiceStart = {
+  id: string;
+  starter: ServiceStarter;
+  failure: (error: unknown) => MachineEvent;
+};
+
+/** The effects of a step, held in the sandbox until the engine says the step is committed. */
+export type StepEffects = {
+  actions: Array<() => void>;
+  services: ServiceStart[];
+  /** Events for running services of this instance (sendTo a child). */
+  serviceMessages: Array<{ serviceId: string; event: MachineEvent }>;
+};
+
+/** The data half of a step, before the adapter adds its id and the JSON checks. */
+export type StepData = {
+  persisted: { value: JsonValue; context: unknown; [key: string]: unknown };
+  tags: string[];
+  done: boolean;
+  timers: TimerEffect[];
+  cancels: string[];
+  servicesStopped: string[];
+  selfEvents: MachineEvent[];
+};
+
+export type DriverStep = { data: StepData; effects: StepEffects };
+
+export interface MachineDriver {
+  readonly xstateVersion: 4 | 5;
+  readonly machineId: string;
+  /** The first macrostep, with `context` shallow-merged over the machine's own initial context. */
+  initial(context: JsonObject): DriverStep;
+  /** One macrostep from a persisted snapshot. */
+  transition(persisted: JsonValue, event: MachineEvent): DriverStep;
+  /** State value and full context of a persisted snapshot, for the authorizers. */
+  view(persisted: JsonValue): { value: JsonValue; context: unknown };
+}
+
+/** A string for ids the machine did not name (timers without an id). */
+let counter = 0;
+export function generatedId(prefix: string): string {
+  counter += 1;
+  return `${prefix}.${Date.now().toString(36)}.${counter.toString(36)}`;
+}
+
+/** Normalizes what machine code calls an event: a string or an object with a `type`. */
+export function toEvent(event: unknown): MachineEvent {
+  if (typeof event === "string") return { type: event };
+  if (
+    event &&
+    typeof event === "object" &&
+    typeof (event as { type?: unknown }).type === "string"
+  ) {
+    return event as MachineEvent;
+  }
+  return { type: String(event) };
+}

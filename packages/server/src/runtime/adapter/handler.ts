@@ -1,0 +1,219 @@
+// The adapter's request handler: one per machine version per sandbox. It answers the engine's
+// requests (see adapter-protocol.ts) and holds each step's effects until the engine reports the
+// step committed, so nothing observable happens for a transition that was never stored.
+import type {
+  AdapterNotification,
+  CreateRequest,
+  DiscardRequest,
+  ExecuteRequest,
+  InspectResult,
+  ReadRequest,
+  ReadResponse,
+  SendRequest,
+  StepResponse,
+  StopServicesRequest,
+} from "../adapter-protocol.js";
+import { authorize } from "./authorize.js";
+import { guardIntrinsics } from "./intrinsics-guard.js";
+import type { DriverStep, MachineDriver, StepEffects } from "./driver.js";
+import { createV4Driver, isV4Machine } from "./driver-v4.js";
+import { createV5Driver, isV5Machine } from "./driver-v5.js";
+import { findNonJson, utf8Length } from "../json-check.js";
+import { ServiceRegistry } from "./services.js";
+
+/** Effects not executed or discarded within this time are dropped (the engine died or gave up). */
+const STASH_TTL_MS = 120_000;
+
+type Stashed = { effects: StepEffects; servicesStopped: string[]; at: number };
+
+export function createHandler(
+  namespace: Record<string, unknown>,
+  notify: (notification: AdapterNotification) => void,
+): (op: string, payload: string) => string {
+  const driver = pickDriver(namespace.default);
+  const services = new ServiceRegistry(notify);
+  const stash = new Map<string, Stashed>();
+  let nextStepId = 0;
+
+  const toResponse = (run: () => DriverStep): StepResponse => {
+    let step: DriverStep;
+    try {
+      step = run();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return { outcome: "failed", failure: { code: "machine-error", message } };
+    }
+    const problem = findNonJson(step.data.persisted.context);
+    if (problem) {
+      return { outcome: "failed", failure: { code: "not-json-serializable", message: problem } };
+    }
+    nextStepId += 1;
+    const stepId = `step-${nextStepId}`;
+    const effectsPending = hasEffects(step);
+    if (effectsPending) {
+      sweep(stash);
+      stash.set(stepId, {
+        effects: step.effects,
+        servicesStopped: step.data.servicesStopped,
+        at: Date.now(),
+      });
+    }
+    const { persisted, tags, done, timers, cancels, servicesStopped, selfEvents } = step.data;
+    const context = persisted.context as { public?: unknown } | undefined;
+    return {
+      outcome: "step",
+      step: {
+        stepId,
+        effectsPending,
+        snapshot: persisted as never,
+        value: persisted.value,
+        tags,
+        done,
+        publicContext: context?.public as never,
+        contextBytes: utf8Length(JSON.stringify(context ?? {})),
+        timers,
+        cancels,
+        servicesStarted: step.effects.services.map((s) => s.id),
+        servicesStopped,
+        selfEvents,
+      },
+    };
+  };
+
+  const handlers: Record<string, (request: never) => unknown> = {
+    inspect: (): InspectResult => ({
+      xstateVersion: driver.xstateVersion,
+      machineId: driver.machineId,
+      hasAllowRead: typeof namespace.allowRead === "function",
+      hasAllowWrite: typeof namespace.allowWrite === "function",
+    }),
+    create: (request: CreateRequest): StepResponse => {
+      if (request.authContext !== undefined) {
+        const decision = authorize(namespace.allowWrite, "allowWrite", {
+          type: "initialization",
+          machineInstanceName: request.instanceName,
+          context: request.context,
+          authContext: request.authContext,
+        });
+        if (!decision.allowed) return { outcome: "denied", reason: decision.reason };
+      }
+      return toResponse(() => driver.initial(request.context));
+    },
+    send: (request: SendRequest): StepResponse => {
+      if (request.authContext !== undefined) {
+        const { value, context } = driver.view(request.snapshot);
+        const decision = authorize(namespace.allowWrite, "allowWrite", {
+          type: "event",
+          machineInstanceName: request.instanceName,
+          state: value,
+          context,
+          event: request.event,
+          authContext: request.authContext,
+        });
+        if (!decision.allowed) return { outcome: "denied", reason: decision.reason };
+      }
+      return toResponse(() => driver.transition(request.snapshot, request.event));
+    },
+    read: (request: ReadRequest): ReadResponse => {
+      const { value, context } = driver.view(request.snapshot);
+      const decision = authorize(namespace.allowRead, "allowRead", {
+        machineInstanceName: request.instanceName,
+        state: value,
+        context,
+        authContext: request.authContext,
+      });
+      return decision.allowed ? { allowed: true } : { allowed: false, reason: decision.reason };
+    },
+    execute: (request: ExecuteRequest) => {
+      const stashed = stash.get(request.stepId);
+      if (!stashed) return { executed: false };
+      stash.delete(request.stepId);
+      runEffects(stashed, request.instanceRef, services, notify);
+      return { executed: true };
+    },
+    discard: (request: DiscardRequest) => ({ discarded: stash.delete(request.stepId) }),
+    "stop-services": (request: StopServicesRequest) => {
+      for (const id of request.serviceIds) services.stop(request.instanceRef, id);
+      return {};
+    },
+  };
+
+  // Taken after the bundle's own top-level code ran: that is the version's baseline.
+  const intrinsics = guardIntrinsics();
+  const undoTampering = (when: string): string[] => {
+    const changed = intrinsics.restore();
+    if (changed.length > 0) {
+      notify({
+        type: "log",
+        level: "warn",
+        message: `machine code changed built-ins ${when} (${changed.join(", ")}); undone`,
+      });
+    }
+    return changed;
+  };
+
+  return (op, payload) => {
+    const handle = handlers[op];
+    if (!handle) throw new Error(`unknown adapter op ${op}`);
+    // Services run between requests and may have tampered meanwhile.
+    undoTampering("between requests");
+    const firstNewStep = nextStepId + 1;
+    const result = JSON.stringify(handle(JSON.parse(payload) as never) ?? null);
+    const changed = undoTampering(`during ${op}`);
+    if (changed.length > 0) {
+      // The answer was computed with tampered built-ins: refuse it, and drop its effects.
+      for (let id = firstNewStep; id <= nextStepId; id++) stash.delete(`step-${id}`);
+      throw new Error(
+        `machine code changed built-in objects (${changed.join(", ")}); the change was undone`,
+      );
+    }
+    return result;
+  };
+}
+
+function pickDriver(machine: unknown): MachineDriver {
+  // v5 machines carry `__xstatenode` too, so the v5 test must come first.
+  if (isV5Machine(machine)) return createV5Driver(machine);
+  if (isV4Machine(machine)) return createV4Driver(machine);
+  throw new Error("the bundle's default export is not an XState v4 or v5 machine");
+}
+
+/** Actions in order, then stops, then messages to running services, then new services. */
+function runEffects(
+  stashed: Stashed,
+  instanceRef: string,
+  services: ServiceRegistry,
+  notify: (notification: AdapterNotification) => void,
+): void {
+  for (const action of stashed.effects.actions) {
+    try {
+      action();
+    } catch (err) {
+      // The transition is committed; a failing action cannot undo it. Report it in the logs.
+      const message = err instanceof Error ? err.message : String(err);
+      notify({ type: "log", level: "error", message: `action failed: ${message}` });
+    }
+  }
+  for (const id of stashed.servicesStopped) services.stop(instanceRef, id);
+  for (const { serviceId, event } of stashed.effects.serviceMessages)
+    services.send(instanceRef, serviceId, event);
+  for (const service of stashed.effects.services) {
+    services.start(instanceRef, service.id, service.starter, service.failure);
+  }
+}
+
+function hasEffects(step: DriverStep): boolean {
+  const { actions, services, serviceMessages } = step.effects;
+  return (
+    actions.length > 0 ||
+    services.length > 0 ||
+    serviceMessages.length > 0 ||
+    step.data.servicesStopped.length > 0
+  );
+}
+
+function sweep(stash: Map<string, Stashed>): void {
+  if (stash.size < 256) return;
+  const cutoff = Date.now() - STASH_TTL_MS;
+  for (const [id, entry] of stash) if (entry.at < cutoff) stash.delete(id);
+}

@@ -1,0 +1,69 @@
+// Running services (invoked promises, callbacks, child actors) of the instances this sandbox
+// serves. A service reports once, through `notify`, and is forgotten when it finishes or stops.
+import type { AdapterNotification, MachineEvent } from "../adapter-protocol.js";
+
+/** Starts a service; returns how to stop it. `report` delivers an event to the instance. */
+export type ServiceStarter = (report: (event: MachineEvent, final: boolean) => void) => {
+  stop: () => void;
+  send?: (event: MachineEvent) => void;
+};
+
+type Running = { stop: () => void; send?: (event: MachineEvent) => void };
+
+export class ServiceRegistry {
+  private readonly byInstance = new Map<string, Map<string, Running>>();
+
+  constructor(private readonly notify: (notification: AdapterNotification) => void) {}
+
+  /** Starts a service; `failure` turns a synchronous start error into the event to report. */
+  start(
+    instanceRef: string,
+    serviceId: string,
+    starter: ServiceStarter,
+    failure: (error: unknown) => MachineEvent,
+  ): void {
+    this.stop(instanceRef, serviceId); // a re-entered invoke replaces its predecessor
+    const services = this.byInstance.get(instanceRef) ?? new Map<string, Running>();
+    this.byInstance.set(instanceRef, services);
+    let finished = false;
+    const report = (event: MachineEvent, final: boolean) => {
+      if (finished) return;
+      if (final) {
+        finished = true;
+        this.forget(instanceRef, serviceId, running);
+      }
+      this.notify({ type: "service-event", instanceRef, serviceId, event });
+    };
+    let running: Running;
+    try {
+      running = starter(report);
+    } catch (err) {
+      running = { stop: () => {} };
+      report(failure(err), true);
+      return;
+    }
+    if (!finished) services.set(serviceId, running);
+  }
+
+  send(instanceRef: string, serviceId: string, event: MachineEvent): void {
+    this.byInstance.get(instanceRef)?.get(serviceId)?.send?.(event);
+  }
+
+  stop(instanceRef: string, serviceId: string): void {
+    const running = this.byInstance.get(instanceRef)?.get(serviceId);
+    if (!running) return;
+    this.forget(instanceRef, serviceId, running);
+    try {
+      running.stop();
+    } catch {
+      // A service that fails to stop is already forgotten; nothing else to do.
+    }
+  }
+
+  private forget(instanceRef: string, serviceId: string, running: Running | undefined): void {
+    const services = this.byInstance.get(instanceRef);
+    if (!services || services.get(serviceId) !== running) return;
+    services.delete(serviceId);
+    if (services.size === 0) this.byInstance.delete(instanceRef);
+  }
+}

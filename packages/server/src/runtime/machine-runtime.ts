@@ -1,0 +1,155 @@
+// The engine's typed view of the sandbox pool: one method per adapter request, JSON in and out.
+import { BackstateError } from "../errors.js";
+import type {
+  AdapterNotification,
+  CreateRequest,
+  InspectResult,
+  MachineEvent,
+  ReadRequest,
+  ReadResponse,
+  SendRequest,
+  StepResponse,
+} from "./adapter-protocol.js";
+import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-contract.js";
+
+/** What the runtime needs of a sandbox pool (SandboxPool implements it; tests may fake it). */
+export interface SandboxCaller {
+  call(
+    target: SandboxTarget,
+    op: string,
+    payloadJson: string,
+    options?: { affinity?: string; timeoutMs?: number },
+  ): Promise<string>;
+  onNotification(listener: (notification: SandboxNotification) => void): void;
+  onSandboxLost(listener: (loss: SandboxLoss) => void): void;
+  /** Forgets an affinity's pin once nothing of it lives in a sandbox. */
+  release(orgId: string, affinity: string): void;
+  close(): Promise<void>;
+}
+
+/** A machine version, by org and machine, so its code can be loaded on a cache miss. */
+export type VersionRef = { orgId: string; machineName: string; versionId: string };
+
+export type CodeLoader = (version: VersionRef) => Promise<string>;
+
+export type ServiceEventListener = (
+  orgId: string,
+  instanceRef: string,
+  serviceId: string,
+  event: MachineEvent,
+) => void;
+
+export class MachineRuntime {
+  constructor(
+    private readonly pool: SandboxCaller,
+    private readonly loadCode: CodeLoader,
+    private readonly log: (level: string, message: string, fields?: object) => void,
+  ) {}
+
+  inspect(version: VersionRef): Promise<InspectResult> {
+    return this.request(version, "inspect", {});
+  }
+
+  /** Loads code that is not stored yet (an upload being checked) under its future version id. */
+  inspectCode(version: VersionRef, code: string): Promise<InspectResult> {
+    return this.request(version, "inspect", {}, undefined, () => Promise.resolve(code));
+  }
+
+  create(version: VersionRef, request: CreateRequest, instanceRef: string): Promise<StepResponse> {
+    return this.request(version, "create", request, instanceRef);
+  }
+
+  send(version: VersionRef, request: SendRequest, instanceRef: string): Promise<StepResponse> {
+    return this.request(version, "send", request, instanceRef);
+  }
+
+  read(version: VersionRef, request: ReadRequest): Promise<ReadResponse> {
+    return this.request(version, "read", request);
+  }
+
+  /** Runs a committed step's effects; resolves once they have been started, not finished. */
+  execute(
+    version: VersionRef,
+    stepId: string,
+    instanceRef: string,
+  ): Promise<{ executed: boolean }> {
+    return this.request(version, "execute", { stepId, instanceRef }, instanceRef);
+  }
+
+  discard(version: VersionRef, stepId: string, instanceRef: string): Promise<unknown> {
+    return this.request(version, "discard", { stepId }, instanceRef);
+  }
+
+  stopServices(version: VersionRef, instanceRef: string, serviceIds: string[]): Promise<unknown> {
+    return this.request(version, "stop-services", { instanceRef, serviceIds }, instanceRef);
+  }
+
+  /** Service results. The org is the sandbox's own, so a result can only reach that org. */
+  onServiceEvent(listener: ServiceEventListener): void {
+    this.pool.onNotification(({ orgId, json }) => {
+      let notification: AdapterNotification;
+      try {
+        notification = JSON.parse(json) as AdapterNotification;
+      } catch {
+        this.log("warn", "unparseable notification from a sandbox", { orgId });
+        return;
+      }
+      if (notification.type === "service-event" && isServiceEvent(notification)) {
+        listener(orgId, notification.instanceRef, notification.serviceId, notification.event);
+      } else if (notification.type === "log") {
+        this.log("info", `machine log: ${String(notification.message)}`, { orgId });
+      }
+    });
+  }
+
+  onSandboxLost(listener: (loss: SandboxLoss) => void): void {
+    this.pool.onSandboxLost(listener);
+  }
+
+  /** Nothing of this instance lives in a sandbox any more: its next call may go anywhere. */
+  release(orgId: string, instanceRef: string): void {
+    this.pool.release(orgId, instanceRef);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private async request<T>(
+    version: VersionRef,
+    op: string,
+    payload: unknown,
+    affinity?: string,
+    loadCode: () => Promise<string> = () => this.loadCode(version),
+  ): Promise<T> {
+    const target: SandboxTarget = { orgId: version.orgId, versionId: version.versionId, loadCode };
+    const json = await this.pool.call(
+      target,
+      op,
+      JSON.stringify(payload),
+      affinity ? { affinity } : undefined,
+    );
+    try {
+      return JSON.parse(json) as T;
+    } catch (cause) {
+      throw new BackstateError("sandbox-crashed", "the sandbox answered with malformed JSON", {
+        cause,
+      });
+    }
+  }
+}
+
+function isServiceEvent(n: {
+  instanceRef?: unknown;
+  serviceId?: unknown;
+  event?: unknown;
+}): boolean {
+  const event = n.event as { type?: unknown } | null;
+  return (
+    typeof n.instanceRef === "string" &&
+    typeof n.serviceId === "string" &&
+    typeof event === "object" &&
+    event !== null &&
+    typeof event.type === "string"
+  );
+}
