@@ -1,0 +1,424 @@
+// The engine: durable, linearizable machine instances. Every event to an instance goes through
+// its mailbox (one writer per instance); every transition is committed before its effects run;
+// requests wait for the instance to settle; delayed events are durable timers.
+import { createHash } from "node:crypto";
+import {
+  AlreadyExistsError,
+  BackstateError,
+  NotFoundError,
+  RejectedByMachineAuthorizerError,
+} from "../errors.js";
+import type { MachineEvent } from "../runtime/adapter-protocol.js";
+import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
+import type { InstanceKey, InstanceRecord, Store, TimerRecord } from "../store/store.js";
+import { ActivityTracker } from "./activity.js";
+import { systemClock, type Clock } from "./clock.js";
+import { randomIds, type IdGenerator } from "./ids.js";
+import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
+import { silentLogger, type Logger } from "./logger.js";
+import { KeyedMailbox } from "./mailbox.js";
+import {
+  instanceRefOf,
+  StepCommitter,
+  versionOf,
+  type Committed,
+  type EventOrigin,
+} from "./step-committer.js";
+import { TimerScheduler } from "./timer-scheduler.js";
+import {
+  checkAuthContext,
+  checkExternalEvent,
+  checkInitialContext,
+  checkName,
+} from "./validate.js";
+
+export type EngineOptions = {
+  store: Store;
+  runtime: MachineRuntime;
+  clock?: Clock;
+  ids?: IdGenerator;
+  logger?: Logger;
+  /** How long a request waits for running services after the last external event. Default 90 s. */
+  settleTimeoutMs?: number;
+  /** Largest context, as UTF-8 JSON. Default 400,000 bytes. */
+  maxContextBytes?: number;
+  timerRetryDelayMs?: number;
+  maxTimerAttempts?: number;
+  timerLeaseMs?: number;
+};
+
+export type InstanceAddress = { orgId: string; machineName: string; instanceName: string };
+
+export class Engine {
+  private readonly store: Store;
+  private readonly runtime: MachineRuntime;
+  private readonly clock: Clock;
+  private readonly ids: IdGenerator;
+  private readonly logger: Logger;
+  private readonly mailbox = new KeyedMailbox();
+  private readonly activity: ActivityTracker;
+  private readonly committer: StepCommitter;
+  private readonly timers: TimerScheduler;
+  private readonly generations = new Map<string, Promise<4 | 5>>();
+  private closed = false;
+
+  constructor(options: EngineOptions) {
+    this.store = options.store;
+    this.runtime = options.runtime;
+    this.clock = options.clock ?? systemClock;
+    this.ids = options.ids ?? randomIds;
+    this.logger = options.logger ?? silentLogger;
+    this.activity = new ActivityTracker(
+      this.clock,
+      options.settleTimeoutMs ?? 90_000,
+      (ref, version, ids) => this.stopAtDeadline(ref, version, ids),
+    );
+    this.committer = new StepCommitter({
+      store: this.store,
+      runtime: this.runtime,
+      activity: this.activity,
+      clock: this.clock,
+      logger: this.logger,
+      maxContextBytes: options.maxContextBytes ?? 400_000,
+      onTimersArmed: (dueAt) => this.timers.wake(dueAt),
+    });
+    this.timers = new TimerScheduler({
+      store: this.store,
+      clock: this.clock,
+      logger: this.logger,
+      deliver: (timer) => this.deliverTimer(timer),
+      retryDelayMs: options.timerRetryDelayMs ?? 30_000,
+      maxAttempts: options.maxTimerAttempts ?? 5,
+      leaseMs: options.timerLeaseMs ?? 10_000,
+    });
+    this.runtime.onServiceEvent((orgId, ref, serviceId, event) =>
+      this.onServiceEvent(orgId, ref, serviceId, event),
+    );
+    this.runtime.onSandboxLost(({ orgId, affinities }) => {
+      for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
+    });
+  }
+
+  /** Starts firing durable timers (including those left by an earlier run). */
+  start(): void {
+    this.timers.start();
+  }
+
+  /** Stops taking work, lets in-flight events finish, stops the timers. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.timers.stop();
+    await this.mailbox.drain();
+  }
+
+  /** Resolves when no timer delivery is in progress (tests advance a manual clock, then wait). */
+  async timersIdle(): Promise<void> {
+    await this.timers.idle();
+    await this.mailbox.drain();
+  }
+
+  async createMachine(orgId: string, machineName: string): Promise<void> {
+    checkName("machineName", machineName);
+    await this.store.createMachine({ orgId, name: machineName, createdAt: this.clock.now() });
+  }
+
+  /** Stores a bundle as a new version after checking, in a sandbox, that it loads and exports what it must. */
+  async createMachineVersion(input: {
+    orgId: string;
+    machineName: string;
+    code: string;
+    clientInfo?: string;
+    makeCurrent: boolean;
+  }): Promise<string> {
+    const machine = await this.store.getMachine(
+      input.orgId,
+      checkName("machineName", input.machineName),
+    );
+    if (!machine) throw new NotFoundError(`machine ${input.machineName} not found`);
+    const id = this.ids("ver");
+    const version = { orgId: input.orgId, machineName: input.machineName, versionId: id };
+    const inspection = await this.runtime.inspectCode(version, input.code);
+    if (!inspection.hasAllowRead || !inspection.hasAllowWrite) {
+      throw new BackstateError(
+        "invalid-bundle",
+        "the bundle must export allowRead and allowWrite functions",
+      );
+    }
+    await this.store.createMachineVersion(
+      {
+        id,
+        orgId: input.orgId,
+        machineName: input.machineName,
+        code: input.code,
+        hash: createHash("sha256").update(input.code).digest("hex"),
+        clientInfo: input.clientInfo,
+        createdAt: this.clock.now(),
+      },
+      input.makeCurrent,
+    );
+    return id;
+  }
+
+  /** Creates an instance: allowWrite (initialization), the initial step, then waits to settle. */
+  async createInstance(
+    input: InstanceAddress & {
+      context?: unknown;
+      authContext: unknown;
+      machineVersionId?: string;
+    },
+  ): Promise<InstanceState> {
+    this.refuseWhenClosed();
+    const key = this.keyOf(input);
+    const context = checkInitialContext(input.context);
+    const authContext = checkAuthContext(input.authContext);
+    const versionId = await this.resolveVersion(key, input.machineVersionId);
+    const ref = instanceRefOf(key);
+    const committed = await this.mailbox.run(ref, async () => {
+      // A cheap check first, so a duplicate name runs no machine code; the store's unique
+      // constraint still decides races with other nodes.
+      if (await this.store.loadInstance(key))
+        throw new AlreadyExistsError(`instance ${key.instanceName} already exists`);
+      const created = await this.committer.create(key, versionId, context, authContext);
+      return this.processSelfEvents(created);
+    });
+    return this.settledState(ref, key, committed);
+  }
+
+  /** Sends an event: allowWrite (event), one macrostep, then waits for the instance to settle. */
+  async sendEvent(
+    input: InstanceAddress & { event: unknown; authContext: unknown },
+  ): Promise<InstanceState> {
+    this.refuseWhenClosed();
+    const key = this.keyOf(input);
+    const event = checkExternalEvent(input.event);
+    const authContext = checkAuthContext(input.authContext);
+    const ref = instanceRefOf(key);
+    const committed = await this.mailbox.run(ref, () =>
+      this.deliver(key, event, { kind: "external", authContext }, true),
+    );
+    return this.settledState(ref, key, committed);
+  }
+
+  /** Reads an instance's state through its allowRead. Never waits for processing. */
+  async readInstance(input: InstanceAddress & { authContext: unknown }): Promise<InstanceState> {
+    const key = this.keyOf(input);
+    const authContext = checkAuthContext(input.authContext);
+    const instance = await this.load(key);
+    const envelope = parseEnvelope(instance.snapshot);
+    const decision = await this.runtime.read(versionOf(key, instance.machineVersionId), {
+      instanceName: key.instanceName,
+      snapshot: envelope.machine,
+      authContext,
+    });
+    if (!decision.allowed) {
+      throw new RejectedByMachineAuthorizerError(
+        `the machine's authorizer refused: ${decision.reason ?? "denied"}`,
+      );
+    }
+    return stateOf(envelope.view, instance.updatedAt);
+  }
+
+  async setInstanceStatus(
+    input: InstanceAddress & { status: "running" | "paused" },
+  ): Promise<void> {
+    const key = this.keyOf(input);
+    const found = await this.mailbox.run(instanceRefOf(key), () =>
+      this.store.setInstanceStatus(key, input.status),
+    );
+    if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
+  }
+
+  /**
+   * Delivers one event inside the instance's mailbox: error events owed for lost services come
+   * first, then the event, then whatever the machine sent itself.
+   */
+  private async deliver(
+    key: InstanceKey,
+    event: MachineEvent,
+    origin: EventOrigin,
+    external: boolean,
+  ): Promise<Committed> {
+    let instance = await this.load(key);
+    if (instance.status === "paused")
+      throw new BackstateError("invalid-state", `instance ${key.instanceName} is paused`);
+    const ref = instanceRefOf(key);
+    if (external || origin.kind === "timer") this.activity.touch(ref);
+    instance = await this.settleLostServices(instance);
+    const committed = await this.committer.transition(instance, event, origin);
+    return this.processSelfEvents(committed);
+  }
+
+  private async processSelfEvents(committed: Committed): Promise<Committed> {
+    let current = committed;
+    for (const event of committed.step.selfEvents) {
+      current = await this.processSelfEvents(
+        await this.committer.transition(current.instance, event, { kind: "self" }),
+      );
+    }
+    return current;
+  }
+
+  /** Services the store says are pending but that run nowhere (timeout, crash) get their error events now. */
+  private async settleLostServices(instance: InstanceRecord): Promise<InstanceRecord> {
+    const ref = instanceRefOf(instance);
+    const lost = instance.pendingServices.filter((id) => !this.activity.isRunning(ref, id));
+    let current = instance;
+    for (const serviceId of lost) {
+      const event = await this.lostServiceEvent(current, serviceId);
+      try {
+        current = (await this.committer.transition(current, event, { kind: "service", serviceId }))
+          .instance;
+      } catch (err) {
+        this.logger.warn("the error event of a lost service failed; dropping it", {
+          instance: ref,
+          serviceId,
+          error: String(err),
+        });
+        const remaining = current.pendingServices.filter((id) => id !== serviceId);
+        await this.store.setPendingServices(current.id, remaining);
+        current = { ...current, pendingServices: remaining };
+      }
+    }
+    return current;
+  }
+
+  private async lostServiceEvent(
+    instance: InstanceRecord,
+    serviceId: string,
+  ): Promise<MachineEvent> {
+    const generation = await this.generationOf(versionOf(instance, instance.machineVersionId));
+    const error = {
+      name: "ServiceLost",
+      message: "the service was stopped before it finished (timeout or restart)",
+    };
+    return generation === 5
+      ? {
+          type: `xstate.error.actor.${serviceId}`,
+          error,
+          actorId: serviceId,
+        }
+      : { type: `error.platform.${serviceId}`, data: error };
+  }
+
+  private generationOf(version: VersionRef): Promise<4 | 5> {
+    let generation = this.generations.get(version.versionId);
+    if (!generation) {
+      generation = this.runtime.inspect(version).then((result) => result.xstateVersion);
+      generation.catch(() => this.generations.delete(version.versionId));
+      this.generations.set(version.versionId, generation);
+    }
+    return generation;
+  }
+
+  private onServiceEvent(orgId: string, ref: string, serviceId: string, event: MachineEvent): void {
+    // The ref names org/machine/instance; a sandbox may only speak for its own org.
+    const [refOrg, machineName, instanceName] = ref.split("/");
+    if (
+      refOrg !== orgId ||
+      !machineName ||
+      !instanceName ||
+      !this.activity.isRunning(ref, serviceId)
+    ) {
+      this.logger.debug("ignoring a service event for no running service", {
+        instance: ref,
+        serviceId,
+      });
+      return;
+    }
+    const key = { orgId, machineName, instanceName };
+    this.mailbox
+      .run(ref, async () => {
+        const instance = await this.load(key);
+        if (!instance.pendingServices.includes(serviceId)) return;
+        if (instance.status === "paused") {
+          await this.store.setPendingServices(
+            instance.id,
+            instance.pendingServices.filter((id) => id !== serviceId),
+          );
+          throw new BackstateError("invalid-state", "instance is paused");
+        }
+        await this.processSelfEvents(
+          await this.committer.transition(instance, event, { kind: "service", serviceId }),
+        );
+      })
+      .catch((err: unknown) =>
+        this.logger.warn("a service result was not applied", {
+          instance: ref,
+          serviceId,
+          error: String(err),
+        }),
+      )
+      .finally(() => {
+        this.activity.ended(ref, [serviceId]);
+        this.committer.releaseIfIdle(orgId, ref);
+      });
+  }
+
+  private async deliverTimer(timer: TimerRecord): Promise<void> {
+    const event = JSON.parse(timer.event) as MachineEvent;
+    await this.mailbox.run(instanceRefOf(timer.instance), () =>
+      this.deliver(timer.instance, event, { kind: "timer", timerId: timer.id }, false),
+    );
+  }
+
+  private stopAtDeadline(ref: string, version: VersionRef, serviceIds: string[]): void {
+    this.runtime
+      .stopServices(version, ref, serviceIds)
+      .catch((err: unknown) => {
+        this.logger.warn("could not stop services at the settle deadline", {
+          instance: ref,
+          error: String(err),
+        });
+      })
+      .finally(() => this.committer.releaseIfIdle(version.orgId, ref));
+  }
+
+  /** The state once settled: the committed one if nothing was running, else the latest stored. */
+  private async settledState(
+    ref: string,
+    key: InstanceKey,
+    committed: Committed,
+  ): Promise<InstanceState> {
+    if (this.activity.running(ref).length === 0) return committed.state;
+    await this.activity.whenSettled(ref);
+    // Let results that arrived just before the deadline finish committing.
+    await this.mailbox.run(ref, () => Promise.resolve());
+    const latest = await this.load(key);
+    return stateOf(parseEnvelope(latest.snapshot).view, latest.updatedAt);
+  }
+
+  private async resolveVersion(key: InstanceKey, requested: string | undefined): Promise<string> {
+    const machine = await this.store.getMachine(key.orgId, key.machineName);
+    if (!machine) throw new NotFoundError(`machine ${key.machineName} not found`);
+    if (requested !== undefined) {
+      const version = await this.store.getMachineVersion(key.orgId, key.machineName, requested);
+      if (!version) throw new NotFoundError(`machine version ${requested} not found`);
+      return version.id;
+    }
+    if (!machine.currentVersionId) {
+      throw new BackstateError(
+        "invalid-state",
+        `machine ${key.machineName} has no current version yet`,
+      );
+    }
+    return machine.currentVersionId;
+  }
+
+  private async load(key: InstanceKey): Promise<InstanceRecord> {
+    const instance = await this.store.loadInstance(key);
+    if (!instance) throw new NotFoundError(`instance ${key.instanceName} not found`);
+    return instance;
+  }
+
+  private keyOf(input: InstanceAddress): InstanceKey {
+    return {
+      orgId: input.orgId,
+      machineName: checkName("machineName", input.machineName),
+      instanceName: checkName("instanceName", input.instanceName),
+    };
+  }
+
+  private refuseWhenClosed(): void {
+    if (this.closed) throw new BackstateError("invalid-state", "the engine is shutting down");
+  }
+}

@@ -1,0 +1,135 @@
+// A whole engine for tests: a SQLite store (file-backed, so it can be reopened), a sandbox pool,
+// the runtime and the engine, with one org ready to hold machines.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Engine, type EngineOptions } from "../../src/engine/engine.js";
+import { ManualClock, type Clock } from "../../src/engine/clock.js";
+import type { Logger } from "../../src/engine/logger.js";
+import { MachineRuntime } from "../../src/runtime/machine-runtime.js";
+import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
+import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/index.js";
+import type { Store } from "../../src/store/store.js";
+import { bundleFixture, type BundleStyle } from "./bundles.js";
+import { packageRoot } from "./package-root.js";
+
+export const ORG = "org_test0000000000000000001";
+export const OTHER_ORG = "org_test0000000000000000002";
+
+export type HarnessOptions = Partial<Omit<EngineOptions, "store" | "runtime">> & {
+  /** Wraps the store, e.g. to make commits fail. */
+  wrapStore?: (store: Store) => Store;
+  callTimeoutMs?: number;
+  memoryLimitMb?: number;
+};
+
+export type Harness = {
+  engine: Engine;
+  store: SqliteStore;
+  runtime: MachineRuntime;
+  pool: SandboxPool;
+  clock: Clock;
+  logs: Array<{ level: string; message: string; fields?: Record<string, unknown> }>;
+  /** Creates a machine from a fixture bundle and makes that its current version. */
+  deploy(
+    fixture: string,
+    style: BundleStyle,
+    machineName?: string,
+    orgId?: string,
+  ): Promise<string>;
+  /** Closes the engine and pool (not the store, unless `all`); the data dir stays for a restart. */
+  stop(): Promise<void>;
+  /** A new engine and pool on the same database file: a restart. */
+  restart(options?: HarnessOptions): Promise<Harness>;
+  /** Removes everything, including the data dir. */
+  dispose(): Promise<void>;
+};
+
+export function manualClock(): ManualClock {
+  return new ManualClock();
+}
+
+export async function startHarness(
+  options: HarnessOptions = {},
+  dataDir?: string,
+): Promise<Harness> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "backstate-engine-"));
+  const store = openSqliteStore({ path: join(dir, "backstate.db") });
+  await store.migrate();
+  if (!(await store.getOrg(ORG))) {
+    await store.createOrg({ id: ORG, name: "test", createdAt: Date.now() });
+    await store.createOrg({ id: OTHER_ORG, name: "other", createdAt: Date.now() });
+  }
+  const logs: Harness["logs"] = [];
+  const logger: Logger = {
+    debug: (message, fields) =>
+      logs.push({ level: "debug", message, ...(fields ? { fields } : {}) }),
+    info: (message, fields) => logs.push({ level: "info", message, ...(fields ? { fields } : {}) }),
+    warn: (message, fields) => logs.push({ level: "warn", message, ...(fields ? { fields } : {}) }),
+    error: (message, fields) =>
+      logs.push({ level: "error", message, ...(fields ? { fields } : {}) }),
+  };
+  const pool = new SandboxPool({
+    size: 2,
+    memoryLimitMb: options.memoryLimitMb ?? 128,
+    callTimeoutMs: options.callTimeoutMs ?? 5000,
+    adapterPath: join(packageRoot(), "dist", "vendor", "adapter.js"),
+  });
+  const engineStore = options.wrapStore ? options.wrapStore(store) : store;
+  const runtime = new MachineRuntime(
+    pool,
+    async ({ orgId, machineName, versionId }) => {
+      const version = await store.getMachineVersion(orgId, machineName, versionId);
+      if (!version) throw new Error(`no code for ${versionId}`);
+      return version.code;
+    },
+    (level, message, fields) =>
+      logs.push({ level, message, fields: fields as Record<string, unknown> }),
+  );
+  const clock = options.clock ?? new ManualClock();
+  const engine = new Engine({
+    logger: options.logger ?? logger,
+    ...options,
+    clock,
+    store: engineStore,
+    runtime,
+  });
+  engine.start();
+  let stopped = false;
+  const harness: Harness = {
+    engine,
+    store,
+    runtime,
+    pool,
+    clock,
+    logs,
+    async deploy(
+      fixture,
+      style,
+      machineName = fixture.replace(/\.js$/, "").replace(/[^A-Za-z0-9_-]/g, "-"),
+      orgId = ORG,
+    ) {
+      const code = await bundleFixture(fixture, style);
+      if (!(await store.getMachine(orgId, machineName)))
+        await engine.createMachine(orgId, machineName);
+      await engine.createMachineVersion({ orgId, machineName, code, makeCurrent: true });
+      return machineName;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await engine.close();
+      await runtime.close();
+      await store.close();
+    },
+    async restart(next = options) {
+      await harness.stop();
+      return startHarness(next, dir);
+    },
+    async dispose() {
+      await harness.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return harness;
+}
