@@ -38,18 +38,34 @@ export function versionOf(key: InstanceKey, versionId: string): VersionRef {
 }
 
 export class StepCommitter {
-  /** Executions dispatched but not answered, per instance: the instance stays pinned meanwhile. */
-  private readonly executing = new Map<string, number>();
+  /**
+   * Uses of each instance's sandbox process in flight: from a step's request to its commit, and
+   * from a step's execution to its answer. While any is in flight the instance stays pinned to
+   * its process, so `execute` reaches the sandbox that holds the step.
+   */
+  private readonly pins = new Map<string, number>();
 
   constructor(private readonly deps: CommitterDeps) {}
 
   /**
-   * Unpins the instance from its sandbox process when nothing of it lives there: no step awaiting
-   * execution and no running service. Its next call may then go to any process of the org.
+   * Unpins the instance from its sandbox process when nothing of it lives there: no use in
+   * flight and no running service. Its next call may then go to any process of the org.
    */
   releaseIfIdle(orgId: string, ref: string): void {
-    if (!this.executing.has(ref) && this.deps.activity.running(ref).length === 0) {
+    if (!this.pins.has(ref) && this.deps.activity.running(ref).length === 0) {
       this.deps.runtime.release(orgId, ref);
+    }
+  }
+
+  private async pinned<T>(orgId: string, ref: string, use: () => Promise<T>): Promise<T> {
+    this.pins.set(ref, (this.pins.get(ref) ?? 0) + 1);
+    try {
+      return await use();
+    } finally {
+      const left = (this.pins.get(ref) ?? 1) - 1;
+      if (left > 0) this.pins.set(ref, left);
+      else this.pins.delete(ref);
+      this.releaseIfIdle(orgId, ref);
     }
   }
 
@@ -61,6 +77,18 @@ export class StepCommitter {
     authContext: JsonObject,
   ): Promise<Committed> {
     const ref = instanceRefOf(key);
+    return this.pinned(key.orgId, ref, () =>
+      this.createPinned(key, versionId, context, authContext, ref),
+    );
+  }
+
+  private async createPinned(
+    key: InstanceKey,
+    versionId: string,
+    context: JsonObject,
+    authContext: JsonObject,
+    ref: string,
+  ): Promise<Committed> {
     const version = versionOf(key, versionId);
     const response = await this.deps.runtime.create(
       version,
@@ -91,8 +119,19 @@ export class StepCommitter {
     event: MachineEvent,
     origin: EventOrigin,
   ): Promise<Committed> {
-    const version = versionOf(instance, instance.machineVersionId);
     const ref = instanceRefOf(instance);
+    return this.pinned(instance.orgId, ref, () =>
+      this.transitionPinned(instance, event, origin, ref),
+    );
+  }
+
+  private async transitionPinned(
+    instance: InstanceRecord,
+    event: MachineEvent,
+    origin: EventOrigin,
+    ref: string,
+  ): Promise<Committed> {
+    const version = versionOf(instance, instance.machineVersionId);
     const response = await this.deps.runtime.send(
       version,
       {
@@ -201,15 +240,10 @@ export class StepCommitter {
       this.deps.onTimersArmed(Math.min(...commit.timersToArm.map((t) => t.dueAt)));
     }
     this.deps.activity.ended(ref, step.servicesStopped);
-    if (!step.effectsPending) {
-      this.releaseIfIdle(version.orgId, ref);
-      return;
-    }
+    if (!step.effectsPending) return;
     this.deps.activity.started(ref, version, step.servicesStarted);
-    this.executing.set(ref, (this.executing.get(ref) ?? 0) + 1);
-    this.deps.runtime
-      .execute(version, step.stepId, ref)
-      .then(
+    void this.pinned(version.orgId, ref, () =>
+      this.deps.runtime.execute(version, step.stepId, ref).then(
         ({ executed }) => {
           if (!executed) this.deps.activity.ended(ref, step.servicesStarted);
         },
@@ -222,13 +256,8 @@ export class StepCommitter {
           });
           this.deps.activity.ended(ref, step.servicesStarted);
         },
-      )
-      .finally(() => {
-        const left = (this.executing.get(ref) ?? 1) - 1;
-        if (left > 0) this.executing.set(ref, left);
-        else this.executing.delete(ref);
-        this.releaseIfIdle(version.orgId, ref);
-      });
+      ),
+    );
   }
 
   private discard(version: VersionRef, ref: string, stepId: string): void {

@@ -3,15 +3,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Engine, type EngineOptions } from "../../src/engine/engine.js";
+import { openBackstate } from "../../src/backstate.js";
+import type { Engine, EngineOptions } from "../../src/engine/engine.js";
 import { ManualClock, type Clock } from "../../src/engine/clock.js";
 import type { Logger } from "../../src/engine/logger.js";
-import { MachineRuntime } from "../../src/runtime/machine-runtime.js";
-import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
-import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/index.js";
+import type { MachineRuntime } from "../../src/runtime/machine-runtime.js";
+import type { SandboxPool } from "../../src/runtime/sandbox-pool.js";
+import type { SqliteStore } from "../../src/store/sqlite/index.js";
 import type { Store } from "../../src/store/store.js";
 import { bundleFixture, type BundleStyle } from "./bundles.js";
-import { packageRoot } from "./package-root.js";
 
 export const ORG = "org_test0000000000000000001";
 export const OTHER_ORG = "org_test0000000000000000002";
@@ -54,47 +54,33 @@ export async function startHarness(
   dataDir?: string,
 ): Promise<Harness> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "backstate-engine-"));
-  const store = openSqliteStore({ path: join(dir, "backstate.db") });
-  await store.migrate();
+  const logs: Harness["logs"] = [];
+  const record = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    logs.push({ level, message, ...(fields ? { fields } : {}) });
+  const logger: Logger = {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warn"),
+    error: record("error"),
+  };
+  const { callTimeoutMs, memoryLimitMb, ...rest } = options;
+  const clock = options.clock ?? new ManualClock();
+  const node = await openBackstate({
+    logger,
+    ...rest,
+    clock,
+    dataDir: dir,
+    sandboxes: {
+      size: 2,
+      memoryLimitMb: memoryLimitMb ?? 128,
+      callTimeoutMs: callTimeoutMs ?? 5000,
+    },
+  });
+  const { engine, store, runtime, pool } = node;
   if (!(await store.getOrg(ORG))) {
     await store.createOrg({ id: ORG, name: "test", createdAt: Date.now() });
     await store.createOrg({ id: OTHER_ORG, name: "other", createdAt: Date.now() });
   }
-  const logs: Harness["logs"] = [];
-  const logger: Logger = {
-    debug: (message, fields) =>
-      logs.push({ level: "debug", message, ...(fields ? { fields } : {}) }),
-    info: (message, fields) => logs.push({ level: "info", message, ...(fields ? { fields } : {}) }),
-    warn: (message, fields) => logs.push({ level: "warn", message, ...(fields ? { fields } : {}) }),
-    error: (message, fields) =>
-      logs.push({ level: "error", message, ...(fields ? { fields } : {}) }),
-  };
-  const pool = new SandboxPool({
-    size: 2,
-    memoryLimitMb: options.memoryLimitMb ?? 128,
-    callTimeoutMs: options.callTimeoutMs ?? 5000,
-    adapterPath: join(packageRoot(), "dist", "vendor", "adapter.js"),
-  });
-  const engineStore = options.wrapStore ? options.wrapStore(store) : store;
-  const runtime = new MachineRuntime(
-    pool,
-    async ({ orgId, machineName, versionId }) => {
-      const version = await store.getMachineVersion(orgId, machineName, versionId);
-      if (!version) throw new Error(`no code for ${versionId}`);
-      return version.code;
-    },
-    (level, message, fields) =>
-      logs.push({ level, message, fields: fields as Record<string, unknown> }),
-  );
-  const clock = options.clock ?? new ManualClock();
-  const engine = new Engine({
-    logger: options.logger ?? logger,
-    ...options,
-    clock,
-    store: engineStore,
-    runtime,
-  });
-  engine.start();
   let stopped = false;
   const harness: Harness = {
     engine,
@@ -118,9 +104,7 @@ export async function startHarness(
     async stop() {
       if (stopped) return;
       stopped = true;
-      await engine.close();
-      await runtime.close();
-      await store.close();
+      await node.close();
     },
     async restart(next = options) {
       await harness.stop();

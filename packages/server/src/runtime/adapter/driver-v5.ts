@@ -1,6 +1,6 @@
 // The XState v5 driver: the pure `initialTransition` / `transition` functions give the next
 // snapshot and the actions to execute, so effects can wait for the commit.
-import { initialTransition, transition, type AnyStateMachine } from "xstate";
+import { createActor, initialTransition, transition, type AnyStateMachine } from "xstate";
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   generatedId,
@@ -46,6 +46,7 @@ export function isV5Machine(value: unknown): value is AnyStateMachine {
 
 export function createV5Driver(machine: AnyStateMachine): MachineDriver {
   const merging = withCallerContext(machine);
+  const step = reusableScope(machine);
   return {
     xstateVersion: 5,
     machineId: machine.id,
@@ -54,8 +55,11 @@ export function createV5Driver(machine: AnyStateMachine): MachineDriver {
       return toDriverStep(machine, snapshot, actions as unknown as ExecutableAction[]);
     },
     transition(persisted: JsonValue, event: MachineEvent): DriverStep {
-      const [next, actions] = transition(machine, restore(machine, persisted), event);
-      return toDriverStep(machine, next, actions as unknown as ExecutableAction[]);
+      const snapshot = restore(machine, persisted);
+      const [next, actions]: [unknown, unknown[]] = step
+        ? step(snapshot, event)
+        : transition(machine, snapshot, event);
+      return toDriverStep(machine, next, actions as ExecutableAction[]);
     },
     view(persisted: JsonValue) {
       const snapshot = persisted as { value: JsonValue; context: unknown };
@@ -79,6 +83,46 @@ function withCallerContext(machine: AnyStateMachine): AnyStateMachine {
     return { ...(base as object | undefined), ...(args.input as object | undefined) };
   };
   return new Machine({ ...machine.config, context }, machine.implementations);
+}
+
+/**
+ * `transition` from xstate builds a throwaway actor (computing the machine's whole initial state)
+ * for every call, most of the cost of a step. This keeps one inert actor scope per machine and
+ * takes back, after each step, the children the step registered in its system, so nothing
+ * accumulates. Undefined when the machine cannot make an actor without input (then `transition`).
+ */
+function reusableScope(machine: AnyStateMachine) {
+  let self: ReturnType<typeof createActor>;
+  try {
+    self = createActor(machine);
+  } catch {
+    return undefined;
+  }
+  const system = self.system as unknown as { _unregister(actor: unknown): void };
+  let collected: ExecutableAction[] = [];
+  const scope = {
+    self,
+    defer: () => {},
+    id: "",
+    logger: () => {},
+    sessionId: "",
+    stopChild: () => {},
+    system: self.system,
+    emit: () => {},
+    actionExecutor: (action: ExecutableAction) => void collected.push(action),
+  };
+  return (snapshot: unknown, event: MachineEvent): [unknown, ExecutableAction[]] => {
+    collected = [];
+    try {
+      const next = machine.transition(snapshot as never, event, scope as never);
+      return [next, collected];
+    } finally {
+      for (const action of collected) {
+        if (action.type === "xstate.spawnChild" && action.params?.actorRef)
+          system._unregister(action.params.actorRef);
+      }
+    }
+  };
 }
 
 function restore(machine: AnyStateMachine, persisted: JsonValue) {

@@ -14,7 +14,7 @@ import type {
   StopServicesRequest,
 } from "../adapter-protocol.js";
 import { authorize } from "./authorize.js";
-import { guardIntrinsics } from "./intrinsics-guard.js";
+import { freezeIntrinsics, guardIntrinsics } from "./intrinsics-guard.js";
 import type { DriverStep, MachineDriver, StepEffects } from "./driver.js";
 import { createV4Driver, isV4Machine } from "./driver-v4.js";
 import { createV5Driver, isV5Machine } from "./driver-v5.js";
@@ -34,6 +34,9 @@ export function createHandler(
   const services = new ServiceRegistry(notify);
   const stash = new Map<string, Stashed>();
   let nextStepId = 0;
+  // Step ids name this handler too: an execute that reached another sandbox (or another
+  // version's handler) must find nothing rather than somebody else's step.
+  const stepPrefix = `step-${Math.random().toString(36).slice(2)}-`;
 
   const toResponse = (run: () => DriverStep): StepResponse => {
     let step: DriverStep;
@@ -48,7 +51,7 @@ export function createHandler(
       return { outcome: "failed", failure: { code: "not-json-serializable", message: problem } };
     }
     nextStepId += 1;
-    const stepId = `step-${nextStepId}`;
+    const stepId = `${stepPrefix}${nextStepId}`;
     const effectsPending = hasEffects(step);
     if (effectsPending) {
       sweep(stash);
@@ -139,6 +142,7 @@ export function createHandler(
   };
 
   // Taken after the bundle's own top-level code ran: that is the version's baseline.
+  freezeIntrinsics();
   const intrinsics = guardIntrinsics();
   const undoTampering = (when: string): string[] => {
     const changed = intrinsics.restore();
@@ -162,7 +166,7 @@ export function createHandler(
     const changed = undoTampering(`during ${op}`);
     if (changed.length > 0) {
       // The answer was computed with tampered built-ins: refuse it, and drop its effects.
-      for (let id = firstNewStep; id <= nextStepId; id++) stash.delete(`step-${id}`);
+      for (let id = firstNewStep; id <= nextStepId; id++) stash.delete(`${stepPrefix}${id}`);
       throw new Error(
         `machine code changed built-in objects (${changed.join(", ")}); the change was undone`,
       );

@@ -1,0 +1,150 @@
+// bench/engine: events/s and latency for a toggle machine over 1,000 instances at concurrency 64,
+// and for one hot instance, next to the hand-written baseline (baseline.ts) in the same run; then
+// the server's resident memory with 1,000 and with 100,000 stored instances.
+// Run: npm run bench:engine
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { openBackstate, systemClock, type Backstate } from "@backstate/server";
+import { openBaseline } from "./baseline.js";
+import { describeLoad, runLoad, type LoadResult } from "./load.js";
+import { toggleSource } from "./toggle-machine.js";
+
+const INSTANCES = 1_000;
+const STORED_FOR_MEMORY = 100_000;
+const EVENTS = 20_000;
+const HOT_EVENTS = 5_000;
+const CONCURRENCY = 64;
+const ROUNDS = 2;
+const ORG = "org_benchmark00000000000000";
+const toggle = { type: "toggle" };
+const name = (i: number) => `i${i}`;
+const randomInstance = () => name(Math.floor(Math.random() * INSTANCES));
+
+async function baselineRound(dir: string): Promise<{ spread: LoadResult; hot: LoadResult }> {
+  const baseline = openBaseline(join(dir, `baseline-${Date.now()}.db`));
+  for (let i = 0; i < INSTANCES; i++) baseline.create(name(i));
+  baseline.create("hot");
+  // Async like a server handler, so both sides pay for the same promise plumbing.
+  const send = (instance: string) => Promise.resolve().then(() => baseline.send(instance, toggle));
+  await runLoad(2_000, CONCURRENCY, () => send(randomInstance()));
+  const spread = await runLoad(EVENTS, CONCURRENCY, () => send(randomInstance()));
+  const hot = await runLoad(HOT_EVENTS, CONCURRENCY, () => send("hot"));
+  baseline.close();
+  return { spread, hot };
+}
+
+async function backstateRound(node: Backstate): Promise<{ spread: LoadResult; hot: LoadResult }> {
+  const send = (instanceName: string) =>
+    node.engine.sendEvent({
+      orgId: ORG,
+      machineName: "toggle",
+      instanceName,
+      event: toggle,
+      authContext: {},
+    });
+  await runLoad(2_000, CONCURRENCY, () => send(randomInstance()));
+  const spread = await runLoad(EVENTS, CONCURRENCY, () => send(randomInstance()));
+  const hot = await runLoad(HOT_EVENTS, CONCURRENCY, () => send("hot"));
+  return { spread, hot };
+}
+
+async function createInstances(node: Backstate, from: number, to: number): Promise<void> {
+  await runLoad(to - from, CONCURRENCY, (i) =>
+    node.engine.createInstance({
+      orgId: ORG,
+      machineName: "toggle",
+      instanceName: name(from + i),
+      authContext: {},
+    }),
+  );
+}
+
+function residentMb(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().rss / 1024 / 1024;
+}
+
+function best(results: LoadResult[]): LoadResult {
+  return results.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
+}
+
+const dir = mkdtempSync(join(tmpdir(), "backstate-bench-"));
+try {
+  const code =
+    (
+      await build({
+        stdin: { contents: toggleSource, loader: "js", resolveDir: process.cwd() },
+        bundle: true,
+        write: false,
+        format: "esm",
+        platform: "browser",
+        minify: true,
+        external: ["xstate"],
+      })
+    ).outputFiles[0]?.text ?? "";
+  const node = await openBackstate({ dataDir: join(dir, "backstate"), clock: systemClock });
+  await node.store.createOrg({ id: ORG, name: "bench", createdAt: Date.now() });
+  await node.engine.createMachine(ORG, "toggle");
+  await node.engine.createMachineVersion({
+    orgId: ORG,
+    machineName: "toggle",
+    code,
+    makeCurrent: true,
+  });
+  await createInstances(node, 0, INSTANCES);
+  await node.engine.createInstance({
+    orgId: ORG,
+    machineName: "toggle",
+    instanceName: "hot",
+    authContext: {},
+  });
+
+  const ours: Array<{ spread: LoadResult; hot: LoadResult }> = [];
+  const theirs: Array<{ spread: LoadResult; hot: LoadResult }> = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    theirs.push(await baselineRound(dir));
+    ours.push(await backstateRound(node));
+  }
+  const spread = {
+    ours: best(ours.map((r) => r.spread)),
+    theirs: best(theirs.map((r) => r.spread)),
+  };
+  const hot = { ours: best(ours.map((r) => r.hot)), theirs: best(theirs.map((r) => r.hot)) };
+
+  const memoryAt1k = residentMb();
+  await createInstances(node, INSTANCES, STORED_FOR_MEMORY);
+  await runLoad(EVENTS, CONCURRENCY, () =>
+    node.engine.sendEvent({
+      orgId: ORG,
+      machineName: "toggle",
+      instanceName: name(Math.floor(Math.random() * STORED_FOR_MEMORY)),
+      event: toggle,
+      authContext: {},
+    }),
+  );
+  const memoryAt100k = residentMb();
+  await node.close();
+
+  const spreadRatio = spread.ours.eventsPerSecond / spread.theirs.eventsPerSecond;
+  const hotRatio = hot.ours.eventsPerSecond / hot.theirs.eventsPerSecond;
+  const memoryRatio = memoryAt100k / memoryAt1k;
+  const verdict = (ok: boolean) => (ok ? "meets" : "MISSES");
+  console.log(
+    `bench/engine (toggle machine, concurrency ${CONCURRENCY}, best of ${ROUNDS} rounds each)`,
+  );
+  console.log(`1,000 instances  Backstate: ${describeLoad(spread.ours)}`);
+  console.log(`                 baseline:  ${describeLoad(spread.theirs)}`);
+  console.log(
+    `  ratio ${spreadRatio.toFixed(2)}x (goal >= 2x: ${verdict(spreadRatio >= 2)}); p99 ${verdict(spread.ours.p99Ms <= spread.theirs.p99Ms)} the goal of no worse`,
+  );
+  console.log(`hot instance     Backstate: ${describeLoad(hot.ours)}`);
+  console.log(`                 baseline:  ${describeLoad(hot.theirs)}`);
+  console.log(`  ratio ${hotRatio.toFixed(2)}x (goal >= 1x: ${verdict(hotRatio >= 1)})`);
+  console.log(
+    `resident memory  ${memoryAt1k.toFixed(0)} MB with 1,000 stored instances, ${memoryAt100k.toFixed(0)} MB with 100,000: ${memoryRatio.toFixed(2)}x (goal <= 1.2x: ${verdict(memoryRatio <= 1.2)})`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,12 @@
+// @backstate/server: the engine and what it runs on. The HTTP API and realtime arrive later.
+export { openBackstate, type Backstate, type BackstateOptions } from "./backstate.js";
+export { Engine, type EngineOptions, type InstanceAddress } from "./engine/engine.js";
+export type { InstanceState } from "./engine/instance-state.js";
+export { ManualClock, systemClock, type Clock } from "./engine/clock.js";
+export { jsonLogger, silentLogger, type Logger } from "./engine/logger.js";
+export { randomIds, type IdGenerator } from "./engine/ids.js";
+export { MachineRuntime } from "./runtime/machine-runtime.js";
+export { SandboxPool } from "./runtime/sandbox-pool.js";
+export { openSqliteStore, type SqliteStore } from "./store/sqlite/index.js";
+export type * from "./store/store.js";
+export * from "./errors.js";
