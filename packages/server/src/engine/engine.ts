@@ -16,6 +16,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
 import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import { silentLogger, type Logger } from "./logger.js";
+import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { KeyedMailbox } from "./mailbox.js";
 import {
   instanceRefOf,
@@ -56,6 +57,9 @@ export class Engine {
   private readonly ids: IdGenerator;
   private readonly logger: Logger;
   private readonly mailbox = new KeyedMailbox();
+  private readonly inbox = new ExternalInbox<Committed>(this.mailbox, (ref, letters) =>
+    this.deliverBatch(ref, letters),
+  );
   private readonly activity: ActivityTracker;
   private readonly committer: StepCommitter;
   private readonly timers: TimerScheduler;
@@ -173,7 +177,7 @@ export class Engine {
     const authContext = checkAuthContext(input.authContext);
     const versionId = await this.resolveVersion(key, input.machineVersionId);
     const ref = instanceRefOf(key);
-    const committed = await this.mailbox.run(ref, async () => {
+    const committed = await this.exclusive(ref, async () => {
       // A cheap check first, so a duplicate name runs no machine code; the store's unique
       // constraint still decides races with other nodes.
       if (await this.store.loadInstance(key))
@@ -193,9 +197,7 @@ export class Engine {
     const event = checkExternalEvent(input.event);
     const authContext = checkAuthContext(input.authContext);
     const ref = instanceRefOf(key);
-    const committed = await this.mailbox.run(ref, () =>
-      this.deliver(key, event, { kind: "external", authContext }, true),
-    );
+    const committed = await this.inbox.post(ref, event, authContext);
     return this.settledState(ref, key, committed);
   }
 
@@ -222,10 +224,44 @@ export class Engine {
     input: InstanceAddress & { status: "running" | "paused" },
   ): Promise<void> {
     const key = this.keyOf(input);
-    const found = await this.mailbox.run(instanceRefOf(key), () =>
+    const found = await this.exclusive(instanceRefOf(key), () =>
       this.store.setInstanceStatus(key, input.status),
     );
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
+  }
+
+  /** Runs work in the instance's mailbox, after every external event posted before it. */
+  private exclusive<T>(ref: string, task: () => Promise<T>): Promise<T> {
+    this.inbox.close(ref);
+    return this.mailbox.run(ref, task);
+  }
+
+  /**
+   * Delivers posted external events (inside the instance's mailbox): owed error events first,
+   * then the events in one batch, then whatever the last one sent its machine itself.
+   */
+  private async deliverBatch(ref: string, letters: Array<Letter<Committed>>): Promise<number> {
+    const [orgId, machineName, instanceName] = ref.split("/") as [string, string, string];
+    let instance = await this.load({ orgId, machineName, instanceName });
+    if (instance.status === "paused")
+      throw new BackstateError("invalid-state", `instance ${instanceName} is paused`);
+    this.activity.touch(ref);
+    instance = await this.settleLostServices(instance);
+    const { outcomes, processed } = await this.committer.transitionBatch(
+      instance,
+      letters.map(({ event, authContext }) => ({ event, authContext })),
+    );
+    for (let i = 0; i < processed; i++) {
+      const outcome = outcomes[i];
+      const letter = letters[i]!;
+      if (outcome instanceof Error || outcome === undefined) {
+        letter.reject(outcome ?? new Error("the batch gave this event no outcome"));
+      } else if (outcome.step.selfEvents.length > 0) {
+        // Only the last processed step can have sent itself events; they come before the rest.
+        await this.processSelfEvents(outcome).then(letter.resolve, letter.reject);
+      } else letter.resolve(outcome);
+    }
+    return processed;
   }
 
   /**
@@ -326,21 +362,20 @@ export class Engine {
       return;
     }
     const key = { orgId, machineName, instanceName };
-    this.mailbox
-      .run(ref, async () => {
-        const instance = await this.load(key);
-        if (!instance.pendingServices.includes(serviceId)) return;
-        if (instance.status === "paused") {
-          await this.store.setPendingServices(
-            instance.id,
-            instance.pendingServices.filter((id) => id !== serviceId),
-          );
-          throw new BackstateError("invalid-state", "instance is paused");
-        }
-        await this.processSelfEvents(
-          await this.committer.transition(instance, event, { kind: "service", serviceId }),
+    this.exclusive(ref, async () => {
+      const instance = await this.load(key);
+      if (!instance.pendingServices.includes(serviceId)) return;
+      if (instance.status === "paused") {
+        await this.store.setPendingServices(
+          instance.id,
+          instance.pendingServices.filter((id) => id !== serviceId),
         );
-      })
+        throw new BackstateError("invalid-state", "instance is paused");
+      }
+      await this.processSelfEvents(
+        await this.committer.transition(instance, event, { kind: "service", serviceId }),
+      );
+    })
       .catch((err: unknown) =>
         this.logger.warn("a service result was not applied", {
           instance: ref,
@@ -356,7 +391,7 @@ export class Engine {
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {
     const event = JSON.parse(timer.event) as MachineEvent;
-    await this.mailbox.run(instanceRefOf(timer.instance), () =>
+    await this.exclusive(instanceRefOf(timer.instance), () =>
       this.deliver(timer.instance, event, { kind: "timer", timerId: timer.id }, false),
     );
   }
@@ -382,7 +417,7 @@ export class Engine {
     if (this.activity.running(ref).length === 0) return committed.state;
     await this.activity.whenSettled(ref);
     // Let results that arrived just before the deadline finish committing.
-    await this.mailbox.run(ref, () => Promise.resolve());
+    await this.exclusive(ref, () => Promise.resolve());
     const latest = await this.load(key);
     return stateOf(parseEnvelope(latest.snapshot).view, latest.updatedAt);
   }

@@ -3,7 +3,13 @@
 import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } from "../errors.js";
 import type { JsonObject, MachineEvent, Step, StepResponse } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
-import type { InstanceKey, InstanceRecord, Store, TransitionCommit } from "../store/store.js";
+import type {
+  CommitResult,
+  InstanceKey,
+  InstanceRecord,
+  Store,
+  TransitionCommit,
+} from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
 import { envelopeOf, parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
@@ -17,6 +23,26 @@ export type EventOrigin =
   | { kind: "self" };
 
 export type Committed = { instance: InstanceRecord; state: InstanceState; step: Step };
+
+/** A commit before the step's own parts (snapshot, history row, timers) are added. */
+type CommitFields = Omit<
+  TransitionCommit,
+  "snapshot" | "transition" | "timersToArm" | "timersToCancel"
+>;
+
+/** The stored snapshot, envelope included, may not exceed this (the context limit plus room). */
+const MAX_SNAPSHOT_CHARS = 2_000_000;
+
+/** The record a successful commit will leave, so the next step of a batch can chain on it. */
+function projected(instance: InstanceRecord, commit: TransitionCommit): InstanceRecord {
+  return {
+    ...instance,
+    snapshot: commit.snapshot,
+    sequence: commit.expectedSequence + 1,
+    pendingServices: commit.pendingServices,
+    updatedAt: commit.at,
+  };
+}
 
 export type CommitterDeps = {
   store: Store;
@@ -92,7 +118,12 @@ export class StepCommitter {
     const version = versionOf(key, versionId);
     const response = await this.deps.runtime.create(
       version,
-      { instanceName: key.instanceName, context, authContext },
+      {
+        instanceName: key.instanceName,
+        context,
+        authContext,
+        maxContextBytes: this.deps.maxContextBytes,
+      },
       ref,
     );
     const step = this.accept(response);
@@ -138,36 +169,125 @@ export class StepCommitter {
         instanceName: instance.instanceName,
         snapshot: parseEnvelope(instance.snapshot).machine,
         event,
+        maxContextBytes: this.deps.maxContextBytes,
         ...(origin.kind === "external" ? { authContext: origin.authContext } : {}),
       },
       ref,
     );
     const step = this.accept(response);
-    const pending = new Set(instance.pendingServices);
-    if (origin.kind === "service") pending.delete(origin.serviceId);
-    for (const id of step.servicesStopped) pending.delete(id);
-    for (const id of step.servicesStarted) pending.add(id);
     return this.commit(
       version,
       step,
       event,
-      {
-        kind: "event",
-        instance: {
-          orgId: instance.orgId,
-          machineName: instance.machineName,
-          instanceName: instance.instanceName,
-        },
-        instanceId: instance.id,
-        machineVersionId: instance.machineVersionId,
-        expectedSequence: instance.sequence,
-        pendingServices: [...pending],
-        // ts strictly increases per instance, even when two commits share a millisecond.
-        at: Math.max(this.deps.clock.now(), instance.updatedAt + 1),
-        ...(origin.kind === "timer" ? { deliveredTimerId: origin.timerId } : {}),
-      },
+      this.eventCommitFields(instance, step, origin),
       instance,
     );
+  }
+
+  /**
+   * Several external events for one instance (the caller holds its mailbox): one sandbox request
+   * steps them all, one group commit stores them, each in its own transition. An event refused
+   * or failed in the sandbox changes nothing and the next one starts where the last good step
+   * left off. `processed` may be less than `items.length` (the batch stopped after a step that
+   * sent events to itself); the caller delivers the rest later.
+   */
+  async transitionBatch(
+    instance: InstanceRecord,
+    items: Array<{ event: MachineEvent; authContext: JsonObject }>,
+  ): Promise<{ outcomes: Array<Committed | Error>; processed: number }> {
+    const ref = instanceRefOf(instance);
+    return this.pinned(instance.orgId, ref, async () => {
+      const version = versionOf(instance, instance.machineVersionId);
+      const { results } = await this.deps.runtime.sendBatch(
+        version,
+        {
+          instanceName: instance.instanceName,
+          snapshot: parseEnvelope(instance.snapshot).machine,
+          events: items,
+          maxContextBytes: this.deps.maxContextBytes,
+        },
+        ref,
+      );
+      if (!Array.isArray(results) || results.length === 0 || results.length > items.length) {
+        throw new BackstateError(
+          "sandbox-crashed",
+          "the sandbox answered a batch with a malformed result",
+        );
+      }
+      const outcomes: Array<Committed | Error> = [];
+      const stored: Array<{
+        index: number;
+        step: Step;
+        commit: TransitionCommit;
+        previous: InstanceRecord;
+        done: Promise<CommitResult>;
+      }> = [];
+      let previous = instance;
+      let broken: Error | undefined;
+      results.forEach((response, index) => {
+        try {
+          const step = this.accept(response);
+          if (broken) throw broken;
+          const event = items[index]!.event;
+          const commit = this.buildCommit(
+            step,
+            event,
+            this.eventCommitFields(previous, step, { kind: "external", authContext: {} }),
+          );
+          // All commits are queued in this same turn, so the store groups them into one transaction.
+          stored.push({
+            index,
+            step,
+            commit,
+            previous,
+            done: this.deps.store.commitTransition(commit),
+          });
+          previous = projected(previous, commit);
+        } catch (err) {
+          if (response.outcome === "step") {
+            // A step the sandbox built on was refused here: every later step stood on it.
+            broken ??= err as Error;
+            if (response.step.effectsPending) this.discard(version, ref, response.step.stepId);
+          }
+          outcomes[index] = err as Error;
+        }
+      });
+      for (const { index, step, commit, previous: before, done } of stored) {
+        try {
+          outcomes[index] = this.finish(version, step, commit, before, await done);
+        } catch (err) {
+          if (step.effectsPending) this.discard(version, ref, step.stepId);
+          outcomes[index] = err as Error;
+        }
+      }
+      return { outcomes, processed: results.length };
+    });
+  }
+
+  private eventCommitFields(
+    instance: InstanceRecord,
+    step: Step,
+    origin: EventOrigin,
+  ): CommitFields {
+    const pending = new Set(instance.pendingServices);
+    if (origin.kind === "service") pending.delete(origin.serviceId);
+    for (const id of step.servicesStopped) pending.delete(id);
+    for (const id of step.servicesStarted) pending.add(id);
+    return {
+      kind: "event",
+      instance: {
+        orgId: instance.orgId,
+        machineName: instance.machineName,
+        instanceName: instance.instanceName,
+      },
+      instanceId: instance.id,
+      machineVersionId: instance.machineVersionId,
+      expectedSequence: instance.sequence,
+      pendingServices: [...pending],
+      // ts strictly increases per instance, even when two commits share a millisecond.
+      at: Math.max(this.deps.clock.now(), instance.updatedAt + 1),
+      ...(origin.kind === "timer" ? { deliveredTimerId: origin.timerId } : {}),
+    };
   }
 
   private accept(response: StepResponse): Step {
@@ -183,17 +303,22 @@ export class StepCommitter {
     }
   }
 
-  private async commit(
-    version: VersionRef,
-    step: Step,
-    event: MachineEvent,
-    partial: Omit<TransitionCommit, "snapshot" | "transition" | "timersToArm" | "timersToCancel">,
-    previous: InstanceRecord | undefined,
-  ): Promise<Committed> {
-    const ref = instanceRefOf(partial.instance);
-    const commit: TransitionCommit = {
-      ...partial,
-      snapshot: envelopeOf(step),
+  /** The whole commit for a step; throws when the step breaks a limit the engine enforces itself. */
+  private buildCommit(step: Step, event: MachineEvent, fields: CommitFields): TransitionCommit {
+    // The sandbox checks the context size too, but it runs the machine's code: trust, verify.
+    if (step.contextBytes > this.deps.maxContextBytes) {
+      throw new BackstateError(
+        "context-too-large",
+        `the context would be ${step.contextBytes} bytes as JSON; the limit is ${this.deps.maxContextBytes}`,
+      );
+    }
+    const snapshot = envelopeOf(step);
+    if (snapshot.length > MAX_SNAPSHOT_CHARS) {
+      throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
+    }
+    return {
+      ...fields,
+      snapshot,
       transition: { event: JSON.stringify(event), state: JSON.stringify(step.value) },
       // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
       timersToArm: step.timers.map((t) => ({
@@ -203,30 +328,50 @@ export class StepCommitter {
       })),
       timersToCancel: step.cancels,
     };
+  }
+
+  private async commit(
+    version: VersionRef,
+    step: Step,
+    event: MachineEvent,
+    fields: CommitFields,
+    previous: InstanceRecord | undefined,
+  ): Promise<Committed> {
     try {
-      if (step.contextBytes > this.deps.maxContextBytes) {
-        throw new BackstateError(
-          "context-too-large",
-          `the context would be ${step.contextBytes} bytes as JSON; the limit is ${this.deps.maxContextBytes}`,
-        );
-      }
-      const result = await this.deps.store.commitTransition(commit);
-      const instance: InstanceRecord = {
-        ...(previous ?? { createdAt: partial.at, status: "running" as const }),
-        ...partial.instance,
-        id: result.instanceId,
-        machineVersionId: partial.machineVersionId,
-        snapshot: commit.snapshot,
-        sequence: result.sequence,
-        pendingServices: commit.pendingServices,
-        updatedAt: partial.at,
-      };
-      this.afterCommit(version, ref, step, commit);
-      return { instance, state: stateOf(parseEnvelope(commit.snapshot).view, partial.at), step };
+      const commit = this.buildCommit(step, event, fields);
+      return this.finish(
+        version,
+        step,
+        commit,
+        previous,
+        await this.deps.store.commitTransition(commit),
+      );
     } catch (err) {
-      if (step.effectsPending) this.discard(version, ref, step.stepId);
+      if (step.effectsPending) this.discard(version, instanceRefOf(fields.instance), step.stepId);
       throw err;
     }
+  }
+
+  /** The step is durable: its record and state, and its effects set going. */
+  private finish(
+    version: VersionRef,
+    step: Step,
+    commit: TransitionCommit,
+    previous: InstanceRecord | undefined,
+    result: CommitResult,
+  ): Committed {
+    const instance: InstanceRecord = {
+      ...(previous ?? { createdAt: commit.at, status: "running" as const }),
+      ...commit.instance,
+      id: result.instanceId,
+      machineVersionId: commit.machineVersionId,
+      snapshot: commit.snapshot,
+      sequence: result.sequence,
+      pendingServices: commit.pendingServices,
+      updatedAt: commit.at,
+    };
+    this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
+    return { instance, state: stateOf(parseEnvelope(commit.snapshot).view, commit.at), step };
   }
 
   /** Effects, now that the transition is durable: timers to the scheduler, actions and services to the sandbox. */

@@ -23,6 +23,7 @@ export type CreateRequest = {
   context: JsonObject;
   /** Absent for trusted callers that skip the authorizer (none yet). */
   authContext?: JsonObject;
+  maxContextBytes?: number;
 };
 
 /** Send: `allowWrite` (event) when `authContext` is given, then one transition. */
@@ -31,7 +32,24 @@ export type SendRequest = {
   snapshot: JsonValue;
   event: MachineEvent;
   authContext?: JsonObject;
+  /** A step whose context is larger (as UTF-8 JSON) fails with `context-too-large`. */
+  maxContextBytes?: number;
 };
+
+/**
+ * Several events for one instance in one request: each is authorized and stepped from the
+ * snapshot the previous successful step left (a refused or failed event changes nothing). The
+ * batch stops after a step that sent events to itself; `results` then has fewer entries than
+ * `events`, and the engine sends the rest again once those are processed.
+ */
+export type SendBatchRequest = {
+  instanceName: string;
+  snapshot: JsonValue;
+  events: Array<{ event: MachineEvent; authContext?: JsonObject }>;
+  maxContextBytes?: number;
+};
+
+export type SendBatchResponse = { results: StepResponse[] };
 
 export type ReadRequest = { instanceName: string; snapshot: JsonValue; authContext: JsonObject };
 
@@ -63,7 +81,10 @@ export type Step = {
   selfEvents: MachineEvent[];
 };
 
-export type MachineFailure = { code: "machine-error" | "not-json-serializable"; message: string };
+export type MachineFailure = {
+  code: "machine-error" | "not-json-serializable" | "context-too-large";
+  message: string;
+};
 
 /** The answer to create and send: denied by the authorizer, failed in machine code, or a step. */
 export type StepResponse =

@@ -7,6 +7,8 @@ import type {
   MachineEvent,
   ReadRequest,
   ReadResponse,
+  SendBatchRequest,
+  SendBatchResponse,
   SendRequest,
   StepResponse,
 } from "./adapter-protocol.js";
@@ -61,6 +63,14 @@ export class MachineRuntime {
 
   send(version: VersionRef, request: SendRequest, instanceRef: string): Promise<StepResponse> {
     return this.request(version, "send", request, instanceRef);
+  }
+
+  sendBatch(
+    version: VersionRef,
+    request: SendBatchRequest,
+    instanceRef: string,
+  ): Promise<SendBatchResponse> {
+    return this.request(version, "send-batch", request, instanceRef);
   }
 
   read(version: VersionRef, request: ReadRequest): Promise<ReadResponse> {

@@ -217,6 +217,45 @@ for (const style of STYLES) {
       assert.equal(new Set(ts).size, 100, "every state has its own ts");
     });
 
+    test("events that queue up are delivered together, each with its own outcome, in order", async () => {
+      const name = fresh();
+      await h.engine.createInstance({ ...at(name), authContext: alice });
+      const plan = [
+        ...Array.from({ length: 5 }, () => ({ event: { type: "inc" } as unknown, expect: "ok" })),
+        { event: "forbidden", expect: "rejected-by-machine-authorizer" },
+        { event: "boom", expect: "machine-error" },
+        { event: { type: "grow", bytes: 500_000 }, expect: "context-too-large" },
+        { event: "badContext", expect: "not-json-serializable" },
+        ...Array.from({ length: 5 }, () => ({ event: { type: "inc" } as unknown, expect: "ok" })),
+      ];
+      const outcomes = await Promise.all(
+        plan.map(({ event }) =>
+          h.engine.sendEvent({ ...at(name), event, authContext: alice }).then(
+            (state) => ({
+              ok: true as const,
+              count: (state.publicContext as { count: number }).count,
+            }),
+            (err: { code?: string }) => ({ ok: false as const, code: err.code }),
+          ),
+        ),
+      );
+      plan.forEach(({ expect }, i) => {
+        const outcome = outcomes[i]!;
+        if (expect === "ok") assert.ok(outcome.ok, `event ${i} succeeds`);
+        else assert.deepEqual(outcome, { ok: false, code: expect }, `event ${i}`);
+      });
+      const counts = outcomes.flatMap((o) => (o.ok ? [o.count] : []));
+      assert.deepEqual(
+        counts,
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "each answer is the state after its own event",
+      );
+      assert.deepEqual(
+        (await history(name)).map((t) => t.event),
+        ["xstate.init", ...Array.from({ length: 10 }, () => "inc")],
+      );
+    });
+
     test("instances of another org are invisible", async () => {
       const name = fresh();
       await h.engine.createInstance({ ...at(name), authContext: alice });

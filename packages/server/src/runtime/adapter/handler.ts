@@ -9,6 +9,8 @@ import type {
   InspectResult,
   ReadRequest,
   ReadResponse,
+  SendBatchRequest,
+  SendBatchResponse,
   SendRequest,
   StepResponse,
   StopServicesRequest,
@@ -38,7 +40,7 @@ export function createHandler(
   // version's handler) must find nothing rather than somebody else's step.
   const stepPrefix = `step-${Math.random().toString(36).slice(2)}-`;
 
-  const toResponse = (run: () => DriverStep): StepResponse => {
+  const toResponse = (run: () => DriverStep, maxContextBytes?: number): StepResponse => {
     let step: DriverStep;
     try {
       step = run();
@@ -49,6 +51,12 @@ export function createHandler(
     const problem = findNonJson(step.data.persisted.context);
     if (problem) {
       return { outcome: "failed", failure: { code: "not-json-serializable", message: problem } };
+    }
+    const context = step.data.persisted.context as { public?: unknown } | undefined;
+    const contextBytes = utf8Length(JSON.stringify(context ?? {}));
+    if (maxContextBytes !== undefined && contextBytes > maxContextBytes) {
+      const message = `the context would be ${contextBytes} bytes as JSON; the limit is ${maxContextBytes}`;
+      return { outcome: "failed", failure: { code: "context-too-large", message } };
     }
     nextStepId += 1;
     const stepId = `${stepPrefix}${nextStepId}`;
@@ -62,7 +70,6 @@ export function createHandler(
       });
     }
     const { persisted, tags, done, timers, cancels, servicesStopped, selfEvents } = step.data;
-    const context = persisted.context as { public?: unknown } | undefined;
     return {
       outcome: "step",
       step: {
@@ -73,7 +80,7 @@ export function createHandler(
         tags,
         done,
         publicContext: context?.public as never,
-        contextBytes: utf8Length(JSON.stringify(context ?? {})),
+        contextBytes,
         timers,
         cancels,
         servicesStarted: step.effects.services.map((s) => s.id),
@@ -81,6 +88,25 @@ export function createHandler(
         selfEvents,
       },
     };
+  };
+
+  const send = (request: SendRequest): StepResponse => {
+    if (request.authContext !== undefined) {
+      const { value, context } = driver.view(request.snapshot);
+      const decision = authorize(namespace.allowWrite, "allowWrite", {
+        type: "event",
+        machineInstanceName: request.instanceName,
+        state: value,
+        context,
+        event: request.event,
+        authContext: request.authContext,
+      });
+      if (!decision.allowed) return { outcome: "denied", reason: decision.reason };
+    }
+    return toResponse(
+      () => driver.transition(request.snapshot, request.event),
+      request.maxContextBytes,
+    );
   };
 
   const handlers: Record<string, (request: never) => unknown> = {
@@ -100,22 +126,26 @@ export function createHandler(
         });
         if (!decision.allowed) return { outcome: "denied", reason: decision.reason };
       }
-      return toResponse(() => driver.initial(request.context));
+      return toResponse(() => driver.initial(request.context), request.maxContextBytes);
     },
-    send: (request: SendRequest): StepResponse => {
-      if (request.authContext !== undefined) {
-        const { value, context } = driver.view(request.snapshot);
-        const decision = authorize(namespace.allowWrite, "allowWrite", {
-          type: "event",
-          machineInstanceName: request.instanceName,
-          state: value,
-          context,
-          event: request.event,
-          authContext: request.authContext,
+    send: (request: SendRequest): StepResponse => send(request),
+    "send-batch": (request: SendBatchRequest): SendBatchResponse => {
+      let snapshot = request.snapshot;
+      const results: StepResponse[] = [];
+      for (const { event, authContext } of request.events) {
+        const result = send({
+          instanceName: request.instanceName,
+          snapshot,
+          event,
+          authContext,
+          maxContextBytes: request.maxContextBytes,
         });
-        if (!decision.allowed) return { outcome: "denied", reason: decision.reason };
+        results.push(result);
+        if (result.outcome !== "step") continue;
+        snapshot = result.step.snapshot;
+        if (result.step.selfEvents.length > 0) break;
       }
-      return toResponse(() => driver.transition(request.snapshot, request.event));
+      return { results };
     },
     read: (request: ReadRequest): ReadResponse => {
       const { value, context } = driver.view(request.snapshot);
