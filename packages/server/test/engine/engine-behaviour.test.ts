@@ -221,12 +221,12 @@ for (const style of STYLES) {
       const name = fresh();
       await h.engine.createInstance({ ...at(name), authContext: alice });
       const plan = [
-        ...Array.from({ length: 5 }, () => ({ event: { type: "inc" } as unknown, expect: "ok" })),
+        ...Array.from({ length: 5 }, () => ({ event: { type: "inc" }, expect: "ok" })),
         { event: "forbidden", expect: "rejected-by-machine-authorizer" },
         { event: "boom", expect: "machine-error" },
         { event: { type: "grow", bytes: 500_000 }, expect: "context-too-large" },
         { event: "badContext", expect: "not-json-serializable" },
-        ...Array.from({ length: 5 }, () => ({ event: { type: "inc" } as unknown, expect: "ok" })),
+        ...Array.from({ length: 5 }, () => ({ event: { type: "inc" }, expect: "ok" })),
       ];
       const outcomes = await Promise.all(
         plan.map(({ event }) =>
