@@ -129,7 +129,7 @@ function checkSigned<K extends VerificationKey>(
     throw new TokenError("token-key-invalid", "the key found for this token has no usable secret");
   }
   const expected = mac(parsed.alg, hmacKey(secret), parsed.signingInput);
-  const given = Buffer.from(parsed.encodedSignature, "base64url");
+  const given = decodeInto(signatureScratch, parsed.encodedSignature);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new TokenError("token-signature-invalid", "token signature does not verify");
   }
@@ -243,7 +243,7 @@ function decodeHeader(encoded: string): Readonly<Record<string, unknown>> {
 function decodeJsonObject(encoded: string, part: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(encoded, "base64url").toString("utf8"));
+    value = JSON.parse(decodeText(encoded));
   } catch (cause) {
     throw new TokenError("token-malformed", `token ${part} is not JSON`, { cause });
   }
@@ -251,6 +251,22 @@ function decodeJsonObject(encoded: string, part: string): Record<string, unknown
     throw new TokenError("token-malformed", `token ${part} must be a JSON object`);
   }
   return value;
+}
+
+// Decoding into reused buffers spares two allocations per token; everything runs synchronously
+// between the decode and the last use, so one buffer of each kind is enough.
+const signatureScratch = Buffer.alloc(64);
+let textScratch = Buffer.alloc(4096);
+
+function decodeInto(scratch: Buffer, encoded: string): Buffer {
+  return scratch.subarray(0, scratch.write(encoded, "base64url"));
+}
+
+function decodeText(encoded: string): string {
+  const needed = Math.ceil((encoded.length * 3) / 4);
+  if (needed > textScratch.length)
+    textScratch = Buffer.alloc(Math.max(needed, textScratch.length * 2));
+  return textScratch.toString("utf8", 0, textScratch.write(encoded, "base64url"));
 }
 
 function isBase64url(part: string): boolean {

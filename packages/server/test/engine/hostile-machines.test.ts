@@ -106,6 +106,9 @@ describe("hostile machine code", () => {
       assert.ok(!result.ok || result.value === "undefined", `${name}: ${JSON.stringify(result)}`);
     }
     assert.ok(!JSON.stringify(probes).includes("PATH"), "no environment variable leaked");
+    // @statebacked/machine's helpers find their runtime hook; persistent children come later.
+    assert.deepEqual(byName.get("statebacked runtime"), { name: "statebacked runtime", ok: true, value: "function" });
+    assert.match(byName.get("statebacked spawn")?.error ?? "", /not supported yet/);
   });
 
   test("import('node:fs') from a service fails", async () => {
