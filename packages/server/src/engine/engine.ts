@@ -18,13 +18,7 @@ import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js"
 import { silentLogger, type Logger } from "./logger.js";
 import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { KeyedMailbox } from "./mailbox.js";
-import {
-  instanceRefOf,
-  StepCommitter,
-  versionOf,
-  type Committed,
-  type EventOrigin,
-} from "./step-committer.js";
+import { instanceRefOf, StepCommitter, versionOf, type Committed } from "./step-committer.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import {
   checkAuthContext,
@@ -242,11 +236,7 @@ export class Engine {
    */
   private async deliverBatch(ref: string, letters: Array<Letter<Committed>>): Promise<number> {
     const [orgId, machineName, instanceName] = ref.split("/") as [string, string, string];
-    let instance = await this.load({ orgId, machineName, instanceName });
-    if (instance.status === "paused")
-      throw new BackstateError("invalid-state", `instance ${instanceName} is paused`);
-    this.activity.touch(ref);
-    instance = await this.settleLostServices(instance);
+    const instance = await this.prepareDelivery({ orgId, machineName, instanceName });
     const { outcomes, processed } = await this.committer.transitionBatch(
       instance,
       letters.map(({ event, authContext }) => ({ event, authContext })),
@@ -265,23 +255,17 @@ export class Engine {
   }
 
   /**
-   * Delivers one event inside the instance's mailbox: error events owed for lost services come
-   * first, then the event, then whatever the machine sent itself.
+   * What every delivery of an outside event (a client's or a timer's) starts with, inside the
+   * instance's mailbox: the instance, unless paused; its settle deadline pushed back; and the
+   * error events owed for services that were lost, delivered first.
    */
-  private async deliver(
-    key: InstanceKey,
-    event: MachineEvent,
-    origin: EventOrigin,
-    external: boolean,
-  ): Promise<Committed> {
-    let instance = await this.load(key);
-    if (instance.status === "paused")
+  private async prepareDelivery(key: InstanceKey): Promise<InstanceRecord> {
+    const instance = await this.load(key);
+    if (instance.status === "paused") {
       throw new BackstateError("invalid-state", `instance ${key.instanceName} is paused`);
-    const ref = instanceRefOf(key);
-    if (external || origin.kind === "timer") this.activity.touch(ref);
-    instance = await this.settleLostServices(instance);
-    const committed = await this.committer.transition(instance, event, origin);
-    return this.processSelfEvents(committed);
+    }
+    this.activity.touch(instanceRefOf(key));
+    return this.settleLostServices(instance);
   }
 
   private async processSelfEvents(committed: Committed): Promise<Committed> {
@@ -391,9 +375,11 @@ export class Engine {
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {
     const event = JSON.parse(timer.event) as MachineEvent;
-    await this.exclusive(instanceRefOf(timer.instance), () =>
-      this.deliver(timer.instance, event, { kind: "timer", timerId: timer.id }, false),
-    );
+    await this.exclusive(instanceRefOf(timer.instance), async () => {
+      const instance = await this.prepareDelivery(timer.instance);
+      const origin = { kind: "timer", timerId: timer.id } as const;
+      return this.processSelfEvents(await this.committer.transition(instance, event, origin));
+    });
   }
 
   private stopAtDeadline(ref: string, version: VersionRef, serviceIds: string[]): void {
