@@ -107,7 +107,11 @@ describe("hostile machine code", () => {
     }
     assert.ok(!JSON.stringify(probes).includes("PATH"), "no environment variable leaked");
     // @statebacked/machine's helpers find their runtime hook; persistent children come later.
-    assert.deepEqual(byName.get("statebacked runtime"), { name: "statebacked runtime", ok: true, value: "function" });
+    assert.deepEqual(byName.get("statebacked runtime"), {
+      name: "statebacked runtime",
+      ok: true,
+      value: "function",
+    });
     assert.match(byName.get("statebacked spawn")?.error ?? "", /not supported yet/);
   });
 
