@@ -41,6 +41,9 @@ export type ServiceEventListener = (
   event: MachineEvent,
 ) => void;
 
+/** Requests with no effect in the sandbox beyond their answer. */
+const RETRYABLE_OPS = new Set(["inspect", "create", "send", "send-batch", "read"]);
+
 export class MachineRuntime {
   constructor(
     private readonly pool: SandboxCaller,
@@ -133,12 +136,20 @@ export class MachineRuntime {
     loadCode: () => Promise<string> = () => this.loadCode(version),
   ): Promise<T> {
     const target: SandboxTarget = { orgId: version.orgId, versionId: version.versionId, loadCode };
-    const json = await this.pool.call(
-      target,
-      op,
-      JSON.stringify(payload),
-      affinity ? { affinity } : undefined,
-    );
+    const payloadJson = JSON.stringify(payload);
+    const options = affinity ? { affinity } : undefined;
+    let json: string;
+    try {
+      json = await this.pool.call(target, op, payloadJson, options);
+    } catch (err) {
+      // A call that died with a sandbox another call took down (`sandbox-crashed`, not its own
+      // `sandbox-timeout`) is asked again once, on a fresh process, when asking again is
+      // harmless: nothing of a step exists until the engine commits it.
+      if ((err as { code?: unknown }).code !== "sandbox-crashed" || !RETRYABLE_OPS.has(op))
+        throw err;
+      this.log("info", "retrying a call whose sandbox was lost to another call", { op });
+      json = await this.pool.call(target, op, payloadJson, options);
+    }
     try {
       return JSON.parse(json) as T;
     } catch (cause) {

@@ -3,6 +3,7 @@
 // org's code or data in its process), calls with the same affinity stay on one process, and a
 // process that must change org is killed and replaced. Whatever a process does, the host only
 // ever sees coded errors and reports.
+import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MachineCodeError } from "../errors.js";
@@ -28,6 +29,8 @@ export type SandboxPoolOptions = {
   adapterPath: string;
   /** How many sandbox processes may run at once. Default 2. */
   size?: number;
+  /** Most processes one org's calls spread over. Default: the cores left besides the server's, at least 1. */
+  processesPerOrg?: number;
   /** The V8 heap cap of each process, in MB. Default 128. */
   memoryLimitMb?: number;
   /**
@@ -82,6 +85,7 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
 
 export class SandboxPool {
   readonly #size: number;
+  readonly #perOrg: number;
   readonly #callTimeoutMs: number;
   readonly #timing: Timing;
   readonly #launch: SandboxLaunch;
@@ -121,6 +125,13 @@ export class SandboxPool {
     }
     this.#adapterPath = options.adapterPath;
     this.#size = positiveInteger("size", options.size, 2);
+    // One org's calls gain nothing from more processes than there are spare cores: the server's
+    // own thread needs one, and more sandboxes than cores only take turns on them.
+    this.#perOrg = positiveInteger(
+      "processesPerOrg",
+      options.processesPerOrg,
+      Math.max(1, Math.min(this.#size, availableParallelism() - 1)),
+    );
     const memoryLimitMb = positiveInteger("memoryLimitMb", options.memoryLimitMb, 128);
     const maxResidentMb = positiveInteger(
       "maxResidentMb",
@@ -307,17 +318,14 @@ export class SandboxPool {
       if (pinned?.alive) return pinned;
     }
     let own: SandboxProcess | undefined;
+    let owned = 0;
     for (const sandbox of this.#processes) {
-      if (
-        sandbox.orgId === orgId &&
-        sandbox.alive &&
-        (own === undefined || sandbox.load < own.load)
-      ) {
-        own = sandbox;
-      }
+      if (sandbox.orgId !== orgId || !sandbox.alive) continue;
+      owned++;
+      if (own === undefined || sandbox.load < own.load) own = sandbox;
     }
     if (own !== undefined && own.load === 0) return own;
-    if (this.#processes.size < this.#size) return this.#start(orgId, init);
+    if (this.#processes.size < this.#size && owned < this.#perOrg) return this.#start(orgId, init);
     if (own !== undefined) return own;
 
     // Every slot is taken by other orgs: recycle an idle one, preferring the one whose loss

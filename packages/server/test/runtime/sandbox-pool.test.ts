@@ -183,8 +183,21 @@ describe("SandboxPool", () => {
 });
 
 describe("SandboxPool scheduling", () => {
+  test("spreads one org over no more than processesPerOrg processes", async () => {
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2, processesPerOrg: 1 });
+    try {
+      const at = target("org_a", PROCESS_ID);
+      const pids = await Promise.all([1, 2, 3, 4].map(() => callExport(pool, at, "wait", [50])));
+      assert.equal(new Set(pids).size, 1, "one process for the org");
+      const other = await callExport(pool, target("org_b", PROCESS_ID), "whoami");
+      assert.ok(!pids.includes(other), "another org still gets the second slot");
+    } finally {
+      await pool.close();
+    }
+  });
+
   test("pins calls with the same affinity to one process", async () => {
-    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2 });
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2, processesPerOrg: 2 });
     try {
       const at = target("org_a", PROCESS_ID);
       // Concurrent calls spread over both processes, unless pinned.
