@@ -5,14 +5,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { openBackstate, systemClock, type Backstate } from "@backstate/server";
 import { openBaseline } from "./baseline.js";
 import { describeLoad, runLoad, type LoadResult } from "./load.js";
-import { toggleSource } from "./toggle-machine.js";
+import { bundleToggle } from "./toggle-machine.js";
 
 const INSTANCES = 1_000;
-const STORED_FOR_MEMORY = 100_000;
 const EVENTS = 20_000;
 const HOT_EVENTS = 5_000;
 const CONCURRENCY = 64;
@@ -61,29 +61,13 @@ async function createInstances(node: Backstate, from: number, to: number): Promi
   );
 }
 
-function residentMb(): number {
-  (globalThis as { gc?: () => void }).gc?.();
-  return process.memoryUsage().rss / 1024 / 1024;
-}
-
 function best(results: LoadResult[]): LoadResult {
   return results.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a));
 }
 
 const dir = mkdtempSync(join(tmpdir(), "backstate-bench-"));
 try {
-  const code =
-    (
-      await build({
-        stdin: { contents: toggleSource, loader: "js", resolveDir: process.cwd() },
-        bundle: true,
-        write: false,
-        format: "esm",
-        platform: "browser",
-        minify: true,
-        external: ["xstate"],
-      })
-    ).outputFiles[0]?.text ?? "";
+  const code = await bundleToggle();
   const node = await openBackstate({ dataDir: join(dir, "backstate"), clock: systemClock });
   await node.store.createOrg({ id: ORG, name: "bench", createdAt: Date.now() });
   await node.engine.createMachine(ORG, "toggle");
@@ -113,19 +97,18 @@ try {
   };
   const hot = { ours: best(ours.map((r) => r.hot)), theirs: best(theirs.map((r) => r.hot)) };
 
-  const memoryAt1k = residentMb();
-  await createInstances(node, INSTANCES, STORED_FOR_MEMORY);
-  await runLoad(EVENTS, CONCURRENCY, () =>
-    node.engine.sendEvent({
-      orgId: ORG,
-      machineName: "toggle",
-      instanceName: name(Math.floor(Math.random() * STORED_FOR_MEMORY)),
-      event: toggle,
-      authContext: {},
-    }),
-  );
-  const memoryAt100k = residentMb();
   await node.close();
+  const memory = JSON.parse(
+    execFileSync(
+      process.execPath,
+      ["--expose-gc", fileURLToPath(new URL("./memory.js", import.meta.url))],
+      {
+        encoding: "utf8",
+      },
+    ).trim(),
+  ) as { small: { rssMb: number; heapMb: number }; large: { rssMb: number; heapMb: number } };
+  const memoryAt1k = memory.small.rssMb;
+  const memoryAt100k = memory.large.rssMb;
 
   const spreadRatio = spread.ours.eventsPerSecond / spread.theirs.eventsPerSecond;
   const hotRatio = hot.ours.eventsPerSecond / hot.theirs.eventsPerSecond;
@@ -143,7 +126,7 @@ try {
   console.log(`                 baseline:  ${describeLoad(hot.theirs)}`);
   console.log(`  ratio ${hotRatio.toFixed(2)}x (goal >= 1x: ${verdict(hotRatio >= 1)})`);
   console.log(
-    `resident memory  ${memoryAt1k.toFixed(0)} MB with 1,000 stored instances, ${memoryAt100k.toFixed(0)} MB with 100,000: ${memoryRatio.toFixed(2)}x (goal <= 1.2x: ${verdict(memoryRatio <= 1.2)})`,
+    `resident memory (server process, JS heap ${memory.small.heapMb.toFixed(0)} → ${memory.large.heapMb.toFixed(0)} MB)  ${memoryAt1k.toFixed(0)} MB with 1,000 stored instances, ${memoryAt100k.toFixed(0)} MB with 100,000: ${memoryRatio.toFixed(2)}x (goal <= 1.2x: ${verdict(memoryRatio <= 1.2)})`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 // The machine both sides of the engine benchmark run: a toggle that counts its flips.
+import { build } from "esbuild";
 import { assign, createMachine } from "xstate";
 
 export const toggleSource = `
@@ -40,3 +41,17 @@ export const toggleMachine = createMachine({
     },
   },
 });
+
+/** The bundle Backstate runs: the source above, with xstate left for the runtime to provide. */
+export async function bundleToggle(): Promise<string> {
+  const result = await build({
+    stdin: { contents: toggleSource, loader: "js", resolveDir: process.cwd() },
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    minify: true,
+    external: ["xstate"],
+  });
+  return result.outputFiles[0]?.text ?? "";
+}
