@@ -1,7 +1,6 @@
 // The engine: durable, linearizable machine instances. Every event to an instance goes through
 // its mailbox (one writer per instance); every transition is committed before its effects run;
 // requests wait for the instance to settle; delayed events are durable timers.
-import { createHash } from "node:crypto";
 import {
   AlreadyExistsError,
   BackstateError,
@@ -19,6 +18,8 @@ import { silentLogger, type Logger } from "./logger.js";
 import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { KeyedMailbox } from "./mailbox.js";
 import { instanceRefOf, StepCommitter, versionOf, type Committed } from "./step-committer.js";
+import { LostServices } from "./lost-services.js";
+import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import {
   checkAuthContext,
@@ -57,7 +58,8 @@ export class Engine {
   private readonly activity: ActivityTracker;
   private readonly committer: StepCommitter;
   private readonly timers: TimerScheduler;
-  private readonly generations = new Map<string, Promise<4 | 5>>();
+  private readonly lostServices: LostServices;
+  private readonly catalog: MachineCatalog;
   private closed = false;
 
   constructor(options: EngineOptions) {
@@ -66,6 +68,12 @@ export class Engine {
     this.clock = options.clock ?? systemClock;
     this.ids = options.ids ?? randomIds;
     this.logger = options.logger ?? silentLogger;
+    this.catalog = new MachineCatalog({
+      store: this.store,
+      runtime: this.runtime,
+      clock: this.clock,
+      ids: this.ids,
+    });
     this.activity = new ActivityTracker(
       this.clock,
       options.settleTimeoutMs ?? 90_000,
@@ -79,6 +87,13 @@ export class Engine {
       logger: this.logger,
       maxContextBytes: options.maxContextBytes ?? 400_000,
       onTimersArmed: (dueAt) => this.timers.wake(dueAt),
+    });
+    this.lostServices = new LostServices({
+      store: this.store,
+      runtime: this.runtime,
+      activity: this.activity,
+      committer: this.committer,
+      logger: this.logger,
     });
     this.timers = new TimerScheduler({
       store: this.store,
@@ -115,46 +130,13 @@ export class Engine {
     await this.mailbox.drain();
   }
 
-  async createMachine(orgId: string, machineName: string): Promise<void> {
-    checkName("machineName", machineName);
-    await this.store.createMachine({ orgId, name: machineName, createdAt: this.clock.now() });
+  createMachine(orgId: string, machineName: string): Promise<void> {
+    return this.catalog.createMachine(orgId, machineName);
   }
 
-  /** Stores a bundle as a new version after checking, in a sandbox, that it loads and exports what it must. */
-  async createMachineVersion(input: {
-    orgId: string;
-    machineName: string;
-    code: string;
-    clientInfo?: string;
-    makeCurrent: boolean;
-  }): Promise<string> {
-    const machine = await this.store.getMachine(
-      input.orgId,
-      checkName("machineName", input.machineName),
-    );
-    if (!machine) throw new NotFoundError(`machine ${input.machineName} not found`);
-    const id = this.ids("ver");
-    const version = { orgId: input.orgId, machineName: input.machineName, versionId: id };
-    const inspection = await this.runtime.inspectCode(version, input.code);
-    if (!inspection.hasAllowRead || !inspection.hasAllowWrite) {
-      throw new BackstateError(
-        "invalid-bundle",
-        "the bundle must export allowRead and allowWrite functions",
-      );
-    }
-    await this.store.createMachineVersion(
-      {
-        id,
-        orgId: input.orgId,
-        machineName: input.machineName,
-        code: input.code,
-        hash: createHash("sha256").update(input.code).digest("hex"),
-        clientInfo: input.clientInfo,
-        createdAt: this.clock.now(),
-      },
-      input.makeCurrent,
-    );
-    return id;
+  /** Stores a bundle as a new version once a sandbox has loaded it and found its exports. */
+  createMachineVersion(input: NewMachineVersion): Promise<string> {
+    return this.catalog.createMachineVersion(input);
   }
 
   /** Creates an instance: allowWrite (initialization), the initial step, then waits to settle. */
@@ -169,7 +151,7 @@ export class Engine {
     const key = this.keyOf(input);
     const context = checkInitialContext(input.context);
     const authContext = checkAuthContext(input.authContext);
-    const versionId = await this.resolveVersion(key, input.machineVersionId);
+    const versionId = await this.catalog.resolveVersion(key, input.machineVersionId);
     const ref = instanceRefOf(key);
     const committed = await this.exclusive(ref, async () => {
       // A cheap check first, so a duplicate name runs no machine code; the store's unique
@@ -265,7 +247,7 @@ export class Engine {
       throw new BackstateError("invalid-state", `instance ${key.instanceName} is paused`);
     }
     this.activity.touch(instanceRefOf(key));
-    return this.settleLostServices(instance);
+    return this.lostServices.settle(instance);
   }
 
   private async processSelfEvents(committed: Committed): Promise<Committed> {
@@ -276,58 +258,6 @@ export class Engine {
       );
     }
     return current;
-  }
-
-  /** Services the store says are pending but that run nowhere (timeout, crash) get their error events now. */
-  private async settleLostServices(instance: InstanceRecord): Promise<InstanceRecord> {
-    const ref = instanceRefOf(instance);
-    const lost = instance.pendingServices.filter((id) => !this.activity.isRunning(ref, id));
-    let current = instance;
-    for (const serviceId of lost) {
-      const event = await this.lostServiceEvent(current, serviceId);
-      try {
-        current = (await this.committer.transition(current, event, { kind: "service", serviceId }))
-          .instance;
-      } catch (err) {
-        this.logger.warn("the error event of a lost service failed; dropping it", {
-          instance: ref,
-          serviceId,
-          error: String(err),
-        });
-        const remaining = current.pendingServices.filter((id) => id !== serviceId);
-        await this.store.setPendingServices(current.id, remaining);
-        current = { ...current, pendingServices: remaining };
-      }
-    }
-    return current;
-  }
-
-  private async lostServiceEvent(
-    instance: InstanceRecord,
-    serviceId: string,
-  ): Promise<MachineEvent> {
-    const generation = await this.generationOf(versionOf(instance, instance.machineVersionId));
-    const error = {
-      name: "ServiceLost",
-      message: "the service was stopped before it finished (timeout or restart)",
-    };
-    return generation === 5
-      ? {
-          type: `xstate.error.actor.${serviceId}`,
-          error,
-          actorId: serviceId,
-        }
-      : { type: `error.platform.${serviceId}`, data: error };
-  }
-
-  private generationOf(version: VersionRef): Promise<4 | 5> {
-    let generation = this.generations.get(version.versionId);
-    if (!generation) {
-      generation = this.runtime.inspect(version).then((result) => result.xstateVersion);
-      generation.catch(() => this.generations.delete(version.versionId));
-      this.generations.set(version.versionId, generation);
-    }
-    return generation;
   }
 
   private onServiceEvent(orgId: string, ref: string, serviceId: string, event: MachineEvent): void {
@@ -406,23 +336,6 @@ export class Engine {
     await this.exclusive(ref, () => Promise.resolve());
     const latest = await this.load(key);
     return stateOf(parseEnvelope(latest.snapshot).view, latest.updatedAt);
-  }
-
-  private async resolveVersion(key: InstanceKey, requested: string | undefined): Promise<string> {
-    const machine = await this.store.getMachine(key.orgId, key.machineName);
-    if (!machine) throw new NotFoundError(`machine ${key.machineName} not found`);
-    if (requested !== undefined) {
-      const version = await this.store.getMachineVersion(key.orgId, key.machineName, requested);
-      if (!version) throw new NotFoundError(`machine version ${requested} not found`);
-      return version.id;
-    }
-    if (!machine.currentVersionId) {
-      throw new BackstateError(
-        "invalid-state",
-        `machine ${key.machineName} has no current version yet`,
-      );
-    }
-    return machine.currentVersionId;
   }
 
   private async load(key: InstanceKey): Promise<InstanceRecord> {

@@ -1,0 +1,91 @@
+// The machines of an org and their versions, as the engine needs them: creating them (a
+// version only once a sandbox has loaded its bundle) and choosing the version a new instance runs.
+import { createHash } from "node:crypto";
+import { BackstateError, NotFoundError } from "../errors.js";
+import type { MachineRuntime } from "../runtime/machine-runtime.js";
+import type { InstanceKey, Store } from "../store/store.js";
+import type { Clock } from "./clock.js";
+import type { IdGenerator } from "./ids.js";
+import { checkName } from "./validate.js";
+
+export type NewMachineVersion = {
+  orgId: string;
+  machineName: string;
+  /** The bundle: one ES module, as uploaded (already gunzipped). */
+  code: string;
+  clientInfo?: string;
+  makeCurrent: boolean;
+};
+
+export class MachineCatalog {
+  constructor(
+    private readonly deps: {
+      store: Store;
+      runtime: MachineRuntime;
+      clock: Clock;
+      ids: IdGenerator;
+    },
+  ) {}
+
+  async createMachine(orgId: string, machineName: string): Promise<void> {
+    checkName("machineName", machineName);
+    await this.deps.store.createMachine({
+      orgId,
+      name: machineName,
+      createdAt: this.deps.clock.now(),
+    });
+  }
+
+  /** Stores a bundle as a new version after checking, in a sandbox, that it loads and exports what it must. */
+  async createMachineVersion(input: NewMachineVersion): Promise<string> {
+    const machine = await this.deps.store.getMachine(
+      input.orgId,
+      checkName("machineName", input.machineName),
+    );
+    if (!machine) throw new NotFoundError(`machine ${input.machineName} not found`);
+    const id = this.deps.ids("ver");
+    const version = { orgId: input.orgId, machineName: input.machineName, versionId: id };
+    const inspection = await this.deps.runtime.inspectCode(version, input.code);
+    if (!inspection.hasAllowRead || !inspection.hasAllowWrite) {
+      throw new BackstateError(
+        "invalid-bundle",
+        "the bundle must export allowRead and allowWrite functions",
+      );
+    }
+    await this.deps.store.createMachineVersion(
+      {
+        id,
+        orgId: input.orgId,
+        machineName: input.machineName,
+        code: input.code,
+        hash: createHash("sha256").update(input.code).digest("hex"),
+        clientInfo: input.clientInfo,
+        createdAt: this.deps.clock.now(),
+      },
+      input.makeCurrent,
+    );
+    return id;
+  }
+
+  /** The version a new instance runs: the one asked for, else the machine's current one. */
+  async resolveVersion(key: InstanceKey, requested: string | undefined): Promise<string> {
+    const machine = await this.deps.store.getMachine(key.orgId, key.machineName);
+    if (!machine) throw new NotFoundError(`machine ${key.machineName} not found`);
+    if (requested !== undefined) {
+      const version = await this.deps.store.getMachineVersion(
+        key.orgId,
+        key.machineName,
+        requested,
+      );
+      if (!version) throw new NotFoundError(`machine version ${requested} not found`);
+      return version.id;
+    }
+    if (!machine.currentVersionId) {
+      throw new BackstateError(
+        "invalid-state",
+        `machine ${key.machineName} has no current version yet`,
+      );
+    }
+    return machine.currentVersionId;
+  }
+}
