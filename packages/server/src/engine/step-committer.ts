@@ -1,7 +1,7 @@
 // The heart of the path of one event: ask the sandbox for the step, commit it, and only then let
 // its effects run. A step that fails any check is discarded in the sandbox and changes nothing.
-import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } from "../errors.js";
-import type { JsonObject, MachineEvent, Step, StepResponse } from "../runtime/adapter-protocol.js";
+import { BackstateError } from "../errors.js";
+import type { JsonObject, MachineEvent, Step } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
 import type {
   CommitResult,
@@ -12,37 +12,21 @@ import type {
 } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
-import { envelopeOf, parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
+import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import type { Logger } from "./logger.js";
+import {
+  acceptStep,
+  buildCommit,
+  eventCommitFields,
+  projected,
+  type CommitFields,
+  type CommitLimits,
+  type EventOrigin,
+} from "./transition-commit.js";
 
-/** Where an event comes from decides what is checked and what the commit also does. */
-export type EventOrigin =
-  | { kind: "external"; authContext: JsonObject }
-  | { kind: "timer"; timerId: number }
-  | { kind: "service"; serviceId: string }
-  | { kind: "self" };
+export type { EventOrigin } from "./transition-commit.js";
 
 export type Committed = { instance: InstanceRecord; state: InstanceState; step: Step };
-
-/** A commit before the step's own parts (snapshot, history row, timers) are added. */
-type CommitFields = Omit<
-  TransitionCommit,
-  "snapshot" | "transition" | "timersToArm" | "timersToCancel"
->;
-
-/** The stored snapshot, envelope included, may not exceed this (the context limit plus room). */
-const MAX_SNAPSHOT_CHARS = 2_000_000;
-
-/** The record a successful commit will leave, so the next step of a batch can chain on it. */
-function projected(instance: InstanceRecord, commit: TransitionCommit): InstanceRecord {
-  return {
-    ...instance,
-    snapshot: commit.snapshot,
-    sequence: commit.expectedSequence + 1,
-    pendingServices: commit.pendingServices,
-    updatedAt: commit.at,
-  };
-}
 
 export type CommitterDeps = {
   store: Store;
@@ -72,6 +56,10 @@ export class StepCommitter {
   private readonly pins = new Map<string, number>();
 
   constructor(private readonly deps: CommitterDeps) {}
+
+  private limits(): CommitLimits {
+    return { now: this.deps.clock.now(), maxContextBytes: this.deps.maxContextBytes };
+  }
 
   /**
    * Unpins the instance from its sandbox process when nothing of it lives there: no use in
@@ -126,7 +114,7 @@ export class StepCommitter {
       },
       ref,
     );
-    const step = this.accept(response);
+    const step = acceptStep(response);
     const at = this.deps.clock.now();
     return this.commit(
       version,
@@ -174,12 +162,12 @@ export class StepCommitter {
       },
       ref,
     );
-    const step = this.accept(response);
+    const step = acceptStep(response);
     return this.commit(
       version,
       step,
       event,
-      this.eventCommitFields(instance, step, origin),
+      eventCommitFields(instance, step, origin, this.deps.clock.now()),
       instance,
     );
   }
@@ -226,14 +214,11 @@ export class StepCommitter {
       let broken: Error | undefined;
       results.forEach((response, index) => {
         try {
-          const step = this.accept(response);
+          const step = acceptStep(response);
           if (broken) throw broken;
-          const event = items[index]!.event;
-          const commit = this.buildCommit(
-            step,
-            event,
-            this.eventCommitFields(previous, step, { kind: "external", authContext: {} }),
-          );
+          const origin = { kind: "external", authContext: {} } as const;
+          const fields = eventCommitFields(previous, step, origin, this.deps.clock.now());
+          const commit = buildCommit(step, items[index]!.event, fields, this.limits());
           // All commits are queued in this same turn, so the store groups them into one transaction.
           stored.push({
             index,
@@ -264,72 +249,6 @@ export class StepCommitter {
     });
   }
 
-  private eventCommitFields(
-    instance: InstanceRecord,
-    step: Step,
-    origin: EventOrigin,
-  ): CommitFields {
-    const pending = new Set(instance.pendingServices);
-    if (origin.kind === "service") pending.delete(origin.serviceId);
-    for (const id of step.servicesStopped) pending.delete(id);
-    for (const id of step.servicesStarted) pending.add(id);
-    return {
-      kind: "event",
-      instance: {
-        orgId: instance.orgId,
-        machineName: instance.machineName,
-        instanceName: instance.instanceName,
-      },
-      instanceId: instance.id,
-      machineVersionId: instance.machineVersionId,
-      expectedSequence: instance.sequence,
-      pendingServices: [...pending],
-      // ts strictly increases per instance, even when two commits share a millisecond.
-      at: Math.max(this.deps.clock.now(), instance.updatedAt + 1),
-      ...(origin.kind === "timer" ? { deliveredTimerId: origin.timerId } : {}),
-    };
-  }
-
-  private accept(response: StepResponse): Step {
-    switch (response.outcome) {
-      case "denied":
-        throw new RejectedByMachineAuthorizerError(
-          `the machine's authorizer refused: ${response.reason}`,
-        );
-      case "failed":
-        throw new MachineCodeError(response.failure.code, response.failure.message);
-      case "step":
-        return response.step;
-    }
-  }
-
-  /** The whole commit for a step; throws when the step breaks a limit the engine enforces itself. */
-  private buildCommit(step: Step, event: MachineEvent, fields: CommitFields): TransitionCommit {
-    // The sandbox checks the context size too, but it runs the machine's code: trust, verify.
-    if (step.contextBytes > this.deps.maxContextBytes) {
-      throw new BackstateError(
-        "context-too-large",
-        `the context would be ${step.contextBytes} bytes as JSON; the limit is ${this.deps.maxContextBytes}`,
-      );
-    }
-    const snapshot = envelopeOf(step);
-    if (snapshot.length > MAX_SNAPSHOT_CHARS) {
-      throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
-    }
-    return {
-      ...fields,
-      snapshot,
-      transition: { event: JSON.stringify(event), state: JSON.stringify(step.value) },
-      // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
-      timersToArm: step.timers.map((t) => ({
-        key: t.key,
-        dueAt: this.deps.clock.now() + t.delayMs,
-        event: JSON.stringify(t.event),
-      })),
-      timersToCancel: step.cancels,
-    };
-  }
-
   private async commit(
     version: VersionRef,
     step: Step,
@@ -338,7 +257,7 @@ export class StepCommitter {
     previous: InstanceRecord | undefined,
   ): Promise<Committed> {
     try {
-      const commit = this.buildCommit(step, event, fields);
+      const commit = buildCommit(step, event, fields, this.limits());
       return this.finish(
         version,
         step,
