@@ -7,19 +7,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { openBackstate, systemClock, type Backstate } from "@backstate/server";
+import type { Backstate } from "@backstate/server";
 import { openBaseline } from "./baseline.js";
 import { describeLoad, runLoad, type LoadResult } from "./load.js";
-import { bundleToggle } from "./toggle-machine.js";
+import {
+  createInstance,
+  createInstances,
+  instanceName as name,
+  openToggleNode,
+  sendToggle,
+} from "./toggle-node.js";
 
 const INSTANCES = 1_000;
 const EVENTS = 20_000;
 const HOT_EVENTS = 5_000;
 const CONCURRENCY = 64;
 const ROUNDS = 2;
-const ORG = "org_benchmark00000000000000";
 const toggle = { type: "toggle" };
-const name = (i: number) => `i${i}`;
 const randomInstance = () => name(Math.floor(Math.random() * INSTANCES));
 
 async function baselineRound(dir: string): Promise<{ spread: LoadResult; hot: LoadResult }> {
@@ -36,29 +40,10 @@ async function baselineRound(dir: string): Promise<{ spread: LoadResult; hot: Lo
 }
 
 async function backstateRound(node: Backstate): Promise<{ spread: LoadResult; hot: LoadResult }> {
-  const send = (instanceName: string) =>
-    node.engine.sendEvent({
-      orgId: ORG,
-      machineName: "toggle",
-      instanceName,
-      event: toggle,
-      authContext: {},
-    });
-  await runLoad(2_000, CONCURRENCY, () => send(randomInstance()));
-  const spread = await runLoad(EVENTS, CONCURRENCY, () => send(randomInstance()));
-  const hot = await runLoad(HOT_EVENTS, CONCURRENCY, () => send("hot"));
+  await runLoad(2_000, CONCURRENCY, () => sendToggle(node, randomInstance()));
+  const spread = await runLoad(EVENTS, CONCURRENCY, () => sendToggle(node, randomInstance()));
+  const hot = await runLoad(HOT_EVENTS, CONCURRENCY, () => sendToggle(node, "hot"));
   return { spread, hot };
-}
-
-async function createInstances(node: Backstate, from: number, to: number): Promise<void> {
-  await runLoad(to - from, CONCURRENCY, (i) =>
-    node.engine.createInstance({
-      orgId: ORG,
-      machineName: "toggle",
-      instanceName: name(from + i),
-      authContext: {},
-    }),
-  );
 }
 
 function best(results: LoadResult[]): LoadResult {
@@ -67,23 +52,9 @@ function best(results: LoadResult[]): LoadResult {
 
 const dir = mkdtempSync(join(tmpdir(), "backstate-bench-"));
 try {
-  const code = await bundleToggle();
-  const node = await openBackstate({ dataDir: join(dir, "backstate"), clock: systemClock });
-  await node.store.createOrg({ id: ORG, name: "bench", createdAt: Date.now() });
-  await node.engine.createMachine(ORG, "toggle");
-  await node.engine.createMachineVersion({
-    orgId: ORG,
-    machineName: "toggle",
-    code,
-    makeCurrent: true,
-  });
+  const node = await openToggleNode(join(dir, "backstate"));
   await createInstances(node, 0, INSTANCES);
-  await node.engine.createInstance({
-    orgId: ORG,
-    machineName: "toggle",
-    instanceName: "hot",
-    authContext: {},
-  });
+  await createInstance(node, "hot");
 
   const ours: Array<{ spread: LoadResult; hot: LoadResult }> = [];
   const theirs: Array<{ spread: LoadResult; hot: LoadResult }> = [];

@@ -4,36 +4,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openBackstate, systemClock, type Backstate } from "@backstate/server";
+import type { Backstate } from "@backstate/server";
 import { runLoad } from "./load.js";
-import { bundleToggle } from "./toggle-machine.js";
+import { createInstances, instanceName, openToggleNode, sendToggle } from "./toggle-node.js";
 
-const ORG = "org_benchmark00000000000000";
 const CONCURRENCY = 64;
 const LOAD = 20_000;
-const name = (i: number) => `i${i}`;
-
-async function createInstances(node: Backstate, from: number, to: number): Promise<void> {
-  await runLoad(to - from, CONCURRENCY, (i) =>
-    node.engine.createInstance({
-      orgId: ORG,
-      machineName: "toggle",
-      instanceName: name(from + i),
-      authContext: {},
-    }),
-  );
-}
 
 /** The same steady load at both sizes: events to random stored instances. */
 async function steadyLoad(node: Backstate, stored: number): Promise<void> {
   await runLoad(LOAD, CONCURRENCY, () =>
-    node.engine.sendEvent({
-      orgId: ORG,
-      machineName: "toggle",
-      instanceName: name(Math.floor(Math.random() * stored)),
-      event: { type: "toggle" },
-      authContext: {},
-    }),
+    sendToggle(node, instanceName(Math.floor(Math.random() * stored))),
   );
 }
 
@@ -45,15 +26,7 @@ function sample() {
 
 const dir = mkdtempSync(join(tmpdir(), "backstate-bench-memory-"));
 try {
-  const node = await openBackstate({ dataDir: dir, clock: systemClock });
-  await node.store.createOrg({ id: ORG, name: "bench", createdAt: Date.now() });
-  await node.engine.createMachine(ORG, "toggle");
-  await node.engine.createMachineVersion({
-    orgId: ORG,
-    machineName: "toggle",
-    code: await bundleToggle(),
-    makeCurrent: true,
-  });
+  const node = await openToggleNode(dir);
   await createInstances(node, 0, 1_000);
   await steadyLoad(node, 1_000);
   await steadyLoad(node, 1_000);
