@@ -1,6 +1,7 @@
 // HMAC signing for the HS* JWS algorithms on node:crypto. Key objects are cached per secret so the
 // hot path does not re-import the same key for every token.
 import { createHmac, createSecretKey, type KeyObject } from "node:crypto";
+import { boundedMemo } from "./bounded-memo.js";
 import type { HmacAlgorithm } from "./types.js";
 
 export const HASH_FOR_ALGORITHM: Readonly<Record<HmacAlgorithm, string>> = {
@@ -16,20 +17,11 @@ export const MAC_LENGTH: Readonly<Record<HmacAlgorithm, number>> = {
   HS512: 64,
 };
 
-const KEY_CACHE_LIMIT = 1024;
-const keyCache = new Map<string, KeyObject>();
+const keyFromText = boundedMemo(1024, (secret) => createSecretKey(Buffer.from(secret, "utf8")));
 
 /** The key object for a secret given as a string (its UTF-8 bytes) or bytes. */
 export function hmacKey(secret: string | Uint8Array): KeyObject {
-  if (typeof secret !== "string") return createSecretKey(secret);
-  let key = keyCache.get(secret);
-  if (key === undefined) {
-    // A bounded cache: when full, forget everything rather than track recency; refilling is cheap.
-    if (keyCache.size >= KEY_CACHE_LIMIT) keyCache.clear();
-    key = createSecretKey(Buffer.from(secret, "utf8"));
-    keyCache.set(secret, key);
-  }
-  return key;
+  return typeof secret === "string" ? keyFromText(secret) : createSecretKey(secret);
 }
 
 /** The MAC of `signingInput` (the ASCII `header.payload` text) under `key`. */

@@ -1,5 +1,6 @@
 // signToken: the drop-in for @statebacked/token's signToken, byte-compatible in header and claims.
 import { parseDurationSeconds } from "./duration.js";
+import { boundedMemo } from "./bounded-memo.js";
 import { hmacKey, mac } from "./hmac.js";
 import type { EndUserClaims, Key, SigningOptions } from "./types.js";
 
@@ -71,19 +72,8 @@ function signTokenSync(key: Key, claims: EndUserClaims, options: SigningOptions)
   return `${signingInput}.${signature}`;
 }
 
-// Every token of one key has the same header; encode it once per key id (bounded like the key cache).
-const HEADER_CACHE_LIMIT = 1024;
-const encodedHeaders = new Map<string, string>();
-
-function encodedHeaderFor(keyId: string): string {
-  let encoded = encodedHeaders.get(keyId);
-  if (encoded === undefined) {
-    encoded = encodeJson({ alg: "HS256", kid: keyId });
-    if (encodedHeaders.size >= HEADER_CACHE_LIMIT) encodedHeaders.clear();
-    encodedHeaders.set(keyId, encoded);
-  }
-  return encoded;
-}
+// Every token of one key has the same header; encode it once per key id.
+const encodedHeaderFor = boundedMemo(1024, (keyId) => encodeJson({ alg: "HS256", kid: keyId }));
 
 function checkKey(key: Key): { keyId: string; secret: string } {
   if (!isObject(key)) {

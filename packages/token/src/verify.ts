@@ -1,6 +1,7 @@
 // verifyToken: checks a key-signed token (RFC 8725 practice) on node:crypto and returns its claims.
 // Every cheap structural check runs before the key lookup and the HMAC, so junk costs almost nothing.
 import { timingSafeEqual } from "node:crypto";
+import { boundedMemo } from "./bounded-memo.js";
 import { TokenError } from "./errors.js";
 import { hmacKey, mac, MAC_LENGTH } from "./hmac.js";
 import { DEFAULT_AUDIENCE } from "./sign.js";
@@ -223,22 +224,13 @@ function authContextOf(claims: TokenClaims): Record<string, unknown> {
 }
 
 // Tokens signed by one key share one header, so its decoded form is worth keeping (frozen, since
-// callers receive it). Bounded: when full it is emptied, which costs a few re-decodes.
-const HEADER_CACHE_LIMIT = 256;
-const headerCache = new Map<string, Readonly<Record<string, unknown>>>();
-
-function decodeHeader(encoded: string): Readonly<Record<string, unknown>> {
-  let header = headerCache.get(encoded);
-  if (header === undefined) {
-    // Only well-formed headers enter the cache, so a hit needs no re-check.
-    if (!isBase64url(encoded))
-      throw new TokenError("token-malformed", "token header must be base64url");
-    header = Object.freeze(decodeJsonObject(encoded, "header"));
-    if (headerCache.size >= HEADER_CACHE_LIMIT) headerCache.clear();
-    headerCache.set(encoded, header);
-  }
-  return header;
-}
+// callers receive it). A header that fails its checks throws, so only good ones are kept and a
+// hit needs no re-check.
+const decodeHeader = boundedMemo(256, (encoded): Readonly<Record<string, unknown>> => {
+  if (!isBase64url(encoded))
+    throw new TokenError("token-malformed", "token header must be base64url");
+  return Object.freeze(decodeJsonObject(encoded, "header"));
+});
 
 function decodeJsonObject(encoded: string, part: string): Record<string, unknown> {
   let value: unknown;
