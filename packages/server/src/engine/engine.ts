@@ -49,7 +49,6 @@ export class Engine {
   private readonly store: Store;
   private readonly runtime: MachineRuntime;
   private readonly clock: Clock;
-  private readonly ids: IdGenerator;
   private readonly logger: Logger;
   private readonly mailbox = new KeyedMailbox();
   private readonly inbox = new ExternalInbox<Committed>(this.mailbox, (ref, letters) =>
@@ -66,13 +65,12 @@ export class Engine {
     this.store = options.store;
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
-    this.ids = options.ids ?? randomIds;
     this.logger = options.logger ?? silentLogger;
     this.catalog = new MachineCatalog({
       store: this.store,
       runtime: this.runtime,
       clock: this.clock,
-      ids: this.ids,
+      ids: options.ids ?? randomIds,
     });
     this.activity = new ActivityTracker(
       this.clock,
@@ -333,7 +331,7 @@ export class Engine {
     if (this.activity.running(ref).length === 0) return committed.state;
     await this.activity.whenSettled(ref);
     // Let results that arrived just before the deadline finish committing.
-    await this.exclusive(ref, () => Promise.resolve());
+    await this.mailbox.run(ref, () => Promise.resolve());
     const latest = await this.load(key);
     return stateOf(parseEnvelope(latest.snapshot).view, latest.updatedAt);
   }
