@@ -11,6 +11,12 @@ export type ErrorCode =
   | "already-exists"
   | "invalid-state"
   | "conflict"
+  // authentication and authorization of the caller
+  | "token-missing"
+  | "missing-scope"
+  | "missing-org"
+  | "missing-user"
+  | "specify-org"
   // authorization by the machine
   | "rejected-by-machine-authorizer"
   // machine code and its runtime
@@ -19,6 +25,10 @@ export type ErrorCode =
   | "sandbox-timeout"
   | "sandbox-memory-exceeded"
   | "sandbox-crashed"
+  // the API surface
+  | "not-implemented"
+  | "payload-too-large"
+  | "method-not-allowed"
   // storage
   | "store-newer-than-server"
   | "store-error";
@@ -79,4 +89,12 @@ export class ConflictError extends BackstateError {
 /** Untrusted machine code failed: it threw, overran its budget, or took its sandbox down. */
 export class MachineCodeError extends BackstateError {
   override name = "MachineCodeError";
+}
+
+/** The caller's credentials do not allow this: a scope, an org or a user session is missing. */
+export class ForbiddenError extends BackstateError {
+  override name = "ForbiddenError";
+  constructor(code: "missing-scope" | "missing-org" | "missing-user", message: string) {
+    super(code, message);
+  }
 }

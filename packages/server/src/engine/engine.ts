@@ -9,7 +9,13 @@ import {
 } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
-import type { InstanceKey, InstanceRecord, Store, TimerRecord } from "../store/store.js";
+import type {
+  InstanceKey,
+  InstanceRecord,
+  InstanceStatus,
+  Store,
+  TimerRecord,
+} from "../store/store.js";
 import { ActivityTracker } from "./activity.js";
 import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
@@ -44,6 +50,17 @@ export type EngineOptions = {
 };
 
 export type InstanceAddress = { orgId: string; machineName: string; instanceName: string };
+
+export type AdministrativeState = {
+  state: unknown;
+  /** The whole context, private parts included. */
+  context: unknown;
+  tags: string[];
+  done: boolean;
+  status: InstanceStatus;
+  machineVersionId: string;
+  createdAt: number;
+};
 
 export class Engine {
   private readonly store: Store;
@@ -128,8 +145,8 @@ export class Engine {
     await this.mailbox.drain();
   }
 
-  createMachine(orgId: string, machineName: string): Promise<void> {
-    return this.catalog.createMachine(orgId, machineName);
+  createMachine(orgId: string, machineName: string, indexes?: string[]): Promise<void> {
+    return this.catalog.createMachine(orgId, machineName, indexes);
   }
 
   /** Stores a bundle as a new version once a sandbox has loaded it and found its exports. */
@@ -201,6 +218,29 @@ export class Engine {
     const found = await this.exclusive(instanceRefOf(key), () =>
       this.store.setInstanceStatus(key, input.status),
     );
+    if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
+  }
+
+  /** Everything about an instance, for administrators: no authorizer runs. */
+  async inspectInstance(input: InstanceAddress): Promise<AdministrativeState> {
+    const instance = await this.load(this.keyOf(input));
+    const envelope = parseEnvelope(instance.snapshot);
+    const machine = envelope.machine as { context?: unknown } | null;
+    return {
+      state: envelope.view.value,
+      context: machine?.context ?? {},
+      tags: envelope.view.tags,
+      done: envelope.view.done,
+      status: instance.status,
+      machineVersionId: instance.machineVersionId,
+      createdAt: instance.createdAt,
+    };
+  }
+
+  /** Deletes an instance with its history and pending timers, after events already posted to it. */
+  async deleteInstance(input: InstanceAddress): Promise<void> {
+    const key = this.keyOf(input);
+    const found = await this.exclusive(instanceRefOf(key), () => this.store.deleteInstance(key));
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
   }
 

@@ -15,6 +15,8 @@ export type NewMachineVersion = {
   code: string;
   clientInfo?: string;
   makeCurrent: boolean;
+  /** The id to give the version (the upload flow names it in advance); default a fresh one. */
+  versionId?: string;
 };
 
 export class MachineCatalog {
@@ -27,11 +29,13 @@ export class MachineCatalog {
     },
   ) {}
 
-  async createMachine(orgId: string, machineName: string): Promise<void> {
+  async createMachine(orgId: string, machineName: string, indexes: string[] = []): Promise<void> {
     checkName("machineName", machineName);
+    for (const index of indexes) checkName("indexes", index);
     await this.deps.store.createMachine({
       orgId,
       name: machineName,
+      indexes,
       createdAt: this.deps.clock.now(),
     });
   }
@@ -43,7 +47,7 @@ export class MachineCatalog {
       checkName("machineName", input.machineName),
     );
     if (!machine) throw new NotFoundError(`machine ${input.machineName} not found`);
-    const id = this.deps.ids("ver");
+    const id = input.versionId ?? this.deps.ids("ver");
     const version = { orgId: input.orgId, machineName: input.machineName, versionId: id };
     const inspection = await this.deps.runtime.inspectCode(version, input.code);
     if (!inspection.hasAllowRead || !inspection.hasAllowWrite) {

@@ -7,6 +7,21 @@ export type EpochMs = number;
 
 export type OrgRecord = { id: string; name: string; createdAt: EpochMs };
 
+/** A person (or the bootstrap admin) who administers orgs through admin session tokens. */
+export type UserRecord = { id: string; name: string; createdAt: EpochMs };
+
+export type OrgRole = "admin" | "write" | "read";
+
+export type OrgMembership = { org: OrgRecord; role: OrgRole };
+
+/** A server-minted admin session: tokens carry `kid` = `id` and are signed with `secret`. */
+export type AdminSessionRecord = {
+  id: string; // ses_…
+  userId: string;
+  secret: string;
+  createdAt: EpochMs;
+};
+
 export type KeyRecord = {
   id: string; // sbk_…
   orgId: string;
@@ -16,12 +31,22 @@ export type KeyRecord = {
   createdAt: EpochMs;
 };
 
+/** A key as listed: everything but the secret. */
+export type KeyInfo = Omit<KeyRecord, "secret">;
+
 export type MachineRecord = {
   orgId: string;
   name: string;
   currentVersionId: string | undefined;
+  /** Index names declared at creation (queried by a later feature). */
+  indexes: string[];
   createdAt: EpochMs;
 };
+
+/** A version without its code: what listings and instance reads show. */
+export type MachineVersionInfo = { id: string; clientInfo: string | undefined; createdAt: EpochMs };
+
+export type MachineSummary = MachineRecord & { currentVersion: MachineVersionInfo | undefined };
 
 export type MachineVersionRecord = {
   id: string; // ver_…
@@ -36,6 +61,18 @@ export type MachineVersionRecord = {
 };
 
 export type InstanceStatus = "running" | "paused";
+
+/**
+ * Uploaded code waiting for its finalize step (the upload URL and the finalize are two requests,
+ * possibly to two nodes). `id` is the machine version id the finalize will create.
+ */
+export type CodeUploadRecord = {
+  orgId: string;
+  machineName: string;
+  id: string;
+  code: string;
+  createdAt: EpochMs;
+};
 
 /** Identifies one instance within its org. */
 export type InstanceKey = { orgId: string; machineName: string; instanceName: string };
@@ -54,6 +91,21 @@ export type InstanceRecord = InstanceKey & {
   createdAt: EpochMs;
   updatedAt: EpochMs;
 };
+
+export type InstanceSummary = {
+  name: string;
+  status: InstanceStatus;
+  machineVersion: MachineVersionInfo;
+  createdAt: EpochMs;
+};
+
+/** Keyset paging: rows strictly after `after` in the listing's order, at most `limit` of them. */
+export type Page<After = string> = { after?: After; limit: number };
+
+/** Versions are listed oldest first; the position is the last row's (createdAt, id). */
+export type VersionPosition = { createdAt: EpochMs; id: string };
+
+export type DeleteMachineResult = "deleted" | "not-found" | "has-instances";
 
 /** A delayed event: fires at `dueAt` unless cancelled; `key` is the send id, unique per instance. */
 export type TimerToArm = { key: string; dueAt: EpochMs; event: string };
@@ -107,24 +159,84 @@ export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
+  /**
+   * The value stored under `name`, storing `value` first when there is none. Every node of a
+   * cluster therefore agrees on the first value written (server secrets, bootstrap ids).
+   */
+  ensureSetting(name: string, value: string): Promise<string>;
+
   createOrg(org: OrgRecord): Promise<void>;
   getOrg(orgId: string): Promise<OrgRecord | undefined>;
+
+  createUser(user: UserRecord): Promise<void>;
+  getUser(userId: string): Promise<UserRecord | undefined>;
+  /** Adds (or changes the role of) a member. Throws NotFoundError for a missing org or user. */
+  setOrgMember(orgId: string, userId: string, role: OrgRole, at: EpochMs): Promise<void>;
+  getOrgRole(orgId: string, userId: string): Promise<OrgRole | undefined>;
+  /** The user's orgs, ordered by org id, after `page.after` (an org id). */
+  listOrgsOfUser(userId: string, page: Page): Promise<OrgMembership[]>;
+
+  /** Throws NotFoundError for a missing user. */
+  createAdminSession(session: AdminSessionRecord): Promise<void>;
+  getAdminSession(sessionId: string): Promise<AdminSessionRecord | undefined>;
+  deleteAdminSession(sessionId: string): Promise<boolean>;
 
   createKey(key: KeyRecord): Promise<void>;
   getKey(keyId: string): Promise<KeyRecord | undefined>;
   deleteKey(orgId: string, keyId: string): Promise<boolean>;
+  /** The org's keys without secrets, ordered by id, after `page.after` (a key id). */
+  listKeys(orgId: string, page: Page): Promise<KeyInfo[]>;
 
   /** Throws AlreadyExistsError when the org already has a machine of that name. */
-  createMachine(machine: { orgId: string; name: string; createdAt: EpochMs }): Promise<void>;
+  createMachine(machine: {
+    orgId: string;
+    name: string;
+    indexes?: string[];
+    createdAt: EpochMs;
+  }): Promise<void>;
   getMachine(orgId: string, machineName: string): Promise<MachineRecord | undefined>;
+  /** The org's machines with their current version, ordered by name, after `page.after`. */
+  listMachines(orgId: string, page: Page): Promise<MachineSummary[]>;
+  /**
+   * Deletes a machine with its versions and pending code uploads, in one transaction; refuses
+   * (`has-instances`, changing nothing) while any instance of it exists.
+   */
+  deleteMachine(orgId: string, machineName: string): Promise<DeleteMachineResult>;
 
-  /** Stores a version; with `makeCurrent`, also makes it the machine's current version. */
+  /**
+   * Stores a version; with `makeCurrent`, also makes it the machine's current version. The code
+   * upload with the version's id, if any, is dropped in the same transaction.
+   */
   createMachineVersion(version: MachineVersionRecord, makeCurrent: boolean): Promise<void>;
   getMachineVersion(
     orgId: string,
     machineName: string,
     versionId: string,
   ): Promise<MachineVersionRecord | undefined>;
+  getMachineVersionInfo(
+    orgId: string,
+    machineName: string,
+    versionId: string,
+  ): Promise<MachineVersionInfo | undefined>;
+  /** A machine's versions, oldest first, after `page.after`. */
+  listMachineVersions(
+    orgId: string,
+    machineName: string,
+    page: Page<VersionPosition>,
+  ): Promise<MachineVersionInfo[]>;
+
+  /**
+   * Keeps uploaded code until its finalize. Single use: throws AlreadyExistsError when an upload
+   * for that id exists (or existed and became a version). Throws NotFoundError for a missing machine.
+   */
+  putCodeUpload(upload: CodeUploadRecord): Promise<void>;
+  getCodeUpload(
+    orgId: string,
+    machineName: string,
+    id: string,
+  ): Promise<CodeUploadRecord | undefined>;
+  /** Drops uploads made before `before` that were never finalized; returns how many. */
+  purgeCodeUploads(before: EpochMs): Promise<number>;
 
   loadInstance(key: InstanceKey): Promise<InstanceRecord | undefined>;
   /**
@@ -135,14 +247,19 @@ export interface Store {
    */
   commitTransition(commit: TransitionCommit): Promise<CommitResult>;
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean>;
+  /** A machine's instances, ordered by name, after `page.after` (an instance name). */
+  listInstances(orgId: string, machineName: string, page: Page): Promise<InstanceSummary[]>;
+  /** Deletes an instance with its history and timers, in one transaction. */
+  deleteInstance(key: InstanceKey): Promise<boolean>;
   /**
    * Records which services are pending without a transition (used when services are cut off).
    * Throws NotFoundError when no instance has that id.
    */
   setPendingServices(instanceId: number, pendingServices: string[]): Promise<void>;
+  /** Oldest first by default; `newestFirst` lists from the latest (then `afterSequence` counts down). */
   listTransitions(
     key: InstanceKey,
-    page: { afterSequence?: number; limit: number },
+    page: { afterSequence?: number; limit: number; newestFirst?: boolean },
   ): Promise<TransitionRecord[]>;
 
   /**

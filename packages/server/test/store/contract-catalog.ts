@@ -51,6 +51,7 @@ export function catalogContract(open: () => Promise<ContractStore>): void {
         orgId: "org_a",
         name: "m",
         currentVersionId: undefined,
+        indexes: [],
         createdAt: T0,
       });
       assert.equal(await store.getMachine("org_b", "m"), undefined);
@@ -58,8 +59,20 @@ export function catalogContract(open: () => Promise<ContractStore>): void {
         code: "already-exists",
       });
       // The same name in another org is another machine.
-      await store.createMachine({ orgId: "org_b", name: "m", createdAt: T0 + 1 });
-      assert.equal((await store.getMachine("org_b", "m"))?.createdAt, T0 + 1);
+      await store.createMachine({
+        orgId: "org_b",
+        name: "m",
+        indexes: ["by-user", "by-day"],
+        createdAt: T0 + 1,
+      });
+      assert.deepEqual(await store.getMachine("org_b", "m"), {
+        orgId: "org_b",
+        name: "m",
+        currentVersionId: undefined,
+        indexes: ["by-user", "by-day"],
+        createdAt: T0 + 1,
+      });
+      assert.deepEqual((await store.getMachine("org_a", "m"))?.indexes, []);
       await assert.rejects(store.createMachine({ orgId: "org_x", name: "m", createdAt: T0 }), {
         code: "not-found",
       });

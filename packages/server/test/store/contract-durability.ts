@@ -31,6 +31,17 @@ export function durabilityContract(open: () => Promise<ContractStore>, reopen?: 
         scopes: ["s"],
         createdAt: T0,
       });
+      await first.ensureSetting("server-secret", "s1");
+      await first.createUser({ id: "usr_1", name: "Ada", createdAt: T0 });
+      await first.setOrgMember("org_a", "usr_1", "write", T0);
+      await first.createAdminSession({ id: "ses_1", userId: "usr_1", secret: "x", createdAt: T0 });
+      await first.putCodeUpload({
+        orgId: "org_a",
+        machineName: "counter",
+        id: "ver_next",
+        code: "export default 2",
+        createdAt: T0,
+      });
       const key = instanceKey("org_a", "i1");
       const id = await createInstance(first, key, { timersToArm: [timer("t", 100)] });
       // Not awaited: close must still write a commit it has accepted.
@@ -41,6 +52,13 @@ export function durabilityContract(open: () => Promise<ContractStore>, reopen?: 
       assert.equal((await second.getOrg("org_a"))?.name, "Org org_a");
       assert.equal((await second.getKey("sbk_1"))?.secret, "sbsec_1");
       assert.equal((await second.getMachine("org_a", "counter"))?.currentVersionId, "ver_org_a");
+      assert.equal(await second.ensureSetting("server-secret", "s2"), "s1");
+      assert.equal(await second.getOrgRole("org_a", "usr_1"), "write");
+      assert.equal((await second.getAdminSession("ses_1"))?.userId, "usr_1");
+      assert.equal(
+        (await second.getCodeUpload("org_a", "counter", "ver_next"))?.code,
+        "export default 2",
+      );
       assert.equal((await second.loadInstance(key))?.sequence, 2);
       assert.equal((await second.listTransitions(key, { limit: 10 })).length, 2);
       assert.deepEqual(

@@ -1,5 +1,11 @@
 // Shared helpers of the storage tests: seeding an org with a machine, and building commits.
-import type { InstanceKey, Store, TimerToArm, TransitionCommit } from "../../src/store/store.js";
+import type {
+  InstanceKey,
+  MachineVersionRecord,
+  Store,
+  TimerToArm,
+  TransitionCommit,
+} from "../../src/store/store.js";
 
 export const T0 = 1_700_000_000_000;
 
@@ -17,18 +23,26 @@ export async function seedMachine(
     await store.createOrg({ id: orgId, name: `Org ${orgId}`, createdAt: T0 });
   }
   await store.createMachine({ orgId, name: machine, createdAt: T0 });
-  await store.createMachineVersion(
-    {
-      id: version,
-      orgId,
-      machineName: machine,
-      code: "export default {}",
-      hash: "00".repeat(32),
-      clientInfo: undefined,
-      createdAt: T0,
-    },
-    true,
-  );
+  await store.createMachineVersion(versionRecord(orgId, machine, version), true);
+}
+
+/** A version of `machine` whose code names its id. */
+export function versionRecord(
+  orgId: string,
+  machine: string,
+  id: string,
+  extra: Partial<MachineVersionRecord> = {},
+): MachineVersionRecord {
+  return {
+    id,
+    orgId,
+    machineName: machine,
+    code: "export default {}",
+    hash: "00".repeat(32),
+    clientInfo: undefined,
+    createdAt: T0,
+    ...extra,
+  };
 }
 
 export function instanceKey(orgId: string, instanceName: string, machine = "counter"): InstanceKey {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import Database from "better-sqlite3";
+import { applyMigrations, readMigrations } from "../../src/store/sqlite/migrate.js";
 import { findMigrationsDir } from "../../src/store/sqlite/migrations-dir.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
 import { T0 } from "./fixtures.js";
@@ -30,6 +31,7 @@ function appliedMigrations(path: string): { version: number; name: string }[] {
 test("the package's migrations are found from the compiled code", () => {
   const files = readdirSync(findMigrationsDir()).filter((file) => file.endsWith(".sql"));
   assert.ok(files.includes("0001-init.sql"), files.join(", "));
+  assert.ok(files.includes("0002-api.sql"), files.join(", "));
 });
 
 test("every migration is recorded once; migrating again applies nothing", async () => {
@@ -72,13 +74,22 @@ test("a database with a migration this server does not know is refused", async (
   assert.equal(appliedMigrations(path).at(-1)?.version, 9999);
 });
 
-test("a failing migration is rolled back whole, and the ones before it stay applied", async () => {
+/** A folder with copies of the package's migrations; returns it and how many there are. */
+function copyOfMigrations(): { dir: string; count: number } {
   const dir = join(root, `migrations-${++n}`);
   mkdirSync(dir);
-  copyFileSync(join(findMigrationsDir(), "0001-init.sql"), join(dir, "0001-init.sql"));
+  const files = readdirSync(findMigrationsDir()).filter((file) => file.endsWith(".sql"));
+  for (const file of files) copyFileSync(join(findMigrationsDir(), file), join(dir, file));
+  return { dir, count: files.length };
+}
+
+test("a failing migration is rolled back whole, and the ones before it stay applied", async () => {
+  const { dir, count } = copyOfMigrations();
+  const shipped = Array.from({ length: count }, (_, i) => i + 1);
   // The first statement succeeds, the second fails: the table must not survive.
+  const broken = join(dir, `${String(count + 1).padStart(4, "0")}-broken.sql`);
   writeFileSync(
-    join(dir, "0002-broken.sql"),
+    broken,
     "CREATE TABLE half_done (x INTEGER) STRICT;\nINSERT INTO no_such_table VALUES (1);\n",
   );
   const path = freshPath();
@@ -87,7 +98,7 @@ test("a failing migration is rolled back whole, and the ones before it stay appl
   await store.close();
   assert.deepEqual(
     appliedMigrations(path).map((row) => row.version),
-    [1],
+    shipped,
   );
   const db = new Database(path, { readonly: true });
   const table = db.prepare("SELECT name FROM sqlite_schema WHERE name = 'half_done'").get();
@@ -95,14 +106,63 @@ test("a failing migration is rolled back whole, and the ones before it stay appl
   assert.equal(table, undefined);
 
   // Fixed, it applies on the next start.
-  writeFileSync(join(dir, "0002-broken.sql"), "CREATE TABLE half_done (x INTEGER) STRICT;\n");
+  writeFileSync(broken, "CREATE TABLE half_done (x INTEGER) STRICT;\n");
   const fixed = openSqliteStore({ path, migrationsDir: dir });
   await fixed.migrate();
   await fixed.close();
   assert.deepEqual(
     appliedMigrations(path).map((row) => row.version),
-    [1, 2],
+    [...shipped, count + 1],
   );
+});
+
+test("a database of the first migration is upgraded with its data kept", async () => {
+  const path = freshPath();
+  const db = new Database(path);
+  try {
+    db.pragma("foreign_keys = ON");
+    const [first] = readMigrations(findMigrationsDir());
+    assert.ok(first);
+    assert.deepEqual(applyMigrations(db, [first]), [1]);
+    db.prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)").run("org_a", "A", T0);
+    db.prepare("INSERT INTO machines (org_id, name, created_at) VALUES (?, ?, ?)").run(
+      "org_a",
+      "m",
+      T0,
+    );
+    db.prepare(
+      "INSERT INTO keys (id, org_id, name, secret, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run("sbk_1", "org_a", "k", "sbsec_1", '["s"]', T0);
+  } finally {
+    db.close();
+  }
+
+  const store = openSqliteStore({ path });
+  try {
+    await store.migrate();
+    assert.deepEqual(await store.getMachine("org_a", "m"), {
+      orgId: "org_a",
+      name: "m",
+      currentVersionId: undefined,
+      indexes: [],
+      createdAt: T0,
+    });
+    assert.deepEqual(
+      (await store.listKeys("org_a", { limit: 10 })).map((key) => key.id),
+      ["sbk_1"],
+    );
+    // The new tables are there and work with the old rows.
+    await store.putCodeUpload({
+      orgId: "org_a",
+      machineName: "m",
+      id: "ver_1",
+      code: "export default {}",
+      createdAt: T0,
+    });
+    assert.equal((await store.getCodeUpload("org_a", "m", "ver_1"))?.code, "export default {}");
+  } finally {
+    await store.close();
+  }
 });
 
 test("migration files must be numbered without gaps", async () => {

@@ -1,10 +1,12 @@
 // The storage contract: every Store adapter (SQLite now, PostgreSQL later) must pass this suite.
 // Each test opens its own fresh, migrated, empty store through `openStore` and closes it.
 import { describe } from "node:test";
+import { adminContract } from "./contract-admin.js";
 import { catalogContract } from "./contract-catalog.js";
 import { commitContract } from "./contract-commits.js";
 import { durabilityContract, type Reopen } from "./contract-durability.js";
 import { groupCommitContract } from "./contract-group-commit.js";
+import { listingContract } from "./contract-listings.js";
 import { timerContract } from "./contract-timers.js";
 import type { ContractStore } from "./fixtures.js";
 
@@ -26,6 +28,8 @@ export function runStoreContract(
     commitContract(openStore);
     groupCommitContract(openStore);
     timerContract(openStore);
+    adminContract(openStore);
+    listingContract(openStore);
     durabilityContract(openStore, options.reopen);
   });
 }

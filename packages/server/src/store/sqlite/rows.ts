@@ -4,23 +4,92 @@ import { BackstateError } from "../../errors.js";
 import type {
   InstanceRecord,
   InstanceStatus,
+  InstanceSummary,
+  KeyInfo,
   KeyRecord,
   MachineRecord,
+  MachineSummary,
+  MachineVersionInfo,
   MachineVersionRecord,
+  OrgMembership,
+  OrgRole,
   TimerRecord,
 } from "../store.js";
-import type { DueTimerRow, InstanceRow, KeyRow, MachineRow, VersionRow } from "./statements.js";
+import type {
+  DueTimerRow,
+  InstanceRow,
+  InstanceSummaryRow,
+  KeyInfoRow,
+  KeyRow,
+  MachineRow,
+  MachineSummaryRow,
+  MembershipRow,
+  VersionInfoRow,
+  VersionRow,
+} from "./statements.js";
 
 export function toKeyRecord(row: KeyRow): KeyRecord {
   return { ...row, scopes: parseStringArray(row.scopes, "keys.scopes") };
 }
 
+export function toKeyInfo(row: KeyInfoRow): KeyInfo {
+  return { ...row, scopes: parseStringArray(row.scopes, "keys.scopes") };
+}
+
+export function toMembership(row: MembershipRow): OrgMembership {
+  const { role, ...org } = row;
+  return { org, role: toRole(role) };
+}
+
+export function toRole(role: string): OrgRole {
+  if (role === "admin" || role === "write" || role === "read") return role;
+  throw corrupt("org_members.role", role);
+}
+
 export function toMachineRecord(row: MachineRow): MachineRecord {
-  return { ...row, currentVersionId: row.currentVersionId ?? undefined };
+  return {
+    orgId: row.orgId,
+    name: row.name,
+    currentVersionId: row.currentVersionId ?? undefined,
+    indexes: parseStringArray(row.indexes, "machines.indexes"),
+    createdAt: row.createdAt,
+  };
+}
+
+export function toMachineSummary(row: MachineSummaryRow): MachineSummary {
+  const { versionClientInfo, versionCreatedAt, ...machine } = row;
+  const { currentVersionId } = machine;
+  // The composite foreign key guarantees the joined version exists whenever the id is set.
+  const currentVersion =
+    currentVersionId === null || versionCreatedAt === null
+      ? undefined
+      : toVersionInfo({
+          id: currentVersionId,
+          clientInfo: versionClientInfo,
+          createdAt: versionCreatedAt,
+        });
+  return { ...toMachineRecord(machine), currentVersion };
 }
 
 export function toVersionRecord(row: VersionRow): MachineVersionRecord {
   return { ...row, clientInfo: row.clientInfo ?? undefined };
+}
+
+export function toVersionInfo(row: VersionInfoRow): MachineVersionInfo {
+  return { id: row.id, clientInfo: row.clientInfo ?? undefined, createdAt: row.createdAt };
+}
+
+export function toInstanceSummary(row: InstanceSummaryRow): InstanceSummary {
+  return {
+    name: row.name,
+    status: toStatus(row.status),
+    machineVersion: toVersionInfo({
+      id: row.versionId,
+      clientInfo: row.versionClientInfo,
+      createdAt: row.versionCreatedAt,
+    }),
+    createdAt: row.createdAt,
+  };
 }
 
 export function toInstanceRecord(row: InstanceRow): InstanceRecord {

@@ -1,29 +1,52 @@
 // The embedded SQLite adapter of the storage port: better-sqlite3 on one file (or in memory).
 import type Database from "better-sqlite3";
-import { BackstateError, NotFoundError } from "../../errors.js";
+import { AlreadyExistsError, BackstateError, NotFoundError } from "../../errors.js";
 import { GroupCommitter } from "../group-commit.js";
 import type {
+  AdminSessionRecord,
+  CodeUploadRecord,
   CommitResult,
+  DeleteMachineResult,
   EpochMs,
   InstanceKey,
   InstanceRecord,
   InstanceStatus,
+  InstanceSummary,
+  KeyInfo,
   KeyRecord,
   MachineRecord,
+  MachineSummary,
+  MachineVersionInfo,
   MachineVersionRecord,
+  OrgMembership,
   OrgRecord,
+  OrgRole,
+  Page,
   Store,
   TimerRecord,
   TransitionCommit,
   TransitionRecord,
+  UserRecord,
+  VersionPosition,
 } from "../store.js";
 import { commitBatchRunner } from "./commit.js";
 import { openConnection } from "./connection.js";
 import { applyMigrations, readMigrations } from "./migrate.js";
 import { findMigrationsDir } from "./migrations-dir.js";
-import { toInstanceRecord, toKeyRecord, toMachineRecord, toVersionRecord } from "./rows.js";
+import {
+  toInstanceRecord,
+  toInstanceSummary,
+  toKeyInfo,
+  toKeyRecord,
+  toMachineRecord,
+  toMachineSummary,
+  toMembership,
+  toRole,
+  toVersionInfo,
+  toVersionRecord,
+} from "./rows.js";
 import { insertUnique, toStoreError } from "./sqlite-errors.js";
-import { prepareStatements, type Statements } from "./statements.js";
+import { prepareStatements, type Paged, type Statements } from "./statements.js";
 import { nextTimerDue, timerClaimer } from "./timers.js";
 
 export type SqliteStoreOptions = {
@@ -100,6 +123,16 @@ class SqliteStoreImpl implements SqliteStore {
     this.#db.close();
   }
 
+  ensureSetting(name: string, value: string): Promise<string> {
+    return this.#run(({ s }) => {
+      s.insertSetting.run(name, value);
+      const stored = s.selectSetting.get(name);
+      // Settings are never deleted, so the row inserted (or found) just now is still there.
+      if (stored === undefined) throw new BackstateError("store-error", `setting ${name} vanished`);
+      return stored;
+    });
+  }
+
   createOrg(org: OrgRecord): Promise<void> {
     return this.#run(({ s }) => {
       insertUnique(() => s.insertOrg.run(org.id, org.name, org.createdAt), `org ${org.id}`);
@@ -108,6 +141,53 @@ class SqliteStoreImpl implements SqliteStore {
 
   getOrg(orgId: string): Promise<OrgRecord | undefined> {
     return this.#run(({ s }) => s.selectOrg.get(orgId));
+  }
+
+  createUser(user: UserRecord): Promise<void> {
+    return this.#run(({ s }) => {
+      insertUnique(() => s.insertUser.run(user.id, user.name, user.createdAt), `user ${user.id}`);
+    });
+  }
+
+  getUser(userId: string): Promise<UserRecord | undefined> {
+    return this.#run(({ s }) => s.selectUser.get(userId));
+  }
+
+  setOrgMember(orgId: string, userId: string, role: OrgRole, at: EpochMs): Promise<void> {
+    return this.#run(({ s }) => {
+      if (!ORG_ROLES.includes(role)) throw new TypeError(`not an org role: ${String(role)}`);
+      const upsert = () => s.upsertMember.run(orgId, userId, role, at, at);
+      insertUnique(upsert, `member ${userId}`, `org ${orgId} or user ${userId}`);
+    });
+  }
+
+  getOrgRole(orgId: string, userId: string): Promise<OrgRole | undefined> {
+    return this.#run(({ s }) => {
+      const role = s.selectRole.get(orgId, userId);
+      return role === undefined ? undefined : toRole(role);
+    });
+  }
+
+  listOrgsOfUser(userId: string, page: Page): Promise<OrgMembership[]> {
+    return this.#run(({ s }) =>
+      listPage(s.listOrgsOfUser, [userId], page, (after) => [after]).map(toMembership),
+    );
+  }
+
+  createAdminSession(session: AdminSessionRecord): Promise<void> {
+    return this.#run(({ s }) => {
+      const { id, userId, secret, createdAt } = session;
+      const insert = () => s.insertAdminSession.run(id, userId, secret, createdAt);
+      insertUnique(insert, `session ${id}`, `user ${userId}`);
+    });
+  }
+
+  getAdminSession(sessionId: string): Promise<AdminSessionRecord | undefined> {
+    return this.#run(({ s }) => s.selectAdminSession.get(sessionId));
+  }
+
+  deleteAdminSession(sessionId: string): Promise<boolean> {
+    return this.#run(({ s }) => s.deleteAdminSession.run(sessionId).changes > 0);
   }
 
   createKey(key: KeyRecord): Promise<void> {
@@ -130,10 +210,23 @@ class SqliteStoreImpl implements SqliteStore {
     return this.#run(({ s }) => s.deleteKey.run(orgId, keyId).changes > 0);
   }
 
-  createMachine(machine: { orgId: string; name: string; createdAt: EpochMs }): Promise<void> {
+  listKeys(orgId: string, page: Page): Promise<KeyInfo[]> {
+    return this.#run(({ s }) =>
+      listPage(s.listKeys, [orgId], page, (after) => [after]).map(toKeyInfo),
+    );
+  }
+
+  createMachine(machine: {
+    orgId: string;
+    name: string;
+    indexes?: string[];
+    createdAt: EpochMs;
+  }): Promise<void> {
     return this.#run(({ s }) => {
-      const insert = () => s.insertMachine.run(machine.orgId, machine.name, machine.createdAt);
-      insertUnique(insert, `machine ${machine.name}`, `org ${machine.orgId}`);
+      const { orgId, name, createdAt } = machine;
+      const indexes = JSON.stringify(machine.indexes ?? []);
+      const insert = () => s.insertMachine.run(orgId, name, indexes, createdAt);
+      insertUnique(insert, `machine ${name}`, `org ${orgId}`);
     });
   }
 
@@ -142,6 +235,30 @@ class SqliteStoreImpl implements SqliteStore {
       const row = s.selectMachine.get(orgId, machineName);
       return row && toMachineRecord(row);
     });
+  }
+
+  listMachines(orgId: string, page: Page): Promise<MachineSummary[]> {
+    return this.#run(({ s }) =>
+      listPage(s.listMachines, [orgId], page, (after) => [after]).map(toMachineSummary),
+    );
+  }
+
+  deleteMachine(orgId: string, machineName: string): Promise<DeleteMachineResult> {
+    return this.#run(({ s }) =>
+      // IMMEDIATE: no instance can be created (by any process) between the check and the deletes.
+      this.#db
+        .transaction((): DeleteMachineResult => {
+          if (s.machineExists.get(orgId, machineName) === undefined) return "not-found";
+          if (s.machineHasInstances.get(orgId, machineName) !== undefined) return "has-instances";
+          // The machine refers to its current version: let go of it before the versions go.
+          s.setCurrentVersion.run(null, orgId, machineName);
+          s.deleteVersionsOfMachine.run(orgId, machineName);
+          s.deleteUploadsOfMachine.run(orgId, machineName);
+          s.deleteMachine.run(orgId, machineName);
+          return "deleted";
+        })
+        .immediate(),
+    );
   }
 
   createMachineVersion(version: MachineVersionRecord, makeCurrent: boolean): Promise<void> {
@@ -157,11 +274,14 @@ class SqliteStoreImpl implements SqliteStore {
           version.clientInfo ?? null,
           version.createdAt,
         );
-      // One transaction: a version made current is never visible half-stored, or vice versa.
+      // One transaction: a version made current is never visible half-stored, or vice versa, and
+      // the upload it came from is gone exactly when the version exists.
       this.#db
         .transaction(() => {
           insertUnique(insert, `version ${id}`, `machine ${machineName}`);
           if (makeCurrent) s.setCurrentVersion.run(id, orgId, machineName);
+          // Its upload is finalized: the code now lives in the version.
+          s.deleteUpload.run(orgId, machineName, id);
         })
         .immediate();
     });
@@ -176,6 +296,59 @@ class SqliteStoreImpl implements SqliteStore {
       const row = s.selectVersion.get(orgId, machineName, versionId);
       return row && toVersionRecord(row);
     });
+  }
+
+  getMachineVersionInfo(
+    orgId: string,
+    machineName: string,
+    versionId: string,
+  ): Promise<MachineVersionInfo | undefined> {
+    return this.#run(({ s }) => {
+      const row = s.selectVersionInfo.get(orgId, machineName, versionId);
+      return row && toVersionInfo(row);
+    });
+  }
+
+  listMachineVersions(
+    orgId: string,
+    machineName: string,
+    page: Page<VersionPosition>,
+  ): Promise<MachineVersionInfo[]> {
+    return this.#run(({ s }) =>
+      listPage(s.listVersions, [orgId, machineName], page, (after) => [
+        after.createdAt,
+        after.id,
+      ]).map(toVersionInfo),
+    );
+  }
+
+  putCodeUpload(upload: CodeUploadRecord): Promise<void> {
+    return this.#run(({ s }) => {
+      const { orgId, machineName, id, code, createdAt } = upload;
+      // IMMEDIATE: a finalize cannot turn the id into a version between the check and the insert.
+      this.#db
+        .transaction(() => {
+          // The upload of a finalized version is gone, but its id stays used.
+          if (s.versionExists.get(orgId, machineName, id) !== undefined) {
+            throw new AlreadyExistsError(`version ${id} already exists`);
+          }
+          const insert = () => s.insertUpload.run(orgId, machineName, id, code, createdAt);
+          insertUnique(insert, `upload ${id}`, `machine ${machineName}`);
+        })
+        .immediate();
+    });
+  }
+
+  getCodeUpload(
+    orgId: string,
+    machineName: string,
+    id: string,
+  ): Promise<CodeUploadRecord | undefined> {
+    return this.#run(({ s }) => s.selectUpload.get(orgId, machineName, id));
+  }
+
+  purgeCodeUploads(before: EpochMs): Promise<number> {
+    return this.#run(({ s }) => s.purgeUploads.run(before).changes);
   }
 
   loadInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
@@ -204,6 +377,30 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
+  listInstances(orgId: string, machineName: string, page: Page): Promise<InstanceSummary[]> {
+    return this.#run(({ s }) =>
+      listPage(s.listInstances, [orgId, machineName], page, (after) => [after]).map(
+        toInstanceSummary,
+      ),
+    );
+  }
+
+  deleteInstance(key: InstanceKey): Promise<boolean> {
+    return this.#run(({ s }) =>
+      this.#db
+        .transaction(() => {
+          const id = s.selectInstanceId.get(key.orgId, key.machineName, key.instanceName);
+          if (id === undefined) return false;
+          // Children first: history and timers refer to the instance row.
+          s.deleteTimersOfInstance.run(id);
+          s.deleteTransitionsOfInstance.run(id);
+          s.deleteInstance.run(id);
+          return true;
+        })
+        .immediate(),
+    );
+  }
+
   setPendingServices(instanceId: number, pendingServices: string[]): Promise<void> {
     return this.#run(({ s }) => {
       const { changes } = s.setPendingServices.run(JSON.stringify(pendingServices), instanceId);
@@ -213,13 +410,22 @@ class SqliteStoreImpl implements SqliteStore {
 
   listTransitions(
     key: InstanceKey,
-    page: { afterSequence?: number; limit: number },
+    page: { afterSequence?: number; limit: number; newestFirst?: boolean },
   ): Promise<TransitionRecord[]> {
     return this.#run(({ s }) => {
-      if (!Number.isInteger(page.limit) || page.limit < 0) {
-        throw new TypeError("limit must be an integer ≥ 0");
-      }
+      checkLimit(page.limit);
       const { orgId, machineName, instanceName } = key;
+      if (page.newestFirst === true) {
+        // Counting down: "after" is below the given sequence; no position starts at the latest.
+        const before = page.afterSequence ?? Number.MAX_SAFE_INTEGER;
+        return s.selectTransitionsNewestFirst.all(
+          orgId,
+          machineName,
+          instanceName,
+          before,
+          page.limit,
+        );
+      }
       const after = page.afterSequence ?? 0;
       return s.selectTransitions.all(orgId, machineName, instanceName, after, page.limit);
     });
@@ -263,4 +469,23 @@ class SqliteStoreImpl implements SqliteStore {
   #open(): void {
     if (this.#closed) throw new TypeError("the store is closed");
   }
+}
+
+const ORG_ROLES: readonly OrgRole[] = ["admin", "write", "read"];
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
+}
+
+/** One page of a keyset-paged listing: `position` turns `page.after` into its parameters. */
+function listPage<P extends unknown[], A extends unknown[], R, After>(
+  paged: Paged<P, A, R>,
+  scope: P,
+  page: Page<After>,
+  position: (after: After) => A,
+): R[] {
+  checkLimit(page.limit);
+  if (page.limit === 0) return [];
+  if (page.after === undefined) return paged.first.all(...scope, page.limit);
+  return paged.after.all(...scope, ...position(page.after), page.limit);
 }

@@ -1,7 +1,13 @@
 // Every SQL statement the SQLite adapter runs, prepared once per connection (after migrations,
 // since preparing checks the tables exist). Columns are aliased to the record fields they fill.
 import type Database from "better-sqlite3";
-import type { OrgRecord, TransitionRecord } from "../store.js";
+import type {
+  AdminSessionRecord,
+  CodeUploadRecord,
+  OrgRecord,
+  TransitionRecord,
+  UserRecord,
+} from "../store.js";
 
 export type KeyRow = {
   id: string;
@@ -11,12 +17,21 @@ export type KeyRow = {
   scopes: string;
   createdAt: number;
 };
+export type KeyInfoRow = Omit<KeyRow, "secret">;
+export type MembershipRow = { id: string; name: string; createdAt: number; role: string };
 export type MachineRow = {
   orgId: string;
   name: string;
   currentVersionId: string | null;
+  indexes: string;
   createdAt: number;
 };
+/** A machine with its current version's columns (all NULL when it has none). */
+export type MachineSummaryRow = MachineRow & {
+  versionClientInfo: string | null;
+  versionCreatedAt: number | null;
+};
+export type VersionInfoRow = { id: string; clientInfo: string | null; createdAt: number };
 export type VersionRow = {
   id: string;
   orgId: string;
@@ -38,6 +53,14 @@ export type InstanceRow = {
   pendingServices: string;
   createdAt: number;
   updatedAt: number;
+};
+export type InstanceSummaryRow = {
+  name: string;
+  status: string;
+  createdAt: number;
+  versionId: string;
+  versionClientInfo: string | null;
+  versionCreatedAt: number;
 };
 export type DueTimerRow = {
   id: number;
@@ -63,6 +86,21 @@ export interface Statement<P extends unknown[], R = unknown> {
 
 // Parameter order of every instance lookup by key.
 type KeyParams = [orgId: string, machineName: string, instanceName: string];
+// Parameter order of every lookup of a machine's rows.
+type MachineParams = [orgId: string, machineName: string];
+
+/**
+ * A keyset-paged listing: `first` has no lower bound, `after` takes the position (after the
+ * scope's parameters) and returns rows strictly past it. Two statements rather than one with
+ * "? IS NULL OR …", which would keep SQLite from seeking the index to the position.
+ */
+export type Paged<P extends unknown[], A extends unknown[], R> = {
+  first: Statement<[...P, limit: number], R>;
+  after: Statement<[...P, ...A, limit: number], R>;
+};
+
+const MACHINE_COLUMNS = `org_id AS orgId, name, current_version_id AS currentVersionId, indexes,
+  created_at AS createdAt`;
 
 const INSTANCE_COLUMNS = `id, org_id AS orgId, machine_name AS machineName, name AS instanceName,
   machine_version_id AS machineVersionId, snapshot, status, sequence,
@@ -74,13 +112,62 @@ export function prepareStatements(db: Database.Database) {
   // For a query of one column: rows come back as that column's value.
   const prepareValue = <P extends unknown[], R>(sql: string): Statement<P, R> =>
     db.prepare<P, R>(sql).pluck();
+  // `sql` has "{after}" where the position's condition goes, before ORDER BY.
+  const preparePaged = <P extends unknown[], A extends unknown[], R>(
+    sql: string,
+    afterCondition: string,
+  ): Paged<P, A, R> => ({
+    first: prepare<[...P, limit: number], R>(sql.replace("{after}", "")),
+    after: prepare<[...P, ...A, limit: number], R>(sql.replace("{after}", `AND ${afterCondition}`)),
+  });
   return {
+    // INSERT OR IGNORE: the first value written stays, whoever wrote it.
+    insertSetting: prepare<[name: string, value: string]>(
+      "INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)",
+    ),
+    selectSetting: prepareValue<[name: string], string>(
+      "SELECT value FROM settings WHERE name = ?",
+    ),
+
     insertOrg: prepare<[id: string, name: string, createdAt: number]>(
       "INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)",
     ),
     selectOrg: prepare<[id: string], OrgRecord>(
       "SELECT id, name, created_at AS createdAt FROM orgs WHERE id = ?",
     ),
+
+    insertUser: prepare<[id: string, name: string, createdAt: number]>(
+      "INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)",
+    ),
+    selectUser: prepare<[id: string], UserRecord>(
+      "SELECT id, name, created_at AS createdAt FROM users WHERE id = ?",
+    ),
+    // Adds a member, or changes an existing member's role (keeping when they joined).
+    upsertMember: prepare<[orgId: string, userId: string, role: string, at: number, at: number]>(
+      `INSERT INTO org_members (org_id, user_id, role, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role,
+         updated_at = excluded.updated_at`,
+    ),
+    selectRole: prepareValue<[orgId: string, userId: string], string>(
+      "SELECT role FROM org_members WHERE org_id = ? AND user_id = ?",
+    ),
+    listOrgsOfUser: preparePaged<[userId: string], [afterOrgId: string], MembershipRow>(
+      `SELECT o.id, o.name, o.created_at AS createdAt, m.role
+       FROM org_members m JOIN orgs o ON o.id = m.org_id
+       WHERE m.user_id = ? {after}
+       ORDER BY m.org_id LIMIT ?`,
+      "m.org_id > ?",
+    ),
+
+    insertAdminSession: prepare<[id: string, userId: string, secret: string, createdAt: number]>(
+      "INSERT INTO admin_sessions (id, user_id, secret, created_at) VALUES (?, ?, ?, ?)",
+    ),
+    selectAdminSession: prepare<[id: string], AdminSessionRecord>(
+      `SELECT id, user_id AS userId, secret, created_at AS createdAt
+       FROM admin_sessions WHERE id = ?`,
+    ),
+    deleteAdminSession: prepare<[id: string]>("DELETE FROM admin_sessions WHERE id = ?"),
 
     insertKey: prepare<
       [id: string, orgId: string, name: string, secret: string, scopes: string, createdAt: number]
@@ -90,17 +177,44 @@ export function prepareStatements(db: Database.Database) {
        FROM keys WHERE id = ?`,
     ),
     deleteKey: prepare<[orgId: string, id: string]>("DELETE FROM keys WHERE org_id = ? AND id = ?"),
+    listKeys: preparePaged<[orgId: string], [afterId: string], KeyInfoRow>(
+      `SELECT id, org_id AS orgId, name, scopes, created_at AS createdAt
+       FROM keys WHERE org_id = ? {after} ORDER BY id LIMIT ?`,
+      "id > ?",
+    ),
 
-    insertMachine: prepare<[orgId: string, name: string, createdAt: number]>(
-      "INSERT INTO machines (org_id, name, created_at) VALUES (?, ?, ?)",
+    insertMachine: prepare<[orgId: string, name: string, indexes: string, createdAt: number]>(
+      "INSERT INTO machines (org_id, name, indexes, created_at) VALUES (?, ?, ?, ?)",
     ),
-    selectMachine: prepare<[orgId: string, name: string], MachineRow>(
-      `SELECT org_id AS orgId, name, current_version_id AS currentVersionId, created_at AS createdAt
-       FROM machines WHERE org_id = ? AND name = ?`,
+    selectMachine: prepare<MachineParams, MachineRow>(
+      `SELECT ${MACHINE_COLUMNS} FROM machines WHERE org_id = ? AND name = ?`,
     ),
-    setCurrentVersion: prepare<[versionId: string, orgId: string, name: string]>(
+    listMachines: preparePaged<[orgId: string], [afterName: string], MachineSummaryRow>(
+      `SELECT m.org_id AS orgId, m.name, m.current_version_id AS currentVersionId, m.indexes,
+         m.created_at AS createdAt, v.client_info AS versionClientInfo,
+         v.created_at AS versionCreatedAt
+       FROM machines m LEFT JOIN machine_versions v
+         ON v.org_id = m.org_id AND v.machine_name = m.name AND v.id = m.current_version_id
+       WHERE m.org_id = ? {after}
+       ORDER BY m.name LIMIT ?`,
+      "m.name > ?",
+    ),
+    setCurrentVersion: prepare<[versionId: string | null, ...MachineParams]>(
       "UPDATE machines SET current_version_id = ? WHERE org_id = ? AND name = ?",
     ),
+    machineExists: prepareValue<MachineParams, number>(
+      "SELECT 1 FROM machines WHERE org_id = ? AND name = ?",
+    ),
+    machineHasInstances: prepareValue<MachineParams, number>(
+      "SELECT 1 FROM instances WHERE org_id = ? AND machine_name = ? LIMIT 1",
+    ),
+    deleteVersionsOfMachine: prepare<MachineParams>(
+      "DELETE FROM machine_versions WHERE org_id = ? AND machine_name = ?",
+    ),
+    deleteUploadsOfMachine: prepare<MachineParams>(
+      "DELETE FROM code_uploads WHERE org_id = ? AND machine_name = ?",
+    ),
+    deleteMachine: prepare<MachineParams>("DELETE FROM machines WHERE org_id = ? AND name = ?"),
 
     insertVersion: prepare<
       [
@@ -121,9 +235,36 @@ export function prepareStatements(db: Database.Database) {
          client_info AS clientInfo, created_at AS createdAt
        FROM machine_versions WHERE org_id = ? AND machine_name = ? AND id = ?`,
     ),
-    versionExists: prepareValue<[orgId: string, machineName: string, id: string], number>(
+    versionExists: prepareValue<[...MachineParams, id: string], number>(
       "SELECT 1 FROM machine_versions WHERE org_id = ? AND machine_name = ? AND id = ?",
     ),
+    selectVersionInfo: prepare<[...MachineParams, id: string], VersionInfoRow>(
+      `SELECT id, client_info AS clientInfo, created_at AS createdAt
+       FROM machine_versions WHERE org_id = ? AND machine_name = ? AND id = ?`,
+    ),
+    listVersions: preparePaged<
+      MachineParams,
+      [afterCreatedAt: number, afterId: string],
+      VersionInfoRow
+    >(
+      `SELECT id, client_info AS clientInfo, created_at AS createdAt
+       FROM machine_versions WHERE org_id = ? AND machine_name = ? {after}
+       ORDER BY created_at, id LIMIT ?`,
+      "(created_at, id) > (?, ?)",
+    ),
+
+    insertUpload: prepare<[...MachineParams, id: string, code: string, createdAt: number]>(
+      `INSERT INTO code_uploads (org_id, machine_name, id, code, created_at)
+       VALUES (?, ?, ?, ?, ?)`,
+    ),
+    selectUpload: prepare<[...MachineParams, id: string], CodeUploadRecord>(
+      `SELECT org_id AS orgId, machine_name AS machineName, id, code, created_at AS createdAt
+       FROM code_uploads WHERE org_id = ? AND machine_name = ? AND id = ?`,
+    ),
+    deleteUpload: prepare<[...MachineParams, id: string]>(
+      "DELETE FROM code_uploads WHERE org_id = ? AND machine_name = ? AND id = ?",
+    ),
+    purgeUploads: prepare<[before: number]>("DELETE FROM code_uploads WHERE created_at < ?"),
 
     selectInstance: prepare<KeyParams, InstanceRow>(
       `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE org_id = ? AND machine_name = ? AND name = ?`,
@@ -161,6 +302,25 @@ export function prepareStatements(db: Database.Database) {
          pending_services = ?, updated_at = ?
        WHERE id = ? AND org_id = ? AND machine_name = ? AND name = ? AND sequence = ?`,
     ),
+    selectInstanceId: prepareValue<KeyParams, number>(
+      "SELECT id FROM instances WHERE org_id = ? AND machine_name = ? AND name = ?",
+    ),
+    listInstances: preparePaged<MachineParams, [afterName: string], InstanceSummaryRow>(
+      `SELECT i.name, i.status, i.created_at AS createdAt, v.id AS versionId,
+         v.client_info AS versionClientInfo, v.created_at AS versionCreatedAt
+       FROM instances i JOIN machine_versions v
+         ON v.org_id = i.org_id AND v.machine_name = i.machine_name AND v.id = i.machine_version_id
+       WHERE i.org_id = ? AND i.machine_name = ? {after}
+       ORDER BY i.name LIMIT ?`,
+      "i.name > ?",
+    ),
+    deleteInstance: prepare<[id: number]>("DELETE FROM instances WHERE id = ?"),
+    deleteTransitionsOfInstance: prepare<[instanceId: number]>(
+      "DELETE FROM transitions WHERE instance_id = ?",
+    ),
+    deleteTimersOfInstance: prepare<[instanceId: number]>(
+      "DELETE FROM timers WHERE instance_id = ?",
+    ),
     setStatus: prepare<[status: string, ...KeyParams]>(
       "UPDATE instances SET status = ? WHERE org_id = ? AND machine_name = ? AND name = ?",
     ),
@@ -182,6 +342,15 @@ export function prepareStatements(db: Database.Database) {
        FROM transitions t JOIN instances i ON i.id = t.instance_id
        WHERE i.org_id = ? AND i.machine_name = ? AND i.name = ? AND t.sequence > ?
        ORDER BY t.sequence LIMIT ?`,
+    ),
+    selectTransitionsNewestFirst: prepare<
+      [...KeyParams, beforeSequence: number, limit: number],
+      TransitionRecord
+    >(
+      `SELECT t.sequence, t.event, t.state, t.created_at AS createdAt
+       FROM transitions t JOIN instances i ON i.id = t.instance_id
+       WHERE i.org_id = ? AND i.machine_name = ? AND i.name = ? AND t.sequence < ?
+       ORDER BY t.sequence DESC LIMIT ?`,
     ),
 
     insertTimer: prepare<[instanceId: number, key: string, dueAt: number, event: string]>(

@@ -1,0 +1,51 @@
+// The first admin of a fresh server, and the admin session tokens the server mints for its users
+// (what `backstate serve` writes to credentials.json, and what the CLI sends).
+import { randomBytes } from "node:crypto";
+import { signToken } from "@backstate/token";
+import type { Clock } from "../engine/clock.js";
+import type { IdGenerator } from "../engine/ids.js";
+import type { Store } from "../store/store.js";
+import { ADMIN_AUDIENCE } from "./authenticator.js";
+
+export type Bootstrap = { orgId: string; userId: string; created: boolean };
+
+/**
+ * Creates the first user and org, once per database: the ids are claimed through settings, so
+ * nodes starting together agree on one admin. Later calls answer the same ids.
+ */
+export async function ensureBootstrapAdmin(
+  store: Store,
+  ids: IdGenerator,
+  clock: Clock,
+): Promise<Bootstrap> {
+  const candidate = { userId: ids("usr"), orgId: ids("org") };
+  const userId = await store.ensureSetting("bootstrap-user-id", candidate.userId);
+  const orgId = await store.ensureSetting("bootstrap-org-id", candidate.orgId);
+  const created = userId === candidate.userId && orgId === candidate.orgId;
+  if (created) {
+    const now = clock.now();
+    await store.createUser({ id: userId, name: "admin", createdAt: now });
+    await store.createOrg({ id: orgId, name: "default", createdAt: now });
+    await store.setOrgMember(orgId, userId, "admin", now);
+  }
+  return { orgId, userId, created };
+}
+
+/** A new session for the user, and its token. Deleting the session revokes the token. */
+export async function mintAdminSession(
+  store: Store,
+  ids: IdGenerator,
+  clock: Clock,
+  userId: string,
+  lifetime: `${number}d` = "3650d",
+): Promise<{ sessionId: string; token: string }> {
+  const sessionId = ids("ses");
+  const secret = `sbsec_${randomBytes(32).toString("base64url")}`;
+  await store.createAdminSession({ id: sessionId, userId, secret, createdAt: clock.now() });
+  const token = await signToken(
+    { stateBackedKeyId: sessionId, stateBackedSecretKey: secret },
+    { sub: userId },
+    { expires: { in: lifetime }, issuer: "backstate", audience: ADMIN_AUDIENCE },
+  );
+  return { sessionId, token };
+}

@@ -1,0 +1,76 @@
+// Turns an `authorization` header into a Caller. Key tokens (kid `sbk_…`) are signed with an org
+// key; admin session tokens (kid `ses_…`) with a session the server minted. Both are looked up on
+// every request, so a deleted key or session stops verifying at once, on every node.
+import { DEFAULT_AUDIENCE, TokenError, verifyToken } from "@backstate/token";
+import { BackstateError } from "../errors.js";
+import type { JsonObject } from "../runtime/adapter-protocol.js";
+import type { AdminSessionRecord, KeyRecord, Store } from "../store/store.js";
+import type { Caller } from "./principal.js";
+
+/** The audience of admin session tokens: a key token can never pass for one, nor the reverse. */
+export const ADMIN_AUDIENCE = "https://backstate.dev/admin";
+
+export type AuthenticatorOptions = {
+  store: Store;
+  /** Extra audiences key tokens may carry besides State Backed's hard-coded one. */
+  keyAudiences?: readonly string[];
+  /** Clock skew tolerated on expiry. Default 30 s. */
+  leewaySeconds?: number;
+  clock?: () => number;
+};
+
+type Found = { secret: string } & (
+  { kind: "key"; key: KeyRecord } | { kind: "admin"; session: AdminSessionRecord }
+);
+
+export class Authenticator {
+  private readonly keyAudiences: readonly string[];
+
+  constructor(private readonly options: AuthenticatorOptions) {
+    this.keyAudiences = [DEFAULT_AUDIENCE, ...(options.keyAudiences ?? [])];
+  }
+
+  async authenticate(authorization: string | undefined): Promise<Caller> {
+    const token = bearerToken(authorization);
+    const verified = await verifyToken<Found>(token, {
+      lookupKey: (keyId) => this.lookup(keyId),
+      audience: [...this.keyAudiences, ADMIN_AUDIENCE],
+      ...(this.options.leewaySeconds !== undefined
+        ? { leewaySeconds: this.options.leewaySeconds }
+        : {}),
+      ...(this.options.clock ? { clock: this.options.clock } : {}),
+    });
+    const found = verified.key;
+    const claims = (verified.claims.act ?? {}) as JsonObject;
+    const audiences = [verified.claims.aud ?? []].flat();
+    const isAdminToken = audiences.includes(ADMIN_AUDIENCE);
+    if (found.kind === "admin" && isAdminToken) {
+      return { kind: "admin", session: found.session, claims };
+    }
+    if (found.kind === "key" && !isAdminToken) return { kind: "key", key: found.key, claims };
+    throw new TokenError("token-audience-invalid", "the token's audience does not fit its key");
+  }
+
+  private async lookup(keyId: string): Promise<Found | undefined> {
+    if (keyId.startsWith("sbk_")) {
+      const key = await this.options.store.getKey(keyId);
+      return key && { kind: "key", key, secret: key.secret };
+    }
+    if (keyId.startsWith("ses_")) {
+      const session = await this.options.store.getAdminSession(keyId);
+      return session && { kind: "admin", session, secret: session.secret };
+    }
+    return undefined;
+  }
+}
+
+function bearerToken(authorization: string | undefined): string {
+  const match = authorization === undefined ? null : /^Bearer +(\S+) *$/i.exec(authorization);
+  if (!match?.[1]) {
+    throw new BackstateError(
+      "token-missing",
+      "send a token in the authorization header: Bearer <token>",
+    );
+  }
+  return match[1];
+}

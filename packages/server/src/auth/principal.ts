@@ -1,0 +1,19 @@
+// Who is calling: the kinds of caller a bearer token can prove, and the principal a request acts
+// as once its org is known. Routes see only principals; they never look at tokens.
+import type { JsonObject } from "../runtime/adapter-protocol.js";
+import type { AdminSessionRecord, KeyRecord } from "../store/store.js";
+import type { Scope } from "./scopes.js";
+
+/** A verified bearer token, before any org is chosen. */
+export type Caller =
+  | { kind: "key"; key: KeyRecord; claims: JsonObject }
+  | { kind: "admin"; session: AdminSessionRecord; claims: JsonObject };
+
+/** The caller acting within one org. */
+export type Principal = {
+  caller: Caller;
+  orgId: string;
+  scopes: ReadonlySet<Scope>;
+  /** What the machine's authorizers see: the token's `act`, or the act-as header's object. */
+  authContext: JsonObject;
+};

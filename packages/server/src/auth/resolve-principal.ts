@@ -1,0 +1,82 @@
+// From a Caller to a Principal: which org the request acts in (§1.9 of the API contract), what
+// scopes it holds there, and whose authContext the machine's authorizers see (act-as).
+import { BackstateError, ForbiddenError, InvalidParameterError, NotFoundError } from "../errors.js";
+import type { JsonObject } from "../runtime/adapter-protocol.js";
+import type { Store } from "../store/store.js";
+import type { Caller, Principal } from "./principal.js";
+import { ROLE_SCOPES, isScope, type Scope } from "./scopes.js";
+
+export const ORG_HEADER = "x-statebacked-org-id";
+export const ACT_HEADER = "x-statebacked-act";
+
+const ORG_ID = /^org_[A-Za-z0-9_-]{1,64}$/;
+const MAX_ACT_HEADER_BYTES = 8192;
+
+export type PrincipalHeaders = { org: string | undefined; act: string | undefined };
+
+export async function resolvePrincipal(
+  store: Store,
+  caller: Caller,
+  headers: PrincipalHeaders,
+): Promise<Principal> {
+  const { orgId, scopes } = await orgAndScopes(store, caller, headers.org);
+  let authContext = caller.claims;
+  if (headers.act !== undefined) {
+    // Acting as someone else is as strong as minting a key for them, so it needs that scope.
+    if (!scopes.has("org.keys.write")) {
+      throw new ForbiddenError(
+        "missing-scope",
+        `${ACT_HEADER} needs the org.keys.write scope (the right to mint keys)`,
+      );
+    }
+    authContext = parseActHeader(headers.act);
+  }
+  return { caller, orgId, scopes, authContext };
+}
+
+async function orgAndScopes(
+  store: Store,
+  caller: Caller,
+  orgHeader: string | undefined,
+): Promise<{ orgId: string; scopes: ReadonlySet<Scope> }> {
+  if (caller.kind === "key") {
+    // A key belongs to exactly one org; the header, if any, cannot move it elsewhere.
+    return { orgId: caller.key.orgId, scopes: new Set(caller.key.scopes.filter(isScope)) };
+  }
+  const userId = caller.session.userId;
+  if (orgHeader !== undefined) {
+    if (!ORG_ID.test(orgHeader)) {
+      throw new InvalidParameterError(ORG_HEADER, `${ORG_HEADER} must be an org id (org_…)`);
+    }
+    const role = await store.getOrgRole(orgHeader, userId);
+    // Not a member and no such org give the same answer.
+    if (!role) throw new NotFoundError(`org ${orgHeader} not found`);
+    return { orgId: orgHeader, scopes: ROLE_SCOPES[role] };
+  }
+  const memberships = await store.listOrgsOfUser(userId, { limit: 2 });
+  const [only, second] = memberships;
+  if (!only) throw new ForbiddenError("missing-org", "this user belongs to no org yet");
+  if (second) {
+    throw new BackstateError(
+      "specify-org",
+      `this user belongs to several orgs: name one in the ${ORG_HEADER} header`,
+    );
+  }
+  return { orgId: only.org.id, scopes: ROLE_SCOPES[only.role] };
+}
+
+function parseActHeader(text: string): JsonObject {
+  const fail = (why: string) =>
+    new InvalidParameterError(ACT_HEADER, `${ACT_HEADER} must be a JSON object: ${why}`);
+  if (Buffer.byteLength(text) > MAX_ACT_HEADER_BYTES) throw fail("it is too large");
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw fail("it is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw fail("it is not an object");
+  }
+  return value as JsonObject;
+}

@@ -1,0 +1,53 @@
+// The one place that maps errors to HTTP: a table from error code to status, and the body every
+// failure answers with, `{ error, code, parameter? }`. Unknown errors are 500 and logged.
+import { TokenError } from "@backstate/token";
+import { BackstateError, InvalidParameterError, type ErrorCode } from "../errors.js";
+import type { Logger } from "../engine/logger.js";
+
+export type ErrorBody = { error: string; code: string; parameter?: string };
+
+const STATUS_OF: Record<ErrorCode, number> = {
+  "invalid-parameter": 400,
+  "context-too-large": 400,
+  "not-json-serializable": 400,
+  "invalid-bundle": 400,
+  "specify-org": 400,
+  "token-missing": 401,
+  "missing-scope": 403,
+  "missing-org": 403,
+  "missing-user": 403,
+  "rejected-by-machine-authorizer": 403,
+  "not-found": 404,
+  "method-not-allowed": 405,
+  "already-exists": 409,
+  "invalid-state": 409,
+  conflict: 409,
+  "payload-too-large": 413,
+  // The machine's own code failed (threw, overran its budget): the request could not be done,
+  // but the server is fine, and retrying the same request will fail the same way.
+  "machine-error": 422,
+  "sandbox-timeout": 422,
+  "sandbox-memory-exceeded": 422,
+  "not-implemented": 501,
+  // Transient: a sandbox died under someone else's load, or the database is unavailable.
+  "sandbox-crashed": 503,
+  "store-error": 503,
+  "store-newer-than-server": 503,
+};
+
+export function errorResponse(err: unknown, logger: Logger): { status: number; body: ErrorBody } {
+  if (err instanceof TokenError) {
+    return { status: 401, body: { error: err.message, code: err.code } };
+  }
+  if (err instanceof BackstateError) {
+    const status = STATUS_OF[err.code];
+    if (status >= 500) logger.warn("request failed", { code: err.code, error: String(err) });
+    const body: ErrorBody = { error: err.message, code: err.code };
+    if (err instanceof InvalidParameterError) body.parameter = err.parameter;
+    return { status, body };
+  }
+  logger.error("unexpected error while handling a request", {
+    error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+  });
+  return { status: 500, body: { error: "internal server error", code: "internal-error" } };
+}

@@ -1,0 +1,40 @@
+// Reads a request body within a size bound, and parses JSON the way the official clients send
+// it: empty bodies (with a JSON content type) mean "no body", and JSON sent as text/plain or
+// with no content type at all is still JSON.
+import { BackstateError, InvalidParameterError } from "../errors.js";
+
+export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** The parsed JSON body, or undefined for an empty one. */
+export async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
+  const bytes = await readBodyBytes(request, maxBytes);
+  if (bytes.byteLength === 0) return undefined;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new InvalidParameterError("body", "the body is not UTF-8 text");
+  }
+  if (text.trim() === "") return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new InvalidParameterError("body", "the body is not valid JSON");
+  }
+}
+
+function tooLarge(maxBytes: number): BackstateError {
+  return new BackstateError("payload-too-large", `the body is larger than ${maxBytes} bytes`);
+}

@@ -1,0 +1,19 @@
+// Every route of the API, in one list: the router, /openapi.json and the tests read it.
+import type { Route } from "../route.js";
+import { codeUploadRoutes } from "./code-upload.js";
+import { instanceRoutes } from "./instances.js";
+import { keyRoutes } from "./keys.js";
+import { machineRoutes } from "./machines.js";
+import { notImplementedRoutes } from "./not-implemented.js";
+import { orgRoutes } from "./orgs.js";
+import { versionRoutes } from "./versions.js";
+
+export const apiRoutes: readonly Route[] = [
+  ...orgRoutes,
+  ...keyRoutes,
+  ...machineRoutes,
+  ...versionRoutes,
+  ...codeUploadRoutes,
+  ...instanceRoutes,
+  ...notImplementedRoutes,
+];

@@ -1,0 +1,40 @@
+// The zod schemas of the API's inputs and outputs, shared by the routes and /openapi.json.
+// Inputs are strict about types and bounded in size; unknown properties are ignored, because the
+// official client sends some (a migration's code, say) that a server does not need.
+import { z } from "zod";
+import { SCOPES } from "../auth/scopes.js";
+
+export const Name = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, {
+  message: "must be 1-128 characters of A-Z, a-z, 0-9, _ and -",
+});
+
+/** A JSON object (as parsed from a body: it cannot hold anything JSON cannot). */
+export const JsonObjectSchema = z.record(z.string(), z.unknown());
+
+export const CursorQuery = z.object({ cursor: z.string().max(1024).optional() });
+
+export const MachineParams = z.object({ machineName: Name });
+export const InstanceParams = z.object({ machineName: Name, instanceName: Name });
+
+export const ScopeSchema = z.enum(SCOPES);
+
+export const EventSchema = z.union([
+  z.string().min(1).max(1024),
+  z.looseObject({ type: z.string().min(1).max(1024) }),
+]);
+
+const IsoDate = z.string().describe("ISO-8601 timestamp");
+
+export const MachineVersionInfoSchema = z.object({
+  id: z.string(),
+  createdAt: IsoDate,
+  clientInfo: z.string(),
+});
+
+export const StateSchema = z.object({
+  state: z.unknown().describe("StateValue: a string, or an object of nested states"),
+  publicContext: JsonObjectSchema.or(z.unknown()),
+  tags: z.array(z.string()),
+  done: z.boolean(),
+  ts: z.number().describe("epoch ms when this state was committed; increases per instance"),
+});

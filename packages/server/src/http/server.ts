@@ -1,0 +1,116 @@
+// One Backstate node serving HTTP: the engine (openBackstate), the API on node:http, and a
+// graceful close: stop accepting, let requests in flight finish, then close the engine and store.
+import { randomBytes } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { createAdaptorServer } from "@hono/node-server";
+import { Authenticator } from "../auth/authenticator.js";
+import { openBackstate, type Backstate, type BackstateOptions } from "../backstate.js";
+import { systemClock } from "../engine/clock.js";
+import { randomIds } from "../engine/ids.js";
+import { silentLogger } from "../engine/logger.js";
+import { createApi } from "./api.js";
+import type { ApiServices } from "./route.js";
+import { UploadSigner } from "./upload-signer.js";
+
+export type ServerOptions = BackstateOptions & {
+  /** Default 127.0.0.1: reachable from this machine only unless asked otherwise. */
+  host?: string;
+  /** Default 0: any free port (the chosen one is in `url`). */
+  port?: number;
+  /** The URL clients reach this server at (behind a proxy); default the request's own origin. */
+  publicUrl?: string;
+  /** Audiences key tokens may carry besides State Backed's. */
+  keyAudiences?: string[];
+  /** How long close() lets requests in flight finish before cutting them. Default 100 s. */
+  shutdownGraceMs?: number;
+};
+
+export type RunningServer = {
+  /** The base URL the server listens at, e.g. http://127.0.0.1:7600. */
+  url: string;
+  backstate: Backstate;
+  services: ApiServices;
+  httpServer: Server;
+  close(): Promise<void>;
+};
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const {
+    host = "127.0.0.1",
+    port = 0,
+    publicUrl,
+    keyAudiences,
+    shutdownGraceMs,
+    ...rest
+  } = options;
+  const backstate = await openBackstate(rest);
+  try {
+    const clock = options.clock ?? systemClock;
+    const secret = await backstate.store.ensureSetting(
+      "upload-signing-secret",
+      randomBytes(32).toString("base64url"),
+    );
+    const services: ApiServices = {
+      engine: backstate.engine,
+      store: backstate.store,
+      authenticator: new Authenticator({
+        store: backstate.store,
+        clock: () => clock.now(),
+        ...(keyAudiences ? { keyAudiences } : {}),
+      }),
+      uploads: new UploadSigner(secret, () => clock.now()),
+      clock,
+      ids: options.ids ?? randomIds,
+      logger: options.logger ?? silentLogger,
+      publicUrl: (request) => publicUrl?.replace(/\/+$/, "") ?? new URL(request.url).origin,
+    };
+    const app = createApi(services);
+    const httpServer = createAdaptorServer({ fetch: app.fetch }) as Server;
+    await listen(httpServer, host, port);
+    const address = httpServer.address() as AddressInfo;
+    const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return {
+      url: `http://${shownHost}:${address.port}`,
+      backstate,
+      services,
+      httpServer,
+      close: once(async () => {
+        await closeHttp(httpServer, shutdownGraceMs ?? 100_000);
+        await backstate.close();
+      }),
+    };
+  } catch (err) {
+    await backstate.close();
+    throw err;
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting; idle keep-alive sockets close now, busy ones as soon as their reply is sent. */
+function closeHttp(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+function once(task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= task());
+}

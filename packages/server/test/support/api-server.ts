@@ -1,0 +1,126 @@
+// A real Backstate server on a free loopback port for black-box API tests: a fresh data dir, the
+// bootstrap admin with a session token, and helpers to deploy fixtures and mint key tokens.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { signToken } from "@backstate/token";
+import { ensureBootstrapAdmin, mintAdminSession } from "../../src/auth/admin-sessions.js";
+import type { Scope } from "../../src/auth/scopes.js";
+import { systemClock } from "../../src/engine/clock.js";
+import { randomIds } from "../../src/engine/ids.js";
+import { startServer, type RunningServer, type ServerOptions } from "../../src/http/server.js";
+import { bundleFixture, type BundleStyle } from "./bundles.js";
+
+export type ApiKey = { id: string; key: string };
+
+// Tests read response bodies field by field; the assertions, not the types, check their shape.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ApiResponse = { status: number; body: any };
+
+export type ApiServer = {
+  url: string;
+  server: RunningServer;
+  orgId: string;
+  userId: string;
+  adminToken: string;
+  /** Calls the API with the admin session (and JSON), answering status and parsed body. */
+  admin(method: string, path: string, body?: unknown): Promise<ApiResponse>;
+  /** Creates a machine from a fixture bundle and makes that its current version (through HTTP). */
+  deploy(fixture: string, style: BundleStyle, machineName: string): Promise<string>;
+  createKey(scopes: readonly Scope[], name?: string): Promise<ApiKey>;
+  /** A key token with `act` claims, expiring in an hour unless told otherwise. */
+  tokenFor(key: ApiKey, act: Record<string, unknown>, expiresAt?: number): Promise<string>;
+  /** A second org, with its own admin-made key holding every scope given. */
+  otherOrg(scopes: readonly Scope[]): Promise<{ orgId: string; key: ApiKey }>;
+  dispose(): Promise<void>;
+};
+
+export async function startApiServer(options: Partial<ServerOptions> = {}): Promise<ApiServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), "backstate-api-"));
+  const server = await startServer({
+    sandboxes: { size: 2 },
+    ...options,
+    dataDir,
+  });
+  const { store } = server.backstate;
+  const { orgId, userId } = await ensureBootstrapAdmin(store, randomIds, systemClock);
+  const { token: adminToken } = await mintAdminSession(store, randomIds, systemClock, userId);
+  const url = server.url;
+
+  const call = async (
+    token: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    org?: string,
+  ) => {
+    const response = await fetch(url + path, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        ...(org ? { "x-statebacked-org-id": org } : {}),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
+  };
+  const admin = (method: string, path: string, body?: unknown) =>
+    call(adminToken, method, path, body, orgId) as Promise<ApiResponse>;
+
+  const api: ApiServer = {
+    url,
+    server,
+    orgId,
+    userId,
+    adminToken,
+    admin,
+    async deploy(fixture, style, machineName) {
+      const code = await bundleFixture(fixture, style);
+      const created = await admin("POST", "/machines", { slug: machineName });
+      if (created.status !== 201 && created.status !== 409)
+        throw new Error(JSON.stringify(created));
+      const provisional = await admin("POST", `/machines/${machineName}/v`);
+      const { machineVersionId, codeUploadUrl, codeUploadFields } = provisional.body as {
+        machineVersionId: string;
+        codeUploadUrl: string;
+        codeUploadFields: Record<string, string>;
+      };
+      const form = new FormData();
+      for (const [name, value] of Object.entries(codeUploadFields)) form.set(name, value);
+      form.set("file", new Blob([code], { type: "application/javascript" }), `${machineName}.js`);
+      const uploaded = await fetch(codeUploadUrl, { method: "POST", body: form });
+      if (!uploaded.ok)
+        throw new Error(`upload failed: ${uploaded.status} ${await uploaded.text()}`);
+      const finalized = await admin("PUT", `/machines/${machineName}/v/${machineVersionId}`, {
+        clientInfo: style,
+        makeCurrent: true,
+      });
+      if (finalized.status !== 200) throw new Error(JSON.stringify(finalized));
+      return (finalized.body as { machineVersionId: string }).machineVersionId;
+    },
+    async createKey(scopes, name = "test") {
+      const created = await admin("POST", "/keys", { name, scopes });
+      if (created.status !== 200) throw new Error(JSON.stringify(created));
+      return created.body as ApiKey;
+    },
+    tokenFor(key, act, expiresAt) {
+      return signToken({ stateBackedKeyId: key.id, stateBackedSecretKey: key.key }, act, {
+        expires: expiresAt === undefined ? { in: "1h" } : { at: expiresAt },
+      });
+    },
+    async otherOrg(scopes) {
+      const created = await call(adminToken, "POST", "/orgs", { name: "other" });
+      const other = (created.body as { id: string }).id;
+      const key = await call(adminToken, "POST", "/keys", { name: "other", scopes }, other);
+      if (key.status !== 200) throw new Error(JSON.stringify(key));
+      return { orgId: other, key: key.body as ApiKey };
+    },
+    async dispose() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return api;
+}
