@@ -1,0 +1,130 @@
+// What every endpoint shares: CORS (preflight, and on errors too), the OpenAPI document, lenient
+// body parsing the way the official clients send bodies, body size bounds, unknown routes.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { apiRoutes } from "../../src/http/routes/all-routes.js";
+import { startApiServer, type ApiServer } from "../support/api-server.js";
+
+let api: ApiServer;
+
+before(async () => {
+  api = await startApiServer();
+});
+after(() => api.dispose());
+
+const withAdmin = (headers: Record<string, string> = {}) => ({
+  authorization: `Bearer ${api.adminToken}`,
+  "x-statebacked-org-id": api.orgId,
+  ...headers,
+});
+
+test("a browser preflight is answered for the headers the official client sends", async () => {
+  const response = await fetch(`${api.url}/machines/m/i/i/events`, {
+    method: "OPTIONS",
+    headers: {
+      origin: "https://app.example",
+      "access-control-request-method": "POST",
+      "access-control-request-headers": "authorization,content-type,x-statebacked-act",
+    },
+  });
+  assert.ok(response.status === 204 || response.status === 200);
+  assert.equal(response.headers.get("access-control-allow-origin"), "*");
+  const allowed = response.headers.get("access-control-allow-headers") ?? "";
+  for (const header of [
+    "authorization",
+    "content-type",
+    "x-statebacked-org-id",
+    "x-statebacked-act",
+  ]) {
+    assert.ok(allowed.includes(header), header);
+  }
+  assert.match(response.headers.get("access-control-allow-methods") ?? "", /DELETE/);
+});
+
+test("errors carry CORS headers and the { error, code } body", async () => {
+  for (const [path, status, code] of [
+    ["/machines", 401, "token-missing"],
+    ["/no/such/route", 404, "not-found"],
+    ["/logs", 501, "not-implemented"],
+  ] as const) {
+    const response = await fetch(api.url + path, { headers: { origin: "https://app.example" } });
+    assert.equal(response.status, status, path);
+    assert.equal(response.headers.get("access-control-allow-origin"), "*", path);
+    const body = (await response.json()) as { error: string; code: string };
+    assert.equal(body.code, code);
+    assert.equal(typeof body.error, "string");
+  }
+});
+
+test("/openapi.json documents every route with its method", async () => {
+  const response = await fetch(`${api.url}/openapi.json`);
+  assert.equal(response.status, 200);
+  const document = (await response.json()) as {
+    openapi: string;
+    paths: Record<string, Record<string, { summary: string }>>;
+  };
+  assert.equal(document.openapi, "3.1.0");
+  for (const route of apiRoutes) {
+    const path = route.path.replace(/:([A-Za-z]+)/g, "{$1}");
+    assert.ok(
+      document.paths[path]?.[route.method.toLowerCase()]?.summary,
+      `${route.method} ${path}`,
+    );
+  }
+  const create = document.paths["/machines"]?.post as unknown as {
+    requestBody: { content: { "application/json": { schema: { properties: object } } } };
+  };
+  assert.ok("slug" in create.requestBody.content["application/json"].schema.properties);
+});
+
+test("JSON sent as text/plain or without a content type is still JSON", async () => {
+  const plain = await fetch(`${api.url}/machines`, {
+    method: "POST",
+    headers: withAdmin({ "content-type": "text/plain;charset=UTF-8" }),
+    body: JSON.stringify({ slug: "plain" }),
+  });
+  assert.equal(plain.status, 201);
+  const bare = await fetch(`${api.url}/machines`, {
+    method: "POST",
+    headers: withAdmin(),
+    body: new TextEncoder().encode(JSON.stringify({ slug: "bare" })),
+  });
+  assert.equal(bare.status, 201);
+  const names = (await api.admin("GET", "/machines")).body.machines.map(
+    (m: { slug: string }) => m.slug,
+  );
+  assert.deepEqual(names, ["bare", "plain"]);
+});
+
+test("an empty body with a JSON content type means no body", async () => {
+  const response = await fetch(`${api.url}/machines/plain/v`, {
+    method: "POST",
+    headers: withAdmin({ "content-type": "application/json" }),
+  });
+  assert.equal(response.status, 200);
+});
+
+test("a trailing slash on the client's apiHost (//machines) still routes", async () => {
+  const response = await fetch(`${api.url}//machines`, { headers: withAdmin() });
+  assert.equal(response.status, 200);
+});
+
+test("bodies beyond the bound are a 413 and change nothing", async () => {
+  const response = await fetch(`${api.url}/machines`, {
+    method: "POST",
+    headers: withAdmin({ "content-type": "application/json" }),
+    body: JSON.stringify({ slug: "huge", pad: "x".repeat(5 * 1024 * 1024) }),
+  });
+  assert.equal(response.status, 413);
+  assert.equal(((await response.json()) as { code: string }).code, "payload-too-large");
+  assert.equal((await api.admin("GET", "/machines/huge")).status, 404);
+});
+
+test("bad input names the parameter", async () => {
+  const response = await api.admin("POST", "/machines", { slug: "no spaces allowed" });
+  assert.equal(response.status, 400);
+  assert.deepEqual([response.body.code, response.body.parameter], ["invalid-parameter", "slug"]);
+  const badCursor = await api.admin("GET", "/machines?cursor=%%%");
+  assert.equal(badCursor.status, 400);
+  assert.equal(badCursor.body.parameter, "cursor");
+});
