@@ -41,7 +41,8 @@ export class Authenticator {
       ...(this.options.clock ? { clock: this.options.clock } : {}),
     });
     const found = verified.key;
-    const claims = (verified.claims.act ?? {}) as JsonObject;
+    // `act`, with the top-level `sub` filled in when `act` has none (State Backed's rule).
+    const claims = verified.authContext as JsonObject;
     const audiences = [verified.claims.aud ?? []].flat();
     const isAdminToken = audiences.includes(ADMIN_AUDIENCE);
     if (found.kind === "admin" && isAdminToken) {

@@ -1,6 +1,7 @@
 // What every endpoint shares: CORS (preflight, and on errors too), the OpenAPI document, lenient
 // body parsing the way the official clients send bodies, body size bounds, unknown routes.
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 import { apiRoutes } from "../../src/http/routes/all-routes.js";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
@@ -127,4 +128,33 @@ test("bad input names the parameter", async () => {
   const badCursor = await api.admin("GET", "/machines?cursor=%%%");
   assert.equal(badCursor.status, 400);
   assert.equal(badCursor.body.parameter, "cursor");
+});
+
+test("the authorizers see the top-level sub when the token's act has none", async () => {
+  const machine = "whoami";
+  await api.admin("POST", "/machines", { slug: machine });
+  await api.deploy("workflow-v5.js", "v5-import", machine);
+  const key = await api.createKey(["instances.write", "state.read"]);
+  // signToken always nests claims in act; a hand-made token carries sub at the top level.
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const signingInput = `${part({ alg: "HS256", kid: key.id })}.${part({
+    act: {},
+    sub: "mallory",
+    aud: "https://api.statebacked.dev/",
+    iat: now,
+    exp: now + 600,
+  })}`;
+  const signature = createHmac("sha256", key.key).update(signingInput).digest("base64url");
+  const response = await fetch(`${api.url}/machines/${machine}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${signingInput}.${signature}` },
+    body: JSON.stringify({ slug: "as-mallory" }),
+  });
+  // The fixture's allowWrite refuses sub "mallory": it saw the top-level sub.
+  assert.equal(response.status, 403);
+  assert.equal(
+    ((await response.json()) as { code: string }).code,
+    "rejected-by-machine-authorizer",
+  );
 });

@@ -131,3 +131,20 @@ test("bytes that are not gzip nor UTF-8, and a form without a file, are 400s", a
   const notAForm = await fetch(provisional.codeUploadUrl, { method: "POST", body: "{}" });
   assert.equal(notAForm.status, 400);
 });
+
+test("a machine's first version becomes current unless makeCurrent says otherwise", async () => {
+  assert.equal((await api.admin("POST", "/machines", { slug: "fresh" })).status, 201);
+  const first = await provision("fresh");
+  assert.equal((await upload(first, CODE)).status, 204);
+  const done = await api.admin("PUT", `/machines/fresh/v/${first.machineVersionId}`, {});
+  const current = async () =>
+    (await api.admin("GET", "/machines/fresh")).body.machine.currentVersion?.id as string;
+  assert.equal(await current(), done.body.machineVersionId);
+  const second = await provision("fresh");
+  assert.equal((await upload(second, CODE)).status, 204);
+  assert.equal(
+    (await api.admin("PUT", `/machines/fresh/v/${second.machineVersionId}`, {})).status,
+    200,
+  );
+  assert.equal(await current(), done.body.machineVersionId, "a later version is not made current");
+});

@@ -112,7 +112,9 @@ export const versionRoutes = [
         orgId,
         machineName,
         code: upload.code,
-        makeCurrent: body.makeCurrent ?? false,
+        // A machine's first version becomes current unless told otherwise: without one, the
+        // machine can run no instance at all.
+        makeCurrent: body.makeCurrent ?? machine.currentVersionId === undefined,
         versionId,
         ...(body.clientInfo !== undefined ? { clientInfo: body.clientInfo } : {}),
       });
