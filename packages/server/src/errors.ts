@@ -29,6 +29,7 @@ export type ErrorCode =
   | "not-implemented"
   | "payload-too-large"
   | "method-not-allowed"
+  | "upgrade-required"
   // storage
   | "store-newer-than-server"
   | "store-error";

@@ -31,7 +31,20 @@ export class Authenticator {
   }
 
   async authenticate(authorization: string | undefined): Promise<Caller> {
-    const token = bearerToken(authorization);
+    return this.verify(bearerToken(authorization));
+  }
+
+  /** Whether the caller's key or session still exists (both can be deleted while a socket lives). */
+  async stillValid(caller: Caller): Promise<boolean> {
+    const found =
+      caller.kind === "key"
+        ? await this.options.store.getKey(caller.key.id)
+        : await this.options.store.getAdminSession(caller.session.id);
+    return found !== undefined;
+  }
+
+  /** Verifies a bare token (the realtime handshake carries it in the query string). */
+  async verify(token: string): Promise<Caller> {
     const verified = await verifyToken<Found>(token, {
       lookupKey: (keyId) => this.lookup(keyId),
       audience: [...this.keyAudiences, ADMIN_AUDIENCE],
@@ -45,10 +58,13 @@ export class Authenticator {
     const claims = verified.authContext as JsonObject;
     const audiences = [verified.claims.aud ?? []].flat();
     const isAdminToken = audiences.includes(ADMIN_AUDIENCE);
+    const expiresAt = verified.claims.exp;
     if (found.kind === "admin" && isAdminToken) {
-      return { kind: "admin", session: found.session, claims };
+      return { kind: "admin", session: found.session, claims, expiresAt };
     }
-    if (found.kind === "key" && !isAdminToken) return { kind: "key", key: found.key, claims };
+    if (found.kind === "key" && !isAdminToken) {
+      return { kind: "key", key: found.key, claims, expiresAt };
+    }
     throw new TokenError("token-audience-invalid", "the token's audience does not fit its key");
   }
 

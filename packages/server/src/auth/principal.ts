@@ -5,9 +5,14 @@ import type { AdminSessionRecord, KeyRecord } from "../store/store.js";
 import type { Scope } from "./scopes.js";
 
 /** A verified bearer token, before any org is chosen. */
-export type Caller =
-  | { kind: "key"; key: KeyRecord; claims: JsonObject }
-  | { kind: "admin"; session: AdminSessionRecord; claims: JsonObject };
+export type Caller = (
+  { kind: "key"; key: KeyRecord } | { kind: "admin"; session: AdminSessionRecord }
+) & {
+  /** The token's `act` (with the top-level `sub` filled in when `act` has none). */
+  claims: JsonObject;
+  /** The token's `exp`, in epoch seconds. */
+  expiresAt: number;
+};
 
 /** The caller acting within one org. */
 export type Principal = {

@@ -27,6 +27,7 @@ import { instanceRefOf, StepCommitter, versionOf, type Committed } from "./step-
 import { LostServices } from "./lost-services.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerScheduler } from "./timer-scheduler.js";
+import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
 import {
   checkAuthContext,
   checkExternalEvent,
@@ -48,6 +49,8 @@ export type EngineOptions = {
   maxTimerAttempts?: number;
   timerLeaseMs?: number;
 };
+
+export type { InstanceUpdate } from "./update-emitter.js";
 
 export type InstanceAddress = { orgId: string; machineName: string; instanceName: string };
 
@@ -77,12 +80,14 @@ export class Engine {
   private readonly lostServices: LostServices;
   private readonly catalog: MachineCatalog;
   private closed = false;
+  private readonly updates: UpdateEmitter;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
+    this.updates = new UpdateEmitter(this.logger);
     this.catalog = new MachineCatalog({
       store: this.store,
       runtime: this.runtime,
@@ -102,6 +107,7 @@ export class Engine {
       logger: this.logger,
       maxContextBytes: options.maxContextBytes ?? 400_000,
       onTimersArmed: (dueAt) => this.timers.wake(dueAt),
+      onCommitted: (instance) => this.updates.emit({ kind: "state", instance }),
     });
     this.lostServices = new LostServices({
       store: this.store,
@@ -125,6 +131,29 @@ export class Engine {
     this.runtime.onSandboxLost(({ orgId, affinities }) => {
       for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
     });
+  }
+
+  /**
+   * Calls `listener` after every committed transition of any instance (and when one is deleted),
+   * in commit order per instance. Returns the function that stops the calls.
+   */
+  onInstanceUpdate(listener: (update: InstanceUpdate) => void): () => void {
+    return this.updates.add(listener);
+  }
+
+  /** The public State of a stored instance (what its last commit produced). */
+  stateOf(instance: InstanceRecord): InstanceState {
+    return stateOf(parseEnvelope(instance.snapshot).view, instance.updatedAt);
+  }
+
+  /** Whether the instance's allowRead lets `authContext` read it as stored; never waits for processing. */
+  async canRead(instance: InstanceRecord, authContext: unknown): Promise<boolean> {
+    const decision = await this.runtime.read(versionOf(instance, instance.machineVersionId), {
+      instanceName: instance.instanceName,
+      snapshot: parseEnvelope(instance.snapshot).machine,
+      authContext: checkAuthContext(authContext),
+    });
+    return decision.allowed;
   }
 
   /** Starts firing durable timers (including those left by an earlier run). */
@@ -242,6 +271,7 @@ export class Engine {
     const key = this.keyOf(input);
     const found = await this.exclusive(instanceRefOf(key), () => this.store.deleteInstance(key));
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
+    this.updates.emit({ kind: "deleted", key });
   }
 
   /** Runs work in the instance's mailbox, after every external event posted before it. */

@@ -37,6 +37,8 @@ export type CommitterDeps = {
   maxContextBytes: number;
   /** Told the earliest due time of timers a commit armed. */
   onTimersArmed: (dueAt: number) => void;
+  /** Told every committed transition, right after the commit (before its effects run). */
+  onCommitted: (instance: InstanceRecord) => void;
 };
 
 export function instanceRefOf(key: InstanceKey): string {
@@ -289,6 +291,7 @@ export class StepCommitter {
       pendingServices: commit.pendingServices,
       updatedAt: commit.at,
     };
+    this.deps.onCommitted(instance);
     this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
     return { instance, state: stateOf(parseEnvelope(commit.snapshot).view, commit.at), step };
   }

@@ -23,6 +23,7 @@ const STATUS_OF: Record<ErrorCode, number> = {
   "invalid-state": 409,
   conflict: 409,
   "payload-too-large": 413,
+  "upgrade-required": 426,
   // The machine's own code failed (threw, overran its budget): the request could not be done,
   // but the server is fine, and retrying the same request will fail the same way.
   "machine-error": 422,

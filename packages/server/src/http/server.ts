@@ -3,13 +3,18 @@
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
-import { createAdaptorServer } from "@hono/node-server";
 import { Authenticator } from "../auth/authenticator.js";
 import { openBackstate, type Backstate, type BackstateOptions } from "../backstate.js";
 import { systemClock } from "../engine/clock.js";
 import { randomIds } from "../engine/ids.js";
 import { silentLogger } from "../engine/logger.js";
+import {
+  attachRealtime,
+  type Realtime,
+  type RealtimeOptions,
+} from "../realtime/realtime-server.js";
 import { createApi } from "./api.js";
+import { createHttpServer } from "./node-server.js";
 import type { ApiServices } from "./route.js";
 import { UploadSigner } from "./upload-signer.js";
 
@@ -24,6 +29,7 @@ export type ServerOptions = BackstateOptions & {
   keyAudiences?: string[];
   /** How long close() lets requests in flight finish before cutting them. Default 100 s. */
   shutdownGraceMs?: number;
+  realtime?: RealtimeOptions;
 };
 
 export type RunningServer = {
@@ -32,6 +38,7 @@ export type RunningServer = {
   backstate: Backstate;
   services: ApiServices;
   httpServer: Server;
+  realtime: Realtime;
   close(): Promise<void>;
 };
 
@@ -42,6 +49,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     publicUrl,
     keyAudiences,
     shutdownGraceMs,
+    realtime: realtimeOptions,
     ...rest
   } = options;
   const backstate = await openBackstate(rest);
@@ -66,7 +74,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       publicUrl: (request) => publicUrl?.replace(/\/+$/, "") ?? new URL(request.url).origin,
     };
     const app = createApi(services);
-    const httpServer = createAdaptorServer({ fetch: app.fetch }) as Server;
+    const httpServer = createHttpServer(app.fetch);
+    const realtime = attachRealtime(httpServer, services, realtimeOptions);
     await listen(httpServer, host, port);
     const address = httpServer.address() as AddressInfo;
     const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -75,7 +84,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       backstate,
       services,
       httpServer,
+      realtime,
       close: once(async () => {
+        // Sockets first: an open WebSocket would keep the HTTP server from ever closing.
+        realtime.close();
         await closeHttp(httpServer, shutdownGraceMs ?? 100_000);
         await backstate.close();
       }),

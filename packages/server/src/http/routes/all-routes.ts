@@ -6,6 +6,7 @@ import { keyRoutes } from "./keys.js";
 import { machineRoutes } from "./machines.js";
 import { notImplementedRoutes } from "./not-implemented.js";
 import { orgRoutes } from "./orgs.js";
+import { realtimeRoutes } from "./realtime.js";
 import { versionRoutes } from "./versions.js";
 
 export const apiRoutes: readonly Route[] = [
@@ -15,5 +16,6 @@ export const apiRoutes: readonly Route[] = [
   ...versionRoutes,
   ...codeUploadRoutes,
   ...instanceRoutes,
+  ...realtimeRoutes,
   ...notImplementedRoutes,
 ];

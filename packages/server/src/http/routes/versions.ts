@@ -83,12 +83,14 @@ export const versionRoutes = [
       const { store, engine, uploads } = services;
       const { orgId } = principal;
       const { machineName } = params;
+      // The machine first: a machine unknown in the caller's org is a 404 (as on every route),
+      // whatever the signed id says.
+      const machine = await requireMachine(store, orgId, machineName);
       const versionId = uploads.verifySignedVersionId(
         params.signedMachineVersionId,
         orgId,
         machineName,
       );
-      const machine = await requireMachine(store, orgId, machineName);
       const unknownIndex = Object.keys(body.indexSelectors ?? {}).find(
         (index) => !machine.indexes.includes(index),
       );

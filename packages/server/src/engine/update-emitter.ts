@@ -1,0 +1,28 @@
+// Fans committed instance updates out to listeners (the realtime hub, later the cross-node bus).
+// A listener that throws is logged and skipped: it must never fail the commit that triggered it.
+import type { InstanceKey, InstanceRecord } from "../store/store.js";
+import type { Logger } from "./logger.js";
+
+export type InstanceUpdate =
+  { kind: "state"; instance: InstanceRecord } | { kind: "deleted"; key: InstanceKey };
+
+export class UpdateEmitter {
+  private readonly listeners = new Set<(update: InstanceUpdate) => void>();
+
+  constructor(private readonly logger: Logger) {}
+
+  add(listener: (update: InstanceUpdate) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(update: InstanceUpdate): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(update);
+      } catch (err) {
+        this.logger.error("an instance update listener failed", { error: String(err) });
+      }
+    }
+  }
+}

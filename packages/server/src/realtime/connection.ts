@@ -1,0 +1,97 @@
+// One realtime socket: its principal, its subscriptions, and a send path that a slow reader can
+// never make grow without bound. Updates wait, latest-wins per instance, while the socket's
+// buffer is above its high-water mark; the client keeps only the newest `ts` anyway.
+import type WebSocket from "ws";
+import type { Principal } from "../auth/principal.js";
+import type { ErrorMessage } from "./protocol.js";
+
+export type Subscription = {
+  requestId: string;
+  ref: string;
+  machineName: string;
+  instanceName: string;
+};
+
+export type ConnectionLimits = {
+  /** Subscriptions one socket may hold. */
+  maxSubscriptions: number;
+  /** Bytes queued in the socket beyond which updates wait (and collapse) instead. */
+  highWaterBytes: number;
+};
+
+const DRAIN_POLL_MS = 25;
+
+export class Connection {
+  readonly subscriptions = new Map<string, Subscription>();
+  /** The authContext as JSON: connections with equal ones share one allowRead decision. */
+  readonly authKey: string;
+  lastSeen = Date.now();
+  private readonly lastTs = new Map<string, number>();
+  private readonly waiting = new Map<string, string>();
+  private drainTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly principal: Principal,
+    readonly limits: ConnectionLimits,
+  ) {
+    this.authKey = JSON.stringify(principal.authContext);
+  }
+
+  /** The subscriptions naming one instance. */
+  subscriptionsOf(ref: string): Subscription[] {
+    return [...this.subscriptions.values()].filter((s) => s.ref === ref);
+  }
+
+  /** Sends an update unless this socket already has a newer (or the same) state of the instance. */
+  sendUpdate(ref: string, ts: number, frame: string): void {
+    if (ts <= (this.lastTs.get(ref) ?? -Infinity)) return;
+    this.lastTs.set(ref, ts);
+    this.enqueue(`update:${ref}`, frame);
+  }
+
+  sendError(message: Omit<ErrorMessage, "type">): void {
+    this.enqueue(`error:${message.requestId ?? ""}`, JSON.stringify({ type: "error", ...message }));
+  }
+
+  send(frame: string): void {
+    this.enqueue(`frame:${frame}`, frame);
+  }
+
+  /** Forgets the instance's last state once nothing on this socket watches it. */
+  forget(ref: string): void {
+    if (this.subscriptionsOf(ref).length === 0) {
+      this.lastTs.delete(ref);
+      this.waiting.delete(`update:${ref}`);
+    }
+  }
+
+  close(code: number, reason: string): void {
+    clearTimeout(this.drainTimer);
+    this.waiting.clear();
+    this.socket.close(code, reason);
+  }
+
+  private enqueue(slot: string, frame: string): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.waiting.size === 0 && this.socket.bufferedAmount <= this.limits.highWaterBytes) {
+      this.socket.send(frame);
+      return;
+    }
+    // Re-inserting moves the slot to the end, so waiting frames go out in the order last set.
+    this.waiting.delete(slot);
+    this.waiting.set(slot, frame);
+    this.drainTimer ??= setTimeout(() => this.drain(), DRAIN_POLL_MS);
+  }
+
+  private drain(): void {
+    this.drainTimer = undefined;
+    if (this.socket.readyState !== this.socket.OPEN) return this.waiting.clear();
+    for (const [slot, frame] of this.waiting) {
+      if (this.socket.bufferedAmount > this.limits.highWaterBytes) break;
+      this.waiting.delete(slot);
+      this.socket.send(frame);
+    }
+    if (this.waiting.size > 0) this.drainTimer = setTimeout(() => this.drain(), DRAIN_POLL_MS);
+  }
+}

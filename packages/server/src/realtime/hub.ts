@@ -1,0 +1,211 @@
+// The realtime hub: which sockets watch which instances, and the fan-out of each committed
+// update to them. allowRead is asked once per update per distinct authContext (not per socket),
+// and a watcher it refuses loses the subscription with an error message.
+import { TokenError } from "@backstate/token";
+import type { Authenticator } from "../auth/authenticator.js";
+import { BackstateError } from "../errors.js";
+import type { Engine, InstanceUpdate } from "../engine/engine.js";
+import type { Logger } from "../engine/logger.js";
+import { errorResponse } from "../http/error-response.js";
+import { wireState } from "../http/wire.js";
+import type { InstanceKey, InstanceRecord } from "../store/store.js";
+import type { Connection, Subscription } from "./connection.js";
+import type { ClientMessage, InstanceUpdateMessage } from "./protocol.js";
+
+type Subscribe = Extract<ClientMessage, { type: "subscribe-to-instance" }>;
+
+export const refOf = (key: InstanceKey): string =>
+  `${key.orgId}/${key.machineName}/${key.instanceName}`;
+
+export class RealtimeHub {
+  private readonly watchers = new Map<string, Set<Connection>>();
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly deps: {
+      engine: Engine;
+      authenticator: Authenticator;
+      logger: Logger;
+      /** Clock skew tolerated on a socket's token expiry for new subscriptions. */
+      tokenLeewaySeconds: number;
+    },
+  ) {
+    this.stopListening = deps.engine.onInstanceUpdate((update) => this.onUpdate(update));
+  }
+
+  get watchedInstances(): number {
+    return this.watchers.size;
+  }
+
+  async subscribe(connection: Connection, message: Subscribe): Promise<void> {
+    const { requestId } = message;
+    const { principal } = connection;
+    try {
+      await this.admit(connection, message);
+    } catch (err) {
+      return this.refuse(connection, requestId, err);
+    }
+    const key = {
+      orgId: principal.orgId,
+      machineName: message.machineName,
+      instanceName: message.machineInstanceName,
+    };
+    const subscription: Subscription = {
+      requestId,
+      ref: refOf(key),
+      machineName: key.machineName,
+      instanceName: key.instanceName,
+    };
+    // Watch first, then read: an update committed in between is sent (the ts check drops the
+    // older of the two), never missed.
+    this.unsubscribe(connection, requestId);
+    connection.subscriptions.set(requestId, subscription);
+    this.watch(subscription.ref, connection);
+    try {
+      const state = await this.deps.engine.readInstance({
+        ...key,
+        authContext: principal.authContext,
+      });
+      if (connection.subscriptions.get(requestId) !== subscription) return;
+      const frame = updateFrame(subscription, wireState(state));
+      connection.sendUpdate(subscription.ref, state.ts, frame);
+    } catch (err) {
+      if (connection.subscriptions.get(requestId) === subscription) {
+        this.unsubscribe(connection, requestId);
+      }
+      this.refuse(connection, requestId, err);
+    }
+  }
+
+  unsubscribe(connection: Connection, requestId: string): void {
+    const subscription = connection.subscriptions.get(requestId);
+    if (!subscription) return;
+    connection.subscriptions.delete(requestId);
+    connection.forget(subscription.ref);
+    if (connection.subscriptionsOf(subscription.ref).length === 0) {
+      const set = this.watchers.get(subscription.ref);
+      set?.delete(connection);
+      if (set?.size === 0) this.watchers.delete(subscription.ref);
+    }
+  }
+
+  disconnect(connection: Connection): void {
+    for (const requestId of [...connection.subscriptions.keys()]) {
+      this.unsubscribe(connection, requestId);
+    }
+  }
+
+  close(): void {
+    this.stopListening();
+  }
+
+  /**
+   * A subscription is admitted while the socket's token is unexpired (a live subscription is
+   * never cut off by expiry, but a new one needs a live token), its key or session still
+   * exists, it holds state.read, and the socket is under its subscription limit.
+   */
+  private async admit(connection: Connection, message: Subscribe): Promise<void> {
+    const { caller, scopes } = connection.principal;
+    if (Date.now() / 1000 > caller.expiresAt + this.deps.tokenLeewaySeconds) {
+      throw new TokenError("token-expired", "the socket's token has expired: reconnect");
+    }
+    if (!(await this.deps.authenticator.stillValid(caller))) {
+      throw new BackstateError("token-missing", "the socket's key or session no longer exists");
+    }
+    if (!scopes.has("state.read")) {
+      throw new BackstateError("missing-scope", "subscribing needs the state.read scope");
+    }
+    const replacing = connection.subscriptions.has(message.requestId);
+    if (!replacing && connection.subscriptions.size >= connection.limits.maxSubscriptions) {
+      throw new BackstateError(
+        "invalid-parameter",
+        `a socket may hold at most ${connection.limits.maxSubscriptions} subscriptions`,
+      );
+    }
+  }
+
+  private refuse(connection: Connection, requestId: string, err: unknown): void {
+    const { status, body } = errorResponse(err, this.deps.logger);
+    connection.sendError({ requestId, status, code: body.code, error: body.error });
+  }
+
+  private watch(ref: string, connection: Connection): void {
+    let set = this.watchers.get(ref);
+    if (!set) this.watchers.set(ref, (set = new Set()));
+    set.add(connection);
+  }
+
+  private onUpdate(update: InstanceUpdate): void {
+    const ref = refOf(update.kind === "state" ? update.instance : update.key);
+    const watching = this.watchers.get(ref);
+    if (!watching || watching.size === 0) return;
+    if (update.kind === "deleted") {
+      for (const connection of [...watching]) {
+        this.drop(connection, ref, 404, "not-found", "the instance was deleted");
+      }
+      return;
+    }
+    this.deliver(update.instance, ref, [...watching]).catch((err: unknown) =>
+      this.deps.logger.error("a realtime update was not delivered", {
+        instance: ref,
+        error: String(err),
+      }),
+    );
+  }
+
+  private async deliver(
+    instance: InstanceRecord,
+    ref: string,
+    connections: Connection[],
+  ): Promise<void> {
+    const byAuth = new Map<string, Connection[]>();
+    for (const connection of connections) {
+      const group = byAuth.get(connection.authKey);
+      if (group) group.push(connection);
+      else byAuth.set(connection.authKey, [connection]);
+    }
+    const state = this.deps.engine.stateOf(instance);
+    const names = { machineName: instance.machineName, instanceName: instance.instanceName };
+    const frame = updateFrame(names, wireState(state));
+    await Promise.all(
+      [...byAuth.values()].map(async (group) => {
+        const allowed = await this.deps.engine
+          .canRead(instance, group[0]!.principal.authContext)
+          .catch(() => false);
+        for (const connection of group) {
+          if (allowed) connection.sendUpdate(ref, state.ts, frame);
+          else {
+            this.drop(
+              connection,
+              ref,
+              403,
+              "rejected-by-machine-authorizer",
+              "the machine's allowRead no longer lets you read this instance",
+            );
+          }
+        }
+      }),
+    );
+  }
+
+  /** Ends every subscription of the socket on the instance, telling each one why. */
+  private drop(connection: Connection, ref: string, status: number, code: string, error: string) {
+    for (const subscription of connection.subscriptionsOf(ref)) {
+      this.unsubscribe(connection, subscription.requestId);
+      connection.sendError({ requestId: subscription.requestId, status, code, error });
+    }
+  }
+}
+
+function updateFrame(
+  names: { machineName: string; instanceName: string },
+  state: ReturnType<typeof wireState>,
+): string {
+  const message: InstanceUpdateMessage = {
+    type: "instance-update",
+    machineName: names.machineName,
+    machineInstanceName: names.instanceName,
+    ...state,
+  };
+  return JSON.stringify(message);
+}

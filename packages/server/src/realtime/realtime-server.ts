@@ -1,0 +1,159 @@
+// `/rt`: the WebSocket endpoint on the API's HTTP server. The token (and an admin session's org)
+// arrive in the query string, because browsers cannot set headers on a WebSocket; they are
+// checked before the upgrade, so a refused client gets an HTTP status, never an open-then-closed
+// socket (the official client would reconnect to that in a tight loop).
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import type { Authenticator } from "../auth/authenticator.js";
+import { ORG_HEADER, resolvePrincipal } from "../auth/resolve-principal.js";
+import type { Principal } from "../auth/principal.js";
+import { BackstateError } from "../errors.js";
+import type { Engine } from "../engine/engine.js";
+import type { Logger } from "../engine/logger.js";
+import { errorResponse } from "../http/error-response.js";
+import type { Store } from "../store/store.js";
+import { Connection, type ConnectionLimits } from "./connection.js";
+import { RealtimeHub } from "./hub.js";
+import { parseClientMessage } from "./protocol.js";
+
+export const REALTIME_PATH = "/rt";
+
+export type RealtimeOptions = Partial<ConnectionLimits> & {
+  /** Sockets this node holds at once. Default 20,000. */
+  maxConnections?: number;
+  /** Largest inbound frame. Default 16 KiB (the protocol's messages are tiny). */
+  maxMessageBytes?: number;
+  /** A socket silent this long is closed. Default 15 min: the client pings every 5. */
+  idleTimeoutMs?: number;
+  /** Clock skew tolerated on a socket token's expiry when it subscribes again. Default 30 s. */
+  tokenLeewaySeconds?: number;
+};
+
+export type Realtime = {
+  hub: RealtimeHub;
+  readonly connections: number;
+  /** Closes every socket (code 1001) and stops listening to updates. */
+  close(): void;
+};
+
+export function attachRealtime(
+  server: Server,
+  deps: { engine: Engine; store: Store; authenticator: Authenticator; logger: Logger },
+  options: RealtimeOptions = {},
+): Realtime {
+  const limits: ConnectionLimits = {
+    maxSubscriptions: options.maxSubscriptions ?? 1000,
+    highWaterBytes: options.highWaterBytes ?? 256 * 1024,
+  };
+  const maxConnections = options.maxConnections ?? 20_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 15 * 60 * 1000;
+  const hub = new RealtimeHub({ ...deps, tokenLeewaySeconds: options.tokenLeewaySeconds ?? 30 });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxMessageBytes ?? 16 * 1024,
+  });
+  const connections = new Set<Connection>();
+
+  const sweep = setInterval(
+    () => {
+      const silentSince = Date.now() - idleTimeoutMs;
+      for (const connection of connections) {
+        if (connection.lastSeen < silentSince) connection.close(1001, "idle");
+      }
+    },
+    Math.min(idleTimeoutMs, 30_000),
+  );
+  sweep.unref();
+
+  const accept = (socket: WebSocket, principal: Principal) => {
+    const connection = new Connection(socket, principal, limits);
+    connections.add(connection);
+    socket.on("message", (data, isBinary) => {
+      connection.lastSeen = Date.now();
+      if (isBinary) {
+        connection.sendError({ status: 400, code: "invalid-parameter", error: "send text frames" });
+        return;
+      }
+      const parsed = parseClientMessage(textOf(data));
+      if ("problem" in parsed) {
+        connection.sendError({
+          ...(parsed.requestId ? { requestId: parsed.requestId } : {}),
+          status: 400,
+          code: "invalid-parameter",
+          error: parsed.problem,
+        });
+        return;
+      }
+      const { message } = parsed;
+      if (message.type === "ping") connection.send('{"type":"pong"}');
+      else if (message.type === "unsubscribe-from-instance") {
+        hub.unsubscribe(connection, message.requestId);
+      } else void hub.subscribe(connection, message);
+    });
+    socket.on("pong", () => (connection.lastSeen = Date.now()));
+    socket.on("error", () => socket.terminate());
+    socket.on("close", () => {
+      connections.delete(connection);
+      hub.disconnect(connection);
+    });
+  };
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    if (url.pathname.replace(/\/{2,}/g, "/") !== REALTIME_PATH) {
+      return reject(socket, 404, { error: "no such endpoint", code: "not-found" });
+    }
+    if (connections.size >= maxConnections) {
+      return reject(socket, 503, { error: "too many realtime connections", code: "store-error" });
+    }
+    authenticate(url)
+      .then((principal) => wss.handleUpgrade(request, socket, head, (ws) => accept(ws, principal)))
+      .catch((err: unknown) => {
+        const { status, body } = errorResponse(err, deps.logger);
+        reject(socket, status, body);
+      });
+  };
+
+  const authenticate = async (url: URL): Promise<Principal> => {
+    const token = url.searchParams.get("token");
+    if (!token) throw new BackstateError("token-missing", "put the token in the query: ?token=…");
+    const caller = await deps.authenticator.verify(token);
+    return resolvePrincipal(deps.store, caller, {
+      org: url.searchParams.get(ORG_HEADER) ?? undefined,
+      act: undefined,
+    });
+  };
+
+  server.on("upgrade", onUpgrade);
+  return {
+    hub,
+    get connections() {
+      return connections.size;
+    },
+    close() {
+      server.off("upgrade", onUpgrade);
+      clearInterval(sweep);
+      hub.close();
+      for (const connection of connections) connection.close(1001, "server shutting down");
+      wss.close();
+    },
+  };
+}
+
+function reject(socket: Duplex, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Error"}\r\n` +
+      "content-type: application/json\r\n" +
+      "access-control-allow-origin: *\r\n" +
+      `content-length: ${Buffer.byteLength(text)}\r\n` +
+      "connection: close\r\n\r\n" +
+      text,
+  );
+}
+
+function textOf(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString();
+  return Buffer.from(data as ArrayBuffer).toString();
+}

@@ -1,0 +1,382 @@
+// Realtime over /rt: the official client's subscribe and actor, and a raw ws client for what the
+// client hides (frames, errors, slow readers), against a real server on a loopback port.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StateBackedClient, errors } from "@statebacked/client";
+import WebSocket from "ws";
+import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
+import { openSocket, rtUrl, type Message } from "./raw-socket.js";
+
+type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+
+// A counter whose "secret" state only its owner may read, with a durable timer and a payload
+// event that makes each update large (to fill a slow reader's buffers quickly).
+const WATCHED = `
+import { createMachine, assign } from "xstate";
+export default createMachine({
+  id: "watched",
+  initial: "open",
+  context: { public: { count: 0, pad: "" } },
+  states: {
+    open: {
+      on: {
+        inc: { actions: "inc" },
+        pad: { actions: assign({ public: ({ context, event }) => ({ ...context.public, pad: "x".repeat(event.bytes) }) }) },
+        hide: "secret",
+        arm: "armed",
+      },
+    },
+    armed: { after: { 300: { target: "open", actions: "inc" } } },
+    secret: { on: { show: "open", inc: { actions: "inc" } } },
+  },
+}, {
+  actions: { inc: assign({ public: ({ context }) => ({ ...context.public, count: context.public.count + 1 }) }) },
+});
+export const allowRead = ({ state, authContext }) =>
+  authContext.sub !== "eve" && (state !== "secret" || authContext.sub === "owner");
+export const allowWrite = () => true;
+`;
+
+let api: ApiServer;
+let key: ApiKey;
+let readOnly: ApiKey;
+let instanceCount = 0;
+
+before(async () => {
+  api = await startApiServer({ realtime: { tokenLeewaySeconds: 0, highWaterBytes: 64 * 1024 } });
+  const admin = clientFor(api.adminToken, { orgId: api.orgId });
+  await admin.machines.create("watched");
+  await admin.machineVersions.create("watched", { code: WATCHED, makeCurrent: true });
+  key = await api.createKey(["state.read", "instances.write"]);
+  readOnly = await api.createKey(["instances.write"]);
+});
+after(() => api.dispose());
+
+function clientFor(token: string | (() => Promise<string>), opts: object = {}) {
+  return new StateBackedClient(token, {
+    apiHost: api.url,
+    WebSocket: WebSocket as unknown as ClientWebSocket,
+    ...opts,
+  });
+}
+
+const user = (sub: string) => clientFor(() => api.tokenFor(key, { sub }));
+
+async function newInstance(): Promise<string> {
+  const name = `w${++instanceCount}`;
+  await user("owner").machineInstances.create("watched", { slug: name });
+  return name;
+}
+
+async function socketFor(sub: string, userKey: ApiKey = key, expiresAt?: number) {
+  return openSocket(rtUrl(api.url, await api.tokenFor(userKey, { sub }, expiresAt)));
+}
+
+const isUpdate = (instance: string, state?: string) => (m: Message) =>
+  m.type === "instance-update" &&
+  m.machineInstanceName === instance &&
+  (state === undefined || m.state === state);
+
+const countOf = (m: Message) => (m.publicContext as { count: number }).count;
+
+describe("the official client", () => {
+  test("subscribe: the current state at once, then every change sent by another client", async () => {
+    const name = await newInstance();
+    const seen: Array<{ state: unknown; count: number; ts: number }> = [];
+    const errorsSeen: unknown[] = [];
+    const alice = user("alice");
+    const unsubscribe = alice.machineInstances.subscribe(
+      "watched",
+      name,
+      (update) =>
+        seen.push({
+          state: update.state,
+          count: (update.publicContext as { count: number }).count,
+          ts: update.ts,
+        }),
+      (err) => errorsSeen.push(err),
+    );
+    try {
+      await waitFor(() => seen.length === 1);
+      const bob = user("bob");
+      for (let i = 0; i < 5; i++) {
+        await bob.machineInstances.sendEvent("watched", name, { event: "inc" });
+      }
+      await waitFor(() => seen.length === 6);
+      await sleep(100);
+      assert.deepEqual(
+        seen.map((s) => s.count),
+        [0, 1, 2, 3, 4, 5],
+        "each state once, in order",
+      );
+      assert.ok(seen.every((s, i) => i === 0 || s.ts > seen[i - 1]!.ts));
+      assert.deepEqual(errorsSeen, []);
+    } finally {
+      unsubscribe();
+    }
+  });
+
+  test("an actor follows changes made elsewhere and its own sends", async () => {
+    const name = await newInstance();
+    const actor = await user("alice").machineInstances.getActor<{ type: "inc" }>("watched", name);
+    const counts: number[] = [];
+    const subscription = actor.subscribe((state) =>
+      counts.push((state.context.public as { count: number }).count),
+    );
+    try {
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
+      await waitFor(() => counts.includes(1));
+      actor.send({ type: "inc" });
+      await waitFor(() => counts.includes(2));
+      assert.deepEqual(counts.slice(-1), [2]);
+    } finally {
+      subscription.unsubscribe();
+    }
+  });
+
+  test("a subscription allowRead refuses reports a RejectedByMachineAuthorizerError", async () => {
+    const name = await newInstance();
+    const failures: unknown[] = [];
+    const unsubscribe = user("eve").machineInstances.subscribe(
+      "watched",
+      name,
+      () => assert.fail("eve must not see the instance"),
+      (err) => failures.push(err),
+    );
+    try {
+      await waitFor(() => failures.length === 1);
+      assert.ok(failures[0] instanceof errors.RejectedByMachineAuthorizerError);
+    } finally {
+      unsubscribe();
+    }
+  });
+});
+
+describe("raw sockets", () => {
+  test("a durable timer's transition reaches subscribers with no client event", async () => {
+    const name = await newInstance();
+    const socket = await socketFor("alice");
+    try {
+      socket.send({
+        type: "subscribe-to-instance",
+        requestId: "r1",
+        machineName: "watched",
+        machineInstanceName: name,
+      });
+      await socket.next(isUpdate(name, "open"));
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "arm" });
+      await socket.next(isUpdate(name, "armed"));
+      const fired = await socket.next(isUpdate(name, "open"), 2);
+      assert.equal(countOf(fired), 1);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  test("two subscriptions on one instance get one update per change", async () => {
+    const name = await newInstance();
+    const socket = await socketFor("alice");
+    try {
+      for (const requestId of ["a", "b"]) {
+        socket.send({
+          type: "subscribe-to-instance",
+          requestId,
+          machineName: "watched",
+          machineInstanceName: name,
+        });
+      }
+      await socket.next(isUpdate(name));
+      await sleep(100);
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
+      await socket.next((m) => isUpdate(name)(m) && countOf(m) === 1);
+      await sleep(150);
+      assert.equal(socket.messages.filter((m) => isUpdate(name)(m) && countOf(m) === 1).length, 1);
+      assert.equal(socket.messages.filter((m) => isUpdate(name)(m) && countOf(m) === 0).length, 1);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  test("a state change that revokes read access ends the subscription with an error", async () => {
+    const name = await newInstance();
+    const alice = await socketFor("alice");
+    const owner = await socketFor("owner");
+    try {
+      for (const socket of [alice, owner]) {
+        socket.send({
+          type: "subscribe-to-instance",
+          requestId: "r",
+          machineName: "watched",
+          machineInstanceName: name,
+        });
+        await socket.next(isUpdate(name, "open"));
+      }
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "hide" });
+      await owner.next(isUpdate(name, "secret"));
+      const refused = await alice.next((m) => m.type === "error");
+      assert.deepEqual(
+        [refused.requestId, refused.status, refused.code],
+        ["r", 403, "rejected-by-machine-authorizer"],
+      );
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "show" });
+      await owner.next(isUpdate(name, "open"), 2);
+      await sleep(150);
+      assert.ok(!alice.messages.some(isUpdate(name, "secret")), "no secret state leaked");
+      assert.equal(alice.messages.filter(isUpdate(name)).length, 1, "nothing after the revocation");
+    } finally {
+      await alice.close();
+      await owner.close();
+    }
+  });
+
+  test("malformed messages get error messages and the socket keeps working", async () => {
+    const socket = await socketFor("alice");
+    try {
+      socket.send("this is not json");
+      socket.send({ type: "subscribe-to-instance", requestId: "bad" });
+      socket.send({
+        type: "subscribe-to-instance",
+        requestId: "names",
+        machineName: "../etc",
+        machineInstanceName: "x",
+      });
+      socket.send({ type: "no-such-type" });
+      socket.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+      await socket.next((m) => m.type === "error" && m.requestId === "names");
+      const errorsSeen = socket.messages.filter((m) => m.type === "error");
+      assert.equal(errorsSeen.length, 5);
+      assert.ok(errorsSeen.every((m) => m.status === 400 && m.code === "invalid-parameter"));
+      socket.send({ type: "ping" });
+      await socket.next((m) => m.type === "pong");
+      assert.equal(socket.ws.readyState, WebSocket.OPEN);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  test("missing instances, missing scopes and an expired socket token are refused", async () => {
+    const name = await newInstance();
+    const subscribe = (requestId: string, instance = name) => ({
+      type: "subscribe-to-instance",
+      requestId,
+      machineName: "watched",
+      machineInstanceName: instance,
+    });
+    const noScope = await socketFor("alice", readOnly);
+    const soon = Math.floor(Date.now() / 1000) + 2;
+    const expiring = await socketFor("alice", key, soon);
+    try {
+      noScope.send(subscribe("s"));
+      const scopeError = await noScope.next((m) => m.type === "error");
+      assert.deepEqual([scopeError.status, scopeError.code], [403, "missing-scope"]);
+
+      expiring.send(subscribe("live"));
+      expiring.send(subscribe("missing", "nobody-here"));
+      const missing = await expiring.next((m) => m.type === "error" && m.requestId === "missing");
+      assert.equal(missing.status, 404);
+      await expiring.next(isUpdate(name, "open"));
+      await sleep(Math.max(0, soon * 1000 - Date.now()) + 1200);
+      // The token has expired: the live subscription still gets updates, a new one is refused.
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
+      await expiring.next((m) => isUpdate(name)(m) && countOf(m) === 1);
+      expiring.send(subscribe("late"));
+      const late = await expiring.next((m) => m.type === "error" && m.requestId === "late");
+      assert.deepEqual([late.status, late.code], [401, "token-expired"]);
+    } finally {
+      await noScope.close();
+      await expiring.close();
+    }
+  });
+
+  test("the handshake refuses a missing or bad token with an HTTP status", async () => {
+    const expired = await api.tokenFor(key, { sub: "a" }, Math.floor(Date.now() / 1000) - 300);
+    for (const url of [
+      rtUrl(api.url, "not-a-token"),
+      rtUrl(api.url, expired),
+      rtUrl(api.url, "").replace("token=", "nothing="),
+    ]) {
+      await assert.rejects(openSocket(url), { status: 401 });
+    }
+  });
+
+  test("deleting an instance tells its subscribers", async () => {
+    const name = await newInstance();
+    const socket = await socketFor("alice");
+    try {
+      socket.send({
+        type: "subscribe-to-instance",
+        requestId: "d",
+        machineName: "watched",
+        machineInstanceName: name,
+      });
+      await socket.next(isUpdate(name));
+      const hmac = (await import("../../src/http/routes/instances.js")).instanceDeletionHmac(
+        "watched",
+        name,
+      );
+      const deleted = await api.admin("DELETE", `/machines/watched/i/${name}`, {
+        dangerDataWillBeDeletedForever: true,
+        hmacSha256OfMachineInstanceNameWithMachineNameKey: hmac,
+      });
+      assert.equal(deleted.status, 204);
+      const gone = await socket.next((m) => m.type === "error");
+      assert.deepEqual([gone.requestId, gone.status], ["d", 404]);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  test("a stalled reader does not delay a fast one, and later gets the latest state", async () => {
+    const name = await newInstance();
+    const stalled = await socketFor("alice");
+    const fast = await socketFor("bob");
+    try {
+      for (const socket of [stalled, fast]) {
+        socket.send({
+          type: "subscribe-to-instance",
+          requestId: "r",
+          machineName: "watched",
+          machineInstanceName: name,
+        });
+        await socket.next(isUpdate(name));
+      }
+      const sender = user("carol");
+      await sender.machineInstances.sendEvent("watched", name, {
+        event: { type: "pad", bytes: 200_000 },
+      });
+      // The stalled client stops reading: its kernel buffers fill, then the server's.
+      stalled.ws.pause();
+      const events = 60;
+      for (let i = 0; i < events; i++) {
+        await sender.machineInstances.sendEvent("watched", name, { event: "inc" });
+      }
+      await fast.next((m) => isUpdate(name)(m) && countOf(m) === events, 0, 10_000);
+      assert.equal(
+        fast.messages.filter(isUpdate(name)).length,
+        events + 2,
+        "the fast reader got every update",
+      );
+      stalled.ws.resume();
+      await stalled.next((m) => isUpdate(name)(m) && countOf(m) === events, 0, 10_000);
+      const counts = stalled.messages.filter(isUpdate(name)).map(countOf);
+      assert.ok(counts.length < events + 2, `stale updates were dropped (${counts.length})`);
+      assert.deepEqual(
+        counts,
+        [...counts].sort((a, b) => a - b),
+        "what arrives is still in order",
+      );
+    } finally {
+      await stalled.close();
+      await fast.close();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await sleep(10);
+  }
+}
