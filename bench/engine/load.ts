@@ -19,10 +19,37 @@ export async function runLoad(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return summarize(latencies, Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+/** Like runLoad, but for a fixed time: workers start no new call after `seconds`. */
+export async function runLoadFor(
+  seconds: number,
+  concurrency: number,
+  send: (i: number) => Promise<unknown>,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(Math.round(seconds * 1e9));
+  const worker = async () => {
+    for (let t0 = process.hrtime.bigint(); t0 < end; t0 = process.hrtime.bigint()) {
+      await send(latencies.length);
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return summarize(latencies, Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+function summarize(latencies: ArrayLike<number>, seconds: number): LoadResult {
   const sorted = Array.from(latencies).sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-  return { eventsPerSecond: total / seconds, p50Ms: at(0.5), p99Ms: at(0.99), events: total };
+  return {
+    eventsPerSecond: sorted.length / seconds,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+    events: sorted.length,
+  };
 }
 
 export function describeLoad(result: LoadResult): string {

@@ -17,6 +17,9 @@ export const allowRead = () => true;
 export const allowWrite = () => true;
 `;
 
+/** The name of the i-th instance both sides create. */
+export const instanceName = (i: number) => `i${i}`;
+
 /** The same machine, in-process, for the hand-written baseline. */
 export const toggleMachine = createMachine({
   id: "toggle",

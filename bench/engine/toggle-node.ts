@@ -1,12 +1,12 @@
 // A Backstate node serving the toggle machine, as both halves of bench/engine use it.
 import { openBackstate, systemClock, type Backstate } from "@backstate/server";
 import { runLoad } from "./load.js";
-import { bundleToggle } from "./toggle-machine.js";
+import { bundleToggle, instanceName } from "./toggle-machine.js";
 
 const ORG = "org_benchmark00000000000000";
 const CONCURRENCY = 64;
 
-export const instanceName = (i: number) => `i${i}`;
+export { instanceName };
 
 /** A node on `dataDir` with one org and the toggle machine as its current version. */
 export async function openToggleNode(dataDir: string): Promise<Backstate> {

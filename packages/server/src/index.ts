@@ -1,11 +1,7 @@
 // @backstate/server: the engine and what it runs on. The HTTP API and realtime arrive later.
 export { openBackstate, type Backstate, type BackstateOptions } from "./backstate.js";
 export { startServer, type RunningServer, type ServerOptions } from "./http/server.js";
-export {
-  ensureBootstrapAdmin,
-  mintAdminSession,
-  type Bootstrap,
-} from "./auth/admin-sessions.js";
+export { ensureBootstrapAdmin, mintAdminSession, type Bootstrap } from "./auth/admin-sessions.js";
 export { Engine, type EngineOptions, type InstanceAddress } from "./engine/engine.js";
 export type { InstanceState } from "./engine/instance-state.js";
 export { ManualClock, systemClock, type Clock } from "./engine/clock.js";

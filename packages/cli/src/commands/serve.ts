@@ -1,0 +1,141 @@
+// `backstate serve`: one Backstate node on an embedded SQLite database in --data-dir. The first
+// start creates the admin and writes <data-dir>/credentials.json; SIGINT/SIGTERM stop it
+// gracefully (requests in flight finish), a second signal at once.
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Logger, RunningServer } from "@backstate/server";
+import { Option, type Command } from "commander";
+import { credentialsPath } from "../credentials.js";
+import { CliError } from "../errors.js";
+import { parseHost, parseHttpUrl, parsePath, parsePort } from "../parse.js";
+
+export type ServeOptions = {
+  port: number;
+  host: string;
+  dataDir: string;
+  publicUrl?: string;
+  showToken?: boolean;
+};
+
+export const SERVE_DEFAULTS = { port: 7600, host: "127.0.0.1", dataDir: "./.backstate" } as const;
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run a Backstate server on an embedded SQLite database")
+    .addOption(
+      new Option("-p, --port <port>", "port to listen on (0: any free port)")
+        .env("BACKSTATE_PORT")
+        .default(SERVE_DEFAULTS.port)
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option("--host <host>", "address to listen on (0.0.0.0: every interface)")
+        .env("BACKSTATE_HOST")
+        .default(SERVE_DEFAULTS.host)
+        .argParser(parseHost),
+    )
+    .addOption(
+      new Option("--data-dir <dir>", "folder for the database and credentials.json")
+        .env("BACKSTATE_DATA_DIR")
+        .default(SERVE_DEFAULTS.dataDir)
+        .argParser(parsePath),
+    )
+    .addOption(
+      new Option("--public-url <url>", "the URL clients reach this server at, behind a proxy")
+        .env("BACKSTATE_PUBLIC_URL")
+        .argParser(parseHttpUrl),
+    )
+    .option("--show-token", "also print the admin token")
+    .action((options: ServeOptions) => serve(options));
+}
+
+/** Runs until SIGINT or SIGTERM has closed the server. */
+export async function serve(options: ServeOptions, logger?: Logger): Promise<void> {
+  // Loaded here, not at the top: --help and usage errors answer without loading the server.
+  const { jsonLogger, startServer } = await import("@backstate/server");
+  const { ensureAdminCredentials } = await import("../bootstrap.js");
+  logger ??= jsonLogger;
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      dataDir,
+      host: options.host,
+      port: options.port,
+      logger,
+      ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+    });
+  } catch (error) {
+    throw listenError(error, options) ?? error;
+  }
+  const stopped = closeOnSignals(server, logger);
+
+  try {
+    const apiUrl = options.publicUrl ?? clientUrl(server.url);
+    const path = credentialsPath(dataDir);
+    const { credentials, outcome } = await ensureAdminCredentials(server, path, apiUrl);
+    logger.info("listening", { url: server.url, apiUrl, dataDir, credentials: outcome });
+    const shownPublic = options.publicUrl !== undefined ? ` (public URL ${apiUrl})` : "";
+    process.stdout.write(
+      `Backstate is listening at ${server.url}${shownPublic}\n` +
+        `Admin credentials (apiUrl, orgId, adminToken) are in ${path}\n` +
+        (options.showToken ? `Admin token: ${credentials.adminToken}\n` : ""),
+    );
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  await stopped;
+}
+
+/** The first signal closes the server (the promise resolves after); a second exits at once. */
+function closeOnSignals(server: RunningServer, logger: Logger): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let closing = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (closing) {
+        logger.warn("second signal: exiting without waiting", { signal });
+        process.exit(signal === "SIGINT" ? 130 : 143);
+      }
+      closing = true;
+      logger.info("shutting down: requests in flight finish first", { signal });
+      server.close().then(
+        () => {
+          logger.info("stopped");
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          resolvePromise();
+        },
+        (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
+      );
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+/** A URL a client on this machine can use: a wildcard listen address becomes loopback. */
+function clientUrl(listenUrl: string): string {
+  const url = new URL(listenUrl);
+  if (url.hostname === "0.0.0.0") url.hostname = "127.0.0.1";
+  else if (url.hostname === "[::]") url.hostname = "[::1]";
+  return url.origin;
+}
+
+function listenError(error: unknown, options: ServeOptions): CliError | undefined {
+  const where = `${options.host}:${options.port}`;
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case "EADDRINUSE":
+      return new CliError(`cannot listen on ${where}: the port is in use (choose one with --port)`);
+    case "EACCES":
+      return new CliError(`cannot listen on ${where}: permission denied (try a port above 1023)`);
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new CliError(`cannot listen on ${where}: no such address on this machine (--host)`);
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,244 @@
+// `backstate serve` as a user runs it: a child process on a free port with its own data dir.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { call, deploy, runCli, serve, served, stop, tempDir } from "./support/cli.js";
+
+type Credentials = { apiUrl: string; orgId: string; adminToken: string };
+
+function readCredentials(path: string): Credentials {
+  return JSON.parse(readFileSync(path, "utf8")) as Credentials;
+}
+
+const TIMEOUT = { timeout: 60_000 };
+
+test(
+  "first start: prints the URL, writes credentials.json (0600) whose token lists the org",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    const server = await serve(dataDir);
+    t.after(() => server.child.kill("SIGKILL"));
+
+    assert.equal(server.credentialsPath, join(dataDir, "credentials.json"));
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(statSync(server.credentialsPath).mode & 0o777, 0o600);
+    const credentials = readCredentials(server.credentialsPath);
+    assert.deepEqual(Object.keys(credentials).sort(), ["adminToken", "apiUrl", "orgId"]);
+    assert.equal(credentials.apiUrl, server.url);
+    assert.match(credentials.orgId, /^org_/);
+    assert.ok(!server.stdout().includes(credentials.adminToken), "the token is not printed");
+    assert.ok(!server.stderr().includes(credentials.adminToken), "the token is not logged");
+    for (const line of server.stderr().trim().split("\n")) {
+      assert.doesNotThrow(() => JSON.parse(line), `a JSON log line: ${line}`);
+    }
+
+    const orgs = await call(server.url, credentials.adminToken, "GET", "/orgs");
+    assert.equal(orgs.status, 200);
+    const listed = (orgs.body as { orgs: { id: string }[] }).orgs.map((org) => org.id);
+    assert.deepEqual(listed, [credentials.orgId]);
+
+    assert.deepEqual(await stop(server), { code: 0, signal: null });
+  },
+);
+
+test(
+  "restarts reuse the org and token; a lost credentials file gets a new token",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    const first = await serve(dataDir);
+    const before = readCredentials(first.credentialsPath);
+    assert.deepEqual(await stop(first), { code: 0, signal: null });
+
+    const second = await serve(dataDir);
+    t.after(() => second.child.kill("SIGKILL"));
+    const after = readCredentials(second.credentialsPath);
+    assert.equal(after.orgId, before.orgId);
+    assert.equal(after.adminToken, before.adminToken);
+    assert.equal(after.apiUrl, second.url, "apiUrl follows the new port");
+    assert.equal(statSync(second.credentialsPath).mode & 0o777, 0o600);
+    assert.equal((await call(second.url, after.adminToken, "GET", "/orgs")).status, 200);
+    assert.deepEqual(await stop(second), { code: 0, signal: null });
+
+    rmSync(second.credentialsPath);
+    const third = await serve(dataDir, ["--show-token"]);
+    t.after(() => third.child.kill("SIGKILL"));
+    const minted = readCredentials(third.credentialsPath);
+    assert.equal(minted.orgId, before.orgId);
+    assert.notEqual(minted.adminToken, before.adminToken);
+    assert.ok(third.stdout().includes(minted.adminToken), "--show-token prints it");
+    const orgs = await call(third.url, minted.adminToken, "GET", "/orgs");
+    assert.deepEqual(
+      (orgs.body as { orgs: { id: string }[] }).orgs.map((org) => org.id),
+      [before.orgId],
+    );
+    assert.deepEqual(await stop(third), { code: 0, signal: null });
+  },
+);
+
+// A machine whose "work" event runs a promise service for a while; the request waits for it.
+const SLOW_MACHINE = `
+import { assign, createMachine, fromPromise } from "xstate";
+export default createMachine({
+  initial: "idle",
+  context: { public: { done: 0 } },
+  states: {
+    idle: { on: { work: "working" } },
+    working: {
+      invoke: {
+        src: fromPromise(() => new Promise((resolve) => setTimeout(resolve, 2000))),
+        onDone: {
+          target: "idle",
+          actions: assign({ public: ({ context }) => ({ done: context.public.done + 1 }) }),
+        },
+      },
+    },
+  },
+});
+export const allowRead = () => true;
+export const allowWrite = () => true;
+`;
+
+test(
+  "SIGTERM lets an event in flight finish, exits 0, and the data survives",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    const server = await serve(dataDir);
+    t.after(() => server.child.kill("SIGKILL"));
+    const { adminToken: token, orgId } = readCredentials(server.credentialsPath);
+    await deploy(server.url, { token, orgId }, "slow", SLOW_MACHINE);
+    const created = await call(server.url, token, "POST", "/machines/slow", {
+      orgId,
+      body: { slug: "one" },
+    });
+    assert.equal(created.status, 200, JSON.stringify(created));
+
+    let repliedAt = 0;
+    const inFlight = call(server.url, token, "POST", "/machines/slow/i/one/events", {
+      orgId,
+      body: { event: { type: "work" } },
+    }).finally(() => (repliedAt = Date.now()));
+    // The event is in flight once the instance is seen in "working" (its service running).
+    for (;;) {
+      const seen = await call(server.url, token, "GET", "/machines/slow/i/one", { orgId });
+      if ((seen.body as { state?: unknown }).state === "working") break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const signalledAt = Date.now();
+    server.child.kill("SIGTERM");
+
+    const reply = await inFlight;
+    assert.ok(repliedAt > signalledAt, "the reply came after the signal");
+    assert.equal(reply.status, 200, JSON.stringify(reply));
+    assert.deepEqual(reply.body, {
+      ...(reply.body as object),
+      state: "idle",
+      publicContext: { done: 1 },
+    });
+    assert.deepEqual(await server.exited, { code: 0, signal: null });
+    assert.match(server.stderr(), /"message":"stopped"/);
+
+    const again = await serve(dataDir);
+    t.after(() => again.child.kill("SIGKILL"));
+    const read = await call(again.url, token, "GET", "/machines/slow/i/one", { orgId });
+    assert.equal(read.status, 200, JSON.stringify(read));
+    assert.deepEqual((read.body as { publicContext: unknown }).publicContext, { done: 1 });
+    assert.deepEqual(await stop(again), { code: 0, signal: null });
+  },
+);
+
+test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
+  const dataDir = tempDir(t);
+  const cases: { args: string[]; env?: NodeJS.ProcessEnv; message: RegExp }[] = [
+    { args: ["--port", "abc"], message: /--port.*'abc' is invalid.*port number/ },
+    { args: ["--port", "70000"], message: /--port.*'70000' is invalid/ },
+    { args: ["--port", "-1"], message: /--port.*is invalid/ },
+    { args: ["--public-url", "not a url"], message: /--public-url.*is invalid/ },
+    { args: ["--host", ""], message: /--host.*is invalid/ },
+    { args: ["--bogus"], message: /unknown option '--bogus'/ },
+    { args: ["extra"], message: /too many arguments/ },
+    { args: [], env: { BACKSTATE_PORT: "http" }, message: /from env 'BACKSTATE_PORT' is invalid/ },
+  ];
+  for (const { args, env, message } of cases) {
+    const cli = runCli(["serve", "--data-dir", dataDir, ...args], env);
+    const exit = await cli.exited;
+    assert.deepEqual(exit, { code: 2, signal: null }, `${args.join(" ")}: ${cli.stderr()}`);
+    assert.match(cli.stderr(), message);
+  }
+  const unknown = runCli(["launch"]);
+  assert.equal((await unknown.exited).code, 2);
+  assert.match(unknown.stderr(), /unknown command 'launch'/);
+  assert.ok(!existsSync(join(dataDir, "backstate.db")), "nothing was started");
+});
+
+test("a port in use fails with a clear message", TIMEOUT, async (t) => {
+  const first = await serve(tempDir(t));
+  t.after(() => first.child.kill("SIGKILL"));
+  const port = new URL(first.url).port;
+  const second = runCli(["serve", "--port", port, "--data-dir", tempDir(t)]);
+  assert.equal((await second.exited).code, 1);
+  assert.match(second.stderr(), /cannot listen on 127\.0\.0\.1:\d+: the port is in use/);
+  assert.deepEqual(await stop(first), { code: 0, signal: null });
+});
+
+test("environment variables configure serve; flags win over them", TIMEOUT, async (t) => {
+  const fromEnv = tempDir(t);
+  const fromFlag = tempDir(t);
+  const env = {
+    BACKSTATE_PORT: "0",
+    BACKSTATE_HOST: "127.0.0.1",
+    BACKSTATE_DATA_DIR: fromEnv,
+    BACKSTATE_PUBLIC_URL: "https://backstate.example.com/",
+  };
+  const byEnv = await served(runCli(["serve"], env));
+  t.after(() => byEnv.child.kill("SIGKILL"));
+  assert.equal(byEnv.credentialsPath, join(fromEnv, "credentials.json"));
+  assert.equal(readCredentials(byEnv.credentialsPath).apiUrl, "https://backstate.example.com");
+  const orgs = await call(
+    byEnv.url,
+    readCredentials(byEnv.credentialsPath).adminToken,
+    "GET",
+    "/orgs",
+  );
+  assert.equal(orgs.status, 200);
+  assert.deepEqual(await stop(byEnv), { code: 0, signal: null });
+
+  const byFlag = await served(
+    runCli(["serve", "--port", "0", "--data-dir", fromFlag, "--public-url", "http://localhost:9"], {
+      ...env,
+      BACKSTATE_PORT: "not a port",
+    }),
+  );
+  t.after(() => byFlag.child.kill("SIGKILL"));
+  assert.equal(byFlag.credentialsPath, join(fromFlag, "credentials.json"));
+  assert.equal(readCredentials(byFlag.credentialsPath).apiUrl, "http://localhost:9");
+  assert.deepEqual(await stop(byFlag), { code: 0, signal: null });
+});
+
+test("a second signal exits at once, without waiting for the event", TIMEOUT, async (t) => {
+  const server = await serve(tempDir(t));
+  t.after(() => server.child.kill("SIGKILL"));
+  const { adminToken: token, orgId } = readCredentials(server.credentialsPath);
+  await deploy(server.url, { token, orgId }, "slow", SLOW_MACHINE);
+  await call(server.url, token, "POST", "/machines/slow", { orgId, body: { slug: "one" } });
+  const inFlight = call(server.url, token, "POST", "/machines/slow/i/one/events", {
+    orgId,
+    body: { event: "work" },
+  }).catch(() => undefined);
+  for (;;) {
+    const seen = await call(server.url, token, "GET", "/machines/slow/i/one", { orgId });
+    if ((seen.body as { state?: unknown }).state === "working") break;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const signalledAt = Date.now();
+  server.child.kill("SIGTERM");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  server.child.kill("SIGTERM");
+  assert.deepEqual(await server.exited, { code: 143, signal: null });
+  assert.ok(Date.now() - signalledAt < 1500, "it did not wait for the 2 s service");
+  assert.match(server.stderr(), /second signal/);
+  await inFlight;
+});
