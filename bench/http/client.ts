@@ -1,8 +1,13 @@
-// The load generator's HTTP client: one keep-alive node:http Agent with a socket per worker, so
-// every request after the first on a worker reuses its connection, on both sides alike.
+// The benchmarks' HTTP client: one keep-alive node:http Agent with a socket per worker, so every
+// request after the first on a worker reuses its connection, on both sides alike. Idle sockets are
+// closed after 2 s on this side, well before a server closes them (node's default keep-alive
+// timeout is 5 s, and each side sits idle while the other runs): a request sent on a socket the
+// server is closing at that moment fails with "socket hang up".
 import { Agent, request } from "node:http";
 
 export type Reply = { status: number; body: string };
+
+const IDLE_SOCKET_MS = 2_000;
 
 export class HttpClient {
   readonly #agent: Agent;
@@ -13,7 +18,12 @@ export class HttpClient {
     const url = new URL(baseUrl);
     this.#host = url.hostname;
     this.#port = Number(url.port);
-    this.#agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
+    this.#agent = new Agent({
+      keepAlive: true,
+      maxSockets: sockets,
+      maxFreeSockets: sockets,
+      timeout: IDLE_SOCKET_MS,
+    });
   }
 
   /** One request with an optional JSON body; answers the status and the body as text. */

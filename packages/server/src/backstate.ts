@@ -1,6 +1,6 @@
 // Wires one Backstate node together: the SQLite store, the sandbox pool, the runtime and the
 // engine. `backstate serve`, the tests and the benchmarks all start from here.
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Engine, type EngineOptions } from "./engine/engine.js";
 import { MachineRuntime } from "./runtime/machine-runtime.js";
@@ -27,11 +27,18 @@ export type Backstate = {
 };
 
 export async function openBackstate(options: BackstateOptions): Promise<Backstate> {
-  mkdirSync(options.dataDir, { recursive: true });
-  const store = openSqliteStore({ path: join(options.dataDir, "backstate.db") });
+  // The database holds key and session secrets: only the server's user may read it.
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const databasePath = join(options.dataDir, "backstate.db");
+  const store = openSqliteStore({ path: databasePath });
   await store.migrate();
-  const pool = new SandboxPool({ adapterPath: ADAPTER_PATH, ...options.sandboxes });
+  chmodSync(databasePath, 0o600);
   const log = options.logger;
+  const pool = new SandboxPool({
+    adapterPath: ADAPTER_PATH,
+    ...options.sandboxes,
+    ...(log ? { logger: log } : {}),
+  });
   const runtime = new MachineRuntime(
     pool,
     async ({ orgId, machineName, versionId }) => {

@@ -9,22 +9,23 @@ import { getRequestListener } from "@hono/node-server";
 type Fetch = (request: Request) => Response | Promise<Response>;
 
 export function createHttpServer(fetch: Fetch): Server {
-  const server = createServer(
-    // A missing Host is refused by @hono/node-server (as a RequestError), in JSON, not by node.
-    { requireHostHeader: false },
-    getRequestListener(fetch, {
-      errorHandler: (err) =>
-        err instanceof Error && err.name === "RequestError"
-          ? Response.json(
-              { error: `malformed request: ${err.message}`, code: "invalid-parameter" },
-              { status: 400 },
-            )
-          : Response.json(
-              { error: "internal server error", code: "internal-error" },
-              { status: 500 },
-            ),
-    }),
-  );
+  const listener = getRequestListener(fetch, {
+    errorHandler: (err) =>
+      err instanceof Error && err.name === "RequestError"
+        ? Response.json(
+            { error: `malformed request: ${err.message}`, code: "invalid-parameter" },
+            { status: 400 },
+          )
+        : Response.json(
+            { error: "internal server error", code: "internal-error" },
+            { status: 500 },
+          ),
+  });
+  // A missing Host is refused by @hono/node-server (as a RequestError), in JSON, not by node.
+  const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
+    // The listener answers every failure itself; its promise never rejects.
+    void listener(incoming, outgoing);
+  });
   server.on("clientError", answerClientError);
   return server;
 }

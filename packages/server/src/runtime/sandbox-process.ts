@@ -121,6 +121,10 @@ export class SandboxProcess {
       env: launch.env,
       stdio: ["pipe", "pipe", "pipe", "pipe"],
       windowsHide: true,
+      // Its own process group: a terminal's Ctrl-C (SIGINT to the server's group) must not kill
+      // sandboxes mid-event while the server shuts down gracefully. A sandbox still ends with
+      // the server: it exits when its stdin closes.
+      detached: true,
     });
     const [stdin, stdout, stderr, channel] = this.#child.stdio as unknown as [
       Writable,
