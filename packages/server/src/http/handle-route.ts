@@ -1,5 +1,6 @@
 // Runs one route for one request, in the order every endpoint shares: authenticate (401), pick
 // the org and check the scope (403), validate path, query and body (400), then the handler.
+import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import type { z } from "zod";
 import { ACT_HEADER, ORG_HEADER, resolvePrincipal } from "../auth/resolve-principal.js";
@@ -10,12 +11,16 @@ import type { ApiServices, Route } from "./route.js";
 
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
+/** What @hono/node-server puts in `c.env`: node's request, when running on node:http. */
+type NodeBindings = { incoming?: IncomingMessage };
+
 export async function handleRoute(
   route: Route,
   c: Context,
   services: ApiServices,
 ): Promise<Response> {
   const request = c.req.raw;
+  const source = { request, incoming: (c.env as NodeBindings | undefined)?.incoming };
   const { caller, principal } = await authorize(route, request, services);
   const params = validate(route.params, c.req.param(), "path");
   const query = validate(route.query, c.req.query(), "query");
@@ -24,7 +29,7 @@ export async function handleRoute(
       ? undefined
       : validate(
           route.body,
-          (await readJsonBody(request, route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)) ?? {},
+          (await readJsonBody(source, route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)) ?? {},
           "body",
         );
   const result = await route.handle({
@@ -35,6 +40,7 @@ export async function handleRoute(
     caller: caller as Caller,
     principal: principal as Principal,
     request,
+    rawBody: source,
     services,
   });
   return route.status === 200 ? c.json(result) : c.body(null, route.status);

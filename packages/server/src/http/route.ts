@@ -9,6 +9,7 @@ import type { Engine } from "../engine/engine.js";
 import type { IdGenerator } from "../engine/ids.js";
 import type { Logger } from "../engine/logger.js";
 import type { Store } from "../store/store.js";
+import type { BodySource } from "./read-body.js";
 import type { UploadSigner } from "./upload-signer.js";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
@@ -41,6 +42,8 @@ export type RouteInput<P, Q, B> = {
   /** Set when access is "user" or "org". */
   caller: Caller;
   request: Request;
+  /** The unread body, for routes that parse it themselves (the multipart upload). */
+  rawBody: BodySource;
   services: ApiServices;
 };
 

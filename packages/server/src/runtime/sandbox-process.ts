@@ -18,6 +18,7 @@ import {
   machineError,
   type DeathCause,
 } from "./sandbox-death.js";
+import { batchedWriter, type LineWriter } from "./sandbox/batched-writer.js";
 import { encodeLine, LineReader } from "./sandbox/line-reader.js";
 import {
   MAX_CHILD_LINE_LENGTH,
@@ -80,6 +81,7 @@ export class SandboxProcess {
 
   readonly #child: ChildProcess;
   readonly #stdin: Writable;
+  readonly #writeLine: LineWriter;
   readonly #timing: Timing;
   readonly #events: ProcessEvents;
   readonly #logger: SandboxLogger;
@@ -133,6 +135,7 @@ export class SandboxProcess {
       Readable,
     ];
     this.#stdin = stdin;
+    this.#writeLine = batchedWriter(stdin);
     // A dead child makes these streams error (EPIPE, ECONNRESET); the exit handler reports it.
     for (const stream of [stdin, stdout, stderr, channel]) stream.on("error", () => {});
 
@@ -244,7 +247,7 @@ export class SandboxProcess {
 
   #send(message: ParentMessage): void {
     if (this.#readyState === "dead" || this.#stdin.destroyed) return;
-    this.#stdin.write(encodeLine(message));
+    this.#writeLine(encodeLine(message));
   }
 
   #receive(value: unknown): void {

@@ -3,7 +3,7 @@
 // may be gzipped (smply always gzips); limits: 1 MB as sent, 10 MB of source once unzipped.
 import { gunzipSync } from "node:zlib";
 import { BackstateError, InvalidParameterError } from "../../errors.js";
-import { readBodyBytes } from "../read-body.js";
+import { readBodyBytes, type BodySource } from "../read-body.js";
 import { route } from "../route.js";
 import { CODE_UPLOAD_PATH } from "./versions.js";
 
@@ -23,8 +23,8 @@ export const codeUploadRoutes = [
     body: "multipart",
     maxBodyBytes: MAX_BUNDLE_BYTES + FORM_OVERHEAD_BYTES,
     status: 204,
-    async handle({ request, services }) {
-      const form = await readForm(request);
+    async handle({ request, rawBody, services }) {
+      const form = await readForm(request, rawBody);
       const target = services.uploads.verifyUploadFields({
         key: form.get("key"),
         expires: form.get("expires"),
@@ -52,9 +52,9 @@ export const codeUploadRoutes = [
   }),
 ];
 
-async function readForm(request: Request): Promise<FormData> {
+async function readForm(request: Request, body: BodySource): Promise<FormData> {
   // The size bound first, then the parse over the bytes already read.
-  const bytes = await readBodyBytes(request, MAX_BUNDLE_BYTES + FORM_OVERHEAD_BYTES);
+  const bytes = await readBodyBytes(body, MAX_BUNDLE_BYTES + FORM_OVERHEAD_BYTES);
   const contentType = request.headers.get("content-type") ?? "";
   if (!contentType.toLowerCase().startsWith("multipart/form-data")) {
     throw new InvalidParameterError("content-type", "upload a multipart/form-data form");

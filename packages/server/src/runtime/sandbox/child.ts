@@ -5,6 +5,7 @@
 import net from "node:net";
 import vm from "node:vm";
 import type { AdapterHandler } from "../sandbox-contract.js";
+import { batchedWriter } from "./batched-writer.js";
 import { describeThrown } from "./describe.js";
 import { refuseDynamicImport } from "./globals.js";
 import { encodeLine, LineReader } from "./line-reader.js";
@@ -22,16 +23,17 @@ import {
 } from "./protocol.js";
 
 const output = new net.Socket({ fd: 3, readable: false, writable: true });
+const writeLine = batchedWriter(output);
 
 function send(message: ChildMessage): void {
-  output.write(encodeLine(message));
+  writeLine(encodeLine(message));
 }
 
 /** Sends a message carrying machine output, unless it is too long for the pool to accept. */
 function sendBounded(message: ChildMessage): boolean {
   const line = encodeLine(message);
   if (line.length > MAX_CHILD_LINE_LENGTH) return false;
-  output.write(line);
+  writeLine(line);
   return true;
 }
 
