@@ -44,7 +44,7 @@ import {
   toRole,
   toVersionInfo,
   toVersionRecord,
-} from "./rows.js";
+} from "../rows.js";
 import { insertUnique, toStoreError } from "./sqlite-errors.js";
 import { prepareStatements, type Paged, type Statements } from "./statements.js";
 import { nextTimerDue, timerClaimer } from "./timers.js";

@@ -8,71 +8,18 @@ import type {
   TransitionRecord,
   UserRecord,
 } from "../store.js";
-
-export type KeyRow = {
-  id: string;
-  orgId: string;
-  name: string;
-  secret: string;
-  scopes: string;
-  createdAt: number;
-};
-export type KeyInfoRow = Omit<KeyRow, "secret">;
-export type MembershipRow = { id: string; name: string; createdAt: number; role: string };
-export type MachineRow = {
-  orgId: string;
-  name: string;
-  currentVersionId: string | null;
-  indexes: string;
-  createdAt: number;
-};
-/** A machine with its current version's columns (all NULL when it has none). */
-export type MachineSummaryRow = MachineRow & {
-  versionClientInfo: string | null;
-  versionCreatedAt: number | null;
-};
-export type VersionInfoRow = { id: string; clientInfo: string | null; createdAt: number };
-export type VersionRow = {
-  id: string;
-  orgId: string;
-  machineName: string;
-  code: string;
-  hash: string;
-  clientInfo: string | null;
-  createdAt: number;
-};
-export type InstanceRow = {
-  id: number;
-  orgId: string;
-  machineName: string;
-  instanceName: string;
-  machineVersionId: string;
-  snapshot: string;
-  status: string;
-  sequence: number;
-  pendingServices: string;
-  createdAt: number;
-  updatedAt: number;
-};
-export type InstanceSummaryRow = {
-  name: string;
-  status: string;
-  createdAt: number;
-  versionId: string;
-  versionClientInfo: string | null;
-  versionCreatedAt: number;
-};
-export type DueTimerRow = {
-  id: number;
-  instanceId: number;
-  key: string;
-  dueAt: number;
-  event: string;
-  attempts: number;
-  orgId: string;
-  machineName: string;
-  instanceName: string;
-};
+import type {
+  KeyRow,
+  KeyInfoRow,
+  MembershipRow,
+  MachineRow,
+  MachineSummaryRow,
+  VersionInfoRow,
+  VersionRow,
+  InstanceRow,
+  InstanceSummaryRow,
+  DueTimerRow,
+} from "../rows.js";
 
 /**
  * The part of better-sqlite3's Statement the adapter uses. Declared here because the driver's own

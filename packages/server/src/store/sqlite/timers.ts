@@ -1,7 +1,7 @@
 // Durable timers (delayed events): finding the next wake-up, and leasing due timers to a deliverer.
 import type Database from "better-sqlite3";
 import type { EpochMs, TimerRecord } from "../store.js";
-import { toTimerRecord } from "./rows.js";
+import { toTimerRecord } from "../rows.js";
 import type { Statements } from "./statements.js";
 
 /**

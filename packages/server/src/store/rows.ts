@@ -1,6 +1,7 @@
-// Maps rows read by statements.ts to the port's records: NULL becomes undefined, JSON columns
-// are parsed and checked, since a record must never carry a shape its type does not promise.
-import { BackstateError } from "../../errors.js";
+// Maps the rows adapters read to the port's records: NULL becomes undefined, JSON columns are
+// parsed and checked, since a record must never carry a shape its type does not promise. Every
+// adapter aliases its columns to these row types' field names.
+import { BackstateError } from "../errors.js";
 import type {
   InstanceRecord,
   InstanceStatus,
@@ -14,19 +15,72 @@ import type {
   OrgMembership,
   OrgRole,
   TimerRecord,
-} from "../store.js";
-import type {
-  DueTimerRow,
-  InstanceRow,
-  InstanceSummaryRow,
-  KeyInfoRow,
-  KeyRow,
-  MachineRow,
-  MachineSummaryRow,
-  MembershipRow,
-  VersionInfoRow,
-  VersionRow,
-} from "./statements.js";
+} from "./store.js";
+
+export type KeyRow = {
+  id: string;
+  orgId: string;
+  name: string;
+  secret: string;
+  scopes: string;
+  createdAt: number;
+};
+export type KeyInfoRow = Omit<KeyRow, "secret">;
+export type MembershipRow = { id: string; name: string; createdAt: number; role: string };
+export type MachineRow = {
+  orgId: string;
+  name: string;
+  currentVersionId: string | null;
+  indexes: string;
+  createdAt: number;
+};
+/** A machine with its current version's columns (all NULL when it has none). */
+export type MachineSummaryRow = MachineRow & {
+  versionClientInfo: string | null;
+  versionCreatedAt: number | null;
+};
+export type VersionInfoRow = { id: string; clientInfo: string | null; createdAt: number };
+export type VersionRow = {
+  id: string;
+  orgId: string;
+  machineName: string;
+  code: string;
+  hash: string;
+  clientInfo: string | null;
+  createdAt: number;
+};
+export type InstanceRow = {
+  id: number;
+  orgId: string;
+  machineName: string;
+  instanceName: string;
+  machineVersionId: string;
+  snapshot: string;
+  status: string;
+  sequence: number;
+  pendingServices: string;
+  createdAt: number;
+  updatedAt: number;
+};
+export type InstanceSummaryRow = {
+  name: string;
+  status: string;
+  createdAt: number;
+  versionId: string;
+  versionClientInfo: string | null;
+  versionCreatedAt: number;
+};
+export type DueTimerRow = {
+  id: number;
+  instanceId: number;
+  key: string;
+  dueAt: number;
+  event: string;
+  attempts: number;
+  orgId: string;
+  machineName: string;
+  instanceName: string;
+};
 
 export function toKeyRecord(row: KeyRow): KeyRecord {
   return { ...row, scopes: parseStringArray(row.scopes, "keys.scopes") };

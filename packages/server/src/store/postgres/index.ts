@@ -1,0 +1,6 @@
+// The PostgreSQL adapter's public surface.
+export {
+  openPostgresStore,
+  type PostgresStore,
+  type PostgresStoreOptions,
+} from "./postgres-store.js";

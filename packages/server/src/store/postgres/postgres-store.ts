@@ -1,0 +1,598 @@
+// The PostgreSQL adapter of the storage port: a pg connection pool, shared by any number of nodes
+// (each with its own store object) on one database.
+import type { Pool, QueryResultRow } from "pg";
+import { AlreadyExistsError, BackstateError, NotFoundError } from "../../errors.js";
+import { GroupCommitter } from "../group-commit.js";
+import { findAdapterMigrationsDir, readMigrations } from "../migrations.js";
+import {
+  toInstanceRecord,
+  toInstanceSummary,
+  toKeyInfo,
+  toKeyRecord,
+  toMachineRecord,
+  toMachineSummary,
+  toMembership,
+  toRole,
+  toTimerRecord,
+  toVersionInfo,
+  toVersionRecord,
+  type DueTimerRow,
+  type InstanceRow,
+  type InstanceSummaryRow,
+  type KeyInfoRow,
+  type KeyRow,
+  type MachineRow,
+  type MachineSummaryRow,
+  type MembershipRow,
+  type VersionInfoRow,
+  type VersionRow,
+} from "../rows.js";
+import type {
+  AdminSessionRecord,
+  CodeUploadRecord,
+  CommitResult,
+  DeleteMachineResult,
+  EpochMs,
+  InstanceKey,
+  InstanceRecord,
+  InstanceStatus,
+  InstanceSummary,
+  KeyInfo,
+  KeyRecord,
+  MachineRecord,
+  MachineSummary,
+  MachineVersionInfo,
+  MachineVersionRecord,
+  OrgMembership,
+  OrgRecord,
+  OrgRole,
+  Page,
+  Store,
+  TimerRecord,
+  TransitionCommit,
+  TransitionRecord,
+  UserRecord,
+  VersionPosition,
+} from "../store.js";
+import { commitBatchRunner } from "./commit.js";
+import {
+  changes,
+  inTransaction,
+  insertUnique,
+  isForeignKeyViolation,
+  openPool,
+  row,
+  rows,
+  toStoreError,
+  type Queryable,
+} from "./connection.js";
+import { applyMigrations } from "./migrate.js";
+import { SQL, type Listing } from "./sql.js";
+
+export type PostgresStoreOptions = {
+  /** A libpq-style URL, e.g. postgres://user:password@host:5432/database. */
+  connectionString: string;
+  /**
+   * The schema the store's tables live in (every connection's search_path), created by
+   * `migrate()` when missing: a lowercase identifier. Default: the connection's search_path.
+   */
+  schema?: string;
+  /** The most connections this store opens. Default 10. */
+  poolSize?: number;
+  /** How long to wait for a connection before failing with `store-error`. Default 10000 ms. */
+  connectionTimeoutMs?: number;
+  /** The most commits one group-commit transaction takes. Default 64 (see below). */
+  maxBatchSize?: number;
+  /** The folder of numbered .sql migrations. Default: the package's own. */
+  migrationsDir?: string;
+};
+
+export type PostgresStore = Store & {
+  /** Counters for tests and metrics: `batches` is how many group-commit transactions ran. */
+  readonly stats: { readonly batches: number };
+};
+
+// Each commit of a batch writes in its own savepoint, that is a subtransaction with its own id.
+// PostgreSQL keeps 64 of those per transaction in shared memory; past that, every other session
+// taking a snapshot meanwhile has to look them up on disk. So a batch stays within 64.
+const DEFAULT_MAX_BATCH_SIZE = 64;
+
+/** Opens the connection pool (lazily: nothing connects yet); call `migrate()` before anything else. */
+export function openPostgresStore(options: PostgresStoreOptions): PostgresStore {
+  return new PostgresStoreImpl(options);
+}
+
+// What exists only once migrations have run.
+type Ready = { commits: GroupCommitter<TransitionCommit, CommitResult> };
+
+class PostgresStoreImpl implements PostgresStore {
+  readonly #pool: Pool;
+  readonly #schema: string | undefined;
+  readonly #migrationsDir: string;
+  readonly #maxBatchSize: number;
+  #ready: Ready | undefined;
+  #closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    this.#schema = options.schema;
+    this.#migrationsDir = options.migrationsDir ?? findAdapterMigrationsDir("postgres");
+    this.#maxBatchSize = options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE;
+    checkPositive("maxBatchSize", this.#maxBatchSize);
+    const poolSize = options.poolSize ?? 10;
+    checkPositive("poolSize", poolSize);
+    const connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
+    checkPositive("connectionTimeoutMs", connectionTimeoutMs);
+    // Last: nothing above can throw after the pool exists.
+    this.#pool = openPool({
+      connectionString: options.connectionString,
+      poolSize,
+      connectionTimeoutMs,
+      schema: options.schema,
+    });
+  }
+
+  get stats(): { batches: number } {
+    return { batches: this.#ready?.commits.batches ?? 0 };
+  }
+
+  async migrate(): Promise<void> {
+    this.#open();
+    try {
+      await applyMigrations(this.#pool, readMigrations(this.#migrationsDir), {
+        schema: this.#schema,
+      });
+    } catch (error) {
+      throw toStoreError(error);
+    }
+    if (this.#ready !== undefined) return;
+    const commits = new GroupCommitter(commitBatchRunner(this.#pool), {
+      maxBatchSize: this.#maxBatchSize,
+      batchError: (cause) =>
+        new BackstateError("store-error", "the group commit transaction failed", {
+          cause: toStoreError(cause),
+        }),
+    });
+    this.#ready = { commits };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Commits already accepted are written, not dropped: their callers are still waiting.
+    await this.#ready?.commits.drain();
+    // Waits for the connections still in use (reads under way) to be given back.
+    await this.#pool.end();
+  }
+
+  ensureSetting(name: string, value: string): Promise<string> {
+    return this.#run(async (db) => {
+      await db.query(SQL.insertSetting, [name, value]);
+      // A separate statement (a fresh snapshot): it sees the row whoever inserted it first.
+      const stored = await row<{ value: string }>(db, SQL.selectSetting, [name]);
+      // Settings are never deleted, so the row inserted (or found) just now is still there.
+      if (stored === undefined) throw new BackstateError("store-error", `setting ${name} vanished`);
+      return stored.value;
+    });
+  }
+
+  createOrg(org: OrgRecord): Promise<void> {
+    return this.#run((db) =>
+      insertUnique(
+        () => db.query(SQL.insertOrg, [org.id, org.name, org.createdAt]),
+        `org ${org.id}`,
+      ),
+    );
+  }
+
+  getOrg(orgId: string): Promise<OrgRecord | undefined> {
+    return this.#run((db) => row<OrgRecord>(db, SQL.selectOrg, [orgId]));
+  }
+
+  createUser(user: UserRecord): Promise<void> {
+    return this.#run((db) =>
+      insertUnique(
+        () => db.query(SQL.insertUser, [user.id, user.name, user.createdAt]),
+        `user ${user.id}`,
+      ),
+    );
+  }
+
+  getUser(userId: string): Promise<UserRecord | undefined> {
+    return this.#run((db) => row<UserRecord>(db, SQL.selectUser, [userId]));
+  }
+
+  setOrgMember(orgId: string, userId: string, role: OrgRole, at: EpochMs): Promise<void> {
+    return this.#run(async (db) => {
+      if (!ORG_ROLES.includes(role)) throw new TypeError(`not an org role: ${String(role)}`);
+      const upsert = () => db.query(SQL.upsertMember, [orgId, userId, role, at]);
+      await insertUnique(upsert, `member ${userId}`, `org ${orgId} or user ${userId}`);
+    });
+  }
+
+  getOrgRole(orgId: string, userId: string): Promise<OrgRole | undefined> {
+    return this.#run(async (db) => {
+      const found = await row<{ role: string }>(db, SQL.selectRole, [orgId, userId]);
+      return found === undefined ? undefined : toRole(found.role);
+    });
+  }
+
+  listOrgsOfUser(userId: string, page: Page): Promise<OrgMembership[]> {
+    return this.#run(async (db) =>
+      (
+        await listPage<MembershipRow, string>(db, SQL.listOrgsOfUser, [userId], page, (after) => [
+          after,
+        ])
+      ).map(toMembership),
+    );
+  }
+
+  createAdminSession(session: AdminSessionRecord): Promise<void> {
+    return this.#run((db) => {
+      const { id, userId, secret, createdAt } = session;
+      const insert = () => db.query(SQL.insertAdminSession, [id, userId, secret, createdAt]);
+      return insertUnique(insert, `session ${id}`, `user ${userId}`);
+    });
+  }
+
+  getAdminSession(sessionId: string): Promise<AdminSessionRecord | undefined> {
+    return this.#run((db) => row<AdminSessionRecord>(db, SQL.selectAdminSession, [sessionId]));
+  }
+
+  deleteAdminSession(sessionId: string): Promise<boolean> {
+    return this.#run(async (db) => (await changes(db, SQL.deleteAdminSession, [sessionId])) > 0);
+  }
+
+  createKey(key: KeyRecord): Promise<void> {
+    return this.#run((db) => {
+      const scopes = JSON.stringify(key.scopes);
+      const insert = () =>
+        db.query(SQL.insertKey, [key.id, key.orgId, key.name, key.secret, scopes, key.createdAt]);
+      return insertUnique(insert, `key ${key.id}`, `org ${key.orgId}`);
+    });
+  }
+
+  getKey(keyId: string): Promise<KeyRecord | undefined> {
+    return this.#run(async (db) => {
+      const found = await row<KeyRow>(db, SQL.selectKey, [keyId]);
+      return found && toKeyRecord(found);
+    });
+  }
+
+  deleteKey(orgId: string, keyId: string): Promise<boolean> {
+    return this.#run(async (db) => (await changes(db, SQL.deleteKey, [orgId, keyId])) > 0);
+  }
+
+  listKeys(orgId: string, page: Page): Promise<KeyInfo[]> {
+    return this.#run(async (db) =>
+      (await listPage<KeyInfoRow, string>(db, SQL.listKeys, [orgId], page, (after) => [after])).map(
+        toKeyInfo,
+      ),
+    );
+  }
+
+  createMachine(machine: {
+    orgId: string;
+    name: string;
+    indexes?: string[];
+    createdAt: EpochMs;
+  }): Promise<void> {
+    return this.#run((db) => {
+      const { orgId, name, createdAt } = machine;
+      const indexes = JSON.stringify(machine.indexes ?? []);
+      const insert = () => db.query(SQL.insertMachine, [orgId, name, indexes, createdAt]);
+      return insertUnique(insert, `machine ${name}`, `org ${orgId}`);
+    });
+  }
+
+  getMachine(orgId: string, machineName: string): Promise<MachineRecord | undefined> {
+    return this.#run(async (db) => {
+      const found = await row<MachineRow>(db, SQL.selectMachine, [orgId, machineName]);
+      return found && toMachineRecord(found);
+    });
+  }
+
+  listMachines(orgId: string, page: Page): Promise<MachineSummary[]> {
+    return this.#run(async (db) =>
+      (
+        await listPage<MachineSummaryRow, string>(db, SQL.listMachines, [orgId], page, (after) => [
+          after,
+        ])
+      ).map(toMachineSummary),
+    );
+  }
+
+  deleteMachine(orgId: string, machineName: string): Promise<DeleteMachineResult> {
+    const scope = [orgId, machineName];
+    return this.#run(async () => {
+      try {
+        return await inTransaction(this.#pool, async (client): Promise<DeleteMachineResult> => {
+          // Waits for, then keeps out, any version or upload being added to the machine.
+          if ((await row(client, SQL.lockMachineForDelete, scope)) === undefined) {
+            return "not-found";
+          }
+          if ((await row(client, SQL.machineHasInstances, scope)) !== undefined) {
+            return "has-instances";
+          }
+          // The machine refers to its current version: let go of it before the versions go.
+          await client.query(SQL.setCurrentVersion, [...scope, null]);
+          await client.query(SQL.deleteVersionsOfMachine, scope);
+          await client.query(SQL.deleteUploadsOfMachine, scope);
+          await client.query(SQL.deleteMachine, scope);
+          return "deleted";
+        });
+      } catch (error) {
+        // An instance created since the check (by any node) still refers to a version: the
+        // deletes were refused and rolled back, so nothing changed.
+        if (isForeignKeyViolation(error)) return "has-instances";
+        throw error;
+      }
+    });
+  }
+
+  createMachineVersion(version: MachineVersionRecord, makeCurrent: boolean): Promise<void> {
+    const { orgId, machineName, id } = version;
+    return this.#run(() =>
+      // One transaction: a version made current is never visible half-stored, or vice versa, and
+      // the upload it came from is gone exactly when the version exists.
+      inTransaction(this.#pool, async (client) => {
+        if ((await row(client, SQL.lockMachineForAdding, [orgId, machineName])) === undefined) {
+          throw new NotFoundError(`machine ${machineName} not found`);
+        }
+        const insert = () =>
+          client.query(SQL.insertVersion, [
+            orgId,
+            machineName,
+            id,
+            version.code,
+            version.hash,
+            version.clientInfo ?? null,
+            version.createdAt,
+          ]);
+        await insertUnique(insert, `version ${id}`, `machine ${machineName}`);
+        if (makeCurrent) await client.query(SQL.setCurrentVersion, [orgId, machineName, id]);
+        // Its upload is finalized: the code now lives in the version.
+        await client.query(SQL.deleteUpload, [orgId, machineName, id]);
+      }),
+    );
+  }
+
+  getMachineVersion(
+    orgId: string,
+    machineName: string,
+    versionId: string,
+  ): Promise<MachineVersionRecord | undefined> {
+    return this.#run(async (db) => {
+      const found = await row<VersionRow>(db, SQL.selectVersion, [orgId, machineName, versionId]);
+      return found && toVersionRecord(found);
+    });
+  }
+
+  getMachineVersionInfo(
+    orgId: string,
+    machineName: string,
+    versionId: string,
+  ): Promise<MachineVersionInfo | undefined> {
+    return this.#run(async (db) => {
+      const scope = [orgId, machineName, versionId];
+      const found = await row<VersionInfoRow>(db, SQL.selectVersionInfo, scope);
+      return found && toVersionInfo(found);
+    });
+  }
+
+  listMachineVersions(
+    orgId: string,
+    machineName: string,
+    page: Page<VersionPosition>,
+  ): Promise<MachineVersionInfo[]> {
+    return this.#run(async (db) =>
+      (
+        await listPage<VersionInfoRow, VersionPosition>(
+          db,
+          SQL.listVersions,
+          [orgId, machineName],
+          page,
+          (after) => [after.createdAt, after.id],
+        )
+      ).map(toVersionInfo),
+    );
+  }
+
+  putCodeUpload(upload: CodeUploadRecord): Promise<void> {
+    const { orgId, machineName, id, code, createdAt } = upload;
+    return this.#run(() =>
+      inTransaction(this.#pool, async (client) => {
+        // The machine's lock: a finalize cannot turn the id into a version between the check
+        // and the insert (it takes the same lock), on this node or any other.
+        if ((await row(client, SQL.lockMachineForAdding, [orgId, machineName])) === undefined) {
+          throw new NotFoundError(`machine ${machineName} not found`);
+        }
+        // The upload of a finalized version is gone, but its id stays used.
+        if ((await row(client, SQL.versionExists, [orgId, machineName, id])) !== undefined) {
+          throw new AlreadyExistsError(`version ${id} already exists`);
+        }
+        const insert = () =>
+          client.query(SQL.insertUpload, [orgId, machineName, id, code, createdAt]);
+        await insertUnique(insert, `upload ${id}`, `machine ${machineName}`);
+      }),
+    );
+  }
+
+  getCodeUpload(
+    orgId: string,
+    machineName: string,
+    id: string,
+  ): Promise<CodeUploadRecord | undefined> {
+    return this.#run((db) => row<CodeUploadRecord>(db, SQL.selectUpload, [orgId, machineName, id]));
+  }
+
+  purgeCodeUploads(before: EpochMs): Promise<number> {
+    return this.#run((db) => changes(db, SQL.purgeUploads, [before]));
+  }
+
+  loadInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
+    return this.#run(async (db) => {
+      const scope = [key.orgId, key.machineName, key.instanceName];
+      const found = await row<InstanceRow>(db, SQL.selectInstance, scope);
+      return found && toInstanceRecord(found);
+    });
+  }
+
+  commitTransition(commit: TransitionCommit): Promise<CommitResult> {
+    let ready: Ready;
+    try {
+      ready = this.#readyOrThrow();
+    } catch (error) {
+      return Promise.reject(toStoreError(error));
+    }
+    // Queued synchronously, so a close() that follows finds it in the queue and writes it.
+    // The committer settles the promise after the batch's transaction has ended.
+    return ready.commits.submit(commit);
+  }
+
+  setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean> {
+    return this.#run(async (db) => {
+      const { orgId, machineName, instanceName } = key;
+      return (await changes(db, SQL.setStatus, [status, orgId, machineName, instanceName])) > 0;
+    });
+  }
+
+  listInstances(orgId: string, machineName: string, page: Page): Promise<InstanceSummary[]> {
+    return this.#run(async (db) =>
+      (
+        await listPage<InstanceSummaryRow, string>(
+          db,
+          SQL.listInstances,
+          [orgId, machineName],
+          page,
+          (after) => [after],
+        )
+      ).map(toInstanceSummary),
+    );
+  }
+
+  deleteInstance(key: InstanceKey): Promise<boolean> {
+    return this.#run(() =>
+      inTransaction(this.#pool, async (client) => {
+        const scope = [key.orgId, key.machineName, key.instanceName];
+        const found = await row<{ id: number }>(client, SQL.lockInstance, scope);
+        if (found === undefined) return false;
+        // Children first: history and timers refer to the instance row.
+        await client.query(SQL.deleteTimersOfInstance, [found.id]);
+        await client.query(SQL.deleteTransitionsOfInstance, [found.id]);
+        await client.query(SQL.deleteInstance, [found.id]);
+        return true;
+      }),
+    );
+  }
+
+  setPendingServices(instanceId: number, pendingServices: string[]): Promise<void> {
+    return this.#run(async (db) => {
+      const json = JSON.stringify(pendingServices);
+      if ((await changes(db, SQL.setPendingServices, [json, instanceId])) === 0) {
+        throw new NotFoundError(`no instance with id ${instanceId}`);
+      }
+    });
+  }
+
+  listTransitions(
+    key: InstanceKey,
+    page: { afterSequence?: number; limit: number; newestFirst?: boolean },
+  ): Promise<TransitionRecord[]> {
+    return this.#run((db) => {
+      checkLimit(page.limit);
+      const { orgId, machineName, instanceName } = key;
+      if (page.newestFirst === true) {
+        // Counting down: "after" is below the given sequence; no position starts at the latest.
+        const before = page.afterSequence ?? Number.MAX_SAFE_INTEGER;
+        return rows<TransitionRecord>(db, SQL.selectTransitionsNewestFirst, [
+          orgId,
+          machineName,
+          instanceName,
+          before,
+          page.limit,
+        ]);
+      }
+      const after = page.afterSequence ?? 0;
+      return rows<TransitionRecord>(db, SQL.selectTransitions, [
+        orgId,
+        machineName,
+        instanceName,
+        after,
+        page.limit,
+      ]);
+    });
+  }
+
+  nextTimerDue(): Promise<EpochMs | undefined> {
+    return this.#run(async (db) => {
+      const found = await row<{ dueAt: number | null }>(db, SQL.nextTimerDue);
+      return found?.dueAt ?? undefined;
+    });
+  }
+
+  claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]> {
+    return this.#run(async (db) => {
+      checkLimit(limit);
+      if (!Number.isInteger(leaseMs) || leaseMs < 0) {
+        throw new TypeError("leaseMs must be an integer ≥ 0");
+      }
+      if (limit === 0) return [];
+      const claimed = await rows<DueTimerRow>(db, SQL.claimTimers, [now, limit, now + leaseMs]);
+      // RETURNING lists rows in no particular order: earliest due first, as they were picked.
+      claimed.sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
+      return claimed.map(toTimerRecord);
+    });
+  }
+
+  recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void> {
+    return this.#run(async (db) => {
+      if (drop) await db.query(SQL.deleteTimer, [timerId]);
+      else await db.query(SQL.retryTimer, [retryAt, timerId]);
+    });
+  }
+
+  /** Runs `work` on the pool (one connection per statement), with errors turned into coded ones. */
+  async #run<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
+    this.#readyOrThrow();
+    try {
+      return await work(this.#pool);
+    } catch (error) {
+      throw toStoreError(error);
+    }
+  }
+
+  #readyOrThrow(): Ready {
+    this.#open();
+    if (this.#ready === undefined) throw new TypeError("call migrate() before using the store");
+    return this.#ready;
+  }
+
+  #open(): void {
+    if (this.#closed) throw new TypeError("the store is closed");
+  }
+}
+
+const ORG_ROLES: readonly OrgRole[] = ["admin", "write", "read"];
+
+function checkPositive(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1)
+    throw new TypeError(`${name} must be a positive integer`);
+}
+
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
+}
+
+/** One page of a keyset-paged listing: `position` turns `page.after` into its parameters. */
+async function listPage<R extends QueryResultRow, After>(
+  db: Queryable,
+  listing: Listing,
+  scope: readonly unknown[],
+  page: Page<After>,
+  position: (after: After) => unknown[],
+): Promise<R[]> {
+  checkLimit(page.limit);
+  if (page.limit === 0) return [];
+  if (page.after === undefined) return rows<R>(db, listing.first, [...scope, page.limit]);
+  return rows<R>(db, listing.after, [...scope, ...position(page.after), page.limit]);
+}

@@ -1,0 +1,225 @@
+// Every SQL statement the PostgreSQL adapter runs, each parameterized ($1, $2, …; never a value
+// spliced into the text). Columns are aliased (quoted, since PostgreSQL folds unquoted names to
+// lower case) to the record fields they fill. Every lookup of an org's rows names the org.
+
+/**
+ * A keyset-paged listing: `first` has no lower bound, `after` takes the position (after the
+ * scope's parameters) and returns rows strictly past it; the limit is the last parameter of both.
+ * Two statements rather than one with "$n IS NULL OR …", so each plans as the index seek it is.
+ */
+export type Listing = { first: string; after: string };
+
+/**
+ * `sql` has `{after}` where the position's condition goes and `{limit}` for the limit; the
+ * condition numbers its own parameters `{1}`, `{2}`, … (they follow the `scope` ones).
+ */
+function listing(sql: string, scope: number, condition: string, positions: number): Listing {
+  const param = (n: number) => `$${n}`;
+  const numbered = condition.replace(/\{(\d)\}/g, (_, n: string) => param(scope + Number(n)));
+  return {
+    first: sql.replace("{after}", "").replace("{limit}", param(scope + 1)),
+    after: sql
+      .replace("{after}", `AND ${numbered}`)
+      .replace("{limit}", param(scope + positions + 1)),
+  };
+}
+
+const MACHINE_COLUMNS = `org_id AS "orgId", name, current_version_id AS "currentVersionId",
+  indexes, created_at AS "createdAt"`;
+
+const INSTANCE_COLUMNS = `id, org_id AS "orgId", machine_name AS "machineName",
+  name AS "instanceName", machine_version_id AS "machineVersionId", snapshot, status, sequence,
+  pending_services AS "pendingServices", created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+export const SQL = {
+  // The first value written stays, whoever wrote it.
+  insertSetting: "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+  selectSetting: "SELECT value FROM settings WHERE name = $1",
+
+  insertOrg: "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)",
+  selectOrg: `SELECT id, name, created_at AS "createdAt" FROM orgs WHERE id = $1`,
+
+  insertUser: "INSERT INTO users (id, name, created_at) VALUES ($1, $2, $3)",
+  selectUser: `SELECT id, name, created_at AS "createdAt" FROM users WHERE id = $1`,
+  // Adds a member, or changes an existing member's role (keeping when they joined).
+  upsertMember: `INSERT INTO org_members (org_id, user_id, role, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $4)
+    ON CONFLICT (org_id, user_id) DO UPDATE SET role = EXCLUDED.role,
+      updated_at = EXCLUDED.updated_at`,
+  selectRole: "SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2",
+  listOrgsOfUser: listing(
+    `SELECT o.id, o.name, o.created_at AS "createdAt", m.role
+     FROM org_members m JOIN orgs o ON o.id = m.org_id
+     WHERE m.user_id = $1 {after}
+     ORDER BY m.org_id LIMIT {limit}`,
+    1,
+    "m.org_id > {1}",
+    1,
+  ),
+
+  insertAdminSession: `INSERT INTO admin_sessions (id, user_id, secret, created_at)
+    VALUES ($1, $2, $3, $4)`,
+  selectAdminSession: `SELECT id, user_id AS "userId", secret, created_at AS "createdAt"
+    FROM admin_sessions WHERE id = $1`,
+  deleteAdminSession: "DELETE FROM admin_sessions WHERE id = $1",
+
+  insertKey: `INSERT INTO keys (id, org_id, name, secret, scopes, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6)`,
+  selectKey: `SELECT id, org_id AS "orgId", name, secret, scopes, created_at AS "createdAt"
+    FROM keys WHERE id = $1`,
+  deleteKey: "DELETE FROM keys WHERE org_id = $1 AND id = $2",
+  listKeys: listing(
+    `SELECT id, org_id AS "orgId", name, scopes, created_at AS "createdAt"
+     FROM keys WHERE org_id = $1 {after}
+     ORDER BY id LIMIT {limit}`,
+    1,
+    "id > {1}",
+    1,
+  ),
+
+  insertMachine: `INSERT INTO machines (org_id, name, indexes, created_at)
+    VALUES ($1, $2, $3, $4)`,
+  selectMachine: `SELECT ${MACHINE_COLUMNS} FROM machines WHERE org_id = $1 AND name = $2`,
+  listMachines: listing(
+    `SELECT m.org_id AS "orgId", m.name, m.current_version_id AS "currentVersionId", m.indexes,
+       m.created_at AS "createdAt", v.client_info AS "versionClientInfo",
+       v.created_at AS "versionCreatedAt"
+     FROM machines m LEFT JOIN machine_versions v
+       ON v.org_id = m.org_id AND v.machine_name = m.name AND v.id = m.current_version_id
+     WHERE m.org_id = $1 {after}
+     ORDER BY m.name LIMIT {limit}`,
+    1,
+    "m.name > {1}",
+    1,
+  ),
+  setCurrentVersion: "UPDATE machines SET current_version_id = $3 WHERE org_id = $1 AND name = $2",
+  // Serializes the writes that add to a machine (versions, uploads) with each other: a version
+  // and an upload of the same id cannot both pass their checks. Names no key column, so it does
+  // not block the foreign-key checks of other writers.
+  lockMachineForAdding: `SELECT 1 FROM machines WHERE org_id = $1 AND name = $2
+    FOR NO KEY UPDATE`,
+  // Deleting: also waits for (and then keeps out) every writer that adds to the machine.
+  lockMachineForDelete: "SELECT 1 FROM machines WHERE org_id = $1 AND name = $2 FOR UPDATE",
+  machineHasInstances: `SELECT 1 FROM instances WHERE org_id = $1 AND machine_name = $2
+    LIMIT 1`,
+  deleteVersionsOfMachine: "DELETE FROM machine_versions WHERE org_id = $1 AND machine_name = $2",
+  deleteUploadsOfMachine: "DELETE FROM code_uploads WHERE org_id = $1 AND machine_name = $2",
+  deleteMachine: "DELETE FROM machines WHERE org_id = $1 AND name = $2",
+
+  insertVersion: `INSERT INTO machine_versions
+      (org_id, machine_name, id, code, hash, client_info, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+  selectVersion: `SELECT id, org_id AS "orgId", machine_name AS "machineName", code, hash,
+      client_info AS "clientInfo", created_at AS "createdAt"
+    FROM machine_versions WHERE org_id = $1 AND machine_name = $2 AND id = $3`,
+  versionExists: `SELECT 1 FROM machine_versions
+    WHERE org_id = $1 AND machine_name = $2 AND id = $3`,
+  selectVersionInfo: `SELECT id, client_info AS "clientInfo", created_at AS "createdAt"
+    FROM machine_versions WHERE org_id = $1 AND machine_name = $2 AND id = $3`,
+  listVersions: listing(
+    `SELECT id, client_info AS "clientInfo", created_at AS "createdAt"
+     FROM machine_versions WHERE org_id = $1 AND machine_name = $2 {after}
+     ORDER BY created_at, id LIMIT {limit}`,
+    2,
+    "(created_at, id) > ({1}, {2})",
+    2,
+  ),
+
+  insertUpload: `INSERT INTO code_uploads (org_id, machine_name, id, code, created_at)
+    VALUES ($1, $2, $3, $4, $5)`,
+  selectUpload: `SELECT org_id AS "orgId", machine_name AS "machineName", id, code,
+      created_at AS "createdAt"
+    FROM code_uploads WHERE org_id = $1 AND machine_name = $2 AND id = $3`,
+  deleteUpload: "DELETE FROM code_uploads WHERE org_id = $1 AND machine_name = $2 AND id = $3",
+  purgeUploads: "DELETE FROM code_uploads WHERE created_at < $1",
+
+  selectInstance: `SELECT ${INSTANCE_COLUMNS} FROM instances
+    WHERE org_id = $1 AND machine_name = $2 AND name = $3`,
+  // Creation: the instance row and its first history row, in one statement. The UNIQUE
+  // (org, machine, name) constraint decides a race between two creates.
+  createInstance: `WITH created AS (
+      INSERT INTO instances (org_id, machine_name, name, machine_version_id, snapshot, status,
+        sequence, pending_services, created_at, updated_at)
+      VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $8)
+      RETURNING id
+    )
+    INSERT INTO transitions (instance_id, sequence, event, state, created_at)
+    SELECT id, $6::bigint, $9, $10, $8::bigint FROM created
+    RETURNING instance_id AS "instanceId"`,
+  // The optimistic single-writer check: the row changes only if nobody committed since it was
+  // read (a concurrent writer's row is re-checked once it commits); the history row is written
+  // only then. The key columns make an id from another org (or instance) match nothing.
+  updateInstance: `WITH updated AS (
+      UPDATE instances SET machine_version_id = $1, snapshot = $2, sequence = $3,
+        pending_services = $4, updated_at = $5
+      WHERE id = $6 AND org_id = $7 AND machine_name = $8 AND name = $9 AND sequence = $10
+      RETURNING id
+    )
+    INSERT INTO transitions (instance_id, sequence, event, state, created_at)
+    SELECT id, $3::bigint, $11, $12, $5::bigint FROM updated
+    RETURNING instance_id AS "instanceId"`,
+  // Locks the row, so no commit of this instance lands between the lookup and the deletes.
+  lockInstance: `SELECT id FROM instances WHERE org_id = $1 AND machine_name = $2 AND name = $3
+    FOR UPDATE`,
+  listInstances: listing(
+    `SELECT i.name, i.status, i.created_at AS "createdAt", v.id AS "versionId",
+       v.client_info AS "versionClientInfo", v.created_at AS "versionCreatedAt"
+     FROM instances i JOIN machine_versions v
+       ON v.org_id = i.org_id AND v.machine_name = i.machine_name AND v.id = i.machine_version_id
+     WHERE i.org_id = $1 AND i.machine_name = $2 {after}
+     ORDER BY i.name LIMIT {limit}`,
+    2,
+    "i.name > {1}",
+    1,
+  ),
+  deleteInstance: "DELETE FROM instances WHERE id = $1",
+  deleteTransitionsOfInstance: "DELETE FROM transitions WHERE instance_id = $1",
+  deleteTimersOfInstance: "DELETE FROM timers WHERE instance_id = $1",
+  setStatus:
+    "UPDATE instances SET status = $1 WHERE org_id = $2 AND machine_name = $3 AND name = $4",
+  setPendingServices: "UPDATE instances SET pending_services = $1 WHERE id = $2",
+
+  selectTransitions: `SELECT t.sequence, t.event, t.state, t.created_at AS "createdAt"
+    FROM transitions t JOIN instances i ON i.id = t.instance_id
+    WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence > $4
+    ORDER BY t.sequence LIMIT $5`,
+  selectTransitionsNewestFirst: `SELECT t.sequence, t.event, t.state, t.created_at AS "createdAt"
+    FROM transitions t JOIN instances i ON i.id = t.instance_id
+    WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence < $4
+    ORDER BY t.sequence DESC LIMIT $5`,
+
+  // Arms timers (parallel arrays of keys, due times and events), ids given in arming order.
+  insertTimers: `INSERT INTO timers (instance_id, key, due_at, event)
+    SELECT $1, armed.key, armed.due_at, armed.event
+    FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY
+      AS armed (key, due_at, event, position)
+    ORDER BY armed.position`,
+  deleteTimersByKey: "DELETE FROM timers WHERE instance_id = $1 AND key = ANY ($2::text[])",
+  deleteTimerOfInstance: "DELETE FROM timers WHERE id = $1 AND instance_id = $2",
+  // The earliest unclaimed due time, or the earliest moment a lease lapses (a leased timer is
+  // claimable again once both its due time and its lease have passed). LEAST skips NULLs.
+  nextTimerDue: `SELECT LEAST(
+      (SELECT min(due_at) FROM timers WHERE claimed_until IS NULL),
+      (SELECT min(GREATEST(due_at, claimed_until)) FROM timers WHERE claimed_until IS NOT NULL)
+    ) AS "dueAt"`,
+  // One statement: the due rows are locked as they are picked, SKIP LOCKED passes over the ones
+  // another claimer is leasing right now, and a row that claimer leased in the meantime is
+  // re-checked against the lease condition before it is taken. So no two claimers ever lease the
+  // same timer while its lease holds.
+  claimTimers: `WITH due AS (
+      SELECT id FROM timers
+      WHERE due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)
+      ORDER BY due_at, id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED
+    )
+    UPDATE timers t SET claimed_until = $3
+    FROM due, instances i
+    WHERE t.id = due.id AND i.id = t.instance_id
+    RETURNING t.id, t.instance_id AS "instanceId", t.key, t.due_at AS "dueAt", t.event,
+      t.attempts, i.org_id AS "orgId", i.machine_name AS "machineName",
+      i.name AS "instanceName"`,
+  retryTimer: `UPDATE timers SET attempts = attempts + 1, claimed_until = NULL, due_at = $1
+    WHERE id = $2`,
+  deleteTimer: "DELETE FROM timers WHERE id = $1",
+} as const;

@@ -1,0 +1,229 @@
+// PostgreSQL with many nodes: several store objects (each its own pool, as separate server
+// processes would have) on one schema, starting, claiming timers and committing at the same time.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { PostgresStore } from "../../src/store/postgres/index.js";
+import type { TimerRecord } from "../../src/store/store.js";
+import {
+  T0,
+  createCommit,
+  createInstance,
+  eventCommit,
+  instanceKey,
+  seedMachine,
+  timer,
+} from "./fixtures.js";
+import { TestSchemas, testDatabaseUrl } from "./postgres-support.js";
+
+const url = testDatabaseUrl("postgres: many nodes");
+
+const LEASE = 30_000;
+
+if (url !== undefined) {
+  const schemas = new TestSchemas(url);
+
+  /** Opens `count` migrated stores on one fresh schema, runs `body`, closes them all. */
+  async function withNodes(
+    count: number,
+    body: (nodes: PostgresStore[]) => Promise<void>,
+  ): Promise<void> {
+    const schema = schemas.fresh();
+    const nodes: PostgresStore[] = [];
+    try {
+      // One after the other: what starting together does is the first test's subject.
+      for (let i = 0; i < count; i++) nodes.push(await schemas.migrated(schema));
+      await body(nodes);
+    } finally {
+      await Promise.all(nodes.map((node) => node.close()));
+    }
+  }
+
+  function two(nodes: readonly PostgresStore[]): [PostgresStore, PostgresStore] {
+    const [a, b] = nodes;
+    assert.ok(a && b);
+    return [a, b];
+  }
+
+  function codeOf(outcome: PromiseSettledResult<unknown>): string | undefined {
+    return outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code;
+  }
+
+  describe("postgres: many nodes", () => {
+    test("nodes migrating an empty schema at once apply each migration exactly once", async () => {
+      const schema = schemas.fresh();
+      const nodes = Array.from({ length: 4 }, () => schemas.open(schema));
+      try {
+        const outcomes = await Promise.allSettled(nodes.map((node) => node.migrate()));
+        assert.deepEqual(
+          outcomes.map(codeOf),
+          ["ok", "ok", "ok", "ok"],
+          JSON.stringify(outcomes.filter((outcome) => outcome.status === "rejected")),
+        );
+        const applied = await schemas.sql(schema, async (client) => {
+          const result = await client.query<{ version: number; name: string }>(
+            "SELECT version, name FROM schema_migrations ORDER BY version",
+          );
+          return result.rows;
+        });
+        assert.deepEqual(applied, [
+          { version: 1, name: "0001-init.sql" },
+          { version: 2, name: "0002-api.sql" },
+        ]);
+        // Every node works on the one schema they made.
+        const [first, second] = nodes;
+        assert.ok(first && second);
+        await first.createOrg({ id: "org_a", name: "A", createdAt: T0 });
+        assert.equal((await second.getOrg("org_a"))?.name, "A");
+      } finally {
+        await Promise.all(nodes.map((node) => node.close()));
+      }
+    });
+
+    test("nodes claiming due timers at once never claim the same timer while it is leased", () =>
+      withNodes(2, async (nodes) => {
+        const [a, b] = two(nodes);
+        await seedMachine(a, "org_a");
+        // 40 instances with 5 timers each, all due by 1000.
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            createInstance(a, instanceKey("org_a", `i${i}`), {
+              timersToArm: Array.from({ length: 5 }, (_, t) => timer(`t${t}`, 100 + t * 100)),
+            }),
+          ),
+        );
+
+        // Three claim loops per node, all at once, until each finds nothing left to take.
+        const race = async (now: number): Promise<TimerRecord[]> => {
+          const loop = async (node: PostgresStore): Promise<TimerRecord[]> => {
+            const mine: TimerRecord[] = [];
+            for (;;) {
+              const claimed = await node.claimDueTimers(now, 7, LEASE);
+              if (claimed.length === 0) return mine;
+              mine.push(...claimed);
+            }
+          };
+          const loops = await Promise.all([a, b, a, b, a, b].map(loop));
+          return loops.flat();
+        };
+
+        const first = await race(1000);
+        const ids = first.map((claimed) => claimed.id);
+        assert.equal(new Set(ids).size, ids.length, "a timer was claimed twice");
+        assert.equal(ids.length, 200, "every due timer was claimed");
+        assert.deepEqual(await a.claimDueTimers(1000 + LEASE - 1, 1000, LEASE), []);
+        assert.deepEqual(await b.claimDueTimers(1000 + LEASE - 1, 1000, LEASE), []);
+
+        // The leases lapse: the same race again, over timers that were claimed before.
+        const second = await race(1000 + LEASE);
+        const again = second.map((claimed) => claimed.id);
+        assert.equal(new Set(again).size, again.length, "a timer was claimed twice");
+        assert.deepEqual([...again].sort(), [...ids].sort());
+      }));
+
+    test("two nodes committing to one instance: one commit wins, the other conflicts", () =>
+      withNodes(2, async (nodes) => {
+        const [a, b] = two(nodes);
+        await seedMachine(a, "org_a");
+        const key = instanceKey("org_a", "i1");
+        const id = await createInstance(a, key);
+        for (let sequence = 1; sequence <= 10; sequence++) {
+          const outcomes = await Promise.allSettled([
+            a.commitTransition(eventCommit(key, id, sequence, { snapshot: '"a"' })),
+            b.commitTransition(eventCommit(key, id, sequence, { snapshot: '"b"' })),
+          ]);
+          const codes = outcomes.map(codeOf).sort();
+          assert.deepEqual(codes, ["conflict", "ok"], `round ${sequence}`);
+          const winner = outcomes[0]?.status === "fulfilled" ? '"a"' : '"b"';
+          const loaded = await b.loadInstance(key);
+          assert.equal(loaded?.sequence, sequence + 1);
+          assert.equal(loaded?.snapshot, winner);
+        }
+        assert.equal((await a.listTransitions(key, { limit: 100 })).length, 11);
+      }));
+
+    test("two nodes' batches crossing over two instances: each has one winner, promptly", () =>
+      withNodes(2, async (nodes) => {
+        const [a, b] = two(nodes);
+        await seedMachine(a, "org_a");
+        for (const round of [1, 2]) {
+          const x = instanceKey("org_a", `x${round}`);
+          const y = instanceKey("org_a", `y${round}`);
+          const idX = await createInstance(a, x);
+          const idY = await createInstance(a, y);
+          // Both nodes have a connection open, so their batches start together.
+          await Promise.all([a.loadInstance(x), b.loadInstance(y)]);
+          // Opposite orders. Applied as given, the two transactions would wait for each other (a
+          // deadlock PostgreSQL breaks after a second); each batch locks instances in key order,
+          // so one waits for the other instead. Whoever loses an instance gets a conflict (never
+          // a store error), and the rest of its batch still commits.
+          const started = Date.now();
+          const outcomes = await Promise.allSettled([
+            a.commitTransition(eventCommit(x, idX, 1, { snapshot: '"a"' })),
+            a.commitTransition(eventCommit(y, idY, 1, { snapshot: '"a"' })),
+            b.commitTransition(eventCommit(y, idY, 1, { snapshot: '"b"' })),
+            b.commitTransition(eventCommit(x, idX, 1, { snapshot: '"b"' })),
+          ]);
+          // Breaking a deadlock takes deadlock_timeout (1 s by default): none happened.
+          const took = Date.now() - started;
+          assert.ok(took < 1000, `took ${took} ms`);
+          const [aX, aY, bY, bX] = outcomes.map(codeOf);
+          assert.deepEqual([aX, bX].sort(), ["conflict", "ok"], `x: ${aX}, ${bX}`);
+          assert.deepEqual([aY, bY].sort(), ["conflict", "ok"], `y: ${aY}, ${bY}`);
+          assert.equal((await a.loadInstance(x))?.snapshot, aX === "ok" ? '"a"' : '"b"');
+          assert.equal((await a.loadInstance(y))?.snapshot, aY === "ok" ? '"a"' : '"b"');
+          assert.equal((await b.loadInstance(x))?.sequence, 2);
+          assert.equal((await b.loadInstance(y))?.sequence, 2);
+        }
+      }));
+
+    test("nodes creating the same instance, or the same setting, agree on one", () =>
+      withNodes(3, async (nodes) => {
+        const [a] = nodes;
+        assert.ok(a);
+        await seedMachine(a, "org_a");
+        const key = instanceKey("org_a", "i1");
+        const outcomes = await Promise.allSettled(
+          nodes.map((node, i) =>
+            node.commitTransition(createCommit(key, { snapshot: JSON.stringify(i) })),
+          ),
+        );
+        assert.deepEqual(outcomes.map(codeOf).sort(), ["already-exists", "already-exists", "ok"]);
+        const winner = outcomes.findIndex((outcome) => outcome.status === "fulfilled");
+        assert.equal((await a.loadInstance(key))?.snapshot, JSON.stringify(winner));
+
+        const values = await Promise.all(
+          nodes.map((node, i) => node.ensureSetting("server-secret", `secret-${i}`)),
+        );
+        assert.equal(new Set(values).size, 1, values.join(", "));
+      }));
+
+    test("a version finalized on one node closes its upload id on every node", () =>
+      withNodes(2, async (nodes) => {
+        const [a, b] = two(nodes);
+        await seedMachine(a, "org_a", "m", "ver_1");
+        const upload = {
+          orgId: "org_a",
+          machineName: "m",
+          id: "ver_2",
+          code: "export default 2",
+          createdAt: T0,
+        };
+        // The upload and the finalize of the same id, racing: whichever order they land in, the
+        // version ends up existing and no upload of its id is left behind.
+        const [put] = await Promise.allSettled([
+          b.putCodeUpload(upload),
+          a.createMachineVersion(
+            {
+              ...upload,
+              hash: "00".repeat(32),
+              clientInfo: undefined,
+            },
+            true,
+          ),
+        ]);
+        assert.ok(["ok", "already-exists"].includes(codeOf(put) ?? ""), codeOf(put));
+        assert.equal((await b.getMachineVersion("org_a", "m", "ver_2"))?.code, upload.code);
+        assert.equal(await a.getCodeUpload("org_a", "m", "ver_2"), undefined);
+      }));
+  });
+}
