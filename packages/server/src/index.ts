@@ -10,5 +10,6 @@ export { randomIds, type IdGenerator } from "./engine/ids.js";
 export { MachineRuntime } from "./runtime/machine-runtime.js";
 export { SandboxPool } from "./runtime/sandbox-pool.js";
 export { openSqliteStore, type SqliteStore } from "./store/sqlite/index.js";
+export { openPostgresStore, type PostgresStore } from "./store/postgres/index.js";
 export type * from "./store/store.js";
 export * from "./errors.js";

@@ -96,6 +96,9 @@ export class TimerScheduler {
 
   private sleep(at: number): void {
     this.sleeping?.handle.cancel();
+    // A poll still looking at the store when stop() came must not arm a new sleep: it would
+    // keep a stopped server's process alive until it fired.
+    if (this.stopped) return;
     const handle = this.options.clock.setTimeout(() => {
       this.sleeping = undefined;
       void this.poll();
