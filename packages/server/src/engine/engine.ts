@@ -4,6 +4,7 @@
 import {
   AlreadyExistsError,
   BackstateError,
+  ConflictError,
   NotFoundError,
   RejectedByMachineAuthorizerError,
 } from "../errors.js";
@@ -51,6 +52,9 @@ export type EngineOptions = {
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
+
+/** How often one event is tried again after losing a race with another node's commit. */
+const MAX_CONFLICT_RETRIES = 10;
 
 export type InstanceAddress = { orgId: string; machineName: string; instanceName: string };
 
@@ -287,11 +291,22 @@ export class Engine {
   private async deliverBatch(ref: string, letters: Array<Letter<Committed>>): Promise<number> {
     const [orgId, machineName, instanceName] = ref.split("/") as [string, string, string];
     const instance = await this.prepareDelivery({ orgId, machineName, instanceName });
-    const { outcomes, processed } = await this.committer.transitionBatch(
+    const batch = await this.committer.transitionBatch(
       instance,
       letters.map(({ event, authContext }) => ({ event, authContext })),
     );
-    for (let i = 0; i < processed; i++) {
+    const { outcomes } = batch;
+    // Another node committed to this instance since it was loaded: from the first commit that
+    // found it changed, every step stood on a stale state. Those letters are delivered again,
+    // on a fresh load, a bounded number of times.
+    const conflict = outcomes.findIndex((outcome) => outcome instanceof ConflictError);
+    const settled = conflict >= 0 && conflict < batch.processed ? conflict : batch.processed;
+    let processed = settled;
+    if (settled === conflict && ++letters[conflict]!.conflicts > MAX_CONFLICT_RETRIES) {
+      letters[conflict]!.reject(outcomes[conflict]);
+      processed = conflict + 1;
+    }
+    for (let i = 0; i < settled; i++) {
       const outcome = outcomes[i];
       const letter = letters[i]!;
       if (outcome instanceof Error || outcome === undefined) {
@@ -344,20 +359,22 @@ export class Engine {
       return;
     }
     const key = { orgId, machineName, instanceName };
-    this.exclusive(ref, async () => {
-      const instance = await this.load(key);
-      if (!instance.pendingServices.includes(serviceId)) return;
-      if (instance.status === "paused") {
-        await this.store.setPendingServices(
-          instance.id,
-          instance.pendingServices.filter((id) => id !== serviceId),
+    this.exclusive(ref, () =>
+      this.retryingConflicts(key, async () => {
+        const instance = await this.load(key);
+        if (!instance.pendingServices.includes(serviceId)) return;
+        if (instance.status === "paused") {
+          await this.store.setPendingServices(
+            instance.id,
+            instance.pendingServices.filter((id) => id !== serviceId),
+          );
+          throw new BackstateError("invalid-state", "instance is paused");
+        }
+        await this.processSelfEvents(
+          await this.committer.transition(instance, event, { kind: "service", serviceId }),
         );
-        throw new BackstateError("invalid-state", "instance is paused");
-      }
-      await this.processSelfEvents(
-        await this.committer.transition(instance, event, { kind: "service", serviceId }),
-      );
-    })
+      }),
+    )
       .catch((err: unknown) =>
         this.logger.warn("a service result was not applied", {
           instance: ref,
@@ -373,11 +390,31 @@ export class Engine {
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {
     const event = JSON.parse(timer.event) as MachineEvent;
-    await this.exclusive(instanceRefOf(timer.instance), async () => {
-      const instance = await this.prepareDelivery(timer.instance);
-      const origin = { kind: "timer", timerId: timer.id } as const;
-      return this.processSelfEvents(await this.committer.transition(instance, event, origin));
-    });
+    await this.exclusive(instanceRefOf(timer.instance), () =>
+      this.retryingConflicts(timer.instance, async () => {
+        const instance = await this.prepareDelivery(timer.instance);
+        const origin = { kind: "timer", timerId: timer.id } as const;
+        return this.processSelfEvents(await this.committer.transition(instance, event, origin));
+      }),
+    );
+  }
+
+  /**
+   * Runs `work` (inside the instance's mailbox) again when its commit lost a race with another
+   * node's, as long as the instance really moved on: a ConflictError with the instance where it
+   * was means something else (a delivered timer that was cancelled) and is final.
+   */
+  private async retryingConflicts<T>(key: InstanceKey, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const before = (await this.store.loadInstance(key))?.sequence;
+      try {
+        return await work();
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+        const after = (await this.store.loadInstance(key))?.sequence;
+        if (after === undefined || after === before) throw err;
+      }
+    }
   }
 
   private stopAtDeadline(ref: string, version: VersionRef, serviceIds: string[]): void {

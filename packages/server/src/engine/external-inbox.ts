@@ -10,9 +10,15 @@ export type Letter<T> = {
   authContext: JsonObject;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
+  /** Deliveries of this letter that lost a race with another node and must be tried again. */
+  conflicts: number;
 };
 
-/** Delivers (a prefix of) `letters`, settling each one it processed; returns how many it did. */
+/**
+ * Delivers (a prefix of) `letters`, settling each one it processed; returns how many it did.
+ * Returning 0 asks for the same letters again (another node changed the instance meanwhile);
+ * the delivery itself bounds how often, by each letter's `conflicts`.
+ */
 export type BatchDelivery<T> = (ref: string, letters: Array<Letter<T>>) => Promise<number>;
 
 /** The most events one sandbox request carries. */
@@ -38,7 +44,7 @@ export class ExternalInbox<T> {
           return this.drain(ref, batch);
         });
       }
-      letters.push({ event, authContext, resolve, reject });
+      letters.push({ event, authContext, resolve, reject, conflicts: 0 });
     });
   }
 
@@ -60,7 +66,7 @@ export class ExternalInbox<T> {
       } catch (err) {
         for (const letter of chunk) letter.reject(err);
       }
-      rest = rest.slice(Math.max(1, processed));
+      rest = rest.slice(processed);
     }
   }
 }
