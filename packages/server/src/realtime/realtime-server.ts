@@ -104,6 +104,12 @@ export function attachRealtime(
     if (url.pathname.replace(/\/{2,}/g, "/") !== REALTIME_PATH) {
       return reject(socket, 404, { error: "no such endpoint", code: "not-found" });
     }
+    if (!isWebSocketHandshake(request)) {
+      return reject(socket, 400, {
+        error: "not a valid WebSocket handshake",
+        code: "invalid-parameter",
+      });
+    }
     if (connections.size >= maxConnections) {
       return reject(socket, 503, { error: "too many realtime connections", code: "store-error" });
     }
@@ -156,4 +162,17 @@ function reject(socket: Duplex, status: number, body: object): void {
 function textOf(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString();
   return Buffer.from(data as ArrayBuffer).toString();
+}
+
+/** What `ws` would refuse with an HTML page; checked first so every refusal is our JSON. */
+function isWebSocketHandshake(request: IncomingMessage): boolean {
+  const key = request.headers["sec-websocket-key"];
+  const version = request.headers["sec-websocket-version"];
+  return (
+    request.method === "GET" &&
+    request.headers.upgrade?.toLowerCase() === "websocket" &&
+    typeof key === "string" &&
+    /^[A-Za-z0-9+/]{22}==$/.test(key) &&
+    (version === "13" || version === "8")
+  );
 }

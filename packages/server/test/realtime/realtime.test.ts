@@ -380,3 +380,28 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
     await sleep(10);
   }
 }
+
+test("a malformed WebSocket handshake is refused with the API's JSON error", async () => {
+  const { request } = await import("node:http");
+  const url = new URL(rtUrl(api.url, await api.tokenFor(key, { sub: "a" })).replace(/^ws/, "http"));
+  const response = await new Promise<{ status: number; type: string; body: string }>(
+    (resolve, reject) => {
+      const req = request(url, {
+        headers: { connection: "Upgrade", upgrade: "websocket", "sec-websocket-key": "short" },
+      });
+      req.on("upgrade", () => reject(new Error("upgraded")));
+      req.on("response", (res) => {
+        let body = "";
+        res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, type: res.headers["content-type"] ?? "", body }),
+        );
+      });
+      req.on("error", reject);
+      req.end();
+    },
+  );
+  assert.equal(response.status, 400);
+  assert.equal(response.type, "application/json");
+  assert.equal((JSON.parse(response.body) as { code: string }).code, "invalid-parameter");
+});
