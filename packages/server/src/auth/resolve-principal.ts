@@ -1,6 +1,7 @@
 // From a Caller to a Principal: which org the request acts in (§1.9 of the API contract), what
 // scopes it holds there, and whose authContext the machine's authorizers see (act-as).
 import { BackstateError, ForbiddenError, InvalidParameterError, NotFoundError } from "../errors.js";
+import { z } from "zod";
 import type { JsonObject } from "../runtime/adapter-protocol.js";
 import type { Store } from "../store/store.js";
 import type { Caller, Principal } from "./principal.js";
@@ -9,8 +10,21 @@ import { ROLE_SCOPES, isScope, type Scope } from "./scopes.js";
 export const ORG_HEADER = "x-statebacked-org-id";
 export const ACT_HEADER = "x-statebacked-act";
 
-const ORG_ID = /^org_[A-Za-z0-9_-]{1,64}$/;
-const MAX_ACT_HEADER_BYTES = 8192;
+const OrgIdHeader = z.string().regex(/^org_[A-Za-z0-9_-]{1,64}$/);
+
+// The act-as header: a JSON object, within a bound well under node's 16 KB header limit.
+const ActHeader = z
+  .string()
+  .max(8192, { message: "it is too large" })
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "it is not valid JSON" });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string(), z.unknown(), { message: "it is not an object" }));
 
 export type PrincipalHeaders = { org: string | undefined; act: string | undefined };
 
@@ -45,7 +59,7 @@ async function orgAndScopes(
   }
   const userId = caller.session.userId;
   if (orgHeader !== undefined) {
-    if (!ORG_ID.test(orgHeader)) {
+    if (!OrgIdHeader.safeParse(orgHeader).success) {
       throw new InvalidParameterError(ORG_HEADER, `${ORG_HEADER} must be an org id (org_…)`);
     }
     const role = await store.getOrgRole(orgHeader, userId);
@@ -66,17 +80,8 @@ async function orgAndScopes(
 }
 
 function parseActHeader(text: string): JsonObject {
-  const fail = (why: string) =>
-    new InvalidParameterError(ACT_HEADER, `${ACT_HEADER} must be a JSON object: ${why}`);
-  if (Buffer.byteLength(text) > MAX_ACT_HEADER_BYTES) throw fail("it is too large");
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw fail("it is not valid JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw fail("it is not an object");
-  }
-  return value as JsonObject;
+  const parsed = ActHeader.safeParse(text);
+  if (parsed.success) return parsed.data as JsonObject;
+  const why = parsed.error.issues[0]?.message ?? "it is invalid";
+  throw new InvalidParameterError(ACT_HEADER, `${ACT_HEADER} must be a JSON object: ${why}`);
 }
