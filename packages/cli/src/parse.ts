@@ -35,3 +35,94 @@ export function parseHttpUrl(value: string): string {
   }
   return url.href.replace(/\/+$/, "");
 }
+
+/** Machine, instance and key names: what the API accepts in a path. */
+export function parseName(value: string): string {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(value)) {
+    throw new InvalidArgumentError("Expected a name of 1 to 128 letters, digits, '_' or '-'.");
+  }
+  return value;
+}
+
+export function parseOrgId(value: string): string {
+  if (!/^org_[A-Za-z0-9_-]{1,64}$/.test(value.trim())) {
+    throw new InvalidArgumentError("Expected an org id, e.g. org_uHvZHpF4STWvMg8BKVCUTg.");
+  }
+  return value.trim();
+}
+
+export function parseKeyId(value: string): string {
+  if (!/^sbk_[A-Za-z0-9_-]{1,64}$/.test(value.trim())) {
+    throw new InvalidArgumentError("Expected a key id, e.g. sbk_nXzdtCxESemgtxS5JX-LrA.");
+  }
+  return value.trim();
+}
+
+export function parseVersionId(value: string): string {
+  if (!/^ver_[A-Za-z0-9_-]{1,64}$/.test(value.trim())) {
+    throw new InvalidArgumentError(
+      "Expected a machine version id, e.g. ver_rLmrY3NGTkS534Qj7YEM-Q.",
+    );
+  }
+  return value.trim();
+}
+
+export function parseToken(value: string): string {
+  const token = value.trim();
+  if (token === "" || /\s/.test(token)) throw new InvalidArgumentError("Expected a token.");
+  return token;
+}
+
+export type JsonObject = { [key: string]: unknown };
+
+/** A JSON object, as --auth-context, --context and --claims take. */
+export function parseJsonObject(value: string): JsonObject {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `Expected a JSON object, e.g. '{"sub":"alice"}' (${(error as Error).message}).`,
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`Expected a JSON object, e.g. '{"sub":"alice"}'.`);
+  }
+  return parsed as JsonObject;
+}
+
+/** An event: its type as plain text, or a JSON object with a `type` when it starts with `{`. */
+export function parseEvent(value: string): string | JsonObject {
+  if (!value.trimStart().startsWith("{")) {
+    if (value.trim() === "") throw new InvalidArgumentError("Expected an event type.");
+    return value;
+  }
+  const event = parseJsonObject(value);
+  if (typeof event.type !== "string" || event.type === "") {
+    throw new InvalidArgumentError(`Expected a "type" in the event, e.g. '{"type":"add","n":2}'.`);
+  }
+  return event;
+}
+
+const DURATION =
+  /^\d+(\.\d+)? ?(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?|d|days?|w|weeks?|y|yr|yrs|years?)$/i;
+
+/** A token lifetime such as 30m, 12h or 7d. */
+export function parseDuration(value: string): string {
+  if (!DURATION.test(value.trim())) {
+    throw new InvalidArgumentError("Expected a duration such as 30m, 12h or 7d.");
+  }
+  return value.trim();
+}
+
+export function parseFile(value: string): string {
+  if (value.trim() === "") throw new InvalidArgumentError("Expected a file path.");
+  return value;
+}
+
+export function parseScope(value: string, previous: string[] | undefined): string[] {
+  if (!/^[a-z][a-z.-]*$/.test(value)) {
+    throw new InvalidArgumentError("Expected a scope such as state.read or instances.write.");
+  }
+  return [...(previous ?? []), value];
+}

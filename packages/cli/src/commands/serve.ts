@@ -5,9 +5,10 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Logger, RunningServer } from "@backstate/server";
 import { Option, type Command } from "commander";
+import { globalOptions } from "../connection.js";
 import { credentialsPath } from "../credentials.js";
 import { CliError } from "../errors.js";
-import { parseHost, parseHttpUrl, parsePath, parsePort } from "../parse.js";
+import { parseHost, parseHttpUrl, parsePort } from "../parse.js";
 
 export type ServeOptions = {
   port: number;
@@ -36,18 +37,15 @@ export function registerServe(program: Command): void {
         .argParser(parseHost),
     )
     .addOption(
-      new Option("--data-dir <dir>", "folder for the database and credentials.json")
-        .env("BACKSTATE_DATA_DIR")
-        .default(SERVE_DEFAULTS.dataDir)
-        .argParser(parsePath),
-    )
-    .addOption(
       new Option("--public-url <url>", "the URL clients reach this server at, behind a proxy")
         .env("BACKSTATE_PUBLIC_URL")
         .argParser(parseHttpUrl),
     )
     .option("--show-token", "also print the admin token")
-    .action((options: ServeOptions) => serve(options));
+    // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
+    .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
+      serve({ ...options, dataDir: globalOptions(command).dataDir }),
+    );
 }
 
 /** Runs until SIGINT or SIGTERM has closed the server. */

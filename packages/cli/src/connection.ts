@@ -1,0 +1,150 @@
+// Which server a command talks to, with which admin token and org. Each is taken from the first
+// of these that has it:
+//   1. the flags (--api-url, --token, --org), or their variables (BACKSTATE_API_URL, …);
+//   2. the login file of that server (`backstate login`, ~/.backstate/credentials/<host_port>.json);
+//   3. <data-dir>/credentials.json (what `backstate serve` writes), when it names that server.
+// Without --api-url the server is the one <data-dir>/credentials.json names, else the only server
+// logged in to. A token is never sent to a server other than the one its file names.
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import {
+  backstateHome,
+  credentialsPath,
+  listLogins,
+  loginCredentialsPath,
+  readCredentials,
+  type Credentials,
+} from "./credentials.js";
+import { CliError, EXIT_AUTH } from "./errors.js";
+
+/** The options every command accepts (declared on the program, see program.ts). */
+export type GlobalOptions = {
+  apiUrl?: string;
+  token?: string;
+  org?: string;
+  dataDir: string;
+  json?: boolean;
+  color?: boolean;
+};
+
+export type Source = "flag" | "env" | "login" | "data-dir";
+
+export type Connection = {
+  apiUrl: string;
+  token: string;
+  orgId: string | undefined;
+  /** Where each value came from, and the file read (for `backstate whoami`). */
+  sources: { apiUrl: Source; token: Source; orgId: Source | undefined };
+  files: string[];
+};
+
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+/** Where commander took a global option from: the command line or its environment variable. */
+function flagSource(command: Command, name: keyof GlobalOptions): Source | undefined {
+  let root = command;
+  while (root.parent) root = root.parent;
+  const source = root.getOptionValueSource(name);
+  if (source === "cli") return "flag";
+  if (source === "env") return "env";
+  return undefined;
+}
+
+export function resolveConnection(command: Command): Connection {
+  const options = globalOptions(command);
+  const dataDirPath = credentialsPath(resolve(options.dataDir));
+  const dataDir = usable(readCredentials(dataDirPath));
+  const home = backstateHome();
+
+  let apiUrl: string;
+  let apiUrlSource: Source;
+  if (options.apiUrl !== undefined) {
+    apiUrl = options.apiUrl;
+    apiUrlSource = flagSource(command, "apiUrl") ?? "flag";
+  } else if (dataDir) {
+    apiUrl = dataDir.apiUrl;
+    apiUrlSource = "data-dir";
+  } else {
+    const logins = listLogins(home);
+    const only = logins.length === 1 ? logins[0] : undefined;
+    if (!only) {
+      throw new CliError(
+        logins.length === 0
+          ? "no server to talk to: no --api-url, no login, and no credentials.json in the data dir " +
+              `(${dataDirPath})`
+          : `logged in to several servers (${logins.map((login) => login.credentials.apiUrl).join(", ")}): choose one with --api-url`,
+        EXIT_AUTH,
+        "log in with `backstate login --api-url URL --token TOKEN`, run the command where " +
+          "`backstate serve` keeps its data (--data-dir), or pass --api-url and --token",
+      );
+    }
+    apiUrl = only.credentials.apiUrl;
+    apiUrlSource = "login";
+  }
+
+  const loginPath = loginCredentialsPath(apiUrl, home);
+  const login = usable(readCredentials(loginPath));
+  const fromLogin = login && sameServer(login.apiUrl, apiUrl) ? login : undefined;
+  const fromDataDir = dataDir && sameServer(dataDir.apiUrl, apiUrl) ? dataDir : undefined;
+  const files = [...(fromLogin ? [loginPath] : []), ...(fromDataDir ? [dataDirPath] : [])];
+
+  let token: string;
+  let tokenSource: Source;
+  if (options.token !== undefined) {
+    token = options.token;
+    tokenSource = flagSource(command, "token") ?? "flag";
+  } else if (fromLogin) {
+    token = fromLogin.adminToken;
+    tokenSource = "login";
+  } else if (fromDataDir) {
+    token = fromDataDir.adminToken;
+    tokenSource = "data-dir";
+  } else {
+    throw new CliError(
+      `no credentials for ${apiUrl}`,
+      EXIT_AUTH,
+      `log in with \`backstate login --api-url ${apiUrl} --token TOKEN\`, or pass --token ` +
+        `(or BACKSTATE_TOKEN); looked in ${loginPath} and ${dataDirPath}`,
+    );
+  }
+
+  let orgId: string | undefined;
+  let orgSource: Source | undefined;
+  if (options.org !== undefined) {
+    orgId = options.org;
+    orgSource = flagSource(command, "org") ?? "flag";
+  } else if (fromLogin) {
+    orgId = fromLogin.orgId;
+    orgSource = "login";
+  } else if (fromDataDir) {
+    orgId = fromDataDir.orgId;
+    orgSource = "data-dir";
+  }
+
+  return {
+    apiUrl,
+    token,
+    orgId,
+    sources: { apiUrl: apiUrlSource, token: tokenSource, orgId: orgSource },
+    files,
+  };
+}
+
+function usable(found: Credentials | "invalid" | undefined): Credentials | undefined {
+  return found === "invalid" ? undefined : found;
+}
+
+/** Two spellings of one API URL (a trailing slash, a default port) are the same server. */
+export function sameServer(a: string, b: string): boolean {
+  const normal = (value: string) => {
+    try {
+      const url = new URL(value);
+      return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`;
+    } catch {
+      return value;
+    }
+  };
+  return normal(a) === normal(b);
+}
