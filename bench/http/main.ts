@@ -4,9 +4,9 @@
 // Each server runs in a child process of its own; this process is only the load generator, and
 // its ceiling is measured first against an endpoint that answers at once.
 // Run: npm run bench:http (BENCH_ROUNDS and BENCH_SECONDS change the rounds and their length)
-import { signToken } from "@backstate/token";
-import { bundleToggle, instanceName } from "../engine/toggle-machine.js";
-import { describeLoad, runLoad, runLoadFor, type LoadResult } from "../engine/load.js";
+import { instanceName } from "../engine/toggle-machine.js";
+import { createInstances, deployToggle } from "../realtime/setup.js";
+import { describeLoad, runLoadFor, type LoadResult } from "../engine/load.js";
 import type { BackstateInfo } from "./backstate-server.js";
 import { startChild, type Child } from "./child.js";
 import { HttpClient } from "./client.js";
@@ -34,44 +34,10 @@ function sender(client: HttpClient, headers: Record<string, string>): () => Prom
 
 /** Deploys the toggle machine over Backstate's API and creates the instances; answers a user token. */
 async function setUpBackstate(info: BackstateInfo, client: HttpClient): Promise<string> {
-  const admin = { authorization: `Bearer ${info.adminToken}`, "x-statebacked-org-id": info.orgId };
-  await client.json(201, "POST", "/machines", { slug: "toggle" }, admin);
-  const version = await client.json<{
-    machineVersionId: string;
-    codeUploadUrl: string;
-    codeUploadFields: Record<string, string>;
-  }>(200, "POST", "/machines/toggle/v", undefined, admin);
-  const form = new FormData();
-  for (const [field, value] of Object.entries(version.codeUploadFields)) form.set(field, value);
-  form.set("file", new Blob([await bundleToggle()], { type: "text/javascript" }), "toggle.js");
-  const uploaded = await fetch(version.codeUploadUrl, { method: "POST", body: form });
-  if (uploaded.status !== 204) {
-    throw new Error(`code upload: ${uploaded.status} ${await uploaded.text()}`);
-  }
-  await client.json(
-    200,
-    "PUT",
-    `/machines/toggle/v/${version.machineVersionId}`,
-    { makeCurrent: true },
-    admin,
-  );
-  const key = await client.json<{ id: string; key: string }>(
-    200,
-    "POST",
-    "/keys",
-    { name: "bench", use: "production" },
-    admin,
-  );
-  const token = await signToken(
-    { stateBackedKeyId: key.id, stateBackedSecretKey: key.key },
-    { sub: "bench" },
-    { expires: { in: "1h" } },
-  );
-  const user = { authorization: `Bearer ${token}` };
-  await runLoad(INSTANCES, CONCURRENCY, (i) =>
-    client.json(200, "POST", "/machines/toggle", { slug: instanceName(i) }, user),
-  );
-  return token;
+  const [token] = await deployToggle(info, client, 1);
+  const names = Array.from({ length: INSTANCES }, (_, i) => instanceName(i));
+  await createInstances(client, token!, names, CONCURRENCY);
+  return token!;
 }
 
 function median(values: number[]): number {

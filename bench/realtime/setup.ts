@@ -1,5 +1,6 @@
-// Sets Backstate up over its HTTP API the way a user would: deploys the toggle machine, creates a
-// production key (it holds state.read), signs user tokens with it and creates the instances.
+// Sets Backstate up over its HTTP API the way a user would, for every benchmark: deploys the
+// toggle machine, creates a production key (it holds state.read), signs user tokens with it and
+// creates the instances.
 import { signToken } from "@backstate/token";
 import { runLoad } from "../engine/load.js";
 import { bundleToggle } from "../engine/toggle-machine.js";
@@ -37,7 +38,7 @@ export async function deployToggle(
     200,
     "POST",
     "/keys",
-    { name: "bench-realtime", use: "production" },
+    { name: "bench", use: "production" },
     admin,
   );
   const tokens: string[] = [];
