@@ -37,6 +37,24 @@ export type AdminState = {
 export type KeyInfo = { id: string; name: string; scopes: string[]; createdAt: string };
 export type CreatedKey = { id: string; key: string };
 export type Org = { id: string; name: string; role: string; createdAt: string };
+/** An identity provider as `GET /idps` lists it (its secret key never is). */
+export type IdentityProvider = {
+  aud?: string;
+  iss?: string;
+  algs: string[];
+  jwksUrl?: string;
+  mapping: JsonObject;
+};
+/** What `POST /idps` takes: `key` is the base64url of the secret's bytes. */
+export type IdentityProviderUpsert = {
+  aud?: string;
+  iss?: string;
+  algs: string[];
+  key?: string;
+  jwksUrl?: string;
+  mapping: JsonObject;
+};
+export type TokenProvider = { service: string; keyId: string; mapping: JsonObject };
 export type Provisional = {
   machineVersionId: string;
   codeUploadUrl: string;
@@ -196,6 +214,30 @@ export class ApiClient {
 
   async deleteKey(keyId: string): Promise<void> {
     await this.request("DELETE", `/keys/${segment(keyId)}`);
+  }
+
+  listIdentityProviders(): Promise<IdentityProvider[]> {
+    return this.list<IdentityProvider>("/idps", "idps");
+  }
+
+  async upsertIdentityProvider(body: IdentityProviderUpsert): Promise<void> {
+    await this.request("POST", "/idps", { body });
+  }
+
+  async deleteIdentityProvider(id: { aud?: string; iss?: string }): Promise<void> {
+    await this.request("DELETE", "/idps", { body: id });
+  }
+
+  listTokenProviders(): Promise<TokenProvider[]> {
+    return this.list<TokenProvider>("/token-providers", "tokenProviders");
+  }
+
+  async upsertTokenProvider(body: TokenProvider): Promise<void> {
+    await this.request("POST", "/token-providers", { body });
+  }
+
+  async deleteTokenProvider(service: string): Promise<void> {
+    await this.request("DELETE", `/token-providers/${segment(service)}`);
   }
 
   private async fetch(url: string, init: RequestInit): Promise<Response> {

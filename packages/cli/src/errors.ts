@@ -131,6 +131,9 @@ export function hintFor(code: string, status: number, message = ""): string | un
     case "store-error":
       return "a transient server failure: try again";
     case "invalid-parameter":
+      if (/^mapping /.test(message)) {
+        return `a mapping is a JSON object: keys ending in .$ take a JSONPath into the claims ('{"sub.$":"$.sub"}'), other keys are literals`;
+      }
       return undefined;
     default:
       if (status >= 500)

@@ -126,3 +126,94 @@ export function parseScope(value: string, previous: string[] | undefined): strin
   }
   return [...(previous ?? []), value];
 }
+
+/** The algorithms an identity provider may allow (`--alg`, repeatable). */
+export const SIGNING_ALGORITHMS = [
+  "HS256",
+  "HS384",
+  "HS512",
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+] as const;
+
+export function parseAlgorithm(value: string, previous: string[] | undefined): string[] {
+  const found = SIGNING_ALGORITHMS.find((alg) => alg.toLowerCase() === value.trim().toLowerCase());
+  if (found === undefined) {
+    throw new InvalidArgumentError(`Expected one of ${SIGNING_ALGORITHMS.join(", ")}.`);
+  }
+  return previous?.includes(found) ? previous : [...(previous ?? []), found];
+}
+
+export function isHmacAlgorithm(alg: string): boolean {
+  return alg.startsWith("HS");
+}
+
+/** An absolute http(s) URL, kept as given (a JWKS URL may have a query). */
+export function parseAbsoluteUrl(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new InvalidArgumentError(
+      "Expected an https URL, e.g. https://example.auth0.com/.well-known/jwks.json.",
+    );
+  }
+  return url.href;
+}
+
+/** A binary key in base64 or base64url; answers its base64url. */
+export function parseBase64Key(value: string): string {
+  const text = value.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) {
+    throw new InvalidArgumentError("Expected the key's bytes in base64 or base64url.");
+  }
+  return Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("base64url");
+}
+
+export function parseNonEmpty(value: string): string {
+  if (value.trim() === "") throw new InvalidArgumentError("Expected a value.");
+  return value;
+}
+
+/**
+ * A claims mapping: a JSON object whose keys ending in `.$` take a JSONPath string into the
+ * input (`{"sub.$":"$.sub"}`) and whose other keys are literals (objects under them are mappings
+ * too). The server checks the paths themselves.
+ */
+export function parseMapping(value: string): JsonObject {
+  let mapping: JsonObject;
+  try {
+    mapping = parseJsonObject(value);
+  } catch {
+    throw new InvalidArgumentError(
+      `Expected a mapping: a JSON object such as '{"sub.$":"$.sub"}' (keys ending in .$ take a JSONPath).`,
+    );
+  }
+  const walk = (node: JsonObject, where: string): void => {
+    for (const [key, child] of Object.entries(node)) {
+      const at = where === "" ? JSON.stringify(key) : `${where}.${JSON.stringify(key)}`;
+      if (key.endsWith(".$")) {
+        if (typeof child !== "string" || child.trim() === "") {
+          throw new InvalidArgumentError(
+            `Expected a JSONPath string such as "$.sub" for the mapping's key ${at}.`,
+          );
+        }
+      } else if (typeof child === "object" && child !== null && !Array.isArray(child)) {
+        walk(child as JsonObject, at);
+      }
+    }
+  };
+  walk(mapping, "");
+  return mapping;
+}

@@ -3,12 +3,14 @@
 // before or after the command. Exit codes are in errors.ts and in the help's epilogue.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
+import { registerIdentityProviders } from "./commands/identity-providers.js";
 import { registerInstances } from "./commands/instances.js";
 import { registerKeys } from "./commands/keys.js";
 import { registerLogin } from "./commands/login.js";
 import { registerMachines, registerMachineVersions } from "./commands/machines.js";
 import { registerServe, SERVE_DEFAULTS } from "./commands/serve.js";
 import { registerSmply } from "./commands/smply.js";
+import { registerTokenProviders } from "./commands/token-providers.js";
 import { registerTokens } from "./commands/tokens.js";
 import { CliError, EXIT_CODES, EXIT_FAILURE, EXIT_USAGE } from "./errors.js";
 import { colourFor, stopAllProgress } from "./output.js";
@@ -23,6 +25,8 @@ const COMMANDS: ReadonlyArray<(program: Command) => void> = [
   registerInstances,
   registerKeys,
   registerTokens,
+  registerIdentityProviders,
+  registerTokenProviders,
   registerSmply,
 ];
 

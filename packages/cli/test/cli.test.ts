@@ -229,6 +229,17 @@ const COMMANDS = [
   ["keys", "delete"],
   ["tokens"],
   ["tokens", "generate"],
+  ["identity-providers"],
+  ["identity-providers", "upsert"],
+  ["identity-providers", "upsert-supabase"],
+  ["identity-providers", "upsert-auth0"],
+  ["identity-providers", "upsert-cognito"],
+  ["identity-providers", "list"],
+  ["identity-providers", "delete"],
+  ["token-providers"],
+  ["token-providers", "upsert"],
+  ["token-providers", "list"],
+  ["token-providers", "delete"],
   ["smply-credentials"],
 ];
 
