@@ -6,12 +6,15 @@ import type { Clock } from "../engine/clock.js";
 import type { IdGenerator } from "../engine/ids.js";
 import type { Store } from "../store/store.js";
 import { ADMIN_AUDIENCE } from "./authenticator.js";
+import { provisionAnonymousAccess } from "./token-exchange/anonymous.js";
 
 export type Bootstrap = { orgId: string; userId: string; created: boolean };
 
 /**
  * Creates the first user and org, once per database: the ids are claimed through settings, so
- * nodes starting together agree on one admin. Later calls answer the same ids.
+ * nodes starting together agree on one admin. Later calls answer the same ids. The org allows
+ * anonymous sessions, as orgs do by default (a bootstrap org created before token exchange
+ * existed is left as it was).
  */
 export async function ensureBootstrapAdmin(
   store: Store,
@@ -27,6 +30,7 @@ export async function ensureBootstrapAdmin(
     await store.createUser({ id: userId, name: "admin", createdAt: now });
     await store.createOrg({ id: orgId, name: "default", createdAt: now });
     await store.setOrgMember(orgId, userId, "admin", now);
+    await provisionAnonymousAccess(store, orgId, now);
   }
   return { orgId, userId, created };
 }

@@ -1,10 +1,19 @@
 // The one place that maps errors to HTTP: a table from error code to status, and the body every
-// failure answers with, `{ error, code, parameter? }`. Unknown errors are 500 and logged.
+// failure answers with, `{ error, code, parameter? }`. Unknown errors are 500 and logged. The
+// exception is POST /tokens, whose OAuth errors (RFC 6749) keep their own body, decided in
+// auth/token-exchange/oauth-error.ts.
 import { TokenError } from "@backstate/token";
 import { BackstateError, InvalidParameterError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../engine/logger.js";
+import { OAuthError } from "../auth/token-exchange/oauth-error.js";
 
-export type ErrorBody = { error: string; code: string; parameter?: string };
+export type ErrorBody = {
+  error: string;
+  code: string;
+  parameter?: string;
+  /** Only in OAuth error bodies (POST /tokens), where `error` is the RFC 6749 error code. */
+  error_description?: string;
+};
 
 const STATUS_OF: Record<ErrorCode, number> = {
   "invalid-parameter": 400,
@@ -37,6 +46,10 @@ const STATUS_OF: Record<ErrorCode, number> = {
 };
 
 export function errorResponse(err: unknown, logger: Logger): { status: number; body: ErrorBody } {
+  if (err instanceof OAuthError) {
+    if (err.status >= 500) logger.warn("token exchange failed", { error: String(err) });
+    return { status: err.status, body: err.body };
+  }
   if (err instanceof TokenError) {
     return { status: 401, body: { error: err.message, code: err.code } };
   }

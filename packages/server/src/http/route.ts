@@ -2,6 +2,7 @@
 // handler. The router, the authorization matrix test and /openapi.json all read the same list.
 import type { z } from "zod";
 import type { Authenticator } from "../auth/authenticator.js";
+import type { TokenExchange } from "../auth/token-exchange/exchange.js";
 import type { Caller, Principal } from "../auth/principal.js";
 import type { Scope } from "../auth/scopes.js";
 import type { Clock } from "../engine/clock.js";
@@ -31,6 +32,11 @@ export type ApiServices = {
   logger: Logger;
   /** The absolute base URL clients reach this server at, for the upload URL. */
   publicUrl(request: Request): string;
+  /**
+   * Token exchange (POST /tokens) and the JWKS policy identity providers are checked against.
+   * When absent, the routes make one with the default (strict) options on first use.
+   */
+  tokenExchange?: TokenExchange;
 };
 
 export type RouteInput<P, Q, B> = {

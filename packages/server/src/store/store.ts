@@ -154,7 +154,7 @@ export type TransitionCommit = {
 
 export type CommitResult = { instanceId: number; sequence: number };
 
-export interface Store {
+export interface Store extends ProviderStore {
   /** Applies pending migrations; refuses (code `store-newer-than-server`) a newer database. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -275,4 +275,72 @@ export interface Store {
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]>;
   /** A delivery failed: count it and retry at `retryAt`, or drop the timer when `drop`. */
   recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void>;
+}
+
+// ---- token exchange: identity providers and token providers ----------------------------------
+
+/**
+ * An identity provider an org trusts for token exchange, identified by its (aud, iss) pair (at
+ * least one of them set). Its tokens are verified with `key` (a base64url HMAC secret, for the
+ * HS* algorithms) or with the keys published at `jwksUrl` (the asymmetric ones): exactly one.
+ */
+export type IdentityProviderRecord = {
+  orgId: string;
+  aud: string | undefined;
+  iss: string | undefined;
+  /** JWS algorithm names (HS256, RS256, ES256, EdDSA, …) its tokens may be signed with. */
+  algs: string[];
+  key: string | undefined;
+  jwksUrl: string | undefined;
+  /** The mapping from its tokens' claims to the claims token providers see. */
+  mapping: Record<string, unknown>;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+};
+
+/** Which identity provider: its aud and/or iss, as configured. */
+export type IdentityProviderId = { aud: string | undefined; iss: string | undefined };
+
+/** Identity providers are listed by (aud, iss), an unset one sorting as "" (before any other). */
+export type IdentityProviderPosition = { aud: string; iss: string };
+
+/** Mints tokens signed with `keyId` (so holding its scopes) whose `act` is `mapping` applied. */
+export type TokenProviderRecord = {
+  orgId: string;
+  service: string;
+  keyId: string;
+  mapping: Record<string, unknown>;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+};
+
+/** The part of the port token exchange uses; every method is scoped by its org. */
+export interface ProviderStore {
+  /**
+   * Creates the provider, or replaces the algs, key, jwksUrl and mapping of the one with the same
+   * (aud, iss), keeping its createdAt. Throws NotFoundError for a missing org.
+   */
+  upsertIdentityProvider(idp: IdentityProviderRecord): Promise<void>;
+  /** The org's identity providers ordered by (aud, iss), after `page.after`. */
+  listIdentityProviders(
+    orgId: string,
+    page: Page<IdentityProviderPosition>,
+  ): Promise<IdentityProviderRecord[]>;
+  /**
+   * The providers that accept a token with these audiences and issuer: each provider's aud, when
+   * set, is one of `audiences`, and its iss, when set, is `issuer`. Those that set both come
+   * first, then by (aud, iss).
+   */
+  findIdentityProviders(
+    orgId: string,
+    token: { audiences: readonly string[]; issuer: string | undefined },
+  ): Promise<IdentityProviderRecord[]>;
+  deleteIdentityProvider(orgId: string, id: IdentityProviderId): Promise<boolean>;
+
+  /** Creates the provider or replaces its keyId and mapping. Throws NotFoundError for a missing org. */
+  upsertTokenProvider(provider: TokenProviderRecord): Promise<void>;
+  getTokenProvider(orgId: string, service: string): Promise<TokenProviderRecord | undefined>;
+  /** The org's token providers ordered by service, after `page.after` (a service). */
+  listTokenProviders(orgId: string, page: Page): Promise<TokenProviderRecord[]>;
+  deleteTokenProvider(orgId: string, service: string): Promise<boolean>;
 }

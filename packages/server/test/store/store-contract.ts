@@ -7,6 +7,7 @@ import { commitContract } from "./contract-commits.js";
 import { durabilityContract, type Reopen } from "./contract-durability.js";
 import { groupCommitContract } from "./contract-group-commit.js";
 import { listingContract } from "./contract-listings.js";
+import { providerContract } from "./contract-providers.js";
 import { timerContract } from "./contract-timers.js";
 import type { ContractStore } from "./fixtures.js";
 
@@ -30,6 +31,7 @@ export function runStoreContract(
     timerContract(openStore);
     adminContract(openStore);
     listingContract(openStore);
+    providerContract(openStore);
     durabilityContract(openStore, options.reopen);
   });
 }

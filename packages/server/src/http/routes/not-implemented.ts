@@ -9,13 +9,6 @@ const LATER: Array<[Method, string, string]> = [
   ["PUT", "/machines/:machineName/migrations/:signedMigrationId", "migrations"],
   ["GET", "/machines/:machineName/indexes/:index/query", "index queries"],
   ["GET", "/logs", "logs from machine code"],
-  ["GET", "/idps", "identity providers"],
-  ["POST", "/idps", "identity providers"],
-  ["DELETE", "/idps", "identity providers"],
-  ["GET", "/token-providers", "token providers"],
-  ["POST", "/token-providers", "token providers"],
-  ["DELETE", "/token-providers/:service", "token providers"],
-  ["POST", "/tokens", "token exchange"],
   ["GET", "/billing", "billing (a self-hosted server has none)"],
   ["POST", "/org-members", "org invitations"],
 ];

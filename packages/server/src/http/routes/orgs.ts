@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { ForbiddenError } from "../../errors.js";
 import type { Caller } from "../../auth/principal.js";
+import { provisionAnonymousAccess } from "../../auth/token-exchange/anonymous.js";
 import { PAGE_SIZE, decodeCursor, pageOf } from "../cursor.js";
 import { route } from "../route.js";
 import { CursorQuery } from "../schemas.js";
@@ -49,11 +50,13 @@ export const orgRoutes = [
   route<undefined, undefined, { name: string; allowAnonymousAccess?: boolean | undefined }>({
     method: "POST",
     path: "/orgs",
-    summary: "Create an org; the session's user becomes its admin",
+    summary:
+      "Create an org; the session's user becomes its admin. Unless allowAnonymousAccess is " +
+      "false, it takes anonymous sessions (a production key, an identity provider and the " +
+      "anonymous-statebacked-dev token provider are created with it)",
     access: { kind: "user" },
     body: z.object({
       name: z.string().min(1).max(256),
-      // Anonymous sessions arrive with token exchange; the flag is accepted now.
       allowAnonymousAccess: z.boolean().optional(),
     }),
     status: 200,
@@ -63,6 +66,9 @@ export const orgRoutes = [
       const now = services.clock.now();
       await services.store.createOrg({ id, name: body.name, createdAt: now });
       await services.store.setOrgMember(id, userId, "admin", now);
+      if (body.allowAnonymousAccess !== false) {
+        await provisionAnonymousAccess(services.store, id, now);
+      }
       return { id };
     },
   }),

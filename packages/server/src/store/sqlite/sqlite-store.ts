@@ -8,6 +8,9 @@ import type {
   CommitResult,
   DeleteMachineResult,
   EpochMs,
+  IdentityProviderId,
+  IdentityProviderPosition,
+  IdentityProviderRecord,
   InstanceKey,
   InstanceRecord,
   InstanceStatus,
@@ -24,6 +27,7 @@ import type {
   Page,
   Store,
   TimerRecord,
+  TokenProviderRecord,
   TransitionCommit,
   TransitionRecord,
   UserRecord,
@@ -48,6 +52,7 @@ import {
 import { insertUnique, toStoreError } from "./sqlite-errors.js";
 import { prepareStatements, type Paged, type Statements } from "./statements.js";
 import { nextTimerDue, timerClaimer } from "./timers.js";
+import { SqliteProviders } from "./providers.js";
 
 export type SqliteStoreOptions = {
   /** The database file (its folder is created if missing), or ":memory:" for a private one. */
@@ -75,6 +80,7 @@ type Ready = {
   s: Statements;
   claim: ReturnType<typeof timerClaimer>;
   commits: GroupCommitter<TransitionCommit, CommitResult>;
+  providers: SqliteProviders;
 };
 
 class SqliteStoreImpl implements SqliteStore {
@@ -111,7 +117,8 @@ class SqliteStoreImpl implements SqliteStore {
             cause: toStoreError(cause),
           }),
       });
-      this.#ready = { s, claim: timerClaimer(this.#db, s), commits };
+      const providers = new SqliteProviders(this.#db);
+      this.#ready = { s, claim: timerClaimer(this.#db, s), commits, providers };
     });
   }
 
@@ -444,6 +451,46 @@ class SqliteStoreImpl implements SqliteStore {
       if (drop) s.deleteTimer.run(timerId);
       else s.retryTimer.run(retryAt, timerId);
     });
+  }
+
+  // ---- token exchange: identity and token providers (providers.ts does the work) ----
+
+  upsertIdentityProvider(idp: IdentityProviderRecord): Promise<void> {
+    return this.#run(({ providers }) => providers.upsertIdentityProvider(idp));
+  }
+
+  listIdentityProviders(
+    orgId: string,
+    page: Page<IdentityProviderPosition>,
+  ): Promise<IdentityProviderRecord[]> {
+    return this.#run(({ providers }) => providers.listIdentityProviders(orgId, page));
+  }
+
+  findIdentityProviders(
+    orgId: string,
+    token: { audiences: readonly string[]; issuer: string | undefined },
+  ): Promise<IdentityProviderRecord[]> {
+    return this.#run(({ providers }) => providers.findIdentityProviders(orgId, token));
+  }
+
+  deleteIdentityProvider(orgId: string, id: IdentityProviderId): Promise<boolean> {
+    return this.#run(({ providers }) => providers.deleteIdentityProvider(orgId, id));
+  }
+
+  upsertTokenProvider(provider: TokenProviderRecord): Promise<void> {
+    return this.#run(({ providers }) => providers.upsertTokenProvider(provider));
+  }
+
+  getTokenProvider(orgId: string, service: string): Promise<TokenProviderRecord | undefined> {
+    return this.#run(({ providers }) => providers.getTokenProvider(orgId, service));
+  }
+
+  listTokenProviders(orgId: string, page: Page): Promise<TokenProviderRecord[]> {
+    return this.#run(({ providers }) => providers.listTokenProviders(orgId, page));
+  }
+
+  deleteTokenProvider(orgId: string, service: string): Promise<boolean> {
+    return this.#run(({ providers }) => providers.deleteTokenProvider(orgId, service));
   }
 
   // better-sqlite3 is synchronous; the port is asynchronous so that other adapters can be. A
