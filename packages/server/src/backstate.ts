@@ -1,42 +1,91 @@
-// Wires one Backstate node together: the SQLite store, the sandbox pool, the runtime and the
-// engine. `backstate serve`, the tests and the benchmarks all start from here.
+// Wires one Backstate node together: the store (embedded SQLite in a data dir, or PostgreSQL shared
+// by any number of nodes), the update bus, the sandbox pool, the runtime and the engine.
+// `backstate serve`, the tests and the benchmarks all start from here.
+import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Engine, type EngineOptions } from "./engine/engine.js";
+import { silentLogger } from "./engine/logger.js";
+import { LocalUpdateBus, type UpdateBus } from "./realtime/update-bus.js";
+import { PostgresUpdateBus } from "./realtime/update-bus-postgres.js";
 import { MachineRuntime } from "./runtime/machine-runtime.js";
 import { SandboxPool } from "./runtime/sandbox-pool.js";
 import { ADAPTER_PATH } from "./runtime/vendor-paths.js";
-import { openSqliteStore, type SqliteStore } from "./store/sqlite/index.js";
+import { openPostgresStore } from "./store/postgres/index.js";
+import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 
+/** PostgreSQL settings besides the URL; every node of a cluster must name the same schema. */
+export type PostgresOptions = {
+  /**
+   * The schema the tables live in, created on first start: a lowercase identifier. Default: the
+   * connection's search_path (normally `public`).
+   */
+  schema?: string;
+  /** Connections this node's pool opens at most. Default 10. */
+  poolSize?: number;
+  /** The most commits one group-commit transaction takes. Default 64. */
+  maxBatchSize?: number;
+  /** How long to wait for a pooled connection. Default 10000 ms. */
+  connectionTimeoutMs?: number;
+};
+
 export type BackstateOptions = Partial<Omit<EngineOptions, "store" | "runtime">> & {
-  /** Folder for the database file; created when missing. */
-  dataDir: string;
+  /**
+   * A postgres:// (or postgresql://) URL: the store is that PostgreSQL database, which any number
+   * of nodes may share (they form one cluster). Without it, the store is SQLite in `dataDir`.
+   */
+  databaseUrl?: string;
+  postgres?: PostgresOptions;
+  /**
+   * The folder of the SQLite database file (created when missing): required without
+   * `databaseUrl`, unused with it (the server keeps no other files).
+   */
+  dataDir?: string;
+  /** This node's name in a cluster's change notices. Default: random, different on every start. */
+  nodeId?: string;
   sandboxes?: { size?: number; memoryLimitMb?: number; callTimeoutMs?: number };
   /** Wraps the store the engine uses (tests inject failures this way). */
   wrapStore?: (store: Store) => Store;
 };
 
+/** What either adapter is: the port, and its counters. */
+export type BackstateStore = Store & { readonly stats: { readonly batches: number } };
+
 export type Backstate = {
   engine: Engine;
-  store: SqliteStore;
+  store: BackstateStore;
+  /** Committed updates of every node of the cluster (just this one's on SQLite). */
+  updates: UpdateBus;
+  /** This node's id in its cluster's change notices. */
+  nodeId: string;
   runtime: MachineRuntime;
   pool: SandboxPool;
-  /** Stops the engine (in-flight events finish), then the sandboxes, then the store. */
+  /** Stops the engine (in-flight events finish), then the sandboxes, the bus and the store. */
   close(): Promise<void>;
 };
 
+/** Whether `url` names a PostgreSQL database (the only kind `databaseUrl` takes). */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
 export async function openBackstate(options: BackstateOptions): Promise<Backstate> {
-  // The database holds key and session secrets: only the server's user may read it.
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const databasePath = join(options.dataDir, "backstate.db");
-  const store = openSqliteStore({ path: databasePath });
-  await store.migrate();
-  chmodSync(databasePath, 0o600);
+  const {
+    databaseUrl,
+    postgres,
+    dataDir,
+    nodeId = `node_${randomBytes(9).toString("base64url")}`,
+    sandboxes,
+    wrapStore,
+    ...engineOptions
+  } = options;
   const log = options.logger;
+  const { store, updates } = await openStore(options, nodeId);
+
   const pool = new SandboxPool({
     adapterPath: ADAPTER_PATH,
-    ...options.sandboxes,
+    ...sandboxes,
     ...(log ? { logger: log } : {}),
   });
   const runtime = new MachineRuntime(
@@ -52,22 +101,79 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
         fields as Record<string, unknown>,
       ),
   );
-  const { dataDir, sandboxes, wrapStore, ...engineOptions } = options;
   const engine = new Engine({
     ...engineOptions,
     store: wrapStore ? wrapStore(store) : store,
     runtime,
   });
+  engine.onInstanceUpdate((update) => updates.publish(update));
+  // Timers armed on other nodes: this node's scheduler may claim them too (claims exclude each
+  // other), so a timer fires on time even when the node that armed it is gone.
+  updates.subscribe((update) => {
+    if (update.kind === "timers-armed") engine.wakeTimers(update.dueAt);
+    else if (update.kind === "resync") engine.wakeTimers();
+  });
   engine.start();
   return {
     engine,
     store,
+    updates,
+    nodeId,
     runtime,
     pool,
     async close() {
       await engine.close();
       await runtime.close();
+      await updates.close();
       await store.close();
     },
   };
+}
+
+async function openStore(
+  options: BackstateOptions,
+  nodeId: string,
+): Promise<{ store: BackstateStore; updates: UpdateBus }> {
+  const logger = options.logger ?? silentLogger;
+  const { databaseUrl } = options;
+  if (databaseUrl === undefined) {
+    if (options.dataDir === undefined) {
+      throw new TypeError("give dataDir (for SQLite) or databaseUrl (for PostgreSQL)");
+    }
+    // The database holds key and session secrets: only the server's user may read it.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const databasePath = join(options.dataDir, "backstate.db");
+    const store = openSqliteStore({ path: databasePath });
+    try {
+      await store.migrate();
+      chmodSync(databasePath, 0o600);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return { store, updates: new LocalUpdateBus(logger) };
+  }
+
+  if (!isPostgresUrl(databaseUrl)) {
+    throw new TypeError("databaseUrl must be a postgres:// or postgresql:// URL");
+  }
+  const { schema, ...tuning } = options.postgres ?? {};
+  const store = openPostgresStore({
+    connectionString: databaseUrl,
+    ...(schema === undefined ? {} : { schema }),
+    ...tuning,
+    nodeId,
+  });
+  const updates = new PostgresUpdateBus({ connectionString: databaseUrl, schema, nodeId, logger });
+  try {
+    await store.migrate();
+    // Listening before the node serves anything: no change another node commits from now on is
+    // missed by this node's subscribers.
+    await updates.start();
+  } catch (error) {
+    await updates.close();
+    await store.close();
+    throw error;
+  }
+  return { store, updates };
 }

@@ -1,5 +1,12 @@
 // @backstate/server: the engine and what it runs on. The HTTP API and realtime arrive later.
-export { openBackstate, type Backstate, type BackstateOptions } from "./backstate.js";
+export {
+  isPostgresUrl,
+  openBackstate,
+  type Backstate,
+  type BackstateOptions,
+  type BackstateStore,
+  type PostgresOptions,
+} from "./backstate.js";
 export { startServer, type RunningServer, type ServerOptions } from "./http/server.js";
 export { ensureBootstrapAdmin, mintAdminSession, type Bootstrap } from "./auth/admin-sessions.js";
 export { Engine, type EngineOptions, type InstanceAddress } from "./engine/engine.js";
@@ -11,5 +18,6 @@ export { MachineRuntime } from "./runtime/machine-runtime.js";
 export { SandboxPool } from "./runtime/sandbox-pool.js";
 export { openSqliteStore, type SqliteStore } from "./store/sqlite/index.js";
 export { openPostgresStore, type PostgresStore } from "./store/postgres/index.js";
+export type { BusUpdate, UpdateBus } from "./realtime/update-bus.js";
 export type * from "./store/store.js";
 export * from "./errors.js";

@@ -172,6 +172,15 @@ export class Engine {
     await this.mailbox.drain();
   }
 
+  /**
+   * Another node armed a timer due at `dueAt` (undefined: it may have, when is unknown): the
+   * scheduler looks at the store now if that is sooner than its next look. Each timer still fires
+   * once: the nodes' claims on it exclude each other.
+   */
+  wakeTimers(dueAt?: number): void {
+    this.timers.wake(dueAt);
+  }
+
   /** Resolves when no timer delivery is in progress (tests advance a manual clock, then wait). */
   async timersIdle(): Promise<void> {
     await this.timers.idle();

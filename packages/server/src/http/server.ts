@@ -75,7 +75,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     const app = createApi(services);
     const httpServer = createHttpServer(app.fetch);
-    const realtime = attachRealtime(httpServer, services, realtimeOptions);
+    const realtime = attachRealtime(
+      httpServer,
+      { ...services, updates: backstate.updates },
+      realtimeOptions,
+    );
     await listen(httpServer, host, port);
     const address = httpServer.address() as AddressInfo;
     const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;

@@ -1,6 +1,8 @@
 // The realtime hub: which sockets watch which instances, and the fan-out of each committed
 // update to them. allowRead is asked once per update per distinct authContext (not per socket),
-// and a watcher it refuses loses the subscription with an error message.
+// and a watcher it refuses loses the subscription with an error message. Updates come from the
+// update bus: this node's with their record, other nodes' as a key, loaded from the store only
+// when a socket here watches that instance.
 import { TokenError } from "@backstate/token";
 import type { Authenticator } from "../auth/authenticator.js";
 import { BackstateError } from "../errors.js";
@@ -8,9 +10,10 @@ import type { Engine, InstanceUpdate } from "../engine/engine.js";
 import type { Logger } from "../engine/logger.js";
 import { errorResponse } from "../http/error-response.js";
 import { wireState } from "../http/wire.js";
-import type { InstanceKey, InstanceRecord } from "../store/store.js";
+import type { InstanceKey, InstanceRecord, Store } from "../store/store.js";
 import type { Connection, Subscription } from "./connection.js";
 import type { ClientMessage, InstanceUpdateMessage } from "./protocol.js";
+import type { BusUpdate, UpdateBus } from "./update-bus.js";
 
 type Subscribe = Extract<ClientMessage, { type: "subscribe-to-instance" }>;
 
@@ -19,18 +22,26 @@ export const refOf = (key: InstanceKey): string =>
 
 export class RealtimeHub {
   private readonly watchers = new Map<string, Set<Connection>>();
+  /** Loads of other nodes' updates under way, per instance ref; `again` when another arrived. */
+  private readonly loading = new Map<string, { again: boolean }>();
   private readonly stopListening: () => void;
 
   constructor(
     private readonly deps: {
       engine: Engine;
+      store: Store;
       authenticator: Authenticator;
       logger: Logger;
       /** Clock skew tolerated on a socket's token expiry for new subscriptions. */
       tokenLeewaySeconds: number;
+      /** Every node's updates; without it, this node's engine's only. */
+      updates?: UpdateBus;
     },
   ) {
-    this.stopListening = deps.engine.onInstanceUpdate((update) => this.onUpdate(update));
+    const listener = (update: BusUpdate) => this.onUpdate(update);
+    this.stopListening = deps.updates
+      ? deps.updates.subscribe(listener)
+      : deps.engine.onInstanceUpdate(listener);
   }
 
   get watchedInstances(): number {
@@ -135,7 +146,57 @@ export class RealtimeHub {
     set.add(connection);
   }
 
-  private onUpdate(update: InstanceUpdate): void {
+  private onUpdate(update: BusUpdate): void {
+    switch (update.kind) {
+      case "state":
+      case "deleted":
+        return this.fanOut(update);
+      case "changed":
+        return this.reload(refOf(update.key), update.key);
+      case "resync":
+        for (const ref of this.watchers.keys()) this.reload(ref, keyOf(ref));
+        return;
+      case "timers-armed":
+        return;
+    }
+  }
+
+  /**
+   * Another node changed the instance (or may have): when a socket here watches it, its latest
+   * record is loaded and delivered like a local update; the sockets' ts check drops a state they
+   * already have. One load per instance at a time: updates arriving meanwhile cause one more.
+   */
+  private reload(ref: string, key: InstanceKey): void {
+    if (!this.watchers.has(ref)) return;
+    const running = this.loading.get(ref);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.loading.set(ref, state);
+    const loop = async () => {
+      try {
+        do {
+          state.again = false;
+          const instance = await this.deps.store.loadInstance(key);
+          if (instance) this.fanOut({ kind: "state", instance });
+          else this.fanOut({ kind: "deleted", key });
+        } while (state.again && this.watchers.has(ref));
+      } finally {
+        // At once, in the same turn as the last check of `again`: no update can slip between.
+        this.loading.delete(ref);
+      }
+    };
+    loop().catch((err: unknown) =>
+      this.deps.logger.error("another node's update could not be loaded", {
+        instance: ref,
+        error: String(err),
+      }),
+    );
+  }
+
+  private fanOut(update: InstanceUpdate): void {
     const ref = refOf(update.kind === "state" ? update.instance : update.key);
     const watching = this.watchers.get(ref);
     if (!watching || watching.size === 0) return;
@@ -195,6 +256,12 @@ export class RealtimeHub {
       connection.sendError({ requestId: subscription.requestId, status, code, error });
     }
   }
+}
+
+/** The key a ref names (refs are built by refOf from names that cannot contain "/"). */
+function keyOf(ref: string): InstanceKey {
+  const [orgId = "", machineName = "", instanceName = ""] = ref.split("/");
+  return { orgId, machineName, instanceName };
 }
 
 function updateFrame(

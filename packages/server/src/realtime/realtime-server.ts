@@ -16,6 +16,7 @@ import type { Store } from "../store/store.js";
 import { Connection, type ConnectionLimits } from "./connection.js";
 import { RealtimeHub } from "./hub.js";
 import { parseClientMessage } from "./protocol.js";
+import type { UpdateBus } from "./update-bus.js";
 
 export const REALTIME_PATH = "/rt";
 
@@ -39,7 +40,14 @@ export type Realtime = {
 
 export function attachRealtime(
   server: Server,
-  deps: { engine: Engine; store: Store; authenticator: Authenticator; logger: Logger },
+  deps: {
+    engine: Engine;
+    store: Store;
+    authenticator: Authenticator;
+    logger: Logger;
+    /** Every node's committed updates (default: this node's engine's only). */
+    updates?: UpdateBus;
+  },
   options: RealtimeOptions = {},
 ): Realtime {
   const limits: ConnectionLimits = {

@@ -19,8 +19,13 @@ import { listAll, snapshotOrg } from "./org-snapshot.js";
 
 type Json = Record<string, unknown>;
 type Headers = Record<string, string>;
-/** One request: the path (with query), and a JSON body or a multipart form. */
-type Call = { path: string; body?: unknown; form?: () => FormData };
+/** One request: the path (with query), and a JSON body, a multipart form or a urlencoded one. */
+type Call = {
+  path: string;
+  body?: unknown;
+  form?: () => FormData;
+  urlencoded?: Record<string, string>;
+};
 type Reply = { status: number; text: string; body: Json | undefined };
 type Entry =
   | "not-implemented"
@@ -39,6 +44,7 @@ type CallerKind = "none" | "expired" | "other-org" | "no-scope" | "scope" | "adm
 type Caller = { kind: CallerKind; name: string; headers(): Promise<Headers> };
 
 const ALICE = { sub: "alice" };
+const IDP_SECRET = Buffer.from("matrix identity provider secret");
 const MACHINE = "wf";
 const VERSIONS = "vt";
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -63,6 +69,9 @@ async function send(method: string, call: Call, headers: Headers): Promise<Reply
   let body: string | FormData | undefined;
   if (call.form) {
     body = call.form();
+  } else if (call.urlencoded) {
+    all["content-type"] = "application/x-www-form-urlencoded";
+    body = new URLSearchParams(call.urlencoded).toString();
   } else {
     // Like the official client: JSON content type on every call, even without a body.
     all["content-type"] = "application/json";
@@ -155,6 +164,50 @@ async function uploadedVersion(): Promise<string> {
 
 async function adminState(instance: string): Promise<Reply> {
   return admin("GET", `/machines/${MACHINE}/i/${instance}/admin`);
+}
+
+/** A fresh identity provider (HS256, matched by iss alone) in this org; answers its iss. */
+async function newIdp(): Promise<string> {
+  const iss = `https://${fresh("idp")}.example/`;
+  const reply = await admin("POST", "/idps", {
+    iss,
+    algs: ["HS256"],
+    key: IDP_SECRET.toString("base64url"),
+    mapping: { "sub.$": "$.sub" },
+  });
+  assert.equal(reply.status, 204, reply.text);
+  return iss;
+}
+
+/** A fresh token provider in this org, signing with a key that holds only `scopes`. */
+async function newTokenProvider(scopes: readonly Scope[] = ["tokens.admin"]): Promise<string> {
+  const service = fresh("svc");
+  const key = await api.createKey(scopes, `for-${service}`);
+  const reply = await admin("POST", "/token-providers", {
+    service,
+    keyId: key.id,
+    mapping: { "sub.$": "$.sub" },
+  });
+  assert.equal(reply.status, 204, reply.text);
+  return service;
+}
+
+async function listedIssuers(headers?: Headers): Promise<unknown[]> {
+  const reply = await send("GET", { path: "/idps" }, headers ?? adminHeaders());
+  return (reply.body?.idps as Json[]).map((idp) => idp.iss);
+}
+
+async function listedServices(headers?: Headers): Promise<unknown[]> {
+  const reply = await send("GET", { path: "/token-providers" }, headers ?? adminHeaders());
+  return (reply.body?.tokenProviders as Json[]).map((provider) => provider.service);
+}
+
+/** An HS256 identity token signed with IDP_SECRET, as an identity provider would issue it. */
+function idpToken(claims: Json): string {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const input = `${encode({ alg: "HS256", typ: "JWT" })}.${encode(claims)}`;
+  const signature = createHmac("sha256", IDP_SECRET).update(input).digest("base64url");
+  return `${input}.${signature}`;
 }
 
 async function keyIds(): Promise<string[]> {
@@ -395,18 +448,135 @@ const table: Record<string, Entry> = {
     build: () => Promise.resolve({ path: "/rt" }),
     everyone: { status: 426, code: "upgrade-required" },
   },
+  "GET /idps": {
+    build: async () => {
+      await newIdp();
+      return { path: "/idps" };
+    },
+    done(reply) {
+      const idps = reply.body?.idps as Json[];
+      assert.ok(idps.length >= 2, "the anonymous-session provider and the test's");
+      for (const idp of idps) assert.ok(!("key" in idp), "secret keys are never listed");
+      return Promise.resolve();
+    },
+    crossOrg: {
+      status: 200,
+      async check(reply) {
+        const ours = await listedIssuers();
+        const theirs = (reply.body?.idps as Json[]).map((idp) => idp.iss);
+        assert.deepEqual(
+          theirs.filter((iss) => ours.includes(iss)),
+          [],
+          "it sees none of ours",
+        );
+      },
+    },
+  },
+  "POST /idps": {
+    build: () =>
+      Promise.resolve({
+        path: "/idps",
+        body: {
+          iss: `https://${fresh("idp")}.example/`,
+          algs: ["HS256", "HS512"],
+          key: IDP_SECRET.toString("base64url"),
+          mapping: { "sub.$": "$.sub", role: "user" },
+        },
+      }),
+    async done(_reply, call) {
+      assert.ok((await listedIssuers()).includes((call.body as Json).iss));
+    },
+    crossOrg: {
+      // Its own org's identity provider: made there, not here.
+      status: 204,
+      async check(_reply, call) {
+        const iss = (call.body as Json).iss;
+        assert.ok(!(await listedIssuers()).includes(iss), "not in this org");
+        assert.ok((await listedIssuers(bearer(other.token))).includes(iss), "in the other org");
+      },
+    },
+  },
+  "DELETE /idps": {
+    build: async () => ({ path: "/idps", body: { iss: await newIdp() } }),
+    async done(_reply, call) {
+      assert.ok(!(await listedIssuers()).includes((call.body as Json).iss), "it is gone");
+    },
+  },
+  "GET /token-providers": {
+    build: async () => {
+      await newTokenProvider();
+      return { path: "/token-providers" };
+    },
+    done(reply) {
+      const services = (reply.body?.tokenProviders as Json[]).map((p) => p.service);
+      assert.ok(services.includes("anonymous-statebacked-dev"));
+      return Promise.resolve();
+    },
+    crossOrg: {
+      status: 200,
+      async check(reply) {
+        const ours = (await listAll(api, "/token-providers", "tokenProviders")).map((p) => p.keyId);
+        const theirs = (reply.body?.tokenProviders as Json[]).map((p) => p.keyId);
+        assert.deepEqual(
+          theirs.filter((keyId) => ours.includes(keyId)),
+          [],
+          "it sees none of ours",
+        );
+      },
+    },
+  },
+  "POST /token-providers": {
+    // The key holds tokens.admin only: a caller may name only keys whose scopes it holds.
+    build: async () => ({
+      path: "/token-providers",
+      body: {
+        service: fresh("svc"),
+        keyId: (await api.createKey(["tokens.admin"], fresh("tp-key"))).id,
+        mapping: { "sub.$": "$.sub" },
+      },
+    }),
+    async done(_reply, call) {
+      assert.ok((await listedServices()).includes((call.body as Json).service));
+    },
+  },
+  "DELETE /token-providers/:service": {
+    build: async () => ({ path: `/token-providers/${await newTokenProvider()}` }),
+    async done(_reply, call) {
+      const service = call.path.slice("/token-providers/".length);
+      assert.ok(!(await listedServices()).includes(service), "it is gone");
+    },
+  },
+  "POST /tokens": {
+    async build() {
+      const iss = await newIdp();
+      const service = await newTokenProvider(["state.read"]);
+      const now = nowSeconds();
+      return {
+        path: "/tokens",
+        urlencoded: {
+          grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+          audience: `https://tokens.statebacked.dev/${api.orgId}/${service}`,
+          requested_token_type: "urn:ietf:params:oauth:token-type:access_token",
+          subject_token: idpToken({ iss, sub: "alice", iat: now, exp: now + 600 }),
+        },
+      };
+    },
+    async done(reply) {
+      // The exchanged token reads the instance as alice (allowRead refuses only mallory).
+      const token = reply.body?.access_token as string;
+      const read = await send(
+        "GET",
+        { path: `/machines/${MACHINE}/i/${readInstance}` },
+        bearer(token),
+      );
+      assert.equal(read.status, 200, read.text);
+    },
+  },
   "PUT /machines/:machineName/i/:instanceName/v": "not-implemented",
   "POST /machines/:machineName/migrations": "not-implemented",
   "PUT /machines/:machineName/migrations/:signedMigrationId": "not-implemented",
   "GET /machines/:machineName/indexes/:index/query": "not-implemented",
   "GET /logs": "not-implemented",
-  "GET /idps": "not-implemented",
-  "POST /idps": "not-implemented",
-  "DELETE /idps": "not-implemented",
-  "GET /token-providers": "not-implemented",
-  "POST /token-providers": "not-implemented",
-  "DELETE /token-providers/:service": "not-implemented",
-  "POST /tokens": "not-implemented",
   "GET /billing": "not-implemented",
   "POST /org-members": "not-implemented",
 };
@@ -665,7 +835,7 @@ describe("authentication and act-as", () => {
     await store.createUser({ id: userId, name: "stranger", createdAt: Date.now() });
     const session = await mintAdminSession(store, randomIds, systemClock, userId);
     const stranger = bearer(session.token);
-    const made = await post("/orgs", { name: "stranger's" }, stranger);
+    const made = await post("/orgs", { name: "stranger's", allowAnonymousAccess: false }, stranger);
     assert.equal(made.status, 200, made.text);
     const theirOrg = made.body?.id as string;
 

@@ -342,7 +342,7 @@ describe("administration with an admin session", () => {
       (err: unknown) => err instanceof errors.ApiError && err.status === 501,
     );
     await assert.rejects(
-      admin.identityProviders.list(),
+      admin.billing.get(),
       (err: unknown) => err instanceof errors.ApiError && err.code === "not-implemented",
     );
   });

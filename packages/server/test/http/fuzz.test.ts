@@ -297,15 +297,62 @@ function targets(): Record<string, Target> {
       `/machines/${MACHINE}/indexes/idx/query?op=eq&value=1`,
     ),
     "GET /logs": notImplemented(`/logs?from=${encodeURIComponent(new Date(0).toISOString())}`),
-    "GET /idps": notImplemented("/idps"),
-    "POST /idps": notImplemented("/idps"),
-    "DELETE /idps": notImplemented("/idps"),
-    "GET /token-providers": notImplemented("/token-providers"),
-    "POST /token-providers": notImplemented("/token-providers"),
-    "DELETE /token-providers/:service": notImplemented(
-      "/token-providers/anonymous-statebacked-dev",
-    ),
-    "POST /tokens": notImplemented("/tokens"),
+    "GET /idps": { path: "/idps" },
+    "POST /idps": {
+      path: "/idps",
+      valid: {
+        iss: "https://fuzz.example/",
+        algs: ["HS256"],
+        key: Buffer.from("a fuzzing secret of some length").toString("base64url"),
+        mapping: { "sub.$": "$.sub" },
+      },
+      fields: {
+        iss: { required: true, wrong: [42, null, "", "x".repeat(1025), [], {}] },
+        algs: {
+          required: true,
+          wrong: ["HS256", [], ["none"], ["RS256"], ["HS256", "ES256"], [42], null, {}],
+        },
+        key: {
+          required: true,
+          wrong: ["", "not base64!", "c2hvcnQ", 42, null, {}, "x".repeat(4097)],
+        },
+        jwksUrl: {
+          required: false,
+          wrong: ["https://10.0.0.1/jwks", "http://169.254.169.254/", "not a url", 42, null],
+        },
+        mapping: {
+          required: true,
+          wrong: [
+            "x",
+            42,
+            null,
+            [],
+            { "a.$": 42 },
+            { "a.$": "$[?(@.x)]" },
+            { "a.$": "$.a[" },
+            { "a.$": "" },
+            { "__proto__.$": "$.x" },
+          ],
+        },
+      },
+    },
+    // Names an identity provider that does not exist (or no aud/iss at all).
+    "DELETE /idps": failing("/idps"),
+    "GET /token-providers": { path: "/token-providers" },
+    "POST /token-providers": {
+      path: "/token-providers",
+      valid: { service: "fz-svc", keyId: FAKE_KEY, mapping: { "sub.$": "$.sub" } },
+      fields: {
+        service: { required: true, wrong: NAME_WRONG, name: true },
+        keyId: { required: true, wrong: [42, "", "key", null, "sbk_a/b", ["sbk_x"]] },
+        mapping: { required: true, wrong: ["x", 42, null, [], { "a.$": "$.(x)" }] },
+      },
+      // The key does not exist, so even a valid body is refused.
+      mustFail: true,
+    },
+    "DELETE /token-providers/:service": failing("/token-providers/fz-no-such-service"),
+    // No subject token any identity provider signed: every exchange is refused.
+    "POST /tokens": failing("/tokens"),
     "GET /billing": notImplemented("/billing"),
     "POST /org-members": notImplemented("/org-members"),
   };

@@ -68,6 +68,7 @@ if (url !== undefined) {
         assert.deepEqual(applied, [
           { version: 1, name: "0001-init.sql" },
           { version: 2, name: "0002-api.sql" },
+          { version: 3, name: "0003-token-exchange.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;

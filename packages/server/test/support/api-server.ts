@@ -1,8 +1,6 @@
-// A real Backstate server on a free loopback port for black-box API tests: a fresh data dir, the
+// A real Backstate server on a free loopback port for black-box API tests: a fresh store (a data
+// dir, or a PostgreSQL schema when the test file runs on PostgreSQL: see store-target.ts), the
 // bootstrap admin with a session token, and helpers to deploy fixtures and mint key tokens.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { signToken } from "@backstate/token";
 import { ensureBootstrapAdmin, mintAdminSession } from "../../src/auth/admin-sessions.js";
 import type { Scope } from "../../src/auth/scopes.js";
@@ -10,6 +8,7 @@ import { systemClock } from "../../src/engine/clock.js";
 import { randomIds } from "../../src/engine/ids.js";
 import { startServer, type RunningServer, type ServerOptions } from "../../src/http/server.js";
 import { bundleFixture, type BundleStyle } from "./bundles.js";
+import { freshStore, type FreshStore } from "./store-target.js";
 
 export type ApiKey = { id: string; key: string };
 
@@ -32,19 +31,53 @@ export type ApiServer = {
   tokenFor(key: ApiKey, act: Record<string, unknown>, expiresAt?: number): Promise<string>;
   /** A second org, with its own admin-made key holding every scope given. */
   otherOrg(scopes: readonly Scope[]): Promise<{ orgId: string; key: ApiKey }>;
+  /** The store it runs on. */
+  store: FreshStore;
   dispose(): Promise<void>;
 };
 
 export async function startApiServer(options: Partial<ServerOptions> = {}): Promise<ApiServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), "backstate-api-"));
-  const server = await startServer({
-    sandboxes: { size: 2 },
-    ...options,
-    dataDir,
-  });
-  const { store } = server.backstate;
-  const { orgId, userId } = await ensureBootstrapAdmin(store, randomIds, systemClock);
-  const { token: adminToken } = await mintAdminSession(store, randomIds, systemClock, userId);
+  const store = freshStore("api");
+  return startOn(store, options, () => store.dispose());
+}
+
+/**
+ * Another node of `first`'s cluster (PostgreSQL only): a server of its own on the same schema,
+ * with the same org and admin. Disposing it leaves the store to `first`.
+ */
+export function startAnotherNode(
+  first: ApiServer,
+  options: Partial<ServerOptions> = {},
+): Promise<ApiServer> {
+  if (first.store.options.databaseUrl === undefined) {
+    throw new TypeError("only servers on PostgreSQL share their store");
+  }
+  return startOn(first.store, options, () => Promise.resolve());
+}
+
+async function startOn(
+  store: FreshStore,
+  options: Partial<ServerOptions>,
+  disposeStore: () => Promise<void>,
+): Promise<ApiServer> {
+  let server: RunningServer;
+  try {
+    server = await startServer({ sandboxes: { size: 2 }, ...options, ...store.options });
+  } catch (error) {
+    await disposeStore();
+    throw error;
+  }
+  const { orgId, userId } = await ensureBootstrapAdmin(
+    server.backstate.store,
+    randomIds,
+    systemClock,
+  );
+  const { token: adminToken } = await mintAdminSession(
+    server.backstate.store,
+    randomIds,
+    systemClock,
+    userId,
+  );
   const url = server.url;
 
   const call = async (
@@ -72,6 +105,7 @@ export async function startApiServer(options: Partial<ServerOptions> = {}): Prom
   const api: ApiServer = {
     url,
     server,
+    store,
     orgId,
     userId,
     adminToken,
@@ -119,7 +153,7 @@ export async function startApiServer(options: Partial<ServerOptions> = {}): Prom
     },
     async dispose() {
       await server.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await disposeStore();
     },
   };
   return api;

@@ -1,116 +1,233 @@
-// Applies transition commits: one commit's writes, and the group-commit batch that runs many of
-// them in one PostgreSQL transaction, each inside its own savepoint.
-import type { Pool, PoolClient } from "pg";
-import { AlreadyExistsError, ConflictError, NotFoundError } from "../../errors.js";
+// Applies transition commits on PostgreSQL: a group-commit batch is one statement, a call of a
+// PL/pgSQL function (commit-function.ts) that writes each commit in a block of its own, so a
+// failing commit is rolled back alone while the others stay, and sends their change notices. The
+// statement runs in its own transaction: a whole batch costs one round trip, however many commits
+// it holds, and one WAL flush.
+import { DatabaseError, type Pool, type PoolClient } from "pg";
+import { AlreadyExistsError, BackstateError, ConflictError, NotFoundError } from "../../errors.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
-import {
-  changes,
-  isForeignKeyViolation,
-  isUniqueViolation,
-  rollback,
-  rows,
-  toCommitError,
-} from "./connection.js";
-import { SQL } from "./sql.js";
+import { COMMIT_BATCH, DEFINE_COMMIT_BATCH, type CommitFailure } from "./commit-function.js";
+import { commitChange, originPrefix } from "./notices.js";
 
-/** Every write of one commit. Runs inside a transaction (and savepoint) opened by the caller. */
-export async function applyCommit(
-  client: PoolClient,
-  commit: TransitionCommit,
-): Promise<CommitResult> {
-  const { instance: key, expectedSequence } = commit;
-  const sequence = expectedSequence + 1;
-  const pendingServices = JSON.stringify(commit.pendingServices);
-  const version = commit.machineVersionId;
-  const { event, state } = commit.transition;
-  const noVersion = () => new NotFoundError(`machine ${key.machineName} has no version ${version}`);
-  let instanceId: number;
+/**
+ * A commit as queued for a batch. The engine pipelines the events of one instance: it submits
+ * the commit of each step before the one it was built on has been written. `builtOn` is that
+ * earlier commit of the same instance (when it was still queued at submission), and `failed`
+ * tells its successors whether it was written: a commit whose predecessor failed is refused with
+ * ConflictError without being tried. Otherwise the sequence check could pass by coincidence: when
+ * another node wrote sequence n+1 where the predecessor failed to, a successor expecting n+1 would
+ * land on top of that node's state, carrying a step computed from the predecessor's.
+ */
+export type QueuedCommit = {
+  commit: TransitionCommit;
+  builtOn: QueuedCommit | undefined;
+  failed: boolean;
+};
 
-  if (commit.kind === "create") {
-    if (expectedSequence !== 0) throw new TypeError("a create commit expects sequence 0");
-    let created: { instanceId: number }[];
+/** One commit as the function takes it (short names: the batch travels as one JSON text). */
+type Element = {
+  k: "c" | "e";
+  o: string;
+  m: string;
+  n: string;
+  id?: number;
+  v: string;
+  es: number;
+  s: string;
+  p: string;
+  e: string;
+  st: string;
+  at: number;
+  dt?: number;
+  rk?: string[];
+  t?: Array<{ k: string; d: number; e: string }>;
+  a?: number;
+  np: string;
+};
+
+type ElementResult = { ok: true; id: number; seq: number } | CommitFailure;
+
+/** The function is created once per connection, in its temporary schema (pg_temp). */
+const defined = new WeakSet<PoolClient>();
+
+/**
+ * The group-commit runner. Commits are applied in instance-key order (stable: one instance's
+ * commits keep their order), so two nodes' batches lock instances in the same order and wait
+ * for each other rather than deadlock; outcomes are returned in the batch's order. Throws when
+ * the statement as a whole fails: then nothing of the batch was written. Resolves after the
+ * commit, so with PostgreSQL's default `synchronous_commit` every commit it reports is durable.
+ *
+ * The transaction also sends change notices (NOTIFY on `notices.channel`) naming every commit
+ * that succeeded: PostgreSQL delivers them to every listening node exactly when the batch commits.
+ */
+export function commitBatchRunner(
+  pool: Pool,
+  notices: { channel: string; origin: string },
+): (batch: readonly QueuedCommit[]) => Promise<Outcome<CommitResult>[]> {
+  return async (batch) => {
     try {
-      created = await rows(client, SQL.createInstance, [
-        key.orgId,
-        key.machineName,
-        key.instanceName,
-        version,
-        commit.snapshot,
-        sequence,
-        pendingServices,
-        commit.at,
-        event,
-        state,
-      ]);
+      return await runBatch(pool, notices, batch);
     } catch (error) {
-      if (isUniqueViolation(error)) {
-        throw new AlreadyExistsError(`instance ${key.instanceName} already exists`);
-      }
-      // The instance's only parent is its version (of its machine, of its org).
-      if (isForeignKeyViolation(error)) throw noVersion();
+      // Nothing of the batch was written: the commits built on any of them must fail too.
+      for (const queued of batch) queued.failed = true;
       throw error;
     }
-    instanceId = only(created).instanceId;
-  } else {
-    if (commit.instanceId === undefined) throw new TypeError("an event commit needs instanceId");
-    instanceId = commit.instanceId;
-    let updated: { instanceId: number }[];
-    try {
-      updated = await rows(client, SQL.updateInstance, [
-        version,
-        commit.snapshot,
-        sequence,
-        pendingServices,
-        commit.at,
-        instanceId,
-        key.orgId,
-        key.machineName,
-        key.instanceName,
-        expectedSequence,
-        event,
-        state,
-      ]);
-    } catch (error) {
-      if (isForeignKeyViolation(error)) throw noVersion();
-      throw error;
-    }
-    if (updated.length === 0) {
-      throw new ConflictError(
-        `instance ${key.instanceName} is no longer at sequence ${expectedSequence}`,
-      );
-    }
-  }
+  };
+}
 
-  // Scoped to this instance: a timer id from anywhere else deletes nothing. A timer that is gone
-  // was cancelled (or re-armed) after it was claimed: delivering it now would be wrong, so the
-  // whole commit fails and a timer fires at most once.
-  if (commit.deliveredTimerId !== undefined) {
-    const deleted = await changes(client, SQL.deleteTimerOfInstance, [
-      commit.deliveredTimerId,
-      instanceId,
-    ]);
-    if (deleted === 0) {
-      throw new ConflictError(
-        `timer ${commit.deliveredTimerId} was cancelled or already delivered`,
-      );
+async function runBatch(
+  pool: Pool,
+  notices: { channel: string; origin: string },
+  batch: readonly QueuedCommit[],
+): Promise<Outcome<CommitResult>[]> {
+  const order = batch
+    .map((queued, index) => ({ queued, index }))
+    .sort(
+      (a, b) =>
+        compareKeys(a.queued.commit.instance, b.queued.commit.instance) || a.index - b.index,
+    );
+  const outcomes = new Array<Outcome<CommitResult>>(batch.length);
+  const elements: Element[] = [];
+  const sent: Array<{ queued: QueuedCommit; index: number }> = [];
+  const position = new Map<QueuedCommit, number>();
+  for (const { queued, index } of order) {
+    const { builtOn, commit } = queued;
+    // Its predecessor ran in an earlier batch, or was refused just above: its fate is known.
+    if (builtOn?.failed === true) {
+      queued.failed = true;
+      outcomes[index] = { ok: false, error: chainBroken(commit) };
+      continue;
     }
+    let element: Element;
+    try {
+      element = toElement(commit);
+    } catch (error) {
+      queued.failed = true;
+      outcomes[index] = { ok: false, error: error as Error };
+      continue;
+    }
+    const before = builtOn === undefined ? undefined : position.get(builtOn);
+    if (before !== undefined) element.a = before;
+    position.set(queued, elements.length);
+    elements.push(element);
+    sent.push({ queued, index });
   }
+  if (elements.length === 0) return outcomes;
+
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  let results: ElementResult[];
+  try {
+    if (!defined.has(client)) {
+      await client.query(DEFINE_COMMIT_BATCH);
+      defined.add(client);
+    }
+    const answer = await client.query<{ results: ElementResult[] }>({
+      name: "bs_commit_batch",
+      text: COMMIT_BATCH,
+      values: [JSON.stringify(elements), notices.channel, originPrefix(notices.origin)],
+    });
+    results = answer.rows[0]?.results ?? [];
+  } catch (error) {
+    // An error PostgreSQL reported leaves the connection usable (the statement's transaction is
+    // over); any other (the connection broke, or timed out) means it must not go back to the pool.
+    if (!(error instanceof DatabaseError))
+      broken = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+  if (results.length !== elements.length) {
+    throw new BackstateError(
+      "store-error",
+      "the commit function answered the wrong number of results",
+    );
+  }
+  sent.forEach(({ queued, index }, i) => {
+    const result = results[i]!;
+    if (result.ok) {
+      outcomes[index] = { ok: true, value: { instanceId: result.id, sequence: result.seq } };
+    } else {
+      queued.failed = true;
+      outcomes[index] = { ok: false, error: failureError(queued.commit, result) };
+    }
+  });
+  return outcomes;
+}
+
+function toElement(commit: TransitionCommit): Element {
+  const key = commit.instance;
+  if (commit.kind === "create" && commit.expectedSequence !== 0) {
+    throw new TypeError("a create commit expects sequence 0");
+  }
+  if (commit.kind === "event" && commit.instanceId === undefined) {
+    throw new TypeError("an event commit needs instanceId");
+  }
+  const element: Element = {
+    k: commit.kind === "create" ? "c" : "e",
+    o: key.orgId,
+    m: key.machineName,
+    n: key.instanceName,
+    v: commit.machineVersionId,
+    es: commit.expectedSequence,
+    s: commit.snapshot,
+    p: JSON.stringify(commit.pendingServices),
+    e: commit.transition.event,
+    st: commit.transition.state,
+    at: commit.at,
+    // Sent only if the commit is written, which makes its sequence expectedSequence + 1.
+    np: commitChange(commit, commit.expectedSequence + 1),
+  };
+  if (commit.kind === "event") element.id = commit.instanceId;
+  if (commit.deliveredTimerId !== undefined) element.dt = commit.deliveredTimerId;
   // Cancelled keys go, and so does the old timer of every key armed again: re-arming replaces the
   // timer with a new id, so a late delivery of the old one (which names the old id) cannot delete
   // its replacement.
   const armed = lastPerKey(commit.timersToArm);
   const replaced = [...new Set([...commit.timersToCancel, ...armed.map((timer) => timer.key)])];
-  if (replaced.length > 0) await changes(client, SQL.deleteTimersByKey, [instanceId, replaced]);
+  if (replaced.length > 0) element.rk = replaced;
   if (armed.length > 0) {
-    await changes(client, SQL.insertTimers, [
-      instanceId,
-      armed.map((timer) => timer.key),
-      armed.map((timer) => timer.dueAt),
-      armed.map((timer) => timer.event),
-    ]);
+    element.t = armed.map((timer) => ({ k: timer.key, d: timer.dueAt, e: timer.event }));
   }
-  return { instanceId, sequence };
+  return element;
+}
+
+function failureError(commit: TransitionCommit, failure: CommitFailure): Error {
+  const key = commit.instance;
+  switch (failure.err) {
+    case "conflict":
+      return new ConflictError(
+        `instance ${key.instanceName} is no longer at sequence ${commit.expectedSequence}`,
+      );
+    case "chain":
+      return chainBroken(commit);
+    case "exists":
+      return new AlreadyExistsError(`instance ${key.instanceName} already exists`);
+    case "no-version":
+      return new NotFoundError(
+        `machine ${key.machineName} has no version ${commit.machineVersionId}`,
+      );
+    case "timer":
+      // The timer this commit delivers was cancelled (or re-armed) after it was claimed:
+      // delivering it now would be wrong, so the commit fails and a timer fires at most once.
+      return new ConflictError(
+        `timer ${commit.deliveredTimerId} was cancelled or already delivered`,
+      );
+    case "race":
+      // Two writers crossed and PostgreSQL picked this one to give way: what a conflict says.
+      return new ConflictError(`the commit lost a race with another writer: ${failure.msg ?? ""}`);
+    default:
+      return new BackstateError("store-error", `storage failed: ${failure.msg ?? failure.err}`, {
+        cause: failure,
+      });
+  }
+}
+
+function chainBroken(commit: TransitionCommit): ConflictError {
+  return new ConflictError(
+    `instance ${commit.instance.instanceName}: the commit this one was built on failed`,
+  );
 }
 
 /** A key armed twice by one commit ends up with its last timer, as arming them in turn would. */
@@ -121,14 +238,6 @@ function lastPerKey(timers: readonly TimerToArm[]): TimerToArm[] {
     byKey.set(timer.key, timer);
   }
   return [...byKey.values()];
-}
-
-function only<T>(list: readonly T[]): T {
-  const [first] = list;
-  if (first === undefined || list.length !== 1) {
-    throw new Error(`expected one row, got ${list.length}`);
-  }
-  return first;
 }
 
 /** Orders instance keys the same way on every node: org, then machine, then instance name. */
@@ -142,55 +251,4 @@ function compareKeys(a: InstanceKey, b: InstanceKey): number {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/**
- * The group-commit runner: all commits in one transaction on one connection, each in a savepoint,
- * so a failing commit is rolled back alone while the others stay. Throws when the transaction as
- * a whole fails (it cannot start, a savepoint cannot be rolled back to, COMMIT fails): then
- * nothing of the batch is written. Resolves after COMMIT, so with PostgreSQL's default
- * `synchronous_commit` every commit it reports is durable.
- *
- * Every row a commit writes belongs to its instance, and a batch holds its locks until it ends. So
- * commits are applied in instance-key order (stable: one instance's commits keep their order):
- * two nodes' batches then lock instances in the same order, and wait for each other rather than
- * deadlock. Outcomes are returned in the batch's order.
- */
-export function commitBatchRunner(
-  pool: Pool,
-): (batch: readonly TransitionCommit[]) => Promise<Outcome<CommitResult>[]> {
-  return async (batch) => {
-    const order = batch
-      .map((commit, index) => ({ commit, index }))
-      .sort((a, b) => compareKeys(a.commit.instance, b.commit.instance) || a.index - b.index);
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      // One savepoint name, reused: after a success it is released and set anew (one round
-      // trip); after a failure, rolling back to it leaves it in place for the next commit.
-      await client.query("BEGIN; SAVEPOINT one_commit");
-      const outcomes = new Array<Outcome<CommitResult>>(batch.length);
-      let previousOk = false;
-      for (const { commit, index } of order) {
-        if (previousOk) await client.query("RELEASE SAVEPOINT one_commit; SAVEPOINT one_commit");
-        try {
-          outcomes[index] = { ok: true, value: await applyCommit(client, commit) };
-          previousOk = true;
-        } catch (error) {
-          const failed = await rollback(client, "ROLLBACK TO SAVEPOINT one_commit");
-          // The connection is gone (or the transaction with it): the batch fails as a whole.
-          if (failed !== undefined) throw failed;
-          outcomes[index] = { ok: false, error: toCommitError(error) };
-          previousOk = false;
-        }
-      }
-      await client.query("COMMIT");
-      return outcomes;
-    } catch (error) {
-      broken = await rollback(client, "ROLLBACK");
-      throw error;
-    } finally {
-      client.release(broken);
-    }
-  };
 }

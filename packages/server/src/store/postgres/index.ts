@@ -4,3 +4,4 @@ export {
   type PostgresStore,
   type PostgresStoreOptions,
 } from "./postgres-store.js";
+export { NoticeListener, channelOf, type Notice, type NoticeListenerOptions } from "./notices.js";

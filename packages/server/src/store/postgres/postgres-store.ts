@@ -33,6 +33,9 @@ import type {
   CommitResult,
   DeleteMachineResult,
   EpochMs,
+  IdentityProviderId,
+  IdentityProviderPosition,
+  IdentityProviderRecord,
   InstanceKey,
   InstanceRecord,
   InstanceStatus,
@@ -49,12 +52,13 @@ import type {
   Page,
   Store,
   TimerRecord,
+  TokenProviderRecord,
   TransitionCommit,
   TransitionRecord,
   UserRecord,
   VersionPosition,
 } from "../store.js";
-import { commitBatchRunner } from "./commit.js";
+import { commitBatchRunner, type QueuedCommit } from "./commit.js";
 import {
   changes,
   inTransaction,
@@ -67,7 +71,10 @@ import {
   type Queryable,
 } from "./connection.js";
 import { applyMigrations } from "./migrate.js";
+import { ReadBatcher } from "./read-batch.js";
+import { channelOf, encodeChange, originPrefix, payloads } from "./notices.js";
 import { SQL, type Listing } from "./sql.js";
+import * as providers from "./providers.js";
 
 export type PostgresStoreOptions = {
   /** A libpq-style URL, e.g. postgres://user:password@host:5432/database. */
@@ -85,6 +92,11 @@ export type PostgresStoreOptions = {
   maxBatchSize?: number;
   /** The folder of numbered .sql migrations. Default: the package's own. */
   migrationsDir?: string;
+  /**
+   * Names this node in the change notices its commits and deletes send (see notices.ts), so its
+   * own update bus can tell them from other nodes'. Default "".
+   */
+  nodeId?: string;
 };
 
 export type PostgresStore = Store & {
@@ -103,13 +115,19 @@ export function openPostgresStore(options: PostgresStoreOptions): PostgresStore 
 }
 
 // What exists only once migrations have run.
-type Ready = { commits: GroupCommitter<TransitionCommit, CommitResult> };
+type Ready = { commits: GroupCommitter<QueuedCommit, CommitResult> };
 
 class PostgresStoreImpl implements PostgresStore {
   readonly #pool: Pool;
   readonly #schema: string | undefined;
   readonly #migrationsDir: string;
   readonly #maxBatchSize: number;
+  readonly #notices: { channel: string; origin: string };
+  /** Per instance, the last commit submitted while it is still queued (see QueuedCommit). */
+  readonly #queued = new Map<string, QueuedCommit>();
+  // The lookups every request makes (its key, its instance), batched per turn of the event loop.
+  readonly #keyReads: ReadBatcher<string, KeyRecord>;
+  readonly #instanceReads: ReadBatcher<InstanceKey, InstanceRecord>;
   #ready: Ready | undefined;
   #closed = false;
 
@@ -122,12 +140,57 @@ class PostgresStoreImpl implements PostgresStore {
     checkPositive("poolSize", poolSize);
     const connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
     checkPositive("connectionTimeoutMs", connectionTimeoutMs);
+    this.#notices = { channel: channelOf(options.schema), origin: options.nodeId ?? "" };
+    originPrefix(this.#notices.origin);
     // Last: nothing above can throw after the pool exists.
     this.#pool = openPool({
       connectionString: options.connectionString,
       poolSize,
       connectionTimeoutMs,
       schema: options.schema,
+    });
+    const pool = this.#pool;
+    this.#keyReads = new ReadBatcher({
+      maxBatch: READ_BATCH,
+      id: (keyId) => keyId,
+      run: async (keyIds) => {
+        const found =
+          keyIds.length === 1
+            ? await pool.query<KeyRow>({
+                name: "bs_select_key",
+                text: SQL.selectKey,
+                values: keyIds,
+              })
+            : await pool.query<KeyRow>({
+                name: "bs_select_keys",
+                text: SQL.selectKeys,
+                values: [keyIds],
+              });
+        return new Map(found.rows.map((key) => [key.id, toKeyRecord(key)]));
+      },
+    });
+    this.#instanceReads = new ReadBatcher({
+      maxBatch: READ_BATCH,
+      id: instanceId,
+      run: async (keys) => {
+        const found =
+          keys.length === 1
+            ? await pool.query<InstanceRow>({
+                name: "bs_select_instance",
+                text: SQL.selectInstance,
+                values: [keys[0]!.orgId, keys[0]!.machineName, keys[0]!.instanceName],
+              })
+            : await pool.query<InstanceRow>({
+                name: "bs_select_instances",
+                text: SQL.selectInstances,
+                values: [
+                  keys.map((key) => key.orgId),
+                  keys.map((key) => key.machineName),
+                  keys.map((key) => key.instanceName),
+                ],
+              });
+        return new Map(found.rows.map((row) => [instanceId(row), toInstanceRecord(row)]));
+      },
     });
   }
 
@@ -145,7 +208,7 @@ class PostgresStoreImpl implements PostgresStore {
       throw toStoreError(error);
     }
     if (this.#ready !== undefined) return;
-    const commits = new GroupCommitter(commitBatchRunner(this.#pool), {
+    const commits = new GroupCommitter(commitBatchRunner(this.#pool, this.#notices), {
       maxBatchSize: this.#maxBatchSize,
       batchError: (cause) =>
         new BackstateError("store-error", "the group commit transaction failed", {
@@ -252,10 +315,7 @@ class PostgresStoreImpl implements PostgresStore {
   }
 
   getKey(keyId: string): Promise<KeyRecord | undefined> {
-    return this.#run(async (db) => {
-      const found = await row<KeyRow>(db, SQL.selectKey, [keyId]);
-      return found && toKeyRecord(found);
-    });
+    return this.#run(() => this.#keyReads.load(keyId));
   }
 
   deleteKey(orgId: string, keyId: string): Promise<boolean> {
@@ -430,11 +490,7 @@ class PostgresStoreImpl implements PostgresStore {
   }
 
   loadInstance(key: InstanceKey): Promise<InstanceRecord | undefined> {
-    return this.#run(async (db) => {
-      const scope = [key.orgId, key.machineName, key.instanceName];
-      const found = await row<InstanceRow>(db, SQL.selectInstance, scope);
-      return found && toInstanceRecord(found);
-    });
+    return this.#run(() => this.#instanceReads.load(key));
   }
 
   commitTransition(commit: TransitionCommit): Promise<CommitResult> {
@@ -444,9 +500,29 @@ class PostgresStoreImpl implements PostgresStore {
     } catch (error) {
       return Promise.reject(toStoreError(error));
     }
+    // An event commit expecting the sequence that the instance's queued event commit will write
+    // was built on it (the engine pipelines only the events of a batch; a create is never).
+    const { orgId, machineName, instanceName } = commit.instance;
+    const ref = `${orgId}/${machineName}/${instanceName}`;
+    const last = this.#queued.get(ref);
+    const builtOn =
+      last !== undefined &&
+      last.commit.kind === "event" &&
+      commit.kind === "event" &&
+      last.commit.expectedSequence + 1 === commit.expectedSequence
+        ? last
+        : undefined;
+    const queued: QueuedCommit = { commit, builtOn, failed: false };
+    this.#queued.set(ref, queued);
+    const settled = () => {
+      queued.builtOn = undefined;
+      if (this.#queued.get(ref) === queued) this.#queued.delete(ref);
+    };
     // Queued synchronously, so a close() that follows finds it in the queue and writes it.
     // The committer settles the promise after the batch's transaction has ended.
-    return ready.commits.submit(commit);
+    const done = ready.commits.submit(queued);
+    done.then(settled, settled);
+    return done;
   }
 
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean> {
@@ -480,6 +556,10 @@ class PostgresStoreImpl implements PostgresStore {
         await client.query(SQL.deleteTimersOfInstance, [found.id]);
         await client.query(SQL.deleteTransitionsOfInstance, [found.id]);
         await client.query(SQL.deleteInstance, [found.id]);
+        // Delivered to every listening node when (and only if) the delete commits.
+        const { channel, origin } = this.#notices;
+        const [payload] = payloads(origin, [encodeChange({ kind: "deleted", key })]);
+        await client.query(SQL.notify, [channel, payload]);
         return true;
       }),
     );
@@ -551,6 +631,46 @@ class PostgresStoreImpl implements PostgresStore {
     });
   }
 
+  // ---- token exchange: identity and token providers (providers.ts does the work) ----
+
+  upsertIdentityProvider(idp: IdentityProviderRecord): Promise<void> {
+    return this.#run((db) => providers.upsertIdentityProvider(db, idp));
+  }
+
+  listIdentityProviders(
+    orgId: string,
+    page: Page<IdentityProviderPosition>,
+  ): Promise<IdentityProviderRecord[]> {
+    return this.#run((db) => providers.listIdentityProviders(db, orgId, page));
+  }
+
+  findIdentityProviders(
+    orgId: string,
+    token: { audiences: readonly string[]; issuer: string | undefined },
+  ): Promise<IdentityProviderRecord[]> {
+    return this.#run((db) => providers.findIdentityProviders(db, orgId, token));
+  }
+
+  deleteIdentityProvider(orgId: string, id: IdentityProviderId): Promise<boolean> {
+    return this.#run((db) => providers.deleteIdentityProvider(db, orgId, id));
+  }
+
+  upsertTokenProvider(provider: TokenProviderRecord): Promise<void> {
+    return this.#run((db) => providers.upsertTokenProvider(db, provider));
+  }
+
+  getTokenProvider(orgId: string, service: string): Promise<TokenProviderRecord | undefined> {
+    return this.#run((db) => providers.getTokenProvider(db, orgId, service));
+  }
+
+  listTokenProviders(orgId: string, page: Page): Promise<TokenProviderRecord[]> {
+    return this.#run((db) => providers.listTokenProviders(db, orgId, page));
+  }
+
+  deleteTokenProvider(orgId: string, service: string): Promise<boolean> {
+    return this.#run((db) => providers.deleteTokenProvider(db, orgId, service));
+  }
+
   /** Runs `work` on the pool (one connection per statement), with errors turned into coded ones. */
   async #run<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
     this.#readyOrThrow();
@@ -573,6 +693,14 @@ class PostgresStoreImpl implements PostgresStore {
 }
 
 const ORG_ROLES: readonly OrgRole[] = ["admin", "write", "read"];
+
+/** The most lookups one batched read statement takes. */
+const READ_BATCH = 256;
+
+/** An instance key's identity in a batch of lookups. */
+function instanceId(key: InstanceKey): string {
+  return JSON.stringify([key.orgId, key.machineName, key.instanceName]);
+}
 
 function checkPositive(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 1)

@@ -67,6 +67,9 @@ export const SQL = {
     VALUES ($1, $2, $3, $4, $5, $6)`,
   selectKey: `SELECT id, org_id AS "orgId", name, secret, scopes, created_at AS "createdAt"
     FROM keys WHERE id = $1`,
+  // Many keys at once (the read batcher's statement): the ids as one array.
+  selectKeys: `SELECT id, org_id AS "orgId", name, secret, scopes, created_at AS "createdAt"
+    FROM keys WHERE id = ANY ($1::text[])`,
   deleteKey: "DELETE FROM keys WHERE org_id = $1 AND id = $2",
   listKeys: listing(
     `SELECT id, org_id AS "orgId", name, scopes, created_at AS "createdAt"
@@ -135,29 +138,11 @@ export const SQL = {
 
   selectInstance: `SELECT ${INSTANCE_COLUMNS} FROM instances
     WHERE org_id = $1 AND machine_name = $2 AND name = $3`,
-  // Creation: the instance row and its first history row, in one statement. The UNIQUE
-  // (org, machine, name) constraint decides a race between two creates.
-  createInstance: `WITH created AS (
-      INSERT INTO instances (org_id, machine_name, name, machine_version_id, snapshot, status,
-        sequence, pending_services, created_at, updated_at)
-      VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $8)
-      RETURNING id
-    )
-    INSERT INTO transitions (instance_id, sequence, event, state, created_at)
-    SELECT id, $6::bigint, $9, $10, $8::bigint FROM created
-    RETURNING instance_id AS "instanceId"`,
-  // The optimistic single-writer check: the row changes only if nobody committed since it was
-  // read (a concurrent writer's row is re-checked once it commits); the history row is written
-  // only then. The key columns make an id from another org (or instance) match nothing.
-  updateInstance: `WITH updated AS (
-      UPDATE instances SET machine_version_id = $1, snapshot = $2, sequence = $3,
-        pending_services = $4, updated_at = $5
-      WHERE id = $6 AND org_id = $7 AND machine_name = $8 AND name = $9 AND sequence = $10
-      RETURNING id
-    )
-    INSERT INTO transitions (instance_id, sequence, event, state, created_at)
-    SELECT id, $3::bigint, $11, $12, $5::bigint FROM updated
-    RETURNING instance_id AS "instanceId"`,
+  // Many instances at once (the read batcher's statement): parallel arrays of the key columns.
+  selectInstances: `SELECT ${INSTANCE_COLUMNS} FROM instances
+    WHERE (org_id, machine_name, name) IN (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`,
+  // Transition commits are written by the function in commit-function.ts.
   // Locks the row, so no commit of this instance lands between the lookup and the deletes.
   lockInstance: `SELECT id FROM instances WHERE org_id = $1 AND machine_name = $2 AND name = $3
     FOR UPDATE`,
@@ -188,14 +173,6 @@ export const SQL = {
     WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence < $4
     ORDER BY t.sequence DESC LIMIT $5`,
 
-  // Arms timers (parallel arrays of keys, due times and events), ids given in arming order.
-  insertTimers: `INSERT INTO timers (instance_id, key, due_at, event)
-    SELECT $1, armed.key, armed.due_at, armed.event
-    FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY
-      AS armed (key, due_at, event, position)
-    ORDER BY armed.position`,
-  deleteTimersByKey: "DELETE FROM timers WHERE instance_id = $1 AND key = ANY ($2::text[])",
-  deleteTimerOfInstance: "DELETE FROM timers WHERE id = $1 AND instance_id = $2",
   // The earliest unclaimed due time, or the earliest moment a lease lapses (a leased timer is
   // claimable again once both its due time and its lease have passed). LEAST skips NULLs.
   nextTimerDue: `SELECT LEAST(
@@ -222,4 +199,7 @@ export const SQL = {
   retryTimer: `UPDATE timers SET attempts = attempts + 1, claimed_until = NULL, due_at = $1
     WHERE id = $2`,
   deleteTimer: "DELETE FROM timers WHERE id = $1",
+
+  // A change notice for the other nodes (notices.ts), sent when the transaction commits.
+  notify: "SELECT pg_notify($1, $2)",
 } as const;

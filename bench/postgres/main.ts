@@ -1,0 +1,196 @@
+// bench/postgres: send-event events/s and p50/p99 latency over HTTP on loopback, for the toggle
+// machine over 1,000 instances at concurrency 64, in one run, on four sides:
+//   - Backstate on PostgreSQL, one node;
+//   - Backstate on PostgreSQL, two nodes on one schema (the load split between them);
+//   - Backstate on its SQLite default (bench/http's server);
+//   - a hand-written baseline on PostgreSQL (baseline-server.ts: node:http + XState v5's pure
+//     transition + pg, load-transition-save per request in one transaction).
+// Every server runs in child processes of its own, each side on a fresh schema (dropped at the
+// end); this process is only the load generator, whose ceiling is measured first. Rounds
+// alternate the sides' order, so drift on a shared machine hits them alike; figures are medians.
+// On a small machine every process (the nodes, their sandboxes, PostgreSQL, this load generator)
+// shares the same cores, so two nodes there measure the cost of splitting one machine's load in
+// two (each node's batches get smaller, and its per-event overhead larger), not how a cluster of
+// machines scales.
+// Run: npm run bench:postgres. BENCH_PG_URL (default BACKSTATE_TEST_PG_URL, else
+// postgres://postgres@127.0.0.1:5432/test), BENCH_ROUNDS, BENCH_SECONDS, BENCH_BASELINE_POOL
+// (the baseline's pool size, default 16) and BENCH_PG_POOL (each Backstate node's, default 10).
+import { randomBytes } from "node:crypto";
+import { cpus } from "node:os";
+import pg from "pg";
+import { describeLoad, runLoadFor, type LoadResult } from "../engine/load.js";
+import { instanceName } from "../engine/toggle-machine.js";
+import { startChild, type Child } from "../http/child.js";
+import { HttpClient } from "../http/client.js";
+import type { BackstateInfo } from "../http/backstate-node.js";
+import { createInstances, deployToggle } from "../realtime/setup.js";
+
+const INSTANCES = 1_000;
+const CONCURRENCY = 64;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP_SECONDS = 2;
+const GOAL = 2;
+const DATABASE_URL =
+  process.env.BENCH_PG_URL ??
+  process.env.BACKSTATE_TEST_PG_URL ??
+  "postgres://postgres@127.0.0.1:5432/test";
+const toggle = { event: "toggle" };
+
+type Side = { name: string; send: () => Promise<unknown> };
+
+const randomInstance = () => instanceName(Math.floor(Math.random() * INSTANCES));
+
+/** A side's send: POST one toggle to a random instance (through each client in turn): 200. */
+function sender(clients: HttpClient[], headers: Record<string, string>): () => Promise<unknown> {
+  let next = 0;
+  return async () => {
+    const client = clients[next++ % clients.length]!;
+    const path = `/machines/toggle/i/${randomInstance()}/events`;
+    const reply = await client.call("POST", path, toggle, headers);
+    if (reply.status !== 200) throw new Error(`POST ${path}: ${reply.status} ${reply.body}`);
+  };
+}
+
+/** Starts a child with `env` added to this process's environment (fork copies it then). */
+function startWith<T>(script: string, env: Record<string, string>): Promise<Child<T>> {
+  Object.assign(process.env, env);
+  try {
+    return startChild<T>(script);
+  } finally {
+    for (const name of Object.keys(env)) delete process.env[name];
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+function medianOf(results: LoadResult[]): LoadResult {
+  return {
+    eventsPerSecond: median(results.map((r) => r.eventsPerSecond)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    events: results.reduce((sum, r) => sum + r.events, 0),
+  };
+}
+
+async function dropSchemas(names: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${names.join(", ")} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+const run = randomBytes(4).toString("hex");
+const schemas = {
+  one: `bench_pg_${run}_one`,
+  two: `bench_pg_${run}_two`,
+  base: `bench_pg_${run}_base`,
+};
+const children: Array<Child<unknown>> = [];
+const clients: HttpClient[] = [];
+const pgEnv = (schema: string) => ({ BENCH_PG_URL: DATABASE_URL, BENCH_PG_SCHEMA: schema });
+try {
+  const started = await Promise.all([
+    startWith<BackstateInfo>("../postgres/backstate-server.js", pgEnv(schemas.one)),
+    startWith<BackstateInfo>("../postgres/backstate-server.js", pgEnv(schemas.two)),
+    startChild<BackstateInfo>("./backstate-server.js"),
+    startWith<{ url: string }>("../postgres/baseline-server.js", pgEnv(schemas.base)),
+  ]);
+  children.push(...started);
+  // The pair's second node starts once the first has set the database up (and its admin).
+  const twoB = await startWith<BackstateInfo>(
+    "../postgres/backstate-server.js",
+    pgEnv(schemas.two),
+  );
+  children.push(twoB);
+  const [one, twoA, sqlite, baseline] = started;
+  const clientOf = (child: Child<{ url: string }>) => {
+    const client = new HttpClient(child.info.url, CONCURRENCY);
+    clients.push(client);
+    return client;
+  };
+  const oneClient = clientOf(one);
+  const twoClients = [clientOf(twoA), clientOf(twoB)];
+  const sqliteClient = clientOf(sqlite);
+  const baselineClient = clientOf(baseline);
+
+  // Deployed and populated through the API; the second node of the pair shares its database.
+  const names = Array.from({ length: INSTANCES }, (_, i) => instanceName(i));
+  const setUp = async (info: BackstateInfo, client: HttpClient) => {
+    const [token] = await deployToggle(info, client, 1);
+    await createInstances(client, token!, names, CONCURRENCY);
+    return { authorization: `Bearer ${token}` };
+  };
+  const sides: Side[] = [
+    {
+      name: "Backstate, PostgreSQL, 1 node",
+      send: sender([oneClient], await setUp(one.info, oneClient)),
+    },
+    {
+      name: "Backstate, PostgreSQL, 2 nodes",
+      send: sender(twoClients, await setUp(twoA.info, twoClients[0]!)),
+    },
+    {
+      name: "Backstate, SQLite (default)",
+      send: sender([sqliteClient], await setUp(sqlite.info, sqliteClient)),
+    },
+    { name: "baseline, PostgreSQL", send: sender([baselineClient], {}) },
+  ];
+
+  // The load generator's ceiling: the same requests to an endpoint that does no work.
+  const empty = () => baselineClient.call("POST", "/empty", toggle);
+  await runLoadFor(WARMUP_SECONDS, CONCURRENCY, empty);
+  const ceiling = await runLoadFor(SECONDS, CONCURRENCY, empty);
+
+  for (const side of sides) await runLoadFor(WARMUP_SECONDS, CONCURRENCY, side.send);
+  const rounds = new Map<string, LoadResult[]>(sides.map((side) => [side.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate which side goes first, so drift on a shared machine hits all alike.
+    const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
+    for (const side of order) {
+      rounds.get(side.name)!.push(await runLoadFor(SECONDS, CONCURRENCY, side.send));
+    }
+  }
+
+  const result = (name: string) => medianOf(rounds.get(name)!);
+  const [pgOne, pgTwo, sqliteDefault, hand] = sides.map((side) => result(side.name)) as [
+    LoadResult,
+    LoadResult,
+    LoadResult,
+    LoadResult,
+  ];
+  const ratio = pgOne.eventsPerSecond / hand.eventsPerSecond;
+  const width = Math.max(...sides.map((side) => side.name.length));
+  console.log(
+    `bench/postgres (toggle machine, ${INSTANCES.toLocaleString("en-US")} instances, concurrency ${CONCURRENCY}, HTTP on loopback, ${cpus().length} cores shared by every process, median of ${ROUNDS} rotating rounds of ${SECONDS} s each)`,
+  );
+  console.log(`load generator ceiling (POST /empty): ${describeLoad(ceiling)}`);
+  for (const side of sides) {
+    const perRound = rounds
+      .get(side.name)!
+      .map((r) => Math.round(r.eventsPerSecond).toLocaleString("en-US"))
+      .join(", ");
+    console.log(
+      `${side.name.padEnd(width)}  ${describeLoad(result(side.name))}  (rounds: ${perRound})`,
+    );
+  }
+  console.log(
+    `1 node on PostgreSQL vs the PostgreSQL baseline: ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? "meets" : "MISSES"})`,
+  );
+  console.log(
+    `2 nodes vs 1 node: ${(pgTwo.eventsPerSecond / pgOne.eventsPerSecond).toFixed(2)}x; ` +
+      `1 node on PostgreSQL vs SQLite: ${(pgOne.eventsPerSecond / sqliteDefault.eventsPerSecond).toFixed(2)}x`,
+  );
+} finally {
+  for (const client of clients) client.close();
+  await Promise.all(children.map((child) => child.close()));
+  await dropSchemas(Object.values(schemas)).catch((error: unknown) =>
+    console.error(`could not drop the benchmark's schemas: ${String(error)}`),
+  );
+}

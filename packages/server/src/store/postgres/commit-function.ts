@@ -1,0 +1,158 @@
+// The PL/pgSQL function that writes one group-commit batch (see commit.ts), defined on each pooled
+// connection in its temporary schema: nothing is added to the database's schema (which stays the
+// one the numbered migrations make, revision for revision with SQLite's), and a server upgrade
+// brings its own definition along. Its table names resolve through the connection's search_path.
+//
+// It takes the batch as a JSON array (in the order to apply: instance-key order) and answers one
+// result per element: {"ok": true, "id", "seq"}, or {"ok": false, "err", "msg"?}. A commit that
+// fails is rolled back alone: the batch is first tried in one block, and if any commit raises an
+// error (a conflict does not), again with each commit in a block of its own (a subtransaction, as a
+// savepoint would be). Element fields:
+//   k      "c" (create: inserts the instance) or "e" (event: the optimistic sequence check)
+//   o m n  org, machine and instance names;  id  the instance id (events)
+//   v      machine version;  es  expected sequence (writes es + 1)
+//   s p    snapshot and pending services (JSON text);  e st  the transition's event and state
+//   at     the commit's time;  dt  the timer this commit delivers (deleted, or the commit fails)
+//   rk     timer keys to delete (cancelled, or armed again);  t  timers to arm: [{k, d, e}]
+//   a      the position of the commit this one was built on, if in this batch: refused if it failed
+//   np     the change to announce if the commit is written (notices.ts): the written ones go out
+//          as few NOTIFY payloads on the channel given, [origin, change, …], packed as payloads()
+//          packs them
+
+import { MAX_PAYLOAD_BYTES } from "./notices.js";
+
+/** Why one commit of a batch was not written. */
+export type CommitFailure = {
+  ok: false;
+  err: "conflict" | "chain" | "exists" | "no-version" | "timer" | "race" | "other";
+  msg?: string;
+};
+
+export const DEFINE_COMMIT_BATCH = `
+CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v1(c jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $body$
+DECLARE
+  iid bigint;
+  seq bigint := (c ->> 'es')::bigint + 1;
+  at bigint := (c ->> 'at')::bigint;
+BEGIN
+  IF c ->> 'k' = 'c' THEN
+    INSERT INTO instances (org_id, machine_name, name, machine_version_id, snapshot, status,
+      sequence, pending_services, created_at, updated_at)
+    VALUES (c ->> 'o', c ->> 'm', c ->> 'n', c ->> 'v', c ->> 's', 'running', seq, c ->> 'p',
+      at, at)
+    RETURNING id INTO iid;
+  ELSE
+    -- The optimistic single-writer check: the row changes only if nobody committed since it was
+    -- read. The key columns make an id from another org (or instance) match nothing. A row that
+    -- another transaction is writing right now (another node's batch) is skipped, not waited
+    -- for: that writer moves the sequence on, so this commit would conflict anyway, and waiting
+    -- would hold up every other commit of this batch until that transaction ends.
+    WITH target AS (
+      SELECT id FROM instances
+      WHERE id = (c ->> 'id')::bigint AND org_id = c ->> 'o' AND machine_name = c ->> 'm'
+        AND name = c ->> 'n' AND sequence = (c ->> 'es')::bigint
+      FOR NO KEY UPDATE SKIP LOCKED
+    )
+    UPDATE instances SET machine_version_id = c ->> 'v', snapshot = c ->> 's', sequence = seq,
+      pending_services = c ->> 'p', updated_at = at
+    FROM target WHERE instances.id = target.id
+    RETURNING instances.id INTO iid;
+    IF iid IS NULL THEN
+      RETURN jsonb_build_object('ok', false, 'err', 'conflict');
+    END IF;
+  END IF;
+  INSERT INTO transitions (instance_id, sequence, event, state, created_at)
+  VALUES (iid, seq, c ->> 'e', c ->> 'st', at);
+  IF c ? 'dt' THEN
+    DELETE FROM timers WHERE id = (c ->> 'dt')::bigint AND instance_id = iid;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'the delivered timer is gone' USING ERRCODE = 'BSTMR';
+    END IF;
+  END IF;
+  IF c ? 'rk' THEN
+    DELETE FROM timers WHERE instance_id = iid
+      AND key = ANY (ARRAY(SELECT jsonb_array_elements_text(c -> 'rk')));
+  END IF;
+  IF c ? 't' THEN
+    INSERT INTO timers (instance_id, key, due_at, event)
+    SELECT iid, armed.value ->> 'k', (armed.value ->> 'd')::bigint, armed.value ->> 'e'
+    FROM jsonb_array_elements(c -> 't') WITH ORDINALITY AS armed (value, position)
+    ORDER BY armed.position;
+  END IF;
+  RETURN jsonb_build_object('ok', true, 'id', iid, 'seq', seq);
+END
+$body$;
+
+CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v1(
+  batch jsonb, channel text, origin text)
+RETURNS jsonb LANGUAGE plpgsql AS $body$
+DECLARE
+  c jsonb;
+  result jsonb;
+  results jsonb := '[]'::jsonb;
+  changes text[] := '{}';
+  change text;
+  payload text := '';
+BEGIN
+  -- First all commits in one block: when none raises an error (a conflict is an answer, not an
+  -- error), that costs one subtransaction for the batch.
+  BEGIN
+    FOR c IN SELECT value FROM jsonb_array_elements(batch) LOOP
+      IF c ? 'a' AND NOT coalesce((results -> (c ->> 'a')::int ->> 'ok')::boolean, false) THEN
+        results := results || jsonb_build_object('ok', false, 'err', 'chain');
+        CONTINUE;
+      END IF;
+      result := pg_temp.backstate_apply_commit_v1(c);
+      results := results || result;
+      IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
+    END LOOP;
+  EXCEPTION WHEN OTHERS THEN
+    -- One failed, and everything the block wrote is undone: again, each commit in a block of
+    -- its own, so a failing commit is rolled back alone.
+    results := '[]'::jsonb;
+    changes := '{}';
+    FOR c IN SELECT value FROM jsonb_array_elements(batch) LOOP
+      IF c ? 'a' AND NOT coalesce((results -> (c ->> 'a')::int ->> 'ok')::boolean, false) THEN
+        results := results || jsonb_build_object('ok', false, 'err', 'chain');
+        CONTINUE;
+      END IF;
+      BEGIN
+        result := pg_temp.backstate_apply_commit_v1(c);
+      EXCEPTION
+        WHEN unique_violation THEN
+          result := jsonb_build_object('ok', false,
+            'err', CASE WHEN c ->> 'k' = 'c' THEN 'exists' ELSE 'other' END, 'msg', SQLERRM);
+        WHEN foreign_key_violation THEN
+          result := jsonb_build_object('ok', false, 'err', 'no-version', 'msg', SQLERRM);
+        WHEN SQLSTATE 'BSTMR' THEN
+          result := jsonb_build_object('ok', false, 'err', 'timer');
+        WHEN deadlock_detected OR serialization_failure THEN
+          result := jsonb_build_object('ok', false, 'err', 'race', 'msg', SQLERRM);
+        WHEN OTHERS THEN
+          result := jsonb_build_object('ok', false, 'err', 'other',
+            'msg', SQLSTATE || ': ' || SQLERRM);
+      END;
+      results := results || result;
+      IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
+    END LOOP;
+  END;
+  -- Delivered to every listening node when (and only if) the transaction commits.
+  FOREACH change IN ARRAY changes LOOP
+    IF payload <> '' AND octet_length(payload) + octet_length(change) + 2 > ${MAX_PAYLOAD_BYTES} THEN
+      PERFORM pg_notify(channel, payload || ']');
+      payload := '';
+    END IF;
+    payload := CASE WHEN payload = '' THEN '[' || origin || ',' || change
+      ELSE payload || ',' || change END;
+  END LOOP;
+  IF payload <> '' THEN
+    PERFORM pg_notify(channel, payload || ']');
+  END IF;
+  RETURN results;
+END
+$body$`;
+
+/** One batch, in its own transaction: a single statement, so a single round trip. */
+export const COMMIT_BATCH =
+  "SELECT pg_temp.backstate_commit_batch_v1($1::jsonb, $2::text, $3::text) AS results";

@@ -1,0 +1,190 @@
+// Realtime across the nodes of a PostgreSQL cluster (two servers in this process, one schema): a
+// subscriber on node A is told of what is committed through node B, including deletions, timers
+// B armed, and what B committed while A's listening connection was cut.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StateBackedClient } from "@statebacked/client";
+import pg from "pg";
+import WebSocket from "ws";
+import type { Logger } from "../../src/engine/logger.js";
+import { channelOf } from "../../src/store/postgres/notices.js";
+import {
+  startAnotherNode,
+  startApiServer,
+  type ApiKey,
+  type ApiServer,
+} from "../support/api-server.js";
+import { runOnPostgres } from "../support/store-target.js";
+import { openSocket, rtUrl, type Message } from "./raw-socket.js";
+
+type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+
+const COUNTER = `
+import { createMachine, assign } from "xstate";
+export default createMachine({
+  id: "counter",
+  initial: "open",
+  context: { public: { count: 0 } },
+  states: {
+    open: { on: { inc: { actions: "inc" }, arm: "armed" } },
+    armed: { after: { 300: { target: "open", actions: "inc" } } },
+  },
+}, {
+  actions: { inc: assign({ public: ({ context }) => ({ count: context.public.count + 1 }) }) },
+});
+export const allowRead = () => true;
+export const allowWrite = () => true;
+`;
+
+await runOnPostgres("realtime across nodes", () => {
+  let a: ApiServer;
+  let b: ApiServer;
+  let key: ApiKey;
+  let instances = 0;
+  const logsOfA: string[] = [];
+  const recording: Logger = {
+    debug() {},
+    info: (message) => logsOfA.push(message),
+    warn: (message) => logsOfA.push(message),
+    error: (message) => logsOfA.push(message),
+  };
+
+  before(async () => {
+    a = await startApiServer({ nodeId: "node_xa", logger: recording, sandboxes: { size: 1 } });
+    b = await startAnotherNode(a, { sandboxes: { size: 1 } });
+    const admin = clientFor(a, a.adminToken, { orgId: a.orgId });
+    await admin.machines.create("counter");
+    await admin.machineVersions.create("counter", { code: COUNTER, makeCurrent: true });
+    key = await a.createKey(["state.read", "instances.write", "instances.admin"]);
+  });
+  after(async () => {
+    await b?.dispose();
+    await a?.dispose();
+  });
+
+  function clientFor(node: ApiServer, token: string | (() => Promise<string>), opts = {}) {
+    return new StateBackedClient(token, {
+      apiHost: node.url,
+      WebSocket: WebSocket as unknown as ClientWebSocket,
+      ...opts,
+    });
+  }
+  const user = (node: ApiServer) => clientFor(node, () => node.tokenFor(key, { sub: "u" }));
+
+  /** A new instance (created through B) and a socket on A subscribed to it. */
+  async function watchedOnA() {
+    const name = `c${++instances}`;
+    await user(b).machineInstances.create("counter", { slug: name });
+    const socket = await openSocket(rtUrl(a.url, await a.tokenFor(key, { sub: "u" })));
+    socket.send({
+      type: "subscribe-to-instance",
+      requestId: "r",
+      machineName: "counter",
+      machineInstanceName: name,
+    });
+    await socket.next(isCount(0));
+    return { name, socket };
+  }
+
+  const isCount = (count: number) => (m: Message) =>
+    m.type === "instance-update" && (m.publicContext as { count: number }).count === count;
+  const counts = (messages: Message[]) =>
+    messages
+      .filter((m) => m.type === "instance-update")
+      .map((m) => (m.publicContext as { count: number }).count);
+
+  describe("realtime across nodes", () => {
+    test("a subscriber on node A sees each event sent through node B, once, in order", async () => {
+      const { name, socket } = await watchedOnA();
+      try {
+        for (let i = 0; i < 10; i++) {
+          await user(b).machineInstances.sendEvent("counter", name, { event: "inc" });
+        }
+        await socket.next(isCount(10));
+        await sleep(100);
+        assert.deepEqual(counts(socket.messages), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      } finally {
+        await socket.close();
+      }
+    });
+
+    test("an instance deleted through node B ends node A's subscription", async () => {
+      const { name, socket } = await watchedOnA();
+      try {
+        const admin = clientFor(b, b.adminToken, { orgId: b.orgId });
+        await admin.machineInstances.dangerously.delete("counter", name, {
+          dangerDataWillBeDeletedForever: true,
+        });
+        const ended = await socket.next((m) => m.type === "error");
+        assert.deepEqual([ended.requestId, ended.status, ended.code], ["r", 404, "not-found"]);
+      } finally {
+        await socket.close();
+      }
+    });
+
+    test("what B commits while A's listening connection is cut still reaches A", async () => {
+      const { name, socket } = await watchedOnA();
+      try {
+        const client = new pg.Client({ connectionString: a.store.options.databaseUrl });
+        await client.connect();
+        try {
+          const cut = await client.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = 'backstate-listener node_xa' AND query LIKE $1`,
+            [`%${channelOf(a.store.options.postgres?.schema)}%`],
+          );
+          assert.equal(cut.rowCount, 1);
+        } finally {
+          await client.end();
+        }
+        // Sent at once: the first ones land before A's listener is back.
+        const bob = user(b);
+        for (let i = 0; i < 20; i++) {
+          await bob.machineInstances.sendEvent("counter", name, { event: "inc" });
+        }
+        await socket.next(isCount(20));
+        assert.ok(logsOfA.includes("lost the change-notice connection; reconnecting"));
+        assert.ok(logsOfA.includes("the change-notice connection is back"));
+        const seen = counts(socket.messages);
+        assert.deepEqual(
+          seen,
+          [...seen].sort((x, y) => x - y),
+          "never an older state after a newer one",
+        );
+      } finally {
+        await socket.close();
+      }
+    });
+
+    test("a timer armed through B fires through A after B has stopped", async () => {
+      const name = `c${++instances}`;
+      const c = await startAnotherNode(a, { sandboxes: { size: 1 } });
+      let stopped = false;
+      try {
+        await user(c).machineInstances.create("counter", { slug: name });
+        const socket = await openSocket(rtUrl(a.url, await a.tokenFor(key, { sub: "u" })));
+        try {
+          socket.send({
+            type: "subscribe-to-instance",
+            requestId: "r",
+            machineName: "counter",
+            machineInstanceName: name,
+          });
+          await socket.next(isCount(0));
+          await user(c).machineInstances.sendEvent("counter", name, { event: "arm" });
+          await c.dispose();
+          stopped = true;
+          // A learned of the timer from C's notice: it fires on time, not at A's next idle look.
+          const fired = await socket.next((m) => isCount(1)(m) && m.state === "open", 0, 3000);
+          assert.equal(fired.state, "open");
+        } finally {
+          await socket.close();
+        }
+      } finally {
+        if (!stopped) await c.dispose();
+      }
+    });
+  });
+  return Promise.resolve();
+});

@@ -1,0 +1,173 @@
+// The PostgreSQL update bus on its own: notices sent with NOTIFY on a schema's channel become bus
+// updates on every other node, a node skips its own, and a listening connection that is cut is
+// replaced, with a resync for what was missed meanwhile.
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import { silentLogger } from "../../src/engine/logger.js";
+import type { BusUpdate } from "../../src/realtime/update-bus.js";
+import { PostgresUpdateBus } from "../../src/realtime/update-bus-postgres.js";
+import {
+  MAX_PAYLOAD_BYTES,
+  channelOf,
+  decode,
+  encodeChange,
+  payloads,
+  type Change,
+} from "../../src/store/postgres/notices.js";
+import { testDatabaseUrl } from "../store/postgres-support.js";
+import { freshSchemaName } from "../support/store-target.js";
+
+const key = { orgId: "org_1", machineName: "m", instanceName: "i" };
+
+describe("change notices", () => {
+  test("what payloads() packs, decode() reads back", () => {
+    const changes: Change[] = [
+      { kind: "state", key, sequence: 7 },
+      { kind: "state", key, sequence: 8, timersDueAt: 1_700_000_000_000 },
+      { kind: "deleted", key },
+      { kind: "unknown" },
+      { kind: "unknown", timersDueAt: 5 },
+    ];
+    const [payload, ...more] = payloads("node_a", changes.map(encodeChange));
+    assert.deepEqual(more, []);
+    assert.deepEqual(decode(payload!), { origin: "node_a", changes });
+    for (const junk of ["", "{}", '["a"]', '["a",["s","o","m","i","x"]]', '["a",["z"]]', "[1,2]"]) {
+      assert.equal(decode(junk), undefined, junk);
+    }
+  });
+
+  test("many changes are split over payloads that each fit in a NOTIFY", () => {
+    const many = Array.from({ length: 500 }, (_, i) =>
+      encodeChange({ kind: "state", key: { ...key, instanceName: `instance-${i}` }, sequence: i }),
+    );
+    const packed = payloads("node_a", many);
+    assert.ok(packed.length > 1);
+    assert.ok(packed.every((payload) => Buffer.byteLength(payload) <= MAX_PAYLOAD_BYTES));
+    const decoded = packed.flatMap((payload) => decode(payload)!.changes);
+    assert.deepEqual(
+      decoded.map((change) => (change.kind === "state" ? change.sequence : -1)),
+      many.map((_, i) => i),
+    );
+  });
+
+  test("a change too large for NOTIFY becomes an unknown change, keeping its timer", () => {
+    const big = { ...key, instanceName: "x".repeat(9000) };
+    const text = encodeChange({ kind: "state", key: big, sequence: 1, timersDueAt: 9 });
+    const [payload] = payloads("n", [text]);
+    assert.ok(Buffer.byteLength(payload!) < 8000);
+    assert.deepEqual(decode(payload!), {
+      origin: "n",
+      changes: [{ kind: "unknown", timersDueAt: 9 }],
+    });
+  });
+
+  test("each schema has a channel of its own, always a valid identifier", () => {
+    assert.equal(channelOf(undefined), "backstate_updates");
+    assert.equal(channelOf("tenant_a"), "backstate_updates_tenant_a");
+    const long = channelOf("s".repeat(60));
+    assert.ok(long.length <= 63 && /^[a-z0-9_]+$/.test(long));
+    assert.notEqual(long, channelOf(`${"s".repeat(59)}t`));
+    assert.throws(() => channelOf("Bad-Name"), TypeError);
+  });
+});
+
+const url = testDatabaseUrl("postgres update bus");
+
+if (url !== undefined) {
+  const buses: PostgresUpdateBus[] = [];
+  after(() => Promise.all(buses.map((bus) => bus.close())));
+
+  async function openBus(schema: string, nodeId: string) {
+    const bus = new PostgresUpdateBus({
+      connectionString: url!,
+      schema,
+      nodeId,
+      logger: silentLogger,
+      reconnectDelayMs: 20,
+    });
+    buses.push(bus);
+    await bus.start();
+    const seen: BusUpdate[] = [];
+    bus.subscribe((update) => seen.push(update));
+    return { bus, seen };
+  }
+
+  async function notify(channel: string, ...payloads: string[]): Promise<void> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      for (const payload of payloads) {
+        await client.query("SELECT pg_notify($1, $2)", [channel, payload]);
+      }
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(10);
+    }
+  }
+
+  describe("postgres update bus", () => {
+    test("other nodes' notices arrive as updates; a node's own are skipped", async () => {
+      const schema = freshSchemaName();
+      const a = await openBus(schema, "node_a");
+      const b = await openBus(schema, "node_b");
+      const other = await openBus(freshSchemaName(), "node_c");
+      const notice = (origin: string, ...changes: Change[]) =>
+        payloads(origin, changes.map(encodeChange))[0]!;
+      await notify(
+        channelOf(schema),
+        notice(
+          "node_a",
+          { kind: "state", key, sequence: 1, timersDueAt: 42 },
+          { kind: "deleted", key },
+        ),
+        "not a notice",
+        notice("node_b", { kind: "unknown" }),
+      );
+      await waitFor(() => b.seen.length === 3 && a.seen.length === 1, "the notices");
+      assert.deepEqual(b.seen, [
+        { kind: "changed", key, sequence: 1 },
+        { kind: "timers-armed", dueAt: 42 },
+        { kind: "deleted", key },
+      ]);
+      assert.deepEqual(a.seen, [{ kind: "resync" }]);
+      // Published updates reach the publishing node's own subscribers, directly.
+      a.bus.publish({ kind: "deleted", key });
+      assert.deepEqual(a.seen[1], { kind: "deleted", key });
+      await sleep(50);
+      assert.deepEqual(other.seen, [], "another schema's cluster hears nothing");
+    });
+
+    test("a cut listening connection is replaced, and subscribers are told to resync", async () => {
+      const schema = freshSchemaName();
+      const a = await openBus(schema, "node_a");
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        const cut = await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE application_name = 'backstate-listener node_a' AND query LIKE $1`,
+          [`%${channelOf(schema)}%`],
+        );
+        assert.equal(cut.rowCount, 1);
+      } finally {
+        await admin.end();
+      }
+      await waitFor(() => a.seen.some((u) => u.kind === "resync"), "the resync");
+      assert.ok(a.bus.listening);
+      await notify(
+        channelOf(schema),
+        payloads("node_b", [encodeChange({ kind: "deleted", key })])[0]!,
+      );
+      await waitFor(() => a.seen.some((u) => u.kind === "deleted"), "a notice after reconnecting");
+    });
+  });
+}
