@@ -36,6 +36,20 @@ export function parseHttpUrl(value: string): string {
   return url.href.replace(/\/+$/, "");
 }
 
+/** A PostgreSQL connection URL (its password stays in it; it is never printed). */
+export function parsePostgresUrl(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+    throw new InvalidArgumentError("Expected a postgres:// URL, e.g. postgres://user@host/db.");
+  }
+  return value.trim();
+}
+
 /** Machine, instance and key names: what the API accepts in a path. */
 export function parseName(value: string): string {
   if (!/^[A-Za-z0-9_-]{1,128}$/.test(value)) {

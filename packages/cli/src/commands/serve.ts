@@ -1,4 +1,5 @@
-// `backstate serve`: one Backstate node on an embedded SQLite database in --data-dir. The first
+// `backstate serve`: one Backstate node on an embedded SQLite database in --data-dir, or on a
+// PostgreSQL database (--database-url) that several nodes share. The first
 // start creates the admin and writes <data-dir>/credentials.json; SIGINT/SIGTERM stop it
 // gracefully (requests in flight finish), a second signal at once.
 import { mkdirSync } from "node:fs";
@@ -8,7 +9,7 @@ import { Option, type Command } from "commander";
 import { globalOptions } from "../connection.js";
 import { credentialsPath } from "../credentials.js";
 import { CliError } from "../errors.js";
-import { parseHost, parseHttpUrl, parsePort } from "../parse.js";
+import { parseHost, parseHttpUrl, parsePort, parsePostgresUrl } from "../parse.js";
 
 export type ServeOptions = {
   port: number;
@@ -16,6 +17,12 @@ export type ServeOptions = {
   dataDir: string;
   publicUrl?: string;
   showToken?: boolean;
+  /** PostgreSQL instead of the embedded SQLite database: several nodes may share it. */
+  databaseUrl?: string;
+  /** Identity providers may serve their JWKS from loopback (development). */
+  allowLoopbackJwks?: boolean;
+  /** Identity providers may serve their JWKS from private addresses (inside your network). */
+  allowPrivateJwks?: boolean;
 };
 
 export const SERVE_DEFAULTS = { port: 7600, host: "127.0.0.1", dataDir: "./.backstate" } as const;
@@ -23,7 +30,7 @@ export const SERVE_DEFAULTS = { port: 7600, host: "127.0.0.1", dataDir: "./.back
 export function registerServe(program: Command): void {
   program
     .command("serve")
-    .description("run a Backstate server on an embedded SQLite database")
+    .description("run a Backstate server (embedded SQLite, or PostgreSQL with --database-url)")
     .addOption(
       new Option("-p, --port <port>", "port to listen on (0: any free port)")
         .env("BACKSTATE_PORT")
@@ -40,6 +47,26 @@ export function registerServe(program: Command): void {
       new Option("--public-url <url>", "the URL clients reach this server at, behind a proxy")
         .env("BACKSTATE_PUBLIC_URL")
         .argParser(parseHttpUrl),
+    )
+    .addOption(
+      new Option(
+        "--database-url <url>",
+        "PostgreSQL (postgres://…) instead of SQLite in --data-dir; nodes may share it",
+      )
+        .env("BACKSTATE_DATABASE_URL")
+        .argParser(parsePostgresUrl),
+    )
+    .addOption(
+      new Option(
+        "--allow-loopback-jwks",
+        "development: identity providers may serve JWKS from this machine",
+      ).env("BACKSTATE_ALLOW_LOOPBACK_JWKS"),
+    )
+    .addOption(
+      new Option(
+        "--allow-private-jwks",
+        "identity providers may serve JWKS from private network addresses",
+      ).env("BACKSTATE_ALLOW_PRIVATE_JWKS"),
     )
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
@@ -64,6 +91,11 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
       port: options.port,
       logger,
       ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+      ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
+      tokenExchange: {
+        allowLoopbackJwks: options.allowLoopbackJwks === true,
+        allowPrivateJwksAddresses: options.allowPrivateJwks === true,
+      },
     });
   } catch (error) {
     throw listenError(error, options) ?? error;

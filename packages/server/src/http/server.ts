@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { Authenticator } from "../auth/authenticator.js";
+import { TokenExchange, type TokenExchangeOptions } from "../auth/token-exchange/exchange.js";
 import { openBackstate, type Backstate, type BackstateOptions } from "../backstate.js";
 import { systemClock } from "../engine/clock.js";
 import { randomIds } from "../engine/ids.js";
@@ -30,6 +31,8 @@ export type ServerOptions = BackstateOptions & {
   /** How long close() lets requests in flight finish before cutting them. Default 100 s. */
   shutdownGraceMs?: number;
   realtime?: RealtimeOptions;
+  /** Token exchange: development and private-network JWKS, lifetimes, leeway. */
+  tokenExchange?: TokenExchangeOptions;
 };
 
 export type RunningServer = {
@@ -50,6 +53,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     keyAudiences,
     shutdownGraceMs,
     realtime: realtimeOptions,
+    tokenExchange,
     ...rest
   } = options;
   const backstate = await openBackstate(rest);
@@ -72,6 +76,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ids: options.ids ?? randomIds,
       logger: options.logger ?? silentLogger,
       publicUrl: (request) => publicUrl?.replace(/\/+$/, "") ?? new URL(request.url).origin,
+      tokenExchange: new TokenExchange(
+        { store: backstate.store, clock, logger: options.logger ?? silentLogger },
+        tokenExchange,
+      ),
     };
     const app = createApi(services);
     const httpServer = createHttpServer(app.fetch);
