@@ -26,6 +26,7 @@ export type PostgresOptions = {
   poolSize?: number;
   /** The most commits one group-commit transaction takes. Default 64. */
   maxBatchSize?: number;
+
   /** How long to wait for a pooled connection. Default 10000 ms. */
   connectionTimeoutMs?: number;
 };

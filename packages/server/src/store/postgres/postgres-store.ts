@@ -90,6 +90,7 @@ export type PostgresStoreOptions = {
   connectionTimeoutMs?: number;
   /** The most commits one group-commit transaction takes. Default 64 (see below). */
   maxBatchSize?: number;
+
   /** The folder of numbered .sql migrations. Default: the package's own. */
   migrationsDir?: string;
   /**
@@ -104,9 +105,10 @@ export type PostgresStore = Store & {
   readonly stats: { readonly batches: number };
 };
 
-// Each commit of a batch writes in its own savepoint, that is a subtransaction with its own id.
-// PostgreSQL keeps 64 of those per transaction in shared memory; past that, every other session
-// taking a snapshot meanwhile has to look them up on disk. So a batch stays within 64.
+// When a commit of a batch fails with an error, the batch is applied again with each commit in a
+// block of its own, that is a subtransaction with its own id (commit-function.ts). PostgreSQL
+// keeps 64 of those per transaction in shared memory; past that, every other session taking a
+// snapshot meanwhile has to look them up on disk. So a batch stays within 64.
 const DEFAULT_MAX_BATCH_SIZE = 64;
 
 /** Opens the connection pool (lazily: nothing connects yet); call `migrate()` before anything else. */

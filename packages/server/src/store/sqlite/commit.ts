@@ -109,17 +109,31 @@ export function commitBatchRunner(
 ): (batch: readonly TransitionCommit[]) => Outcome<CommitResult>[] {
   // Called inside the outer transaction, a better-sqlite3 transaction function is a savepoint.
   const inSavepoint = db.transaction((commit: TransitionCommit) => applyCommit(s, commit));
-  const inTransaction = db.transaction((batch: readonly TransitionCommit[]) =>
-    batch.map((commit): Outcome<CommitResult> => {
+  const inTransaction = db.transaction((batch: readonly TransitionCommit[]) => {
+    // An event commit expecting the sequence a failed event commit of the same instance would have
+    // written was built on it (one node steps an instance's events as a chain): it fails too, or
+    // it could land on another writer's state that happens to have the sequence it expects.
+    const failedAt = new Map<string, number>();
+    return batch.map((commit): Outcome<CommitResult> => {
+      const key = `${commit.instance.orgId}/${commit.instance.machineName}/${commit.instance.instanceName}`;
+      const chained = commit.kind === "event" && failedAt.get(key) === commit.expectedSequence - 1;
+      if (chained) {
+        failedAt.set(key, commit.expectedSequence);
+        return {
+          ok: false,
+          error: new ConflictError(`an earlier commit of ${commit.instance.instanceName} failed`),
+        };
+      }
       try {
         return { ok: true, value: inSavepoint(commit) };
       } catch (error) {
+        if (commit.kind === "event") failedAt.set(key, commit.expectedSequence);
         // Some errors (disk full, I/O) make SQLite roll back the whole transaction; going on
         // would commit the rest outside any transaction, so the batch fails as a whole instead.
         if (!db.inTransaction) throw error;
         return { ok: false, error: toStoreError(error) };
       }
-    }),
-  );
+    });
+  });
   return (batch) => inTransaction.immediate(batch);
 }
