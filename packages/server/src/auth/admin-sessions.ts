@@ -22,8 +22,10 @@ export async function ensureBootstrapAdmin(
   clock: Clock,
 ): Promise<Bootstrap> {
   const candidate = { userId: ids("usr"), orgId: ids("org") };
-  const userId = await store.ensureSetting("bootstrap-user-id", candidate.userId);
-  const orgId = await store.ensureSetting("bootstrap-org-id", candidate.orgId);
+  // One setting for both ids: nodes starting together on an empty database agree on one pair,
+  // and exactly one of them (the one whose pair was stored) creates the user and the org.
+  const claimed = await store.ensureSetting("bootstrap-admin", JSON.stringify(candidate));
+  const { userId, orgId } = JSON.parse(claimed) as typeof candidate;
   const created = userId === candidate.userId && orgId === candidate.orgId;
   if (created) {
     const now = clock.now();
@@ -31,6 +33,12 @@ export async function ensureBootstrapAdmin(
     await store.createOrg({ id: orgId, name: "default", createdAt: now });
     await store.setOrgMember(orgId, userId, "admin", now);
     await provisionAnonymousAccess(store, orgId, now);
+  } else {
+    // Another node claimed the pair a moment ago: wait until it has created the admin.
+    for (let waited = 0; (await store.getOrgRole(orgId, userId)) === undefined; waited += 100) {
+      if (waited >= 30_000) throw new Error("the bootstrap admin was never created");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
   return { orgId, userId, created };
 }
