@@ -4,16 +4,13 @@
 // turns), compute the transition, save the row, commit; then answer the state as JSON. It also
 // serves POST /empty, which answers at once, to measure the load generator's own ceiling.
 // Run by main.ts in a child process, on the schema BENCH_PG_SCHEMA of BENCH_PG_URL's database.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { initialTransition, transition } from "xstate";
-import { serveChild } from "../http/child.js";
+import { serveToggleBaseline } from "../http/baseline-http.js";
 import { instanceName, toggleMachine } from "../engine/toggle-machine.js";
 
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 1_000);
 const POOL_SIZE = Number(process.env.BENCH_BASELINE_POOL ?? 16);
-const EVENTS_PATH = /^\/machines\/toggle\/i\/([^/]+)\/events$/;
 const url = process.env.BENCH_PG_URL;
 const schema = process.env.BENCH_PG_SCHEMA;
 if (!url || !schema || !/^[a-z_][a-z0-9_]*$/.test(schema)) {
@@ -60,44 +57,4 @@ async function send(name: string, event: { type: string }): Promise<unknown> {
   }
 }
 
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
-  if (req.method === "POST" && req.url === "/empty") return answer(res, 200, {});
-  const match = req.method === "POST" ? EVENTS_PATH.exec(req.url ?? "") : null;
-  if (!match?.[1]) return answer(res, 404, { error: "not found" });
-  let event: { type: string };
-  try {
-    const body = JSON.parse(raw) as { event?: string | { type: string } };
-    if (body.event === undefined) return answer(res, 400, { error: "no event" });
-    event = typeof body.event === "string" ? { type: body.event } : body.event;
-  } catch {
-    return answer(res, 400, { error: "invalid JSON" });
-  }
-  send(decodeURIComponent(match[1]), event).then(
-    (state) => answer(res, 200, state),
-    (error: unknown) => answer(res, 500, { error: String(error) }),
-  );
-}
-
-const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
-  let raw = "";
-  req.setEncoding("utf8");
-  req.on("data", (chunk: string) => (raw += chunk));
-  req.on("end", () => handle(req, res, raw));
-});
-await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-const { port } = server.address() as AddressInfo;
-
-serveChild({ url: `http://127.0.0.1:${port}` }, async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-  await pool.end();
-});
+await serveToggleBaseline(send, () => pool.end());
