@@ -1,50 +1,76 @@
-// The HTTP API as a Hono app: CORS on every response, the routes, the one error renderer. It
-// speaks web-standard Request/Response, so tests can call it in-process with `app.request()`.
-import { Hono, type Context } from "hono";
-import { cors } from "hono/cors";
+// The HTTP API as a node:http request listener: CORS on every response, the routes, the one
+// error renderer. Every answer is JSON (or empty), written in one go.
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { ACT_HEADER, ORG_HEADER } from "../auth/resolve-principal.js";
 import { NotFoundError } from "../errors.js";
+import { readApiRequest } from "./api-request.js";
 import { errorResponse } from "./error-response.js";
 import { handleRoute } from "./handle-route.js";
 import { openApiDocument } from "./openapi.js";
 import type { ApiServices } from "./route.js";
+import { Router } from "./router.js";
 import { apiRoutes } from "./routes/all-routes.js";
 
 const API_VERSION = "0.1.0";
 
-export function createApi(services: ApiServices): Hono {
-  // A trailing slash on the client's apiHost yields `//machines`; collapse such runs of slashes.
-  const app = new Hono({ getPath: (request) => pathOf(request.url).replace(/\/{2,}/g, "/") });
-  app.use(
-    "*",
-    cors({
-      origin: "*",
-      allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-      allowHeaders: ["authorization", "content-type", ORG_HEADER, ACT_HEADER],
-      maxAge: 600,
-    }),
-  );
-  const renderError = (err: unknown, c: Context) => {
-    const { status, body } = errorResponse(err, services.logger);
-    return c.json(body, status as 400);
+export type RequestListener = (incoming: IncomingMessage, outgoing: ServerResponse) => void;
+
+/** Any origin may call: every call carries its own bearer token, never a cookie. */
+const CORS_HEADERS = { "access-control-allow-origin": "*" };
+const PREFLIGHT_HEADERS = {
+  ...CORS_HEADERS,
+  "access-control-allow-methods": "GET,POST,PUT,DELETE,OPTIONS",
+  "access-control-allow-headers": ["authorization", "content-type", ORG_HEADER, ACT_HEADER].join(
+    ",",
+  ),
+  "access-control-max-age": "600",
+};
+
+export function createApi(services: ApiServices): RequestListener {
+  const router = new Router(apiRoutes);
+  const document = JSON.stringify(openApiDocument(apiRoutes, API_VERSION));
+
+  /** The status and the JSON text to answer with (undefined: no body). */
+  const answer = async (incoming: IncomingMessage): Promise<[number, string | undefined]> => {
+    try {
+      const request = readApiRequest(incoming);
+      const { method, path } = request;
+      if (path === "/openapi.json" && (method === "GET" || method === "HEAD"))
+        return [200, document];
+      const match = router.match(method, path);
+      if (!match) throw new NotFoundError(`no endpoint ${method} ${path}`);
+      const reply = await handleRoute(match.route, request, match.params, services);
+      return [
+        reply.status,
+        reply.status === 200 ? (JSON.stringify(reply.body) ?? "null") : undefined,
+      ];
+    } catch (err) {
+      const { status, body } = errorResponse(err, services.logger);
+      return [status, JSON.stringify(body)];
+    }
   };
-  for (const route of apiRoutes) {
-    app.on(route.method, route.path, (c) =>
-      handleRoute(route, c, services).catch((err: unknown) => renderError(err, c)),
-    );
-  }
-  const document = openApiDocument(apiRoutes, API_VERSION);
-  app.get("/openapi.json", (c) => c.json(document));
-  app.notFound((c) =>
-    renderError(new NotFoundError(`no endpoint ${c.req.method} ${c.req.path}`), c),
-  );
-  app.onError(renderError);
-  return app;
+
+  return (incoming, outgoing) => {
+    if (incoming.method === "OPTIONS") {
+      outgoing.writeHead(204, PREFLIGHT_HEADERS).end();
+      return;
+    }
+    void answer(incoming)
+      .then(([status, json]) => {
+        if (json === undefined) outgoing.writeHead(status, CORS_HEADERS).end();
+        else sendJson(outgoing, status, json);
+      })
+      // Only writing can fail here, on a socket already gone: nobody is left to answer.
+      .catch(() => outgoing.destroy());
+  };
 }
 
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start === -1) return "/";
-  const end = url.indexOf("?", start);
-  return end === -1 ? url.slice(start) : url.slice(start, end);
+function sendJson(outgoing: ServerResponse, status: number, json: string): void {
+  outgoing
+    .writeHead(status, {
+      ...CORS_HEADERS,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(json),
+    })
+    .end(json);
 }

@@ -1,35 +1,34 @@
 // Runs one route for one request, in the order every endpoint shares: authenticate (401), pick
 // the org and check the scope (403), validate path, query and body (400), then the handler.
-import type { IncomingMessage } from "node:http";
-import type { Context } from "hono";
 import type { z } from "zod";
 import { ACT_HEADER, ORG_HEADER, resolvePrincipal } from "../auth/resolve-principal.js";
 import type { Caller, Principal } from "../auth/principal.js";
 import { ForbiddenError, InvalidParameterError } from "../errors.js";
+import type { ApiRequest } from "./api-request.js";
 import { readJsonBody } from "./read-body.js";
 import type { ApiServices, Route } from "./route.js";
 
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-/** What @hono/node-server puts in `c.env`: node's request, when running on node:http. */
-type NodeBindings = { incoming?: IncomingMessage };
+/** What a route answers: its status and, for 200, the value to send as JSON. */
+export type RouteReply = { status: number; body?: unknown };
 
 export async function handleRoute(
   route: Route,
-  c: Context,
+  request: ApiRequest,
+  pathParams: Record<string, string>,
   services: ApiServices,
-): Promise<Response> {
-  const request = c.req.raw;
-  const source = { request, incoming: (c.env as NodeBindings | undefined)?.incoming };
+): Promise<RouteReply> {
   const { caller, principal } = await authorize(route, request, services);
-  const params = validate(route.params, c.req.param(), "path");
-  const query = validate(route.query, c.req.query(), "query");
+  const params = validate(route.params, pathParams, "path");
+  const query = validate(route.query, route.query ? firstValues(request.query) : {}, "query");
   const body =
     route.body === undefined || route.body === "multipart"
       ? undefined
       : validate(
           route.body,
-          (await readJsonBody(source, route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)) ?? {},
+          (await readJsonBody(request.incoming, route.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)) ??
+            {},
           "body",
         );
   const result = await route.handle({
@@ -40,27 +39,23 @@ export async function handleRoute(
     caller: caller as Caller,
     principal: principal as Principal,
     request,
-    rawBody: source,
     services,
   });
-  return route.status === 200 ? c.json(result) : c.body(null, route.status);
+  return route.status === 200 ? { status: 200, body: result } : { status: route.status };
 }
 
 async function authorize(
   route: Route,
-  request: Request,
+  request: ApiRequest,
   services: ApiServices,
 ): Promise<{ caller?: Caller; principal?: Principal }> {
   const { access } = route;
   if (access.kind === "public") return {};
-  const headers = request.headers;
-  const caller = await services.authenticator.authenticate(
-    headers.get("authorization") ?? undefined,
-  );
+  const caller = await services.authenticator.authenticate(request.header("authorization"));
   if (access.kind === "user") return { caller };
   const principal = await resolvePrincipal(services.store, caller, {
-    org: headers.get(ORG_HEADER) ?? undefined,
-    act: headers.get(ACT_HEADER) ?? undefined,
+    org: request.header(ORG_HEADER),
+    act: request.header(ACT_HEADER),
   });
   if (!access.anyScope.some((scope) => principal.scopes.has(scope))) {
     throw new ForbiddenError(
@@ -69,6 +64,14 @@ async function authorize(
     );
   }
   return { caller, principal };
+}
+
+/** Each query parameter's first value (a repeated one is not a list anywhere in this API). */
+function firstValues(query: URLSearchParams): Record<string, string> {
+  const values = new Map<string, string>();
+  for (const [name, value] of query) if (!values.has(name)) values.set(name, value);
+  // fromEntries defines own properties: a parameter named __proto__ stays a plain value.
+  return Object.fromEntries(values);
 }
 
 function validate<T>(

@@ -1,31 +1,13 @@
-// The node:http server under the Hono app. Requests too broken to reach the app still get the
-// API's JSON error body: those node's parser refuses (raw bytes in the URL, a 20 KB URL, two
-// content-lengths…, which node would answer with a bare "400 Bad Request"), and those
-// @hono/node-server cannot turn into a Request (a backslash in the path, a junk Host header).
+// The node:http server under the API. Requests too broken to reach the API still get its JSON
+// error body: those node's parser refuses (raw bytes in the URL, a 20 KB URL, two
+// content-lengths…), which node would answer with a bare "400 Bad Request".
 import { STATUS_CODES, createServer, type Server } from "node:http";
 import type { Duplex } from "node:stream";
-import { getRequestListener } from "@hono/node-server";
+import type { RequestListener } from "./api.js";
 
-type Fetch = (request: Request) => Response | Promise<Response>;
-
-export function createHttpServer(fetch: Fetch): Server {
-  const listener = getRequestListener(fetch, {
-    errorHandler: (err) =>
-      err instanceof Error && err.name === "RequestError"
-        ? Response.json(
-            { error: `malformed request: ${err.message}`, code: "invalid-parameter" },
-            { status: 400 },
-          )
-        : Response.json(
-            { error: "internal server error", code: "internal-error" },
-            { status: 500 },
-          ),
-  });
-  // A missing Host is refused by @hono/node-server (as a RequestError), in JSON, not by node.
-  const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
-    // The listener answers every failure itself; its promise never rejects.
-    void listener(incoming, outgoing);
-  });
+export function createHttpServer(listener: RequestListener): Server {
+  // A missing Host is refused by the API (in JSON), not by node.
+  const server = createServer({ requireHostHeader: false }, listener);
   server.on("clientError", answerClientError);
   return server;
 }

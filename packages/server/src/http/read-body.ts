@@ -4,21 +4,15 @@
 import type { IncomingMessage } from "node:http";
 import { BackstateError, InvalidParameterError } from "../errors.js";
 
-/**
- * Where a body comes from: node's own request when the app runs on node:http (reading it directly
- * skips building a web ReadableStream for every request), else the web Request.
- */
-export type BodySource = { request: Request; incoming?: IncomingMessage | undefined };
-
-export async function readBodyBytes(source: BodySource, maxBytes: number): Promise<Uint8Array> {
-  const { request, incoming } = source;
-  const declared = Number(request.headers.get("content-length") ?? "0");
+export async function readBodyBytes(
+  incoming: IncomingMessage,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  const declared = Number(incoming.headers["content-length"] ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
-  const stream = (incoming ?? request.body) as AsyncIterable<Uint8Array> | null;
-  if (!stream) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream) {
+  for await (const chunk of incoming as AsyncIterable<Buffer>) {
     size += chunk.byteLength;
     if (size > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk);
@@ -27,8 +21,8 @@ export async function readBodyBytes(source: BodySource, maxBytes: number): Promi
 }
 
 /** The parsed JSON body, or undefined for an empty one. */
-export async function readJsonBody(source: BodySource, maxBytes: number): Promise<unknown> {
-  const bytes = await readBodyBytes(source, maxBytes);
+export async function readJsonBody(incoming: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const bytes = await readBodyBytes(incoming, maxBytes);
   if (bytes.byteLength === 0) return undefined;
   let text: string;
   try {

@@ -10,7 +10,7 @@ import type { Engine } from "../engine/engine.js";
 import type { IdGenerator } from "../engine/ids.js";
 import type { Logger } from "../engine/logger.js";
 import type { Store } from "../store/store.js";
-import type { BodySource } from "./read-body.js";
+import type { ApiRequest } from "./api-request.js";
 import type { UploadSigner } from "./upload-signer.js";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
@@ -31,7 +31,7 @@ export type ApiServices = {
   ids: IdGenerator;
   logger: Logger;
   /** The absolute base URL clients reach this server at, for the upload URL. */
-  publicUrl(request: Request): string;
+  publicUrl(request: ApiRequest): string;
   /**
    * Token exchange (POST /tokens) and the JWKS policy identity providers are checked against.
    * When absent, the routes make one with the default (strict) options on first use.
@@ -47,9 +47,8 @@ export type RouteInput<P, Q, B> = {
   principal: Principal;
   /** Set when access is "user" or "org". */
   caller: Caller;
-  request: Request;
-  /** The unread body, for routes that parse it themselves (the multipart upload). */
-  rawBody: BodySource;
+  /** Headers, and the unread body for routes that parse it themselves (the upload, /tokens). */
+  request: ApiRequest;
   services: ApiServices;
 };
 

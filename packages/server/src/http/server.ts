@@ -75,14 +75,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clock,
       ids: options.ids ?? randomIds,
       logger: options.logger ?? silentLogger,
-      publicUrl: (request) => publicUrl?.replace(/\/+$/, "") ?? new URL(request.url).origin,
+      publicUrl: (request) => publicUrl?.replace(/\/+$/, "") ?? request.origin,
       tokenExchange: new TokenExchange(
         { store: backstate.store, clock, logger: options.logger ?? silentLogger },
         tokenExchange,
       ),
     };
-    const app = createApi(services);
-    const httpServer = createHttpServer(app.fetch);
+    const httpServer = createHttpServer(createApi(services));
     const realtime = attachRealtime(
       httpServer,
       { ...services, updates: backstate.updates },

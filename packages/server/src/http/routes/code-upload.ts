@@ -3,7 +3,8 @@
 // may be gzipped (smply always gzips); limits: 1 MB as sent, 10 MB of source once unzipped.
 import { gunzipSync } from "node:zlib";
 import { BackstateError, InvalidParameterError } from "../../errors.js";
-import { readBodyBytes, type BodySource } from "../read-body.js";
+import type { ApiRequest } from "../api-request.js";
+import { readBodyBytes } from "../read-body.js";
 import { route } from "../route.js";
 import { CODE_UPLOAD_PATH } from "./versions.js";
 
@@ -23,8 +24,8 @@ export const codeUploadRoutes = [
     body: "multipart",
     maxBodyBytes: MAX_BUNDLE_BYTES + FORM_OVERHEAD_BYTES,
     status: 204,
-    async handle({ request, rawBody, services }) {
-      const form = await readForm(request, rawBody);
+    async handle({ request, services }) {
+      const form = await readForm(request);
       const target = services.uploads.verifyUploadFields({
         key: form.get("key"),
         expires: form.get("expires"),
@@ -52,10 +53,10 @@ export const codeUploadRoutes = [
   }),
 ];
 
-async function readForm(request: Request, body: BodySource): Promise<FormData> {
+async function readForm(request: ApiRequest): Promise<FormData> {
   // The size bound first, then the parse over the bytes already read.
-  const bytes = await readBodyBytes(body, MAX_BUNDLE_BYTES + FORM_OVERHEAD_BYTES);
-  const contentType = request.headers.get("content-type") ?? "";
+  const bytes = await readBodyBytes(request.incoming, MAX_BUNDLE_BYTES + FORM_OVERHEAD_BYTES);
+  const contentType = request.header("content-type") ?? "";
   if (!contentType.toLowerCase().startsWith("multipart/form-data")) {
     throw new InvalidParameterError("content-type", "upload a multipart/form-data form");
   }

@@ -35,9 +35,9 @@ export const tokenRoutes = [
       token_type: z.literal("Bearer"),
       expires_in: z.number(),
     }),
-    async handle({ request, rawBody, services }) {
+    async handle({ request, services }) {
       try {
-        const type = request.headers.get("content-type") ?? "";
+        const type = request.header("content-type") ?? "";
         if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
           throw new OAuthError(
             "invalid_request",
@@ -45,7 +45,7 @@ export const tokenRoutes = [
             "send the parameters form-encoded (content-type application/x-www-form-urlencoded)",
           );
         }
-        const bytes = await readBodyBytes(rawBody, MAX_FORM_BYTES);
+        const bytes = await readBodyBytes(request.incoming, MAX_FORM_BYTES);
         let text: string;
         try {
           text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
