@@ -109,10 +109,17 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
   });
   engine.onInstanceUpdate((update) => updates.publish(update));
   // Timers armed on other nodes: this node's scheduler may claim them too (claims exclude each
-  // other), so a timer fires on time even when the node that armed it is gone.
+  // other), so a timer fires on time even when the node that armed it is gone. Other nodes'
+  // commits and deletes make what this node remembers of those instances stale.
   updates.subscribe((update) => {
     if (update.kind === "timers-armed") engine.wakeTimers(update.dueAt);
-    else if (update.kind === "resync") engine.wakeTimers();
+    else if (update.kind === "changed") engine.changedElsewhere(update.key, update.sequence);
+    // (This node's own deletes come by too: forgetting once more is harmless.)
+    else if (update.kind === "deleted") engine.changedElsewhere(update.key);
+    else if (update.kind === "resync") {
+      engine.missedChangesElsewhere();
+      engine.wakeTimers();
+    }
   });
   engine.start();
   return {

@@ -23,8 +23,15 @@ import { randomIds, type IdGenerator } from "./ids.js";
 import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { ExternalInbox, type Letter } from "./external-inbox.js";
+import { InstanceCache, unchanged } from "./instance-cache.js";
 import { KeyedMailbox } from "./mailbox.js";
-import { instanceRefOf, StepCommitter, versionOf, type Committed } from "./step-committer.js";
+import {
+  instanceRefOf,
+  StepCommitter,
+  versionOf,
+  type BatchOutcome,
+  type Committed,
+} from "./step-committer.js";
 import { LostServices } from "./lost-services.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerScheduler } from "./timer-scheduler.js";
@@ -49,12 +56,27 @@ export type EngineOptions = {
   timerRetryDelayMs?: number;
   maxTimerAttempts?: number;
   timerLeaseMs?: number;
+  /**
+   * For how many instances the record of this node's last write is kept, so their next event
+   * skips loading the row (a stale one costs a refused commit and a retry). Default 10,000;
+   * 0 loads every time.
+   */
+  instanceCacheSize?: number;
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
 
 /** How often one event is tried again after losing a race with another node's commit. */
 const MAX_CONFLICT_RETRIES = 10;
+
+/** What all records kept for the instances' next writes may hold: their snapshots, in characters. */
+const MAX_CACHED_SNAPSHOT_CHARS = 64 * 1024 * 1024;
+
+/**
+ * The record a write builds on, and whether it was remembered (this node's last write of the
+ * instance) rather than loaded: a remembered one may be stale until a write built on it lands.
+ */
+type WriteBase = { instance: InstanceRecord; remembered: boolean };
 
 export type InstanceAddress = { orgId: string; machineName: string; instanceName: string };
 
@@ -83,6 +105,7 @@ export class Engine {
   private readonly timers: TimerScheduler;
   private readonly lostServices: LostServices;
   private readonly catalog: MachineCatalog;
+  private readonly cache: InstanceCache;
   private closed = false;
   private readonly updates: UpdateEmitter;
 
@@ -92,6 +115,10 @@ export class Engine {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.updates = new UpdateEmitter(this.logger);
+    this.cache = new InstanceCache({
+      maxEntries: options.instanceCacheSize ?? 10_000,
+      maxSnapshotChars: MAX_CACHED_SNAPSHOT_CHARS,
+    });
     this.catalog = new MachineCatalog({
       store: this.store,
       runtime: this.runtime,
@@ -110,6 +137,7 @@ export class Engine {
       clock: this.clock,
       logger: this.logger,
       maxContextBytes: options.maxContextBytes ?? 400_000,
+      cache: this.cache,
       onTimersArmed: (dueAt) => this.timers.wake(dueAt),
       onCommitted: (instance) => this.updates.emit({ kind: "state", instance }),
     });
@@ -118,6 +146,7 @@ export class Engine {
       runtime: this.runtime,
       activity: this.activity,
       committer: this.committer,
+      cache: this.cache,
       logger: this.logger,
     });
     this.timers = new TimerScheduler({
@@ -158,6 +187,21 @@ export class Engine {
       authContext: checkAuthContext(authContext),
     });
     return decision.allowed;
+  }
+
+  /**
+   * Another node committed transition `sequence` of the instance, or deleted it (no sequence):
+   * what this node remembers of it for its next write is stale, and is dropped now rather than
+   * found out by a refused commit. Nothing depends on being told: such a commit is refused anyway.
+   */
+  changedElsewhere(key: InstanceKey, sequence?: number): void {
+    if (sequence === undefined) this.cache.forget(key);
+    else this.cache.forgetBefore(key, sequence);
+  }
+
+  /** Other nodes' changes may have gone unheard: nothing remembered for the next writes is kept. */
+  missedChangesElsewhere(): void {
+    this.cache.clear();
   }
 
   /** Starts firing durable timers (including those left by an earlier run). */
@@ -257,9 +301,10 @@ export class Engine {
     input: InstanceAddress & { status: "running" | "paused" },
   ): Promise<void> {
     const key = this.keyOf(input);
-    const found = await this.exclusive(instanceRefOf(key), () =>
-      this.store.setInstanceStatus(key, input.status),
-    );
+    const found = await this.exclusive(instanceRefOf(key), () => {
+      this.cache.forget(key);
+      return this.store.setInstanceStatus(key, input.status);
+    });
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
   }
 
@@ -282,7 +327,10 @@ export class Engine {
   /** Deletes an instance with its history and pending timers, after events already posted to it. */
   async deleteInstance(input: InstanceAddress): Promise<void> {
     const key = this.keyOf(input);
-    const found = await this.exclusive(instanceRefOf(key), () => this.store.deleteInstance(key));
+    const found = await this.exclusive(instanceRefOf(key), () => {
+      this.cache.forget(key);
+      return this.store.deleteInstance(key);
+    });
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
     this.updates.emit({ kind: "deleted", key });
   }
@@ -299,16 +347,20 @@ export class Engine {
    */
   private async deliverBatch(ref: string, letters: Array<Letter<Committed>>): Promise<number> {
     const [orgId, machineName, instanceName] = ref.split("/") as [string, string, string];
-    const instance = await this.prepareDelivery({ orgId, machineName, instanceName });
+    const key = { orgId, machineName, instanceName };
+    const { instance, confirmed } = await this.retryingConflicts(key, async (base) => {
+      const prepared = await this.prepareDelivery(base.instance);
+      // Lost services' error events (or their drop) written on a remembered record confirm it.
+      return { instance: prepared, confirmed: !base.remembered || prepared !== base.instance };
+    });
     const batch = await this.committer.transitionBatch(
       instance,
       letters.map(({ event, authContext }) => ({ event, authContext })),
     );
     const { outcomes } = batch;
-    // Another node committed to this instance since it was loaded: from the first commit that
-    // found it changed, every step stood on a stale state. Those letters are delivered again,
-    // on a fresh load, a bounded number of times.
-    const conflict = outcomes.findIndex((outcome) => outcome instanceof ConflictError);
+    // Another node changed this instance since the record the batch built on: those letters are
+    // delivered again, on a fresh load, a bounded number of times.
+    const conflict = await this.redeliveryFrom(key, instance, confirmed, batch);
     const settled = conflict >= 0 && conflict < batch.processed ? conflict : batch.processed;
     let processed = settled;
     if (settled === conflict && ++letters[conflict]!.conflicts > MAX_CONFLICT_RETRIES) {
@@ -329,16 +381,41 @@ export class Engine {
   }
 
   /**
+   * Where a batch's letters must be delivered again (-1: none). From the first commit that found
+   * the instance changed, every step stood on a stale state. On a remembered record, the steps
+   * refused before the first commit was tried stood on it too: when that commit found the
+   * instance changed, they go again with it; when there was none, the store must show the
+   * record current for their refusals to stand. (A letter whose commit was tried and failed
+   * otherwise never goes again: it may have been written.)
+   */
+  private async redeliveryFrom(
+    key: InstanceKey,
+    base: InstanceRecord,
+    confirmed: boolean,
+    batch: BatchOutcome,
+  ): Promise<number> {
+    const { outcomes, processed, firstCommit } = batch;
+    const conflict = outcomes
+      .slice(0, processed)
+      .findIndex((outcome) => outcome instanceof ConflictError);
+    if (confirmed || firstCommit === 0) return conflict;
+    if (firstCommit > 0) return firstCommit === conflict ? 0 : conflict;
+    const stored = await this.store.loadInstance(key);
+    if (stored !== undefined && unchanged(base, stored)) return -1;
+    this.cache.forget(key);
+    return 0;
+  }
+
+  /**
    * What every delivery of an outside event (a client's or a timer's) starts with, inside the
    * instance's mailbox: the instance, unless paused; its settle deadline pushed back; and the
    * error events owed for services that were lost, delivered first.
    */
-  private async prepareDelivery(key: InstanceKey): Promise<InstanceRecord> {
-    const instance = await this.load(key);
+  private async prepareDelivery(instance: InstanceRecord): Promise<InstanceRecord> {
     if (instance.status === "paused") {
-      throw new BackstateError("invalid-state", `instance ${key.instanceName} is paused`);
+      throw new BackstateError("invalid-state", `instance ${instance.instanceName} is paused`);
     }
-    this.activity.touch(instanceRefOf(key));
+    this.activity.touch(instanceRefOf(instance));
     return this.lostServices.settle(instance);
   }
 
@@ -369,14 +446,10 @@ export class Engine {
     }
     const key = { orgId, machineName, instanceName };
     this.exclusive(ref, () =>
-      this.retryingConflicts(key, async () => {
-        const instance = await this.load(key);
+      this.retryingConflicts(key, async ({ instance }) => {
         if (!instance.pendingServices.includes(serviceId)) return;
         if (instance.status === "paused") {
-          await this.store.setPendingServices(
-            instance.id,
-            instance.pendingServices.filter((id) => id !== serviceId),
-          );
+          await this.lostServices.drop(instance, serviceId);
           throw new BackstateError("invalid-state", "instance is paused");
         }
         await this.processSelfEvents(
@@ -400,8 +473,8 @@ export class Engine {
   private async deliverTimer(timer: TimerRecord): Promise<void> {
     const event = JSON.parse(timer.event) as MachineEvent;
     await this.exclusive(instanceRefOf(timer.instance), () =>
-      this.retryingConflicts(timer.instance, async () => {
-        const instance = await this.prepareDelivery(timer.instance);
+      this.retryingConflicts(timer.instance, async (base) => {
+        const instance = await this.prepareDelivery(base.instance);
         const origin = { kind: "timer", timerId: timer.id } as const;
         return this.processSelfEvents(await this.committer.transition(instance, event, origin));
       }),
@@ -409,21 +482,43 @@ export class Engine {
   }
 
   /**
-   * Runs `work` (inside the instance's mailbox) again when its commit lost a race with another
-   * node's, as long as the instance really moved on: a ConflictError with the instance where it
-   * was means something else (a delivered timer that was cancelled) and is final.
+   * Runs `work` (inside the instance's mailbox) on the record the instance's last write on this
+   * node left, else on the stored one, and again on a fresh load as long as the instance really
+   * moved on: when its commit lost a race with another writer, and when it failed, committing
+   * nothing, on a remembered record (its refusal may stand on a state the instance has left). A
+   * ConflictError with the instance where it was means something else (a delivered timer that
+   * was cancelled) and is final.
    */
-  private async retryingConflicts<T>(key: InstanceKey, work: () => Promise<T>): Promise<T> {
+  private async retryingConflicts<T>(
+    key: InstanceKey,
+    work: (base: WriteBase) => Promise<T>,
+  ): Promise<T> {
+    const remembered = this.cache.get(key);
+    let base: WriteBase = remembered
+      ? { instance: remembered, remembered: true }
+      : { instance: await this.load(key), remembered: false };
     for (let attempt = 0; ; attempt++) {
-      const before = (await this.store.loadInstance(key))?.sequence;
       try {
-        return await work();
+        return await work(base);
       } catch (err) {
-        if (!(err instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw err;
-        const after = (await this.store.loadInstance(key))?.sequence;
-        if (after === undefined || after === before) throw err;
+        if (attempt >= MAX_CONFLICT_RETRIES) throw err;
+        if (!(err instanceof ConflictError) && !this.unconfirmed(base)) throw err;
+        const fresh = await this.load(key);
+        if (unchanged(base.instance, fresh)) throw err;
+        base = { instance: fresh, remembered: false };
       }
     }
+  }
+
+  /**
+   * Whether `base` is a remembered record that no write since showed current: nothing was
+   * committed on it (a commit would have replaced it), or it is gone (a failed commit, or
+   * another node's notice, dropped it).
+   */
+  private unconfirmed(base: WriteBase): boolean {
+    if (!base.remembered) return false;
+    const now = this.cache.get(base.instance);
+    return now === undefined || now === base.instance;
   }
 
   private stopAtDeadline(ref: string, version: VersionRef, serviceIds: string[]): void {

@@ -1,10 +1,12 @@
 // Services the store lists as pending but that run nowhere: stopped at the settle deadline, or
 // lost with their sandbox or a restart. Each is owed an error event, delivered before the
 // instance's next event, in the shape its machine's XState generation expects.
+import { ConflictError } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
 import type { InstanceRecord, Store } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
+import type { InstanceCache } from "./instance-cache.js";
 import type { Logger } from "./logger.js";
 import { instanceRefOf, versionOf, type StepCommitter } from "./step-committer.js";
 
@@ -17,13 +19,16 @@ export class LostServices {
       runtime: MachineRuntime;
       activity: ActivityTracker;
       committer: StepCommitter;
+      cache: InstanceCache;
       logger: Logger;
     },
   ) {}
 
   /**
    * Delivers the error event of every service the store says is pending but that runs nowhere,
-   * and returns the instance as it then stands. Called inside the instance's mailbox.
+   * and returns the instance as it then stands (the same record when there was nothing to do).
+   * Called inside the instance's mailbox. Throws ConflictError when the instance changed since
+   * `instance` was read: the caller starts again from a fresh load.
    */
   async settle(instance: InstanceRecord): Promise<InstanceRecord> {
     const ref = instanceRefOf(instance);
@@ -36,17 +41,35 @@ export class LostServices {
           await this.deps.committer.transition(current, event, { kind: "service", serviceId })
         ).instance;
       } catch (err) {
+        // Computed on a stale record: what the instance now holds may owe nothing, or other things.
+        if (err instanceof ConflictError) throw err;
         this.deps.logger.warn("the error event of a lost service failed; dropping it", {
           instance: ref,
           serviceId,
           error: String(err),
         });
-        const remaining = current.pendingServices.filter((id) => id !== serviceId);
-        await this.deps.store.setPendingServices(current.id, remaining);
-        current = { ...current, pendingServices: remaining };
+        current = await this.drop(current, serviceId);
       }
     }
     return current;
+  }
+
+  /**
+   * Takes a service off the instance's pending list without a transition, and returns the
+   * instance as it then stands. The store refuses (ConflictError) when the row changed since
+   * `instance` was read: a list computed from a stale one would undo another writer's change.
+   */
+  async drop(instance: InstanceRecord, serviceId: string): Promise<InstanceRecord> {
+    const pendingServices = instance.pendingServices.filter((id) => id !== serviceId);
+    try {
+      await this.deps.store.setPendingServices(instance.id, pendingServices, instance);
+    } catch (err) {
+      this.deps.cache.forget(instance);
+      throw err;
+    }
+    const dropped = { ...instance, pendingServices };
+    this.deps.cache.remember(dropped);
+    return dropped;
   }
 
   private async errorEventFor(instance: InstanceRecord, serviceId: string): Promise<MachineEvent> {

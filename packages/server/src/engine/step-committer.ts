@@ -12,6 +12,7 @@ import type {
 } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
+import type { InstanceCache } from "./instance-cache.js";
 import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import type { Logger } from "./logger.js";
 import {
@@ -28,6 +29,18 @@ export type { EventOrigin } from "./transition-commit.js";
 
 export type Committed = { instance: InstanceRecord; state: InstanceState; step: Step };
 
+/** What became of each event of a batch (see transitionBatch). */
+export type BatchOutcome = {
+  outcomes: Array<Committed | Error>;
+  /** How many events the batch processed: the first `processed` outcomes. */
+  processed: number;
+  /**
+   * The event whose commit was tried first (-1: none was, every step was refused before its
+   * commit). Each one before it was refused on the record the batch started from.
+   */
+  firstCommit: number;
+};
+
 export type CommitterDeps = {
   store: Store;
   runtime: MachineRuntime;
@@ -35,6 +48,8 @@ export type CommitterDeps = {
   clock: Clock;
   logger: Logger;
   maxContextBytes: number;
+  /** Remembers what each commit left, for the instance's next write; forgets it when one fails. */
+  cache: InstanceCache;
   /** Told the earliest due time of timers a commit armed. */
   onTimersArmed: (dueAt: number) => void;
   /** Told every committed transition, right after the commit (before its effects run). */
@@ -184,7 +199,7 @@ export class StepCommitter {
   async transitionBatch(
     instance: InstanceRecord,
     items: Array<{ event: MachineEvent; authContext: JsonObject }>,
-  ): Promise<{ outcomes: Array<Committed | Error>; processed: number }> {
+  ): Promise<BatchOutcome> {
     const ref = instanceRefOf(instance);
     return this.pinned(instance.orgId, ref, async () => {
       const version = versionOf(instance, instance.machineVersionId);
@@ -239,15 +254,17 @@ export class StepCommitter {
           outcomes[index] = err as Error;
         }
       });
+      // In order, so what the instance's last commit left is what stays remembered.
       for (const { index, step, commit, previous: before, done } of stored) {
         try {
           outcomes[index] = this.finish(version, step, commit, before, await done);
         } catch (err) {
+          this.deps.cache.forget(commit.instance);
           if (step.effectsPending) this.discard(version, ref, step.stepId);
           outcomes[index] = err as Error;
         }
       }
-      return { outcomes, processed: results.length };
+      return { outcomes, processed: results.length, firstCommit: stored[0]?.index ?? -1 };
     });
   }
 
@@ -260,15 +277,22 @@ export class StepCommitter {
   ): Promise<Committed> {
     try {
       const commit = buildCommit(step, event, fields, this.limits());
-      return this.finish(
-        version,
-        step,
-        commit,
-        previous,
-        await this.deps.store.commitTransition(commit),
-      );
+      return this.finish(version, step, commit, previous, await this.stored(commit));
     } catch (err) {
       if (step.effectsPending) this.discard(version, instanceRefOf(fields.instance), step.stepId);
+      throw err;
+    }
+  }
+
+  /**
+   * A commit that failed leaves the row unknown (changed by another writer, or a store error):
+   * nothing remembered may stand in for it. (A step refused before its commit changed nothing.)
+   */
+  private async stored(commit: TransitionCommit): Promise<CommitResult> {
+    try {
+      return await this.deps.store.commitTransition(commit);
+    } catch (err) {
+      this.deps.cache.forget(commit.instance);
       throw err;
     }
   }
@@ -291,6 +315,7 @@ export class StepCommitter {
       pendingServices: commit.pendingServices,
       updatedAt: commit.at,
     };
+    this.deps.cache.remember(instance);
     this.deps.onCommitted(instance);
     this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
     return { instance, state: stateOf(parseEnvelope(commit.snapshot).view, commit.at), step };

@@ -58,6 +58,7 @@ export function eventCommitFields(
     instanceId: instance.id,
     machineVersionId: instance.machineVersionId,
     expectedSequence: instance.sequence,
+    expectedPendingServices: instance.pendingServices,
     pendingServices: [...pending],
     // ts strictly increases per instance, even when two commits share a millisecond.
     at: Math.max(now, instance.updatedAt + 1),

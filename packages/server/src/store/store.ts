@@ -138,6 +138,13 @@ export type TransitionCommit = {
   machineVersionId: string;
   /** The sequence this commit expects to find (0 for create); it writes `expectedSequence + 1`. */
   expectedSequence: number;
+  /**
+   * Required for kind "event": the pending services of the record the step was computed on. With
+   * the sequence, the id and the running status, the commit finds the row exactly as that record
+   * was: every write to an instance row either moves the sequence (a commit), makes a new id
+   * (delete, then create), or changes the status or the pending services.
+   */
+  expectedPendingServices?: string[];
   snapshot: string;
   pendingServices: string[];
   transition: { event: string; state: string };
@@ -243,7 +250,9 @@ export interface Store extends ProviderStore {
    * Commits one transition. Commits from different instances that arrive together share one
    * database transaction (group commit); each succeeds or fails on its own. Resolves only after
    * the data is durable. Throws AlreadyExistsError (create of an existing name) or ConflictError
-   * (the instance's sequence is no longer `expectedSequence`).
+   * (an event commit whose instance is no longer running, or no longer at `expectedSequence` with
+   * `expectedPendingServices`: a paused instance takes no transition, and a commit computed on a
+   * stale record never lands).
    */
   commitTransition(commit: TransitionCommit): Promise<CommitResult>;
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean>;
@@ -252,10 +261,15 @@ export interface Store extends ProviderStore {
   /** Deletes an instance with its history and timers, in one transaction. */
   deleteInstance(key: InstanceKey): Promise<boolean>;
   /**
-   * Records which services are pending without a transition (used when services are cut off).
-   * Throws NotFoundError when no instance has that id.
+   * Records which services are pending without a transition (used when services are cut off),
+   * if the row is still at `expected` (the sequence and pending services the change was computed
+   * from): throws ConflictError when it is not, NotFoundError when no instance has that id.
    */
-  setPendingServices(instanceId: number, pendingServices: string[]): Promise<void>;
+  setPendingServices(
+    instanceId: number,
+    pendingServices: string[],
+    expected: { sequence: number; pendingServices: string[] },
+  ): Promise<void>;
   /** Oldest first by default; `newestFirst` lists from the latest (then `afterSequence` counts down). */
   listTransitions(
     key: InstanceKey,

@@ -2,6 +2,7 @@
 // reading instances and their history, and that another org's id never reaches them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { TransitionCommit } from "../../src/store/store.js";
 import {
   T0,
   createCommit,
@@ -108,7 +109,12 @@ export function commitContract(open: () => Promise<ContractStore>): void {
         ],
       );
       await assert.rejects(
-        store.commitTransition(eventCommit(key, id, 2, { machineVersionId: "ver_nope" })),
+        store.commitTransition(
+          eventCommit(key, id, 2, {
+            machineVersionId: "ver_nope",
+            expectedPendingServices: ["a", "b"],
+          }),
+        ),
         { code: "not-found" },
       );
       assert.equal((await store.loadInstance(key))?.sequence, 2);
@@ -163,11 +169,70 @@ export function commitContract(open: () => Promise<ContractStore>): void {
       assert.equal((await store.loadInstance(key))?.status, "running");
       assert.equal(await store.setInstanceStatus(instanceKey("org_a", "nope"), "paused"), false);
 
-      await store.setPendingServices(id, []);
+      await store.setPendingServices(id, [], { sequence: 1, pendingServices: ["svc"] });
       const loaded = await store.loadInstance(key);
       assert.deepEqual(loaded?.pendingServices, []);
       assert.equal(loaded?.sequence, 1, "no transition was recorded");
-      await assert.rejects(store.setPendingServices(id + 1000, ["x"]), { code: "not-found" });
+      await assert.rejects(
+        store.setPendingServices(id + 1000, ["x"], { sequence: 1, pendingServices: [] }),
+        { code: "not-found" },
+      );
+    }));
+
+  test("an event commit lands only on the row as it was read: running, same id, sequence and pending services", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key, { pendingServices: ["svc"] });
+      const asRead = { expectedPendingServices: ["svc"], pendingServices: ["svc"] };
+      const refused = async (commit: TransitionCommit, why: string) => {
+        const before = await store.loadInstance(key);
+        await assert.rejects(store.commitTransition(commit), { code: "conflict" }, why);
+        assert.deepEqual(await store.loadInstance(key), before, `${why}: nothing changed`);
+      };
+
+      // Paused (by another node, say) after the record was read: a paused instance takes no
+      // transition, so a pause is never overwritten by a commit computed before it.
+      await store.setInstanceStatus(key, "paused");
+      await refused(eventCommit(key, id, 1, asRead), "paused since");
+      await store.setInstanceStatus(key, "running");
+      // Its pending services changed without a transition since.
+      await store.setPendingServices(id, [], { sequence: 1, pendingServices: ["svc"] });
+      await refused(eventCommit(key, id, 1, asRead), "pending services changed since");
+      const landed = await store.commitTransition(eventCommit(key, id, 1));
+      assert.equal(landed.sequence, 2);
+
+      // Deleted and created again under the same name: a new id, at sequence 1 again.
+      await store.deleteInstance(key);
+      const again = await createInstance(store, key);
+      assert.notEqual(again, id);
+      await refused(eventCommit(key, id, 1), "created again since");
+      await refused(eventCommit(key, id, 2), "created again since");
+      assert.equal((await store.listTransitions(key, { limit: 10 })).length, 1);
+    }));
+
+  test("setPendingServices lands only on the row at the sequence and pending services expected", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key, { pendingServices: ["a", "b"] });
+      await store.setPendingServices(id, ["b"], { sequence: 1, pendingServices: ["a", "b"] });
+      await assert.rejects(
+        store.setPendingServices(id, ["a"], { sequence: 1, pendingServices: ["a", "b"] }),
+        { code: "conflict" },
+        "its pending services changed since",
+      );
+      await store.commitTransition(
+        eventCommit(key, id, 1, { expectedPendingServices: ["b"], pendingServices: ["b", "c"] }),
+      );
+      await assert.rejects(
+        store.setPendingServices(id, [], { sequence: 1, pendingServices: ["b"] }),
+        { code: "conflict" },
+        "a transition was committed since",
+      );
+      const loaded = await store.loadInstance(key);
+      assert.deepEqual(loaded?.pendingServices, ["b", "c"]);
+      assert.equal(loaded?.sequence, 2);
     }));
 
   test("listTransitions pages by sequence, in order", () =>

@@ -79,6 +79,7 @@ export function eventCommit(
     kind: "event",
     instanceId,
     expectedSequence,
+    expectedPendingServices: [],
     snapshot: JSON.stringify({ value: "busy", n }),
     transition: { event: `{"type":"inc","n":${n}}`, state: '"busy"' },
     at: T0 + n,

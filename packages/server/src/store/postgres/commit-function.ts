@@ -7,10 +7,14 @@
 // result per element: {"ok": true, "id", "seq"}, or {"ok": false, "err", "msg"?}. A commit that
 // fails is rolled back alone: the batch is first tried in one block, and if any commit raises an
 // error (a conflict does not), again with each commit in a block of its own (a subtransaction, as a
-// savepoint would be). Element fields:
+// savepoint would be). The functions' names carry a version, changed whenever what they do changes
+// (v2: an event commit also needs the instance running, with the pending services expected), so
+// a definition never stands in for another's. Element fields:
 //   k      "c" (create: inserts the instance) or "e" (event: the optimistic sequence check)
 //   o m n  org, machine and instance names;  id  the instance id (events)
 //   v      machine version;  es  expected sequence (writes es + 1)
+//   ep     expected pending services (JSON text; events): with es, the id and status 'running',
+//          the row must be exactly as the record the step was computed on
 //   s p    snapshot and pending services (JSON text);  e st  the transition's event and state
 //   at     the commit's time;  dt  the timer this commit delivers (deleted, or the commit fails)
 //   rk     timer keys to delete (cancelled, or armed again);  t  timers to arm: [{k, d, e}]
@@ -29,7 +33,7 @@ export type CommitFailure = {
 };
 
 export const DEFINE_COMMIT_BATCH = `
-CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v1(c jsonb)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v2(c jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   iid bigint;
@@ -43,15 +47,17 @@ BEGIN
       at, at)
     RETURNING id INTO iid;
   ELSE
-    -- The optimistic single-writer check: the row changes only if nobody committed since it was
-    -- read. The key columns make an id from another org (or instance) match nothing. A row that
-    -- another transaction is writing right now (another node's batch) is skipped, not waited
-    -- for: that writer moves the sequence on, so this commit would conflict anyway, and waiting
+    -- The optimistic single-writer check: the row changes only if it is still as it was read
+    -- (nobody committed, paused it or changed its pending services since) and running. The key
+    -- columns make an id from another org (or instance) match nothing. A row that another
+    -- transaction is writing right now (another node's batch, pause or delete) is skipped, not
+    -- waited for: that writer changes the row, so this commit would conflict anyway, and waiting
     -- would hold up every other commit of this batch until that transaction ends.
     WITH target AS (
       SELECT id FROM instances
       WHERE id = (c ->> 'id')::bigint AND org_id = c ->> 'o' AND machine_name = c ->> 'm'
-        AND name = c ->> 'n' AND sequence = (c ->> 'es')::bigint
+        AND name = c ->> 'n' AND sequence = (c ->> 'es')::bigint AND status = 'running'
+        AND pending_services = c ->> 'ep'
       FOR NO KEY UPDATE SKIP LOCKED
     )
     UPDATE instances SET machine_version_id = c ->> 'v', snapshot = c ->> 's', sequence = seq,
@@ -84,7 +90,7 @@ BEGIN
 END
 $body$;
 
-CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v1(
+CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v2(
   batch jsonb, channel text, origin text)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
@@ -103,7 +109,7 @@ BEGIN
         results := results || jsonb_build_object('ok', false, 'err', 'chain');
         CONTINUE;
       END IF;
-      result := pg_temp.backstate_apply_commit_v1(c);
+      result := pg_temp.backstate_apply_commit_v2(c);
       results := results || result;
       IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
     END LOOP;
@@ -118,7 +124,7 @@ BEGIN
         CONTINUE;
       END IF;
       BEGIN
-        result := pg_temp.backstate_apply_commit_v1(c);
+        result := pg_temp.backstate_apply_commit_v2(c);
       EXCEPTION
         WHEN unique_violation THEN
           result := jsonb_build_object('ok', false,
@@ -155,4 +161,4 @@ $body$`;
 
 /** One batch, in its own transaction: a single statement, so a single round trip. */
 export const COMMIT_BATCH =
-  "SELECT pg_temp.backstate_commit_batch_v1($1::jsonb, $2::text, $3::text) AS results";
+  "SELECT pg_temp.backstate_commit_batch_v2($1::jsonb, $2::text, $3::text) AS results";

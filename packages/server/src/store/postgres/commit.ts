@@ -34,6 +34,7 @@ type Element = {
   id?: number;
   v: string;
   es: number;
+  ep?: string;
   s: string;
   p: string;
   e: string;
@@ -124,7 +125,7 @@ async function runBatch(
       defined.add(client);
     }
     const answer = await client.query<{ results: ElementResult[] }>({
-      name: "bs_commit_batch",
+      name: "bs_commit_batch_v2",
       text: COMMIT_BATCH,
       values: [JSON.stringify(elements), notices.channel, originPrefix(notices.origin)],
     });
@@ -164,6 +165,9 @@ function toElement(commit: TransitionCommit): Element {
   if (commit.kind === "event" && commit.instanceId === undefined) {
     throw new TypeError("an event commit needs instanceId");
   }
+  if (commit.kind === "event" && commit.expectedPendingServices === undefined) {
+    throw new TypeError("an event commit needs expectedPendingServices");
+  }
   const element: Element = {
     k: commit.kind === "create" ? "c" : "e",
     o: key.orgId,
@@ -179,7 +183,10 @@ function toElement(commit: TransitionCommit): Element {
     // Sent only if the commit is written, which makes its sequence expectedSequence + 1.
     np: commitChange(commit, commit.expectedSequence + 1),
   };
-  if (commit.kind === "event") element.id = commit.instanceId;
+  if (commit.kind === "event") {
+    element.id = commit.instanceId;
+    element.ep = JSON.stringify(commit.expectedPendingServices);
+  }
   if (commit.deliveredTimerId !== undefined) element.dt = commit.deliveredTimerId;
   // Cancelled keys go, and so does the old timer of every key armed again: re-arming replaces the
   // timer with a new id, so a late delivery of the old one (which names the old id) cannot delete
@@ -198,7 +205,7 @@ function failureError(commit: TransitionCommit, failure: CommitFailure): Error {
   switch (failure.err) {
     case "conflict":
       return new ConflictError(
-        `instance ${key.instanceName} is no longer at sequence ${commit.expectedSequence}`,
+        `instance ${key.instanceName} is no longer running at sequence ${commit.expectedSequence} with the pending services expected`,
       );
     case "chain":
       return chainBroken(commit);

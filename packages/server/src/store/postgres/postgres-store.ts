@@ -1,7 +1,7 @@
 // The PostgreSQL adapter of the storage port: a pg connection pool, shared by any number of nodes
 // (each with its own store object) on one database.
 import type { Pool, QueryResultRow } from "pg";
-import { AlreadyExistsError, BackstateError, NotFoundError } from "../../errors.js";
+import { AlreadyExistsError, BackstateError, ConflictError, NotFoundError } from "../../errors.js";
 import { GroupCommitter } from "../group-commit.js";
 import { findAdapterMigrationsDir, readMigrations } from "../migrations.js";
 import {
@@ -567,12 +567,25 @@ class PostgresStoreImpl implements PostgresStore {
     );
   }
 
-  setPendingServices(instanceId: number, pendingServices: string[]): Promise<void> {
+  setPendingServices(
+    instanceId: number,
+    pendingServices: string[],
+    expected: { sequence: number; pendingServices: string[] },
+  ): Promise<void> {
     return this.#run(async (db) => {
-      const json = JSON.stringify(pendingServices);
-      if ((await changes(db, SQL.setPendingServices, [json, instanceId])) === 0) {
+      const values = [
+        JSON.stringify(pendingServices),
+        instanceId,
+        expected.sequence,
+        JSON.stringify(expected.pendingServices),
+      ];
+      if ((await changes(db, SQL.setPendingServices, values)) > 0) return;
+      if ((await row(db, SQL.instanceExists, [instanceId])) === undefined) {
         throw new NotFoundError(`no instance with id ${instanceId}`);
       }
+      throw new ConflictError(
+        `instance ${instanceId} changed since its pending services were read`,
+      );
     });
   }
 

@@ -43,6 +43,9 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
     }
   } else {
     if (commit.instanceId === undefined) throw new TypeError("an event commit needs instanceId");
+    if (commit.expectedPendingServices === undefined) {
+      throw new TypeError("an event commit needs expectedPendingServices");
+    }
     instanceId = commit.instanceId;
     let changes: number;
     try {
@@ -57,6 +60,7 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
         key.machineName,
         key.instanceName,
         expectedSequence,
+        JSON.stringify(commit.expectedPendingServices),
       ).changes;
     } catch (error) {
       if (isForeignKeyViolation(error)) {
@@ -66,7 +70,7 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
     }
     if (changes === 0) {
       throw new ConflictError(
-        `instance ${key.instanceName} is no longer at sequence ${expectedSequence}`,
+        `instance ${key.instanceName} is no longer running at sequence ${expectedSequence} with the pending services expected`,
       );
     }
   }

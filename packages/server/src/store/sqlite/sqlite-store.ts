@@ -1,6 +1,6 @@
 // The embedded SQLite adapter of the storage port: better-sqlite3 on one file (or in memory).
 import type Database from "better-sqlite3";
-import { AlreadyExistsError, BackstateError, NotFoundError } from "../../errors.js";
+import { AlreadyExistsError, BackstateError, ConflictError, NotFoundError } from "../../errors.js";
 import { GroupCommitter } from "../group-commit.js";
 import type {
   AdminSessionRecord,
@@ -408,10 +408,25 @@ class SqliteStoreImpl implements SqliteStore {
     );
   }
 
-  setPendingServices(instanceId: number, pendingServices: string[]): Promise<void> {
+  setPendingServices(
+    instanceId: number,
+    pendingServices: string[],
+    expected: { sequence: number; pendingServices: string[] },
+  ): Promise<void> {
     return this.#run(({ s }) => {
-      const { changes } = s.setPendingServices.run(JSON.stringify(pendingServices), instanceId);
-      if (changes === 0) throw new NotFoundError(`no instance with id ${instanceId}`);
+      const { changes } = s.setPendingServices.run(
+        JSON.stringify(pendingServices),
+        instanceId,
+        expected.sequence,
+        JSON.stringify(expected.pendingServices),
+      );
+      if (changes > 0) return;
+      if (s.instanceExists.get(instanceId) === undefined) {
+        throw new NotFoundError(`no instance with id ${instanceId}`);
+      }
+      throw new ConflictError(
+        `instance ${instanceId} changed since its pending services were read`,
+      );
     });
   }
 

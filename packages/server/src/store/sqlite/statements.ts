@@ -231,8 +231,9 @@ export function prepareStatements(db: Database.Database) {
          sequence, pending_services, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
     ),
-    // The optimistic single-writer check: the row changes only if nobody committed since it was
-    // read. The key columns make an id from another org (or instance) match nothing.
+    // The optimistic single-writer check: the row changes only if it is still as it was read
+    // (nobody committed, paused it or changed its pending services since) and running. The key
+    // columns make an id from another org (or instance) match nothing.
     updateInstance: prepare<
       [
         machineVersionId: string,
@@ -243,12 +244,15 @@ export function prepareStatements(db: Database.Database) {
         id: number,
         ...KeyParams,
         expectedSequence: number,
+        expectedPendingServices: string,
       ]
     >(
       `UPDATE instances SET machine_version_id = ?, snapshot = ?, sequence = ?,
          pending_services = ?, updated_at = ?
-       WHERE id = ? AND org_id = ? AND machine_name = ? AND name = ? AND sequence = ?`,
+       WHERE id = ? AND org_id = ? AND machine_name = ? AND name = ? AND sequence = ?
+         AND status = 'running' AND pending_services = ?`,
     ),
+    instanceExists: prepareValue<[id: number], number>("SELECT 1 FROM instances WHERE id = ?"),
     selectInstanceId: prepareValue<KeyParams, number>(
       "SELECT id FROM instances WHERE org_id = ? AND machine_name = ? AND name = ?",
     ),
@@ -271,8 +275,15 @@ export function prepareStatements(db: Database.Database) {
     setStatus: prepare<[status: string, ...KeyParams]>(
       "UPDATE instances SET status = ? WHERE org_id = ? AND machine_name = ? AND name = ?",
     ),
-    setPendingServices: prepare<[pendingServices: string, id: number]>(
-      "UPDATE instances SET pending_services = ? WHERE id = ?",
+    setPendingServices: prepare<
+      [
+        pendingServices: string,
+        id: number,
+        expectedSequence: number,
+        expectedPendingServices: string,
+      ]
+    >(
+      "UPDATE instances SET pending_services = ? WHERE id = ? AND sequence = ? AND pending_services = ?",
     ),
 
     insertTransition: prepare<
