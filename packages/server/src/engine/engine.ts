@@ -20,7 +20,7 @@ import type {
 import { ActivityTracker } from "./activity.js";
 import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
-import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
+import { envelopeOfRecord, parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { InstanceCache, unchanged } from "./instance-cache.js";
@@ -176,14 +176,14 @@ export class Engine {
 
   /** The public State of a stored instance (what its last commit produced). */
   stateOf(instance: InstanceRecord): InstanceState {
-    return stateOf(parseEnvelope(instance.snapshot).view, instance.updatedAt);
+    return stateOf(envelopeOfRecord(instance).view, instance.updatedAt);
   }
 
   /** Whether the instance's allowRead lets `authContext` read it as stored; never waits for processing. */
   async canRead(instance: InstanceRecord, authContext: unknown): Promise<boolean> {
     const decision = await this.runtime.read(versionOf(instance, instance.machineVersionId), {
       instanceName: instance.instanceName,
-      snapshot: parseEnvelope(instance.snapshot).machine,
+      snapshot: envelopeOfRecord(instance).machine,
       authContext: checkAuthContext(authContext),
     });
     return decision.allowed;

@@ -13,7 +13,13 @@ import type {
 import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
 import type { InstanceCache } from "./instance-cache.js";
-import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
+import {
+  envelopeOfRecord,
+  rememberEnvelope,
+  stateOf,
+  viewOf,
+  type InstanceState,
+} from "./instance-state.js";
 import type { Logger } from "./logger.js";
 import {
   acceptStep,
@@ -172,7 +178,7 @@ export class StepCommitter {
       version,
       {
         instanceName: instance.instanceName,
-        snapshot: parseEnvelope(instance.snapshot).machine,
+        snapshot: envelopeOfRecord(instance).machine,
         event,
         maxContextBytes: this.deps.maxContextBytes,
         ...(origin.kind === "external" ? { authContext: origin.authContext } : {}),
@@ -207,7 +213,7 @@ export class StepCommitter {
         version,
         {
           instanceName: instance.instanceName,
-          snapshot: parseEnvelope(instance.snapshot).machine,
+          snapshot: envelopeOfRecord(instance).machine,
           events: items,
           maxContextBytes: this.deps.maxContextBytes,
         },
@@ -315,10 +321,12 @@ export class StepCommitter {
       pendingServices: commit.pendingServices,
       updatedAt: commit.at,
     };
+    const view = viewOf(step);
+    rememberEnvelope(instance, { machine: step.snapshot, view });
     this.deps.cache.remember(instance);
     this.deps.onCommitted(instance);
     this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
-    return { instance, state: stateOf(parseEnvelope(commit.snapshot).view, commit.at), step };
+    return { instance, state: stateOf(view, commit.at), step };
   }
 
   /** Effects, now that the transition is durable: timers to the scheduler, actions and services to the sandbox. */
