@@ -69,8 +69,12 @@ export type { InstanceUpdate } from "./update-emitter.js";
 /** How often one event is tried again after losing a race with another node's commit. */
 const MAX_CONFLICT_RETRIES = 10;
 
-/** What all records kept for the instances' next writes may hold: their snapshots, in characters. */
-const MAX_CACHED_SNAPSHOT_CHARS = 64 * 1024 * 1024;
+/**
+ * What all records kept for the instances' next writes may hold: their snapshots, in characters.
+ * Each also keeps its parsed envelope alive (instance-state.ts), which takes a few times the
+ * text's size: 16 Mi characters is about 32 MB of text and, at most, some 100 MB more parsed.
+ */
+const MAX_CACHED_SNAPSHOT_CHARS = 16 * 1024 * 1024;
 
 /**
  * The record a write builds on, and whether it was remembered (this node's last write of the

@@ -20,21 +20,44 @@ export type ApiRequest = {
 };
 
 /**
- * Reads the request line and Host the way a URL parser would, refusing what is ambiguous: a
- * missing or malformed Host, a backslash in the path (some servers treat it as a slash), an
- * absolute-form target naming another host.
+ * Reads the request target and Host the way a URL parser would, refusing what is ambiguous: a
+ * missing or malformed Host, a backslash in the path (some servers treat it as a slash), a
+ * target that is neither a path nor an absolute http(s) URL. An absolute target (RFC 9112
+ * §3.2.2, as proxies send) names the host itself, and the Host header is then not consulted.
  */
 export function readApiRequest(incoming: IncomingMessage): ApiRequest {
   const target = incoming.url ?? "/";
+  const queryAt = target.indexOf("?");
+  if ((queryAt === -1 ? target : target.slice(0, queryAt)).includes("\\")) {
+    throw new InvalidParameterError("path", "the path holds a backslash");
+  }
+  const url = /^https?:\/\//i.test(target)
+    ? absoluteTarget(target)
+    : originTarget(incoming, target);
+  return {
+    method: incoming.method ?? "GET",
+    path: url.pathname.replace(/\/{2,}/g, "/"),
+    query: url.searchParams,
+    origin: url.origin,
+    header: (name) => incoming.headersDistinct[name]?.join(", "),
+    incoming,
+  };
+}
+
+function absoluteTarget(target: string): URL {
+  try {
+    return new URL(target);
+  } catch {
+    throw new InvalidParameterError("path", "the request target is not a valid URL");
+  }
+}
+
+/** A path target, on the host the Host header names. */
+function originTarget(incoming: IncomingMessage, target: string): URL {
   const host = incoming.headers.host;
   if (!host) throw new InvalidParameterError("host", "the request has no Host header");
-  const queryAt = target.indexOf("?");
-  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
-  if (!rawPath.startsWith("/")) {
+  if (!target.startsWith("/")) {
     throw new InvalidParameterError("path", "the request target must be a path");
-  }
-  if (rawPath.includes("\\")) {
-    throw new InvalidParameterError("path", "the path holds a backslash");
   }
   let url: URL;
   try {
@@ -46,12 +69,5 @@ export function readApiRequest(incoming: IncomingMessage): ApiRequest {
   if (url.host !== host.toLowerCase() && url.hostname !== host.replace(/:\d+$/, "").toLowerCase()) {
     throw new InvalidParameterError("host", "the Host header is not a valid host");
   }
-  return {
-    method: incoming.method ?? "GET",
-    path: url.pathname.replace(/\/{2,}/g, "/"),
-    query: url.searchParams,
-    origin: url.origin,
-    header: (name) => incoming.headersDistinct[name]?.join(", "),
-    incoming,
-  };
+  return url;
 }

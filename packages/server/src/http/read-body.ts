@@ -12,10 +12,16 @@ export async function readBodyBytes(
   if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of incoming as AsyncIterable<Buffer>) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of incoming as AsyncIterable<Buffer>) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof BackstateError) throw err;
+    // The client went away mid-body: a 400 nobody reads, not an internal error in the log.
+    throw new InvalidParameterError("body", "the request body was cut off");
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }

@@ -262,13 +262,13 @@ export interface Store extends ProviderStore {
   deleteInstance(key: InstanceKey): Promise<boolean>;
   /**
    * Records which services are pending without a transition (used when services are cut off),
-   * if the row is still at `expected` (the sequence and pending services the change was computed
-   * from): throws ConflictError when it is not, NotFoundError when no instance has that id.
+   * if the row is still at `expected` (the sequence, pending services and status the change was
+   * computed from): throws ConflictError when it is not, NotFoundError when no instance has that id.
    */
   setPendingServices(
     instanceId: number,
     pendingServices: string[],
-    expected: { sequence: number; pendingServices: string[] },
+    expected: { sequence: number; pendingServices: string[]; status: InstanceStatus },
   ): Promise<void>;
   /** Oldest first by default; `newestFirst` lists from the latest (then `afterSequence` counts down). */
   listTransitions(

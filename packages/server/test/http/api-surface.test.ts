@@ -5,6 +5,7 @@ import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 import { apiRoutes } from "../../src/http/routes/all-routes.js";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { sendRaw } from "./raw-http.js";
 
 let api: ApiServer;
 
@@ -119,6 +120,35 @@ test("bodies beyond the bound are a 413 and change nothing", async () => {
   assert.equal(response.status, 413);
   assert.equal(((await response.json()) as { code: string }).code, "payload-too-large");
   assert.equal((await api.admin("GET", "/machines/huge")).status, 404);
+});
+
+test("a chunked body beyond the bound is a 413 too, answered before the connection closes", async () => {
+  const chunk = new Uint8Array(512 * 1024).fill(0x20);
+  const response = await sendRaw(api.url, {
+    method: "POST",
+    target: "/machines",
+    headers: Object.entries(withAdmin({ "content-type": "application/json" })),
+    body: Array.from({ length: 12 }, () => chunk),
+  });
+  assert.equal(response.status, 413);
+  assert.equal((JSON.parse(response.text) as { code: string }).code, "payload-too-large");
+  assert.equal(response.headers["access-control-allow-origin"], "*");
+  assert.equal(response.headers.connection, "close");
+});
+
+test("an absolute-form request target (as proxies send) names the host itself", async () => {
+  const response = await sendRaw(api.url, {
+    method: "GET",
+    target: `${api.url}//machines?limit=1`,
+    headers: Object.entries(withAdmin()),
+  });
+  assert.equal(response.status, 200);
+  const junk = await sendRaw(api.url, {
+    method: "GET",
+    target: "http://[x/machines",
+    headers: Object.entries(withAdmin()),
+  });
+  assert.equal(junk.status, 400);
 });
 
 test("bad input names the parameter", async () => {

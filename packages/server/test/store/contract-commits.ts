@@ -169,12 +169,20 @@ export function commitContract(open: () => Promise<ContractStore>): void {
       assert.equal((await store.loadInstance(key))?.status, "running");
       assert.equal(await store.setInstanceStatus(instanceKey("org_a", "nope"), "paused"), false);
 
-      await store.setPendingServices(id, [], { sequence: 1, pendingServices: ["svc"] });
+      await store.setPendingServices(id, [], {
+        sequence: 1,
+        pendingServices: ["svc"],
+        status: "running",
+      });
       const loaded = await store.loadInstance(key);
       assert.deepEqual(loaded?.pendingServices, []);
       assert.equal(loaded?.sequence, 1, "no transition was recorded");
       await assert.rejects(
-        store.setPendingServices(id + 1000, ["x"], { sequence: 1, pendingServices: [] }),
+        store.setPendingServices(id + 1000, ["x"], {
+          sequence: 1,
+          pendingServices: [],
+          status: "running",
+        }),
         { code: "not-found" },
       );
     }));
@@ -197,7 +205,11 @@ export function commitContract(open: () => Promise<ContractStore>): void {
       await refused(eventCommit(key, id, 1, asRead), "paused since");
       await store.setInstanceStatus(key, "running");
       // Its pending services changed without a transition since.
-      await store.setPendingServices(id, [], { sequence: 1, pendingServices: ["svc"] });
+      await store.setPendingServices(id, [], {
+        sequence: 1,
+        pendingServices: ["svc"],
+        status: "running",
+      });
       await refused(eventCommit(key, id, 1, asRead), "pending services changed since");
       const landed = await store.commitTransition(eventCommit(key, id, 1));
       assert.equal(landed.sequence, 2);
@@ -211,14 +223,19 @@ export function commitContract(open: () => Promise<ContractStore>): void {
       assert.equal((await store.listTransitions(key, { limit: 10 })).length, 1);
     }));
 
-  test("setPendingServices lands only on the row at the sequence and pending services expected", () =>
+  test("setPendingServices lands only on the row at the sequence, pending services and status expected", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");
       const key = instanceKey("org_a", "i1");
       const id = await createInstance(store, key, { pendingServices: ["a", "b"] });
-      await store.setPendingServices(id, ["b"], { sequence: 1, pendingServices: ["a", "b"] });
+      const asRead = { sequence: 1, pendingServices: ["a", "b"], status: "running" as const };
+      // Paused (by another node, say) since: the drop was computed for a running instance.
+      await store.setInstanceStatus(key, "paused");
+      await assert.rejects(store.setPendingServices(id, ["b"], asRead), { code: "conflict" });
+      await store.setPendingServices(id, ["b"], { ...asRead, status: "paused" });
+      await store.setInstanceStatus(key, "running");
       await assert.rejects(
-        store.setPendingServices(id, ["a"], { sequence: 1, pendingServices: ["a", "b"] }),
+        store.setPendingServices(id, ["a"], asRead),
         { code: "conflict" },
         "its pending services changed since",
       );
@@ -226,7 +243,11 @@ export function commitContract(open: () => Promise<ContractStore>): void {
         eventCommit(key, id, 1, { expectedPendingServices: ["b"], pendingServices: ["b", "c"] }),
       );
       await assert.rejects(
-        store.setPendingServices(id, [], { sequence: 1, pendingServices: ["b"] }),
+        store.setPendingServices(id, [], {
+          sequence: 1,
+          pendingServices: ["b"],
+          status: "running",
+        }),
         { code: "conflict" },
         "a transition was committed since",
       );

@@ -570,7 +570,7 @@ class PostgresStoreImpl implements PostgresStore {
   setPendingServices(
     instanceId: number,
     pendingServices: string[],
-    expected: { sequence: number; pendingServices: string[] },
+    expected: { sequence: number; pendingServices: string[]; status: InstanceStatus },
   ): Promise<void> {
     return this.#run(async (db) => {
       const values = [
@@ -578,6 +578,7 @@ class PostgresStoreImpl implements PostgresStore {
         instanceId,
         expected.sequence,
         JSON.stringify(expected.pendingServices),
+        expected.status,
       ];
       if ((await changes(db, SQL.setPendingServices, values)) > 0) return;
       if ((await row(db, SQL.instanceExists, [instanceId])) === undefined) {

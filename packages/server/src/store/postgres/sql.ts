@@ -163,7 +163,7 @@ export const SQL = {
   setStatus:
     "UPDATE instances SET status = $1 WHERE org_id = $2 AND machine_name = $3 AND name = $4",
   setPendingServices: `UPDATE instances SET pending_services = $1
-    WHERE id = $2 AND sequence = $3 AND pending_services = $4`,
+    WHERE id = $2 AND sequence = $3 AND pending_services = $4 AND status = $5`,
   instanceExists: "SELECT 1 AS found FROM instances WHERE id = $1",
 
   selectTransitions: `SELECT t.sequence, t.event, t.state, t.created_at AS "createdAt"

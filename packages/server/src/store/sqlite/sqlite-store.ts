@@ -411,7 +411,7 @@ class SqliteStoreImpl implements SqliteStore {
   setPendingServices(
     instanceId: number,
     pendingServices: string[],
-    expected: { sequence: number; pendingServices: string[] },
+    expected: { sequence: number; pendingServices: string[]; status: InstanceStatus },
   ): Promise<void> {
     return this.#run(({ s }) => {
       const { changes } = s.setPendingServices.run(
@@ -419,6 +419,7 @@ class SqliteStoreImpl implements SqliteStore {
         instanceId,
         expected.sequence,
         JSON.stringify(expected.pendingServices),
+        expected.status,
       );
       if (changes > 0) return;
       if (s.instanceExists.get(instanceId) === undefined) {

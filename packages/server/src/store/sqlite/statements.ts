@@ -281,9 +281,10 @@ export function prepareStatements(db: Database.Database) {
         id: number,
         expectedSequence: number,
         expectedPendingServices: string,
+        expectedStatus: string,
       ]
     >(
-      "UPDATE instances SET pending_services = ? WHERE id = ? AND sequence = ? AND pending_services = ?",
+      "UPDATE instances SET pending_services = ? WHERE id = ? AND sequence = ? AND pending_services = ? AND status = ?",
     ),
 
     insertTransition: prepare<
