@@ -84,3 +84,42 @@ test("TokenError carries its code and is an Error", async () => {
   assert.ok(err instanceof Error);
   assert.equal(err.code, "token-expired");
 });
+
+test("a token verified before is checked again in full, but for its signature", async () => {
+  const token = craftToken(header, validClaims({ act: { sub: "u1" }, exp: NOW + 60 }));
+  const first = await verifyToken(token, verifyOptions());
+  // Decoded afresh every time: what one caller does with its claims no other caller sees.
+  first.authContext.sub = "changed";
+  first.claims.exp = 0;
+  const again = await verifyToken(token, verifyOptions());
+  assert.deepEqual(again.authContext, { sub: "u1" });
+  assert.equal(again.claims.exp, NOW + 60);
+
+  // The key is still looked up: a key deleted since fails at once.
+  const gone = { ...verifyOptions(), lookupKey: () => undefined };
+  await assert.rejects(verifyToken(token, gone), { code: "token-unknown-key" });
+  // Under another secret (the same key id, another key), the signature is checked and fails.
+  const other = { ...verifyOptions(), lookupKey: () => ({ secret: "sbsec_another" }) };
+  await assert.rejects(verifyToken(token, other), { code: "token-signature-invalid" });
+  // Time and the caller's own options still apply.
+  const later = { ...verifyOptions(), clock: () => NOW_MS + 120_000, leewaySeconds: 0 };
+  await assert.rejects(verifyToken(token, later), { code: "token-expired" });
+  await assert.rejects(verifyToken(token, { ...verifyOptions(), audience: "elsewhere" }), {
+    code: "token-audience-invalid",
+  });
+  await verifyToken(token, verifyOptions());
+});
+
+test("a forged signature never passes, however often its genuine twin verified", async () => {
+  const token = craftToken(header, validClaims());
+  await verifyToken(token, verifyOptions());
+  await verifyToken(token, verifyOptions());
+  const forged = `${token.slice(0, -2)}${token.endsWith("AA") ? "AB" : "AA"}`;
+  await assert.rejects(verifyToken(forged, verifyOptions()), { code: "token-signature-invalid" });
+  const otherPayload = craftToken(header, validClaims({ sub: "mallory" }), {
+    secret: "sbsec_not_the_key",
+  });
+  await assert.rejects(verifyToken(otherPayload, verifyOptions()), {
+    code: "token-signature-invalid",
+  });
+});

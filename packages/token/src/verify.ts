@@ -57,6 +57,7 @@ export async function verifyToken<K extends VerificationKey>(
 type Settings = ReturnType<typeof resolveOptions>;
 
 type ParsedToken = {
+  token: string;
   header: Readonly<Record<string, unknown>>;
   alg: HmacAlgorithm;
   keyId: string;
@@ -114,7 +115,7 @@ function parseUnverified(token: string, settings: Settings): ParsedToken {
     throw new TokenError("token-signature-invalid", "token signature is missing or malformed");
   }
   const signingInput = token.slice(0, lastDot);
-  return { header, alg, keyId, signingInput, encodedPayload, encodedSignature };
+  return { token, header, alg, keyId, signingInput, encodedPayload, encodedSignature };
 }
 
 /** The signature under the looked-up key, then the claims, which are trusted only after it. */
@@ -129,10 +130,13 @@ function checkSigned<K extends VerificationKey>(
   if (!(typeof secret === "string" || secret instanceof Uint8Array) || secret.length === 0) {
     throw new TokenError("token-key-invalid", "the key found for this token has no usable secret");
   }
-  const expected = mac(parsed.alg, hmacKey(secret), parsed.signingInput);
-  const given = decodeInto(signatureScratch, parsed.encodedSignature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new TokenError("token-signature-invalid", "token signature does not verify");
+  if (verifiedUnder.get(parsed.token) !== secret) {
+    const expected = mac(parsed.alg, hmacKey(secret), parsed.signingInput);
+    const given = decodeInto(signatureScratch, parsed.encodedSignature);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new TokenError("token-signature-invalid", "token signature does not verify");
+    }
+    rememberVerified(parsed.token, secret);
   }
 
   const claims = checkClaims(decodeJsonObject(parsed.encodedPayload, "payload"), settings);
@@ -221,6 +225,21 @@ function authContextOf(claims: TokenClaims): Record<string, unknown> {
   const act = claims.act ?? {};
   if (act.sub === undefined && claims.sub !== undefined) return { ...act, sub: claims.sub };
   return act;
+}
+
+// A client sends the same token with every request until it expires, and its signature is the
+// costliest check. A token whose signature verified under a secret verifies under that secret
+// again (HMAC is deterministic), so the secret is kept by token, for string secrets and tokens of
+// ordinary size. Only the signature is skipped: the key is still looked up (a deleted key fails at
+// once), and the claims are decoded and checked afresh, against the caller's options and clock.
+const MAX_REMEMBERED_TOKENS = 1024;
+const MAX_REMEMBERED_TOKEN_LENGTH = 2048;
+const verifiedUnder = new Map<string, string>();
+
+function rememberVerified(token: string, secret: string | Uint8Array): void {
+  if (typeof secret !== "string" || token.length > MAX_REMEMBERED_TOKEN_LENGTH) return;
+  if (verifiedUnder.size >= MAX_REMEMBERED_TOKENS) verifiedUnder.clear();
+  verifiedUnder.set(token, secret);
 }
 
 // Tokens signed by one key share one header, so its decoded form is worth keeping (frozen, since
