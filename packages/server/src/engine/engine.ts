@@ -20,7 +20,7 @@ import type {
 import { ActivityTracker } from "./activity.js";
 import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
-import { envelopeOfRecord, parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
+import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { InstanceCache, unchanged } from "./instance-cache.js";
@@ -69,12 +69,8 @@ export type { InstanceUpdate } from "./update-emitter.js";
 /** How often one event is tried again after losing a race with another node's commit. */
 const MAX_CONFLICT_RETRIES = 10;
 
-/**
- * What all records kept for the instances' next writes may hold: their snapshots, in characters.
- * Each also keeps its parsed envelope alive (instance-state.ts), which takes a few times the
- * text's size: 16 Mi characters is about 32 MB of text and, at most, some 100 MB more parsed.
- */
-const MAX_CACHED_SNAPSHOT_CHARS = 16 * 1024 * 1024;
+/** What all records kept for the instances' next writes may hold: their snapshots, in characters. */
+const MAX_CACHED_SNAPSHOT_CHARS = 64 * 1024 * 1024;
 
 /**
  * The record a write builds on, and whether it was remembered (this node's last write of the
@@ -180,14 +176,14 @@ export class Engine {
 
   /** The public State of a stored instance (what its last commit produced). */
   stateOf(instance: InstanceRecord): InstanceState {
-    return stateOf(envelopeOfRecord(instance).view, instance.updatedAt);
+    return stateOf(parseEnvelope(instance.snapshot).view, instance.updatedAt);
   }
 
   /** Whether the instance's allowRead lets `authContext` read it as stored; never waits for processing. */
   async canRead(instance: InstanceRecord, authContext: unknown): Promise<boolean> {
     const decision = await this.runtime.read(versionOf(instance, instance.machineVersionId), {
       instanceName: instance.instanceName,
-      snapshot: envelopeOfRecord(instance).machine,
+      snapshot: parseEnvelope(instance.snapshot).machine,
       authContext: checkAuthContext(authContext),
     });
     return decision.allowed;

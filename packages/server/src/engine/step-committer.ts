@@ -13,13 +13,7 @@ import type {
 import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
 import type { InstanceCache } from "./instance-cache.js";
-import {
-  envelopeOfRecord,
-  rememberEnvelope,
-  stateOf,
-  viewOf,
-  type InstanceState,
-} from "./instance-state.js";
+import { parseEnvelope, stateOf, viewOf, type InstanceState } from "./instance-state.js";
 import type { Logger } from "./logger.js";
 import {
   acceptStep,
@@ -178,7 +172,7 @@ export class StepCommitter {
       version,
       {
         instanceName: instance.instanceName,
-        snapshot: envelopeOfRecord(instance).machine,
+        snapshot: parseEnvelope(instance.snapshot).machine,
         event,
         maxContextBytes: this.deps.maxContextBytes,
         ...(origin.kind === "external" ? { authContext: origin.authContext } : {}),
@@ -213,7 +207,7 @@ export class StepCommitter {
         version,
         {
           instanceName: instance.instanceName,
-          snapshot: envelopeOfRecord(instance).machine,
+          snapshot: parseEnvelope(instance.snapshot).machine,
           events: items,
           maxContextBytes: this.deps.maxContextBytes,
         },
@@ -322,7 +316,6 @@ export class StepCommitter {
       updatedAt: commit.at,
     };
     const view = viewOf(step);
-    rememberEnvelope(instance, { machine: step.snapshot, view });
     this.deps.cache.remember(instance);
     this.deps.onCommitted(instance);
     this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
