@@ -15,8 +15,16 @@ const API_VERSION = "0.1.0";
 
 export type RequestListener = (incoming: IncomingMessage, outgoing: ServerResponse) => void;
 
+type Headers = Readonly<Record<string, string>>;
+
 /** Any origin may call: every call carries its own bearer token, never a cookie. */
-const CORS_HEADERS = { "access-control-allow-origin": "*" };
+const CORS_HEADERS: Headers = { "access-control-allow-origin": "*" };
+/** Answers holding credentials (RFC 6749 §5.1): no cache may keep them. */
+const NO_STORE_HEADERS: Headers = {
+  ...CORS_HEADERS,
+  "cache-control": "no-store",
+  pragma: "no-cache",
+};
 const PREFLIGHT_HEADERS = {
   ...CORS_HEADERS,
   "access-control-allow-methods": "GET,POST,PUT,DELETE,OPTIONS",
@@ -30,23 +38,24 @@ export function createApi(services: ApiServices): RequestListener {
   const router = new Router(apiRoutes);
   const document = JSON.stringify(openApiDocument(apiRoutes, API_VERSION));
 
-  /** The status and the JSON text to answer with (undefined: no body). */
-  const answer = async (incoming: IncomingMessage): Promise<[number, string | undefined]> => {
+  /** What to answer: the status, the JSON text (undefined: no body), and the route's headers. */
+  type Answer = { status: number; json: string | undefined; headers: Headers };
+  const answer = async (incoming: IncomingMessage): Promise<Answer> => {
+    let headers = CORS_HEADERS;
     try {
       const request = readApiRequest(incoming);
       const { method, path } = request;
       if (path === "/openapi.json" && (method === "GET" || method === "HEAD"))
-        return [200, document];
+        return { status: 200, json: document, headers };
       const match = router.match(method, path);
       if (!match) throw new NotFoundError(`no endpoint ${method} ${path}`);
+      if (match.route.noStore) headers = NO_STORE_HEADERS;
       const reply = await handleRoute(match.route, request, match.params, services);
-      return [
-        reply.status,
-        reply.status === 200 ? (JSON.stringify(reply.body) ?? "null") : undefined,
-      ];
+      const json = reply.status === 200 ? (JSON.stringify(reply.body) ?? "null") : undefined;
+      return { status: reply.status, json, headers };
     } catch (err) {
       const { status, body } = errorResponse(err, services.logger);
-      return [status, JSON.stringify(body)];
+      return { status, json: JSON.stringify(body), headers };
     }
   };
 
@@ -56,21 +65,19 @@ export function createApi(services: ApiServices): RequestListener {
       return;
     }
     void answer(incoming)
-      .then(([status, json]) => {
-        if (json === undefined) outgoing.writeHead(status, CORS_HEADERS).end();
-        else sendJson(outgoing, status, json);
+      .then(({ status, json, headers }) => {
+        if (json === undefined) outgoing.writeHead(status, headers).end();
+        else {
+          outgoing
+            .writeHead(status, {
+              ...headers,
+              "content-type": "application/json",
+              "content-length": Buffer.byteLength(json),
+            })
+            .end(json);
+        }
       })
       // Only writing can fail here, on a socket already gone: nobody is left to answer.
       .catch(() => outgoing.destroy());
   };
-}
-
-function sendJson(outgoing: ServerResponse, status: number, json: string): void {
-  outgoing
-    .writeHead(status, {
-      ...CORS_HEADERS,
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(json),
-    })
-    .end(json);
 }

@@ -64,6 +64,8 @@ export type Route<P = unknown, Q = unknown, B = unknown> = {
   body?: z.ZodType<B> | "multipart";
   /** Largest body accepted. Default 4 MB (a 400 KB context can take 6× that with escapes). */
   maxBodyBytes?: number;
+  /** Its answers, errors included, carry credentials: `Cache-Control: no-store` (RFC 6749 §5.1). */
+  noStore?: true;
   /** 200 answers the handler's value as JSON; 201 and 204 answer no body (the client relies on it). */
   status: 200 | 201 | 204;
   response?: z.ZodType;

@@ -422,6 +422,30 @@ describe("token exchange with the official client", () => {
     assert.equal((await dave.machineInstances.get(MACHINE, "dave")).state, "open");
   });
 
+  test("token answers, granted or refused, may be kept by no cache (RFC 6749 §5.1)", async () => {
+    const form = (subject: string) => ({
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: GRANT,
+        audience: `https://tokens.statebacked.dev/${api.orgId}/${SERVICE}`,
+        requested_token_type: ACCESS_TOKEN,
+        subject_token: subject,
+      }).toString(),
+    });
+    const granted = await fetch(`${api.url}/tokens`, form(await issue(rsKey, claimsOf("erin"))));
+    const refused = await fetch(`${api.url}/tokens`, form("not.a.token"));
+    assert.deepEqual([granted.status, refused.status], [200, 400]);
+    for (const response of [granted, refused]) {
+      assert.equal(response.headers.get("cache-control"), "no-store");
+      assert.equal(response.headers.get("pragma"), "no-cache");
+      assert.equal(response.headers.get("access-control-allow-origin"), "*");
+    }
+    // Other answers are not marked.
+    const other = await fetch(`${api.url}/openapi.json`);
+    assert.equal(other.headers.get("cache-control"), null);
+  });
+
   test("anonymous sessions of the bootstrap org: create, send, subscribe", async () => {
     const sid = fresh("session");
     const anonymous = clientWith({

@@ -28,6 +28,7 @@ export const tokenRoutes = [
       "(RFC 8693; form-encoded grant_type, audience https://tokens.statebacked.dev/<orgId>/" +
       "<service>, subject_token, requested_token_type). Errors: { error, error_description, code }",
     access: { kind: "public" },
+    noStore: true,
     status: 200,
     response: z.object({
       access_token: z.string(),
