@@ -29,6 +29,11 @@ export type RealtimeOptions = Partial<ConnectionLimits> & {
   idleTimeoutMs?: number;
   /** Clock skew tolerated on a socket token's expiry when it subscribes again. Default 30 s. */
   tokenLeewaySeconds?: number;
+  /**
+   * How often the keys and sessions of open sockets are looked up: a socket whose key or session
+   * was deleted (on any node) is closed by the next look. Default 10 s.
+   */
+  credentialCheckMs?: number;
 };
 
 export type Realtime = {
@@ -73,6 +78,20 @@ export function attachRealtime(
     Math.min(idleTimeoutMs, 30_000),
   );
   sweep.unref();
+  // Checks never overlap: a slow store skips a round rather than piling them up.
+  let checking = false;
+  const credentialCheck = setInterval(() => {
+    if (checking || connections.size === 0) return;
+    checking = true;
+    closeRevoked(connections, deps.authenticator)
+      .catch((err: unknown) =>
+        deps.logger.warn("could not check the realtime sockets' credentials", {
+          error: String(err),
+        }),
+      )
+      .finally(() => (checking = false));
+  }, options.credentialCheckMs ?? 10_000);
+  credentialCheck.unref();
 
   const accept = (socket: WebSocket, principal: Principal) => {
     const connection = new Connection(socket, principal, limits);
@@ -148,11 +167,36 @@ export function attachRealtime(
     close() {
       server.off("upgrade", onUpgrade);
       clearInterval(sweep);
+      clearInterval(credentialCheck);
       hub.close();
       for (const connection of connections) connection.close(1001, "server shutting down");
       wss.close();
     },
   };
+}
+
+/** WebSocket close code for a socket whose credentials were revoked (policy violation). */
+export const REVOKED_CLOSE_CODE = 1008;
+
+/** Closes the sockets whose key or session no longer exists: one lookup per distinct credential. */
+async function closeRevoked(
+  connections: ReadonlySet<Connection>,
+  authenticator: Authenticator,
+): Promise<void> {
+  const byCredential = new Map<string, Connection[]>();
+  for (const connection of connections) {
+    const { caller } = connection.principal;
+    const id = caller.kind === "key" ? caller.key.id : caller.session.id;
+    const sockets = byCredential.get(id);
+    if (sockets) sockets.push(connection);
+    else byCredential.set(id, [connection]);
+  }
+  for (const sockets of byCredential.values()) {
+    if (await authenticator.stillValid(sockets[0]!.principal.caller)) continue;
+    for (const connection of sockets) {
+      connection.close(REVOKED_CLOSE_CODE, "the socket's key or session no longer exists");
+    }
+  }
 }
 
 function reject(socket: Duplex, status: number, body: object): void {

@@ -44,7 +44,9 @@ let readOnly: ApiKey;
 let instanceCount = 0;
 
 before(async () => {
-  api = await startApiServer({ realtime: { tokenLeewaySeconds: 0, highWaterBytes: 64 * 1024 } });
+  api = await startApiServer({
+    realtime: { tokenLeewaySeconds: 0, highWaterBytes: 64 * 1024, credentialCheckMs: 100 },
+  });
   const admin = clientFor(api.adminToken, { orgId: api.orgId });
   await admin.machines.create("watched");
   await admin.machineVersions.create("watched", { code: WATCHED, makeCurrent: true });
@@ -297,6 +299,34 @@ describe("raw sockets", () => {
       rtUrl(api.url, "").replace("token=", "nothing="),
     ]) {
       await assert.rejects(openSocket(url), { status: 401 });
+    }
+  });
+
+  test("deleting a key closes its sockets, and only its sockets", async () => {
+    const name = await newInstance();
+    const doomed = await api.createKey(["state.read", "instances.write"], "doomed");
+    const revoked = await socketFor("alice", doomed);
+    const kept = await socketFor("alice");
+    const subscribe = { type: "subscribe-to-instance", machineName: "watched" };
+    try {
+      revoked.send({ ...subscribe, requestId: "r", machineInstanceName: name });
+      kept.send({ ...subscribe, requestId: "k", machineInstanceName: name });
+      await revoked.next(isUpdate(name));
+      await kept.next(isUpdate(name));
+      const closed = new Promise<number>((resolve, reject) => {
+        revoked.ws.once("close", resolve);
+        setTimeout(() => reject(new Error("the socket of the deleted key stayed open")), 5000);
+      });
+      assert.equal((await api.admin("DELETE", `/keys/${doomed.id}`)).status, 204);
+      assert.equal(await closed, 1008);
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
+      await kept.next((m) => isUpdate(name)(m) && countOf(m) === 1);
+      assert.equal(kept.ws.readyState, WebSocket.OPEN);
+      // The deleted key cannot open a socket again either.
+      await assert.rejects(socketFor("alice", doomed), { status: 401 });
+    } finally {
+      await revoked.close();
+      await kept.close();
     }
   });
 
