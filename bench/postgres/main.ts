@@ -22,6 +22,7 @@ import { describeLoad, runLoadFor, type LoadResult } from "../engine/load.js";
 import { instanceName } from "../engine/toggle-machine.js";
 import { startChild, type Child } from "../http/child.js";
 import { HttpClient } from "../http/client.js";
+import { medianOf, perRound, runRounds, toggleSender, type Side } from "../http/rounds.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { createInstances, deployToggle } from "../realtime/setup.js";
 
@@ -37,21 +38,6 @@ const DATABASE_URL =
   "postgres://postgres@127.0.0.1:5432/test";
 const toggle = { event: "toggle" };
 
-type Side = { name: string; send: () => Promise<unknown> };
-
-const randomInstance = () => instanceName(Math.floor(Math.random() * INSTANCES));
-
-/** A side's send: POST one toggle to a random instance (through each client in turn): 200. */
-function sender(clients: HttpClient[], headers: Record<string, string>): () => Promise<unknown> {
-  let next = 0;
-  return async () => {
-    const client = clients[next++ % clients.length]!;
-    const path = `/machines/toggle/i/${randomInstance()}/events`;
-    const reply = await client.call("POST", path, toggle, headers);
-    if (reply.status !== 200) throw new Error(`POST ${path}: ${reply.status} ${reply.body}`);
-  };
-}
-
 /** Starts a child with `env` added to this process's environment (fork copies it then). */
 function startWith<T>(script: string, env: Record<string, string>): Promise<Child<T>> {
   Object.assign(process.env, env);
@@ -60,20 +46,6 @@ function startWith<T>(script: string, env: Record<string, string>): Promise<Chil
   } finally {
     for (const name of Object.keys(env)) delete process.env[name];
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
-function medianOf(results: LoadResult[]): LoadResult {
-  return {
-    eventsPerSecond: median(results.map((r) => r.eventsPerSecond)),
-    p50Ms: median(results.map((r) => r.p50Ms)),
-    p99Ms: median(results.map((r) => r.p99Ms)),
-    events: results.reduce((sum, r) => sum + r.events, 0),
-  };
 }
 
 async function dropSchemas(names: string[]): Promise<void> {
@@ -130,17 +102,17 @@ try {
   const sides: Side[] = [
     {
       name: "Backstate, PostgreSQL, 1 node",
-      send: sender([oneClient], await setUp(one.info, oneClient)),
+      send: toggleSender([oneClient], await setUp(one.info, oneClient), INSTANCES),
     },
     {
       name: "Backstate, PostgreSQL, 2 nodes",
-      send: sender(twoClients, await setUp(twoA.info, twoClients[0]!)),
+      send: toggleSender(twoClients, await setUp(twoA.info, twoClients[0]!), INSTANCES),
     },
     {
       name: "Backstate, SQLite (default)",
-      send: sender([sqliteClient], await setUp(sqlite.info, sqliteClient)),
+      send: toggleSender([sqliteClient], await setUp(sqlite.info, sqliteClient), INSTANCES),
     },
-    { name: "baseline, PostgreSQL", send: sender([baselineClient], {}) },
+    { name: "baseline, PostgreSQL", send: toggleSender([baselineClient], {}, INSTANCES) },
   ];
 
   // The load generator's ceiling: the same requests to an endpoint that does no work.
@@ -148,15 +120,12 @@ try {
   await runLoadFor(WARMUP_SECONDS, CONCURRENCY, empty);
   const ceiling = await runLoadFor(SECONDS, CONCURRENCY, empty);
 
-  for (const side of sides) await runLoadFor(WARMUP_SECONDS, CONCURRENCY, side.send);
-  const rounds = new Map<string, LoadResult[]>(sides.map((side) => [side.name, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    // Rotate which side goes first, so drift on a shared machine hits all alike.
-    const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
-    for (const side of order) {
-      rounds.get(side.name)!.push(await runLoadFor(SECONDS, CONCURRENCY, side.send));
-    }
-  }
+  const rounds = await runRounds(sides, {
+    rounds: ROUNDS,
+    seconds: SECONDS,
+    warmupSeconds: WARMUP_SECONDS,
+    concurrency: CONCURRENCY,
+  });
 
   const result = (name: string) => medianOf(rounds.get(name)!);
   const [pgOne, pgTwo, sqliteDefault, hand] = sides.map((side) => result(side.name)) as [
@@ -172,12 +141,8 @@ try {
   );
   console.log(`load generator ceiling (POST /empty): ${describeLoad(ceiling)}`);
   for (const side of sides) {
-    const perRound = rounds
-      .get(side.name)!
-      .map((r) => Math.round(r.eventsPerSecond).toLocaleString("en-US"))
-      .join(", ");
     console.log(
-      `${side.name.padEnd(width)}  ${describeLoad(result(side.name))}  (rounds: ${perRound})`,
+      `${side.name.padEnd(width)}  ${describeLoad(result(side.name))}  (rounds: ${perRound(rounds.get(side.name)!)})`,
     );
   }
   console.log(
