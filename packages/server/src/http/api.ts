@@ -15,12 +15,12 @@ const API_VERSION = "0.1.0";
 
 export type RequestListener = (incoming: IncomingMessage, outgoing: ServerResponse) => void;
 
-type Headers = Readonly<Record<string, string>>;
+type HeaderMap = Readonly<Record<string, string>>;
 
 /** Any origin may call: every call carries its own bearer token, never a cookie. */
-const CORS_HEADERS: Headers = { "access-control-allow-origin": "*" };
+const CORS_HEADERS: HeaderMap = { "access-control-allow-origin": "*" };
 /** Answers holding credentials (RFC 6749 §5.1): no cache may keep them. */
-const NO_STORE_HEADERS: Headers = {
+const NO_STORE_HEADERS: HeaderMap = {
   ...CORS_HEADERS,
   "cache-control": "no-store",
   pragma: "no-cache",
@@ -39,7 +39,7 @@ export function createApi(services: ApiServices): RequestListener {
   const document = JSON.stringify(openApiDocument(apiRoutes, API_VERSION));
 
   /** What to answer: the status, the JSON text (undefined: no body), and the route's headers. */
-  type Answer = { status: number; json: string | undefined; headers: Headers };
+  type Answer = { status: number; json: string | undefined; headers: HeaderMap };
   const answer = async (incoming: IncomingMessage): Promise<Answer> => {
     let headers = CORS_HEADERS;
     try {
