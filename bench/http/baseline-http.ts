@@ -7,9 +7,11 @@ import { serveChild } from "./child.js";
 
 export type ToggleEvent = { type: string };
 
-const EVENTS_PATH = /^\/machines\/toggle\/i\/([^/]+)\/events$/;
+/** The send-event path of the toggle machine; its one group is the instance name, encoded. */
+export const EVENTS_PATH = /^\/machines\/toggle\/i\/([^/]+)\/events$/;
 
-function answer(res: ServerResponse, status: number, body: unknown): void {
+/** Answers `body` as JSON with a content-length. */
+export function answer(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json",

@@ -8,11 +8,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { answer, EVENTS_PATH } from "../http/baseline-http.js";
 import { serveChild } from "../http/child.js";
 
 type Instance = { state: "on" | "off"; flips: number; ts: number; watchers: Set<WebSocket> };
 
-const EVENTS_PATH = /^\/machines\/toggle\/i\/([^/]+)\/events$/;
 const instances = new Map<string, Instance>();
 
 function instanceOf(name: string): Instance {
@@ -39,15 +39,6 @@ const frameOf = (name: string, instance: Instance): string =>
     machineInstanceName: name,
     ...wireState(instance),
   });
-
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-  });
-  res.end(text);
-}
 
 function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
   const match = req.method === "POST" ? EVENTS_PATH.exec(req.url ?? "") : null;
