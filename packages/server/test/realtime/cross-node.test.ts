@@ -72,10 +72,10 @@ await runOnPostgres("realtime across nodes", () => {
   }
   const user = (node: ApiServer) => clientFor(node, () => node.tokenFor(key, { sub: "u" }));
 
-  /** A new instance (created through B) and a socket on A subscribed to it. */
-  async function watchedOnA() {
+  /** A new instance (created through `creator`, B unless told) and a socket on A subscribed to it. */
+  async function watchedOnA(creator: ApiServer = b) {
     const name = `c${++instances}`;
-    await user(b).machineInstances.create("counter", { slug: name });
+    await user(creator).machineInstances.create("counter", { slug: name });
     const socket = await openSocket(rtUrl(a.url, await a.tokenFor(key, { sub: "u" })));
     socket.send({
       type: "subscribe-to-instance",
@@ -161,20 +161,11 @@ await runOnPostgres("realtime across nodes", () => {
     });
 
     test("a timer armed through B fires through A after B has stopped", async () => {
-      const name = `c${++instances}`;
       const c = await startAnotherNode(a, { sandboxes: { size: 1 } });
       let stopped = false;
       try {
-        await user(c).machineInstances.create("counter", { slug: name });
-        const socket = await openSocket(rtUrl(a.url, await a.tokenFor(key, { sub: "u" })));
+        const { name, socket } = await watchedOnA(c);
         try {
-          socket.send({
-            type: "subscribe-to-instance",
-            requestId: "r",
-            machineName: "counter",
-            machineInstanceName: name,
-          });
-          await socket.next(isCount(0));
           await user(c).machineInstances.sendEvent("counter", name, { event: "arm" });
           await c.dispose();
           stopped = true;
