@@ -3,27 +3,15 @@
 // code; then a whole token exchange: an HS256 token from the identity provider, traded at
 // POST /tokens for a Backstate token that the API accepts as that end user.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { SignJWT } from "jose";
-import { FIXTURES, parsed, startTestServer, type TestServer } from "./support/cli.js";
+import { parsed, startTestServerWithToggle, type TestServer } from "./support/cli.js";
 
 const TIMEOUT = { timeout: 60_000 };
 let server: TestServer;
 
 before(async () => {
-  server = await startTestServer();
-  parsed(
-    await server.run([
-      "machines",
-      "create",
-      "-m",
-      "toggle",
-      "-f",
-      join(FIXTURES, "toggle.ts"),
-      "--json",
-    ]),
-  );
+  server = await startTestServerWithToggle();
 });
 after(() => server.close());
 

@@ -229,6 +229,19 @@ export async function startTestServer(): Promise<TestServer> {
 /** The fixtures folder in the source tree (dist/test/support → test/fixtures). */
 export const FIXTURES = join(REPO_ROOT, "packages", "cli", "test", "fixtures");
 
+/** A test server with the toggle machine (fixtures/toggle.ts) created through the CLI. */
+export async function startTestServerWithToggle(): Promise<TestServer> {
+  const server = await startTestServer();
+  try {
+    const create = ["machines", "create", "-m", "toggle", "-f", join(FIXTURES, "toggle.ts")];
+    parsed(await server.run([...create, "--json"]));
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  return server;
+}
+
 /**
  * A folder that stands for a user's project: `files` written into it, and `node_modules/xstate`
  * linked to the XState the test wants (4 → the repo's `xstate4` alias, 5 → `xstate`).
