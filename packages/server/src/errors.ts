@@ -13,6 +13,7 @@ export type ErrorCode =
   | "conflict"
   // authentication and authorization of the caller
   | "token-missing"
+  | "token-unknown-key"
   | "missing-scope"
   | "missing-org"
   | "missing-user"
@@ -84,6 +85,16 @@ export class ConflictError extends BackstateError {
   override name = "ConflictError";
   constructor(message: string) {
     super("conflict", message);
+  }
+}
+
+/**
+ * The API key a write was made with was deleted before the write could commit. Its code is the
+ * one verifying a token of a deleted key gives, so clients see one answer for one cause.
+ */
+export class SigningKeyGoneError extends BackstateError {
+  constructor(keyId: string) {
+    super("token-unknown-key", `key ${keyId} no longer exists: tokens it signed are refused`);
   }
 }
 

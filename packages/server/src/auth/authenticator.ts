@@ -1,10 +1,14 @@
 // Turns an `authorization` header into a Caller. Key tokens (kid `sbk_…`) are signed with an org
 // key; admin session tokens (kid `ses_…`) with a session the server minted. Both are looked up on
-// every request, so a deleted key or session stops verifying at once, on every node.
+// every request, so a deleted key or session stops verifying at once, on every node. The one
+// exception is asked for by the caller (`keyFromMemory`): a key this node read lately is used as
+// remembered, and then what the request does must check the key itself, in the commit that
+// writes its effect (TransitionCommit.requiresKeyId) or with `confirm` before any other answer.
 import { DEFAULT_AUDIENCE, TokenError, verifyToken } from "@backstate/token";
 import { BackstateError } from "../errors.js";
 import type { JsonObject } from "../runtime/adapter-protocol.js";
 import type { AdminSessionRecord, KeyRecord, Store } from "../store/store.js";
+import { KeyMemory } from "./key-memory.js";
 import type { Caller } from "./principal.js";
 
 /** The audience of admin session tokens: a key token can never pass for one, nor the reverse. */
@@ -20,18 +24,46 @@ export type AuthenticatorOptions = {
 };
 
 type Found = { secret: string } & (
-  { kind: "key"; key: KeyRecord } | { kind: "admin"; session: AdminSessionRecord }
+  | { kind: "key"; key: KeyRecord; fromMemory: boolean }
+  | { kind: "admin"; session: AdminSessionRecord }
 );
+
+export type AuthenticateOptions = {
+  /** Verify a key token with the key as this node last read it, if it did (see the top). */
+  keyFromMemory?: boolean;
+};
+
+const UNKNOWN_KEY = "token is signed by an unknown key";
 
 export class Authenticator {
   private readonly keyAudiences: readonly string[];
+  private readonly keys = new KeyMemory();
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.keyAudiences = [DEFAULT_AUDIENCE, ...(options.keyAudiences ?? [])];
   }
 
-  async authenticate(authorization: string | undefined): Promise<Caller> {
-    return this.verify(bearerToken(authorization));
+  async authenticate(
+    authorization: string | undefined,
+    options: AuthenticateOptions = {},
+  ): Promise<Caller> {
+    return this.verify(bearerToken(authorization), options);
+  }
+
+  /**
+   * Reads a caller's key from the store when it was verified from memory: throws 401
+   * `token-unknown-key`, as verifying would have, when it is gone.
+   */
+  async confirm(caller: Caller): Promise<void> {
+    if (caller.kind !== "key" || caller.fromMemory !== true) return;
+    const key = await this.options.store.getKey(caller.key.id);
+    this.keys.update(caller.key.id, key);
+    if (key === undefined) throw new TokenError("token-unknown-key", UNKNOWN_KEY);
+  }
+
+  /** Forgets a key this node deleted, so its tokens fail before any machine code runs. */
+  forget(keyId: string): void {
+    this.keys.update(keyId, undefined);
   }
 
   /** Whether the caller's key or session still exists (both can be deleted while a socket lives). */
@@ -44,9 +76,9 @@ export class Authenticator {
   }
 
   /** Verifies a bare token (the realtime handshake carries it in the query string). */
-  async verify(token: string): Promise<Caller> {
+  async verify(token: string, options: AuthenticateOptions = {}): Promise<Caller> {
     const verified = await verifyToken<Found>(token, {
-      lookupKey: (keyId) => this.lookup(keyId),
+      lookupKey: (keyId) => this.lookup(keyId, options.keyFromMemory === true),
       audience: [...this.keyAudiences, ADMIN_AUDIENCE],
       ...(this.options.leewaySeconds !== undefined
         ? { leewaySeconds: this.options.leewaySeconds }
@@ -63,15 +95,22 @@ export class Authenticator {
       return { kind: "admin", session: found.session, claims, expiresAt };
     }
     if (found.kind === "key" && !isAdminToken) {
-      return { kind: "key", key: found.key, claims, expiresAt };
+      const key = found.key;
+      return found.fromMemory
+        ? { kind: "key", key, fromMemory: true, claims, expiresAt }
+        : { kind: "key", key, claims, expiresAt };
     }
     throw new TokenError("token-audience-invalid", "the token's audience does not fit its key");
   }
 
-  private async lookup(keyId: string): Promise<Found | undefined> {
+  private async lookup(keyId: string, fromMemory: boolean): Promise<Found | undefined> {
     if (keyId.startsWith("sbk_")) {
+      const remembered = fromMemory ? this.keys.get(keyId) : undefined;
+      if (remembered)
+        return { kind: "key", key: remembered, secret: remembered.secret, fromMemory };
       const key = await this.options.store.getKey(keyId);
-      return key && { kind: "key", key, secret: key.secret };
+      this.keys.update(keyId, key);
+      return key && { kind: "key", key, secret: key.secret, fromMemory: false };
     }
     if (keyId.startsWith("ses_")) {
       const session = await this.options.store.getAdminSession(keyId);

@@ -265,16 +265,20 @@ export class Engine {
     return this.settledState(ref, key, committed);
   }
 
-  /** Sends an event: allowWrite (event), one macrostep, then waits for the instance to settle. */
+  /**
+   * Sends an event: allowWrite (event), one macrostep, then waits for the instance to settle.
+   * With `requiresKeyId`, the event's commit is written only if that key of the org still exists
+   * (it fails with SigningKeyGoneError otherwise); a resolved send has therefore seen the key.
+   */
   async sendEvent(
-    input: InstanceAddress & { event: unknown; authContext: unknown },
+    input: InstanceAddress & { event: unknown; authContext: unknown; requiresKeyId?: string },
   ): Promise<InstanceState> {
     this.refuseWhenClosed();
     const key = this.keyOf(input);
     const event = checkExternalEvent(input.event);
     const authContext = checkAuthContext(input.authContext);
     const ref = instanceRefOf(key);
-    const committed = await this.inbox.post(ref, event, authContext);
+    const committed = await this.inbox.post(ref, event, authContext, input.requiresKeyId);
     return this.settledState(ref, key, committed);
   }
 
@@ -355,7 +359,11 @@ export class Engine {
     });
     const batch = await this.committer.transitionBatch(
       instance,
-      letters.map(({ event, authContext }) => ({ event, authContext })),
+      letters.map(({ event, authContext, requiresKeyId }) => ({
+        event,
+        authContext,
+        ...(requiresKeyId === undefined ? {} : { requiresKeyId }),
+      })),
     );
     const { outcomes } = batch;
     // Another node changed this instance since the record the batch built on: those letters are

@@ -8,6 +8,8 @@ import type { KeyedMailbox } from "./mailbox.js";
 export type Letter<T> = {
   event: MachineEvent;
   authContext: JsonObject;
+  /** The key whose existence the event's commit requires (see TransitionCommit.requiresKeyId). */
+  requiresKeyId?: string;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
   /** Deliveries of this letter that lost a race with another node and must be tried again. */
@@ -32,7 +34,12 @@ export class ExternalInbox<T> {
     private readonly deliver: BatchDelivery<T>,
   ) {}
 
-  post(ref: string, event: MachineEvent, authContext: JsonObject): Promise<T> {
+  post(
+    ref: string,
+    event: MachineEvent,
+    authContext: JsonObject,
+    requiresKeyId?: string,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let letters = this.open.get(ref);
       if (!letters) {
@@ -44,7 +51,14 @@ export class ExternalInbox<T> {
           return this.drain(ref, batch);
         });
       }
-      letters.push({ event, authContext, resolve, reject, conflicts: 0 });
+      letters.push({
+        event,
+        authContext,
+        ...(requiresKeyId === undefined ? {} : { requiresKeyId }),
+        resolve,
+        reject,
+        conflicts: 0,
+      });
     });
   }
 

@@ -198,7 +198,7 @@ export class StepCommitter {
    */
   async transitionBatch(
     instance: InstanceRecord,
-    items: Array<{ event: MachineEvent; authContext: JsonObject }>,
+    items: Array<{ event: MachineEvent; authContext: JsonObject; requiresKeyId?: string }>,
   ): Promise<BatchOutcome> {
     const ref = instanceRefOf(instance);
     return this.pinned(instance.orgId, ref, async () => {
@@ -208,7 +208,7 @@ export class StepCommitter {
         {
           instanceName: instance.instanceName,
           snapshot: parseEnvelope(instance.snapshot).machine,
-          events: items,
+          events: items.map(({ event, authContext }) => ({ event, authContext })),
           maxContextBytes: this.deps.maxContextBytes,
         },
         ref,
@@ -235,7 +235,9 @@ export class StepCommitter {
           if (broken) throw broken;
           const origin = { kind: "external", authContext: {} } as const;
           const fields = eventCommitFields(previous, step, origin, this.deps.clock.now());
-          const commit = buildCommit(step, items[index]!.event, fields, this.limits());
+          const { event, requiresKeyId } = items[index]!;
+          const commit = buildCommit(step, event, fields, this.limits());
+          if (requiresKeyId !== undefined) commit.requiresKeyId = requiresKeyId;
           // All commits are queued in this same turn, so the store groups them into one transaction.
           stored.push({
             index,

@@ -22,6 +22,7 @@ const STATUS_OF: Record<ErrorCode, number> = {
   "invalid-bundle": 400,
   "specify-org": 400,
   "token-missing": 401,
+  "token-unknown-key": 401,
   "missing-scope": 403,
   "missing-org": 403,
   "missing-user": 403,

@@ -19,7 +19,30 @@ export async function handleRoute(
   pathParams: Record<string, string>,
   services: ApiServices,
 ): Promise<RouteReply> {
-  const { caller, principal } = await authorize(route, request, services);
+  const caller =
+    route.access.kind === "public"
+      ? undefined
+      : await services.authenticator.authenticate(request.header("authorization"), {
+          keyFromMemory: route.keyCheckedAtCommit === true,
+        });
+  try {
+    return await handleAuthenticated(route, request, pathParams, services, caller);
+  } catch (err) {
+    // A key verified from memory is checked by the commit the route makes; any other answer
+    // (an error before or instead of that commit) first makes sure the key still exists.
+    if (caller) await services.authenticator.confirm(caller);
+    throw err;
+  }
+}
+
+async function handleAuthenticated(
+  route: Route,
+  request: ApiRequest,
+  pathParams: Record<string, string>,
+  services: ApiServices,
+  caller: Caller | undefined,
+): Promise<RouteReply> {
+  const principal = caller && (await authorize(route, request, services, caller));
   const params = validate(route.params, pathParams, "path");
   const query = validate(route.query, route.query ? firstValues(request.query) : {}, "query");
   const body =
@@ -44,15 +67,15 @@ export async function handleRoute(
   return route.status === 200 ? { status: 200, body: result } : { status: route.status };
 }
 
+/** The caller's principal in the org the request names (undefined for "user" routes), scoped. */
 async function authorize(
   route: Route,
   request: ApiRequest,
   services: ApiServices,
-): Promise<{ caller?: Caller; principal?: Principal }> {
+  caller: Caller,
+): Promise<Principal | undefined> {
   const { access } = route;
-  if (access.kind === "public") return {};
-  const caller = await services.authenticator.authenticate(request.header("authorization"));
-  if (access.kind === "user") return { caller };
+  if (access.kind !== "org") return undefined;
   const principal = await resolvePrincipal(services.store, caller, {
     org: request.header(ORG_HEADER),
     act: request.header(ACT_HEADER),
@@ -63,7 +86,7 @@ async function authorize(
       `this needs the ${access.anyScope.join(" or ")} scope, which the token's key lacks`,
     );
   }
-  return { caller, principal };
+  return principal;
 }
 
 /** Each query parameter's first value (a repeated one is not a list anywhere in this API). */

@@ -54,7 +54,7 @@ export type RouteInput<P, Q, B> = {
 
 export type Route<P = unknown, Q = unknown, B = unknown> = {
   method: Method;
-  /** Hono path syntax: `/machines/:machineName`. */
+  /** `:name` marks a path parameter: `/machines/:machineName`. */
   path: string;
   summary: string;
   access: Access;
@@ -64,6 +64,12 @@ export type Route<P = unknown, Q = unknown, B = unknown> = {
   body?: z.ZodType<B> | "multipart";
   /** Largest body accepted. Default 4 MB (a 400 KB context can take 6× that with escapes). */
   maxBodyBytes?: number;
+  /**
+   * The handler's only write is an engine commit that requires the caller's key (it passes
+   * `requiredKeyOf(caller)` on): a key token is then verified with the key as this node last read
+   * it, one store read fewer per request. Any answer but the commit's own confirms the key first.
+   */
+  keyCheckedAtCommit?: true;
   /** Its answers, errors included, carry credentials: `Cache-Control: no-store` (RFC 6749 §5.1). */
   noStore?: true;
   /** 200 answers the handler's value as JSON; 201 and 204 answer no body (the client relies on it). */

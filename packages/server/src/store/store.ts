@@ -156,6 +156,13 @@ export type TransitionCommit = {
    * fails with ConflictError when that timer no longer exists (cancelled after it was claimed).
    */
   deliveredTimerId?: number;
+  /**
+   * The API key (of the instance's org) the event was sent with, when the caller's key was
+   * verified from memory rather than read from the store: the commit is written only if that key
+   * still exists, and otherwise fails with SigningKeyGoneError, writing nothing. This is what lets
+   * a node skip reading the key on every request while a deleted key still fails at once.
+   */
+  requiresKeyId?: string;
   at: EpochMs;
 };
 

@@ -231,6 +231,43 @@ describe("instances through an end user's key token", () => {
     );
     assert.ok(!(await admin.keys.list()).keys.some((k) => k.id === doomed.id));
   });
+
+  // Events verify a key this node has read from its memory; the event's commit checks the key.
+  // Deleting it in the store behind the server's back is what another node's delete looks like.
+  test("a key deleted by another node fails at once on events, which then write nothing", async () => {
+    const doomed = await admin.keys.create({ name: "deleted-elsewhere", use: "production" });
+    const token = await api.tokenFor(doomed, { sub: "alice" });
+    const client = clientWith(token);
+    await client.machineInstances.create("toggle", { slug: "deleted-elsewhere" });
+    await client.machineInstances.sendEvent("toggle", "deleted-elsewhere", { event: "toggle" });
+    assert.equal(await api.server.services.store.deleteKey(api.orgId, doomed.id), true);
+
+    const refusedAsUnknownKey = (err: unknown) =>
+      err instanceof errors.ApiError && err.status === 401 && err.code === "token-unknown-key";
+    // A step that would commit, one allowWrite refuses, and one to a missing instance: all 401.
+    for (const [instance, event] of [
+      ["deleted-elsewhere", "toggle"],
+      ["deleted-elsewhere", "forbidden"],
+      ["never-created", "toggle"],
+    ] as const) {
+      await assert.rejects(
+        client.machineInstances.sendEvent("toggle", instance, { event }),
+        refusedAsUnknownKey,
+      );
+    }
+    // A malformed body is refused for the key too, not for the body.
+    const malformed = await fetch(`${api.url}/machines/toggle/i/deleted-elsewhere/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: "{",
+    });
+    assert.equal(malformed.status, 401);
+    assert.equal(((await malformed.json()) as { code: string }).code, "token-unknown-key");
+
+    const state = await admin.machineInstances.admin.get("toggle", "deleted-elsewhere");
+    assert.equal(state.state, "on");
+    assert.deepEqual((state.context as { public: { flips: number } }).public.flips, 1);
+  });
 });
 
 describe("administration with an admin session", () => {

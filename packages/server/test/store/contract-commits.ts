@@ -135,6 +135,47 @@ export function commitContract(open: () => Promise<ContractStore>): void {
       assert.equal((await store.listTransitions(key, { limit: 10 })).length, 2);
     }));
 
+  test("a commit requiring a key lands only while that key of the instance's org exists", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await seedMachine(store, "org_b");
+      const signingKey = (orgId: string, id: string) => ({
+        id,
+        orgId,
+        name: id,
+        secret: `sbsec_${id}`,
+        scopes: ["events.write"],
+        createdAt: T0,
+      });
+      await store.createKey(signingKey("org_a", "sbk_live"));
+      await store.createKey(signingKey("org_b", "sbk_elsewhere"));
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key);
+      await store.commitTransition(eventCommit(key, id, 1, { requiresKeyId: "sbk_live" }));
+
+      const before = await store.loadInstance(key);
+      assert.equal(before?.sequence, 2);
+      assert.equal(await store.deleteKey("org_a", "sbk_live"), true);
+      // The deleted key, another org's key and a key that never was: refused, nothing written.
+      for (const requiresKeyId of ["sbk_live", "sbk_elsewhere", "sbk_never"]) {
+        await assert.rejects(store.commitTransition(eventCommit(key, id, 2, { requiresKeyId })), {
+          code: "token-unknown-key",
+        });
+      }
+      // A create is refused the same way, and leaves no instance behind.
+      const other = instanceKey("org_a", "i2");
+      await assert.rejects(
+        store.commitTransition(createCommit(other, { requiresKeyId: "sbk_live" })),
+        { code: "token-unknown-key" },
+      );
+      assert.equal(await store.loadInstance(other), undefined);
+      assert.deepEqual(await store.loadInstance(key), before);
+      assert.equal((await store.listTransitions(key, { limit: 10 })).length, 2);
+      // The next commit of the instance, without the requirement, still lands where it should.
+      await store.commitTransition(eventCommit(key, id, 2));
+      assert.equal((await store.loadInstance(key))?.sequence, 3);
+    }));
+
   test("org scoping: another org's key or id neither reads nor writes an instance", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");

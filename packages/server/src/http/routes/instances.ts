@@ -2,6 +2,7 @@
 // and the administrative read, history, status and delete.
 import { createHmac } from "node:crypto";
 import { z } from "zod";
+import { requiredKeyOf } from "../../auth/principal.js";
 import { NotFoundError } from "../../errors.js";
 import { PAGE_SIZE, decodeCursor, pageOf } from "../cursor.js";
 import { checkDeletionConfirmed, dangerBody } from "../danger.js";
@@ -188,12 +189,16 @@ export const instanceRoutes = [
     body: SendEventBody,
     status: 200,
     response: StateSchema,
-    async handle({ principal, params, body, services }) {
+    // The hot path: the event's commit checks the key instead of a store read per request.
+    keyCheckedAtCommit: true,
+    async handle({ caller, principal, params, body, services }) {
+      const requiresKeyId = requiredKeyOf(caller);
       const state = await services.engine.sendEvent({
         orgId: principal.orgId,
         ...params,
         event: body.event,
         authContext: principal.authContext,
+        ...(requiresKeyId === undefined ? {} : { requiresKeyId }),
       });
       return wireState(state);
     },

@@ -87,6 +87,8 @@ export const keyRoutes = [
       if (!(await services.store.deleteKey(principal.orgId, params.keyId))) {
         throw new NotFoundError(`key ${params.keyId} not found`);
       }
+      // Other nodes learn it from their commits' key check; this one need not run a step first.
+      services.authenticator.forget(params.keyId);
     },
   }),
 ];

@@ -8,8 +8,9 @@
 // fails is rolled back alone: the batch is first tried in one block, and if any commit raises an
 // error (a conflict does not), again with each commit in a block of its own (a subtransaction, as a
 // savepoint would be). The functions' names carry a version, changed whenever what they do changes
-// (v2: an event commit also needs the instance running, with the pending services expected), so
-// a definition never stands in for another's. Element fields:
+// (v2: an event commit also needs the instance running, with the pending services expected; v3:
+// and the key it names, if any, still there), so a definition never stands in for another's.
+// Element fields:
 //   k      "c" (create: inserts the instance) or "e" (event: the optimistic sequence check)
 //   o m n  org, machine and instance names;  id  the instance id (events)
 //   v      machine version;  es  expected sequence (writes es + 1)
@@ -17,6 +18,7 @@
 //          the row must be exactly as the record the step was computed on
 //   s p    snapshot and pending services (JSON text);  e st  the transition's event and state
 //   at     the commit's time;  dt  the timer this commit delivers (deleted, or the commit fails)
+//   kid    the API key that must still exist in the org (refused with "key" otherwise)
 //   rk     timer keys to delete (cancelled, or armed again);  t  timers to arm: [{k, d, e}]
 //   a      the position of the commit this one was built on, if in this batch: refused if it failed
 //   np     the change to announce if the commit is written (notices.ts): the written ones go out
@@ -28,18 +30,24 @@ import { MAX_PAYLOAD_BYTES } from "./notices.js";
 /** Why one commit of a batch was not written. */
 export type CommitFailure = {
   ok: false;
-  err: "conflict" | "chain" | "exists" | "no-version" | "timer" | "race" | "other";
+  err: "conflict" | "chain" | "exists" | "no-version" | "timer" | "race" | "key" | "other";
   msg?: string;
 };
 
 export const DEFINE_COMMIT_BATCH = `
-CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v2(c jsonb)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v3(c jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   iid bigint;
   seq bigint := (c ->> 'es')::bigint + 1;
   at bigint := (c ->> 'at')::bigint;
 BEGIN
+  -- Before any write: a commit refused for its key leaves the instance as it was. (A delete of
+  -- the key racing this transaction is ordered after it: the event was sent while it existed.)
+  IF c ? 'kid' AND NOT EXISTS (SELECT 1 FROM keys WHERE org_id = c ->> 'o' AND id = c ->> 'kid')
+  THEN
+    RETURN jsonb_build_object('ok', false, 'err', 'key');
+  END IF;
   IF c ->> 'k' = 'c' THEN
     INSERT INTO instances (org_id, machine_name, name, machine_version_id, snapshot, status,
       sequence, pending_services, created_at, updated_at)
@@ -90,7 +98,7 @@ BEGIN
 END
 $body$;
 
-CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v2(
+CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v3(
   batch jsonb, channel text, origin text)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
@@ -109,7 +117,7 @@ BEGIN
         results := results || jsonb_build_object('ok', false, 'err', 'chain');
         CONTINUE;
       END IF;
-      result := pg_temp.backstate_apply_commit_v2(c);
+      result := pg_temp.backstate_apply_commit_v3(c);
       results := results || result;
       IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
     END LOOP;
@@ -124,7 +132,7 @@ BEGIN
         CONTINUE;
       END IF;
       BEGIN
-        result := pg_temp.backstate_apply_commit_v2(c);
+        result := pg_temp.backstate_apply_commit_v3(c);
       EXCEPTION
         WHEN unique_violation THEN
           result := jsonb_build_object('ok', false,
@@ -161,4 +169,4 @@ $body$`;
 
 /** One batch, in its own transaction: a single statement, so a single round trip. */
 export const COMMIT_BATCH =
-  "SELECT pg_temp.backstate_commit_batch_v2($1::jsonb, $2::text, $3::text) AS results";
+  "SELECT pg_temp.backstate_commit_batch_v3($1::jsonb, $2::text, $3::text) AS results";

@@ -4,7 +4,13 @@
 // statement runs in its own transaction: a whole batch costs one round trip, however many commits
 // it holds, and one WAL flush.
 import { DatabaseError, type Pool, type PoolClient } from "pg";
-import { AlreadyExistsError, BackstateError, ConflictError, NotFoundError } from "../../errors.js";
+import {
+  AlreadyExistsError,
+  BackstateError,
+  ConflictError,
+  NotFoundError,
+  SigningKeyGoneError,
+} from "../../errors.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
 import { COMMIT_BATCH, DEFINE_COMMIT_BATCH, type CommitFailure } from "./commit-function.js";
@@ -41,6 +47,7 @@ type Element = {
   st: string;
   at: number;
   dt?: number;
+  kid?: string;
   rk?: string[];
   t?: Array<{ k: string; d: number; e: string }>;
   a?: number;
@@ -125,7 +132,7 @@ async function runBatch(
       defined.add(client);
     }
     const answer = await client.query<{ results: ElementResult[] }>({
-      name: "bs_commit_batch_v2",
+      name: "bs_commit_batch_v3",
       text: COMMIT_BATCH,
       values: [JSON.stringify(elements), notices.channel, originPrefix(notices.origin)],
     });
@@ -188,6 +195,7 @@ function toElement(commit: TransitionCommit): Element {
     element.ep = JSON.stringify(commit.expectedPendingServices);
   }
   if (commit.deliveredTimerId !== undefined) element.dt = commit.deliveredTimerId;
+  if (commit.requiresKeyId !== undefined) element.kid = commit.requiresKeyId;
   // Cancelled keys go, and so does the old timer of every key armed again: re-arming replaces the
   // timer with a new id, so a late delivery of the old one (which names the old id) cannot delete
   // its replacement.
@@ -221,6 +229,8 @@ function failureError(commit: TransitionCommit, failure: CommitFailure): Error {
       return new ConflictError(
         `timer ${commit.deliveredTimerId} was cancelled or already delivered`,
       );
+    case "key":
+      return new SigningKeyGoneError(commit.requiresKeyId ?? "(none)");
     case "race":
       // Two writers crossed and PostgreSQL picked this one to give way: what a conflict says.
       return new ConflictError(`the commit lost a race with another writer: ${failure.msg ?? ""}`);

@@ -1,7 +1,12 @@
 // Applies transition commits: one commit's writes, and the group-commit batch that runs many of
 // them in one SQLite transaction, each inside its own savepoint.
 import type Database from "better-sqlite3";
-import { AlreadyExistsError, ConflictError, NotFoundError } from "../../errors.js";
+import {
+  AlreadyExistsError,
+  ConflictError,
+  NotFoundError,
+  SigningKeyGoneError,
+} from "../../errors.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, TransitionCommit } from "../store.js";
 import { isForeignKeyViolation, isUniqueViolation, toStoreError } from "./sqlite-errors.js";
@@ -15,6 +20,13 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
   const version = commit.machineVersionId;
   let instanceId: number;
 
+  // Before any write: a commit refused for its key leaves the instance as it was.
+  if (
+    commit.requiresKeyId !== undefined &&
+    s.keyExists.get(key.orgId, commit.requiresKeyId) === undefined
+  ) {
+    throw new SigningKeyGoneError(commit.requiresKeyId);
+  }
   if (commit.kind === "create") {
     if (expectedSequence !== 0) throw new TypeError("a create commit expects sequence 0");
     if (s.versionExists.get(key.orgId, key.machineName, version) === undefined) {

@@ -123,6 +123,9 @@ export function prepareStatements(db: Database.Database) {
       `SELECT id, org_id AS orgId, name, secret, scopes, created_at AS createdAt
        FROM keys WHERE id = ?`,
     ),
+    keyExists: prepareValue<[orgId: string, id: string], number>(
+      "SELECT 1 FROM keys WHERE org_id = ? AND id = ?",
+    ),
     deleteKey: prepare<[orgId: string, id: string]>("DELETE FROM keys WHERE org_id = ? AND id = ?"),
     listKeys: preparePaged<[orgId: string], [afterId: string], KeyInfoRow>(
       `SELECT id, org_id AS orgId, name, scopes, created_at AS createdAt

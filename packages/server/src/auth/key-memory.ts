@@ -1,0 +1,33 @@
+// The API keys this node has read lately, so a request can verify its token without a store
+// read. Only routes whose write re-checks the key inside its commit use it (Route's
+// keyCheckedAtCommit): a key deleted on any node then still fails at once. Bounded, least
+// recently used first out; key ids are never reused, so a remembered key is never another's.
+import type { KeyRecord } from "../store/store.js";
+
+const MAX_KEYS = 1_024;
+
+export class KeyMemory {
+  readonly #keys = new Map<string, KeyRecord>();
+
+  get(keyId: string): KeyRecord | undefined {
+    const key = this.#keys.get(keyId);
+    if (key !== undefined) {
+      // Re-inserted: Map order is the eviction order.
+      this.#keys.delete(keyId);
+      this.#keys.set(keyId, key);
+    }
+    return key;
+  }
+
+  /** What the store just answered for `keyId`: the key, or undefined when it is gone. */
+  update(keyId: string, key: KeyRecord | undefined): void {
+    this.#keys.delete(keyId);
+    if (key === undefined) return;
+    this.#keys.set(keyId, key);
+    if (this.#keys.size > MAX_KEYS) this.#keys.delete(this.#keys.keys().next().value!);
+  }
+
+  get size(): number {
+    return this.#keys.size;
+  }
+}
