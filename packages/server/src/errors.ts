@@ -93,6 +93,7 @@ export class ConflictError extends BackstateError {
  * one verifying a token of a deleted key gives, so clients see one answer for one cause.
  */
 export class SigningKeyGoneError extends BackstateError {
+  override name = "SigningKeyGoneError";
   constructor(keyId: string) {
     super("token-unknown-key", `key ${keyId} no longer exists: tokens it signed are refused`);
   }

@@ -1,7 +1,9 @@
 // The API keys this node has read lately, so a request can verify its token without a store
-// read. Only routes whose write re-checks the key inside its commit use it (Route's
-// keyCheckedAtCommit): a key deleted on any node then still fails at once. Bounded, least
-// recently used first out; key ids are never reused, so a remembered key is never another's.
+// read. Every key read fills it; only routes whose write re-checks the key inside its commit read
+// from it (Route's keyCheckedAtCommit), so a key deleted on any node still fails at once. It may
+// hold a deleted key for a while (a read that began before the delete can put it back): that
+// costs such a request a sandbox step, never a write. Bounded, least recently used first out; key
+// ids are never reused, so a remembered key is never another's.
 import type { KeyRecord } from "../store/store.js";
 
 const MAX_KEYS = 1_024;

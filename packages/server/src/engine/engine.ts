@@ -7,6 +7,7 @@ import {
   ConflictError,
   NotFoundError,
   RejectedByMachineAuthorizerError,
+  SigningKeyGoneError,
 } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
@@ -349,14 +350,22 @@ export class Engine {
    * Delivers posted external events (inside the instance's mailbox): owed error events first,
    * then the events in one batch, then whatever the last one sent its machine itself.
    */
-  private async deliverBatch(ref: string, letters: Array<Letter<Committed>>): Promise<number> {
+  private async deliverBatch(ref: string, chunk: Array<Letter<Committed>>): Promise<number> {
     const [orgId, machineName, instanceName] = ref.split("/") as [string, string, string];
     const key = { orgId, machineName, instanceName };
+    let letters = chunk;
     const { instance, confirmed } = await this.retryingConflicts(key, async (base) => {
+      // Lost services' error events commit before any letter's own commit, which is where a key
+      // verified from memory is checked: such a letter may set them off only once its key is read.
+      if (this.lostServices.lostOf(base.instance).length > 0) {
+        letters = await this.withoutGoneKeys(orgId, letters);
+      }
+      if (letters.length === 0) return { instance: base.instance, confirmed: true };
       const prepared = await this.prepareDelivery(base.instance);
       // Lost services' error events (or their drop) written on a remembered record confirm it.
       return { instance: prepared, confirmed: !base.remembered || prepared !== base.instance };
     });
+    if (letters.length === 0) return chunk.length;
     const batch = await this.committer.transitionBatch(
       instance,
       letters.map(({ event, authContext, requiresKeyId }) => ({
@@ -385,7 +394,26 @@ export class Engine {
         await this.processSelfEvents(outcome).then(letter.resolve, letter.reject);
       } else letter.resolve(outcome);
     }
-    return processed;
+    // Letters refused for their key are settled too: count in the chunk the inbox gave.
+    return processed === letters.length ? chunk.length : chunk.indexOf(letters[processed]!);
+  }
+
+  /** `letters` without those whose key, verified from memory, is gone: refused here, with 401. */
+  private async withoutGoneKeys(
+    orgId: string,
+    letters: Array<Letter<Committed>>,
+  ): Promise<Array<Letter<Committed>>> {
+    const gone = new Set<string>();
+    const keyIds = new Set(letters.map((letter) => letter.requiresKeyId));
+    for (const keyId of keyIds) {
+      if (keyId !== undefined && (await this.store.getKey(keyId))?.orgId !== orgId) gone.add(keyId);
+    }
+    if (gone.size === 0) return letters;
+    return letters.filter((letter) => {
+      if (letter.requiresKeyId === undefined || !gone.has(letter.requiresKeyId)) return true;
+      letter.reject(new SigningKeyGoneError(letter.requiresKeyId));
+      return false;
+    });
   }
 
   /**
@@ -407,9 +435,13 @@ export class Engine {
       .slice(0, processed)
       .findIndex((outcome) => outcome instanceof ConflictError);
     if (confirmed || firstCommit === 0) return conflict;
-    if (firstCommit > 0) return firstCommit === conflict ? 0 : conflict;
+    // A commit refused for its key was refused before its row was looked at: it tells nothing
+    // about the record, so the refusals before it are checked as if no commit had been tried.
+    const told = firstCommit > 0 && !(outcomes[firstCommit] instanceof SigningKeyGoneError);
+    if (told) return firstCommit === conflict ? 0 : conflict;
     const stored = await this.store.loadInstance(key);
-    if (stored !== undefined && unchanged(base, stored)) return -1;
+    // Unchanged: the refusals stand, and what failed after the key's refusal goes again.
+    if (stored !== undefined && unchanged(base, stored)) return conflict;
     this.cache.forget(key);
     return 0;
   }

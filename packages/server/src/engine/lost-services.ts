@@ -32,7 +32,7 @@ export class LostServices {
    */
   async settle(instance: InstanceRecord): Promise<InstanceRecord> {
     const ref = instanceRefOf(instance);
-    const lost = instance.pendingServices.filter((id) => !this.deps.activity.isRunning(ref, id));
+    const lost = this.lostOf(instance);
     let current = instance;
     for (const serviceId of lost) {
       const event = await this.errorEventFor(current, serviceId);
@@ -52,6 +52,12 @@ export class LostServices {
       }
     }
     return current;
+  }
+
+  /** The services `settle` owes an error event (none: it will write nothing). */
+  lostOf(instance: InstanceRecord): string[] {
+    const ref = instanceRefOf(instance);
+    return instance.pendingServices.filter((id) => !this.deps.activity.isRunning(ref, id));
   }
 
   /**

@@ -241,6 +241,55 @@ for (const target of targets) {
       assert.equal(state.state, "failed", "the lost service's error, then boom, unhandled");
     });
 
+    // Events of a caller whose key was verified from memory carry the key their commit requires.
+    let keys = 0;
+    const signingKey = async (live: boolean) => {
+      const id = `sbk_instancecache${++keys}`;
+      await a.store.createKey({
+        id,
+        orgId: ORG,
+        name: id,
+        secret: `sbsec_${id}`,
+        scopes: [],
+        createdAt: Date.now(),
+      });
+      if (!live) await a.store.deleteKey(ORG, id);
+      return id;
+    };
+    const sendSigned = (node: TestNode, event: string, requiresKeyId: string) =>
+      node.engine.sendEvent({ ...at(), event, authContext: alice, requiresKeyId });
+
+    test("an event whose key is gone sets off no lost service's error event", async () => {
+      fresh();
+      // Created and left hanging on b: to a, which never saw it, the service is lost.
+      await create(b);
+      assert.equal((await send(b, "hang")).state, "hanging");
+      await assert.rejects(sendSigned(a, "inc", await signingKey(false)), {
+        code: "token-unknown-key",
+      });
+      assert.deepEqual(await events(), ["xstate.init", "hang"]);
+      // With a key that is there, the same event first delivers the lost service's error.
+      assert.equal((await sendSigned(a, "inc", await signingKey(true))).state, "failed");
+      assert.deepEqual(await events(), ["xstate.init", "hang", "xstate.error.actor.never", "inc"]);
+    });
+
+    test("a commit refused for its key does not make earlier refusals on a stale record stand", async () => {
+      fresh();
+      await create(a);
+      assert.equal((await send(b, "hang")).state, "hanging");
+      // On a's record (idle) "boom" fails without a commit; "inc" is stepped and refused for its
+      // key, which says nothing about the record: "boom" must go again on the instance as it is.
+      const gone = await signingKey(false);
+      const [boom, signed] = await Promise.allSettled([
+        send(a, "boom"),
+        sendSigned(a, "inc", gone),
+      ]);
+      assert.equal(signed.status, "rejected");
+      assert.equal((signed.reason as { code?: string }).code, "token-unknown-key");
+      assert.equal(boom.status, "fulfilled", "boom does nothing where the instance really is");
+      assert.deepEqual(await events(), ["xstate.init", "hang", "xstate.error.actor.never", "boom"]);
+    });
+
     test("a refused event keeps the record: the next event still skips the load", async () => {
       fresh();
       await create(a);

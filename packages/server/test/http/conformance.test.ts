@@ -235,38 +235,58 @@ describe("instances through an end user's key token", () => {
   // Events verify a key this node has read from its memory; the event's commit checks the key.
   // Deleting it in the store behind the server's back is what another node's delete looks like.
   test("a key deleted by another node fails at once on events, which then write nothing", async () => {
-    const doomed = await admin.keys.create({ name: "deleted-elsewhere", use: "production" });
-    const token = await api.tokenFor(doomed, { sub: "alice" });
-    const client = clientWith(token);
-    await client.machineInstances.create("toggle", { slug: "deleted-elsewhere" });
-    await client.machineInstances.sendEvent("toggle", "deleted-elsewhere", { event: "toggle" });
-    assert.equal(await api.server.services.store.deleteKey(api.orgId, doomed.id), true);
-
+    const store = api.server.services.store;
     const refusedAsUnknownKey = (err: unknown) =>
       err instanceof errors.ApiError && err.status === 401 && err.code === "token-unknown-key";
-    // A step that would commit, one allowWrite refuses, and one to a missing instance: all 401.
-    for (const [instance, event] of [
-      ["deleted-elsewhere", "toggle"],
-      ["deleted-elsewhere", "forbidden"],
-      ["never-created", "toggle"],
-    ] as const) {
+    // Each case with a key of its own that this node has used, then deleted elsewhere.
+    let keys = 0;
+    const usedThenDeletedElsewhere = async () => {
+      const key = await admin.keys.create({ name: `elsewhere-${++keys}`, use: "production" });
+      const token = await api.tokenFor(key, { sub: "alice" });
+      const client = clientWith(token);
+      const name = `deleted-elsewhere-${keys}`;
+      await client.machineInstances.create("toggle", { slug: name });
+      await client.machineInstances.sendEvent("toggle", name, { event: "toggle" });
+      // The next event reads no key: this node remembers it.
+      const getKey = store.getKey.bind(store);
+      let reads = 0;
+      store.getKey = (id) => (reads++, getKey(id));
+      try {
+        await client.machineInstances.sendEvent("toggle", name, { event: "toggle" });
+      } finally {
+        store.getKey = getKey;
+      }
+      assert.equal(reads, 0, "the key was verified from memory");
+      assert.equal(await store.deleteKey(api.orgId, key.id), true);
+      return { client, token, name };
+    };
+    const unchangedSinceDeletion = async (name: string) => {
+      const state = await admin.machineInstances.admin.get("toggle", name);
+      assert.equal(state.state, "off");
+      assert.equal((state.context as { public: { flips: number } }).public.flips, 2);
+    };
+
+    // A step that would commit, one allowWrite refuses, one to a missing instance: all 401.
+    for (const event of ["toggle", "forbidden", "missing"]) {
+      const { client, name } = await usedThenDeletedElsewhere();
       await assert.rejects(
-        client.machineInstances.sendEvent("toggle", instance, { event }),
+        client.machineInstances.sendEvent("toggle", event === "missing" ? "never" : name, {
+          event,
+        }),
         refusedAsUnknownKey,
+        event,
       );
+      await unchangedSinceDeletion(name);
     }
     // A malformed body is refused for the key too, not for the body.
-    const malformed = await fetch(`${api.url}/machines/toggle/i/deleted-elsewhere/events`, {
+    const { token, name } = await usedThenDeletedElsewhere();
+    const malformed = await fetch(`${api.url}/machines/toggle/i/${name}/events`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: "{",
     });
     assert.equal(malformed.status, 401);
     assert.equal(((await malformed.json()) as { code: string }).code, "token-unknown-key");
-
-    const state = await admin.machineInstances.admin.get("toggle", "deleted-elsewhere");
-    assert.equal(state.state, "on");
-    assert.deepEqual((state.context as { public: { flips: number } }).public.flips, 1);
   });
 });
 

@@ -43,7 +43,8 @@ DECLARE
   at bigint := (c ->> 'at')::bigint;
 BEGIN
   -- Before any write: a commit refused for its key leaves the instance as it was. (A delete of
-  -- the key racing this transaction is ordered after it: the event was sent while it existed.)
+  -- the key racing this transaction is ordered after it, as when a request read the key just
+  -- before its delete committed: no lock, so the delete need not wait for events in flight.)
   IF c ? 'kid' AND NOT EXISTS (SELECT 1 FROM keys WHERE org_id = c ->> 'o' AND id = c ->> 'kid')
   THEN
     RETURN jsonb_build_object('ok', false, 'err', 'key');
