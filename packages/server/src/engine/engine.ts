@@ -353,7 +353,7 @@ export class Engine {
   private async deliverBatch(ref: string, chunk: Array<Letter<Committed>>): Promise<number> {
     const [orgId, machineName, instanceName] = ref.split("/") as [string, string, string];
     const key = { orgId, machineName, instanceName };
-    let letters = chunk;
+    let letters = chunk.filter((letter) => letter.refused !== true);
     const { instance, confirmed } = await this.retryingConflicts(key, async (base) => {
       // Lost services' error events commit before any letter's own commit, which is where a key
       // verified from memory is checked: such a letter may set them off only once its key is read.
@@ -411,6 +411,7 @@ export class Engine {
     if (gone.size === 0) return letters;
     return letters.filter((letter) => {
       if (letter.requiresKeyId === undefined || !gone.has(letter.requiresKeyId)) return true;
+      letter.refused = true;
       letter.reject(new SigningKeyGoneError(letter.requiresKeyId));
       return false;
     });
@@ -425,6 +426,24 @@ export class Engine {
    * otherwise never goes again: it may have been written.)
    */
   private async redeliveryFrom(
+    key: InstanceKey,
+    base: InstanceRecord,
+    confirmed: boolean,
+    batch: BatchOutcome,
+  ): Promise<number> {
+    const { outcomes, processed } = batch;
+    const from = await this.staleFrom(key, base, confirmed, batch);
+    // The sandbox stepped each event on the one before: after a step whose commit was refused
+    // for its key (never written), the next refusals stood on a state the instance never had.
+    const keyGone = outcomes
+      .slice(0, processed)
+      .findIndex((outcome) => outcome instanceof SigningKeyGoneError);
+    if (keyGone < 0 || keyGone + 1 >= processed) return from;
+    return from >= 0 ? Math.min(from, keyGone + 1) : keyGone + 1;
+  }
+
+  /** redeliveryFrom, as far as the record the batch started from decides it. */
+  private async staleFrom(
     key: InstanceKey,
     base: InstanceRecord,
     confirmed: boolean,

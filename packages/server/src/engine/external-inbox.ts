@@ -12,6 +12,8 @@ export type Letter<T> = {
   requiresKeyId?: string;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
+  /** Refused before its delivery (its key is gone): skipped if it comes round again. */
+  refused?: true;
   /** Deliveries of this letter that lost a race with another node and must be tried again. */
   conflicts: number;
 };

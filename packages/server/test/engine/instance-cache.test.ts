@@ -290,6 +290,26 @@ for (const target of targets) {
       assert.deepEqual(await events(), ["xstate.init", "hang", "xstate.error.actor.never", "boom"]);
     });
 
+    test("refusals after a commit refused for its key go again on the instance as it is", async () => {
+      fresh();
+      await create(b);
+      assert.equal((await send(b, "hang")).state, "hanging");
+      // a delivers the lost service's error: the instance is "failed", and a's record current.
+      assert.equal((await sendSigned(a, "inc", await signingKey(true))).state, "failed");
+      // "reset" is stepped (to idle) and refused for its key; "boom", stepped on idle, failed
+      // there: on the instance as it is ("failed") it does nothing.
+      const gone = await signingKey(false);
+      const [reset, boom] = await Promise.allSettled([
+        sendSigned(a, "reset", gone),
+        send(a, "boom"),
+      ]);
+      assert.equal(reset.status, "rejected");
+      assert.equal((reset.reason as { code?: string }).code, "token-unknown-key");
+      assert.equal(boom.status, "fulfilled");
+      assert.equal(boom.value.state, "failed");
+      assert.deepEqual((await events()).slice(-2), ["inc", "boom"]);
+    });
+
     test("a refused event keeps the record: the next event still skips the load", async () => {
       fresh();
       await create(a);
