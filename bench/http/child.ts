@@ -4,7 +4,12 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-export type Child<T> = { info: T; close(): Promise<void> };
+export type Child<T> = {
+  info: T;
+  /** The child's process id (its CPU is read from /proc by bench/profile). */
+  pid: number;
+  close(): Promise<void>;
+};
 
 /** In the child: report `info` to the parent, and on "close" run `close` and exit. */
 export function serveChild<T>(info: T, close: () => Promise<void> | void): void {
@@ -36,6 +41,7 @@ export function startChild<T>(script: string): Promise<Child<T>> {
       const { ready } = message as { ready: T };
       resolve({
         info: ready,
+        pid: child.pid!,
         close: async () => {
           if (child.exitCode === null && child.signalCode === null) child.send("close");
           const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);

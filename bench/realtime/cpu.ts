@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS_PER_SECOND = 100;
 
-function ownSeconds(pid: number): number {
+/** Seconds of CPU `pid` itself has used (all its threads); throws once it has exited. */
+export function ownSeconds(pid: number): number {
   // Fields after the command name (which may hold spaces) start at state; utime, stime are 14, 15.
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -20,7 +21,8 @@ function childrenOf(pid: number): number[] {
   return children;
 }
 
-function descendantsSeconds(pid: number): number {
+/** Seconds of CPU used by the live processes below `pid` (not `pid` itself). */
+export function descendantsSeconds(pid: number): number {
   let total = 0;
   for (const child of childrenOf(pid)) {
     try {

@@ -1,0 +1,66 @@
+// Where a machine's CPU goes while a benchmark runs, from Linux's /proc: the whole machine's
+// busy and idle shares (/proc/stat), and the CPU of PostgreSQL's processes, found by name.
+// Elsewhere the readings are NaN and the report says so.
+import { readdirSync, readFileSync } from "node:fs";
+import { ownSeconds } from "../realtime/cpu.js";
+
+/** The machine's CPU time so far, in seconds summed over its cores, by kind. */
+export type MachineTimes = {
+  user: number;
+  system: number;
+  idle: number;
+  iowait: number;
+  other: number;
+};
+
+const TICKS_PER_SECOND = 100;
+
+export function machineTimes(): MachineTimes {
+  try {
+    // "cpu  user nice system idle iowait irq softirq steal …", in ticks.
+    const fields = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+    const ticks = fields.slice(1).map(Number);
+    const [user = NaN, nice = NaN, system = NaN, idle = NaN, iowait = NaN, ...rest] = ticks;
+    const other = rest.slice(0, 3).reduce((sum, ticks) => sum + ticks, 0);
+    return {
+      user: (user + nice) / TICKS_PER_SECOND,
+      system: system / TICKS_PER_SECOND,
+      idle: idle / TICKS_PER_SECOND,
+      iowait: iowait / TICKS_PER_SECOND,
+      other: other / TICKS_PER_SECOND,
+    };
+  } catch {
+    return { user: NaN, system: NaN, idle: NaN, iowait: NaN, other: NaN };
+  }
+}
+
+export function timesBetween(before: MachineTimes, after: MachineTimes): MachineTimes {
+  return {
+    user: after.user - before.user,
+    system: after.system - before.system,
+    idle: after.idle - before.idle,
+    iowait: after.iowait - before.iowait,
+    other: after.other - before.other,
+  };
+}
+
+/** Seconds of CPU used so far by every live process whose command line starts "postgres". */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return NaN;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").startsWith("postgres")) continue;
+      total += ownSeconds(Number(entry));
+    } catch {
+      // It exited while we looked, or is not ours to read.
+    }
+  }
+  return total;
+}

@@ -1,0 +1,148 @@
+// bench/profile: one side of the toggle workload under load, and where its CPU goes. Not a
+// benchmark with a goal (bench/http and bench/postgres are): a tool for finding what to make
+// faster. It runs one server in a child process, drives it like bench/postgres (1,000 instances,
+// concurrency 64), and prints events/s and latency with the CPU per event of each process group:
+// the server process, its children (the sandboxes), PostgreSQL, and this load generator; then
+// the whole machine's busy and idle shares, and PostgreSQL transactions per event.
+//
+// Run: npm run bench:profile -- [postgres|sqlite|baseline] [seconds]  (default postgres, 10 s).
+// BENCH_CONCURRENCY changes the concurrency; BENCH_PG_URL the database (as bench/postgres).
+// For a CPU profile of the server, run the built file under node's profiler: children inherit it,
+//   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/dist/profile/main.js sqlite
+// (one .cpuprofile for this process, one for the server; open them in Chrome's DevTools).
+// Linux only: CPU figures come from /proc.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { describeLoad, runLoadFor } from "../engine/load.js";
+import { instanceName } from "../engine/toggle-machine.js";
+import { startChild, type Child } from "../http/child.js";
+import { HttpClient } from "../http/client.js";
+import { toggleSender } from "../http/rounds.js";
+import type { BackstateInfo } from "../http/backstate-node.js";
+import { descendantsSeconds, ownSeconds } from "../realtime/cpu.js";
+import { createInstances, deployToggle } from "../realtime/setup.js";
+import {
+  machineTimes,
+  postgresCpuSeconds,
+  timesBetween,
+  type MachineTimes,
+} from "./machine-cpu.js";
+
+const INSTANCES = 1_000;
+const WARMUP_SECONDS = 2;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
+const DATABASE_URL =
+  process.env.BENCH_PG_URL ??
+  process.env.BACKSTATE_TEST_PG_URL ??
+  "postgres://postgres@127.0.0.1:5432/test";
+
+const SIDES = {
+  postgres: { title: "Backstate, PostgreSQL, 1 node", script: "../postgres/backstate-server.js" },
+  sqlite: { title: "Backstate, SQLite (default)", script: "../http/backstate-server.js" },
+  baseline: { title: "baseline, PostgreSQL", script: "../postgres/baseline-server.js" },
+} as const;
+type SideName = keyof typeof SIDES;
+
+const [sideArg = "postgres", secondsArg = "10"] = process.argv.slice(2);
+if (!(sideArg in SIDES)) {
+  throw new Error(`usage: bench/profile [${Object.keys(SIDES).join("|")}] [seconds]`);
+}
+const sideName = sideArg as SideName;
+const side = SIDES[sideName];
+const seconds = Number(secondsArg);
+if (!(seconds > 0)) throw new Error(`seconds must be a positive number, not ${secondsArg}`);
+
+/** CPU seconds used so far, by process group. */
+type Sample = {
+  server: number;
+  children: number;
+  postgres: number;
+  self: number;
+  machine: MachineTimes;
+};
+
+function sample(server: number): Sample {
+  const self = process.cpuUsage();
+  return {
+    server: ownSeconds(server),
+    children: descendantsSeconds(server),
+    postgres: postgresCpuSeconds(),
+    self: (self.user + self.system) / 1e6,
+    machine: machineTimes(),
+  };
+}
+
+async function committedTransactions(client: pg.Client): Promise<number> {
+  const result = await client.query<{ n: string }>(
+    "SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()",
+  );
+  return Number(result.rows[0]?.n);
+}
+
+const schema = `bench_profile_${randomBytes(4).toString("hex")}`;
+Object.assign(process.env, { BENCH_PG_URL: DATABASE_URL, BENCH_PG_SCHEMA: schema });
+const usesPostgres = sideName !== "sqlite";
+const database = new pg.Client({ connectionString: DATABASE_URL });
+if (usesPostgres) await database.connect();
+
+let child: Child<BackstateInfo | { url: string }> | undefined;
+let client: HttpClient | undefined;
+try {
+  child = await startChild<BackstateInfo | { url: string }>(side.script);
+  client = new HttpClient(child.info.url, CONCURRENCY);
+  let headers: Record<string, string> = {};
+  if (sideName !== "baseline") {
+    const [token] = await deployToggle(child.info as BackstateInfo, client, 1);
+    const names = Array.from({ length: INSTANCES }, (_, i) => instanceName(i));
+    await createInstances(client, token!, names, CONCURRENCY);
+    headers = { authorization: `Bearer ${token}` };
+  }
+  const send = toggleSender([client], headers, INSTANCES);
+  await runLoadFor(WARMUP_SECONDS, CONCURRENCY, send);
+
+  const transactionsBefore = usesPostgres ? await committedTransactions(database) : NaN;
+  const before = sample(child.pid);
+  const result = await runLoadFor(seconds, CONCURRENCY, send);
+  const after = sample(child.pid);
+  const transactionsAfter = usesPostgres ? await committedTransactions(database) : NaN;
+
+  const events = result.events;
+  const perEvent = (cpuSeconds: number) => {
+    const us = (cpuSeconds / events) * 1e6;
+    const share = (cpuSeconds / seconds) * 100;
+    return Number.isNaN(us)
+      ? "?"
+      : `${us.toFixed(1).padStart(6)} µs  (${share.toFixed(0)}% of a core)`;
+  };
+  const machine = timesBetween(before.machine, after.machine);
+  const total = machine.user + machine.system + machine.idle + machine.iowait + machine.other;
+  const cores = total / seconds;
+  const share = (part: number) => `${((part / total) * cores * 100).toFixed(0)}%`;
+  console.log(
+    `bench/profile: ${side.title}, toggle over ${INSTANCES.toLocaleString("en-US")} instances, concurrency ${CONCURRENCY}, ${seconds} s`,
+  );
+  console.log(`  ${describeLoad(result)}`);
+  console.log("  CPU per event:");
+  console.log(`    the server process      ${perEvent(after.server - before.server)}`);
+  console.log(`    its child processes     ${perEvent(after.children - before.children)}`);
+  if (usesPostgres) {
+    console.log(`    PostgreSQL              ${perEvent(after.postgres - before.postgres)}`);
+  }
+  console.log(`    this load generator     ${perEvent(after.self - before.self)}`);
+  console.log(
+    `  the machine (${cores.toFixed(1)} cores): busy ${share(total - machine.idle - machine.iowait)} ` +
+      `(user ${share(machine.user)}, system ${share(machine.system)}, interrupts ${share(machine.other)}), ` +
+      `idle ${share(machine.idle)}, waiting for I/O ${share(machine.iowait)}`,
+  );
+  if (usesPostgres) {
+    const perEventTransactions = (transactionsAfter - transactionsBefore) / events;
+    console.log(`  PostgreSQL transactions per event: ${perEventTransactions.toFixed(3)}`);
+  }
+} finally {
+  client?.close();
+  await child?.close();
+  if (usesPostgres) {
+    await database.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await database.end();
+  }
+}
