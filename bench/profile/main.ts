@@ -131,7 +131,7 @@ try {
   console.log(`    this load generator     ${perEvent(after.self - before.self)}`);
   console.log(
     `  the machine (${cores.toFixed(1)} cores): busy ${share(total - machine.idle - machine.iowait)} ` +
-      `(user ${share(machine.user)}, system ${share(machine.system)}, interrupts ${share(machine.other)}), ` +
+      `(user ${share(machine.user)}, system ${share(machine.system)}, interrupts and steal ${share(machine.other)}), ` +
       `idle ${share(machine.idle)}, waiting for I/O ${share(machine.iowait)}`,
   );
   if (usesPostgres) {
