@@ -366,14 +366,7 @@ export class Engine {
       return { instance: prepared, confirmed: !base.remembered || prepared !== base.instance };
     });
     if (letters.length === 0) return chunk.length;
-    const batch = await this.committer.transitionBatch(
-      instance,
-      letters.map(({ event, authContext, requiresKeyId }) => ({
-        event,
-        authContext,
-        ...(requiresKeyId === undefined ? {} : { requiresKeyId }),
-      })),
-    );
+    const batch = await this.committer.transitionBatch(instance, letters);
     const { outcomes } = batch;
     // Another node changed this instance since the record the batch built on: those letters are
     // delivered again, on a fresh load, a bounded number of times.

@@ -53,14 +53,7 @@ export class ExternalInbox<T> {
           return this.drain(ref, batch);
         });
       }
-      letters.push({
-        event,
-        authContext,
-        ...(requiresKeyId === undefined ? {} : { requiresKeyId }),
-        resolve,
-        reject,
-        conflicts: 0,
-      });
+      letters.push({ event, authContext, requiresKeyId, resolve, reject, conflicts: 0 });
     });
   }
 

@@ -198,7 +198,7 @@ export class StepCommitter {
    */
   async transitionBatch(
     instance: InstanceRecord,
-    items: Array<{ event: MachineEvent; authContext: JsonObject; requiresKeyId?: string }>,
+    items: ReadonlyArray<{ event: MachineEvent; authContext: JsonObject; requiresKeyId?: string }>,
   ): Promise<BatchOutcome> {
     const ref = instanceRefOf(instance);
     return this.pinned(instance.orgId, ref, async () => {

@@ -192,13 +192,12 @@ export const instanceRoutes = [
     // The hot path: the event's commit checks the key instead of a store read per request.
     keyCheckedAtCommit: true,
     async handle({ caller, principal, params, body, services }) {
-      const requiresKeyId = requiredKeyOf(caller);
       const state = await services.engine.sendEvent({
         orgId: principal.orgId,
         ...params,
         event: body.event,
         authContext: principal.authContext,
-        ...(requiresKeyId === undefined ? {} : { requiresKeyId }),
+        requiresKeyId: requiredKeyOf(caller),
       });
       return wireState(state);
     },
