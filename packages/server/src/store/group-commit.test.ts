@@ -91,3 +91,37 @@ test("drain writes what is queued without waiting for the next turn", async () =
   assert.deepEqual(await Promise.all(submitted), [1, 2, 3]);
   assert.equal(committer.batches, 2);
 });
+
+test("the next batch starts before the callers of the one before it are told", async () => {
+  const log: string[] = [];
+  let release: () => void = () => {};
+  const firstBatchHeld = new Promise<void>((resolve) => (release = resolve));
+  const committer = new GroupCommitter<number, number>(
+    async (batch) => {
+      log.push(`batch ${batch.join(",")}`);
+      if (batch[0] === 1) await firstBatchHeld;
+      return batch.map((value) => ({ ok: true, value }));
+    },
+    { maxBatchSize: 100, batchError },
+  );
+  const first = committer.submit(1).then(() => log.push("told 1"));
+  await new Promise((resolve) => setImmediate(resolve));
+  const second = committer.submit(2).then(() => log.push("told 2"));
+  release();
+  await Promise.all([first, second]);
+  assert.deepEqual(log, ["batch 1", "batch 2", "told 1", "told 2"]);
+});
+
+test("a runner that throws synchronously ends its batch: the next items still go", async () => {
+  let calls = 0;
+  const committer = new GroupCommitter<number, number>(
+    (batch) => {
+      if (++calls === 1) throw new Error("cannot begin");
+      return batch.map((value) => ({ ok: true, value }));
+    },
+    { maxBatchSize: 100, batchError },
+  );
+  await assert.rejects(committer.submit(1), { message: "batch failed" });
+  assert.equal(await committer.submit(2), 2);
+  await committer.drain();
+});

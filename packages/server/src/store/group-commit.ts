@@ -59,7 +59,7 @@ export class GroupCommitter<T, R> {
   }
 
   #schedule(): void {
-    // One flush at a time: a flush that is running reschedules itself when it ends, so items
+    // One flush at a time: a flush that is running starts the next when it ends (#next), so items
     // arriving meanwhile form the next batch instead of joining a transaction already under way.
     if (this.#scheduled !== undefined || this.#flushing !== undefined) return;
     // setImmediate, not a microtask: every caller of this turn of the event loop (and of the
@@ -79,12 +79,24 @@ export class GroupCommitter<T, R> {
     this.#unschedule();
     const batch = this.#queue.splice(0, this.#options.maxBatchSize);
     if (batch.length === 0) return Promise.resolve();
-    const flushing = this.#runBatch(batch).finally(() => {
-      this.#flushing = undefined;
-      if (this.#queue.length > 0) this.#schedule();
-    });
+    // Marked in flight before it starts: a runner that throws synchronously ends it (#next)
+    // before #runBatch returns.
+    let ended!: () => void;
+    const flushing = new Promise<void>((resolve) => (ended = resolve));
     this.#flushing = flushing;
+    void this.#runBatch(batch).finally(ended);
     return flushing;
+  }
+
+  /**
+   * The batch in flight is over: what queued meanwhile goes at once, before that batch's callers
+   * are told. Telling them runs their continuations (answers to write, further steps to start),
+   * and on a busy node that takes about as long as the next transaction itself: started first,
+   * the transaction runs in the database while this process works through them.
+   */
+  #next(): void {
+    this.#flushing = undefined;
+    if (this.#queue.length > 0) void this.#flush();
   }
 
   async #runBatch(batch: Waiter<T, R>[]): Promise<void> {
@@ -93,10 +105,12 @@ export class GroupCommitter<T, R> {
     try {
       outcomes = await this.#run(batch.map((waiter) => waiter.item));
     } catch (cause) {
+      this.#next();
       const error = this.#options.batchError(cause);
       for (const waiter of batch) waiter.reject(error);
       return;
     }
+    this.#next();
     batch.forEach((waiter, index) => {
       const outcome = outcomes[index];
       if (outcome === undefined) waiter.reject(new Error("batch runner returned too few outcomes"));
