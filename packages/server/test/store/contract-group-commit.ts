@@ -70,6 +70,78 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       );
     }));
 
+  test("plain event commits sharing a batch are each written or refused on their own", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await store.createKey({
+        id: "sbk_live",
+        orgId: "org_a",
+        name: "live",
+        secret: "sbsec_live",
+        scopes: ["events.write"],
+        createdAt: 0,
+      });
+      const names = ["a", "b", "c", "d", "e", "f"];
+      const keys = names.map((name) => instanceKey("org_a", name));
+      const ids: number[] = [];
+      for (const key of keys) ids.push(await createInstance(store, key));
+      const send = (extra: Parameters<typeof eventCommit>[3][]) =>
+        Promise.allSettled(
+          keys.map((key, i) =>
+            store.commitTransition(eventCommit(key, ids[i]!, 1, extra[i] ?? {})),
+          ),
+        );
+      const codes = (outcomes: PromiseSettledResult<unknown>[]) =>
+        outcomes.map((outcome) =>
+          outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code,
+        );
+
+      // Refusals that are answers: a stale sequence, a key gone, another instance's id.
+      let before = store.stats.batches;
+      const answered = await send([
+        { requiresKeyId: "sbk_live" },
+        { expectedSequence: 3 },
+        { requiresKeyId: "sbk_gone" },
+        { instanceId: ids[0]! },
+        {},
+        { expectedPendingServices: ["svc"] },
+      ]);
+      assert.equal(store.stats.batches - before, 1, "the six commits shared one transaction");
+      assert.deepEqual(codes(answered), [
+        "ok",
+        "conflict",
+        "token-unknown-key",
+        "conflict",
+        "ok",
+        "conflict",
+      ]);
+      const sequences = async () =>
+        Promise.all(keys.map(async (key) => (await store.loadInstance(key))?.sequence));
+      assert.deepEqual(await sequences(), [2, 1, 1, 1, 2, 1]);
+
+      // A refusal that is an error (no such version) fails alone too.
+      before = store.stats.batches;
+      const failed = await send([
+        { expectedSequence: 2 },
+        { machineVersionId: "ver_nope" },
+        {},
+        {},
+        { expectedSequence: 2 },
+        {},
+      ]);
+      assert.equal(store.stats.batches - before, 1);
+      assert.deepEqual(codes(failed), ["ok", "not-found", "ok", "ok", "ok", "ok"]);
+      assert.deepEqual(await sequences(), [3, 1, 2, 2, 3, 2]);
+      for (const [i, key] of keys.entries()) {
+        const history = await store.listTransitions(key, { limit: 10 });
+        assert.deepEqual(
+          history.map((row) => row.sequence),
+          Array.from({ length: [3, 1, 2, 2, 3, 2][i]! }, (_, n) => n + 1),
+          `the history of ${names[i]} has one transition per sequence`,
+        );
+      }
+    }));
+
   test("commits queued together for one instance apply in order", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");

@@ -9,7 +9,14 @@
 // error (a conflict does not), again with each commit in a block of its own (a subtransaction, as a
 // savepoint would be). The functions' names carry a version, changed whenever what they do changes
 // (v2: an event commit also needs the instance running, with the pending services expected; v3:
-// and the key it names, if any, still there), so a definition never stands in for another's.
+// and the key it names, if any, still there; v4: plain event commits are written together), so a
+// definition never stands in for another's.
+//
+// Plain event commits (marked "f" by commit.ts: an event with no timer to deliver, cancel or arm,
+// of an instance no other commit of the batch touches) are written by one set-based statement in
+// that first block, with the same checks each would get alone. One statement instead of four per
+// commit is what makes a batch of them cheap: about a third of PostgreSQL's time per commit, where
+// the time of the one committer connection bounds a node's throughput.
 // Element fields:
 //   k      "c" (create: inserts the instance) or "e" (event: the optimistic sequence check)
 //   o m n  org, machine and instance names;  id  the instance id (events)
@@ -21,6 +28,7 @@
 //   kid    the API key that must still exist in the org (refused with "key" otherwise)
 //   rk     timer keys to delete (cancelled, or armed again);  t  timers to arm: [{k, d, e}]
 //   a      the position of the commit this one was built on, if in this batch: refused if it failed
+//   f      1 on a plain event commit, written with the others in one statement
 //   np     the change to announce if the commit is written (notices.ts): the written ones go out
 //          as few NOTIFY payloads on the channel given, [origin, change, …], packed as payloads()
 //          packs them
@@ -35,7 +43,7 @@ export type CommitFailure = {
 };
 
 export const DEFINE_COMMIT_BATCH = `
-CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v3(c jsonb)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v4(c jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   iid bigint;
@@ -99,13 +107,17 @@ BEGIN
 END
 $body$;
 
-CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v3(
-  batch jsonb, channel text, origin text)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v4(
+  batch jsonb, plain_count int, channel text, origin text)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   c jsonb;
+  pos int;
   result jsonb;
-  results jsonb := '[]'::jsonb;
+  results jsonb[] := '{}';
+  plain jsonb;
+  plain_results jsonb;
+  plain_changes text[];
   changes text[] := '{}';
   change text;
   payload text := '';
@@ -113,27 +125,81 @@ BEGIN
   -- First all commits in one block: when none raises an error (a conflict is an answer, not an
   -- error), that costs one subtransaction for the batch.
   BEGIN
-    FOR c IN SELECT value FROM jsonb_array_elements(batch) LOOP
-      IF c ? 'a' AND NOT coalesce((results -> (c ->> 'a')::int ->> 'ok')::boolean, false) THEN
-        results := results || jsonb_build_object('ok', false, 'err', 'chain');
-        CONTINUE;
-      END IF;
-      result := pg_temp.backstate_apply_commit_v3(c);
-      results := results || result;
-      IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
-    END LOOP;
+    IF plain_count > 0 THEN
+      -- The plain event commits, each checked as backstate_apply_commit_v4 checks one: its key
+      -- first, then the row exactly as the step was computed on, skipped if another transaction
+      -- is writing it. A row is written at most once: no two plain commits share an instance.
+      WITH input AS (
+        SELECT r.* FROM ROWS FROM (jsonb_to_recordset(batch) AS (f int, o text, m text, n text,
+          id bigint, v text, es bigint, s text, p text, e text, st text, at bigint, kid text,
+          ep text, np text)) WITH ORDINALITY AS r(f, o, m, n, id, v, es, s, p, e, st, at, kid, ep,
+          np, pos)
+        WHERE r.f = 1
+      ), checked AS (
+        SELECT input.*, (input.kid IS NULL OR EXISTS (
+          SELECT 1 FROM keys WHERE keys.org_id = input.o AND keys.id = input.kid)) AS key_ok
+        FROM input
+      ), target AS (
+        SELECT instances.id, checked.pos FROM instances JOIN checked ON instances.id = checked.id
+        WHERE checked.key_ok AND instances.org_id = checked.o
+          AND instances.machine_name = checked.m AND instances.name = checked.n
+          AND instances.sequence = checked.es AND instances.status = 'running'
+          AND instances.pending_services = checked.ep
+        FOR NO KEY UPDATE OF instances SKIP LOCKED
+      ), updated AS (
+        UPDATE instances SET machine_version_id = checked.v, snapshot = checked.s,
+          sequence = checked.es + 1, pending_services = checked.p, updated_at = checked.at
+        FROM target JOIN checked USING (pos) WHERE instances.id = target.id
+        RETURNING checked.pos, instances.id, instances.sequence
+      ), written AS (
+        INSERT INTO transitions (instance_id, sequence, event, state, created_at)
+        SELECT updated.id, updated.sequence, checked.e, checked.st, checked.at
+        FROM updated JOIN checked USING (pos)
+      ), outcome AS (
+        SELECT checked.pos, checked.np, updated.id IS NOT NULL AS ok, CASE
+            WHEN updated.id IS NOT NULL
+              THEN jsonb_build_object('ok', true, 'id', updated.id, 'seq', updated.sequence)
+            WHEN NOT checked.key_ok THEN jsonb_build_object('ok', false, 'err', 'key')
+            ELSE jsonb_build_object('ok', false, 'err', 'conflict') END AS result
+        FROM checked LEFT JOIN updated USING (pos)
+      )
+      SELECT jsonb_object_agg(outcome.pos - 1, outcome.result),
+        jsonb_agg(outcome.result ORDER BY outcome.pos),
+        coalesce(array_agg(outcome.np ORDER BY outcome.pos) FILTER (WHERE outcome.ok), '{}')
+      INTO plain, plain_results, plain_changes
+      FROM outcome;
+    END IF;
+    IF plain_count = jsonb_array_length(batch) THEN
+      -- Every commit was plain (the usual batch): the statement answered them all, in order.
+      results := ARRAY(SELECT jsonb_array_elements(plain_results));
+      changes := plain_changes;
+    ELSE
+      FOR c, pos IN SELECT value, ordinality - 1 FROM jsonb_array_elements(batch) WITH ORDINALITY
+      LOOP
+        IF c ? 'f' THEN
+          result := plain -> pos::text;
+        ELSIF c ? 'a' AND NOT coalesce((results[(c ->> 'a')::int + 1] ->> 'ok')::boolean, false)
+        THEN
+          result := jsonb_build_object('ok', false, 'err', 'chain');
+        ELSE
+          result := pg_temp.backstate_apply_commit_v4(c);
+        END IF;
+        results := results || result;
+        IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
+      END LOOP;
+    END IF;
   EXCEPTION WHEN OTHERS THEN
-    -- One failed, and everything the block wrote is undone: again, each commit in a block of
-    -- its own, so a failing commit is rolled back alone.
-    results := '[]'::jsonb;
+    -- One failed, and everything the block wrote is undone: again, each commit (plain ones too)
+    -- in a block of its own, so a failing commit is rolled back alone.
+    results := '{}';
     changes := '{}';
     FOR c IN SELECT value FROM jsonb_array_elements(batch) LOOP
-      IF c ? 'a' AND NOT coalesce((results -> (c ->> 'a')::int ->> 'ok')::boolean, false) THEN
+      IF c ? 'a' AND NOT coalesce((results[(c ->> 'a')::int + 1] ->> 'ok')::boolean, false) THEN
         results := results || jsonb_build_object('ok', false, 'err', 'chain');
         CONTINUE;
       END IF;
       BEGIN
-        result := pg_temp.backstate_apply_commit_v3(c);
+        result := pg_temp.backstate_apply_commit_v4(c);
       EXCEPTION
         WHEN unique_violation THEN
           result := jsonb_build_object('ok', false,
@@ -152,7 +218,16 @@ BEGIN
       IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
     END LOOP;
   END;
-  -- Delivered to every listening node when (and only if) the transaction commits.
+  -- Delivered to every listening node when (and only if) the transaction commits: in one
+  -- payload when they fit in one (the usual batch), else packed as payloads() packs them.
+  IF cardinality(changes) > 0 THEN
+    payload := '[' || origin || ',' || array_to_string(changes, ',') || ']';
+    IF octet_length(payload) <= ${MAX_PAYLOAD_BYTES} THEN
+      PERFORM pg_notify(channel, payload);
+      changes := '{}';
+    END IF;
+    payload := '';
+  END IF;
   FOREACH change IN ARRAY changes LOOP
     IF payload <> '' AND octet_length(payload) + octet_length(change) + 2 > ${MAX_PAYLOAD_BYTES} THEN
       PERFORM pg_notify(channel, payload || ']');
@@ -164,10 +239,10 @@ BEGIN
   IF payload <> '' THEN
     PERFORM pg_notify(channel, payload || ']');
   END IF;
-  RETURN results;
+  RETURN to_jsonb(results);
 END
 $body$`;
 
 /** One batch, in its own transaction: a single statement, so a single round trip. */
 export const COMMIT_BATCH =
-  "SELECT pg_temp.backstate_commit_batch_v3($1::jsonb, $2::text, $3::text) AS results";
+  "SELECT pg_temp.backstate_commit_batch_v4($1::jsonb, $2::int, $3::text, $4::text) AS results";

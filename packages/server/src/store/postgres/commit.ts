@@ -51,6 +51,7 @@ type Element = {
   rk?: string[];
   t?: Array<{ k: string; d: number; e: string }>;
   a?: number;
+  f?: 1;
   np: string;
 };
 
@@ -122,6 +123,7 @@ async function runBatch(
     sent.push({ queued, index });
   }
   if (elements.length === 0) return outcomes;
+  const plainCount = markPlainCommits(elements);
 
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -132,9 +134,14 @@ async function runBatch(
       defined.add(client);
     }
     const answer = await client.query<{ results: ElementResult[] }>({
-      name: "bs_commit_batch_v3",
+      name: "bs_commit_batch_v4",
       text: COMMIT_BATCH,
-      values: [JSON.stringify(elements), notices.channel, originPrefix(notices.origin)],
+      values: [
+        JSON.stringify(elements),
+        plainCount,
+        notices.channel,
+        originPrefix(notices.origin),
+      ],
     });
     results = answer.rows[0]?.results ?? [];
   } catch (error) {
@@ -162,6 +169,35 @@ async function runBatch(
     }
   });
   return outcomes;
+}
+
+/**
+ * Marks the plain event commits, which the function writes together in one statement: events
+ * that deliver, cancel and arm no timer, of an instance no other commit of the batch touches (so
+ * none is built on another, and one statement never writes a row twice). Answers how many are.
+ */
+function markPlainCommits(elements: Element[]): number {
+  const count = new Map<string, number>();
+  const instanceOf = (element: Element) => `${element.o}\0${element.m}\0${element.n}`;
+  for (const element of elements) {
+    const instance = instanceOf(element);
+    count.set(instance, (count.get(instance) ?? 0) + 1);
+  }
+  let plainCount = 0;
+  for (const element of elements) {
+    const plain =
+      element.k === "e" &&
+      element.a === undefined &&
+      element.dt === undefined &&
+      element.rk === undefined &&
+      element.t === undefined &&
+      count.get(instanceOf(element)) === 1;
+    if (plain) {
+      element.f = 1;
+      plainCount++;
+    }
+  }
+  return plainCount;
 }
 
 function toElement(commit: TransitionCommit): Element {
