@@ -3,7 +3,7 @@
 // each side then summed up by the median of its rounds.
 import { runLoadFor, type LoadResult } from "../engine/load.js";
 import { instanceName } from "../engine/toggle-machine.js";
-import type { HttpClient } from "./client.js";
+import type { LoadClient } from "./lean-client.js";
 
 export type Side = { name: string; send: () => Promise<unknown> };
 
@@ -14,7 +14,7 @@ const toggle = { event: "toggle" };
  * in turn), which must answer 200.
  */
 export function toggleSender(
-  clients: HttpClient[],
+  clients: LoadClient[],
   headers: Record<string, string>,
   instances: number,
 ): () => Promise<unknown> {

@@ -22,6 +22,7 @@ import { describeLoad, runLoadFor, type LoadResult } from "../engine/load.js";
 import { instanceName } from "../engine/toggle-machine.js";
 import { startChild, type Child } from "../http/child.js";
 import { HttpClient } from "../http/client.js";
+import { LeanHttpClient, type LoadClient } from "../http/lean-client.js";
 import { medianOf, perRound, runRounds, toggleSender, type Side } from "../http/rounds.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { createInstances, deployToggle } from "../realtime/setup.js";
@@ -65,7 +66,7 @@ const schemas = {
   base: `bench_pg_${run}_base`,
 };
 const children: Array<Child<unknown>> = [];
-const clients: HttpClient[] = [];
+const clients: LoadClient[] = [];
 const pgEnv = (schema: string) => ({ BENCH_PG_URL: DATABASE_URL, BENCH_PG_SCHEMA: schema });
 try {
   const started = await Promise.all([
@@ -90,7 +91,13 @@ try {
   const oneClient = clientOf(one);
   const twoClients = [clientOf(twoA), clientOf(twoB)];
   const sqliteClient = clientOf(sqlite);
-  const baselineClient = clientOf(baseline);
+  // The load itself goes through lean clients (lean-client.ts), the setup through node:http.
+  const loadOf = (child: Child<{ url: string }>) => {
+    const client = new LeanHttpClient(child.info.url, CONCURRENCY);
+    clients.push(client);
+    return client;
+  };
+  const baselineLoad = loadOf(baseline);
 
   // Deployed and populated through the API; the second node of the pair shares its database.
   const names = Array.from({ length: INSTANCES }, (_, i) => instanceName(i));
@@ -102,21 +109,25 @@ try {
   const sides: Side[] = [
     {
       name: "Backstate, PostgreSQL, 1 node",
-      send: toggleSender([oneClient], await setUp(one.info, oneClient), INSTANCES),
+      send: toggleSender([loadOf(one)], await setUp(one.info, oneClient), INSTANCES),
     },
     {
       name: "Backstate, PostgreSQL, 2 nodes",
-      send: toggleSender(twoClients, await setUp(twoA.info, twoClients[0]!), INSTANCES),
+      send: toggleSender(
+        [loadOf(twoA), loadOf(twoB)],
+        await setUp(twoA.info, twoClients[0]!),
+        INSTANCES,
+      ),
     },
     {
       name: "Backstate, SQLite (default)",
-      send: toggleSender([sqliteClient], await setUp(sqlite.info, sqliteClient), INSTANCES),
+      send: toggleSender([loadOf(sqlite)], await setUp(sqlite.info, sqliteClient), INSTANCES),
     },
-    { name: "baseline, PostgreSQL", send: toggleSender([baselineClient], {}, INSTANCES) },
+    { name: "baseline, PostgreSQL", send: toggleSender([baselineLoad], {}, INSTANCES) },
   ];
 
   // The load generator's ceiling: the same requests to an endpoint that does no work.
-  const empty = () => baselineClient.call("POST", "/empty", toggle);
+  const empty = () => baselineLoad.call("POST", "/empty", toggle);
   await runLoadFor(WARMUP_SECONDS, CONCURRENCY, empty);
   const ceiling = await runLoadFor(SECONDS, CONCURRENCY, empty);
 

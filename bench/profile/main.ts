@@ -17,6 +17,7 @@ import { describeLoad, runLoadFor } from "../engine/load.js";
 import { instanceName } from "../engine/toggle-machine.js";
 import { startChild, type Child } from "../http/child.js";
 import { HttpClient } from "../http/client.js";
+import { LeanHttpClient } from "../http/lean-client.js";
 import { toggleSender } from "../http/rounds.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { descendantsSeconds, ownSeconds } from "../realtime/cpu.js";
@@ -87,6 +88,7 @@ if (usesPostgres) await database.connect();
 
 let child: Child<BackstateInfo | { url: string }> | undefined;
 let client: HttpClient | undefined;
+let load: LeanHttpClient | undefined;
 try {
   child = await startChild<BackstateInfo | { url: string }>(side.script);
   client = new HttpClient(child.info.url, CONCURRENCY);
@@ -97,7 +99,8 @@ try {
     await createInstances(client, token!, names, CONCURRENCY);
     headers = { authorization: `Bearer ${token}` };
   }
-  const send = toggleSender([client], headers, INSTANCES);
+  load = new LeanHttpClient(child.info.url, CONCURRENCY);
+  const send = toggleSender([load], headers, INSTANCES);
   await runLoadFor(WARMUP_SECONDS, CONCURRENCY, send);
 
   const transactionsBefore = usesPostgres ? await committedTransactions(database) : NaN;
@@ -140,6 +143,7 @@ try {
   }
 } finally {
   client?.close();
+  load?.close();
   await child?.close();
   if (usesPostgres) {
     await database.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
