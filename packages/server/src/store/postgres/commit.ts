@@ -136,12 +136,7 @@ async function runBatch(
     const answer = await client.query<{ results: ElementResult[] }>({
       name: "bs_commit_batch_v4",
       text: COMMIT_BATCH,
-      values: [
-        JSON.stringify(elements),
-        plainCount,
-        notices.channel,
-        originPrefix(notices.origin),
-      ],
+      values: [JSON.stringify(elements), plainCount, notices.channel, originPrefix(notices.origin)],
     });
     results = answer.rows[0]?.results ?? [];
   } catch (error) {
