@@ -51,6 +51,8 @@ class Connection {
       pool.gone(this);
     };
     this.#socket.on("error", gone);
+    // The server's end of the connection: nothing more can be asked on it.
+    this.#socket.on("end", () => gone());
     this.#socket.on("close", () => gone());
   }
 
@@ -75,7 +77,7 @@ class Connection {
     }
     const head = received.toString("latin1", 0, headerEnd);
     const status = Number(head.slice(9, 12));
-    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1];
+    const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(head)?.[1];
     if (!head.startsWith("HTTP/1.1 ") || !(status >= 200) || length === undefined) {
       return this.#fail(new Error(`unsupported answer: ${head.split("\r\n")[0]}`));
     }
@@ -88,7 +90,7 @@ class Connection {
     this.#received = undefined;
     this.#request = undefined;
     const body = received.toString("utf8", headerEnd + HEADER_END.length, end);
-    if (/\r\nconnection:\s*close/i.test(head)) this.destroy();
+    if (/\r\nconnection:[ \t]*close/i.test(head)) this.destroy();
     else this.pool.free(this);
     request.resolve({ status, body });
   }

@@ -125,3 +125,48 @@ test("a runner that throws synchronously ends its batch: the next items still go
   assert.equal(await committer.submit(2), 2);
   await committer.drain();
 });
+
+test("a synchronous runner's callers are told before its next batch runs", async () => {
+  const log: string[] = [];
+  const committer = new GroupCommitter<number, number>(
+    (batch) => {
+      log.push(`batch ${batch.join(",")}`);
+      return batch.map((value) => ({ ok: true, value }));
+    },
+    { maxBatchSize: 2, batchError },
+  );
+  await Promise.all([1, 2, 3, 4].map((n) => committer.submit(n).then(() => log.push(`told ${n}`))));
+  assert.deepEqual(log, ["batch 1,2", "told 1", "told 2", "batch 3,4", "told 3", "told 4"]);
+});
+
+test("a runner that always throws fails a long backlog in order, a batch per turn", async () => {
+  const failed: number[] = [];
+  const committer = new GroupCommitter<number, number>(
+    () => {
+      throw new Error("locked");
+    },
+    { maxBatchSize: 1, batchError },
+  );
+  const items = Array.from({ length: 5_000 }, (_, i) => i);
+  await Promise.all(items.map((n) => committer.submit(n).catch(() => failed.push(n))));
+  assert.deepEqual(failed, items);
+});
+
+test("items still fail when turning the cause into an error fails", async () => {
+  const committer = new GroupCommitter<number, number>(
+    () => {
+      throw new Error("disk on fire");
+    },
+    {
+      maxBatchSize: 100,
+      batchError: () => {
+        throw new Error("no error for you");
+      },
+    },
+  );
+  const outcomes = await Promise.allSettled([committer.submit(1), committer.submit(2)]);
+  for (const outcome of outcomes) {
+    assert.equal(outcome.status, "rejected");
+    assert.equal((outcome.reason as Error).message, "no error for you");
+  }
+});

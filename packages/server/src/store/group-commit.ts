@@ -59,7 +59,7 @@ export class GroupCommitter<T, R> {
   }
 
   #schedule(): void {
-    // One flush at a time: a flush that is running starts the next when it ends (#next), so items
+    // One flush at a time: a flush that is running starts the next when it ends (#ended), so items
     // arriving meanwhile form the next batch instead of joining a transaction already under way.
     if (this.#scheduled !== undefined || this.#flushing !== undefined) return;
     // setImmediate, not a microtask: every caller of this turn of the event loop (and of the
@@ -79,7 +79,7 @@ export class GroupCommitter<T, R> {
     this.#unschedule();
     const batch = this.#queue.splice(0, this.#options.maxBatchSize);
     if (batch.length === 0) return Promise.resolve();
-    // Marked in flight before it starts: a runner that throws synchronously ends it (#next)
+    // Marked in flight before it starts: a runner that throws synchronously ends it (#ended)
     // before #runBatch returns.
     let ended!: () => void;
     const flushing = new Promise<void>((resolve) => (ended = resolve));
@@ -89,33 +89,51 @@ export class GroupCommitter<T, R> {
   }
 
   /**
-   * The batch in flight is over: what queued meanwhile goes at once, before that batch's callers
-   * are told. Telling them runs their continuations (answers to write, further steps to start),
-   * and on a busy node that takes about as long as the next transaction itself: started first,
-   * the transaction runs in the database while this process works through them.
+   * The batch in flight is over. After a transaction that ran elsewhere (the runner answered a
+   * promise), what queued meanwhile goes at once, before that batch's callers are told: telling
+   * them runs their continuations (answers to write, further steps to start), which on a busy
+   * node takes about as long as the next transaction, and the database works on it meanwhile. A
+   * synchronous runner (SQLite) or a failed batch gets no such overlap: the next batch waits for
+   * the next turn, so a backlog never runs without yielding to the event loop.
    */
-  #next(): void {
+  #ended(startNextNow: boolean): void {
     this.#flushing = undefined;
-    if (this.#queue.length > 0) void this.#flush();
+    if (this.#queue.length === 0) return;
+    if (startNextNow) void this.#flush();
+    else this.#schedule();
   }
 
   async #runBatch(batch: Waiter<T, R>[]): Promise<void> {
     this.#batches++;
     let outcomes: Outcome<R>[];
+    let ranElsewhere = false;
     try {
-      outcomes = await this.#run(batch.map((waiter) => waiter.item));
+      const running = this.#run(batch.map((waiter) => waiter.item));
+      ranElsewhere = running instanceof Promise;
+      outcomes = await running;
     } catch (cause) {
-      this.#next();
-      const error = this.#options.batchError(cause);
-      for (const waiter of batch) waiter.reject(error);
-      return;
+      this.#ended(false);
+      return this.#rejectAll(batch, cause);
     }
-    this.#next();
+    this.#ended(ranElsewhere);
+    if (!Array.isArray(outcomes)) {
+      return this.#rejectAll(batch, new Error("the batch runner answered no outcomes"));
+    }
     batch.forEach((waiter, index) => {
       const outcome = outcomes[index];
       if (outcome === undefined) waiter.reject(new Error("batch runner returned too few outcomes"));
       else if (outcome.ok) waiter.resolve(outcome.value);
       else waiter.reject(outcome.error);
     });
+  }
+
+  #rejectAll(batch: Waiter<T, R>[], cause: unknown): void {
+    let error: Error;
+    try {
+      error = this.#options.batchError(cause);
+    } catch (failed) {
+      error = failed instanceof Error ? failed : new Error(String(failed));
+    }
+    for (const waiter of batch) waiter.reject(error);
   }
 }

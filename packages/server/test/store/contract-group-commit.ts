@@ -142,6 +142,78 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       }
     }));
 
+  test("a batch mixing plain commits, timers and a chain answers each in its place", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await seedMachine(store, "org_b");
+      await store.createKey({
+        id: "sbk_b",
+        orgId: "org_b",
+        name: "b",
+        secret: "sbsec_b",
+        scopes: ["events.write"],
+        createdAt: 0,
+      });
+      const [a, b, c, d, e] = ["a", "b", "c", "d", "e"].map((name) => instanceKey("org_a", name));
+      assert.ok(a && b && c && d && e);
+      const [idA, idB, idC, idD, idE] = await Promise.all(
+        [a, b, c, d, e].map((key) => createInstance(store, key)),
+      );
+      assert.equal(await store.setInstanceStatus(e, "paused"), true);
+      const codes = (outcomes: PromiseSettledResult<unknown>[]) =>
+        outcomes.map((outcome) =>
+          outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code,
+        );
+
+      let before = store.stats.batches;
+      const mixed = await Promise.allSettled([
+        store.commitTransition(eventCommit(a, idA!, 1)),
+        store.commitTransition(eventCommit(b, idB!, 1, { timersToArm: [timer("tb", 10)] })),
+        store.commitTransition(eventCommit(c, idC!, 1)),
+        store.commitTransition(eventCommit(c, idC!, 2)),
+        // Another org's key, and a paused instance: refused, among plain commits.
+        store.commitTransition(eventCommit(d, idD!, 1, { requiresKeyId: "sbk_b" })),
+        store.commitTransition(eventCommit(e, idE!, 1)),
+      ]);
+      assert.equal(store.stats.batches - before, 1, "the six commits shared one transaction");
+      assert.deepEqual(codes(mixed), ["ok", "ok", "ok", "ok", "token-unknown-key", "conflict"]);
+      const sequences = async () =>
+        Promise.all([a, b, c, d, e].map(async (key) => (await store.loadInstance(key))?.sequence));
+      assert.deepEqual(await sequences(), [2, 2, 3, 1, 1]);
+
+      // A commit with timers failing with an error: the plain ones around it still land.
+      before = store.stats.batches;
+      const failing = await Promise.allSettled([
+        store.commitTransition(eventCommit(a, idA!, 2)),
+        store.commitTransition(
+          eventCommit(b, idB!, 2, {
+            machineVersionId: "ver_nope",
+            timersToArm: [timer("tb2", 20)],
+          }),
+        ),
+        store.commitTransition(eventCommit(d, idD!, 1)),
+      ]);
+      assert.equal(store.stats.batches - before, 1);
+      assert.deepEqual(codes(failing), ["ok", "not-found", "ok"]);
+      assert.deepEqual(await sequences(), [3, 2, 3, 2, 1]);
+      const timers = await store.claimDueTimers(100, 10, 1000);
+      assert.deepEqual(
+        timers.map((t) => t.key),
+        ["tb"],
+        "only the written commit's timer is armed",
+      );
+      for (const [key, length] of [
+        [a, 3],
+        [b, 2],
+        [c, 3],
+        [d, 2],
+        [e, 1],
+      ] as const) {
+        const history = await store.listTransitions(key, { limit: 10 });
+        assert.equal(history.length, length, `the history of ${key.instanceName}`);
+      }
+    }));
+
   test("commits queued together for one instance apply in order", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");

@@ -118,6 +118,8 @@ DECLARE
   plain jsonb;
   plain_results jsonb;
   plain_changes text[];
+  all_plain boolean := plain_count = jsonb_array_length(batch);
+  answer jsonb;
   changes text[] := '{}';
   change text;
   payload text := '';
@@ -163,15 +165,15 @@ BEGIN
             ELSE jsonb_build_object('ok', false, 'err', 'conflict') END AS result
         FROM checked LEFT JOIN updated USING (pos)
       )
-      SELECT jsonb_object_agg(outcome.pos - 1, outcome.result),
+      SELECT jsonb_object_agg(outcome.pos - 1, outcome.result) FILTER (WHERE NOT all_plain),
         jsonb_agg(outcome.result ORDER BY outcome.pos),
         coalesce(array_agg(outcome.np ORDER BY outcome.pos) FILTER (WHERE outcome.ok), '{}')
       INTO plain, plain_results, plain_changes
       FROM outcome;
     END IF;
-    IF plain_count = jsonb_array_length(batch) THEN
+    IF all_plain THEN
       -- Every commit was plain (the usual batch): the statement answered them all, in order.
-      results := ARRAY(SELECT jsonb_array_elements(plain_results));
+      answer := plain_results;
       changes := plain_changes;
     ELSE
       FOR c, pos IN SELECT value, ordinality - 1 FROM jsonb_array_elements(batch) WITH ORDINALITY
@@ -191,6 +193,7 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN
     -- One failed, and everything the block wrote is undone: again, each commit (plain ones too)
     -- in a block of its own, so a failing commit is rolled back alone.
+    answer := NULL;
     results := '{}';
     changes := '{}';
     FOR c IN SELECT value FROM jsonb_array_elements(batch) LOOP
@@ -239,7 +242,7 @@ BEGIN
   IF payload <> '' THEN
     PERFORM pg_notify(channel, payload || ']');
   END IF;
-  RETURN to_jsonb(results);
+  RETURN coalesce(answer, to_jsonb(results));
 END
 $body$`;
 

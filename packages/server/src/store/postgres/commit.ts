@@ -62,8 +62,10 @@ const defined = new WeakSet<PoolClient>();
 
 /**
  * The group-commit runner. Commits are applied in instance-key order (stable: one instance's
- * commits keep their order), so two nodes' batches lock instances in the same order and wait
- * for each other rather than deadlock; outcomes are returned in the batch's order. Throws when
+ * commits keep their order), so two nodes' batches take the locks they may wait for in the same
+ * order and wait for each other rather than deadlock; outcomes are returned in the batch's order.
+ * (The plain event commits, written together first, lock their rows with SKIP LOCKED: they never
+ * wait, so they take no part in that order.) Throws when
  * the statement as a whole fails: then nothing of the batch was written. Resolves after the
  * commit, so with PostgreSQL's default `synchronous_commit` every commit it reports is durable.
  *
