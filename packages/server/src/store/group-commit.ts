@@ -106,7 +106,7 @@ export class GroupCommitter<T, R> {
   async #runBatch(batch: Waiter<T, R>[]): Promise<void> {
     this.#batches++;
     let outcomes: Outcome<R>[];
-    let ranElsewhere = false;
+    let ranElsewhere: boolean;
     try {
       const running = this.#run(batch.map((waiter) => waiter.item));
       ranElsewhere = running instanceof Promise;
