@@ -1,22 +1,12 @@
-// Pipelined commits of one instance on PostgreSQL: the engine submits the commit of each step of
-// a batch before the one it was built on is written. When that one fails because another node
-// wrote the instance first, the rest of the chain must fail too, even though another node's
-// commit gave the instance the very sequence they expect.
-import assert from "node:assert/strict";
-import { describe, test } from "node:test";
-import type { PostgresStore } from "../../src/store/postgres/index.js";
-import { createInstance, eventCommit, instanceKey, seedMachine } from "./fixtures.js";
+// Pipelined commits of one instance on PostgreSQL: two nodes on one schema (contract-chains.ts).
+import { chainContract } from "./contract-chains.js";
 import { TestSchemas, testDatabaseUrl } from "./postgres-support.js";
 
 const url = testDatabaseUrl("postgres: pipelined commits");
 
 if (url !== undefined) {
   const schemas = new TestSchemas(url);
-
-  async function withTwoNodes(
-    maxBatchSize: number,
-    body: (a: PostgresStore, b: PostgresStore) => Promise<void>,
-  ): Promise<void> {
+  chainContract("postgres", async (maxBatchSize, body) => {
     const schema = schemas.fresh();
     const a = await schemas.migrated(schema, { maxBatchSize });
     const b = await schemas.migrated(schema);
@@ -25,61 +15,5 @@ if (url !== undefined) {
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
-  }
-
-  const codeOf = (outcome: PromiseSettledResult<unknown>) =>
-    outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code;
-
-  describe("postgres: pipelined commits of one instance", () => {
-    for (const [name, maxBatchSize] of [
-      ["in one transaction", 64],
-      ["across transactions", 1],
-    ] as const) {
-      test(`a chain fails from its first failed commit on, ${name}`, () =>
-        withTwoNodes(maxBatchSize, async (a, b) => {
-          await seedMachine(a, "org_a");
-          const key = instanceKey("org_a", "i1");
-          const id = await createInstance(a, key);
-          // Node b moves the instance from sequence 1 to 2 first.
-          await b.commitTransition(eventCommit(key, id, 1, { snapshot: '"b"' }));
-          // Node a, unaware, pipelines three steps built on sequence 1: the first conflicts, and
-          // the second, which expects 2, must not land on b's state.
-          const outcomes = await Promise.allSettled([
-            a.commitTransition(eventCommit(key, id, 1, { snapshot: '"a1"' })),
-            a.commitTransition(eventCommit(key, id, 2, { snapshot: '"a2"' })),
-            a.commitTransition(eventCommit(key, id, 3, { snapshot: '"a3"' })),
-          ]);
-          assert.deepEqual(outcomes.map(codeOf), ["conflict", "conflict", "conflict"]);
-          const loaded = await a.loadInstance(key);
-          assert.deepEqual([loaded?.sequence, loaded?.snapshot], [2, '"b"']);
-          assert.equal((await a.listTransitions(key, { limit: 10 })).length, 2);
-
-          // A new chain built on what is stored now commits whole.
-          const fresh = await Promise.allSettled([
-            a.commitTransition(eventCommit(key, id, 2, { snapshot: '"c2"' })),
-            a.commitTransition(eventCommit(key, id, 3, { snapshot: '"c3"' })),
-          ]);
-          assert.deepEqual(fresh.map(codeOf), ["ok", "ok"]);
-          assert.equal((await b.loadInstance(key))?.snapshot, '"c3"');
-        }));
-    }
-
-    test("commits of other instances in the batch are not affected", () =>
-      withTwoNodes(64, async (a, b) => {
-        await seedMachine(a, "org_a");
-        const x = instanceKey("org_a", "x");
-        const y = instanceKey("org_a", "y");
-        const idX = await createInstance(a, x);
-        const idY = await createInstance(a, y);
-        await b.commitTransition(eventCommit(x, idX, 1));
-        const outcomes = await Promise.allSettled([
-          a.commitTransition(eventCommit(x, idX, 1)),
-          a.commitTransition(eventCommit(y, idY, 1)),
-          a.commitTransition(eventCommit(x, idX, 2)),
-          a.commitTransition(eventCommit(y, idY, 2)),
-        ]);
-        assert.deepEqual(outcomes.map(codeOf), ["conflict", "ok", "conflict", "ok"]);
-        assert.equal((await a.loadInstance(y))?.sequence, 3);
-      }));
   });
 }

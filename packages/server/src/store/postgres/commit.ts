@@ -11,25 +11,11 @@ import {
   NotFoundError,
   SigningKeyGoneError,
 } from "../../errors.js";
+import type { QueuedCommit } from "../commit-chains.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
 import { COMMIT_BATCH, DEFINE_COMMIT_BATCH, type CommitFailure } from "./commit-function.js";
 import { commitChange, originPrefix } from "./notices.js";
-
-/**
- * A commit as queued for a batch. The engine pipelines the events of one instance: it submits
- * the commit of each step before the one it was built on has been written. `builtOn` is that
- * earlier commit of the same instance (when it was still queued at submission), and `failed`
- * tells its successors whether it was written: a commit whose predecessor failed is refused with
- * ConflictError without being tried. Otherwise the sequence check could pass by coincidence: when
- * another node wrote sequence n+1 where the predecessor failed to, a successor expecting n+1 would
- * land on top of that node's state, carrying a step computed from the predecessor's.
- */
-export type QueuedCommit = {
-  commit: TransitionCommit;
-  builtOn: QueuedCommit | undefined;
-  failed: boolean;
-};
 
 /** One commit as the function takes it (short names: the batch travels as one JSON text). */
 type Element = {

@@ -2,6 +2,7 @@
 // (each with its own store object) on one database.
 import type { Pool, QueryResultRow } from "pg";
 import { AlreadyExistsError, BackstateError, ConflictError, NotFoundError } from "../../errors.js";
+import { CommitChains, type QueuedCommit } from "../commit-chains.js";
 import { GroupCommitter } from "../group-commit.js";
 import { findAdapterMigrationsDir, readMigrations } from "../migrations.js";
 import {
@@ -58,7 +59,7 @@ import type {
   UserRecord,
   VersionPosition,
 } from "../store.js";
-import { commitBatchRunner, type QueuedCommit } from "./commit.js";
+import { commitBatchRunner } from "./commit.js";
 import {
   changes,
   inTransaction,
@@ -125,8 +126,7 @@ class PostgresStoreImpl implements PostgresStore {
   readonly #migrationsDir: string;
   readonly #maxBatchSize: number;
   readonly #notices: { channel: string; origin: string };
-  /** Per instance, the last commit submitted while it is still queued (see QueuedCommit). */
-  readonly #queued = new Map<string, QueuedCommit>();
+  readonly #chains = new CommitChains();
   // The lookups every request makes (its key, its instance), batched per turn of the event loop.
   readonly #keyReads: ReadBatcher<string, KeyRecord>;
   readonly #instanceReads: ReadBatcher<InstanceKey, InstanceRecord>;
@@ -502,24 +502,7 @@ class PostgresStoreImpl implements PostgresStore {
     } catch (error) {
       return Promise.reject(toStoreError(error));
     }
-    // An event commit expecting the sequence that the instance's queued event commit will write
-    // was built on it (the engine pipelines only the events of a batch; a create is never).
-    const { orgId, machineName, instanceName } = commit.instance;
-    const ref = `${orgId}/${machineName}/${instanceName}`;
-    const last = this.#queued.get(ref);
-    const builtOn =
-      last !== undefined &&
-      last.commit.kind === "event" &&
-      commit.kind === "event" &&
-      last.commit.expectedSequence + 1 === commit.expectedSequence
-        ? last
-        : undefined;
-    const queued: QueuedCommit = { commit, builtOn, failed: false };
-    this.#queued.set(ref, queued);
-    const settled = () => {
-      queued.builtOn = undefined;
-      if (this.#queued.get(ref) === queued) this.#queued.delete(ref);
-    };
+    const { queued, settled } = this.#chains.queue(commit);
     // Queued synchronously, so a close() that follows finds it in the queue and writes it.
     // The committer settles the promise after the batch's transaction has ended.
     const done = ready.commits.submit(queued);

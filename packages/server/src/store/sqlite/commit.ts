@@ -7,6 +7,7 @@ import {
   NotFoundError,
   SigningKeyGoneError,
 } from "../../errors.js";
+import type { QueuedCommit } from "../commit-chains.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, TransitionCommit } from "../store.js";
 import { isForeignKeyViolation, isUniqueViolation, toStoreError } from "./sqlite-errors.js";
@@ -116,25 +117,21 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
 
 /**
  * The group-commit runner: all commits in one IMMEDIATE transaction, each in a savepoint, so a
- * failing commit is rolled back alone. Throws when the transaction as a whole fails (BEGIN or
+ * failing commit is rolled back alone, and a commit built on one that failed (commit-chains.ts)
+ * is refused without being tried. Throws when the transaction as a whole fails (BEGIN or
  * COMMIT), and then better-sqlite3 has rolled everything back.
  */
 export function commitBatchRunner(
   db: Database.Database,
   s: Statements,
-): (batch: readonly TransitionCommit[]) => Outcome<CommitResult>[] {
+): (batch: readonly QueuedCommit[]) => Outcome<CommitResult>[] {
   // Called inside the outer transaction, a better-sqlite3 transaction function is a savepoint.
   const inSavepoint = db.transaction((commit: TransitionCommit) => applyCommit(s, commit));
-  const inTransaction = db.transaction((batch: readonly TransitionCommit[]) => {
-    // An event commit expecting the sequence a failed event commit of the same instance would have
-    // written was built on it (one node steps an instance's events as a chain): it fails too, or
-    // it could land on another writer's state that happens to have the sequence it expects.
-    const failedAt = new Map<string, number>();
-    return batch.map((commit): Outcome<CommitResult> => {
-      const key = `${commit.instance.orgId}/${commit.instance.machineName}/${commit.instance.instanceName}`;
-      const chained = commit.kind === "event" && failedAt.get(key) === commit.expectedSequence - 1;
-      if (chained) {
-        failedAt.set(key, commit.expectedSequence);
+  const inTransaction = db.transaction((batch: readonly QueuedCommit[]) =>
+    batch.map((queued): Outcome<CommitResult> => {
+      const { commit } = queued;
+      if (queued.builtOn?.failed === true) {
+        queued.failed = true;
         return {
           ok: false,
           error: new ConflictError(`an earlier commit of ${commit.instance.instanceName} failed`),
@@ -143,13 +140,21 @@ export function commitBatchRunner(
       try {
         return { ok: true, value: inSavepoint(commit) };
       } catch (error) {
-        if (commit.kind === "event") failedAt.set(key, commit.expectedSequence);
+        queued.failed = true;
         // Some errors (disk full, I/O) make SQLite roll back the whole transaction; going on
         // would commit the rest outside any transaction, so the batch fails as a whole instead.
         if (!db.inTransaction) throw error;
         return { ok: false, error: toStoreError(error) };
       }
-    });
-  });
-  return (batch) => inTransaction.immediate(batch);
+    }),
+  );
+  return (batch) => {
+    try {
+      return inTransaction.immediate(batch);
+    } catch (error) {
+      // Nothing of the batch was written: the commits built on any of them must fail too.
+      for (const queued of batch) queued.failed = true;
+      throw error;
+    }
+  };
 }

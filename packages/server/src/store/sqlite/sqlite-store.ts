@@ -1,6 +1,7 @@
 // The embedded SQLite adapter of the storage port: better-sqlite3 on one file (or in memory).
 import type Database from "better-sqlite3";
 import { AlreadyExistsError, BackstateError, ConflictError, NotFoundError } from "../../errors.js";
+import { CommitChains, type QueuedCommit } from "../commit-chains.js";
 import { GroupCommitter } from "../group-commit.js";
 import type {
   AdminSessionRecord,
@@ -79,7 +80,7 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
 type Ready = {
   s: Statements;
   claim: ReturnType<typeof timerClaimer>;
-  commits: GroupCommitter<TransitionCommit, CommitResult>;
+  commits: GroupCommitter<QueuedCommit, CommitResult>;
   providers: SqliteProviders;
 };
 
@@ -89,6 +90,7 @@ class SqliteStoreImpl implements SqliteStore {
   readonly #maxBatchSize: number;
   #ready: Ready | undefined;
   #closed = false;
+  readonly #chains = new CommitChains();
 
   constructor(options: SqliteStoreOptions) {
     this.#migrationsDir = options.migrationsDir ?? findMigrationsDir();
@@ -372,9 +374,12 @@ class SqliteStoreImpl implements SqliteStore {
     } catch (error) {
       return Promise.reject(toStoreError(error));
     }
+    const { queued, settled } = this.#chains.queue(commit);
     // Queued synchronously, so a close() that follows finds it in the queue and writes it.
     // The committer settles the promise after the batch's transaction has ended.
-    return ready.commits.submit(commit);
+    const done = ready.commits.submit(queued);
+    done.then(settled, settled);
+    return done;
   }
 
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean> {

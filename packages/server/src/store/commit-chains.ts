@@ -1,0 +1,49 @@
+// Pipelined commits of one instance, for any adapter. The engine submits the commit of each step
+// of a batch before the one it was built on has been written. When that one fails (another node
+// or process wrote the instance first), the commits built on it must fail too, without being
+// tried: their sequence check could pass by coincidence, since the other writer's commit gave the
+// instance the very sequence they expect, and they would land on its state carrying steps
+// computed from the failed one's.
+import type { TransitionCommit } from "./store.js";
+
+/**
+ * A commit as queued for a batch. `builtOn` is the earlier commit of the same instance it was
+ * built on, when that one was still queued at submission; `failed` tells its successors whether
+ * it was written (set before its batch settles, so it is known when theirs is cut).
+ */
+export type QueuedCommit = {
+  commit: TransitionCommit;
+  builtOn: QueuedCommit | undefined;
+  failed: boolean;
+};
+
+/** Links each commit submitted to the queued commit of its instance it was built on. */
+export class CommitChains {
+  /** Per instance, the last commit submitted while it is still queued. */
+  readonly #last = new Map<string, QueuedCommit>();
+
+  /**
+   * Wraps `commit` for the queue. An event commit expecting the sequence that the instance's
+   * queued event commit will write was built on it (the engine pipelines only the events of a
+   * batch; a create never is). `settled` must be called once the commit's batch has settled it.
+   */
+  queue(commit: TransitionCommit): { queued: QueuedCommit; settled: () => void } {
+    const { orgId, machineName, instanceName } = commit.instance;
+    const ref = `${orgId}/${machineName}/${instanceName}`;
+    const last = this.#last.get(ref);
+    const builtOn =
+      last !== undefined &&
+      last.commit.kind === "event" &&
+      commit.kind === "event" &&
+      last.commit.expectedSequence + 1 === commit.expectedSequence
+        ? last
+        : undefined;
+    const queued: QueuedCommit = { commit, builtOn, failed: false };
+    this.#last.set(ref, queued);
+    const settled = () => {
+      queued.builtOn = undefined;
+      if (this.#last.get(ref) === queued) this.#last.delete(ref);
+    };
+    return { queued, settled };
+  }
+}
