@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Store } from "../../src/store/store.js";
-import { createInstance, eventCommit, instanceKey, seedMachine } from "./fixtures.js";
+import { createInstance, eventCommit, instanceKey, outcomeCode, seedMachine } from "./fixtures.js";
 
 /** Runs `body` with two stores on one database; `a` cuts batches of at most `maxBatchSize`. */
 export type TwoWriters = (
@@ -15,9 +15,6 @@ export type TwoWriters = (
 ) => Promise<void>;
 
 export function chainContract(name: string, withTwoWriters: TwoWriters): void {
-  const codeOf = (outcome: PromiseSettledResult<unknown>) =>
-    outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code;
-
   describe(`${name}: pipelined commits of one instance`, () => {
     for (const [how, maxBatchSize] of [
       ["in one transaction", 64],
@@ -37,7 +34,7 @@ export function chainContract(name: string, withTwoWriters: TwoWriters): void {
             a.commitTransition(eventCommit(key, id, 2, { snapshot: '"a2"' })),
             a.commitTransition(eventCommit(key, id, 3, { snapshot: '"a3"' })),
           ]);
-          assert.deepEqual(outcomes.map(codeOf), ["conflict", "conflict", "conflict"]);
+          assert.deepEqual(outcomes.map(outcomeCode), ["conflict", "conflict", "conflict"]);
           const loaded = await a.loadInstance(key);
           assert.deepEqual([loaded?.sequence, loaded?.snapshot], [2, '"b"']);
           assert.equal((await a.listTransitions(key, { limit: 10 })).length, 2);
@@ -47,7 +44,7 @@ export function chainContract(name: string, withTwoWriters: TwoWriters): void {
             a.commitTransition(eventCommit(key, id, 2, { snapshot: '"c2"' })),
             a.commitTransition(eventCommit(key, id, 3, { snapshot: '"c3"' })),
           ]);
-          assert.deepEqual(fresh.map(codeOf), ["ok", "ok"]);
+          assert.deepEqual(fresh.map(outcomeCode), ["ok", "ok"]);
           assert.equal((await b.loadInstance(key))?.snapshot, '"c3"');
         }));
     }
@@ -66,7 +63,7 @@ export function chainContract(name: string, withTwoWriters: TwoWriters): void {
           a.commitTransition(eventCommit(x, idX, 2)),
           a.commitTransition(eventCommit(y, idY, 2)),
         ]);
-        assert.deepEqual(outcomes.map(codeOf), ["conflict", "ok", "conflict", "ok"]);
+        assert.deepEqual(outcomes.map(outcomeCode), ["conflict", "ok", "conflict", "ok"]);
         assert.equal((await a.loadInstance(y))?.sequence, 3);
       }));
   });

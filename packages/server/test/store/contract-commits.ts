@@ -6,6 +6,7 @@ import type { TransitionCommit } from "../../src/store/store.js";
 import {
   T0,
   createCommit,
+  createEventsKey,
   createInstance,
   eventCommit,
   instanceKey,
@@ -139,16 +140,8 @@ export function commitContract(open: () => Promise<ContractStore>): void {
     using(open, async (store) => {
       await seedMachine(store, "org_a");
       await seedMachine(store, "org_b");
-      const signingKey = (orgId: string, id: string) => ({
-        id,
-        orgId,
-        name: id,
-        secret: `sbsec_${id}`,
-        scopes: ["events.write"],
-        createdAt: T0,
-      });
-      await store.createKey(signingKey("org_a", "sbk_live"));
-      await store.createKey(signingKey("org_b", "sbk_elsewhere"));
+      await createEventsKey(store, "org_a", "sbk_live");
+      await createEventsKey(store, "org_b", "sbk_elsewhere");
       const key = instanceKey("org_a", "i1");
       const id = await createInstance(store, key);
       await store.commitTransition(eventCommit(key, id, 1, { requiresKeyId: "sbk_live" }));

@@ -4,9 +4,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   createCommit,
+  createEventsKey,
   createInstance,
   eventCommit,
   instanceKey,
+  outcomeCode,
   seedMachine,
   timer,
   using,
@@ -52,9 +54,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         store.commitTransition(eventCommit(c, idC, 1)),
       ]);
       assert.equal(store.stats.batches - before, 1, "the five commits shared one transaction");
-      const codes = outcomes.map((outcome) =>
-        outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code,
-      );
+      const codes = outcomes.map(outcomeCode);
       assert.deepEqual(codes, ["ok", "conflict", "ok", "already-exists", "ok"]);
 
       assert.equal((await store.loadInstance(a))?.sequence, 2);
@@ -73,14 +73,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
   test("plain event commits sharing a batch are each written or refused on their own", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");
-      await store.createKey({
-        id: "sbk_live",
-        orgId: "org_a",
-        name: "live",
-        secret: "sbsec_live",
-        scopes: ["events.write"],
-        createdAt: 0,
-      });
+      await createEventsKey(store, "org_a", "sbk_live");
       const names = ["a", "b", "c", "d", "e", "f"];
       const keys = names.map((name) => instanceKey("org_a", name));
       const ids: number[] = [];
@@ -90,10 +83,6 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
           keys.map((key, i) =>
             store.commitTransition(eventCommit(key, ids[i]!, 1, extra[i] ?? {})),
           ),
-        );
-      const codes = (outcomes: PromiseSettledResult<unknown>[]) =>
-        outcomes.map((outcome) =>
-          outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code,
         );
 
       // Refusals that are answers: a stale sequence, a key gone, another instance's id.
@@ -107,7 +96,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         { expectedPendingServices: ["svc"] },
       ]);
       assert.equal(store.stats.batches - before, 1, "the six commits shared one transaction");
-      assert.deepEqual(codes(answered), [
+      assert.deepEqual(answered.map(outcomeCode), [
         "ok",
         "conflict",
         "token-unknown-key",
@@ -130,7 +119,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         {},
       ]);
       assert.equal(store.stats.batches - before, 1);
-      assert.deepEqual(codes(failed), ["ok", "not-found", "ok", "ok", "ok", "ok"]);
+      assert.deepEqual(failed.map(outcomeCode), ["ok", "not-found", "ok", "ok", "ok", "ok"]);
       assert.deepEqual(await sequences(), [3, 1, 2, 2, 3, 2]);
       for (const [i, key] of keys.entries()) {
         const history = await store.listTransitions(key, { limit: 10 });
@@ -146,24 +135,13 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
     using(open, async (store) => {
       await seedMachine(store, "org_a");
       await seedMachine(store, "org_b");
-      await store.createKey({
-        id: "sbk_b",
-        orgId: "org_b",
-        name: "b",
-        secret: "sbsec_b",
-        scopes: ["events.write"],
-        createdAt: 0,
-      });
+      await createEventsKey(store, "org_b", "sbk_b");
       const [a, b, c, d, e] = ["a", "b", "c", "d", "e"].map((name) => instanceKey("org_a", name));
       assert.ok(a && b && c && d && e);
       const [idA, idB, idC, idD, idE] = await Promise.all(
         [a, b, c, d, e].map((key) => createInstance(store, key)),
       );
       assert.equal(await store.setInstanceStatus(e, "paused"), true);
-      const codes = (outcomes: PromiseSettledResult<unknown>[]) =>
-        outcomes.map((outcome) =>
-          outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code,
-        );
 
       let before = store.stats.batches;
       const mixed = await Promise.allSettled([
@@ -176,7 +154,14 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         store.commitTransition(eventCommit(e, idE!, 1)),
       ]);
       assert.equal(store.stats.batches - before, 1, "the six commits shared one transaction");
-      assert.deepEqual(codes(mixed), ["ok", "ok", "ok", "ok", "token-unknown-key", "conflict"]);
+      assert.deepEqual(mixed.map(outcomeCode), [
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "token-unknown-key",
+        "conflict",
+      ]);
       const sequences = async () =>
         Promise.all([a, b, c, d, e].map(async (key) => (await store.loadInstance(key))?.sequence));
       assert.deepEqual(await sequences(), [2, 2, 3, 1, 1]);
@@ -194,7 +179,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         store.commitTransition(eventCommit(d, idD!, 1)),
       ]);
       assert.equal(store.stats.batches - before, 1);
-      assert.deepEqual(codes(failing), ["ok", "not-found", "ok"]);
+      assert.deepEqual(failing.map(outcomeCode), ["ok", "not-found", "ok"]);
       assert.deepEqual(await sequences(), [3, 2, 3, 2, 1]);
       const timers = await store.claimDueTimers(100, 10, 1000);
       assert.deepEqual(

@@ -87,6 +87,23 @@ export function eventCommit(
   });
 }
 
+/** An API key of `orgId` allowed to send events, stored as `id`. */
+export async function createEventsKey(store: Store, orgId: string, id: string): Promise<void> {
+  await store.createKey({
+    id,
+    orgId,
+    name: id,
+    secret: `sbsec_${id}`,
+    scopes: ["events.write"],
+    createdAt: T0,
+  });
+}
+
+/** "ok" for a commit that settled, else the code of the error it failed with. */
+export function outcomeCode(outcome: PromiseSettledResult<unknown>): string | undefined {
+  return outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code;
+}
+
 export function timer(key: string, dueAt: number, event = `{"type":"${key}"}`): TimerToArm {
   return { key, dueAt, event };
 }

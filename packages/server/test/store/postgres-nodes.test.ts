@@ -10,6 +10,7 @@ import {
   createInstance,
   eventCommit,
   instanceKey,
+  outcomeCode,
   seedMachine,
   timer,
 } from "./fixtures.js";
@@ -44,10 +45,6 @@ if (url !== undefined) {
     return [a, b];
   }
 
-  function codeOf(outcome: PromiseSettledResult<unknown>): string | undefined {
-    return outcome.status === "fulfilled" ? "ok" : (outcome.reason as { code?: string }).code;
-  }
-
   describe("postgres: many nodes", () => {
     test("nodes migrating an empty schema at once apply each migration exactly once", async () => {
       const schema = schemas.fresh();
@@ -55,7 +52,7 @@ if (url !== undefined) {
       try {
         const outcomes = await Promise.allSettled(nodes.map((node) => node.migrate()));
         assert.deepEqual(
-          outcomes.map(codeOf),
+          outcomes.map(outcomeCode),
           ["ok", "ok", "ok", "ok"],
           JSON.stringify(outcomes.filter((outcome) => outcome.status === "rejected")),
         );
@@ -132,7 +129,7 @@ if (url !== undefined) {
             a.commitTransition(eventCommit(key, id, sequence, { snapshot: '"a"' })),
             b.commitTransition(eventCommit(key, id, sequence, { snapshot: '"b"' })),
           ]);
-          const codes = outcomes.map(codeOf).sort();
+          const codes = outcomes.map(outcomeCode).sort();
           assert.deepEqual(codes, ["conflict", "ok"], `round ${sequence}`);
           const winner = outcomes[0]?.status === "fulfilled" ? '"a"' : '"b"';
           const loaded = await b.loadInstance(key);
@@ -167,7 +164,7 @@ if (url !== undefined) {
           // Breaking a deadlock takes deadlock_timeout (1 s by default): none happened.
           const took = Date.now() - started;
           assert.ok(took < 1000, `took ${took} ms`);
-          const [aX, aY, bY, bX] = outcomes.map(codeOf);
+          const [aX, aY, bY, bX] = outcomes.map(outcomeCode);
           assert.deepEqual([aX, bX].sort(), ["conflict", "ok"], `x: ${aX}, ${bX}`);
           assert.deepEqual([aY, bY].sort(), ["conflict", "ok"], `y: ${aY}, ${bY}`);
           assert.equal((await a.loadInstance(x))?.snapshot, aX === "ok" ? '"a"' : '"b"');
@@ -188,7 +185,11 @@ if (url !== undefined) {
             node.commitTransition(createCommit(key, { snapshot: JSON.stringify(i) })),
           ),
         );
-        assert.deepEqual(outcomes.map(codeOf).sort(), ["already-exists", "already-exists", "ok"]);
+        assert.deepEqual(outcomes.map(outcomeCode).sort(), [
+          "already-exists",
+          "already-exists",
+          "ok",
+        ]);
         const winner = outcomes.findIndex((outcome) => outcome.status === "fulfilled");
         assert.equal((await a.loadInstance(key))?.snapshot, JSON.stringify(winner));
 
@@ -222,7 +223,7 @@ if (url !== undefined) {
             true,
           ),
         ]);
-        assert.ok(["ok", "already-exists"].includes(codeOf(put) ?? ""), codeOf(put));
+        assert.ok(["ok", "already-exists"].includes(outcomeCode(put) ?? ""), outcomeCode(put));
         assert.equal((await b.getMachineVersion("org_a", "m", "ver_2"))?.code, upload.code);
         assert.equal(await a.getCodeUpload("org_a", "m", "ver_2"), undefined);
       }));
