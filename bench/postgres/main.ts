@@ -83,20 +83,18 @@ try {
   );
   children.push(twoB);
   const [one, twoA, sqlite, baseline] = started;
-  const clientOf = (child: Child<{ url: string }>) => {
-    const client = new HttpClient(child.info.url, CONCURRENCY);
+  const closedAtEnd = <C extends LoadClient>(client: C): C => {
     clients.push(client);
     return client;
   };
+  // The setup goes through node:http, the load itself through lean clients (lean-client.ts).
+  const clientOf = (child: Child<{ url: string }>) =>
+    closedAtEnd(new HttpClient(child.info.url, CONCURRENCY));
+  const loadOf = (child: Child<{ url: string }>) =>
+    closedAtEnd(new LeanHttpClient(child.info.url, CONCURRENCY));
   const oneClient = clientOf(one);
   const twoClients = [clientOf(twoA), clientOf(twoB)];
   const sqliteClient = clientOf(sqlite);
-  // The load itself goes through lean clients (lean-client.ts), the setup through node:http.
-  const loadOf = (child: Child<{ url: string }>) => {
-    const client = new LeanHttpClient(child.info.url, CONCURRENCY);
-    clients.push(client);
-    return client;
-  };
   const baselineLoad = loadOf(baseline);
 
   // Deployed and populated through the API; the second node of the pair shares its database.

@@ -4,7 +4,8 @@
 // tried: their sequence check could pass by coincidence, since the other writer's commit gave the
 // instance the very sequence they expect, and they would land on its state carrying steps
 // computed from the failed one's.
-import type { TransitionCommit } from "./store.js";
+import type { GroupCommitter } from "./group-commit.js";
+import type { CommitResult, TransitionCommit } from "./store.js";
 
 /**
  * A commit as queued for a batch. `builtOn` is the earlier commit of the same instance it was
@@ -23,11 +24,15 @@ export class CommitChains {
   readonly #last = new Map<string, QueuedCommit>();
 
   /**
-   * Wraps `commit` for the queue. An event commit expecting the sequence that the instance's
-   * queued event commit will write was built on it (the engine pipelines only the events of a
-   * batch; a create never is). `settled` must be called once the commit's batch has settled it.
+   * Submits `commit` to `committer`, linked to the queued commit of its instance it was built on:
+   * an event commit expecting the sequence that the instance's queued event commit will write
+   * (the engine pipelines only the events of a batch; a create never is). Settles as the
+   * committer settles it. Queued synchronously, so a close() that follows finds it in the queue.
    */
-  queue(commit: TransitionCommit): { queued: QueuedCommit; settled: () => void } {
+  submit(
+    committer: GroupCommitter<QueuedCommit, CommitResult>,
+    commit: TransitionCommit,
+  ): Promise<CommitResult> {
     const { orgId, machineName, instanceName } = commit.instance;
     const ref = `${orgId}/${machineName}/${instanceName}`;
     const last = this.#last.get(ref);
@@ -44,6 +49,8 @@ export class CommitChains {
       queued.builtOn = undefined;
       if (this.#last.get(ref) === queued) this.#last.delete(ref);
     };
-    return { queued, settled };
+    const done = committer.submit(queued);
+    done.then(settled, settled);
+    return done;
   }
 }

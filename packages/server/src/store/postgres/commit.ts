@@ -51,9 +51,9 @@ const defined = new WeakSet<PoolClient>();
  * commits keep their order), so two nodes' batches take the locks they may wait for in the same
  * order and wait for each other rather than deadlock; outcomes are returned in the batch's order.
  * (The plain event commits, written together first, lock their rows with SKIP LOCKED: they never
- * wait, so they take no part in that order.) Throws when
- * the statement as a whole fails: then nothing of the batch was written. Resolves after the
- * commit, so with PostgreSQL's default `synchronous_commit` every commit it reports is durable.
+ * wait, so they take no part in that order.) Throws when the statement as a whole fails: then
+ * nothing of the batch was written. Resolves after the commit, so with PostgreSQL's default
+ * `synchronous_commit` every commit it reports is durable.
  *
  * The transaction also sends change notices (NOTIFY on `notices.channel`) naming every commit
  * that succeeded: PostgreSQL delivers them to every listening node exactly when the batch commits.

@@ -374,12 +374,8 @@ class SqliteStoreImpl implements SqliteStore {
     } catch (error) {
       return Promise.reject(toStoreError(error));
     }
-    const { queued, settled } = this.#chains.queue(commit);
-    // Queued synchronously, so a close() that follows finds it in the queue and writes it.
-    // The committer settles the promise after the batch's transaction has ended.
-    const done = ready.commits.submit(queued);
-    done.then(settled, settled);
-    return done;
+    // The committer settles it after the batch's transaction has ended.
+    return this.#chains.submit(ready.commits, commit);
   }
 
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean> {
