@@ -36,6 +36,7 @@ import {
 import { LostServices } from "./lost-services.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerScheduler } from "./timer-scheduler.js";
+import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
 import {
   checkAuthContext,
@@ -109,6 +110,7 @@ export class Engine {
   private readonly cache: InstanceCache;
   private closed = false;
   private readonly updates: UpdateEmitter;
+  private audience: ReadAudience = nobodyWatches;
 
   constructor(options: EngineOptions) {
     this.store = options.store;
@@ -140,7 +142,9 @@ export class Engine {
       maxContextBytes: options.maxContextBytes ?? 400_000,
       cache: this.cache,
       onTimersArmed: (dueAt) => this.timers.wake(dueAt),
-      onCommitted: (instance) => this.updates.emit({ kind: "state", instance }),
+      onCommitted: (instance, reads) =>
+        this.updates.emit({ kind: "state", instance, ...(reads ? { reads } : {}) }),
+      audience: (key) => this.audience(key),
     });
     this.lostServices = new LostServices({
       store: this.store,
@@ -173,6 +177,14 @@ export class Engine {
    */
   onInstanceUpdate(listener: (update: InstanceUpdate) => void): () => void {
     return this.updates.add(listener);
+  }
+
+  /**
+   * Names the readers watching each instance (the realtime hub does): each step of a watched
+   * instance asks allowRead about them too, and its update carries the answers.
+   */
+  watchReaders(audience: ReadAudience): void {
+    this.audience = audience;
   }
 
   /** The public State of a stored instance (what its last commit produced). */

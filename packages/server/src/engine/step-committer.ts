@@ -16,6 +16,13 @@ import type { InstanceCache } from "./instance-cache.js";
 import { parseEnvelope, stateOf, viewOf, type InstanceState } from "./instance-state.js";
 import type { Logger } from "./logger.js";
 import {
+  MAX_PRECHECKED_READERS,
+  readDecisions,
+  type ReadAudience,
+  type ReadDecisions,
+  type Reader,
+} from "./read-audience.js";
+import {
   acceptStep,
   buildCommit,
   eventCommitFields,
@@ -52,8 +59,13 @@ export type CommitterDeps = {
   cache: InstanceCache;
   /** Told the earliest due time of timers a commit armed. */
   onTimersArmed: (dueAt: number) => void;
-  /** Told every committed transition, right after the commit (before its effects run). */
-  onCommitted: (instance: InstanceRecord) => void;
+  /**
+   * Told every committed transition, right after the commit (before its effects run), with
+   * allowRead's answers on its state for the readers `audience` named when it was requested.
+   */
+  onCommitted: (instance: InstanceRecord, reads: ReadDecisions | undefined) => void;
+  /** Who watches an instance: asked about with each step (see read-audience.ts). */
+  audience: ReadAudience;
 };
 
 export function instanceRefOf(key: InstanceKey): string {
@@ -168,6 +180,7 @@ export class StepCommitter {
     ref: string,
   ): Promise<Committed> {
     const version = versionOf(instance, instance.machineVersionId);
+    const readers = this.readersOf(instance);
     const response = await this.deps.runtime.send(
       version,
       {
@@ -176,6 +189,7 @@ export class StepCommitter {
         event,
         maxContextBytes: this.deps.maxContextBytes,
         ...(origin.kind === "external" ? { authContext: origin.authContext } : {}),
+        ...readersField(readers),
       },
       ref,
     );
@@ -186,6 +200,7 @@ export class StepCommitter {
       event,
       eventCommitFields(instance, step, origin, this.deps.clock.now()),
       instance,
+      readers,
     );
   }
 
@@ -203,6 +218,7 @@ export class StepCommitter {
     const ref = instanceRefOf(instance);
     return this.pinned(instance.orgId, ref, async () => {
       const version = versionOf(instance, instance.machineVersionId);
+      const readers = this.readersOf(instance);
       const { results } = await this.deps.runtime.sendBatch(
         version,
         {
@@ -210,6 +226,7 @@ export class StepCommitter {
           snapshot: parseEnvelope(instance.snapshot).machine,
           events: items.map(({ event, authContext }) => ({ event, authContext })),
           maxContextBytes: this.deps.maxContextBytes,
+          ...readersField(readers),
         },
         ref,
       );
@@ -259,7 +276,7 @@ export class StepCommitter {
       // In order, so what the instance's last commit left is what stays remembered.
       for (const { index, step, commit, previous: before, done } of stored) {
         try {
-          outcomes[index] = this.finish(version, step, commit, before, await done);
+          outcomes[index] = this.finish(version, step, commit, before, await done, readers);
         } catch (err) {
           this.deps.cache.forget(commit.instance);
           if (step.effectsPending) this.discard(version, ref, step.stepId);
@@ -270,16 +287,23 @@ export class StepCommitter {
     });
   }
 
+  /** The readers watching the instance, up to the number asked about with a step. */
+  private readersOf(key: InstanceKey): readonly Reader[] {
+    return this.deps.audience(key).slice(0, MAX_PRECHECKED_READERS);
+  }
+
   private async commit(
     version: VersionRef,
     step: Step,
     event: MachineEvent,
     fields: CommitFields,
     previous: InstanceRecord | undefined,
+    readers: readonly Reader[] = [],
   ): Promise<Committed> {
     try {
       const commit = buildCommit(step, event, fields, this.limits());
-      return this.finish(version, step, commit, previous, await this.stored(commit));
+      const result = await this.stored(commit);
+      return this.finish(version, step, commit, previous, result, readers);
     } catch (err) {
       if (step.effectsPending) this.discard(version, instanceRefOf(fields.instance), step.stepId);
       throw err;
@@ -306,6 +330,7 @@ export class StepCommitter {
     commit: TransitionCommit,
     previous: InstanceRecord | undefined,
     result: CommitResult,
+    readers: readonly Reader[],
   ): Committed {
     const instance: InstanceRecord = {
       ...(previous ?? { createdAt: commit.at, status: "running" as const }),
@@ -319,7 +344,7 @@ export class StepCommitter {
     };
     const view = viewOf(step);
     this.deps.cache.remember(instance);
-    this.deps.onCommitted(instance);
+    this.deps.onCommitted(instance, readDecisions(readers, step.readable));
     this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
     return { instance, state: stateOf(view, commit.at), step };
   }
@@ -360,4 +385,9 @@ export class StepCommitter {
       this.deps.logger.debug("could not discard a step", { instance: ref, error: String(err) });
     });
   }
+}
+
+/** The request field naming the readers to ask about (none: the field is left out). */
+function readersField(readers: readonly Reader[]): { readers?: JsonObject[] } {
+  return readers.length === 0 ? {} : { readers: readers.map((reader) => reader.authContext) };
 }

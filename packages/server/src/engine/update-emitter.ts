@@ -2,9 +2,12 @@
 // A listener that throws is logged and skipped: it must never fail the commit that triggered it.
 import type { InstanceKey, InstanceRecord } from "../store/store.js";
 import type { Logger } from "./logger.js";
+import type { ReadDecisions } from "./read-audience.js";
 
 export type InstanceUpdate =
-  { kind: "state"; instance: InstanceRecord } | { kind: "deleted"; key: InstanceKey };
+  /** `reads`: allowRead's answers on the state for the readers asked with its step, if any. */
+  | { kind: "state"; instance: InstanceRecord; reads?: ReadDecisions }
+  | { kind: "deleted"; key: InstanceKey };
 
 export class UpdateEmitter {
   private readonly listeners = new Set<(update: InstanceUpdate) => void>();

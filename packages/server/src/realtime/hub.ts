@@ -1,17 +1,20 @@
 // The realtime hub: which sockets watch which instances, and the fan-out of each committed
 // update to them. allowRead is asked once per update per distinct authContext (not per socket),
-// and a watcher it refuses loses the subscription with an error message. Updates come from the
+// mostly with the step itself (the hub names each instance's readers to the engine, see
+// read-audience.ts), and a watcher it refuses loses the subscription with an error message. Updates come from the
 // update bus: this node's with their record, other nodes' as a key, loaded from the store only
 // when a socket here watches that instance.
 import { TokenError } from "@backstate/token";
 import type { Authenticator } from "../auth/authenticator.js";
 import { BackstateError } from "../errors.js";
 import type { Engine, InstanceUpdate } from "../engine/engine.js";
+import { MAX_PRECHECKED_READERS } from "../engine/read-audience.js";
 import type { Logger } from "../engine/logger.js";
 import { errorResponse } from "../http/error-response.js";
 import { wireState } from "../http/wire.js";
-import type { InstanceKey, InstanceRecord, Store } from "../store/store.js";
+import type { InstanceKey, Store } from "../store/store.js";
 import type { Connection, Subscription } from "./connection.js";
+import { InstanceWatchers } from "./instance-watchers.js";
 import type { ClientMessage, InstanceUpdateMessage } from "./protocol.js";
 import type { BusUpdate, UpdateBus } from "./update-bus.js";
 
@@ -21,7 +24,7 @@ export const refOf = (key: InstanceKey): string =>
   `${key.orgId}/${key.machineName}/${key.instanceName}`;
 
 export class RealtimeHub {
-  private readonly watchers = new Map<string, Set<Connection>>();
+  private readonly watchers = new Map<string, InstanceWatchers>();
   /** Loads of other nodes' updates under way, per instance ref; `again` when another arrived. */
   private readonly loading = new Map<string, { again: boolean }>();
   private readonly stopListening: () => void;
@@ -42,6 +45,9 @@ export class RealtimeHub {
     this.stopListening = deps.updates
       ? deps.updates.subscribe(listener)
       : deps.engine.onInstanceUpdate(listener);
+    deps.engine.watchReaders(
+      (key) => this.watchers.get(refOf(key))?.readers(MAX_PRECHECKED_READERS) ?? [],
+    );
   }
 
   get watchedInstances(): number {
@@ -141,9 +147,9 @@ export class RealtimeHub {
   }
 
   private watch(ref: string, connection: Connection): void {
-    let set = this.watchers.get(ref);
-    if (!set) this.watchers.set(ref, (set = new Set()));
-    set.add(connection);
+    let watchers = this.watchers.get(ref);
+    if (!watchers) this.watchers.set(ref, (watchers = new InstanceWatchers()));
+    watchers.add(connection);
   }
 
   private onUpdate(update: BusUpdate): void {
@@ -201,12 +207,12 @@ export class RealtimeHub {
     const watching = this.watchers.get(ref);
     if (!watching || watching.size === 0) return;
     if (update.kind === "deleted") {
-      for (const connection of [...watching]) {
+      for (const connection of [...watching.connections]) {
         this.drop(connection, ref, 404, "not-found", "the instance was deleted");
       }
       return;
     }
-    this.deliver(update.instance, ref, [...watching]).catch((err: unknown) =>
+    this.deliver(update, ref, [...watching.connections]).catch((err: unknown) =>
       this.deps.logger.error("a realtime update was not delivered", {
         instance: ref,
         error: String(err),
@@ -215,7 +221,7 @@ export class RealtimeHub {
   }
 
   private async deliver(
-    instance: InstanceRecord,
+    { instance, reads }: Extract<InstanceUpdate, { kind: "state" }>,
     ref: string,
     connections: Connection[],
   ): Promise<void> {
@@ -230,9 +236,10 @@ export class RealtimeHub {
     const frame = updateFrame(names, wireState(state));
     await Promise.all(
       [...byAuth.values()].map(async (group) => {
-        const allowed = await this.deps.engine
-          .canRead(instance, group[0]!.principal.authContext)
-          .catch(() => false);
+        const { authKey, principal } = group[0]!;
+        const allowed =
+          reads?.get(authKey) ??
+          (await this.deps.engine.canRead(instance, principal.authContext).catch(() => false));
         for (const connection of group) {
           if (allowed) connection.sendUpdate(ref, state.ts, frame);
           else {

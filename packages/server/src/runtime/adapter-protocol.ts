@@ -34,6 +34,8 @@ export type SendRequest = {
   authContext?: JsonObject;
   /** A step whose context is larger (as UTF-8 JSON) fails with `context-too-large`. */
   maxContextBytes?: number;
+  /** Readers to ask `allowRead` about the step's state (Step.readable), see PrecheckedReads. */
+  readers?: JsonObject[];
 };
 
 /**
@@ -47,6 +49,8 @@ export type SendBatchRequest = {
   snapshot: JsonValue;
   events: Array<{ event: MachineEvent; authContext?: JsonObject }>;
   maxContextBytes?: number;
+  /** As in SendRequest: asked about each step's state. */
+  readers?: JsonObject[];
 };
 
 export type SendBatchResponse = { results: StepResponse[] };
@@ -79,6 +83,11 @@ export type Step = {
   servicesStopped: string[];
   /** Events the machine sent to itself without delay: processed next, before queued events. */
   selfEvents: MachineEvent[];
+  /**
+   * `allowRead`'s answer on this step's state for each of the request's `readers`, in order:
+   * the realtime hub's decisions for the watchers of the instance, made without another call.
+   */
+  readable?: boolean[];
 };
 
 export type MachineFailure = {

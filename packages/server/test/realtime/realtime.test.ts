@@ -7,6 +7,7 @@ import { StateBackedClient, errors } from "@statebacked/client";
 import WebSocket from "ws";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
 import { openSocket, rtUrl, type Message } from "./raw-socket.js";
+import { MAX_PRECHECKED_READERS } from "../../src/engine/read-audience.js";
 
 type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
 
@@ -229,6 +230,42 @@ describe("raw sockets", () => {
     } finally {
       await alice.close();
       await owner.close();
+    }
+  });
+
+  test("more distinct readers than a step asks about: each still gets its own answer", async () => {
+    const name = await newInstance();
+    // More than MAX_PRECHECKED_READERS users, the owner last: the later readers' answers come
+    // from a separate read of the committed state, the earlier ones' with the step.
+    const subs = [
+      ...Array.from({ length: MAX_PRECHECKED_READERS + 2 }, (_, i) => `u${i}`),
+      "owner",
+    ];
+    const sockets = await Promise.all(subs.map((sub) => socketFor(sub)));
+    try {
+      for (const socket of sockets) {
+        socket.send({
+          type: "subscribe-to-instance",
+          requestId: "r",
+          machineName: "watched",
+          machineInstanceName: name,
+        });
+        await socket.next(isUpdate(name, "open"));
+      }
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
+      await Promise.all(
+        sockets.map((socket) => socket.next((m) => isUpdate(name)(m) && countOf(m) === 1)),
+      );
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "hide" });
+      const owner = sockets.at(-1)!;
+      await owner.next(isUpdate(name, "secret"));
+      for (const socket of sockets.slice(0, -1)) {
+        const refused = await socket.next((m) => m.type === "error");
+        assert.equal(refused.code, "rejected-by-machine-authorizer");
+        assert.ok(!socket.messages.some(isUpdate(name, "secret")), "no secret state leaked");
+      }
+    } finally {
+      await Promise.all(sockets.map((socket) => socket.close()));
     }
   });
 

@@ -12,6 +12,7 @@ import type {
   SendBatchRequest,
   SendBatchResponse,
   SendRequest,
+  Step,
   StepResponse,
   StopServicesRequest,
 } from "../adapter-protocol.js";
@@ -186,23 +187,66 @@ export function createHandler(
     return changed;
   };
 
+  const refuseIfTampered = (op: string, firstNewStep: number): void => {
+    const changed = undoTampering(`during ${op}`);
+    if (changed.length === 0) return;
+    // The answer was computed with tampered built-ins: refuse it, and drop its effects.
+    for (let id = firstNewStep; id <= nextStepId; id++) stash.delete(`${stepPrefix}${id}`);
+    throw new Error(
+      `machine code changed built-in objects (${changed.join(", ")}); the change was undone`,
+    );
+  };
+
+  /**
+   * allowRead for each reader on the state each step of the answer left, on a JSON copy of that
+   * state per reader: what a read of the stored instance would see. Asked after the step's own
+   * check for tampered built-ins, so an authorizer that tampers cannot fail the event: it denies
+   * every reader, as a read of its own would have.
+   */
+  const precheckReads = (
+    request: { instanceName?: unknown; readers?: unknown },
+    answer: unknown,
+  ) => {
+    const readers = request.readers;
+    if (!Array.isArray(readers) || readers.length === 0) return;
+    const steps = stepsOf(answer);
+    for (const step of steps) {
+      const stateJson = JSON.stringify(driver.view(step.snapshot));
+      step.readable = readers.map((authContext: unknown) => {
+        const { value, context } = JSON.parse(stateJson) as { value: unknown; context: unknown };
+        return authorize(namespace.allowRead, "allowRead", {
+          machineInstanceName: request.instanceName,
+          state: value,
+          context,
+          authContext,
+        }).allowed;
+      });
+    }
+    if (steps.length > 0 && undoTampering("in allowRead").length > 0) {
+      for (const step of steps) step.readable = readers.map(() => false);
+    }
+  };
+
   return (op, payload) => {
     const handle = handlers[op];
     if (!handle) throw new Error(`unknown adapter op ${op}`);
     // Services run between requests and may have tampered meanwhile.
     undoTampering("between requests");
     const firstNewStep = nextStepId + 1;
-    const result = JSON.stringify(handle(JSON.parse(payload) as never) ?? null);
-    const changed = undoTampering(`during ${op}`);
-    if (changed.length > 0) {
-      // The answer was computed with tampered built-ins: refuse it, and drop its effects.
-      for (let id = firstNewStep; id <= nextStepId; id++) stash.delete(`${stepPrefix}${id}`);
-      throw new Error(
-        `machine code changed built-in objects (${changed.join(", ")}); the change was undone`,
-      );
-    }
+    const request = JSON.parse(payload) as Record<string, unknown>;
+    const answer = handle(request as never);
+    refuseIfTampered(op, firstNewStep);
+    if (op === "send" || op === "send-batch") precheckReads(request, answer);
+    const result = JSON.stringify(answer ?? null);
+    refuseIfTampered(op, firstNewStep);
     return result;
   };
+}
+
+/** The steps of a send or send-batch answer. */
+function stepsOf(answer: unknown): Step[] {
+  const responses = (answer as Partial<SendBatchResponse>).results ?? [answer as StepResponse];
+  return responses.flatMap((response) => (response.outcome === "step" ? [response.step] : []));
 }
 
 function pickDriver(machine: unknown): MachineDriver {
