@@ -142,8 +142,8 @@ export class Engine {
       maxContextBytes: options.maxContextBytes ?? 400_000,
       cache: this.cache,
       onTimersArmed: (dueAt) => this.timers.wake(dueAt),
-      onCommitted: (instance, reads) =>
-        this.updates.emit({ kind: "state", instance, ...(reads ? { reads } : {}) }),
+      onCommitted: (instance, state, reads) =>
+        this.updates.emit({ kind: "state", instance, state, ...(reads ? { reads } : {}) }),
       audience: (key) => this.audience(key),
     });
     this.lostServices = new LostServices({

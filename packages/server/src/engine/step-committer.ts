@@ -63,7 +63,11 @@ export type CommitterDeps = {
    * Told every committed transition, right after the commit (before its effects run), with
    * allowRead's answers on its state for the readers `audience` named when it was requested.
    */
-  onCommitted: (instance: InstanceRecord, reads: ReadDecisions | undefined) => void;
+  onCommitted: (
+    instance: InstanceRecord,
+    state: InstanceState,
+    reads: ReadDecisions | undefined,
+  ) => void;
   /** Who watches an instance: asked about with each step (see read-audience.ts). */
   audience: ReadAudience;
 };
@@ -342,11 +346,11 @@ export class StepCommitter {
       pendingServices: commit.pendingServices,
       updatedAt: commit.at,
     };
-    const view = viewOf(step);
+    const state = stateOf(viewOf(step), commit.at);
     this.deps.cache.remember(instance);
-    this.deps.onCommitted(instance, readDecisions(readers, step.readable));
+    this.deps.onCommitted(instance, state, readDecisions(readers, step.readable));
     this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
-    return { instance, state: stateOf(view, commit.at), step };
+    return { instance, state, step };
   }
 
   /** Effects, now that the transition is durable: timers to the scheduler, actions and services to the sandbox. */

@@ -1,12 +1,16 @@
 // Fans committed instance updates out to listeners (the realtime hub, later the cross-node bus).
 // A listener that throws is logged and skipped: it must never fail the commit that triggered it.
 import type { InstanceKey, InstanceRecord } from "../store/store.js";
+import type { InstanceState } from "./instance-state.js";
 import type { Logger } from "./logger.js";
 import type { ReadDecisions } from "./read-audience.js";
 
 export type InstanceUpdate =
-  /** `reads`: allowRead's answers on the state for the readers asked with its step, if any. */
-  | { kind: "state"; instance: InstanceRecord; reads?: ReadDecisions }
+  /**
+   * `state`: the record's public State; `reads`: allowRead's answers on it for the readers
+   * asked with its step, if any.
+   */
+  | { kind: "state"; instance: InstanceRecord; state: InstanceState; reads?: ReadDecisions }
   | { kind: "deleted"; key: InstanceKey };
 
 export class UpdateEmitter {

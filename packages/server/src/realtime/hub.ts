@@ -186,8 +186,9 @@ export class RealtimeHub {
         do {
           state.again = false;
           const instance = await this.deps.store.loadInstance(key);
-          if (instance) this.fanOut({ kind: "state", instance });
-          else this.fanOut({ kind: "deleted", key });
+          if (instance) {
+            this.fanOut({ kind: "state", instance, state: this.deps.engine.stateOf(instance) });
+          } else this.fanOut({ kind: "deleted", key });
         } while (state.again && this.watchers.has(ref));
       } finally {
         // At once, in the same turn as the last check of `again`: no update can slip between.
@@ -221,7 +222,7 @@ export class RealtimeHub {
   }
 
   private async deliver(
-    { instance, reads }: Extract<InstanceUpdate, { kind: "state" }>,
+    { instance, state, reads }: Extract<InstanceUpdate, { kind: "state" }>,
     ref: string,
     connections: Connection[],
   ): Promise<void> {
@@ -231,7 +232,6 @@ export class RealtimeHub {
       if (group) group.push(connection);
       else byAuth.set(connection.authKey, [connection]);
     }
-    const state = this.deps.engine.stateOf(instance);
     const names = { machineName: instance.machineName, instanceName: instance.instanceName };
     const frame = updateFrame(names, wireState(state));
     await Promise.all(
