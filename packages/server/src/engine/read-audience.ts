@@ -4,6 +4,8 @@
 // the step itself, about the readers watching the instance when the step is requested; the
 // sandbox answers for the step's state (Step.readable), and the hub gets the answers with the
 // update. A watcher that came later, or one over the limit, is asked about separately as before.
+// Asked with the step, allowRead shares the step's call budget: one that never returns fails the
+// step of a watched instance (where it would otherwise fail every read of that instance).
 import type { JsonObject } from "../runtime/adapter-protocol.js";
 import type { InstanceKey } from "../store/store.js";
 
