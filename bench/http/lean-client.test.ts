@@ -2,7 +2,7 @@
 // back, how it reuses connections, and that answers it cannot read fail loudly.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { after, test } from "node:test";
 import { LeanHttpClient } from "./lean-client.js";
 
@@ -102,6 +102,57 @@ test("a connection the server closed is replaced for the next request", async ()
     assert.equal(connections(), 2);
   } finally {
     client.close();
+  }
+});
+
+test("a request written on a connection closed after its last answer is sent again, once", async () => {
+  // A raw server that answers one request per connection and then closes it, without saying
+  // `connection: close`: the client's next request, written before it sees the close, is lost.
+  let accepted = 0;
+  let requests = 0;
+  const raw = createNetServer((socket) => {
+    accepted++;
+    socket.once("data", () => {
+      requests++;
+      socket.end("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+  const { port } = raw.address() as AddressInfo;
+  const client = new LeanHttpClient(`http://127.0.0.1:${port}`, 1);
+  try {
+    // With one connection, the second call is written on the first's connection the moment its
+    // answer is read, before the close that follows it is.
+    const replies = await Promise.all([client.call("GET", "/1"), client.call("GET", "/2")]);
+    assert.deepEqual(
+      replies.map((r) => [r.status, r.body]),
+      [
+        [200, "ok"],
+        [200, "ok"],
+      ],
+    );
+    assert.equal(requests, 2, "each request answered once");
+    assert.equal(accepted, 2);
+  } finally {
+    client.close();
+    raw.close();
+  }
+});
+
+test("a request whose fresh connection closes without an answer fails", async () => {
+  const raw = createNetServer((socket) => {
+    socket.once("data", () => socket.end());
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+  const { port } = raw.address() as AddressInfo;
+  const client = new LeanHttpClient(`http://127.0.0.1:${port}`, 1);
+  try {
+    await assert.rejects(client.call("GET", "/"), /the server closed the connection/);
+  } finally {
+    client.close();
+    raw.close();
   }
 });
 

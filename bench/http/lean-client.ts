@@ -19,7 +19,13 @@ export interface LoadClient {
   close(): void;
 }
 
-type Request = { text: string; resolve: (reply: Reply) => void; reject: (error: Error) => void };
+type Request = {
+  text: string;
+  resolve: (reply: Reply) => void;
+  reject: (error: Error) => void;
+  /** Sent again once already, after a reused connection closed under it. */
+  retried?: boolean;
+};
 
 // Idle connections are dropped after this long on this side, well before a server closes them
 // (node's default keep-alive timeout is 5 s): a request written on a socket the server is closing
@@ -32,13 +38,19 @@ class Connection {
   #received: Buffer | undefined;
   #request: Request | undefined;
   #connected: Promise<void>;
+  /** Answers read on this connection so far. */
+  #answered = 0;
   idleSince = 0;
   closed = false;
 
   constructor(
     host: string,
     port: number,
-    private readonly pool: { free(c: Connection): void; gone(c: Connection): void },
+    private readonly pool: {
+      free(c: Connection): void;
+      gone(c: Connection): void;
+      retry(request: Request): void;
+    },
   ) {
     this.#socket = connect({ host, port, noDelay: true });
     this.#connected = new Promise((resolve) => this.#socket.once("connect", resolve));
@@ -46,9 +58,18 @@ class Connection {
     const gone = (error?: Error) => {
       if (this.closed) return;
       this.closed = true;
-      this.#request?.reject(error ?? new Error("the server closed the connection"));
+      const request = this.#request;
       this.#request = undefined;
       pool.gone(this);
+      if (request === undefined) return;
+      // A server may close a kept-alive connection after an answer without saying so: a request
+      // written on it meanwhile was never read. Asked again once, on another connection, as
+      // HTTP clients do for a reused connection that closed before any byte of the answer. (A
+      // server that read it and then died would see it twice; the ones measured here do not.)
+      if (this.#answered > 0 && this.#received === undefined && !request.retried) {
+        request.retried = true;
+        pool.retry(request);
+      } else request.reject(error ?? new Error("the server closed the connection"));
     };
     this.#socket.on("error", gone);
     // The server's end of the connection: nothing more can be asked on it.
@@ -89,6 +110,7 @@ class Connection {
     if (received.length > end) return this.#fail(new Error("more data than one answer"));
     this.#received = undefined;
     this.#request = undefined;
+    this.#answered++;
     const body = received.toString("utf8", headerEnd + HEADER_END.length, end);
     if (/\r\nconnection:[ \t]*close/i.test(head)) this.destroy();
     else this.pool.free(this);
@@ -168,6 +190,12 @@ export class LeanHttpClient implements LoadClient {
       if (at >= 0) this.#idle.splice(at, 1);
       const next = this.#waiting.shift();
       if (next) this.#connectionFor()!.send(next);
+    },
+    /** A request to send again: first in line. */
+    retry: (request: Request) => {
+      const connection = this.#connectionFor();
+      if (connection) connection.send(request);
+      else this.#waiting.unshift(request);
     },
   };
 }
