@@ -144,7 +144,7 @@ export class Engine {
       onTimersArmed: (dueAt) => this.timers.wake(dueAt),
       onCommitted: (instance, state, reads) =>
         this.updates.emit({ kind: "state", instance, state, ...(reads ? { reads } : {}) }),
-      audience: (key) => this.audience(key),
+      audience: (key, limit) => this.audience(key, limit),
     });
     this.lostServices = new LostServices({
       store: this.store,

@@ -12,8 +12,8 @@ import type { InstanceKey } from "../store/store.js";
 /** One reader watching an instance, under the key the watcher groups its sockets by. */
 export type Reader = { key: string; authContext: JsonObject };
 
-/** The distinct readers watching an instance now (the hub's answer; none when unwatched). */
-export type ReadAudience = (key: InstanceKey) => readonly Reader[];
+/** Up to `limit` of the distinct readers watching an instance now (none when unwatched). */
+export type ReadAudience = (key: InstanceKey, limit: number) => readonly Reader[];
 
 /** allowRead's answers on a committed state, by reader key. */
 export type ReadDecisions = ReadonlyMap<string, boolean>;

@@ -293,7 +293,7 @@ export class StepCommitter {
 
   /** The readers watching the instance, up to the number asked about with a step. */
   private readersOf(key: InstanceKey): readonly Reader[] {
-    return this.deps.audience(key).slice(0, MAX_PRECHECKED_READERS);
+    return this.deps.audience(key, MAX_PRECHECKED_READERS);
   }
 
   private async commit(

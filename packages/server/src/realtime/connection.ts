@@ -43,9 +43,21 @@ export class Connection {
     return [...this.subscriptions.values()].filter((s) => s.ref === ref);
   }
 
+  /** Whether a subscription of this socket names the instance. */
+  watches(ref: string): boolean {
+    for (const subscription of this.subscriptions.values())
+      if (subscription.ref === ref) return true;
+    return false;
+  }
+
+  /** Whether this socket was already sent the instance's state at `ts`, or a newer one. */
+  hasSeen(ref: string, ts: number): boolean {
+    return ts <= (this.lastTs.get(ref) ?? -Infinity);
+  }
+
   /** Sends an update unless this socket already has a newer (or the same) state of the instance. */
   sendUpdate(ref: string, ts: number, frame: string): void {
-    if (ts <= (this.lastTs.get(ref) ?? -Infinity)) return;
+    if (this.hasSeen(ref, ts)) return;
     this.lastTs.set(ref, ts);
     this.enqueue(`update:${ref}`, frame);
   }
@@ -60,7 +72,7 @@ export class Connection {
 
   /** Forgets the instance's last state once nothing on this socket watches it. */
   forget(ref: string): void {
-    if (this.subscriptionsOf(ref).length === 0) {
+    if (!this.watches(ref)) {
       this.lastTs.delete(ref);
       this.waiting.delete(`update:${ref}`);
     }

@@ -1,14 +1,14 @@
 // The realtime hub: which sockets watch which instances, and the fan-out of each committed
 // update to them. allowRead is asked once per update per distinct authContext (not per socket),
-// mostly with the step itself (the hub names each instance's readers to the engine, see
-// read-audience.ts), and a watcher it refuses loses the subscription with an error message. Updates come from the
-// update bus: this node's with their record, other nodes' as a key, loaded from the store only
-// when a socket here watches that instance.
+// mostly with the step itself (the hub names each instance's readers to the engine: see
+// engine/read-audience.ts), and a watcher it refuses loses the subscription with an error
+// message. Updates come from the update bus: this node's with their record, other nodes' as a
+// key, loaded from the store only when a socket here watches that instance.
 import { TokenError } from "@backstate/token";
 import type { Authenticator } from "../auth/authenticator.js";
 import { BackstateError } from "../errors.js";
 import type { Engine, InstanceUpdate } from "../engine/engine.js";
-import { MAX_PRECHECKED_READERS } from "../engine/read-audience.js";
+import { nobodyWatches } from "../engine/read-audience.js";
 import type { Logger } from "../engine/logger.js";
 import { errorResponse } from "../http/error-response.js";
 import { wireState } from "../http/wire.js";
@@ -45,9 +45,7 @@ export class RealtimeHub {
     this.stopListening = deps.updates
       ? deps.updates.subscribe(listener)
       : deps.engine.onInstanceUpdate(listener);
-    deps.engine.watchReaders(
-      (key) => this.watchers.get(refOf(key))?.readers(MAX_PRECHECKED_READERS) ?? [],
-    );
+    deps.engine.watchReaders((key, limit) => this.watchers.get(refOf(key))?.readers(limit) ?? []);
   }
 
   get watchedInstances(): number {
@@ -99,7 +97,7 @@ export class RealtimeHub {
     if (!subscription) return;
     connection.subscriptions.delete(requestId);
     connection.forget(subscription.ref);
-    if (connection.subscriptionsOf(subscription.ref).length === 0) {
+    if (!connection.watches(subscription.ref)) {
       const set = this.watchers.get(subscription.ref);
       set?.delete(connection);
       if (set?.size === 0) this.watchers.delete(subscription.ref);
@@ -114,6 +112,7 @@ export class RealtimeHub {
 
   close(): void {
     this.stopListening();
+    this.deps.engine.watchReaders(nobodyWatches);
   }
 
   /**
@@ -241,6 +240,10 @@ export class RealtimeHub {
           reads?.get(authKey) ??
           (await this.deps.engine.canRead(instance, principal.authContext).catch(() => false));
         for (const connection of group) {
+          // A decision that had to wait for its own read may come after a newer state's (asked
+          // with its step): the newer one stands, whether it showed that state or ended the
+          // subscription.
+          if (!connection.watches(ref) || connection.hasSeen(ref, state.ts)) continue;
           if (allowed) connection.sendUpdate(ref, state.ts, frame);
           else {
             this.drop(

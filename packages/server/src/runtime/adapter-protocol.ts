@@ -34,7 +34,7 @@ export type SendRequest = {
   authContext?: JsonObject;
   /** A step whose context is larger (as UTF-8 JSON) fails with `context-too-large`. */
   maxContextBytes?: number;
-  /** Readers to ask `allowRead` about the step's state (Step.readable), see PrecheckedReads. */
+  /** Readers to ask `allowRead` about the step's state (Step.readable): engine/read-audience.ts. */
   readers?: JsonObject[];
 };
 

@@ -82,17 +82,41 @@ describe("prechecked reads", () => {
     assert.ok(!ops.includes("read"), `no separate read call: ${ops.join(", ")}`);
   });
 
-  test("an allowRead that writes to the state it is shown changes nothing committed", async () => {
+  test("each reader is asked on a copy of its own: one that writes to it changes nothing", async () => {
     const name = fresh();
     await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
-    readers = [reader("scribbler"), reader("alice")];
+    await send(name, "inc");
+    await send(name, "inc");
+    // The scribbler sets the count it is shown to -1: the counter after it must still see 3.
+    readers = [reader("scribbler"), reader("counter")];
+    const state = await send(name, "inc");
+    assert.deepEqual(state.publicContext, { count: 3 });
+    assert.deepEqual(decisionsFor(name)[3], { "key:scribbler": true, "key:counter": false });
+    const stored = await h.engine.readInstance({ ...at(name), authContext: { sub: "alice" } });
+    assert.deepEqual(stored.publicContext, { count: 3 });
+  });
+
+  test("an allowRead that writes to an object the step left in the context changes nothing", async () => {
+    const name = fresh();
+    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    // The machine's module keeps the object its last step assigned; the meddler writes to it.
+    readers = [reader("meddler"), reader("counter")];
     const state = await send(name, "inc");
     assert.deepEqual(state.publicContext, { count: 1 });
+    assert.deepEqual(decisionsFor(name)[1], { "key:meddler": true, "key:counter": true });
+    readers = [];
     const stored = await h.engine.readInstance({ ...at(name), authContext: { sub: "alice" } });
     assert.deepEqual(stored.publicContext, { count: 1 });
-    readers = [];
     assert.deepEqual((await send(name, "inc")).publicContext, { count: 2 });
-    assert.deepEqual(decisionsFor(name)[1], { "key:scribbler": true, "key:alice": true });
+  });
+
+  test("an allowRead that throws denies its reader and fails no event", async () => {
+    const name = fresh();
+    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    readers = [reader("thrower"), reader("alice")];
+    const state = await send(name, "inc");
+    assert.deepEqual(state.publicContext, { count: 1 });
+    assert.deepEqual(decisionsFor(name)[1], { "key:thrower": false, "key:alice": true });
   });
 
   test("an allowRead that tampers with a built-in denies every reader and fails no event", async () => {

@@ -233,6 +233,41 @@ describe("raw sockets", () => {
     }
   });
 
+  test("watchers' allowRead is asked with each step: no separate read call per update", async () => {
+    const name = await newInstance();
+    const { pool } = api.server.backstate;
+    const call = pool.call.bind(pool);
+    const ops: string[] = [];
+    pool.call = (target, op, payload, options) => {
+      ops.push(op);
+      return call(target, op, payload, options);
+    };
+    const sockets = await Promise.all(["alice", "owner"].map((sub) => socketFor(sub)));
+    try {
+      for (const socket of sockets) {
+        socket.send({
+          type: "subscribe-to-instance",
+          requestId: "r",
+          machineName: "watched",
+          machineInstanceName: name,
+        });
+        await socket.next(isUpdate(name, "open"));
+      }
+      ops.length = 0;
+      const bob = user("bob");
+      await bob.machineInstances.sendEvent("watched", name, { event: "inc" });
+      await bob.machineInstances.sendEvent("watched", name, { event: "hide" });
+      await sockets[1]!.next(isUpdate(name, "secret"));
+      const refused = await sockets[0]!.next((m) => m.type === "error");
+      assert.equal(refused.code, "rejected-by-machine-authorizer");
+      assert.ok(!sockets[0]!.messages.some(isUpdate(name, "secret")), "no secret state leaked");
+      assert.ok(!ops.includes("read"), `no separate read: ${ops.join(", ")}`);
+    } finally {
+      pool.call = call;
+      await Promise.all(sockets.map((socket) => socket.close()));
+    }
+  });
+
   test("more distinct readers than a step asks about: each still gets its own answer", async () => {
     const name = await newInstance();
     // More than MAX_PRECHECKED_READERS users, the owner last: the later readers' answers come

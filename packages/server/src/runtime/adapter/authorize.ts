@@ -15,12 +15,21 @@ export function authorize(
   try {
     result = (authorizer as (a: unknown) => unknown)(args);
   } catch (err) {
-    return {
-      allowed: false,
-      reason: `${name} threw: ${err instanceof Error ? err.message : String(err)}`,
-    };
+    return { allowed: false, reason: `${name} threw: ${describe(err)}` };
   }
   if (result === true) return { allowed: true };
   if (result === false) return { allowed: false, reason: `${name} returned false` };
   return { allowed: false, reason: `${name} returned ${typeof result}, not a boolean` };
+}
+
+/**
+ * What was thrown, as text. A value that cannot be printed (no prototype, a throwing getter) is
+ * named so rather than throwing again: an authorizer's throw must only deny.
+ */
+function describe(thrown: unknown): string {
+  try {
+    return thrown instanceof Error ? String(thrown.message) : String(thrown);
+  } catch {
+    return "a value that cannot be printed";
+  }
 }

@@ -187,44 +187,41 @@ export function createHandler(
     return changed;
   };
 
-  const refuseIfTampered = (op: string, firstNewStep: number): void => {
-    const changed = undoTampering(`during ${op}`);
-    if (changed.length === 0) return;
-    // The answer was computed with tampered built-ins: refuse it, and drop its effects.
-    for (let id = firstNewStep; id <= nextStepId; id++) stash.delete(`${stepPrefix}${id}`);
-    throw new Error(
-      `machine code changed built-in objects (${changed.join(", ")}); the change was undone`,
-    );
-  };
-
   /**
-   * allowRead for each reader on the state each step of the answer left, on a JSON copy of that
-   * state per reader: what a read of the stored instance would see. Asked after the step's own
-   * check for tampered built-ins, so an authorizer that tampers cannot fail the event: it denies
-   * every reader, as a read of its own would have.
+   * The answer with allowRead's decision for each of the request's readers on the state each of
+   * its steps left (Step.readable). Asked on the answer as sent, parsed again, with a fresh copy
+   * of that state and of the reader per question: what a read of the stored instance would see.
+   * Machine code holds no reference into it, so no authorizer can change the step that is
+   * committed. An authorizer that throws denies its reader; one that tampers with built-ins
+   * denies every reader, as a read of its own would have. Neither fails the event.
    */
-  const precheckReads = (
-    request: { instanceName?: unknown; readers?: unknown },
-    answer: unknown,
-  ) => {
-    const readers = request.readers;
-    if (!Array.isArray(readers) || readers.length === 0) return;
+  const withReads = (request: { instanceName?: unknown; readers?: unknown }, result: string) => {
+    const { readers } = request;
+    if (!Array.isArray(readers) || readers.length === 0) return result;
+    const answer = JSON.parse(result) as unknown;
     const steps = stepsOf(answer);
+    if (steps.length === 0) return result;
+    const readerJson = readers.map((reader) => JSON.stringify(reader));
     for (const step of steps) {
       const stateJson = JSON.stringify(driver.view(step.snapshot));
-      step.readable = readers.map((authContext: unknown) => {
-        const { value, context } = JSON.parse(stateJson) as { value: unknown; context: unknown };
-        return authorize(namespace.allowRead, "allowRead", {
-          machineInstanceName: request.instanceName,
-          state: value,
-          context,
-          authContext,
-        }).allowed;
+      step.readable = readerJson.map((authContextJson) => {
+        try {
+          const { value, context } = JSON.parse(stateJson) as { value: unknown; context: unknown };
+          return authorize(namespace.allowRead, "allowRead", {
+            machineInstanceName: request.instanceName,
+            state: value,
+            context,
+            authContext: JSON.parse(authContextJson) as unknown,
+          }).allowed;
+        } catch {
+          return false;
+        }
       });
     }
-    if (steps.length > 0 && undoTampering("in allowRead").length > 0) {
+    if (undoTampering("in allowRead").length > 0) {
       for (const step of steps) step.readable = readers.map(() => false);
     }
+    return JSON.stringify(answer);
   };
 
   return (op, payload) => {
@@ -234,12 +231,16 @@ export function createHandler(
     undoTampering("between requests");
     const firstNewStep = nextStepId + 1;
     const request = JSON.parse(payload) as Record<string, unknown>;
-    const answer = handle(request as never);
-    refuseIfTampered(op, firstNewStep);
-    if (op === "send" || op === "send-batch") precheckReads(request, answer);
-    const result = JSON.stringify(answer ?? null);
-    refuseIfTampered(op, firstNewStep);
-    return result;
+    const result = JSON.stringify(handle(request as never) ?? null);
+    const changed = undoTampering(`during ${op}`);
+    if (changed.length > 0) {
+      // The answer was computed with tampered built-ins: refuse it, and drop its effects.
+      for (let id = firstNewStep; id <= nextStepId; id++) stash.delete(`${stepPrefix}${id}`);
+      throw new Error(
+        `machine code changed built-in objects (${changed.join(", ")}); the change was undone`,
+      );
+    }
+    return op === "send" || op === "send-batch" ? withReads(request, result) : result;
   };
 }
 

@@ -1,0 +1,178 @@
+// The hub's use of allowRead decisions, with a fake engine and fake sockets: decisions asked with
+// a step are used as they are (no separate read), decisions that had to be asked separately may
+// arrive after a newer state's, and then the newer one stands. And the watchers' bookkeeping.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type WebSocket from "ws";
+import type { Authenticator } from "../../src/auth/authenticator.js";
+import type { Principal } from "../../src/auth/principal.js";
+import type { Engine, InstanceUpdate } from "../../src/engine/engine.js";
+import type { InstanceState } from "../../src/engine/instance-state.js";
+import { silentLogger } from "../../src/engine/logger.js";
+import type { ReadAudience } from "../../src/engine/read-audience.js";
+import { Connection } from "../../src/realtime/connection.js";
+import { RealtimeHub } from "../../src/realtime/hub.js";
+import { InstanceWatchers } from "../../src/realtime/instance-watchers.js";
+import type { InstanceRecord, Store } from "../../src/store/store.js";
+
+const ORG = "org_hub";
+const names = { orgId: ORG, machineName: "m", instanceName: "i" };
+const stateAt = (ts: number): InstanceState => ({ state: `s${ts}`, tags: [], done: false, ts });
+const record = { ...names } as InstanceRecord;
+
+type Deferred = { resolve: (allowed: boolean) => void };
+
+function fakeSocket() {
+  const sent: Array<Record<string, unknown>> = [];
+  const socket = {
+    OPEN: 1,
+    readyState: 1,
+    bufferedAmount: 0,
+    send: (frame: string) => sent.push(JSON.parse(frame) as Record<string, unknown>),
+    close: () => {},
+  };
+  return { socket: socket as unknown as WebSocket, sent };
+}
+
+function principal(sub: string): Principal {
+  return {
+    caller: {
+      kind: "key",
+      key: { id: "k", orgId: ORG } as never,
+      claims: { sub },
+      expiresAt: Date.now() / 1000 + 3600,
+    },
+    orgId: ORG,
+    scopes: new Set(["state.read"]),
+    authContext: { sub },
+  };
+}
+
+function setUp() {
+  let listener!: (update: InstanceUpdate) => void;
+  let audience!: ReadAudience;
+  const reads: Deferred[] = [];
+  const engine = {
+    onInstanceUpdate: (l: (update: InstanceUpdate) => void) => ((listener = l), () => {}),
+    watchReaders: (a: ReadAudience) => (audience = a),
+    readInstance: () => Promise.resolve(stateAt(1)),
+    canRead: () => new Promise<boolean>((resolve) => reads.push({ resolve })),
+    stateOf: () => stateAt(1),
+  } as unknown as Engine;
+  const hub = new RealtimeHub({
+    engine,
+    store: {} as Store,
+    authenticator: { stillValid: () => Promise.resolve(true) } as unknown as Authenticator,
+    logger: silentLogger,
+    tokenLeewaySeconds: 0,
+  });
+  const connect = async (sub: string) => {
+    const { socket, sent } = fakeSocket();
+    const connection = new Connection(socket, principal(sub), {
+      maxSubscriptions: 10,
+      highWaterBytes: 1 << 20,
+    });
+    await hub.subscribe(connection, {
+      type: "subscribe-to-instance",
+      requestId: "r",
+      machineName: "m",
+      machineInstanceName: "i",
+    });
+    return { connection, sent };
+  };
+  const commit = (ts: number, decisions?: Record<string, boolean>) =>
+    listener({
+      kind: "state",
+      instance: record,
+      state: stateAt(ts),
+      ...(decisions ? { reads: new Map(Object.entries(decisions)) } : {}),
+    });
+  return { hub, connect, commit, reads, audience: () => audience };
+}
+
+const kinds = (sent: Array<Record<string, unknown>>) =>
+  sent.map((m) => (m.type === "error" ? `error:${String(m.code)}` : `ts:${String(m.ts)}`));
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+describe("the hub's allowRead decisions", () => {
+  test("a decision asked with the step is used as it is: no separate read", async () => {
+    const { connect, commit, reads } = setUp();
+    const alice = await connect("alice");
+    commit(2, { [alice.connection.authKey]: true });
+    commit(3, { [alice.connection.authKey]: false });
+    assert.equal(reads.length, 0);
+    assert.deepEqual(kinds(alice.sent), ["ts:1", "ts:2", "error:rejected-by-machine-authorizer"]);
+  });
+
+  test("a watcher with no decision from the step is asked separately", async () => {
+    const { connect, commit, reads } = setUp();
+    const alice = await connect("alice");
+    commit(2, { '{"sub":"someone else"}': true });
+    assert.equal(reads.length, 1);
+    reads[0]!.resolve(true);
+    await tick();
+    assert.deepEqual(kinds(alice.sent), ["ts:1", "ts:2"]);
+  });
+
+  test("a separate refusal that comes after a newer state was shown ends nothing", async () => {
+    const { connect, commit, reads } = setUp();
+    const alice = await connect("alice");
+    commit(2);
+    commit(3, { [alice.connection.authKey]: true });
+    reads[0]!.resolve(false);
+    await tick();
+    assert.deepEqual(kinds(alice.sent), ["ts:1", "ts:3"]);
+    commit(4, { [alice.connection.authKey]: true });
+    assert.deepEqual(kinds(alice.sent), ["ts:1", "ts:3", "ts:4"], "still subscribed");
+  });
+
+  test("a separate approval that comes after a newer state ended the subscription shows nothing", async () => {
+    const { connect, commit, reads } = setUp();
+    const alice = await connect("alice");
+    commit(2);
+    commit(3, { [alice.connection.authKey]: false });
+    reads[0]!.resolve(true);
+    await tick();
+    assert.deepEqual(kinds(alice.sent), ["ts:1", "error:rejected-by-machine-authorizer"]);
+  });
+
+  test("the engine is told each instance's distinct readers, up to the limit, until the hub closes", async () => {
+    const { hub, connect, audience } = setUp();
+    await connect("alice");
+    await connect("alice");
+    await connect("bob");
+    assert.deepEqual(
+      audience()(names, 8).map((r) => r.authContext),
+      [{ sub: "alice" }, { sub: "bob" }],
+    );
+    assert.equal(audience()(names, 1).length, 1);
+    assert.deepEqual(audience()({ ...names, instanceName: "other" }, 8), []);
+    hub.close();
+    assert.deepEqual(audience()(names, 8), []);
+  });
+});
+
+describe("InstanceWatchers", () => {
+  const connection = (sub: string) =>
+    new Connection(fakeSocket().socket, principal(sub), {
+      maxSubscriptions: 10,
+      highWaterBytes: 1,
+    });
+
+  test("counts sockets per reader: a reader goes when its last socket does", () => {
+    const watchers = new InstanceWatchers();
+    const [a1, a2, b] = [connection("a"), connection("a"), connection("b")];
+    for (const c of [a1, a2, b, a1]) watchers.add(c);
+    assert.equal(watchers.size, 3);
+    const subs = () => watchers.readers(8).map((r) => r.authContext.sub);
+    assert.deepEqual(subs(), ["a", "b"]);
+    watchers.delete(a1);
+    watchers.delete(a1);
+    assert.deepEqual(subs(), ["a", "b"], "a's other socket still watches");
+    watchers.delete(a2);
+    assert.deepEqual(subs(), ["b"]);
+    watchers.delete(b);
+    assert.equal(watchers.size, 0);
+    assert.deepEqual(subs(), []);
+  });
+});
