@@ -21,6 +21,12 @@ describe("prechecked reads", () => {
   const at = (instanceName: string) => ({ orgId: ORG, machineName, instanceName });
   const send = (name: string, event: string) =>
     h.engine.sendEvent({ ...at(name), event, authContext: { sub: "writer" } });
+  /** A new instance, created while `readers` watch (none of them is asked about a create). */
+  const created = async () => {
+    const name = fresh();
+    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    return name;
+  };
   const decisionsFor = (name: string) =>
     updates
       .filter((u) => u.instance.instanceName === name)
@@ -42,8 +48,7 @@ describe("prechecked reads", () => {
   after(() => h.dispose());
 
   test("each update carries allowRead's answers on its own state, with no read call", async () => {
-    const name = fresh();
-    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    const name = await created();
     readers = [reader("alice"), reader("owner")];
     ops.length = 0;
     await send(name, "inc");
@@ -58,16 +63,14 @@ describe("prechecked reads", () => {
   });
 
   test("an unwatched instance's updates carry no answers and its steps ask about nobody", async () => {
-    const name = fresh();
     readers = [];
-    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    const name = await created();
     await send(name, "inc");
     assert.deepEqual(decisionsFor(name), [undefined, undefined]);
   });
 
   test("events processed as one batch each get the answers for their own state", async () => {
-    const name = fresh();
-    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    const name = await created();
     readers = [reader("counter")];
     ops.length = 0;
     // Sent together, the later ones reach the instance's mailbox while the first is processed and
@@ -83,8 +86,7 @@ describe("prechecked reads", () => {
   });
 
   test("each reader is asked on a copy of its own: one that writes to it changes nothing", async () => {
-    const name = fresh();
-    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    const name = await created();
     await send(name, "inc");
     await send(name, "inc");
     // The scribbler sets the count it is shown to -1: the counter after it must still see 3.
@@ -97,8 +99,7 @@ describe("prechecked reads", () => {
   });
 
   test("an allowRead that writes to an object the step left in the context changes nothing", async () => {
-    const name = fresh();
-    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    const name = await created();
     // The machine's module keeps the object its last step assigned; the meddler writes to it.
     readers = [reader("meddler"), reader("counter")];
     const state = await send(name, "inc");
@@ -111,8 +112,7 @@ describe("prechecked reads", () => {
   });
 
   test("an allowRead that throws denies its reader and fails no event", async () => {
-    const name = fresh();
-    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    const name = await created();
     readers = [reader("thrower"), reader("alice")];
     const state = await send(name, "inc");
     assert.deepEqual(state.publicContext, { count: 1 });
@@ -120,8 +120,7 @@ describe("prechecked reads", () => {
   });
 
   test("an allowRead that tampers with a built-in denies every reader and fails no event", async () => {
-    const name = fresh();
-    await h.engine.createInstance({ ...at(name), authContext: { sub: "writer" } });
+    const name = await created();
     readers = [reader("alice"), reader("tamperer")];
     const state = await send(name, "inc");
     assert.deepEqual(state.publicContext, { count: 1 });

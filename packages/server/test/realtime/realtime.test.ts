@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StateBackedClient, errors } from "@statebacked/client";
 import WebSocket from "ws";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
-import { openSocket, rtUrl, type Message } from "./raw-socket.js";
+import { openSocket, rtUrl, type Message, type RawSocket } from "./raw-socket.js";
 import { MAX_PRECHECKED_READERS } from "../../src/engine/read-audience.js";
 
 type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
@@ -80,6 +80,19 @@ const isUpdate = (instance: string, state?: string) => (m: Message) =>
   m.type === "instance-update" &&
   m.machineInstanceName === instance &&
   (state === undefined || m.state === state);
+
+/** Subscribes each socket to the instance (request id "r") and waits for its open state. */
+async function watchOpen(sockets: RawSocket[], instance: string): Promise<void> {
+  for (const socket of sockets) {
+    socket.send({
+      type: "subscribe-to-instance",
+      requestId: "r",
+      machineName: "watched",
+      machineInstanceName: instance,
+    });
+    await socket.next(isUpdate(instance, "open"));
+  }
+}
 
 const countOf = (m: Message) => (m.publicContext as { count: number }).count;
 
@@ -206,15 +219,7 @@ describe("raw sockets", () => {
     const alice = await socketFor("alice");
     const owner = await socketFor("owner");
     try {
-      for (const socket of [alice, owner]) {
-        socket.send({
-          type: "subscribe-to-instance",
-          requestId: "r",
-          machineName: "watched",
-          machineInstanceName: name,
-        });
-        await socket.next(isUpdate(name, "open"));
-      }
+      await watchOpen([alice, owner], name);
       await user("bob").machineInstances.sendEvent("watched", name, { event: "hide" });
       await owner.next(isUpdate(name, "secret"));
       const refused = await alice.next((m) => m.type === "error");
@@ -244,15 +249,7 @@ describe("raw sockets", () => {
     };
     const sockets = await Promise.all(["alice", "owner"].map((sub) => socketFor(sub)));
     try {
-      for (const socket of sockets) {
-        socket.send({
-          type: "subscribe-to-instance",
-          requestId: "r",
-          machineName: "watched",
-          machineInstanceName: name,
-        });
-        await socket.next(isUpdate(name, "open"));
-      }
+      await watchOpen(sockets, name);
       ops.length = 0;
       const bob = user("bob");
       await bob.machineInstances.sendEvent("watched", name, { event: "inc" });
@@ -278,15 +275,7 @@ describe("raw sockets", () => {
     ];
     const sockets = await Promise.all(subs.map((sub) => socketFor(sub)));
     try {
-      for (const socket of sockets) {
-        socket.send({
-          type: "subscribe-to-instance",
-          requestId: "r",
-          machineName: "watched",
-          machineInstanceName: name,
-        });
-        await socket.next(isUpdate(name, "open"));
-      }
+      await watchOpen(sockets, name);
       await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
       await Promise.all(
         sockets.map((socket) => socket.next((m) => isUpdate(name)(m) && countOf(m) === 1)),
