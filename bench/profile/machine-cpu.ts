@@ -64,3 +64,22 @@ export function postgresCpuSeconds(): number {
   }
   return total;
 }
+
+/**
+ * A thread's time on a CPU and waiting for one (runnable, but another task had the core), in
+ * seconds so far, from /proc/<pid>/task/<tid>/schedstat (the main thread: tid = pid).
+ */
+export function threadSchedSeconds(pid: number, tid = pid): { running: number; waiting: number } {
+  try {
+    const [running = NaN, waiting = NaN] = readFileSync(
+      `/proc/${pid}/task/${tid}/schedstat`,
+      "utf8",
+    )
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    return { running: running / 1e9, waiting: waiting / 1e9 };
+  } catch {
+    return { running: NaN, waiting: NaN };
+  }
+}

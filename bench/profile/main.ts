@@ -2,8 +2,10 @@
 // benchmark with a goal (bench/http and bench/postgres are): a tool for finding what to make
 // faster. It runs one server in a child process, drives it like bench/postgres (1,000 instances,
 // concurrency 64), and prints events/s and latency with the CPU per event of each process group:
-// the server process, its children (the sandboxes), PostgreSQL, and this load generator; then
-// the whole machine's busy and idle shares, and PostgreSQL transactions per event.
+// the server process, its children (the sandboxes), PostgreSQL, and this load generator, and
+// their sum with the rate it would allow if every core were busy; then how much of the time the
+// server's main thread ran and how much it waited for a core, the whole machine's busy and idle
+// shares, and PostgreSQL transactions per event.
 //
 // Run: npm run bench:profile -- [postgres|sqlite|baseline] [seconds]  (default postgres, 10 s).
 // BENCH_CONCURRENCY changes the concurrency; BENCH_PG_URL the database (as bench/postgres).
@@ -25,6 +27,7 @@ import { createInstances, deployToggle } from "../realtime/setup.js";
 import {
   machineTimes,
   postgresCpuSeconds,
+  threadSchedSeconds,
   timesBetween,
   type MachineTimes,
 } from "./machine-cpu.js";
@@ -60,6 +63,7 @@ type Sample = {
   postgres: number;
   self: number;
   machine: MachineTimes;
+  serverThread: { running: number; waiting: number };
 };
 
 function sample(server: number): Sample {
@@ -70,6 +74,7 @@ function sample(server: number): Sample {
     postgres: postgresCpuSeconds(),
     self: (self.user + self.system) / 1e6,
     machine: machineTimes(),
+    serverThread: threadSchedSeconds(server),
   };
 }
 
@@ -132,6 +137,22 @@ try {
     console.log(`    PostgreSQL              ${perEvent(after.postgres - before.postgres)}`);
   }
   console.log(`    this load generator     ${perEvent(after.self - before.self)}`);
+  const allCpu =
+    after.server -
+    before.server +
+    (after.children - before.children) +
+    (after.self - before.self) +
+    (usesPostgres ? after.postgres - before.postgres : 0);
+  console.log(
+    `    all of them             ${perEvent(allCpu)}: with every core busy, at most ` +
+      `${Math.round((cores * events) / allCpu).toLocaleString("en-US")} events/s`,
+  );
+  const thread = (kind: "running" | "waiting") =>
+    `${(((after.serverThread[kind] - before.serverThread[kind]) / seconds) * 100).toFixed(0)}%`;
+  console.log(
+    `  the server's main thread: on a core ${thread("running")} of the time, ` +
+      `waiting for one ${thread("waiting")} (runnable while other processes had both)`,
+  );
   console.log(
     `  the machine (${cores.toFixed(1)} cores): busy ${share(total - machine.idle - machine.iowait)} ` +
       `(user ${share(machine.user)}, system ${share(machine.system)}, interrupts and steal ${share(machine.other)}), ` +
