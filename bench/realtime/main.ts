@@ -131,6 +131,7 @@ function summarize(rounds: RoundResult[]) {
 async function runScenario(scenario: Scenario, sides: Side[]): Promise<string[]> {
   const subscribers = new Map<Side, Subscribers>();
   const lines = [scenario.title];
+  let ourUpdatesPerSecond: number | undefined;
   try {
     for (const side of sides) {
       const started = Date.now();
@@ -163,6 +164,7 @@ async function runScenario(scenario: Scenario, sides: Side[]): Promise<string[]>
     }
 
     const [ours, theirs] = sides.map((side) => summarize(rounds.get(side)!)) as [Summary, Summary];
+    ourUpdatesPerSecond = ours.framesPerSecond;
     lines.push(row(sides[0]!.name, ours), row(sides[1]!.name, theirs));
     const ratio = ours.framesPerSecond / theirs.framesPerSecond;
     lines.push(
@@ -203,9 +205,11 @@ async function runScenario(scenario: Scenario, sides: Side[]): Promise<string[]>
       seconds: SECONDS,
       serverPid: backstate.pid,
     });
+    const aloneRate = alone.events / alone.seconds;
     lines.push(
-      `  ${backstate.name} with no socket open, same events: ${int(alone.events / alone.seconds)} events/s ` +
-        `(server CPU ${pct(alone.serverCpu)}): its event path's own ceiling here`,
+      `  ${backstate.name} with no socket open, same events: ${int(aloneRate)} events/s ` +
+        `(server CPU ${pct(alone.serverCpu)}): its event path's own ceiling here; with the ` +
+        `subscribers, ${pct((ourUpdatesPerSecond ?? NaN) / aloneRate)} of it (the rest is the fan-out's cost)`,
     );
   }
   return lines;
