@@ -15,6 +15,21 @@ import {
   type ContractStore,
 } from "./fixtures.js";
 
+/**
+ * Runs the commits `start` starts and asserts they shared one transaction; answers how each
+ * settled.
+ */
+async function inOneTransaction<T>(
+  store: ContractStore,
+  start: () => Array<Promise<T>>,
+): Promise<Array<PromiseSettledResult<T>>> {
+  const before = store.stats.batches;
+  const outcomes = await Promise.allSettled(start());
+  const batches = store.stats.batches - before;
+  assert.equal(batches, 1, `the ${outcomes.length} commits shared one transaction`);
+  return outcomes;
+}
+
 export function groupCommitContract(open: () => Promise<ContractStore>): void {
   test("200 concurrent commits all succeed, in fewer than 200 transactions", () =>
     using(open, async (store) => {
@@ -43,8 +58,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       const idB = await createInstance(store, b);
       const idC = await createInstance(store, c);
 
-      const before = store.stats.batches;
-      const outcomes = await Promise.allSettled([
+      const outcomes = await inOneTransaction(store, () => [
         store.commitTransition(eventCommit(a, idA, 1, { timersToArm: [timer("ta", 10)] })),
         // Stale sequence: B is at 1.
         store.commitTransition(eventCommit(b, idB, 4, { timersToArm: [timer("tb", 10)] })),
@@ -53,7 +67,6 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         store.commitTransition(createCommit(c)),
         store.commitTransition(eventCommit(c, idC, 1)),
       ]);
-      assert.equal(store.stats.batches - before, 1, "the five commits shared one transaction");
       const codes = outcomes.map(outcomeCode);
       assert.deepEqual(codes, ["ok", "conflict", "ok", "already-exists", "ok"]);
 
@@ -79,14 +92,13 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       const ids: number[] = [];
       for (const key of keys) ids.push(await createInstance(store, key));
       const send = (extra: Parameters<typeof eventCommit>[3][]) =>
-        Promise.allSettled(
+        inOneTransaction(store, () =>
           keys.map((key, i) =>
             store.commitTransition(eventCommit(key, ids[i]!, 1, extra[i] ?? {})),
           ),
         );
 
       // Refusals that are answers: a stale sequence, a key gone, another instance's id.
-      let before = store.stats.batches;
       const answered = await send([
         { requiresKeyId: "sbk_live" },
         { expectedSequence: 3 },
@@ -95,7 +107,6 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         {},
         { expectedPendingServices: ["svc"] },
       ]);
-      assert.equal(store.stats.batches - before, 1, "the six commits shared one transaction");
       assert.deepEqual(answered.map(outcomeCode), [
         "ok",
         "conflict",
@@ -109,7 +120,6 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       assert.deepEqual(await sequences(), [2, 1, 1, 1, 2, 1]);
 
       // A refusal that is an error (no such version) fails alone too.
-      before = store.stats.batches;
       const failed = await send([
         { expectedSequence: 2 },
         { machineVersionId: "ver_nope" },
@@ -118,7 +128,6 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         { expectedSequence: 2 },
         {},
       ]);
-      assert.equal(store.stats.batches - before, 1);
       assert.deepEqual(failed.map(outcomeCode), ["ok", "not-found", "ok", "ok", "ok", "ok"]);
       assert.deepEqual(await sequences(), [3, 1, 2, 2, 3, 2]);
       for (const [i, key] of keys.entries()) {
@@ -143,8 +152,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       );
       assert.equal(await store.setInstanceStatus(e, "paused"), true);
 
-      let before = store.stats.batches;
-      const mixed = await Promise.allSettled([
+      const mixed = await inOneTransaction(store, () => [
         store.commitTransition(eventCommit(a, idA!, 1)),
         store.commitTransition(eventCommit(b, idB!, 1, { timersToArm: [timer("tb", 10)] })),
         store.commitTransition(eventCommit(c, idC!, 1)),
@@ -153,7 +161,6 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         store.commitTransition(eventCommit(d, idD!, 1, { requiresKeyId: "sbk_b" })),
         store.commitTransition(eventCommit(e, idE!, 1)),
       ]);
-      assert.equal(store.stats.batches - before, 1, "the six commits shared one transaction");
       assert.deepEqual(mixed.map(outcomeCode), [
         "ok",
         "ok",
@@ -167,8 +174,7 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       assert.deepEqual(await sequences(), [2, 2, 3, 1, 1]);
 
       // A commit with timers failing with an error: the plain ones around it still land.
-      before = store.stats.batches;
-      const failing = await Promise.allSettled([
+      const failing = await inOneTransaction(store, () => [
         store.commitTransition(eventCommit(a, idA!, 2)),
         store.commitTransition(
           eventCommit(b, idB!, 2, {
@@ -178,7 +184,6 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
         ),
         store.commitTransition(eventCommit(d, idD!, 1)),
       ]);
-      assert.equal(store.stats.batches - before, 1);
       assert.deepEqual(failing.map(outcomeCode), ["ok", "not-found", "ok"]);
       assert.deepEqual(await sequences(), [3, 2, 3, 2, 1]);
       const timers = await store.claimDueTimers(100, 10, 1000);
