@@ -10,7 +10,10 @@ import type { CommitResult, TransitionCommit } from "./store.js";
 /**
  * A commit as queued for a batch. `builtOn` is the earlier commit of the same instance it was
  * built on, when that one was still queued at submission; `failed` tells its successors whether
- * it was written (set before its batch settles, so it is known when theirs is cut).
+ * it was written. The runner sets it for a commit it refuses (a successor may be in the same
+ * batch); submit() sets it when the commit's promise rejects, which is how a batch that failed
+ * as a whole tells: before the next batch is cut, since the committer cuts a batch that follows
+ * a failed one in a later turn.
  */
 export type QueuedCommit = {
   commit: TransitionCommit;
@@ -50,7 +53,10 @@ export class CommitChains {
       if (this.#last.get(ref) === queued) this.#last.delete(ref);
     };
     const done = committer.submit(queued);
-    done.then(settled, settled);
+    done.then(settled, () => {
+      queued.failed = true;
+      settled();
+    });
     return done;
   }
 }

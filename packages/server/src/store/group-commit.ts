@@ -94,7 +94,8 @@ export class GroupCommitter<T, R> {
    * them runs their continuations (answers to write, further steps to start), which on a busy
    * node takes about as long as the next transaction, and the database works on it meanwhile. A
    * synchronous runner (SQLite) or a failed batch gets no such overlap: the next batch waits for
-   * the next turn, so a backlog never runs without yielding to the event loop.
+   * the next turn, so a backlog never runs without yielding to the event loop, and the callers of
+   * a failed batch hear of it before the next batch is cut (commit-chains.ts relies on that).
    */
   #ended(startNextNow: boolean): void {
     this.#flushing = undefined;

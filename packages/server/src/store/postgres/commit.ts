@@ -62,15 +62,7 @@ export function commitBatchRunner(
   pool: Pool,
   notices: { channel: string; origin: string },
 ): (batch: readonly QueuedCommit[]) => Promise<Outcome<CommitResult>[]> {
-  return async (batch) => {
-    try {
-      return await runBatch(pool, notices, batch);
-    } catch (error) {
-      // Nothing of the batch was written: the commits built on any of them must fail too.
-      for (const queued of batch) queued.failed = true;
-      throw error;
-    }
-  };
+  return (batch) => runBatch(pool, notices, batch);
 }
 
 async function runBatch(

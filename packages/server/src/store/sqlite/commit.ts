@@ -148,13 +148,5 @@ export function commitBatchRunner(
       }
     }),
   );
-  return (batch) => {
-    try {
-      return inTransaction.immediate(batch);
-    } catch (error) {
-      // Nothing of the batch was written: the commits built on any of them must fail too.
-      for (const queued of batch) queued.failed = true;
-      throw error;
-    }
-  };
+  return (batch) => inTransaction.immediate(batch);
 }
