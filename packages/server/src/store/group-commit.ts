@@ -116,10 +116,11 @@ export class GroupCommitter<T, R> {
       this.#ended(false);
       return this.#rejectAll(batch, cause);
     }
-    this.#ended(ranElsewhere);
     if (!Array.isArray(outcomes)) {
+      this.#ended(false);
       return this.#rejectAll(batch, new Error("the batch runner answered no outcomes"));
     }
+    this.#ended(ranElsewhere);
     batch.forEach((waiter, index) => {
       const outcome = outcomes[index];
       if (outcome === undefined) waiter.reject(new Error("batch runner returned too few outcomes"));
