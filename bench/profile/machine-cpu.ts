@@ -1,5 +1,6 @@
 // Where a machine's CPU goes while a benchmark runs, from Linux's /proc: the whole machine's
-// busy and idle shares (/proc/stat), and the CPU of PostgreSQL's processes, found by name.
+// busy and idle shares (/proc/stat), the CPU of PostgreSQL's processes, found by name, and a
+// thread's time on and waiting for a core (schedstat).
 // Elsewhere the readings are NaN and the report says so.
 import { readdirSync, readFileSync } from "node:fs";
 import { ownSeconds } from "../realtime/cpu.js";
