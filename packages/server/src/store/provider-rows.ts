@@ -13,6 +13,7 @@ export type IdentityProviderRow = {
   key: string | null;
   jwksUrl: string | null;
   mapping: string;
+  grantableScopes: string | null;
   createdAt: number;
   updatedAt: number;
 };
@@ -42,6 +43,7 @@ export function identityProviderValues(idp: IdentityProviderRecord): unknown[] {
     idp.key ?? null,
     idp.jwksUrl ?? null,
     JSON.stringify(idp.mapping),
+    idp.grantableScopes === undefined ? null : JSON.stringify(idp.grantableScopes),
     idp.createdAt,
     idp.updatedAt,
   ];
@@ -78,6 +80,10 @@ export function toIdentityProvider(row: IdentityProviderRow): IdentityProviderRe
     key: row.key ?? undefined,
     jwksUrl: row.jwksUrl ?? undefined,
     mapping: parseJson(row.mapping, "identity_providers.mapping", isObject),
+    grantableScopes:
+      row.grantableScopes === null
+        ? undefined
+        : parseJson(row.grantableScopes, "identity_providers.grantable_scopes", isStringArray),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

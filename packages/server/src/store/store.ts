@@ -315,6 +315,13 @@ export type IdentityProviderRecord = {
   jwksUrl: string | undefined;
   /** The mapping from its tokens' claims to the claims token providers see. */
   mapping: Record<string, unknown>;
+  /**
+   * The most its tokens can be exchanged for: the scopes of whoever configured it last. A token
+   * provider whose key holds a scope beyond these refuses its tokens, so configuring an identity
+   * provider (whose secret and mapping decide who a token speaks for) is worth no more than the
+   * configurer's own scopes. Undefined for rows saved before this was recorded: unbounded.
+   */
+  grantableScopes: readonly string[] | undefined;
   createdAt: EpochMs;
   updatedAt: EpochMs;
 };

@@ -190,6 +190,13 @@ describe("the JWKS address policy", () => {
       ["fe80::1", "private"],
       ["ff02::1", "private"],
       ["::", "private"],
+      // IPv4-compatible and IPv4-translated forms: never fetched, whatever they embed.
+      ["::7f00:1", "private"],
+      ["::127.0.0.1", "private"],
+      ["::a9fe:a9fe", "private"],
+      ["::808:808", "private"],
+      ["::ffff:0:7f00:1", "private"],
+      ["::ffff:0:8.8.8.8", "private"],
       ["::ffff:10.0.0.1", "private"],
       ["::ffff:8.8.8.8", "public"],
       ["64:ff9b::a00:1", "private"],

@@ -361,7 +361,11 @@ describe("token exchange with the official client", () => {
 
   test("the issued token: the key's kid, the mapped act, 1 h, readable with atob", async () => {
     const reply = await exchange(
-      await issue(rsKey, { ...claimsOf("zoë"), email: "zoë+>?~@exämple.test 🙂" }),
+      await issue(rsKey, {
+        ...claimsOf("zoë"),
+        email: "zoë+>?~@exämple.test 🙂",
+        exp: nowSeconds() + 7200,
+      }),
     );
     assert.equal(reply.status, 200, JSON.stringify(reply));
     assert.equal(reply.body.issued_token_type, ACCESS_TOKEN);
@@ -1061,3 +1065,159 @@ function publicPem(jwk: JWK): string {
   const key = createPublicKey({ key: jwk as JsonWebKey, format: "jwk" });
   return key.export({ type: "spki", format: "pem" }) as string;
 }
+
+describe("which token providers an identity provider's tokens may be exchanged at", () => {
+  /** Calls the API with a key token (no act), answering status and parsed body. */
+  async function asKey(key: { id: string; key: string }, path: string, body: Json) {
+    const response = await fetch(`${api.url}${path}`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${await api.tokenFor(key, {})}`,
+        "content-type": "application/json",
+      },
+      body: JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? (JSON.parse(text) as Json) : undefined };
+  }
+
+  test("an anonymous token is refused at any service but the anonymous one", async () => {
+    // A staff provider: its key can administer instances and make keys.
+    const staffKey = await api.createKey(["instances.admin", "org.keys.write"], "staff");
+    const staff = fresh("staff");
+    await ok(
+      api.admin("POST", "/token-providers", {
+        service: staff,
+        keyId: staffKey.id,
+        mapping: { "sub.$": "$.sub", role: "staff" },
+      }),
+    );
+    assertRefused(
+      await exchange(anonymousToken(api.orgId, { sub: "ceo" }), staff),
+      "invalid_target",
+      "identity-provider-not-allowed",
+    );
+    // The same holds for a provider an admin configured with the org id as its secret under
+    // another issuer: whoever knows the org id can sign its tokens.
+    const issuer = `https://${fresh("public")}.example.test/`;
+    await ok(
+      upsertIdp({
+        iss: issuer,
+        algs: ["HS256"],
+        key: Buffer.from(api.orgId).toString("base64url"),
+        mapping: { "sub.$": "$.sub" },
+      }),
+    );
+    const signed = handMade(
+      { alg: "HS256" },
+      { iss: issuer, sub: "ceo", exp: nowSeconds() + 60 },
+      api.orgId,
+    );
+    assertRefused(await exchange(signed, staff), "invalid_target", "identity-provider-not-allowed");
+    const anonymous = await exchange(signed, "anonymous-statebacked-dev");
+    assert.equal(anonymous.status, 200, JSON.stringify(anonymous));
+    assert.deepEqual(decodeClaims(anonymous.body.access_token as string).act, {
+      auth: "anonymous",
+    });
+  });
+
+  test("anonymous tokens carry only sid, did and auth, whatever an admin maps", async () => {
+    const { orgId } = await api.otherOrg(["state.read"]);
+    const audience = `https://${orgId}.anonymous.auth.statebacked.dev`;
+    const inOrg = (method: string, path: string, body: Json) =>
+      fetch(`${api.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${api.adminToken}`,
+          "content-type": "application/json",
+          "x-statebacked-org-id": orgId,
+        },
+        body: JSON.stringify(body),
+      });
+    // Both of the org's anonymous rows remapped to pass the token's own claims through.
+    const idpSaved = await inOrg("POST", "/idps", {
+      aud: audience,
+      iss: audience,
+      algs: ["HS256"],
+      key: Buffer.from(orgId).toString("base64url"),
+      mapping: { "sub.$": "$.sub", "sid.$": "$.sid", "did.$": "$.did", "role.$": "$.role" },
+    });
+    assert.equal(idpSaved.status, 204);
+    const listed = (await (
+      await fetch(`${api.url}/token-providers`, {
+        headers: { authorization: `Bearer ${api.adminToken}`, "x-statebacked-org-id": orgId },
+      })
+    ).json()) as { tokenProviders: Array<{ service: string; keyId: string }> };
+    const provider = listed.tokenProviders.find((p) => p.service === "anonymous-statebacked-dev");
+    const providerSaved = await inOrg("POST", "/token-providers", {
+      service: "anonymous-statebacked-dev",
+      keyId: provider!.keyId,
+      mapping: { "sub.$": "$.sub", "role.$": "$.role", "sid.$": "$.sid", auth: "password" },
+    });
+    assert.equal(providerSaved.status, 204);
+    const reply = await exchange(
+      anonymousToken(orgId, { sub: "ceo", role: "staff" }),
+      "anonymous-statebacked-dev",
+      orgId,
+    );
+    assert.equal(reply.status, 200, JSON.stringify(reply));
+    // did is not mapped any more, so it is missing; sub, role and auth "password" never appear.
+    assert.deepEqual(decodeClaims(reply.body.access_token as string).act, {
+      sid: "s-1",
+      auth: "anonymous",
+    });
+  });
+
+  test("an identity provider's tokens mint at most the scopes of whoever configured it", async () => {
+    const tokensAdmin = await api.createKey(["tokens.admin"], "tokens-admin");
+    const secret = Buffer.from(`${fresh("mallory")} secret of sixteen bytes or more`);
+    const issuer = `https://${fresh("mallory")}.example.test/`;
+    const saved = await asKey(tokensAdmin, "/idps", {
+      iss: issuer,
+      algs: ["HS256"],
+      key: secret.toString("base64url"),
+      mapping: { "sub.$": "$.sub", "roles.$": "$.roles", provider: "test-idp" },
+    });
+    assert.equal(saved.status, 204, JSON.stringify(saved));
+    const asCeo = () =>
+      issue(secret, { iss: issuer, sub: "ceo", roles: ["editor"], email: "ceo@example.test" });
+    // SERVICE's key holds the production scopes, which a tokens.admin key does not.
+    assertRefused(await exchange(await asCeo()), "invalid_target", "identity-provider-not-allowed");
+
+    // A provider whose key holds no more than tokens.admin accepts them.
+    const modest = fresh("modest");
+    const modestKey = await api.createKey(["tokens.admin"], "modest");
+    await ok(
+      api.admin("POST", "/token-providers", {
+        service: modest,
+        keyId: modestKey.id,
+        mapping: { "sub.$": "$.sub" },
+      }),
+    );
+    const minted = await exchange(await asCeo(), modest);
+    assert.equal(minted.status, 200, JSON.stringify(minted));
+    assert.deepEqual(decodeClaims(minted.body.access_token as string).act, { sub: "ceo" });
+
+    // Saved again by an admin (every scope), the same provider's tokens reach SERVICE; saved
+    // again by the tokens.admin key, they no longer do.
+    const body = {
+      iss: issuer,
+      algs: ["HS256"],
+      key: secret.toString("base64url"),
+      mapping: { "sub.$": "$.sub", "roles.$": "$.roles", provider: "test-idp" },
+    };
+    await ok(upsertIdp(body));
+    assert.equal((await exchange(await asCeo())).status, 200);
+    assert.equal((await asKey(tokensAdmin, "/idps", body)).status, 204);
+    assertRefused(await exchange(await asCeo()), "invalid_target", "identity-provider-not-allowed");
+  });
+
+  test("the issued token expires no later than the subject token", async () => {
+    const exp = nowSeconds() + 120;
+    const reply = await exchange(await issue(rsKey, { ...claimsOf("ann"), exp }));
+    assert.equal(reply.status, 200, JSON.stringify(reply));
+    const claims = decodeClaims(reply.body.access_token as string);
+    assert.equal(claims.exp, exp);
+    assert.equal(reply.body.expires_in, exp - (claims.iat as number));
+  });
+});

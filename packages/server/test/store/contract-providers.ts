@@ -24,6 +24,7 @@ function idp(
     key: "c2VjcmV0LXNlY3JldC1zZWNyZXQ",
     jwksUrl: undefined,
     mapping: { "sub.$": "$.sub" },
+    grantableScopes: ["state.read", "tokens.admin"],
     createdAt: T0,
     updatedAt: T0,
     ...extra,
@@ -58,12 +59,13 @@ export function providerContract(open: () => Promise<ContractStore>): void {
       await store.upsertIdentityProvider(first);
       assert.deepEqual(await store.listIdentityProviders("org_a", { limit: 10 }), [first]);
 
-      // The same pair replaces algs, key, jwksUrl and mapping; createdAt stays.
+      // The same pair replaces algs, key, jwksUrl, mapping and grantable scopes; createdAt stays.
       const replaced = idp("org_a", "aud-1", "https://iss-1/", {
         algs: ["RS256", "ES256"],
         key: undefined,
         jwksUrl: "https://iss-1/.well-known/jwks.json",
         mapping: { "uid.$": "$.sub" },
+        grantableScopes: ["events.write"],
         createdAt: T0 + 50,
         updatedAt: T0 + 50,
       });
@@ -82,6 +84,21 @@ export function providerContract(open: () => Promise<ContractStore>): void {
         ["aud-1", "https://iss-1/"],
       ]);
       assert.equal(all[0]?.aud, undefined, "an unset aud reads back as undefined");
+
+      // Saved without grantable scopes (as rows from before they were recorded): unbounded,
+      // read back as undefined, and an upsert that records them replaces that.
+      await store.upsertIdentityProvider(
+        idp("org_a", "legacy", undefined, { grantableScopes: undefined }),
+      );
+      const legacy = async () =>
+        (await store.listIdentityProviders("org_a", { limit: 10 })).find(
+          (row) => row.aud === "legacy",
+        );
+      assert.equal((await legacy())?.grantableScopes, undefined);
+      await store.upsertIdentityProvider(
+        idp("org_a", "legacy", undefined, { grantableScopes: [] }),
+      );
+      assert.deepEqual((await legacy())?.grantableScopes, []);
       assert.ok(!("secret" in (all[0] ?? {})));
     }));
 

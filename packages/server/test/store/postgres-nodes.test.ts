@@ -66,6 +66,7 @@ if (url !== undefined) {
           { version: 1, name: "0001-init.sql" },
           { version: 2, name: "0002-api.sql" },
           { version: 3, name: "0003-token-exchange.sql" },
+          { version: 4, name: "0004-idp-grantable-scopes.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;

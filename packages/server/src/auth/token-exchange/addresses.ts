@@ -47,7 +47,10 @@ for (const [network, prefix] of [
   NOT_PUBLIC.addSubnet(network, prefix, "ipv4");
 }
 for (const [network, prefix] of [
-  ["::", 128], // unspecified
+  // Unspecified, and the deprecated IPv4-compatible form (::a.b.c.d), which some stacks still
+  // route to the IPv4 address it embeds (::1, loopback, is checked before this list).
+  ["::", 96],
+  ["::ffff:0:0:0", 96], // IPv4-translated (RFC 2765): embeds an IPv4 address too
   ["64:ff9b::", 96], // NAT64 (its usual form, with the IPv4 address in the last 32 bits, is classified as that address)
   ["64:ff9b:1::", 48], // local-use NAT64
   ["100::", 64], // discard-only

@@ -5,11 +5,18 @@
 //
 // On the server these are ordinary rows, created with the org (unless it asks for no anonymous
 // access): a key with the production scopes, an identity provider for that audience whose key is
-// the org id, and the token provider, which map to exactly { sid, did, auth: "anonymous" }. So the
-// exchange has no special case, admins see (and can delete, or re-create) the rows through the
-// usual endpoints, and deleting the key revokes every anonymous token at once.
+// the org id, and the token provider, which map to exactly { sid, did, auth: "anonymous" }. So
+// admins see (and can delete, or re-create) the rows through the usual endpoints, and deleting the
+// key revokes every anonymous token at once.
+//
+// The exchange has one special case (isAnonymous, anonymousClaims): anyone can sign such a token,
+// since the org id is public, so State Backed's promise that anonymous tokens carry nothing but
+// sid, did and auth "anonymous" cannot rest on the rows' mappings, which an admin may change, nor
+// on the service asked for: its tokens go to the anonymous service only, and come out as exactly
+// those claims whatever the mappings say.
 import { generateKey } from "@backstate/token";
-import type { EpochMs, Store } from "../../store/store.js";
+import type { JsonObject } from "../../runtime/adapter-protocol.js";
+import type { EpochMs, IdentityProviderRecord, Store } from "../../store/store.js";
 import { KEY_PRESETS } from "../scopes.js";
 
 export const ANONYMOUS_SERVICE = "anonymous-statebacked-dev";
@@ -43,6 +50,7 @@ export async function provisionAnonymousAccess(
     key: Buffer.from(orgId, "utf8").toString("base64url"),
     jwksUrl: undefined,
     mapping: { "sid.$": "$.sid", "did.$": "$.did" },
+    grantableScopes: [...KEY_PRESETS.production],
     createdAt: now,
     updatedAt: now,
   });
@@ -55,4 +63,27 @@ export async function provisionAnonymousAccess(
     updatedAt: now,
   });
   return { keyId };
+}
+
+/**
+ * Whether `idp` vouches for anonymous sessions: it names the org's anonymous audience or issuer,
+ * or its secret is the org id (public, so whoever holds it proves nothing).
+ */
+export function isAnonymous(orgId: string, idp: IdentityProviderRecord): boolean {
+  const audience = anonymousAudience(orgId);
+  return (
+    idp.aud === audience ||
+    idp.iss === audience ||
+    (idp.key !== undefined && Buffer.from(idp.key, "base64url").toString("utf8") === orgId)
+  );
+}
+
+/** An anonymous session's claims: the mapped sid and did when they are strings, and auth. */
+export function anonymousClaims(mapped: JsonObject): JsonObject {
+  const { sid, did } = mapped;
+  return {
+    ...(typeof sid === "string" ? { sid } : {}),
+    ...(typeof did === "string" ? { did } : {}),
+    auth: "anonymous",
+  };
 }

@@ -15,8 +15,14 @@ import {
 import { InvalidParameterError } from "../../errors.js";
 import type { Clock } from "../../engine/clock.js";
 import type { Logger } from "../../engine/logger.js";
-import type { IdentityProviderRecord, Store, TokenProviderRecord } from "../../store/store.js";
+import type {
+  IdentityProviderRecord,
+  KeyRecord,
+  Store,
+  TokenProviderRecord,
+} from "../../store/store.js";
 import { AddressRefusedError, nameRefusal, refusal, type JwksAddressPolicy } from "./addresses.js";
+import { ANONYMOUS_SERVICE, anonymousClaims, isAnonymous } from "./anonymous.js";
 import {
   DEFAULT_JWKS_OPTIONS,
   JwksCache,
@@ -189,7 +195,10 @@ export class TokenExchange {
     }
 
     const { idp, claims } = await this.#verify(orgId, subjectToken);
-    const act = applyMapping(provider.mapping, applyMapping(idp.mapping, claims));
+    const anonymous = isAnonymous(orgId, idp);
+    checkMayUse(idp, anonymous, provider, key);
+    const mapped = applyMapping(provider.mapping, applyMapping(idp.mapping, claims));
+    const act = anonymous ? anonymousClaims(mapped) : mapped;
     if (JSON.stringify(act).length > MAX_ACT_BYTES) {
       throw new OAuthError(
         "invalid_grant",
@@ -198,6 +207,8 @@ export class TokenExchange {
       );
     }
     const issuedAt = Math.floor(this.#deps.clock.now() / 1000);
+    // Never longer than the subject token vouches for the user (verified: exp is required).
+    const expiresAt = Math.min(issuedAt + this.#lifetime, Math.max(issuedAt, claims.exp!));
     return {
       access_token: signExchangedToken({
         keyId: key.id,
@@ -205,11 +216,11 @@ export class TokenExchange {
         act,
         issuer: issuerOf(provider),
         issuedAt,
-        expiresAt: issuedAt + this.#lifetime,
+        expiresAt,
       }),
       issued_token_type: ACCESS_TOKEN_TYPE,
       token_type: "Bearer",
-      expires_in: this.#lifetime,
+      expires_in: expiresAt - issuedAt,
     };
   }
 
@@ -363,6 +374,35 @@ export function toOAuthError(error: unknown, logger: Logger): OAuthError {
     error: error instanceof Error ? (error.stack ?? error.message) : String(error),
   });
   return new OAuthError("server_error", "internal-error", "internal server error");
+}
+
+/**
+ * Refuses an identity provider's token at a token provider it may not mint through: an anonymous
+ * one anywhere but the anonymous service, and any one at a provider whose key holds a scope beyond
+ * the identity provider's grantable scopes (whoever configured it could not mint those).
+ */
+function checkMayUse(
+  idp: IdentityProviderRecord,
+  anonymous: boolean,
+  provider: TokenProviderRecord,
+  key: KeyRecord,
+): void {
+  const refuse = (why: string): never => {
+    throw new OAuthError(
+      "invalid_target",
+      "identity-provider-not-allowed",
+      `${describe(idp)} cannot be exchanged for tokens of service ${provider.service}: ${why}`,
+    );
+  };
+  if (anonymous && provider.service !== ANONYMOUS_SERVICE) {
+    refuse(`its tokens are anonymous sessions, for service ${ANONYMOUS_SERVICE} only`);
+  }
+  if (idp.grantableScopes === undefined) return;
+  const grantable = new Set(idp.grantableScopes);
+  const beyond = key.scopes.filter((scope) => !grantable.has(scope));
+  if (beyond.length > 0) {
+    refuse(`its key holds ${beyond.join(", ")}, beyond what whoever configured it holds`);
+  }
 }
 
 /** `https://tokens.statebacked.dev/<orgId>/<service>`: the host is ignored (the client fixes it). */

@@ -1,7 +1,9 @@
 // Identity providers: whose tokens an org accepts for token exchange, each identified by its
 // (aud, iss) pair. Upserts check everything an exchange will rely on: the algorithms against the
 // kind of key (a shared secret verifies HS* only, a JWKS the others only), the JWKS URL against
-// the server's fetch policy, and the mapping. The secret key is never listed.
+// the server's fetch policy, and the mapping. The secret key is never listed. An upsert records the
+// caller's scopes as the most the provider's tokens can be exchanged for (see TokenExchange): its
+// secret and mapping decide who a token speaks for, so it must not outrank whoever set them.
 import { z } from "zod";
 import { isHmacAlgorithm, SIGNING_ALGORITHMS } from "../../auth/token-exchange/algorithms.js";
 import { checkMapping } from "../../auth/token-exchange/mapping.js";
@@ -131,6 +133,7 @@ export const identityProviderRoutes = [
         key: body.key,
         jwksUrl,
         mapping: body.mapping,
+        grantableScopes: [...principal.scopes].sort(),
         createdAt: now,
         updatedAt: now,
       });

@@ -20,17 +20,18 @@ import type {
 import { changes, insertUnique, row, rows, type Queryable } from "./connection.js";
 
 const IDP_COLUMNS = `org_id AS "orgId", aud, iss, algs, key, jwks_url AS "jwksUrl", mapping,
-  created_at AS "createdAt", updated_at AS "updatedAt"`;
+  grantable_scopes AS "grantableScopes", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 const TOKEN_PROVIDER_COLUMNS = `org_id AS "orgId", service, key_id AS "keyId", mapping,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 const SQL = {
   upsertIdp: `INSERT INTO identity_providers (org_id, aud, iss, algs, key, jwks_url, mapping,
-      created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      grantable_scopes, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
     ON CONFLICT (org_id, aud, iss) DO UPDATE SET algs = EXCLUDED.algs, key = EXCLUDED.key,
-      jwks_url = EXCLUDED.jwks_url, mapping = EXCLUDED.mapping, updated_at = EXCLUDED.updated_at`,
+      jwks_url = EXCLUDED.jwks_url, mapping = EXCLUDED.mapping,
+      grantable_scopes = EXCLUDED.grantable_scopes, updated_at = EXCLUDED.updated_at`,
   listIdpsFirst: `SELECT ${IDP_COLUMNS} FROM identity_providers WHERE org_id = $1
     ORDER BY aud, iss LIMIT $2`,
   listIdpsAfter: `SELECT ${IDP_COLUMNS} FROM identity_providers

@@ -22,7 +22,7 @@ import { insertUnique } from "./sqlite-errors.js";
 import type { Statement } from "./statements.js";
 
 const IDP_COLUMNS = `org_id AS orgId, aud, iss, algs, key, jwks_url AS jwksUrl, mapping,
-  created_at AS createdAt, updated_at AS updatedAt`;
+  grantable_scopes AS grantableScopes, created_at AS createdAt, updated_at AS updatedAt`;
 
 const TOKEN_PROVIDER_COLUMNS = `org_id AS orgId, service, key_id AS keyId, mapping,
   created_at AS createdAt, updated_at AS updatedAt`;
@@ -32,11 +32,12 @@ function prepareProviderStatements(db: Database.Database) {
     db.prepare<P, R>(sql);
   return {
     upsertIdp: prepare<unknown[]>(
-      `INSERT INTO identity_providers (org_id, aud, iss, algs, key, jwks_url, mapping, created_at,
-         updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO identity_providers (org_id, aud, iss, algs, key, jwks_url, mapping,
+         grantable_scopes, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (org_id, aud, iss) DO UPDATE SET algs = excluded.algs, key = excluded.key,
-         jwks_url = excluded.jwks_url, mapping = excluded.mapping, updated_at = excluded.updated_at`,
+         jwks_url = excluded.jwks_url, mapping = excluded.mapping,
+         grantable_scopes = excluded.grantable_scopes, updated_at = excluded.updated_at`,
     ),
     listIdpsFirst: prepare<[orgId: string, limit: number], IdentityProviderRow>(
       `SELECT ${IDP_COLUMNS} FROM identity_providers WHERE org_id = ?
