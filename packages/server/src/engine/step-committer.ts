@@ -213,7 +213,7 @@ export class StepCommitter {
    * steps them all, one group commit stores them, each in its own transition. An event refused
    * or failed in the sandbox changes nothing and the next one starts where the last good step
    * left off. `processed` may be less than `items.length` (the batch stopped after a step that
-   * sent events to itself); the caller delivers the rest later.
+   * sent events to itself, or that was refused here); the caller delivers the rest later.
    */
   async transitionBatch(
     instance: InstanceRecord,
@@ -249,11 +249,19 @@ export class StepCommitter {
         done: Promise<CommitResult>;
       }> = [];
       let previous = instance;
-      let broken: Error | undefined;
+      // A step refused here (too large, malformed) ends the batch: the sandbox built every later
+      // step on it, so those are discarded and their events delivered again (see `processed`),
+      // from the last state that was kept.
+      let processed = results.length;
       results.forEach((response, index) => {
+        if (index >= processed) {
+          if (response.outcome === "step" && response.step.effectsPending) {
+            this.discard(version, ref, response.step.stepId);
+          }
+          return;
+        }
         try {
           const step = acceptStep(response);
-          if (broken) throw broken;
           const origin = { kind: "external", authContext: {} } as const;
           const fields = eventCommitFields(previous, step, origin, this.deps.clock.now());
           const { event, requiresKeyId } = items[index]!;
@@ -270,8 +278,7 @@ export class StepCommitter {
           previous = projected(previous, commit);
         } catch (err) {
           if (response.outcome === "step") {
-            // A step the sandbox built on was refused here: every later step stood on it.
-            broken ??= err as Error;
+            processed = index + 1;
             if (response.step.effectsPending) this.discard(version, ref, response.step.stepId);
           }
           outcomes[index] = err as Error;
@@ -287,7 +294,7 @@ export class StepCommitter {
           outcomes[index] = err as Error;
         }
       }
-      return { outcomes, processed: results.length, firstCommit: stored[0]?.index ?? -1 };
+      return { outcomes, processed, firstCommit: stored[0]?.index ?? -1 };
     });
   }
 
