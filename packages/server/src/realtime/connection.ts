@@ -23,6 +23,12 @@ const DRAIN_POLL_MS = 25;
 
 export class Connection {
   readonly subscriptions = new Map<string, Subscription>();
+  /**
+   * Subscriptions being admitted (the checks read the store), by request id: the latest attempt
+   * of each. An unsubscribe, a newer subscribe with the same id, or the socket's close replaces
+   * or drops it, and the attempt then ends without subscribing.
+   */
+  readonly admitting = new Map<string, object>();
   /** The authContext as JSON: connections with equal ones share one allowRead decision. */
   readonly authKey: string;
   lastSeen = Date.now();

@@ -55,11 +55,18 @@ export class RealtimeHub {
   async subscribe(connection: Connection, message: Subscribe): Promise<void> {
     const { requestId } = message;
     const { principal } = connection;
+    const attempt = {};
+    connection.admitting.set(requestId, attempt);
+    let refusal: unknown;
     try {
       await this.admit(connection, message);
     } catch (err) {
-      return this.refuse(connection, requestId, err);
+      refusal = err ?? new Error("refused");
     }
+    // Unsubscribed, subscribed again or closed meanwhile: this attempt is over, unanswered.
+    if (connection.admitting.get(requestId) !== attempt) return;
+    connection.admitting.delete(requestId);
+    if (refusal !== undefined) return this.refuse(connection, requestId, refusal);
     const key = {
       orgId: principal.orgId,
       machineName: message.machineName,
@@ -93,6 +100,7 @@ export class RealtimeHub {
   }
 
   unsubscribe(connection: Connection, requestId: string): void {
+    connection.admitting.delete(requestId);
     const subscription = connection.subscriptions.get(requestId);
     if (!subscription) return;
     connection.subscriptions.delete(requestId);
@@ -105,6 +113,7 @@ export class RealtimeHub {
   }
 
   disconnect(connection: Connection): void {
+    connection.admitting.clear();
     for (const requestId of [...connection.subscriptions.keys()]) {
       this.unsubscribe(connection, requestId);
     }
@@ -131,8 +140,11 @@ export class RealtimeHub {
     if (!scopes.has("state.read")) {
       throw new BackstateError("missing-scope", "subscribing needs the state.read scope");
     }
-    const replacing = connection.subscriptions.has(message.requestId);
-    if (!replacing && connection.subscriptions.size >= connection.limits.maxSubscriptions) {
+    // Every other request id held or being admitted counts: a subscription replacing its own id
+    // takes no new place, and many subscribes at once cannot all pass while none is held yet.
+    const others = new Set([...connection.subscriptions.keys(), ...connection.admitting.keys()]);
+    others.delete(message.requestId);
+    if (others.size >= connection.limits.maxSubscriptions) {
       throw new BackstateError(
         "invalid-parameter",
         `a socket may hold at most ${connection.limits.maxSubscriptions} subscriptions`,

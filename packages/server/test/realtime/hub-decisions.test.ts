@@ -152,6 +152,72 @@ describe("the hub's allowRead decisions", () => {
   });
 });
 
+describe("subscriptions being admitted (the checks read the store)", () => {
+  const subscribe = (requestId: string, machineInstanceName = "i") =>
+    ({ type: "subscribe-to-instance", requestId, machineName: "m", machineInstanceName }) as const;
+  const socketOf = (maxSubscriptions = 10) => {
+    const { socket, sent } = fakeSocket();
+    const connection = new Connection(socket, principal("alice"), {
+      maxSubscriptions,
+      highWaterBytes: 1 << 20,
+    });
+    return { connection, sent };
+  };
+
+  test("an unsubscribe sent right behind its subscribe leaves nothing subscribed", async () => {
+    const { hub, commit } = setUp();
+    const { connection, sent } = socketOf();
+    // As realtime-server.ts handles two frames that came in one read: one after the other.
+    const subscribing = hub.subscribe(connection, subscribe("r"));
+    hub.unsubscribe(connection, "r");
+    await subscribing;
+    commit(2, { [connection.authKey]: true });
+    assert.equal(connection.subscriptions.size, 0);
+    assert.equal(hub.watchedInstances, 0);
+    assert.deepEqual(sent, []);
+  });
+
+  test("a socket closed while its subscribe is admitted leaves no watcher behind", async () => {
+    const { hub } = setUp();
+    const { connection, sent } = socketOf();
+    const subscribing = hub.subscribe(connection, subscribe("r"));
+    hub.disconnect(connection);
+    await subscribing;
+    assert.equal(hub.watchedInstances, 0);
+    assert.deepEqual(sent, []);
+  });
+
+  test("of two subscribes with one request id back to back, the later stands", async () => {
+    const { hub } = setUp();
+    const { connection, sent } = socketOf();
+    await Promise.all([
+      hub.subscribe(connection, subscribe("r", "first")),
+      hub.subscribe(connection, subscribe("r", "second")),
+    ]);
+    assert.deepEqual(
+      [...connection.subscriptions.values()].map((sub) => sub.instanceName),
+      ["second"],
+    );
+    assert.deepEqual(
+      sent.map((frame) => frame.machineInstanceName),
+      ["second"],
+    );
+    assert.equal(hub.watchedInstances, 1);
+  });
+
+  test("subscribes sent at once cannot pass the socket's limit together", async () => {
+    const { hub } = setUp();
+    const { connection, sent } = socketOf(2);
+    await Promise.all(
+      ["a", "b", "c", "d", "e"].map((id) => hub.subscribe(connection, subscribe(id, id))),
+    );
+    assert.ok(connection.subscriptions.size <= 2, `${connection.subscriptions.size} subscriptions`);
+    const refused = sent.filter((frame) => frame.type === "error");
+    assert.equal(refused.length + connection.subscriptions.size, 5);
+    assert.ok(refused.every((frame) => frame.code === "invalid-parameter"));
+  });
+});
+
 describe("InstanceWatchers", () => {
   const connection = (sub: string) =>
     new Connection(fakeSocket().socket, principal(sub), {
