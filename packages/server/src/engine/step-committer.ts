@@ -87,6 +87,12 @@ export class StepCommitter {
    * its process, so `execute` reaches the sandbox that holds the step.
    */
   private readonly pins = new Map<string, number>();
+  /**
+   * Steps whose effects wait in their sandbox for the commit, by instance ref and step id: the
+   * release of each one's hold on its process (see SandboxPool.holdStep), called once it has been
+   * executed or discarded.
+   */
+  private readonly heldSteps = new Map<string, () => void>();
 
   constructor(private readonly deps: CommitterDeps) {}
 
@@ -148,6 +154,7 @@ export class StepCommitter {
       ref,
     );
     const step = acceptStep(response);
+    this.hold(key.orgId, ref, step);
     const at = this.deps.clock.now();
     return this.commit(
       version,
@@ -198,6 +205,7 @@ export class StepCommitter {
       ref,
     );
     const step = acceptStep(response);
+    this.hold(instance.orgId, ref, step);
     return this.commit(
       version,
       step,
@@ -239,6 +247,11 @@ export class StepCommitter {
           "sandbox-crashed",
           "the sandbox answered a batch with a malformed result",
         );
+      }
+      for (const response of results) {
+        if (response?.outcome === "step" && response.step?.effectsPending === true) {
+          this.hold(instance.orgId, ref, response.step);
+        }
       }
       const outcomes: Array<Committed | Error> = [];
       const stored: Array<{
@@ -374,27 +387,50 @@ export class StepCommitter {
     if (!step.effectsPending) return;
     this.deps.activity.started(ref, version, step.servicesStarted);
     void this.pinned(version.orgId, ref, () =>
-      this.deps.runtime.execute(version, step.stepId, ref).then(
-        ({ executed }) => {
-          if (!executed) this.deps.activity.ended(ref, step.servicesStarted);
-        },
-        (err: unknown) => {
-          // The sandbox died between commit and execution: the effects never ran (at most once),
-          // and the services are owed error events before the instance's next event.
-          this.deps.logger.warn("effects of a committed step could not run", {
-            instance: ref,
-            error: String(err),
-          });
-          this.deps.activity.ended(ref, step.servicesStarted);
-        },
-      ),
+      this.deps.runtime
+        .execute(version, step.stepId, ref)
+        .then(
+          ({ executed }) => {
+            if (executed) return;
+            // Its sandbox is not the one that answered the step (it died, or swept the step).
+            this.deps.logger.warn("effects of a committed step were no longer in its sandbox", {
+              instance: ref,
+            });
+            this.deps.activity.ended(ref, step.servicesStarted);
+          },
+          (err: unknown) => {
+            // The sandbox died between commit and execution: the effects never ran (at most
+            // once), and the services are owed error events before the instance's next event.
+            this.deps.logger.warn("effects of a committed step could not run", {
+              instance: ref,
+              error: String(err),
+            });
+            this.deps.activity.ended(ref, step.servicesStarted);
+          },
+        )
+        .finally(() => this.unhold(ref, step.stepId)),
     );
   }
 
   private discard(version: VersionRef, ref: string, stepId: string): void {
-    this.deps.runtime.discard(version, stepId, ref).catch((err: unknown) => {
-      this.deps.logger.debug("could not discard a step", { instance: ref, error: String(err) });
-    });
+    this.deps.runtime
+      .discard(version, stepId, ref)
+      .catch((err: unknown) => {
+        this.deps.logger.debug("could not discard a step", { instance: ref, error: String(err) });
+      })
+      .finally(() => this.unhold(ref, stepId));
+  }
+
+  /** A step whose effects wait in its sandbox: its process stays until they run or go. */
+  private hold(orgId: string, ref: string, step: Step): void {
+    if (!step.effectsPending) return;
+    this.heldSteps.set(`${ref}\u0000${step.stepId}`, this.deps.runtime.holdStep(orgId, ref));
+  }
+
+  private unhold(ref: string, stepId: string): void {
+    const key = `${ref}\u0000${stepId}`;
+    this.heldSteps.get(key)?.();
+    this.heldSteps.delete(key);
   }
 }
 

@@ -26,6 +26,8 @@ export interface SandboxCaller {
   onSandboxLost(listener: (loss: SandboxLoss) => void): void;
   /** Forgets an affinity's pin once nothing of it lives in a sandbox. */
   release(orgId: string, affinity: string): void;
+  /** Keeps the affinity's process while a step waits there for its commit; answers the release. */
+  holdStep(orgId: string, affinity: string): () => void;
   close(): Promise<void>;
 }
 
@@ -117,6 +119,14 @@ export class MachineRuntime {
 
   onSandboxLost(listener: (loss: SandboxLoss) => void): void {
     this.pool.onSandboxLost(listener);
+  }
+
+  /**
+   * A step of this instance waits in its sandbox for its commit: the process may not be recycled
+   * for another org until the answered release is called (after the step's execute or discard).
+   */
+  holdStep(orgId: string, instanceRef: string): () => void {
+    return this.pool.holdStep(orgId, instanceRef);
   }
 
   /** Nothing of this instance lives in a sandbox any more: its next call may go anywhere. */

@@ -3,6 +3,10 @@
 // org's code or data in its process), calls with the same affinity stay on one process, and a
 // process that must change org is killed and replaced. Whatever a process does, the host only
 // ever sees coded errors and reports.
+//
+// A process holding steps that wait for their commit (holdStep) is never killed for another org:
+// their effects would be lost although their transitions are committed. It retires instead: it
+// settles those steps, takes nothing new, and goes once they are settled (or overdue).
 import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -40,6 +44,11 @@ export type SandboxPoolOptions = {
   maxResidentMb?: number;
   /** The budget of one call, in milliseconds, unless the call sets its own. Default 5000. */
   callTimeoutMs?: number;
+  /**
+   * How long a process retiring for another org may keep steps held (see holdStep) before it
+   * goes regardless, losing their effects. Default twice callTimeoutMs, at least 10 s.
+   */
+  retireWithinMs?: number;
   logger?: SandboxLogger;
   /** Another sandbox entry script, for tests; it is confined the same way, to its directory. */
   childEntry?: string;
@@ -65,6 +74,7 @@ export type SandboxPoolStats = {
 type Waiter = {
   orgId: string;
   affinity: string | undefined;
+  op: string;
   timeoutMs: number;
   init: InitMessage;
   resolve(assignment: Assignment): void;
@@ -72,6 +82,9 @@ type Waiter = {
 };
 
 type Assignment = { sandbox: SandboxProcess; call: PendingCall };
+
+/** Calls that settle a step held in its process: the only ones a retiring process takes. */
+const SETTLING_OPS = new Set(["execute", "discard", "stop-services"]);
 
 const VENDOR_DIR = new URL("../../vendor/", import.meta.url);
 
@@ -95,6 +108,12 @@ export class SandboxPool {
   /** Affinity → process, keyed by org too: affinities are only unique within an org. */
   readonly #affinities = new Map<string, SandboxProcess>();
   readonly #waiters: Waiter[] = [];
+  /** Per process, the steps waiting there for their commit (see holdStep). */
+  readonly #heldSteps = new Map<SandboxProcess, number>();
+  /** Processes that go once their held steps are settled, with when they began to retire. */
+  readonly #retiring = new Map<SandboxProcess, number>();
+  /** How long a retiring process may keep its held steps before it goes regardless. */
+  readonly #retireWithinMs: number;
   readonly #notificationListeners = new Set<(notification: SandboxNotification) => void>();
   readonly #lossListeners = new Set<(loss: SandboxLoss) => void>();
   readonly #events: ProcessEvents;
@@ -139,6 +158,11 @@ export class SandboxPool {
       2 * memoryLimitMb + 128,
     );
     this.#callTimeoutMs = positiveInteger("callTimeoutMs", options.callTimeoutMs, 5000);
+    this.#retireWithinMs = positiveInteger(
+      "retireWithinMs",
+      options.retireWithinMs,
+      Math.max(10_000, 2 * this.#callTimeoutMs),
+    );
     this.#timing = {
       callTimeoutMs: this.#callTimeoutMs,
       heartbeatMs: Math.min(1000, Math.max(50, Math.round(this.#callTimeoutMs / 5))),
@@ -178,6 +202,27 @@ export class SandboxPool {
   }
 
   /**
+   * Keeps the process `affinity` is pinned to from being recycled for another org while a step
+   * of it waits there for its commit, after which the engine executes or discards it: recycling
+   * it would lose the effects of a committed transition. Answers the release (idempotent).
+   */
+  holdStep(orgId: string, affinity: string): () => void {
+    const sandbox = this.#affinities.get(affinityKey(orgId, affinity));
+    if (sandbox === undefined || !sandbox.alive) return () => {};
+    this.#heldSteps.set(sandbox, (this.#heldSteps.get(sandbox) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#heldSteps.get(sandbox) ?? 1) - 1;
+      if (left > 0) this.#heldSteps.set(sandbox, left);
+      else this.#heldSteps.delete(sandbox);
+      // A retiring process may be free to go now, and a waiter to take its slot.
+      this.#scheduleDrain();
+    };
+  }
+
+  /**
    * Runs `op` on the version's adapter handler and resolves with its JSON result. Rejects with a
    * MachineCodeError: the adapter's own code (machine-error, invalid-bundle, …) or
    * sandbox-timeout, sandbox-memory-exceeded, sandbox-crashed when the process had to go.
@@ -204,6 +249,7 @@ export class SandboxPool {
       const waiter: Waiter = {
         orgId: target.orgId,
         affinity: options.affinity,
+        op,
         timeoutMs,
         init,
         resolve,
@@ -312,39 +358,82 @@ export class SandboxPool {
     return true;
   }
 
-  #choose({ orgId, affinity, init }: Waiter): SandboxProcess | undefined {
+  #choose({ orgId, affinity, op, init }: Waiter): SandboxProcess | undefined {
     if (affinity !== undefined) {
       const pinned = this.#affinities.get(affinityKey(orgId, affinity));
-      if (pinned?.alive) return pinned;
+      if (pinned?.alive) {
+        // A retiring process settles what it holds and starts nothing new: such a call waits
+        // for it to go, and then takes a fresh process.
+        return !this.#retiring.has(pinned) || SETTLING_OPS.has(op) ? pinned : undefined;
+      }
     }
     let own: SandboxProcess | undefined;
     let owned = 0;
     for (const sandbox of this.#processes) {
-      if (sandbox.orgId !== orgId || !sandbox.alive) continue;
+      if (sandbox.orgId !== orgId || !sandbox.alive || this.#retiring.has(sandbox)) continue;
       owned++;
       if (own === undefined || sandbox.load < own.load) own = sandbox;
     }
     if (own !== undefined && own.load === 0) return own;
     if (this.#processes.size < this.#size && owned < this.#perOrg) return this.#start(orgId, init);
     if (own !== undefined) return own;
+    return this.#recycle(orgId, init);
+  }
 
-    // Every slot is taken by other orgs: recycle an idle one, preferring the one whose loss
-    // costs least (fewest pinned affinities, then least recently used).
+  /**
+   * Every slot is taken by other orgs: recycle a process that has retired (its held steps
+   * settled), or else an idle one holding no steps, preferring the one whose loss costs least
+   * (fewest pinned affinities, then least recently used). Failing both, one process begins to
+   * retire, and the waiter waits.
+   */
+  #recycle(orgId: string, init: InitMessage): SandboxProcess | undefined {
+    const now = Date.now();
     let victim: SandboxProcess | undefined;
-    for (const sandbox of this.#processes) {
-      if (sandbox.load > 0 || !sandbox.alive) continue;
-      if (
-        victim === undefined ||
-        sandbox.affinities.size < victim.affinities.size ||
-        (sandbox.affinities.size === victim.affinities.size &&
-          sandbox.lastUsedAt < victim.lastUsedAt)
-      ) {
+    for (const [sandbox, since] of this.#retiring) {
+      if (sandbox.orgId === orgId || sandbox.load > 0 || !sandbox.alive) continue;
+      const held = this.#heldSteps.get(sandbox) ?? 0;
+      if (held === 0) victim = sandbox;
+      else if (now - since >= this.#retireWithinMs) {
+        this.#logger.warn("a retiring sandbox process still held steps: their effects are lost", {
+          orgId: sandbox.orgId,
+          pid: sandbox.pid,
+          steps: held,
+        });
         victim = sandbox;
       }
+      if (victim !== undefined) break;
     }
-    if (victim === undefined) return undefined;
-    victim.kill({ kind: "reassigned" });
-    return this.#start(orgId, init);
+    victim ??= this.#cheapest((sandbox) => sandbox.load === 0 && !this.#heldSteps.has(sandbox));
+    if (victim !== undefined) {
+      this.#retiring.delete(victim);
+      victim.kill({ kind: "reassigned" });
+      return this.#start(orgId, init);
+    }
+    if (this.#retiring.size === 0) {
+      const retiree = this.#cheapest(() => true);
+      if (retiree !== undefined) {
+        this.#retiring.set(retiree, now);
+        // Nothing may settle before it is overdue: look again then.
+        setTimeout(() => this.#scheduleDrain(), this.#retireWithinMs).unref();
+      }
+    }
+    return undefined;
+  }
+
+  /** Of the live processes that are not retiring and pass `fits`: the one whose loss costs least. */
+  #cheapest(fits: (sandbox: SandboxProcess) => boolean): SandboxProcess | undefined {
+    let best: SandboxProcess | undefined;
+    for (const sandbox of this.#processes) {
+      if (!sandbox.alive || this.#retiring.has(sandbox) || !fits(sandbox)) continue;
+      if (
+        best === undefined ||
+        sandbox.affinities.size < best.affinities.size ||
+        (sandbox.affinities.size === best.affinities.size && sandbox.lastUsedAt < best.lastUsedAt)
+      ) {
+        best = sandbox;
+      }
+    }
+    return best;
   }
 
   #start(orgId: string, init: InitMessage): SandboxProcess {
@@ -364,6 +453,8 @@ export class SandboxPool {
 
   #onDeath(sandbox: SandboxProcess, cause: DeathCause, killed: boolean): void {
     this.#processes.delete(sandbox);
+    this.#heldSteps.delete(sandbox);
+    this.#retiring.delete(sandbox);
     if (this.#processes.size === 0) process.off("exit", this.#killOnExit);
     for (const affinity of sandbox.affinities) {
       const key = affinityKey(sandbox.orgId, affinity);
@@ -406,6 +497,8 @@ export class SandboxPool {
         if (waiter !== undefined && this.#assign(waiter)) this.#waiters.splice(i, 1);
         else i++;
       }
+      // Nobody waits for a slot any more: a process still retiring may serve again.
+      if (this.#waiters.length === 0) this.#retiring.clear();
     });
   }
 

@@ -260,6 +260,81 @@ describe("SandboxPool scheduling", () => {
     }
   });
 
+  test("a process holding a step retires for another org: it settles the step, then goes", async () => {
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
+    try {
+      const a = target("org_a", PROCESS_ID);
+      const b = target("org_b", PROCESS_ID);
+      const first = await callExport(pool, a, "whoami", [], { affinity: "inst_a" });
+      const release = pool.holdStep("org_a", "inst_a");
+      const served: string[] = [];
+      const other = callExport(pool, b, "whoami").then((id) => (served.push("b"), id));
+      // A new step of the held instance waits as well: a retiring process starts nothing new.
+      const again = callExport(pool, a, "whoami", [], { affinity: "inst_a" }).then(
+        (id) => (served.push("a again"), id),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(served, []);
+      assert.equal(pool.stats.orgSwitches, 0, "the process holding the step lives");
+      // The call that settles the step reaches the process that holds it.
+      const settled = await pool.call(a, "execute", "{}", { affinity: "inst_a" });
+      assert.equal(JSON.parse(settled), first);
+      release();
+      assert.notEqual(await other, first);
+      assert.notEqual(await again, first);
+      assert.deepEqual(served, ["b", "a again"]);
+      assert.equal(pool.stats.orgSwitches, 2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a retiring process whose held step is never settled goes once overdue, with a warning", async () => {
+    const logger = memoryLogger();
+    const pool = new SandboxPool({
+      adapterPath: TEST_ADAPTER,
+      size: 1,
+      retireWithinMs: 300,
+      logger,
+    });
+    try {
+      const a = target("org_a", PROCESS_ID);
+      const first = await callExport(pool, a, "whoami", [], { affinity: "inst_a" });
+      pool.holdStep("org_a", "inst_a");
+      const started = Date.now();
+      assert.notEqual(await callExport(pool, target("org_b", PROCESS_ID), "whoami"), first);
+      assert.ok(Date.now() - started >= 250, "it waited for the retirement to run out");
+      const warned = logger.entries.filter((entry) => entry.level === "warn");
+      assert.ok(
+        warned.some((entry) => entry.message.includes("still held steps")),
+        JSON.stringify(warned),
+      );
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("an idle process holding no step is recycled before one holding a step retires", async () => {
+    const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2, processesPerOrg: 1 });
+    try {
+      const a = target("org_a", PROCESS_ID);
+      const b = target("org_b", PROCESS_ID);
+      const held = await callExport(pool, a, "whoami", [], { affinity: "inst_a" });
+      const idle = await callExport(pool, b, "whoami");
+      pool.holdStep("org_a", "inst_a");
+      await callExport(pool, target("org_c", PROCESS_ID), "whoami");
+      assert.equal(pool.stats.orgSwitches, 1);
+      assert.equal(await callExport(pool, a, "whoami", [], { affinity: "inst_a" }), held);
+      assert.notEqual(
+        await callExport(pool, b, "whoami"),
+        idle,
+        "org_b's process was the one to go",
+      );
+    } finally {
+      await pool.close();
+    }
+  });
+
   test("fails pending and later calls with sandbox-crashed once closed", async () => {
     const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
     const at = target("org_a", PROCESS_ID);
