@@ -7,7 +7,8 @@ import type { Clock, TimerHandle } from "./clock.js";
 
 type Activity = {
   version: VersionRef;
-  services: Set<string>;
+  /** Running services: each id with the step that started its current run. */
+  services: Map<string, string>;
   deadline: number;
   timer: TimerHandle | undefined;
   waiters: Array<() => void>;
@@ -33,23 +34,29 @@ export class ActivityTracker {
     if (activity) this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
   }
 
-  started(instanceRef: string, version: VersionRef, serviceIds: string[]): void {
+  /** Services the step `runId` started (a re-entered invoke's new run replaces its old one). */
+  started(instanceRef: string, version: VersionRef, serviceIds: string[], runId: string): void {
     if (serviceIds.length === 0) return;
     let activity = this.byInstance.get(instanceRef);
     if (!activity) {
-      activity = { version, services: new Set(), deadline: 0, timer: undefined, waiters: [] };
+      activity = { version, services: new Map(), deadline: 0, timer: undefined, waiters: [] };
       this.byInstance.set(instanceRef, activity);
       // Services start right after the event that called for them, so the deadline runs from now.
       this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
     }
-    for (const id of serviceIds) activity.services.add(id);
+    for (const id of serviceIds) activity.services.set(id, runId);
   }
 
-  /** Services that finished (their result committed), stopped, or never started. */
-  ended(instanceRef: string, serviceIds: string[]): void {
+  /**
+   * Services that finished (their result committed), stopped, or never started; with `runId`,
+   * only those whose current run that step started (a result of a replaced run ends nothing).
+   */
+  ended(instanceRef: string, serviceIds: string[], runId?: string): void {
     const activity = this.byInstance.get(instanceRef);
     if (!activity) return;
-    for (const id of serviceIds) activity.services.delete(id);
+    for (const id of serviceIds) {
+      if (runId === undefined || activity.services.get(id) === runId) activity.services.delete(id);
+    }
     if (activity.services.size === 0) this.settle(instanceRef, activity);
   }
 
@@ -59,12 +66,14 @@ export class ActivityTracker {
     if (activity) this.settle(instanceRef, activity);
   }
 
-  isRunning(instanceRef: string, serviceId: string): boolean {
-    return this.byInstance.get(instanceRef)?.services.has(serviceId) ?? false;
+  /** Whether the service runs; with `runId`, in the run that step started. */
+  isRunning(instanceRef: string, serviceId: string, runId?: string): boolean {
+    const run = this.byInstance.get(instanceRef)?.services.get(serviceId);
+    return run !== undefined && (runId === undefined || run === runId);
   }
 
   running(instanceRef: string): string[] {
-    return [...(this.byInstance.get(instanceRef)?.services ?? [])];
+    return [...(this.byInstance.get(instanceRef)?.services.keys() ?? [])];
   }
 
   /** Resolves once the instance has no running services, or at its deadline. */
@@ -85,7 +94,7 @@ export class ActivityTracker {
     activity.timer = this.clock.setTimeout(() => {
       const current = this.byInstance.get(instanceRef);
       if (current !== activity) return;
-      const ids = [...activity.services];
+      const ids = [...activity.services.keys()];
       this.settle(instanceRef, activity);
       this.onDeadline(instanceRef, activity.version, ids);
     }, deadline - this.clock.now());

@@ -163,8 +163,8 @@ export class Engine {
       maxAttempts: options.maxTimerAttempts ?? 5,
       leaseMs: options.timerLeaseMs ?? 10_000,
     });
-    this.runtime.onServiceEvent((orgId, ref, serviceId, event) =>
-      this.onServiceEvent(orgId, ref, serviceId, event),
+    this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event) =>
+      this.onServiceEvent(orgId, ref, serviceId, runId, event),
     );
     this.runtime.onSandboxLost(({ orgId, affinities }) => {
       for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
@@ -493,14 +493,20 @@ export class Engine {
     return current;
   }
 
-  private onServiceEvent(orgId: string, ref: string, serviceId: string, event: MachineEvent): void {
+  private onServiceEvent(
+    orgId: string,
+    ref: string,
+    serviceId: string,
+    runId: string,
+    event: MachineEvent,
+  ): void {
     // The ref names org/machine/instance; a sandbox may only speak for its own org.
     const [refOrg, machineName, instanceName] = ref.split("/");
     if (
       refOrg !== orgId ||
       !machineName ||
       !instanceName ||
-      !this.activity.isRunning(ref, serviceId)
+      !this.activity.isRunning(ref, serviceId, runId)
     ) {
       this.logger.debug("ignoring a service event for no running service", {
         instance: ref,
@@ -511,6 +517,8 @@ export class Engine {
     const key = { orgId, machineName, instanceName };
     this.exclusive(ref, () =>
       this.retryingConflicts(key, async ({ instance }) => {
+        // A step ahead of this result in the mailbox may have stopped or restarted the service.
+        if (!this.activity.isRunning(ref, serviceId, runId)) return;
         if (!instance.pendingServices.includes(serviceId)) return;
         if (instance.status === "paused") {
           await this.lostServices.drop(instance, serviceId);
@@ -529,7 +537,7 @@ export class Engine {
         }),
       )
       .finally(() => {
-        this.activity.ended(ref, [serviceId]);
+        this.activity.ended(ref, [serviceId], runId);
         this.committer.releaseIfIdle(orgId, ref);
       });
   }

@@ -385,7 +385,7 @@ export class StepCommitter {
     }
     this.deps.activity.ended(ref, step.servicesStopped);
     if (!step.effectsPending) return;
-    this.deps.activity.started(ref, version, step.servicesStarted);
+    this.deps.activity.started(ref, version, step.servicesStarted, step.stepId);
     void this.pinned(version.orgId, ref, () =>
       this.deps.runtime
         .execute(version, step.stepId, ref)
@@ -396,7 +396,7 @@ export class StepCommitter {
             this.deps.logger.warn("effects of a committed step were no longer in its sandbox", {
               instance: ref,
             });
-            this.deps.activity.ended(ref, step.servicesStarted);
+            this.deps.activity.ended(ref, step.servicesStarted, step.stepId);
           },
           (err: unknown) => {
             // The sandbox died between commit and execution: the effects never ran (at most
@@ -405,7 +405,7 @@ export class StepCommitter {
               instance: ref,
               error: String(err),
             });
-            this.deps.activity.ended(ref, step.servicesStarted);
+            this.deps.activity.ended(ref, step.servicesStarted, step.stepId);
           },
         )
         .finally(() => this.unhold(ref, step.stepId)),

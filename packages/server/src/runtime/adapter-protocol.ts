@@ -115,6 +115,11 @@ export type AdapterNotification =
       type: "service-event";
       instanceRef: string;
       serviceId: string;
+      /**
+       * The step whose execution started this run of the service. A re-entered invoke keeps its
+       * id, so a result still on its way from the run it replaced is told apart by this.
+       */
+      runId: string;
       /** The done or error event to deliver to the instance. */
       event: MachineEvent;
     }

@@ -40,6 +40,8 @@ export type ServiceEventListener = (
   orgId: string,
   instanceRef: string,
   serviceId: string,
+  /** The step that started the run of the service that reports (see AdapterNotification). */
+  runId: string,
   event: MachineEvent,
 ) => void;
 
@@ -110,7 +112,13 @@ export class MachineRuntime {
         return;
       }
       if (notification.type === "service-event" && isServiceEvent(notification)) {
-        listener(orgId, notification.instanceRef, notification.serviceId, notification.event);
+        listener(
+          orgId,
+          notification.instanceRef,
+          notification.serviceId,
+          notification.runId,
+          notification.event,
+        );
       } else if (notification.type === "log") {
         this.log("info", `machine log: ${String(notification.message)}`, { orgId });
       }
@@ -173,12 +181,14 @@ export class MachineRuntime {
 function isServiceEvent(n: {
   instanceRef?: unknown;
   serviceId?: unknown;
+  runId?: unknown;
   event?: unknown;
 }): boolean {
   const event = n.event as { type?: unknown } | null;
   return (
     typeof n.instanceRef === "string" &&
     typeof n.serviceId === "string" &&
+    typeof n.runId === "string" &&
     typeof event === "object" &&
     event !== null &&
     typeof event.type === "string"

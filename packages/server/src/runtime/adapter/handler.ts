@@ -162,7 +162,7 @@ export function createHandler(
       const stashed = stash.get(request.stepId);
       if (!stashed) return { executed: false };
       stash.delete(request.stepId);
-      runEffects(stashed, request.instanceRef, services, notify);
+      runEffects(stashed, request.instanceRef, request.stepId, services, notify);
       return { executed: true };
     },
     discard: (request: DiscardRequest) => ({ discarded: stash.delete(request.stepId) }),
@@ -261,6 +261,7 @@ function pickDriver(machine: unknown): MachineDriver {
 function runEffects(
   stashed: Stashed,
   instanceRef: string,
+  stepId: string,
   services: ServiceRegistry,
   notify: (notification: AdapterNotification) => void,
 ): void {
@@ -277,7 +278,7 @@ function runEffects(
   for (const { serviceId, event } of stashed.effects.serviceMessages)
     services.send(instanceRef, serviceId, event);
   for (const service of stashed.effects.services) {
-    services.start(instanceRef, service.id, service.starter, service.failure);
+    services.start(instanceRef, service.id, stepId, service.starter, service.failure);
   }
 }
 

@@ -15,10 +15,14 @@ export class ServiceRegistry {
 
   constructor(private readonly notify: (notification: AdapterNotification) => void) {}
 
-  /** Starts a service; `failure` turns a synchronous start error into the event to report. */
+  /**
+   * Starts a service; `failure` turns a synchronous start error into the event to report. Its
+   * reports carry `runId` (the step that started it), which tells this run from later ones.
+   */
   start(
     instanceRef: string,
     serviceId: string,
+    runId: string,
     starter: ServiceStarter,
     failure: (error: unknown) => MachineEvent,
   ): void {
@@ -32,7 +36,7 @@ export class ServiceRegistry {
         finished = true;
         this.forget(instanceRef, serviceId, running);
       }
-      this.notify({ type: "service-event", instanceRef, serviceId, event });
+      this.notify({ type: "service-event", instanceRef, serviceId, runId, event });
     };
     let running: Running;
     try {
