@@ -26,6 +26,8 @@ export class ActivityTracker {
       version: VersionRef,
       serviceIds: string[],
     ) => void,
+    /** Called when nothing runs for the instance any more (ended, stopped or lost). */
+    private readonly onIdle: (instanceRef: string) => void = () => {},
   ) {}
 
   /** An external or timer event reached the instance: its deadline moves to now + timeout. */
@@ -103,6 +105,7 @@ export class ActivityTracker {
   private settle(instanceRef: string, activity: Activity): void {
     activity.timer?.cancel();
     this.byInstance.delete(instanceRef);
+    this.onIdle(instanceRef);
     for (const resolve of activity.waiters.splice(0)) resolve();
   }
 }

@@ -34,6 +34,7 @@ import {
   type Committed,
 } from "./step-committer.js";
 import { LostServices } from "./lost-services.js";
+import { ServiceLeases } from "./service-leases.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
@@ -64,6 +65,12 @@ export type EngineOptions = {
    * 0 loads every time.
    */
   instanceCacheSize?: number;
+  /**
+   * How long this node's lease on an instance's running services lasts unrenewed (renewed every
+   * third of it): after a node dies, the others wait this long before they count its services
+   * lost. Default 30 s.
+   */
+  serviceLeaseMs?: number;
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
@@ -106,6 +113,7 @@ export class Engine {
   private readonly committer: StepCommitter;
   private readonly timers: TimerScheduler;
   private readonly lostServices: LostServices;
+  private readonly leases: ServiceLeases;
   private readonly catalog: MachineCatalog;
   private readonly cache: InstanceCache;
   private closed = false;
@@ -132,7 +140,15 @@ export class Engine {
       this.clock,
       options.settleTimeoutMs ?? 90_000,
       (ref, version, ids) => this.stopAtDeadline(ref, version, ids),
+      (ref) => this.leases.idle(ref),
     );
+    this.leases = new ServiceLeases({
+      store: this.store,
+      activity: this.activity,
+      clock: this.clock,
+      logger: this.logger,
+      leaseMs: options.serviceLeaseMs ?? 30_000,
+    });
     this.committer = new StepCommitter({
       store: this.store,
       runtime: this.runtime,
@@ -145,6 +161,7 @@ export class Engine {
       onCommitted: (instance, state, reads) =>
         this.updates.emit({ kind: "state", instance, state, ...(reads ? { reads } : {}) }),
       audience: (key, limit) => this.audience(key, limit),
+      leaseServices: (key) => this.leases.hold(key),
     });
     this.lostServices = new LostServices({
       store: this.store,
@@ -153,6 +170,7 @@ export class Engine {
       committer: this.committer,
       cache: this.cache,
       logger: this.logger,
+      leases: this.leases,
     });
     this.timers = new TimerScheduler({
       store: this.store,
@@ -227,6 +245,7 @@ export class Engine {
     this.closed = true;
     await this.timers.stop();
     await this.mailbox.drain();
+    await this.leases.close();
   }
 
   /**
@@ -369,7 +388,7 @@ export class Engine {
     const { instance, confirmed } = await this.retryingConflicts(key, async (base) => {
       // Lost services' error events commit before any letter's own commit, which is where a key
       // verified from memory is checked: such a letter may set them off only once its key is read.
-      if (this.lostServices.lostOf(base.instance).length > 0) {
+      if ((await this.lostServices.lostOf(base.instance)).length > 0) {
         letters = await this.withoutGoneKeys(orgId, letters);
       }
       if (letters.length === 0) return { instance: base.instance, confirmed: true };

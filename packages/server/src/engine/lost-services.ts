@@ -8,6 +8,7 @@ import type { InstanceRecord, Store } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
 import type { InstanceCache } from "./instance-cache.js";
 import type { Logger } from "./logger.js";
+import type { ServiceLeases } from "./service-leases.js";
 import { instanceRefOf, versionOf, type StepCommitter } from "./step-committer.js";
 
 export class LostServices {
@@ -21,6 +22,7 @@ export class LostServices {
       committer: StepCommitter;
       cache: InstanceCache;
       logger: Logger;
+      leases: ServiceLeases;
     },
   ) {}
 
@@ -32,7 +34,7 @@ export class LostServices {
    */
   async settle(instance: InstanceRecord): Promise<InstanceRecord> {
     const ref = instanceRefOf(instance);
-    const lost = this.lostOf(instance);
+    const lost = await this.lostOf(instance);
     let current = instance;
     for (const serviceId of lost) {
       const event = await this.errorEventFor(current, serviceId);
@@ -54,10 +56,15 @@ export class LostServices {
     return current;
   }
 
-  /** The services `settle` owes an error event (none: it will write nothing). */
-  lostOf(instance: InstanceRecord): string[] {
+  /**
+   * The services `settle` owes an error event (none: it will write nothing): pending ones that
+   * run neither here nor, as far as its lease says, on another node.
+   */
+  async lostOf(instance: InstanceRecord): Promise<string[]> {
     const ref = instanceRefOf(instance);
-    return instance.pendingServices.filter((id) => !this.deps.activity.isRunning(ref, id));
+    const lost = instance.pendingServices.filter((id) => !this.deps.activity.isRunning(ref, id));
+    if (lost.length === 0 || !(await this.deps.leases.heldElsewhere(instance))) return lost;
+    return [];
   }
 
   /**

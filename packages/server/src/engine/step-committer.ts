@@ -70,6 +70,8 @@ export type CommitterDeps = {
   ) => void;
   /** Who watches an instance: asked about with each step (see read-audience.ts). */
   audience: ReadAudience;
+  /** Leases an instance before a commit whose step starts services (see service-leases.ts). */
+  leaseServices: (key: InstanceKey) => Promise<() => void>;
 };
 
 export function instanceRefOf(key: InstanceKey): string {
@@ -248,10 +250,24 @@ export class StepCommitter {
           "the sandbox answered a batch with a malformed result",
         );
       }
+      let startsServices = false;
       for (const response of results) {
         if (response?.outcome === "step" && response.step?.effectsPending === true) {
           this.hold(instance.orgId, ref, response.step);
+          startsServices ||= (response.step.servicesStarted?.length ?? 0) > 0;
         }
+      }
+      // Before any commit is queued: they all go in this same turn, to share a transaction.
+      let leased: (() => void) | undefined;
+      try {
+        if (startsServices) leased = await this.deps.leaseServices(instance);
+      } catch (err) {
+        for (const response of results) {
+          if (response?.outcome === "step" && response.step?.effectsPending === true) {
+            this.discard(version, ref, response.step.stepId);
+          }
+        }
+        throw err;
       }
       const outcomes: Array<Committed | Error> = [];
       const stored: Array<{
@@ -307,6 +323,7 @@ export class StepCommitter {
           outcomes[index] = err as Error;
         }
       }
+      leased?.();
       return { outcomes, processed, firstCommit: stored[0]?.index ?? -1 };
     });
   }
@@ -324,13 +341,17 @@ export class StepCommitter {
     previous: InstanceRecord | undefined,
     readers: readonly Reader[] = [],
   ): Promise<Committed> {
+    let leased: (() => void) | undefined;
     try {
+      if (step.servicesStarted.length > 0) leased = await this.deps.leaseServices(fields.instance);
       const commit = buildCommit(step, event, fields, this.limits());
       const result = await this.stored(commit);
       return this.finish(version, step, commit, previous, result, readers);
     } catch (err) {
       if (step.effectsPending) this.discard(version, instanceRefOf(fields.instance), step.stepId);
       throw err;
+    } finally {
+      leased?.();
     }
   }
 

@@ -296,6 +296,21 @@ export interface Store extends ProviderStore {
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]>;
   /** A delivery failed: count it and retry at `retryAt`, or drop the timer when `drop`. */
   recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void>;
+
+  /**
+   * Node `nodeId` runs (or is about to start) services of these instances until `until`: each
+   * lease is taken or extended. Other nodes leave such instances' pending services alone while
+   * it lasts (see servicesLeasedElsewhere).
+   */
+  leaseServices(nodeId: string, instances: readonly InstanceKey[], until: EpochMs): Promise<void>;
+  /** Ends node `nodeId`'s leases on these instances, and removes every lease that ran out before `expiredBefore`. */
+  endServiceLeases(
+    nodeId: string,
+    instances: readonly InstanceKey[],
+    expiredBefore: EpochMs,
+  ): Promise<void>;
+  /** Whether a node other than `nodeId` holds a lease on the instance's services lasting past `now`. */
+  servicesLeasedElsewhere(key: InstanceKey, nodeId: string, now: EpochMs): Promise<boolean>;
 }
 
 // ---- token exchange: identity providers and token providers ----------------------------------

@@ -137,6 +137,19 @@ for (const target of targets) {
       (await a.store.listTransitions(at(), { limit: 100 })).map(
         (t) => (JSON.parse(t.event) as { type: string }).type,
       );
+    /**
+     * Left hanging on b: b stops the service at its settle deadline (50 ms) and ends its lease
+     * on the instance; only then is the service lost to a, which leaves a service another node
+     * runs be (services-across-nodes.test.ts). Answers once b's lease is gone.
+     */
+    const hangOnB = async () => {
+      assert.equal((await send(b, "hang")).state, "hanging");
+      const deadline = Date.now() + 10_000;
+      while (await a.store.servicesLeasedElsewhere(at(), "a test", Date.now())) {
+        if (Date.now() > deadline) throw new Error("b's service lease never ended");
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
     const resetCounts = () => {
       for (const node of [a, b]) Object.assign(node.counts, { loads: 0, conflicts: 0 });
     };
@@ -236,7 +249,7 @@ for (const target of targets) {
       fresh();
       await create(a);
       // "boom" fails in idle (where a's record is) and does nothing where b leaves the instance.
-      assert.equal((await send(b, "hang")).state, "hanging");
+      await hangOnB();
       const state = await send(a, "boom");
       assert.equal(state.state, "failed", "the lost service's error, then boom, unhandled");
     });
@@ -263,7 +276,7 @@ for (const target of targets) {
       fresh();
       // Created and left hanging on b: to a, which never saw it, the service is lost.
       await create(b);
-      assert.equal((await send(b, "hang")).state, "hanging");
+      await hangOnB();
       await assert.rejects(sendSigned(a, "inc", await signingKey(false)), {
         code: "token-unknown-key",
       });
@@ -276,7 +289,7 @@ for (const target of targets) {
     test("a commit refused for its key does not make earlier refusals on a stale record stand", async () => {
       fresh();
       await create(a);
-      assert.equal((await send(b, "hang")).state, "hanging");
+      await hangOnB();
       // On a's record (idle) "boom" fails without a commit; "inc" is stepped and refused for its
       // key, which says nothing about the record: "boom" must go again on the instance as it is.
       const gone = await signingKey(false);
@@ -293,7 +306,7 @@ for (const target of targets) {
     test("refusals after a commit refused for its key go again on the instance as it is", async () => {
       fresh();
       await create(b);
-      assert.equal((await send(b, "hang")).state, "hanging");
+      await hangOnB();
       // a delivers the lost service's error: the instance is "failed", and a's record current.
       assert.equal((await sendSigned(a, "inc", await signingKey(true))).state, "failed");
       // "reset" is stepped (to idle) and refused for its key; "boom", stepped on idle, failed

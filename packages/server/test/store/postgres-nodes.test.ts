@@ -67,6 +67,7 @@ if (url !== undefined) {
           { version: 2, name: "0002-api.sql" },
           { version: 3, name: "0003-token-exchange.sql" },
           { version: 4, name: "0004-idp-grantable-scopes.sql" },
+          { version: 5, name: "0005-service-leases.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;

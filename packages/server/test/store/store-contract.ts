@@ -8,6 +8,7 @@ import { durabilityContract, type Reopen } from "./contract-durability.js";
 import { groupCommitContract } from "./contract-group-commit.js";
 import { listingContract } from "./contract-listings.js";
 import { providerContract } from "./contract-providers.js";
+import { serviceLeaseContract } from "./contract-service-leases.js";
 import { timerContract } from "./contract-timers.js";
 import type { ContractStore } from "./fixtures.js";
 
@@ -32,6 +33,7 @@ export function runStoreContract(
     adminContract(openStore);
     listingContract(openStore);
     providerContract(openStore);
+    serviceLeaseContract(openStore);
     durabilityContract(openStore, options.reopen);
   });
 }

@@ -605,6 +605,37 @@ class PostgresStoreImpl implements PostgresStore {
     });
   }
 
+  leaseServices(nodeId: string, instances: readonly InstanceKey[], until: EpochMs): Promise<void> {
+    return this.#run(async (db) => {
+      if (instances.length === 0) return;
+      await db.query(SQL.leaseServices, [...columnsOf(instances), nodeId, until]);
+    });
+  }
+
+  endServiceLeases(
+    nodeId: string,
+    instances: readonly InstanceKey[],
+    expiredBefore: EpochMs,
+  ): Promise<void> {
+    return this.#run(async (db) => {
+      await db.query(SQL.endServiceLeases, [...columnsOf(instances), nodeId, expiredBefore]);
+    });
+  }
+
+  servicesLeasedElsewhere(key: InstanceKey, nodeId: string, now: EpochMs): Promise<boolean> {
+    return this.#run(async (db) => {
+      const { orgId, machineName, instanceName } = key;
+      const found = await row(db, SQL.serviceLeasedElsewhere, [
+        orgId,
+        machineName,
+        instanceName,
+        nodeId,
+        now,
+      ]);
+      return found !== undefined;
+    });
+  }
+
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]> {
     return this.#run(async (db) => {
       checkLimit(limit);
@@ -718,4 +749,13 @@ async function listPage<R extends QueryResultRow, After>(
   if (page.limit === 0) return [];
   if (page.after === undefined) return rows<R>(db, listing.first, [...scope, page.limit]);
   return rows<R>(db, listing.after, [...scope, ...position(page.after), page.limit]);
+}
+
+/** Instance keys as three parallel arrays, for unnest(). */
+function columnsOf(instances: readonly InstanceKey[]): [string[], string[], string[]] {
+  return [
+    instances.map((key) => key.orgId),
+    instances.map((key) => key.machineName),
+    instances.map((key) => key.instanceName),
+  ];
 }

@@ -135,6 +135,16 @@ export const SQL = {
     FROM code_uploads WHERE org_id = $1 AND machine_name = $2 AND id = $3`,
   deleteUpload: "DELETE FROM code_uploads WHERE org_id = $1 AND machine_name = $2 AND id = $3",
   purgeUploads: "DELETE FROM code_uploads WHERE created_at < $1",
+  leaseServices: `INSERT INTO service_leases (org_id, machine_name, instance_name, node_id, until)
+    SELECT org_id, machine_name, instance_name, $4, $5
+    FROM unnest($1::text[], $2::text[], $3::text[]) AS l (org_id, machine_name, instance_name)
+    ON CONFLICT (org_id, machine_name, instance_name, node_id) DO UPDATE SET until = EXCLUDED.until`,
+  endServiceLeases: `DELETE FROM service_leases
+    WHERE until < $5 OR (node_id = $4 AND (org_id, machine_name, instance_name) IN (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[])))`,
+  serviceLeasedElsewhere: `SELECT 1 AS found FROM service_leases
+    WHERE org_id = $1 AND machine_name = $2 AND instance_name = $3 AND node_id <> $4 AND until > $5
+    LIMIT 1`,
 
   selectInstance: `SELECT ${INSTANCE_COLUMNS} FROM instances
     WHERE org_id = $1 AND machine_name = $2 AND name = $3`,

@@ -470,6 +470,40 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
+  leaseServices(nodeId: string, instances: readonly InstanceKey[], until: EpochMs): Promise<void> {
+    return this.#run(({ s }) =>
+      this.#db.transaction(() => {
+        for (const { orgId, machineName, instanceName } of instances) {
+          s.leaseServices.run(orgId, machineName, instanceName, nodeId, until);
+        }
+      })(),
+    );
+  }
+
+  endServiceLeases(
+    nodeId: string,
+    instances: readonly InstanceKey[],
+    expiredBefore: EpochMs,
+  ): Promise<void> {
+    return this.#run(({ s }) =>
+      this.#db.transaction(() => {
+        for (const { orgId, machineName, instanceName } of instances) {
+          s.endServiceLease.run(orgId, machineName, instanceName, nodeId);
+        }
+        s.purgeServiceLeases.run(expiredBefore);
+      })(),
+    );
+  }
+
+  servicesLeasedElsewhere(key: InstanceKey, nodeId: string, now: EpochMs): Promise<boolean> {
+    return this.#run(({ s }) => {
+      const { orgId, machineName, instanceName } = key;
+      return (
+        s.serviceLeasedElsewhere.get(orgId, machineName, instanceName, nodeId, now) !== undefined
+      );
+    });
+  }
+
   // ---- token exchange: identity and token providers (providers.ts does the work) ----
 
   upsertIdentityProvider(idp: IdentityProviderRecord): Promise<void> {

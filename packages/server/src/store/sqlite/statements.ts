@@ -215,6 +215,28 @@ export function prepareStatements(db: Database.Database) {
       "DELETE FROM code_uploads WHERE org_id = ? AND machine_name = ? AND id = ?",
     ),
     purgeUploads: prepare<[before: number]>("DELETE FROM code_uploads WHERE created_at < ?"),
+    leaseServices: prepare<
+      [orgId: string, machineName: string, instanceName: string, nodeId: string, until: number]
+    >(
+      `INSERT INTO service_leases (org_id, machine_name, instance_name, node_id, until)
+       VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (org_id, machine_name, instance_name, node_id) DO UPDATE SET until = excluded.until`,
+    ),
+    endServiceLease: prepare<
+      [orgId: string, machineName: string, instanceName: string, nodeId: string]
+    >(
+      `DELETE FROM service_leases
+       WHERE org_id = ? AND machine_name = ? AND instance_name = ? AND node_id = ?`,
+    ),
+    purgeServiceLeases: prepare<[before: number]>("DELETE FROM service_leases WHERE until < ?"),
+    serviceLeasedElsewhere: prepareValue<
+      [orgId: string, machineName: string, instanceName: string, nodeId: string, now: number],
+      number
+    >(
+      `SELECT 1 FROM service_leases
+       WHERE org_id = ? AND machine_name = ? AND instance_name = ? AND node_id <> ? AND until > ?
+       LIMIT 1`,
+    ),
 
     selectInstance: prepare<KeyParams, InstanceRow>(
       `SELECT ${INSTANCE_COLUMNS} FROM instances WHERE org_id = ? AND machine_name = ? AND name = ?`,

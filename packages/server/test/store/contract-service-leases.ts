@@ -1,0 +1,50 @@
+// Contract, part 9: service leases. Which node runs an instance's services, for as long as its
+// lease lasts: taken and extended, ended by its node alone, seen by every other node, and gone
+// once run out. Keyed by the instance's name, so a lease may precede the instance's first commit.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { instanceKey, using, type ContractStore } from "./fixtures.js";
+
+export function serviceLeaseContract(open: () => Promise<ContractStore>): void {
+  test("service leases: seen by other nodes until they run out, extended by their node", () =>
+    using(open, async (store) => {
+      const one = instanceKey("org_a", "i1");
+      const two = instanceKey("org_a", "i2");
+      await store.leaseServices("node-a", [one, two], 1000);
+      assert.equal(await store.servicesLeasedElsewhere(one, "node-b", 999), true);
+      assert.equal(await store.servicesLeasedElsewhere(two, "node-b", 999), true);
+      assert.equal(await store.servicesLeasedElsewhere(one, "node-a", 999), false, "its own");
+      assert.equal(await store.servicesLeasedElsewhere(one, "node-b", 1000), false, "run out");
+      // Another org's or machine's instance of that name is another instance.
+      assert.equal(
+        await store.servicesLeasedElsewhere(instanceKey("org_b", "i1"), "node-b", 0),
+        false,
+      );
+      assert.equal(
+        await store.servicesLeasedElsewhere({ ...one, machineName: "other" }, "node-b", 0),
+        false,
+      );
+      await store.leaseServices("node-a", [one], 5000);
+      assert.equal(await store.servicesLeasedElsewhere(one, "node-b", 4999), true);
+      assert.equal(await store.servicesLeasedElsewhere(two, "node-b", 4999), false);
+      await store.leaseServices("node-a", [], 9000);
+    }));
+
+  test("service leases: ended by their own node only; run-out leases removed on the way", () =>
+    using(open, async (store) => {
+      const key = instanceKey("org_a", "i1");
+      await store.leaseServices("node-a", [key], 1000);
+      await store.leaseServices("node-b", [key], 2000);
+      await store.endServiceLeases("node-c", [key], 0);
+      assert.equal(await store.servicesLeasedElsewhere(key, "node-c", 500), true);
+      await store.endServiceLeases("node-a", [key], 0);
+      assert.equal(await store.servicesLeasedElsewhere(key, "node-b", 500), false, "a's is gone");
+      assert.equal(await store.servicesLeasedElsewhere(key, "node-a", 500), true, "b's stays");
+      // A node that died never ends its lease: another's cleanup removes it once run out (asked
+      // at time 0, a lease to 2000 would still count: it is gone, not just over).
+      await store.endServiceLeases("node-c", [], 2000);
+      assert.equal(await store.servicesLeasedElsewhere(key, "node-a", 0), true, "not run out yet");
+      await store.endServiceLeases("node-c", [], 2001);
+      assert.equal(await store.servicesLeasedElsewhere(key, "node-a", 0), false);
+    }));
+}
