@@ -397,7 +397,17 @@ export class Engine {
       return { instance: prepared, confirmed: !base.remembered || prepared !== base.instance };
     });
     if (letters.length === 0) return chunk.length;
-    const batch = await this.committer.transitionBatch(instance, letters);
+    let batch: BatchOutcome;
+    try {
+      batch = await this.committer.transitionBatch(instance, letters);
+    } catch (err) {
+      // One event's runaway step (a loop, a memory bomb) took the sandbox down with the whole
+      // batch before anything was committed: each event goes again on its own, so only that
+      // one fails, not every other caller's event queued with it.
+      if (letters.length === 1 || !isSandboxLoss(err)) throw err;
+      await this.deliverOneByOne(ref, letters);
+      return chunk.length;
+    }
     const { outcomes } = batch;
     // Another node changed this instance since the record the batch built on: those letters are
     // delivered again, on a fresh load, a bounded number of times.
@@ -420,6 +430,18 @@ export class Engine {
     }
     // Letters refused for their key are settled too: count in the chunk the inbox gave.
     return processed === letters.length ? chunk.length : chunk.indexOf(letters[processed]!);
+  }
+
+  /** Delivers each letter alone (see deliverBatch), settling every one. */
+  private async deliverOneByOne(ref: string, letters: Array<Letter<Committed>>): Promise<void> {
+    for (const letter of letters) {
+      try {
+        // 0 asks for the letter again: another node changed the instance (bounded per letter).
+        while ((await this.deliverBatch(ref, [letter])) === 0);
+      } catch (err) {
+        letter.reject(err);
+      }
+    }
   }
 
   /** `letters` without those whose key, verified from memory, is gone: refused here, with 401. */
@@ -655,4 +677,12 @@ export class Engine {
   private refuseWhenClosed(): void {
     if (this.closed) throw new BackstateError("invalid-state", "the engine is shutting down");
   }
+}
+
+/** The sandbox process running a call was lost with it (killed for its time or memory, or died). */
+function isSandboxLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === "sandbox-timeout" || code === "sandbox-memory-exceeded" || code === "sandbox-crashed"
+  );
 }

@@ -47,6 +47,23 @@ describe("hostile machine code", () => {
     });
   }
 
+  test("a runaway event queued with others fails alone: the others are stepped one by one", async () => {
+    const name = "batch-with-runaway";
+    await h.engine.createInstance({ ...hostile(name), authContext: anyone });
+    const outcomes = await Promise.all(
+      ["inc", "loopInAssign", "inc", "inc"].map((event) =>
+        h.engine.sendEvent({ ...hostile(name), event, authContext: anyone }).then(
+          (state) => (state.publicContext as { count: number }).count,
+          (err: { code?: string }) =>
+            SANDBOX_FAILURES.includes(err.code ?? "") ? "lost" : err.code,
+        ),
+      ),
+    );
+    assert.deepEqual(outcomes, [1, "lost", 2, 3]);
+    const rows = await h.store.listTransitions(hostile(name), { limit: 10 });
+    assert.equal(rows.length, 4, "the creation and the three incs");
+  });
+
   test("an infinite loop in an action: the transition stands, the sandbox is replaced", async () => {
     await h.engine.createInstance({ ...hostile("a-action"), authContext: anyone });
     const state = await h.engine.sendEvent({
