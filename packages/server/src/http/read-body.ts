@@ -37,11 +37,37 @@ export async function readJsonBody(incoming: IncomingMessage, maxBytes: number):
     throw new InvalidParameterError("body", "the body is not UTF-8 text");
   }
   if (text.trim() === "") return undefined;
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     throw new InvalidParameterError("body", "the body is not valid JSON");
   }
+  // The cheap test first: the key can only be there if its quoted name is.
+  if (text.includes('"__proto__"') && holdsProtoKey(value)) {
+    throw new InvalidParameterError(
+      "body",
+      "the body holds a key named __proto__, which JavaScript objects cannot keep as data",
+    );
+  }
+  return value;
+}
+
+/**
+ * Whether an object anywhere in `value` has an own key `__proto__`. JSON.parse keeps it as data,
+ * but validation and machine code copy objects by assignment, which drops it or sets a
+ * prototype: refused, rather than silently lost.
+ */
+function holdsProtoKey(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next !== "object" || next === null) continue;
+    if (!Array.isArray(next) && Object.hasOwn(next, "__proto__")) return true;
+    // One by one: spreading a huge array into push() would overflow the stack.
+    for (const child of Object.values(next) as unknown[]) pending.push(child);
+  }
+  return false;
 }
 
 function tooLarge(maxBytes: number): BackstateError {

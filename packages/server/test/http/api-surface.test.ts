@@ -151,6 +151,32 @@ test("an absolute-form request target (as proxies send) names the host itself", 
   assert.equal(junk.status, 400);
 });
 
+test("a body with a key named __proto__, at any depth, is refused and changes nothing", async () => {
+  const machine = "proto-keys";
+  await api.admin("POST", "/machines", { slug: machine });
+  await api.deploy("workflow-v5.js", "v5-import", machine);
+  const create = (body: string) =>
+    fetch(`${api.url}/machines/${machine}`, {
+      method: "POST",
+      headers: withAdmin({ "content-type": "application/json" }),
+      body,
+    });
+  for (const body of [
+    '{"slug":"p1","context":{"__proto__":{"polluted":true},"b":2}}',
+    '{"slug":"p2","context":{"list":[{"deep":{"__proto__":1}}]}}',
+  ]) {
+    const response = await create(body);
+    assert.equal(response.status, 400, body);
+    const answer = (await response.json()) as { code: string; parameter: string };
+    assert.deepEqual([answer.code, answer.parameter], ["invalid-parameter", "body"]);
+  }
+  assert.equal((await api.admin("GET", `/machines/${machine}/i/p1`)).status, 404);
+  assert.equal((await api.admin("GET", `/machines/${machine}/i/p2`)).status, 404);
+  // The name as a value, or inside a longer key, is plain data.
+  const fine = await create('{"slug":"p3","context":{"note":"__proto__","x__proto__":1}}');
+  assert.equal(fine.status, 200, await fine.text());
+});
+
 test("bad input names the parameter", async () => {
   const response = await api.admin("POST", "/machines", { slug: "no spaces allowed" });
   assert.equal(response.status, 400);

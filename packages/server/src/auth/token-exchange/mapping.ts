@@ -136,8 +136,10 @@ function pathProblem(path: string): string | undefined {
   if (depth > 0) return "an unclosed [";
   try {
     evaluate(normalizePath(path), {});
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+  } catch {
+    // The library's own message names its internals (e.g. "this._trace(...).filter is not a
+    // function"), which say nothing to whoever wrote the path.
+    return "it is not a JSONPath this server can evaluate";
   }
   return undefined;
 }
