@@ -6,8 +6,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
-import type { Store } from "../../src/store/store.js";
 import { ORG, OTHER_ORG, startHarness, type Harness } from "../support/engine-harness.js";
+import { slowingCommits } from "../support/slow-commits.js";
 
 const THIRD_ORG = "org_test0000000000000000003";
 const alice = { sub: "alice" };
@@ -18,26 +18,6 @@ let sinkUrl: string;
 const effects: string[] = [];
 let h: Harness;
 let slowEffectCommits = false;
-
-/** The store, with the commits of `effect` events held back while `slowEffectCommits` is set. */
-function slowingEffectCommits(store: Store): Store {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === "commitTransition") {
-        return async (commit: Parameters<Store["commitTransition"]>[0]) => {
-          if (slowEffectCommits && commit.transition.event.includes('"effect"')) {
-            await new Promise((resolve) => setTimeout(resolve, COMMIT_DELAY_MS));
-          }
-          return target.commitTransition(commit);
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function"
-        ? (value as (...args: unknown[]) => unknown).bind(target)
-        : value;
-    },
-  });
-}
 
 before(async () => {
   sink = createServer((request, response) => {
@@ -50,7 +30,15 @@ before(async () => {
   });
   await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve));
   sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
-  h = await startHarness({ clock: systemClock, wrapStore: slowingEffectCommits });
+  h = await startHarness({
+    clock: systemClock,
+    wrapStore: (store) =>
+      slowingCommits(
+        store,
+        (commit) => slowEffectCommits && commit.transition.event.includes('"effect"'),
+        COMMIT_DELAY_MS,
+      ),
+  });
   await h.store.createOrg({ id: THIRD_ORG, name: "third", createdAt: Date.now() });
   await h.deploy("workflow-v5.js", "v5-import", "wf", ORG);
   await h.deploy("workflow-v5.js", "v5-import", "wf", OTHER_ORG);

@@ -3,36 +3,24 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
-import type { Store } from "../../src/store/store.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
+import { slowingCommits } from "../support/slow-commits.js";
 
 const RESTART_COMMIT_DELAY_MS = 400;
 
 let h: Harness;
 let slowRestartCommits = false;
 
-/** The store, with the commits of `restart` events held back while `slowRestartCommits` is set. */
-function slowingRestartCommits(store: Store): Store {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === "commitTransition") {
-        return async (commit: Parameters<Store["commitTransition"]>[0]) => {
-          if (slowRestartCommits && commit.transition.event.includes('"restart"')) {
-            await new Promise((resolve) => setTimeout(resolve, RESTART_COMMIT_DELAY_MS));
-          }
-          return target.commitTransition(commit);
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function"
-        ? (value as (...args: unknown[]) => unknown).bind(target)
-        : value;
-    },
-  });
-}
-
 before(async () => {
-  h = await startHarness({ clock: systemClock, wrapStore: slowingRestartCommits });
+  h = await startHarness({
+    clock: systemClock,
+    wrapStore: (store) =>
+      slowingCommits(
+        store,
+        (commit) => slowRestartCommits && commit.transition.event.includes('"restart"'),
+        RESTART_COMMIT_DELAY_MS,
+      ),
+  });
   await h.deploy("reenter-v5.js", "v5-import", "reenter");
 });
 after(() => h.dispose());
