@@ -55,11 +55,27 @@ export class RealtimeHub {
   async subscribe(connection: Connection, message: Subscribe): Promise<void> {
     const { requestId } = message;
     const { principal } = connection;
+    // Counted on arrival, before anything is awaited: every other request id held or being
+    // admitted takes a place (one replacing its own id takes none), so subscribes sent together
+    // get places in the order they came, and no more than the limit.
+    const others = new Set([...connection.subscriptions.keys(), ...connection.admitting.keys()]);
+    others.delete(requestId);
+    if (others.size >= connection.limits.maxSubscriptions) {
+      const { maxSubscriptions } = connection.limits;
+      return this.refuse(
+        connection,
+        requestId,
+        new BackstateError(
+          "invalid-parameter",
+          `a socket may hold at most ${maxSubscriptions} subscriptions`,
+        ),
+      );
+    }
     const attempt = {};
     connection.admitting.set(requestId, attempt);
     let refusal: unknown;
     try {
-      await this.admit(connection, message);
+      await this.admit(connection);
     } catch (err) {
       refusal = err ?? new Error("refused");
     }
@@ -127,9 +143,9 @@ export class RealtimeHub {
   /**
    * A subscription is admitted while the socket's token is unexpired (a live subscription is
    * never cut off by expiry, but a new one needs a live token), its key or session still
-   * exists, it holds state.read, and the socket is under its subscription limit.
+   * exists, and it holds state.read. (The socket's subscription limit is checked on arrival.)
    */
-  private async admit(connection: Connection, message: Subscribe): Promise<void> {
+  private async admit(connection: Connection): Promise<void> {
     const { caller, scopes } = connection.principal;
     if (Date.now() / 1000 > caller.expiresAt + this.deps.tokenLeewaySeconds) {
       throw new TokenError("token-expired", "the socket's token has expired: reconnect");
@@ -139,16 +155,6 @@ export class RealtimeHub {
     }
     if (!scopes.has("state.read")) {
       throw new BackstateError("missing-scope", "subscribing needs the state.read scope");
-    }
-    // Every other request id held or being admitted counts: a subscription replacing its own id
-    // takes no new place, and many subscribes at once cannot all pass while none is held yet.
-    const others = new Set([...connection.subscriptions.keys(), ...connection.admitting.keys()]);
-    others.delete(message.requestId);
-    if (others.size >= connection.limits.maxSubscriptions) {
-      throw new BackstateError(
-        "invalid-parameter",
-        `a socket may hold at most ${connection.limits.maxSubscriptions} subscriptions`,
-      );
     }
   }
 

@@ -383,8 +383,9 @@ export class SandboxPool {
   /**
    * Every slot is taken by other orgs: recycle a process that has retired (its held steps
    * settled), or else an idle one holding no steps, preferring the one whose loss costs least
-   * (fewest pinned affinities, then least recently used). Failing both, one process begins to
-   * retire, and the waiter waits.
+   * (fewest pinned affinities, then least recently used). Failing both, the waiter waits, and
+   * if an idle process is kept only by the steps it holds, it begins to retire. (A busy process
+   * is recycled once it goes idle, as any.)
    */
   #recycle(orgId: string, init: InitMessage): SandboxProcess | undefined {
     const now = Date.now();
@@ -410,7 +411,9 @@ export class SandboxPool {
       return this.#start(orgId, init);
     }
     if (this.#retiring.size === 0) {
-      const retiree = this.#cheapest(() => true);
+      const retiree = this.#cheapest(
+        (sandbox) => sandbox.load === 0 && this.#heldSteps.has(sandbox),
+      );
       if (retiree !== undefined) {
         this.#retiring.set(retiree, now);
         // Nothing may settle before it is overdue: look again then.
@@ -497,9 +500,22 @@ export class SandboxPool {
         if (waiter !== undefined && this.#assign(waiter)) this.#waiters.splice(i, 1);
         else i++;
       }
-      // Nobody waits for a slot any more: a process still retiring may serve again.
-      if (this.#waiters.length === 0) this.#retiring.clear();
+      this.#endNeedlessRetirements();
     });
+  }
+
+  /**
+   * A process retires for waiters of other orgs: once none waits (another slot served them), it
+   * serves again, and the calls parked for it go on (else they would wait for nothing, forever).
+   */
+  #endNeedlessRetirements(): void {
+    let ended = false;
+    for (const sandbox of [...this.#retiring.keys()]) {
+      if (this.#waiters.some((waiter) => waiter.orgId !== sandbox.orgId)) continue;
+      this.#retiring.delete(sandbox);
+      ended = true;
+    }
+    if (ended) this.#scheduleDrain();
   }
 
   #emit<T>(listeners: Set<(value: T) => void>, value: T): void {

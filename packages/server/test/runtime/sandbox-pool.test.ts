@@ -335,6 +335,33 @@ describe("SandboxPool scheduling", () => {
     }
   });
 
+  test(
+    "a retirement no waiter needs any more ends, and the calls parked for it go on",
+    { timeout: 20_000 },
+    async () => {
+      const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2, processesPerOrg: 1 });
+      try {
+        const a = target("org_a", PROCESS_ID);
+        const held = await callExport(pool, a, "whoami", [], { affinity: "inst_a" });
+        pool.holdStep("org_a", "inst_a");
+        const busy = callExport(pool, target("org_c", PROCESS_ID), "wait", [300], {
+          affinity: "inst_c",
+        });
+        await waitFor(() => pool.stats.started === 2, "org_c's process");
+        // Nothing idle but org_a's process, kept by its held step: it retires for org_b.
+        const other = callExport(pool, target("org_b", PROCESS_ID), "whoami");
+        const parked = callExport(pool, a, "whoami", [], { affinity: "inst_a" });
+        // org_c's process goes idle and is recycled for org_b: org_a's retirement is for nobody.
+        await busy;
+        assert.notEqual(await other, held);
+        assert.equal(await parked, held, "the parked call ran where its instance is pinned");
+        assert.equal(pool.stats.orgSwitches, 1);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
   test("fails pending and later calls with sandbox-crashed once closed", async () => {
     const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
     const at = target("org_a", PROCESS_ID);
