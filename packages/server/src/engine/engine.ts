@@ -71,6 +71,14 @@ export type EngineOptions = {
    * lost. Default 30 s.
    */
   serviceLeaseMs?: number;
+  /** This node's name in the service leases (see service-leases.ts). Default: random. */
+  nodeId?: string;
+  /**
+   * No other node shares the store (the embedded SQLite default): leases left in it are this
+   * node's own from before a restart, and go at start, so the services they name count as lost
+   * at once. Default false.
+   */
+  soleNode?: boolean;
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
@@ -148,6 +156,8 @@ export class Engine {
       clock: this.clock,
       logger: this.logger,
       leaseMs: options.serviceLeaseMs ?? 30_000,
+      ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
+      soleNode: options.soleNode ?? false,
     });
     this.committer = new StepCommitter({
       store: this.store,
@@ -238,6 +248,7 @@ export class Engine {
   /** Starts firing durable timers (including those left by an earlier run). */
   start(): void {
     this.timers.start();
+    this.leases.start();
   }
 
   /** Stops taking work, lets in-flight events finish, stops the timers. */
@@ -388,11 +399,11 @@ export class Engine {
     const { instance, confirmed } = await this.retryingConflicts(key, async (base) => {
       // Lost services' error events commit before any letter's own commit, which is where a key
       // verified from memory is checked: such a letter may set them off only once its key is read.
-      if ((await this.lostServices.lostOf(base.instance)).length > 0) {
-        letters = await this.withoutGoneKeys(orgId, letters);
-      }
+      // Asked once: a lease running out in between must not let error events through unchecked.
+      const lost = await this.lostServices.lostOf(base.instance);
+      if (lost.length > 0) letters = await this.withoutGoneKeys(orgId, letters);
       if (letters.length === 0) return { instance: base.instance, confirmed: true };
-      const prepared = await this.prepareDelivery(base.instance);
+      const prepared = await this.prepareDelivery(base.instance, lost);
       // Lost services' error events (or their drop) written on a remembered record confirm it.
       return { instance: prepared, confirmed: !base.remembered || prepared !== base.instance };
     });
@@ -516,12 +527,15 @@ export class Engine {
    * instance's mailbox: the instance, unless paused; its settle deadline pushed back; and the
    * error events owed for services that were lost, delivered first.
    */
-  private async prepareDelivery(instance: InstanceRecord): Promise<InstanceRecord> {
+  private async prepareDelivery(
+    instance: InstanceRecord,
+    lost?: readonly string[],
+  ): Promise<InstanceRecord> {
     if (instance.status === "paused") {
       throw new BackstateError("invalid-state", `instance ${instance.instanceName} is paused`);
     }
     this.activity.touch(instanceRefOf(instance));
-    return this.lostServices.settle(instance);
+    return this.lostServices.settle(instance, lost);
   }
 
   private async processSelfEvents(committed: Committed): Promise<Committed> {

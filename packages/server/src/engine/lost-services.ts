@@ -27,14 +27,15 @@ export class LostServices {
   ) {}
 
   /**
-   * Delivers the error event of every service the store says is pending but that runs nowhere,
-   * and returns the instance as it then stands (the same record when there was nothing to do).
+   * Delivers the error event of every service the store says is pending but that runs nowhere
+   * (`known`: as lostOf said just before, on this record), and returns the instance as it then
+   * stands (the same record when there was nothing to do).
    * Called inside the instance's mailbox. Throws ConflictError when the instance changed since
    * `instance` was read: the caller starts again from a fresh load.
    */
-  async settle(instance: InstanceRecord): Promise<InstanceRecord> {
+  async settle(instance: InstanceRecord, known?: readonly string[]): Promise<InstanceRecord> {
     const ref = instanceRefOf(instance);
-    const lost = await this.lostOf(instance);
+    const lost = known ?? (await this.lostOf(instance));
     let current = instance;
     for (const serviceId of lost) {
       const event = await this.errorEventFor(current, serviceId);

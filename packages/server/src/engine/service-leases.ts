@@ -19,13 +19,17 @@ export type ServiceLeaseOptions = {
   logger: Logger;
   /** How long a lease lasts unrenewed; renewed every third of it. */
   leaseMs: number;
+  /** This node's name in the leases. Default: random, new with every start. */
+  nodeId?: string;
+  /** No other node shares the store: every lease in it at start is this node's, from before. */
+  soleNode: boolean;
 };
 
 type Leased = { key: InstanceKey; committing: number };
 
 export class ServiceLeases {
-  /** This node, as its leases name it: new with every start. */
-  readonly nodeId = `node_${randomUUID()}`;
+  /** This node, as its leases name it. */
+  readonly nodeId: string;
   /** The instances this node holds a lease on, with how many steps are about to commit there. */
   private readonly leased = new Map<string, Leased>();
   /** The store writes, one after another: a lease taken after one ended must land last. */
@@ -33,7 +37,23 @@ export class ServiceLeases {
   private timer: TimerHandle | undefined;
   private closed = false;
 
-  constructor(private readonly options: ServiceLeaseOptions) {}
+  constructor(private readonly options: ServiceLeaseOptions) {
+    this.nodeId = options.nodeId ?? `node_${randomUUID()}`;
+  }
+
+  /**
+   * A node alone on its store removes the leases there: they are its own, from before a restart
+   * (whose services died with it), so other nodes, there being none, need not wait them out.
+   */
+  start(): void {
+    if (!this.options.soleNode) return;
+    this.write((store) => store.endServiceLeases(this.nodeId, [], Number.MAX_SAFE_INTEGER)).catch(
+      (err: unknown) =>
+        this.options.logger.warn("could not remove the service leases left from before", {
+          error: String(err),
+        }),
+    );
+  }
 
   /**
    * Leases the instance for a step about to commit that starts services. Call the answered
@@ -42,7 +62,12 @@ export class ServiceLeases {
    */
   async hold(key: InstanceKey): Promise<() => void> {
     const ref = instanceRefOf(key);
-    const entry = this.leased.get(ref) ?? { key, committing: 0 };
+    // The name alone: a record passed in would keep its snapshot alive as long as the lease.
+    const { orgId, machineName, instanceName } = key;
+    const entry = this.leased.get(ref) ?? {
+      key: { orgId, machineName, instanceName },
+      committing: 0,
+    };
     entry.committing++;
     this.leased.set(ref, entry);
     this.schedule();
@@ -54,7 +79,7 @@ export class ServiceLeases {
       if (this.options.activity.running(ref).length === 0) this.idle(ref);
     };
     try {
-      await this.write((store) => store.leaseServices(this.nodeId, [key], this.until()));
+      await this.write((store) => store.leaseServices(this.nodeId, [entry.key], this.until()));
     } catch (err) {
       release();
       throw err;

@@ -1,7 +1,12 @@
 // The heart of the path of one event: ask the sandbox for the step, commit it, and only then let
 // its effects run. A step that fails any check is discarded in the sandbox and changes nothing.
 import { BackstateError } from "../errors.js";
-import type { JsonObject, MachineEvent, Step } from "../runtime/adapter-protocol.js";
+import type {
+  JsonObject,
+  MachineEvent,
+  SendBatchResponse,
+  Step,
+} from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
 import type {
   CommitResult,
@@ -269,63 +274,82 @@ export class StepCommitter {
         }
         throw err;
       }
-      const outcomes: Array<Committed | Error> = [];
-      const stored: Array<{
-        index: number;
-        step: Step;
-        commit: TransitionCommit;
-        previous: InstanceRecord;
-        done: Promise<CommitResult>;
-      }> = [];
-      let previous = instance;
-      // A step refused here (too large, malformed) ends the batch: the sandbox built every later
-      // step on it, so those are discarded and their events delivered again (see `processed`),
-      // from the last state that was kept.
-      let processed = results.length;
-      results.forEach((response, index) => {
-        if (index >= processed) {
-          if (response.outcome === "step" && response.step.effectsPending) {
-            this.discard(version, ref, response.step.stepId);
-          }
-          return;
-        }
-        try {
-          const step = acceptStep(response);
-          const origin = { kind: "external", authContext: {} } as const;
-          const fields = eventCommitFields(previous, step, origin, this.deps.clock.now());
-          const { event, requiresKeyId } = items[index]!;
-          const commit = buildCommit(step, event, fields, this.limits());
-          if (requiresKeyId !== undefined) commit.requiresKeyId = requiresKeyId;
-          // All commits are queued in this same turn, so the store groups them into one transaction.
-          stored.push({
-            index,
-            step,
-            commit,
-            previous,
-            done: this.deps.store.commitTransition(commit),
-          });
-          previous = projected(previous, commit);
-        } catch (err) {
-          if (response.outcome === "step") {
-            processed = index + 1;
-            if (response.step.effectsPending) this.discard(version, ref, response.step.stepId);
-          }
-          outcomes[index] = err as Error;
-        }
-      });
-      // In order, so what the instance's last commit left is what stays remembered.
-      for (const { index, step, commit, previous: before, done } of stored) {
-        try {
-          outcomes[index] = this.finish(version, step, commit, before, await done, readers);
-        } catch (err) {
-          this.deps.cache.forget(commit.instance);
-          if (step.effectsPending) this.discard(version, ref, step.stepId);
-          outcomes[index] = err as Error;
-        }
+      try {
+        return await this.commitBatch(version, ref, instance, items, results, readers);
+      } finally {
+        leased?.();
       }
-      leased?.();
-      return { outcomes, processed, firstCommit: stored[0]?.index ?? -1 };
     });
+  }
+
+  /** transitionBatch's commits, once the sandbox has answered and any lease is taken. */
+  private async commitBatch(
+    version: VersionRef,
+    ref: string,
+    instance: InstanceRecord,
+    items: ReadonlyArray<{ event: MachineEvent; requiresKeyId?: string }>,
+    results: SendBatchResponse["results"],
+    readers: readonly Reader[],
+  ): Promise<BatchOutcome> {
+    const outcomes: Array<Committed | Error> = [];
+    const stored: Array<{
+      index: number;
+      step: Step;
+      commit: TransitionCommit;
+      previous: InstanceRecord;
+      done: Promise<CommitResult>;
+    }> = [];
+    let previous = instance;
+    // A step refused here (too large, malformed) ends the batch: the sandbox built every later
+    // step on it, so those are discarded and their events delivered again (see `processed`),
+    // from the last state that was kept.
+    let processed = results.length;
+    results.forEach((response, index) => {
+      if (index >= processed) {
+        if (response?.outcome === "step" && response.step?.effectsPending === true) {
+          this.discard(version, ref, response.step.stepId);
+        }
+        return;
+      }
+      try {
+        const step = acceptStep(response);
+        const origin = { kind: "external", authContext: {} } as const;
+        const fields = eventCommitFields(previous, step, origin, this.deps.clock.now());
+        const { event, requiresKeyId } = items[index]!;
+        const commit = buildCommit(step, event, fields, this.limits());
+        if (requiresKeyId !== undefined) commit.requiresKeyId = requiresKeyId;
+        // All commits are queued in this same turn, so the store groups them into one transaction.
+        stored.push({
+          index,
+          step,
+          commit,
+          previous,
+          done: this.deps.store.commitTransition(commit),
+        });
+        previous = projected(previous, commit);
+      } catch (err) {
+        // Refused in the sandbox (denied, failed), the next step starts where the last good
+        // one left off; anything else (a step refused here, a malformed answer) stops here.
+        if (response?.outcome !== "denied" && response?.outcome !== "failed") {
+          processed = index + 1;
+        }
+        if (response?.outcome === "step" && response.step?.effectsPending === true) {
+          this.discard(version, ref, response.step.stepId);
+        }
+        outcomes[index] = err as Error;
+      }
+    });
+    // In order, so what the instance's last commit left is what stays remembered.
+    for (const { index, step, commit, previous: before, done } of stored) {
+      try {
+        outcomes[index] = this.finish(version, step, commit, before, await done, readers);
+      } catch (err) {
+        this.deps.cache.forget(commit.instance);
+        if (step.effectsPending) this.discard(version, ref, step.stepId);
+        outcomes[index] = err as Error;
+      }
+    }
+    return { outcomes, processed, firstCommit: stored[0]?.index ?? -1 };
   }
 
   /** The readers watching the instance, up to the number asked about with a step. */

@@ -334,7 +334,8 @@ export type IdentityProviderRecord = {
    * The most its tokens can be exchanged for: the scopes of whoever configured it last. A token
    * provider whose key holds a scope beyond these refuses its tokens, so configuring an identity
    * provider (whose secret and mapping decide who a token speaks for) is worth no more than the
-   * configurer's own scopes. Undefined for rows saved before this was recorded: unbounded.
+   * configurer's own scopes. Undefined for rows saved before this was recorded: such a provider
+   * mints nothing until it is saved again (anonymous ones excepted: see anonymous.ts).
    */
   grantableScopes: readonly string[] | undefined;
   createdAt: EpochMs;

@@ -1212,12 +1212,86 @@ describe("which token providers an identity provider's tokens may be exchanged a
     assertRefused(await exchange(await asCeo()), "invalid_target", "identity-provider-not-allowed");
   });
 
-  test("the issued token expires no later than the subject token", async () => {
+  test("the issued token expires no later than the subject token, in whole seconds", async () => {
     const exp = nowSeconds() + 120;
-    const reply = await exchange(await issue(rsKey, { ...claimsOf("ann"), exp }));
+    const reply = await exchange(await issue(rsKey, { ...claimsOf("ann"), exp: exp + 0.7 }));
     assert.equal(reply.status, 200, JSON.stringify(reply));
     const claims = decodeClaims(reply.body.access_token as string);
     assert.equal(claims.exp, exp);
     assert.equal(reply.body.expires_in, exp - (claims.iat as number));
+  });
+
+  test("an identity provider saved before grantable scopes were recorded mints nothing until saved again", async () => {
+    const issuer = `https://${fresh("legacy")}.example.test/`;
+    const secret = Buffer.from(`${issuer} secret, sixteen bytes at least`);
+    const saved = {
+      iss: issuer,
+      algs: ["HS256"],
+      key: secret.toString("base64url"),
+      mapping: { "sub.$": "$.sub", "roles.$": "$.roles", provider: "test-idp" },
+    };
+    // As migration 0004 leaves a row saved before it: no grantable scopes.
+    await api.server.services.store.upsertIdentityProvider({
+      orgId: api.orgId,
+      aud: undefined,
+      iss: issuer,
+      algs: saved.algs,
+      key: saved.key,
+      jwksUrl: undefined,
+      mapping: saved.mapping,
+      grantableScopes: undefined,
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+    });
+    const token = () => issue(secret, { iss: issuer, sub: "old", roles: ["editor"] });
+    const refused = await exchange(await token());
+    assertRefused(refused, "invalid_target", "identity-provider-not-allowed");
+    assert.match(refused.body.error_description as string, /save it again/);
+    await ok(upsertIdp(saved));
+    assert.equal((await exchange(await token())).status, 200);
+  });
+
+  test("anonymous tokens reach no scope beyond production, whatever key the service is given", async () => {
+    const { orgId } = await api.otherOrg(["state.read"]);
+    const headers = {
+      authorization: `Bearer ${api.adminToken}`,
+      "content-type": "application/json",
+      "x-statebacked-org-id": orgId,
+    };
+    const made = await fetch(`${api.url}/keys`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ name: "powerful", scopes: ["instances.admin", "state.read"] }),
+    });
+    const powerful = (await made.json()) as { id: string };
+    // The org's anonymous identity provider as a row from before migration 0004 holds it.
+    const audience = `https://${orgId}.anonymous.auth.statebacked.dev`;
+    await api.server.services.store.upsertIdentityProvider({
+      orgId,
+      aud: audience,
+      iss: audience,
+      algs: ["HS256"],
+      key: Buffer.from(orgId).toString("base64url"),
+      jwksUrl: undefined,
+      mapping: { "sid.$": "$.sid", "did.$": "$.did" },
+      grantableScopes: undefined,
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+    });
+    const repointed = await fetch(`${api.url}/token-providers`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        service: "anonymous-statebacked-dev",
+        keyId: powerful.id,
+        mapping: { "sid.$": "$.sid", "did.$": "$.did", auth: "anonymous" },
+      }),
+    });
+    assert.equal(repointed.status, 204);
+    assertRefused(
+      await exchange(anonymousToken(orgId), "anonymous-statebacked-dev", orgId),
+      "invalid_target",
+      "identity-provider-not-allowed",
+    );
   });
 });

@@ -22,6 +22,7 @@ import type {
   TokenProviderRecord,
 } from "../../store/store.js";
 import { AddressRefusedError, nameRefusal, refusal, type JwksAddressPolicy } from "./addresses.js";
+import { KEY_PRESETS } from "../scopes.js";
 import { ANONYMOUS_SERVICE, anonymousClaims, isAnonymous } from "./anonymous.js";
 import {
   DEFAULT_JWKS_OPTIONS,
@@ -208,7 +209,10 @@ export class TokenExchange {
     }
     const issuedAt = Math.floor(this.#deps.clock.now() / 1000);
     // Never longer than the subject token vouches for the user (verified: exp is required).
-    const expiresAt = Math.min(issuedAt + this.#lifetime, Math.max(issuedAt, claims.exp!));
+    const expiresAt = Math.min(
+      issuedAt + this.#lifetime,
+      Math.max(issuedAt, Math.floor(claims.exp!)),
+    );
     return {
       access_token: signExchangedToken({
         keyId: key.id,
@@ -378,8 +382,10 @@ export function toOAuthError(error: unknown, logger: Logger): OAuthError {
 
 /**
  * Refuses an identity provider's token at a token provider it may not mint through: an anonymous
- * one anywhere but the anonymous service, and any one at a provider whose key holds a scope beyond
- * the identity provider's grantable scopes (whoever configured it could not mint those).
+ * one anywhere but the anonymous service, or beyond the production scopes anonymous sessions are
+ * made with (whatever key an admin gives that service); and any other one at a provider whose key
+ * holds a scope beyond its grantable scopes (whoever configured it could not mint those), or when
+ * it was saved before those were recorded.
  */
 function checkMayUse(
   idp: IdentityProviderRecord,
@@ -397,8 +403,14 @@ function checkMayUse(
   if (anonymous && provider.service !== ANONYMOUS_SERVICE) {
     refuse(`its tokens are anonymous sessions, for service ${ANONYMOUS_SERVICE} only`);
   }
-  if (idp.grantableScopes === undefined) return;
-  const grantable = new Set(idp.grantableScopes);
+  const grantableScopes = anonymous ? KEY_PRESETS.production : idp.grantableScopes;
+  if (grantableScopes === undefined) {
+    refuse(
+      "it was saved before identity providers recorded who saved them: save it again " +
+        "(POST /idps, or the CLI's identity-providers upsert) to use it",
+    );
+  }
+  const grantable = new Set<string>(grantableScopes);
   const beyond = key.scopes.filter((scope) => !grantable.has(scope));
   if (beyond.length > 0) {
     refuse(`its key holds ${beyond.join(", ")}, beyond what whoever configured it holds`);

@@ -1,4 +1,4 @@
 -- 0004: the most an identity provider's tokens can be exchanged for (a JSON array of scopes): the
--- scopes of whoever configured it last. NULL for rows saved before: they keep the unbounded power
--- they were configured with until they are saved again.
+-- scopes of whoever configured it last. NULL for rows saved before, which mint nothing until they
+-- are saved again (anonymous ones, capped at the production scopes, excepted).
 ALTER TABLE identity_providers ADD COLUMN grantable_scopes TEXT;
