@@ -105,8 +105,6 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
   const engine = new Engine({
     ...engineOptions,
     nodeId,
-    // SQLite is the embedded store of one node; PostgreSQL's may be shared by many.
-    soleNode: databaseUrl === undefined,
     store: wrapStore ? wrapStore(store) : store,
     runtime,
   });

@@ -73,12 +73,6 @@ export type EngineOptions = {
   serviceLeaseMs?: number;
   /** This node's name in the service leases (see service-leases.ts). Default: random. */
   nodeId?: string;
-  /**
-   * No other node shares the store (the embedded SQLite default): leases left in it are this
-   * node's own from before a restart, and go at start, so the services they name count as lost
-   * at once. Default false.
-   */
-  soleNode?: boolean;
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
@@ -157,7 +151,6 @@ export class Engine {
       logger: this.logger,
       leaseMs: options.serviceLeaseMs ?? 30_000,
       ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
-      soleNode: options.soleNode ?? false,
     });
     this.committer = new StepCommitter({
       store: this.store,
@@ -248,7 +241,6 @@ export class Engine {
   /** Starts firing durable timers (including those left by an earlier run). */
   start(): void {
     this.timers.start();
-    this.leases.start();
   }
 
   /** Stops taking work, lets in-flight events finish, stops the timers. */

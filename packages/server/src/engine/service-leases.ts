@@ -21,8 +21,6 @@ export type ServiceLeaseOptions = {
   leaseMs: number;
   /** This node's name in the leases. Default: random, new with every start. */
   nodeId?: string;
-  /** No other node shares the store: every lease in it at start is this node's, from before. */
-  soleNode: boolean;
 };
 
 type Leased = { key: InstanceKey; committing: number };
@@ -39,20 +37,6 @@ export class ServiceLeases {
 
   constructor(private readonly options: ServiceLeaseOptions) {
     this.nodeId = options.nodeId ?? `node_${randomUUID()}`;
-  }
-
-  /**
-   * A node alone on its store removes the leases there: they are its own, from before a restart
-   * (whose services died with it), so other nodes, there being none, need not wait them out.
-   */
-  start(): void {
-    if (!this.options.soleNode) return;
-    this.write((store) => store.endServiceLeases(this.nodeId, [], Number.MAX_SAFE_INTEGER)).catch(
-      (err: unknown) =>
-        this.options.logger.warn("could not remove the service leases left from before", {
-          error: String(err),
-        }),
-    );
   }
 
   /**

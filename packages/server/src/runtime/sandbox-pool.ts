@@ -125,6 +125,7 @@ export class SandboxPool {
     for (const sandbox of this.#processes) sandbox.kill({ kind: "closed" });
   };
   #init: Promise<InitMessage> | undefined;
+  #lookAgain: NodeJS.Timeout | undefined;
   #drainScheduled = false;
   #closed = false;
   readonly #stats: Omit<SandboxPoolStats, "live"> = {
@@ -287,6 +288,7 @@ export class SandboxPool {
   /** Kills every process; pending and later calls fail with sandbox-crashed. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#lookAgain);
     const closedError = new MachineCodeError("sandbox-crashed", "the sandbox pool is closed");
     for (const waiter of this.#waiters.splice(0)) waiter.reject(closedError);
     const processes = [...this.#processes];
@@ -381,11 +383,12 @@ export class SandboxPool {
   }
 
   /**
-   * Every slot is taken by other orgs: recycle a process that has retired (its held steps
-   * settled), or else an idle one holding no steps, preferring the one whose loss costs least
-   * (fewest pinned affinities, then least recently used). Failing both, the waiter waits, and
-   * if an idle process is kept only by the steps it holds, it begins to retire. (A busy process
-   * is recycled once it goes idle, as any.)
+   * Every slot is taken by other orgs: recycle a process that has retired (idle, its held steps
+   * settled or overdue), or else an idle one holding no steps, preferring the one whose loss
+   * costs least (fewest pinned affinities, then least recently used). Failing both, the waiter
+   * waits and the cheapest process begins to retire: it takes no new work but the calls that
+   * settle its steps, so it goes idle even while its org keeps sending (a retirement no waiter
+   * needs any more ends: #endNeedlessRetirements).
    */
   #recycle(orgId: string, init: InitMessage): SandboxProcess | undefined {
     const now = Date.now();
@@ -394,7 +397,9 @@ export class SandboxPool {
       if (sandbox.orgId === orgId || sandbox.load > 0 || !sandbox.alive) continue;
       const held = this.#heldSteps.get(sandbox) ?? 0;
       if (held === 0) victim = sandbox;
-      else if (now - since >= this.#retireWithinMs) {
+      else if (now - since < this.#retireWithinMs)
+        this.#lookAgainIn(this.#retireWithinMs - (now - since));
+      else {
         this.#logger.warn("a retiring sandbox process still held steps: their effects are lost", {
           orgId: sandbox.orgId,
           pid: sandbox.pid,
@@ -411,16 +416,24 @@ export class SandboxPool {
       return this.#start(orgId, init);
     }
     if (this.#retiring.size === 0) {
-      const retiree = this.#cheapest(
-        (sandbox) => sandbox.load === 0 && this.#heldSteps.has(sandbox),
-      );
+      const retiree = this.#cheapest(() => true);
       if (retiree !== undefined) {
         this.#retiring.set(retiree, now);
         // Nothing may settle before it is overdue: look again then.
-        setTimeout(() => this.#scheduleDrain(), this.#retireWithinMs).unref();
+        this.#lookAgainIn(this.#retireWithinMs);
       }
     }
     return undefined;
+  }
+
+  /** Drains again in `ms` (and a little: timers may fire a millisecond early by Date.now()). */
+  #lookAgainIn(ms: number): void {
+    if (this.#lookAgain !== undefined) return;
+    this.#lookAgain = setTimeout(() => {
+      this.#lookAgain = undefined;
+      this.#scheduleDrain();
+    }, ms + 5);
+    this.#lookAgain.unref();
   }
 
   /** Of the live processes that are not retiring and pass `fits`: the one whose loss costs least. */
@@ -492,7 +505,9 @@ export class SandboxPool {
   #scheduleDrain(): void {
     if (this.#drainScheduled || this.#waiters.length === 0) return;
     this.#drainScheduled = true;
-    queueMicrotask(() => {
+    // On the next turn, not as a microtask: a call just answered may be a step, whose caller
+    // holds it (holdStep) in its continuation, before its process may be recycled.
+    setImmediate(() => {
       this.#drainScheduled = false;
       if (this.#closed) return;
       for (let i = 0; i < this.#waiters.length;) {

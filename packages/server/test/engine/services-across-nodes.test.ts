@@ -75,32 +75,3 @@ test("once the lease of a node that died runs out, another node delivers the los
   assert.equal(after.state, "failed");
   assert.deepEqual((await events(b, "hung")).slice(-3), ["inc", "xstate.error.actor.never", "inc"]);
 });
-
-test("a node alone on its SQLite file removes the leases left from before its restart", async () => {
-  const before = await startHarness({ clock: systemClock }, dir);
-  await before.deploy("workflow-v5.js", "v5-import", "wf");
-  const at = { orgId: ORG, machineName: "wf", instanceName: "restarted" };
-  await before.engine.createInstance({ ...at, authContext: alice });
-  assert.equal(
-    (await before.engine.sendEvent({ ...at, event: "inc", authContext: alice })).state,
-    "idle",
-  );
-  void before.engine.sendEvent({ ...at, event: "hang", authContext: alice }).catch(() => {});
-  const deadline = Date.now() + 10_000;
-  while (!(await events(before, "restarted")).includes("hang") && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  // What a crash would have left: the process's lease, unended, under the name it had then
-  // (a clean stop ends its own lease, not this one).
-  await before.store.leaseServices("node_before_the_crash", [at], Date.now() + 60_000);
-  await before.stop();
-  const after = await startHarness({ clock: systemClock }, dir);
-  nodes.push(after);
-  // Its service died with the process: the next event gets its error event first, at once.
-  const state = await after.engine.sendEvent({ ...at, event: "inc", authContext: alice });
-  assert.equal(state.state, "failed");
-  assert.deepEqual((await events(after, "restarted")).slice(-2), [
-    "xstate.error.actor.never",
-    "inc",
-  ]);
-});

@@ -362,6 +362,68 @@ describe("SandboxPool scheduling", () => {
     },
   );
 
+  test(
+    "a step's process is not recycled between the step's answer and its holdStep",
+    { timeout: 20_000 },
+    async () => {
+      const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
+      try {
+        const a = target("org_a", PROCESS_ID);
+        // org_a's step in flight on the only process; org_b waits for the slot.
+        const step = callExport(pool, a, "wait", [200], { affinity: "inst_a" });
+        await waitFor(() => pool.stats.started === 1, "org_a's process");
+        const other = callExport(pool, target("org_b", PROCESS_ID), "whoami");
+        const answeredBy = await step;
+        // What StepCommitter does as soon as the answer is in: hold the step where it waits.
+        const release = pool.holdStep("org_a", "inst_a");
+        // Its execute reaches the process that answered the step, which org_b did not take.
+        assert.equal(
+          JSON.parse(await pool.call(a, "execute", "{}", { affinity: "inst_a" })),
+          answeredBy,
+        );
+        assert.equal(pool.stats.orgSwitches, 0);
+        release();
+        assert.notEqual(await other, answeredBy);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
+  test(
+    "an org is served while two other orgs keep their processes busy",
+    { timeout: 20_000 },
+    async () => {
+      const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 2, processesPerOrg: 1 });
+      let stop = false;
+      // Calls one after another on three instances of an org: its process always has one.
+      const keepBusy = async (orgId: string, lane: number) => {
+        await new Promise((resolve) => setTimeout(resolve, lane * 30));
+        while (!stop) {
+          await callExport(pool, target(orgId, PROCESS_ID), "wait", [90], {
+            affinity: `inst_${lane}`,
+          }).catch(() => {});
+        }
+      };
+      const lanes: Array<Promise<void>> = [];
+      try {
+        await callExport(pool, target("org_a", PROCESS_ID), "whoami");
+        await callExport(pool, target("org_c", PROCESS_ID), "whoami");
+        for (const lane of [0, 1, 2]) lanes.push(keepBusy("org_a", lane), keepBusy("org_c", lane));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const served = await Promise.race([
+          callExport(pool, target("org_b", PROCESS_ID), "whoami").then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000)),
+        ]);
+        assert.ok(served, "org_b got a process");
+      } finally {
+        stop = true;
+        await Promise.all(lanes);
+        await pool.close();
+      }
+    },
+  );
+
   test("fails pending and later calls with sandbox-crashed once closed", async () => {
     const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
     const at = target("org_a", PROCESS_ID);
