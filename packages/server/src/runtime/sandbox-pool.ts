@@ -4,9 +4,10 @@
 // process that must change org is killed and replaced. Whatever a process does, the host only
 // ever sees coded errors and reports.
 //
-// A process holding steps that wait for their commit (holdStep) is never killed for another org:
-// their effects would be lost although their transitions are committed. It retires instead: it
-// settles those steps, takes nothing new, and goes once they are settled (or overdue).
+// A process holding steps that wait for their commit (holdStep) is not killed for another org:
+// their effects would be lost although their transitions are committed. When no idle process free
+// of held steps can go, the cheapest one retires instead: it takes nothing new but the calls that
+// settle its steps, and goes once idle with them settled (or overdue).
 import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
