@@ -185,11 +185,7 @@ class PostgresStoreImpl implements PostgresStore {
             : await pool.query<InstanceRow>({
                 name: "bs_select_instances",
                 text: SQL.selectInstances,
-                values: [
-                  keys.map((key) => key.orgId),
-                  keys.map((key) => key.machineName),
-                  keys.map((key) => key.instanceName),
-                ],
+                values: columnsOf(keys),
               });
         return new Map(found.rows.map((row) => [instanceId(row), toInstanceRecord(row)]));
       },
