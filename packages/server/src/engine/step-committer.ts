@@ -6,6 +6,7 @@ import type {
   MachineEvent,
   SendBatchResponse,
   Step,
+  StepResponse,
 } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
 import type {
@@ -257,21 +258,17 @@ export class StepCommitter {
       }
       let startsServices = false;
       for (const response of results) {
-        if (response?.outcome === "step" && response.step?.effectsPending === true) {
-          this.hold(instance.orgId, ref, response.step);
-          startsServices ||= (response.step.servicesStarted?.length ?? 0) > 0;
-        }
+        const step = pendingStep(response);
+        if (step === undefined) continue;
+        this.hold(instance.orgId, ref, step);
+        startsServices ||= (step.servicesStarted?.length ?? 0) > 0;
       }
       // Before any commit is queued: they all go in this same turn, to share a transaction.
       let leased: (() => void) | undefined;
       try {
         if (startsServices) leased = await this.deps.leaseServices(instance);
       } catch (err) {
-        for (const response of results) {
-          if (response?.outcome === "step" && response.step?.effectsPending === true) {
-            this.discard(version, ref, response.step.stepId);
-          }
-        }
+        for (const response of results) this.discardPending(version, ref, response);
         throw err;
       }
       try {
@@ -305,12 +302,7 @@ export class StepCommitter {
     // from the last state that was kept.
     let processed = results.length;
     results.forEach((response, index) => {
-      if (index >= processed) {
-        if (response?.outcome === "step" && response.step?.effectsPending === true) {
-          this.discard(version, ref, response.step.stepId);
-        }
-        return;
-      }
+      if (index >= processed) return this.discardPending(version, ref, response);
       try {
         const step = acceptStep(response);
         const origin = { kind: "external", authContext: {} } as const;
@@ -333,9 +325,7 @@ export class StepCommitter {
         if (response?.outcome !== "denied" && response?.outcome !== "failed") {
           processed = index + 1;
         }
-        if (response?.outcome === "step" && response.step?.effectsPending === true) {
-          this.discard(version, ref, response.step.stepId);
-        }
+        this.discardPending(version, ref, response);
         outcomes[index] = err as Error;
       }
     });
@@ -466,6 +456,12 @@ export class StepCommitter {
       .finally(() => this.unhold(ref, stepId));
   }
 
+  /** Discards the step a batch answer left waiting in its sandbox, if it left one. */
+  private discardPending(version: VersionRef, ref: string, response: StepResponse | undefined) {
+    const step = pendingStep(response);
+    if (step !== undefined) this.discard(version, ref, step.stepId);
+  }
+
   /** A step whose effects wait in its sandbox: its process stays until they run or go. */
   private hold(orgId: string, ref: string, step: Step): void {
     if (!step.effectsPending) return;
@@ -477,6 +473,16 @@ export class StepCommitter {
     this.heldSteps.get(key)?.();
     this.heldSteps.delete(key);
   }
+}
+
+/**
+ * The step a batch answer holds in its sandbox (its effects pending), if it is one. Answers come
+ * from the sandbox: a malformed one (null, no step) holds nothing.
+ */
+function pendingStep(response: StepResponse | undefined): Step | undefined {
+  return response?.outcome === "step" && response.step?.effectsPending === true
+    ? response.step
+    : undefined;
 }
 
 /** The request field naming the readers to ask about (none: the field is left out). */
