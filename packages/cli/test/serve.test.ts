@@ -184,6 +184,89 @@ test("a port in use fails with a clear message", TIMEOUT, async (t) => {
   assert.deepEqual(await stop(first), { code: 0, signal: null });
 });
 
+test(
+  "a second server on a data dir in use is refused; the dir is free once the first dies",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    const first = await serve(dataDir);
+    t.after(() => first.child.kill("SIGKILL"));
+    const { adminToken: token, orgId } = readCredentials(first.credentialsPath);
+
+    const second = runCli(["serve", "--port", "0", "--data-dir", dataDir]);
+    assert.deepEqual(await second.exited, { code: 1, signal: null });
+    assert.match(second.stderr(), /data dir .* is in use by another Backstate server/);
+    assert.equal((await call(first.url, token, "GET", "/orgs", { orgId })).status, 200);
+
+    // A crash leaves no stale claim: the operating system drops the lock with the process.
+    first.child.kill("SIGKILL");
+    await first.exited;
+    const third = await serve(dataDir);
+    t.after(() => third.child.kill("SIGKILL"));
+    assert.equal((await call(third.url, token, "GET", "/orgs", { orgId })).status, 200);
+    assert.deepEqual(await stop(third), { code: 0, signal: null });
+  },
+);
+
+// A machine whose "hang" event invokes a service that never settles; "poke" does nothing there.
+const HANGING_MACHINE = `
+import { createMachine, fromPromise } from "xstate";
+export default createMachine({
+  initial: "idle",
+  states: {
+    idle: { on: { hang: "hanging" } },
+    hanging: {
+      on: { poke: {} },
+      invoke: { src: fromPromise(() => new Promise(() => {})), onError: "failed" },
+    },
+    failed: {},
+  },
+});
+export const allowRead = () => true;
+export const allowWrite = () => true;
+`;
+
+test(
+  "after a crash, the restarted server delivers its dead services' errors at once",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    const first = await serve(dataDir);
+    t.after(() => first.child.kill("SIGKILL"));
+    const { adminToken: token, orgId } = readCredentials(first.credentialsPath);
+    await deploy(first.url, { token, orgId }, "hangs", HANGING_MACHINE);
+    const created = await call(first.url, token, "POST", "/machines/hangs", {
+      orgId,
+      body: { slug: "one" },
+    });
+    assert.equal(created.status, 200, JSON.stringify(created));
+    // The request waits for the service, which never ends: it dies with the server.
+    void call(first.url, token, "POST", "/machines/hangs/i/one/events", {
+      orgId,
+      body: { event: { type: "hang" } },
+    }).catch(() => {});
+    for (;;) {
+      const seen = await call(first.url, token, "GET", "/machines/hangs/i/one", { orgId });
+      if ((seen.body as { state?: unknown }).state === "hanging") break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    // The service's lease (30 s) is still running, but its node is gone for sure: the data dir was
+    // its alone. The next event finds the service lost and its error event delivered first.
+    const again = await serve(dataDir);
+    t.after(() => again.child.kill("SIGKILL"));
+    const poked = await call(again.url, token, "POST", "/machines/hangs/i/one/events", {
+      orgId,
+      body: { event: { type: "poke" } },
+    });
+    assert.equal(poked.status, 200, JSON.stringify(poked));
+    assert.equal((poked.body as { state: unknown }).state, "failed");
+    assert.deepEqual(await stop(again), { code: 0, signal: null });
+  },
+);
+
 test("environment variables configure serve; flags win over them", TIMEOUT, async (t) => {
   const fromEnv = tempDir(t);
   const fromFlag = tempDir(t);

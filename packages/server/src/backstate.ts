@@ -12,6 +12,7 @@ import { MachineRuntime } from "./runtime/machine-runtime.js";
 import { SandboxPool } from "./runtime/sandbox-pool.js";
 import { ADAPTER_PATH } from "./runtime/vendor-paths.js";
 import { openPostgresStore } from "./store/postgres/index.js";
+import { claimDataDir } from "./store/sqlite/data-dir-claim.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 
@@ -43,6 +44,13 @@ export type BackstateOptions = Partial<Omit<EngineOptions, "store" | "runtime">>
    * `databaseUrl`, unused with it (the server keeps no other files).
    */
   dataDir?: string;
+  /**
+   * SQLite only: hold the data dir for this process alone while it runs (a second server on it is
+   * refused with DataDirInUseError), and so take every service lease found in it at start for
+   * one of an earlier process, whose services died with it. `backstate serve` sets it; tests that
+   * put two engines on one file, as two nodes, do not.
+   */
+  claimDataDir?: boolean;
   /** This node's name in a cluster's change notices. Default: random, different on every start. */
   nodeId?: string;
   sandboxes?: { size?: number; memoryLimitMb?: number; callTimeoutMs?: number };
@@ -79,10 +87,11 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
     nodeId = `node_${randomBytes(9).toString("base64url")}`,
     sandboxes,
     wrapStore,
+    claimDataDir: _claimedInOpenStore,
     ...engineOptions
   } = options;
   const log = options.logger;
-  const { store, updates } = await openStore(options, nodeId);
+  const { store, updates, release } = await openStore(options, nodeId);
 
   const pool = new SandboxPool({
     adapterPath: ADAPTER_PATH,
@@ -135,6 +144,7 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
       await runtime.close();
       await updates.close();
       await store.close();
+      release();
     },
   };
 }
@@ -142,7 +152,7 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
 async function openStore(
   options: BackstateOptions,
   nodeId: string,
-): Promise<{ store: BackstateStore; updates: UpdateBus }> {
+): Promise<{ store: BackstateStore; updates: UpdateBus; release: () => void }> {
   const logger = options.logger ?? silentLogger;
   const { databaseUrl } = options;
   if (databaseUrl === undefined) {
@@ -151,16 +161,27 @@ async function openStore(
     }
     // The database holds key and session secrets: only the server's user may read it.
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    const claim = options.claimDataDir ? claimDataDir(options.dataDir) : undefined;
     const databasePath = join(options.dataDir, "backstate.db");
-    const store = openSqliteStore({ path: databasePath });
+    let store: BackstateStore | undefined;
     try {
+      store = openSqliteStore({ path: databasePath });
       await store.migrate();
       chmodSync(databasePath, 0o600);
+      // Alone on the file: a lease in it is an earlier process's, and that process is gone (it
+      // held the claim while it ran). Its services died with it; without this, their instances
+      // would wait for the lease to run out before their error events are delivered.
+      if (claim) await store.endServiceLeases(nodeId, [], Number.MAX_SAFE_INTEGER);
     } catch (error) {
-      await store.close();
+      await store?.close();
+      claim?.release();
       throw error;
     }
-    return { store, updates: new LocalUpdateBus(logger) };
+    return {
+      store,
+      updates: new LocalUpdateBus(logger),
+      release: () => claim?.release(),
+    };
   }
 
   if (!isPostgresUrl(databaseUrl)) {
@@ -184,5 +205,5 @@ async function openStore(
     await store.close();
     throw error;
   }
-  return { store, updates };
+  return { store, updates, release: () => {} };
 }

@@ -33,7 +33,9 @@ export type ErrorCode =
   | "upgrade-required"
   // storage
   | "store-newer-than-server"
-  | "store-error";
+  | "store-error"
+  // starting a server
+  | "data-dir-in-use";
 
 /** The base of every coded server error. `code` is stable; `message` is for people. */
 export class BackstateError extends Error {

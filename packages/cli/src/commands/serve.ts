@@ -87,6 +87,8 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
   try {
     server = await startServer({
       dataDir,
+      // This process alone serves the data dir: a second server on it is refused.
+      claimDataDir: true,
       host: options.host,
       port: options.port,
       logger,
@@ -98,7 +100,7 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
       },
     });
   } catch (error) {
-    throw listenError(error, options) ?? error;
+    throw startError(error, options) ?? error;
   }
   const stopped = closeOnSignals(server, logger);
 
@@ -154,9 +156,12 @@ function clientUrl(listenUrl: string): string {
   return url.origin;
 }
 
-function listenError(error: unknown, options: ServeOptions): CliError | undefined {
+/** Why the server did not start, for people, when it is something they can set right. */
+function startError(error: unknown, options: ServeOptions): CliError | undefined {
   const where = `${options.host}:${options.port}`;
   switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case "data-dir-in-use":
+      return new CliError((error as Error).message);
     case "EADDRINUSE":
       return new CliError(`cannot listen on ${where}: the port is in use (choose one with --port)`);
     case "EACCES":

@@ -44,6 +44,8 @@ const STATUS_OF: Record<ErrorCode, number> = {
   "sandbox-crashed": 503,
   "store-error": 503,
   "store-newer-than-server": 503,
+  // Only at start, never in an answer: the server does not start.
+  "data-dir-in-use": 503,
 };
 
 export function errorResponse(err: unknown, logger: Logger): { status: number; body: ErrorBody } {

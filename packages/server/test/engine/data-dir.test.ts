@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { openBackstate } from "../../src/backstate.js";
+import { DataDirInUseError } from "../../src/store/sqlite/data-dir-claim.js";
 
 test("a new data folder is 0700 and its database 0600", async () => {
   const parent = mkdtempSync(join(tmpdir(), "backstate-mode-"));
@@ -18,4 +19,22 @@ test("a new data folder is 0700 and its database 0600", async () => {
     await node.close();
     rmSync(parent, { recursive: true, force: true });
   }
+});
+
+test("a claimed data folder refuses a second claimer until the first closes", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "backstate-claim-"));
+  const first = await openBackstate({ dataDir, claimDataDir: true, sandboxes: { size: 1 } });
+  try {
+    await assert.rejects(
+      openBackstate({ dataDir, claimDataDir: true, sandboxes: { size: 1 } }),
+      (error: unknown) => error instanceof DataDirInUseError && error.code === "data-dir-in-use",
+    );
+    // The refused start changed nothing: the first node still serves.
+    assert.deepEqual(await first.store.listMachines("org_none", { limit: 1 }), []);
+  } finally {
+    await first.close();
+  }
+  const second = await openBackstate({ dataDir, claimDataDir: true, sandboxes: { size: 1 } });
+  await second.close();
+  rmSync(dataDir, { recursive: true, force: true });
 });
