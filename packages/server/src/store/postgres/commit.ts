@@ -14,6 +14,8 @@ import {
 import type { QueuedCommit } from "../commit-chains.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
+import { lookUpAmbiguousBatch } from "./ambiguous-batch.js";
+import { checkOut } from "./connection.js";
 import { COMMIT_BATCH, DEFINE_COMMIT_BATCH, type CommitFailure } from "./commit-function.js";
 import { commitChange, originPrefix } from "./notices.js";
 
@@ -105,28 +107,12 @@ async function runBatch(
   if (elements.length === 0) return outcomes;
   const plainCount = markPlainCommits(elements);
 
-  const client = await pool.connect();
-  let broken: Error | undefined;
   let results: ElementResult[];
   try {
-    if (!defined.has(client)) {
-      await client.query(DEFINE_COMMIT_BATCH);
-      defined.add(client);
-    }
-    const answer = await client.query<{ results: ElementResult[] }>({
-      name: "bs_commit_batch_v4",
-      text: COMMIT_BATCH,
-      values: [JSON.stringify(elements), plainCount, notices.channel, originPrefix(notices.origin)],
-    });
-    results = answer.rows[0]?.results ?? [];
+    results = await writeBatch(pool, notices, elements, plainCount);
   } catch (error) {
-    // An error PostgreSQL reported leaves the connection usable (the statement's transaction is
-    // over); any other (the connection broke, or timed out) means it must not go back to the pool.
-    if (!(error instanceof DatabaseError))
-      broken = error instanceof Error ? error : new Error(String(error));
-    throw error;
-  } finally {
-    client.release(broken);
+    if (!(error instanceof BatchFateUnknown)) throw error;
+    results = await fateOf(pool, error, elements);
   }
   if (results.length !== elements.length) {
     throw new BackstateError(
@@ -144,6 +130,94 @@ async function runBatch(
     }
   });
   return outcomes;
+}
+
+/** The connection broke after the batch statement was sent: it may have committed or not. */
+class BatchFateUnknown extends Error {
+  constructor(
+    readonly backendPid: number | undefined,
+    readonly reason: Error,
+  ) {
+    super(`the connection broke while the batch was committing: ${reason.message}`, {
+      cause: reason,
+    });
+  }
+}
+
+/** Runs the batch statement on a pooled connection: one round trip, one transaction. */
+async function writeBatch(
+  pool: Pool,
+  notices: { channel: string; origin: string },
+  elements: readonly Element[],
+  plainCount: number,
+): Promise<ElementResult[]> {
+  const client = await checkOut(pool);
+  let broken: Error | undefined;
+  let sent = false;
+  try {
+    if (!defined.has(client)) {
+      await client.query(DEFINE_COMMIT_BATCH);
+      defined.add(client);
+    }
+    sent = true;
+    const answer = await client.query<{ results: ElementResult[] }>({
+      name: "bs_commit_batch_v4",
+      text: COMMIT_BATCH,
+      values: [JSON.stringify(elements), plainCount, notices.channel, originPrefix(notices.origin)],
+    });
+    return answer.rows[0]?.results ?? [];
+  } catch (error) {
+    // An error PostgreSQL reported leaves the connection usable (the statement's transaction is
+    // over, nothing of it written); any other (the connection broke, or timed out) means it must
+    // not go back to the pool, and leaves unknown whether the batch committed.
+    if (error instanceof DatabaseError) throw error;
+    broken = error instanceof Error ? error : new Error(String(error));
+    throw sent ? new BatchFateUnknown(backendPidOf(client), broken) : broken;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * The results of a batch whose answer was lost, read back from the history once its session is
+ * over (ambiguous-batch.ts): a commit found there was written, any other was not. Throws the
+ * original failure when that cannot be learnt (then, as before, every commit of it fails).
+ */
+async function fateOf(
+  pool: Pool,
+  unknown: BatchFateUnknown,
+  elements: readonly Element[],
+): Promise<ElementResult[]> {
+  if (unknown.backendPid === undefined) throw unknown.reason;
+  let landed: Awaited<ReturnType<typeof lookUpAmbiguousBatch>>;
+  try {
+    landed = await lookUpAmbiguousBatch(
+      pool,
+      unknown.backendPid,
+      elements.map((element) => ({
+        orgId: element.o,
+        machineName: element.m,
+        instanceName: element.n,
+        sequence: element.es + 1,
+        event: element.e,
+        state: element.st,
+        at: element.at,
+      })),
+    );
+  } catch {
+    throw unknown.reason;
+  }
+  return landed.map((written) =>
+    written === undefined
+      ? { ok: false, err: "other", msg: unknown.message }
+      : { ok: true, id: written.instanceId, seq: written.sequence },
+  );
+}
+
+/** The server process of a pg connection (pg sets it at connect time; its types omit it). */
+function backendPidOf(client: PoolClient): number | undefined {
+  const pid = (client as unknown as { processID?: unknown }).processID;
+  return typeof pid === "number" ? pid : undefined;
 }
 
 /**

@@ -77,6 +77,25 @@ export async function changes(
 }
 
 /**
+ * Takes a connection from the pool. pg emits "error" on a connection that breaks (a network
+ * failure, a database restart) and the pool listens for it only while the connection is idle
+ * there: checked out, nobody would, and the event would crash the process. The query in flight
+ * fails with the same error, and is handled there; so while the connection is out, the event is
+ * listened for and let go. Released broken, the connection is dropped, listener and all.
+ */
+export async function checkOut(pool: Pool): Promise<PoolClient> {
+  const client = await pool.connect();
+  const letGo = () => {};
+  client.on("error", letGo);
+  const release = client.release.bind(client);
+  client.release = (broken?: Error | boolean) => {
+    if (!broken) client.removeListener("error", letGo);
+    release(broken);
+  };
+  return client;
+}
+
+/**
  * Runs `work` in one transaction on one pooled connection: committed when it resolves, rolled
  * back when it throws. A connection that fails even to roll back is dropped, not reused.
  */
@@ -84,7 +103,7 @@ export async function inTransaction<T>(
   pool: Pool,
   work: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  const client = await checkOut(pool);
   let broken: Error | undefined;
   try {
     await client.query("BEGIN");
