@@ -32,7 +32,8 @@ export class Connection {
   /** The authContext as JSON: connections with equal ones share one allowRead decision. */
   readonly authKey: string;
   lastSeen = Date.now();
-  private readonly lastTs = new Map<string, number>();
+  /** Per instance, the newest state this socket was sent (or has waiting), and its frame. */
+  private readonly lastSent = new Map<string, { ts: number; frame: string }>();
   private readonly waiting = new Map<string, string>();
   private drainTimer: NodeJS.Timeout | undefined;
 
@@ -58,14 +59,28 @@ export class Connection {
 
   /** Whether this socket was already sent the instance's state at `ts`, or a newer one. */
   hasSeen(ref: string, ts: number): boolean {
-    return ts <= (this.lastTs.get(ref) ?? -Infinity);
+    return ts <= (this.lastSent.get(ref)?.ts ?? -Infinity);
   }
 
   /** Sends an update unless this socket already has a newer (or the same) state of the instance. */
   sendUpdate(ref: string, ts: number, frame: string): void {
     if (this.hasSeen(ref, ts)) return;
-    this.lastTs.set(ref, ts);
+    this.lastSent.set(ref, { ts, frame });
     this.enqueue(`update:${ref}`, frame);
+  }
+
+  /**
+   * A new subscription's first state, sent even when this socket already has it: the client
+   * hands each frame only to the listeners it holds at that moment, so a second subscriber to
+   * an instance the socket watches has seen nothing yet (api-contract §6.4: the current state
+   * at once). The socket's other subscribers get it once more, which the client takes as the
+   * same state again. Never older than what the socket was sent last: that newer state goes.
+   */
+  sendCurrentState(ref: string, ts: number, frame: string): void {
+    const last = this.lastSent.get(ref);
+    const current = last !== undefined && last.ts > ts ? last : { ts, frame };
+    this.lastSent.set(ref, current);
+    this.enqueue(`update:${ref}`, current.frame);
   }
 
   sendError(message: Omit<ErrorMessage, "type">): void {
@@ -79,7 +94,7 @@ export class Connection {
   /** Forgets the instance's last state once nothing on this socket watches it. */
   forget(ref: string): void {
     if (!this.watches(ref)) {
-      this.lastTs.delete(ref);
+      this.lastSent.delete(ref);
       this.waiting.delete(`update:${ref}`);
     }
   }

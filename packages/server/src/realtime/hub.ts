@@ -94,8 +94,8 @@ export class RealtimeHub {
       machineName: key.machineName,
       instanceName: key.instanceName,
     };
-    // Watch first, then read: an update committed in between is sent (the ts check drops the
-    // older of the two), never missed.
+    // Watch first, then read: an update committed in between is sent (sendCurrentState never
+    // goes back to the older of the two), never missed.
     this.unsubscribe(connection, requestId);
     connection.subscriptions.set(requestId, subscription);
     this.watch(subscription.ref, connection);
@@ -106,7 +106,7 @@ export class RealtimeHub {
       });
       if (connection.subscriptions.get(requestId) !== subscription) return;
       const frame = updateFrame(subscription, wireState(state));
-      connection.sendUpdate(subscription.ref, state.ts, frame);
+      connection.sendCurrentState(subscription.ref, state.ts, frame);
     } catch (err) {
       if (connection.subscriptions.get(requestId) === subscription) {
         this.unsubscribe(connection, requestId);

@@ -2,7 +2,7 @@
 // arrive in the query string, because browsers cannot set headers on a WebSocket; they are
 // checked before the upgrade, so a refused client gets an HTTP status, never an open-then-closed
 // socket (the official client would reconnect to that in a tight loop).
-import type { IncomingMessage, Server } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import type { Authenticator } from "../auth/authenticator.js";
@@ -205,7 +205,7 @@ async function closeRevoked(
 function reject(socket: Duplex, status: number, body: object): void {
   const text = JSON.stringify(body);
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? "Unauthorized" : "Error"}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
       "content-type: application/json\r\n" +
       "access-control-allow-origin: *\r\n" +
       `content-length: ${Buffer.byteLength(text)}\r\n` +

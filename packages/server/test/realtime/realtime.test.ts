@@ -97,6 +97,34 @@ async function watchOpen(sockets: RawSocket[], instance: string): Promise<void> 
 const countOf = (m: Message) => (m.publicContext as { count: number }).count;
 
 describe("the official client", () => {
+  test("a second subscribe to an instance the client already watches gets its state at once", async () => {
+    const name = await newInstance();
+    const alice = user("alice");
+    const first: number[] = [];
+    const second: number[] = [];
+    const count = (update: { publicContext?: unknown }) =>
+      (update.publicContext as { count: number }).count;
+    const stopFirst = alice.machineInstances.subscribe("watched", name, (u) =>
+      first.push(count(u)),
+    );
+    let stopSecond = () => {};
+    try {
+      await waitFor(() => first.length === 1);
+      // The same client shares one socket: this subscription's first state is the one the
+      // socket already has.
+      stopSecond = alice.machineInstances.subscribe("watched", name, (u) => second.push(count(u)));
+      await waitFor(() => second.length === 1);
+      assert.deepEqual(second, [0]);
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
+      await waitFor(() => second.length === 2);
+      assert.deepEqual(second, [0, 1]);
+      assert.equal(first.at(-1), 1);
+    } finally {
+      stopFirst();
+      stopSecond();
+    }
+  });
+
   test("subscribe: the current state at once, then every change sent by another client", async () => {
     const name = await newInstance();
     const seen: Array<{ state: unknown; count: number; ts: number }> = [];
@@ -190,7 +218,7 @@ describe("raw sockets", () => {
     }
   });
 
-  test("two subscriptions on one instance get one update per change", async () => {
+  test("two subscriptions on one instance: each its first state, then one update per change", async () => {
     const name = await newInstance();
     const socket = await socketFor("alice");
     try {
@@ -208,7 +236,8 @@ describe("raw sockets", () => {
       await socket.next((m) => isUpdate(name)(m) && countOf(m) === 1);
       await sleep(150);
       assert.equal(socket.messages.filter((m) => isUpdate(name)(m) && countOf(m) === 1).length, 1);
-      assert.equal(socket.messages.filter((m) => isUpdate(name)(m) && countOf(m) === 0).length, 1);
+      // The current state once per subscribe (each subscriber's first), the change once.
+      assert.equal(socket.messages.filter((m) => isUpdate(name)(m) && countOf(m) === 0).length, 2);
     } finally {
       await socket.close();
     }
@@ -345,7 +374,7 @@ describe("raw sockets", () => {
       await expiring.next((m) => isUpdate(name)(m) && countOf(m) === 1);
       expiring.send(subscribe("late"));
       const late = await expiring.next((m) => m.type === "error" && m.requestId === "late");
-      assert.deepEqual([late.status, late.code], [401, "token-expired"]);
+      assert.deepEqual([late.status, late.code], [403, "token-expired"]);
     } finally {
       await noScope.close();
       await expiring.close();
@@ -359,7 +388,7 @@ describe("raw sockets", () => {
       rtUrl(api.url, expired),
       rtUrl(api.url, "").replace("token=", "nothing="),
     ]) {
-      await assert.rejects(openSocket(url), { status: 401 });
+      await assert.rejects(openSocket(url), { status: 403 });
     }
   });
 
@@ -384,7 +413,7 @@ describe("raw sockets", () => {
       await kept.next((m) => isUpdate(name)(m) && countOf(m) === 1);
       assert.equal(kept.ws.readyState, WebSocket.OPEN);
       // The deleted key cannot open a socket again either.
-      await assert.rejects(socketFor("alice", doomed), { status: 401 });
+      await assert.rejects(socketFor("alice", doomed), { status: 403 });
     } finally {
       await revoked.close();
       await kept.close();
