@@ -81,7 +81,7 @@ test(
       env: { BACKSTATE_HOME: other },
     });
     assert.equal(refused.code, 3, refused.stderr);
-    assert.match(refused.stderr, /\(HTTP 401, code token-/);
+    assert.match(refused.stderr, /\(HTTP 403, code token-/);
     assert.ok(!existsSync(join(other, "credentials")));
     const incomplete = await backstate(["login", "--api-url", apiUrl], {
       env: { BACKSTATE_HOME: other },

@@ -300,7 +300,7 @@ test(
     const deleted = parsed(await server.run(["keys", "delete", "--key", key.id, "--json"]));
     assert.deepEqual(deleted, { id: key.id, deleted: true });
     const afterDelete = await asErin("erin");
-    assert.equal(afterDelete.status, 401);
+    assert.equal(afterDelete.status, 403);
     assert.equal(((await afterDelete.json()) as { code: string }).code, "token-unknown-key");
     const remaining = parsed<{ keys: { id: string }[] }>(
       await server.run(["keys", "list", "--json"]),

@@ -15,14 +15,21 @@ export type ErrorBody = {
   error_description?: string;
 };
 
+/**
+ * A missing, malformed, expired or unverifiable token: 403, not 401. State Backed's API documents
+ * only 403 here, and the official client turns 403 into UnauthorizedError (what callers catch to
+ * sign in again) but 401 into a bare ApiError (api-contract §1.5).
+ */
+const TOKEN_REFUSED = 403;
+
 const STATUS_OF: Record<ErrorCode, number> = {
   "invalid-parameter": 400,
   "context-too-large": 400,
   "not-json-serializable": 400,
   "invalid-bundle": 400,
   "specify-org": 400,
-  "token-missing": 401,
-  "token-unknown-key": 401,
+  "token-missing": TOKEN_REFUSED,
+  "token-unknown-key": TOKEN_REFUSED,
   "missing-scope": 403,
   "missing-org": 403,
   "missing-user": 403,
@@ -54,7 +61,7 @@ export function errorResponse(err: unknown, logger: Logger): { status: number; b
     return { status: err.status, body: err.body };
   }
   if (err instanceof TokenError) {
-    return { status: 401, body: { error: err.message, code: err.code } };
+    return { status: TOKEN_REFUSED, body: { error: err.message, code: err.code } };
   }
   if (err instanceof BackstateError) {
     const status = STATUS_OF[err.code];

@@ -45,7 +45,7 @@ test("a browser preflight is answered for the headers the official client sends"
 
 test("errors carry CORS headers and the { error, code } body", async () => {
   for (const [path, status, code] of [
-    ["/machines", 401, "token-missing"],
+    ["/machines", 403, "token-missing"],
     ["/no/such/route", 404, "not-found"],
     ["/logs", 501, "not-implemented"],
   ] as const) {

@@ -631,8 +631,8 @@ function expectedFor(route: Route, entry: Entry, caller: Caller): Expected {
   if (entry === "not-implemented") return { status: 501, code: "not-implemented" };
   const { access } = route;
   if (access.kind === "public") return entry.everyone ?? success;
-  if (caller.kind === "none") return { status: 401, code: "token-missing" };
-  if (caller.kind === "expired") return { status: 401, code: "token-expired" };
+  if (caller.kind === "none") return { status: 403, code: "token-missing" };
+  if (caller.kind === "expired") return { status: 403, code: "token-expired" };
   if (caller.kind === "admin") return success;
   if (access.kind === "user") return { status: 403, code: "missing-user" };
   if (caller.kind === "no-scope") return { status: 403, code: "missing-scope" };
@@ -734,13 +734,13 @@ describe("authentication and act-as", () => {
     send("POST", { path, body }, headers);
   const act = (claims: unknown): Headers => ({ "x-statebacked-act": JSON.stringify(claims) });
 
-  test("a deleted key's tokens stop verifying: 401 token-unknown-key", async () => {
+  test("a deleted key's tokens stop verifying: 403 token-unknown-key", async () => {
     const key = await api.createKey(["machines.read"], "doomed");
     const token = await api.tokenFor(key, ALICE);
     assert.equal((await get("/machines", bearer(token))).status, 200);
     assert.equal((await admin("DELETE", `/keys/${key.id}`)).status, 204);
     const reply = await get("/machines", bearer(token));
-    assert.equal(reply.status, 401, reply.text);
+    assert.equal(reply.status, 403, reply.text);
     assert.equal(reply.body?.code, "token-unknown-key");
   });
 

@@ -209,13 +209,15 @@ describe("instances through an end user's key token", () => {
     await assert.rejects(userClient("alice").machines.list(), errors.MissingScopeError);
   });
 
-  test("an expired token is refused with 401 and its reason", async () => {
+  test("an expired token is refused with 403 (UnauthorizedError) and its reason", async () => {
     const expiredAt = Math.floor(Date.now() / 1000) - 120;
     const expired = clientWith(await api.tokenFor(userKey, { sub: "alice" }, expiredAt));
     await assert.rejects(
       expired.machineInstances.get("toggle", "alice-1"),
       (err: unknown) =>
-        err instanceof errors.ApiError && err.status === 401 && err.code === "token-expired",
+        err instanceof errors.UnauthorizedError &&
+        err.status === 403 &&
+        err.code === "token-expired",
     );
   });
 
@@ -227,7 +229,9 @@ describe("instances through an end user's key token", () => {
     await assert.rejects(
       client.machineInstances.get("toggle", "before-delete"),
       (err: unknown) =>
-        err instanceof errors.ApiError && err.status === 401 && err.code === "token-unknown-key",
+        err instanceof errors.UnauthorizedError &&
+        err.status === 403 &&
+        err.code === "token-unknown-key",
     );
     assert.ok(!(await admin.keys.list()).keys.some((k) => k.id === doomed.id));
   });
@@ -237,7 +241,9 @@ describe("instances through an end user's key token", () => {
   test("a key deleted by another node fails at once on events, which then write nothing", async () => {
     const store = api.server.services.store;
     const refusedAsUnknownKey = (err: unknown) =>
-      err instanceof errors.ApiError && err.status === 401 && err.code === "token-unknown-key";
+      err instanceof errors.UnauthorizedError &&
+      err.status === 403 &&
+      err.code === "token-unknown-key";
     // Each case with a key of its own that this node has used, then deleted elsewhere.
     let keys = 0;
     const usedThenDeletedElsewhere = async () => {
@@ -266,7 +272,7 @@ describe("instances through an end user's key token", () => {
       assert.equal((state.context as { public: { flips: number } }).public.flips, 2);
     };
 
-    // A step that would commit, one allowWrite refuses, one to a missing instance: all 401.
+    // A step that would commit, one allowWrite refuses, one to a missing instance: all refused for the key.
     for (const event of ["toggle", "forbidden", "missing"]) {
       const { client, name } = await usedThenDeletedElsewhere();
       await assert.rejects(
@@ -285,7 +291,7 @@ describe("instances through an end user's key token", () => {
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: "{",
     });
-    assert.equal(malformed.status, 401);
+    assert.equal(malformed.status, 403);
     assert.equal(((await malformed.json()) as { code: string }).code, "token-unknown-key");
   });
 });

@@ -776,7 +776,7 @@ describe("refused subject tokens", () => {
     const read = await fetch(`${api.url}/machines/${MACHINE}/i/u`, {
       headers: { authorization: `Bearer ${issued}` },
     });
-    assert.equal(read.status, 401);
+    assert.equal(read.status, 403);
   });
 });
 
