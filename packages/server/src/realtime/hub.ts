@@ -55,6 +55,15 @@ export class RealtimeHub {
   async subscribe(connection: Connection, message: Subscribe): Promise<void> {
     const { requestId } = message;
     const { principal } = connection;
+    // The same subscribe again (the client replays its subscribes when a socket opens, and may
+    // have queued them too): it is live and has had its state, so nothing changes.
+    const live = connection.subscriptions.get(requestId);
+    if (
+      live?.machineName === message.machineName &&
+      live.instanceName === message.machineInstanceName
+    ) {
+      return;
+    }
     // Counted on arrival, before anything is awaited: every other request id held or being
     // admitted takes a place (one replacing its own id takes none), so subscribes sent together
     // get places in the order they came, and no more than the limit.

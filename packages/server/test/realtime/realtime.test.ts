@@ -218,6 +218,32 @@ describe("raw sockets", () => {
     }
   });
 
+  test("a subscribe repeated with its request id changes nothing: one state, one update per change", async () => {
+    const name = await newInstance();
+    const socket = await socketFor("alice");
+    try {
+      const subscribe = {
+        type: "subscribe-to-instance",
+        requestId: "same",
+        machineName: "watched",
+        machineInstanceName: name,
+      };
+      socket.send(subscribe);
+      await socket.next(isUpdate(name));
+      socket.send(subscribe);
+      await user("bob").machineInstances.sendEvent("watched", name, { event: "inc" });
+      await socket.next((m) => isUpdate(name)(m) && countOf(m) === 1);
+      await sleep(150);
+      assert.deepEqual(
+        socket.messages.filter(isUpdate(name)).map(countOf),
+        [0, 1],
+        "the first state once, the change once",
+      );
+    } finally {
+      await socket.close();
+    }
+  });
+
   test("two subscriptions on one instance: each its first state, then one update per change", async () => {
     const name = await newInstance();
     const socket = await socketFor("alice");
