@@ -168,7 +168,8 @@ test(
     symlinkSync(join(CACHE, "node_modules"), join(work, "node_modules"), "dir");
 
     parsed(await server.run(["smply-credentials", "--home", home, "--json"]));
-    const smply = async (...args: string[]) => {
+    /** Runs smply to a successful end and answers what it printed. */
+    const smplyText = async (...args: string[]) => {
       const result = await runProcess(process.execPath, [SMPLY, "--api-url", server.url, ...args], {
         cwd: work,
         // HOME holds .smply/credentials and .smply/default-org; nothing else of ours leaks in.
@@ -180,8 +181,10 @@ test(
         0,
         `smply ${args.join(" ")}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
       );
-      return JSON.parse(result.stdout) as Record<string, unknown>;
+      return result.stdout;
     };
+    const smply = async (...args: string[]) =>
+      JSON.parse(await smplyText(...args)) as Record<string, unknown>;
     const user1 = ["--machine", "lamp", "--instance", "user1"];
     const actAs = ["--auth-context", '{"sub":"user1"}'];
 
@@ -216,5 +219,26 @@ test(
     // backstate sees what smply did.
     const seen = parsed(await server.run(["instances", "get", ...user1, ...actAs, "--json"]));
     assert.equal(seen.state, "on");
+
+    // smply sends its default `use: "production"` along with --scopes: the scopes are the key's.
+    // It prints the new key's id and secret for people, not JSON.
+    const printed = await smplyText(
+      "keys",
+      "create",
+      "-n",
+      "scoped",
+      "--scopes",
+      "machines.read",
+      "state.read",
+    );
+    const scopedId = /sbk_[A-Za-z0-9_-]+/.exec(printed)?.[0];
+    assert.ok(scopedId !== undefined, printed);
+    const keys = parsed<{ keys: { id: string; scopes: string[] }[] }>(
+      await server.run(["keys", "list", "--json"]),
+    );
+    assert.deepEqual(keys.keys.find((k) => k.id === scopedId)?.scopes.sort(), [
+      "machines.read",
+      "state.read",
+    ]);
   },
 );

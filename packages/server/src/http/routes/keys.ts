@@ -46,15 +46,17 @@ export const keyRoutes = [
   route<undefined, undefined, z.infer<typeof CreateKeyBody>>({
     method: "POST",
     path: "/keys",
-    summary: "Create a key with scopes or a preset (`production`, `ci`); answers its secret once",
+    summary:
+      "Create a key with scopes or a preset (`production`, `ci`; scopes win when both come); answers its secret once",
     access: { kind: "org", anyScope: ["org.keys.write"] },
     body: CreateKeyBody,
     status: 200,
     async handle({ principal, body, services }) {
-      if ((body.scopes === undefined) === (body.use === undefined)) {
-        throw new InvalidParameterError("scopes", "give exactly one of scopes and use");
-      }
-      const scopes: Scope[] = [...new Set(body.scopes ?? KEY_PRESETS[body.use!])];
+      // Scopes win over a preset given with them: smply sends its default `use: "production"`
+      // along with every --scopes (cli-client.md §3), and means the scopes.
+      const chosen = body.scopes ?? (body.use === undefined ? undefined : KEY_PRESETS[body.use]);
+      if (chosen === undefined) throw new InvalidParameterError("scopes", "give scopes or use");
+      const scopes: Scope[] = [...new Set(chosen)];
       // A key may hand on only what it holds itself; otherwise org.keys.write would grant all.
       const beyond = scopes.filter((scope) => !principal.scopes.has(scope));
       if (beyond.length > 0) {
