@@ -165,7 +165,8 @@ function targets(): Record<string, Target> {
             Array<string>(65).fill("machines.read"),
           ],
         },
-        use: { required: false, wrong: ["prod", 1, null, ["ci"], "ci"] },
+        // A valid preset beside scopes is not wrong: the scopes win (smply always sends one).
+        use: { required: false, wrong: ["prod", 1, null, ["ci"]] },
       },
     },
     "DELETE /keys/:keyId": failing(`/keys/${FAKE_KEY}`),
@@ -175,7 +176,10 @@ function targets(): Record<string, Target> {
       valid: { slug: "fz-new" },
       fields: {
         slug: { required: true, wrong: NAME_WRONG, name: true },
-        indexes: { required: false, wrong: ["idx", [42], ["a b"], Array(65).fill("a"), null] },
+        indexes: {
+          required: false,
+          wrong: ["idx", [42], ["a b"], Array(65).fill("a"), ["a", "b", "a"], null],
+        },
       },
     },
     "GET /machines/:machineName": { path: `/machines/${MACHINE}` },

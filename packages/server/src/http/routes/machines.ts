@@ -8,7 +8,14 @@ import { route } from "../route.js";
 import { CursorQuery, MachineParams, Name } from "../schemas.js";
 import { isoDate, wireVersionInfo } from "../wire.js";
 
-const CreateMachineBody = z.object({ slug: Name, indexes: z.array(Name).max(64).optional() });
+const CreateMachineBody = z.object({
+  slug: Name,
+  indexes: z
+    .array(Name)
+    .max(64)
+    .refine((names) => new Set(names).size === names.length, "index names must all differ")
+    .optional(),
+});
 const DeleteMachineBody = dangerBody("hmacSha256OfMachineNameWithMachineNameKey");
 
 type MachineName = z.infer<typeof MachineParams>;
