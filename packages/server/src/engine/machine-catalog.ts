@@ -84,11 +84,10 @@ export class MachineCatalog {
       if (!version) throw new NotFoundError(`machine version ${requested} not found`);
       return version.id;
     }
+    // 404, as for a missing machine or version (api-contract §4.4): nothing to create it from.
+    // (A 409 would send the client's getOrCreate after an instance that a race made.)
     if (!machine.currentVersionId) {
-      throw new BackstateError(
-        "invalid-state",
-        `machine ${key.machineName} has no current version yet`,
-      );
+      throw new NotFoundError(`machine ${key.machineName} has no current version yet`);
     }
     return machine.currentVersionId;
   }

@@ -366,7 +366,7 @@ describe("engine input checks", () => {
         instanceName: "x",
         authContext: alice,
       }),
-      { code: "invalid-state" },
+      { code: "not-found" },
     );
     await assert.rejects(
       h.engine.createInstance({
