@@ -14,6 +14,7 @@ export type NewMachineVersion = {
   /** The bundle: one ES module, as uploaded (already gunzipped). */
   code: string;
   clientInfo?: string;
+  indexSelectors?: Record<string, string>;
   makeCurrent: boolean;
   /** The id to give the version (the upload flow names it in advance); default a fresh one. */
   versionId?: string;
@@ -64,6 +65,7 @@ export class MachineCatalog {
         code: input.code,
         hash: createHash("sha256").update(input.code).digest("hex"),
         clientInfo: input.clientInfo,
+        indexSelectors: input.indexSelectors,
         createdAt: this.deps.clock.now(),
       },
       input.makeCurrent,

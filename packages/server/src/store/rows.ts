@@ -47,6 +47,7 @@ export type VersionRow = {
   code: string;
   hash: string;
   clientInfo: string | null;
+  indexSelectors: string | null;
   createdAt: number;
 };
 export type InstanceRow = {
@@ -126,7 +127,19 @@ export function toMachineSummary(row: MachineSummaryRow): MachineSummary {
 }
 
 export function toVersionRecord(row: VersionRow): MachineVersionRecord {
-  return { ...row, clientInfo: row.clientInfo ?? undefined };
+  return {
+    ...row,
+    clientInfo: row.clientInfo ?? undefined,
+    indexSelectors:
+      row.indexSelectors === null
+        ? undefined
+        : (JSON.parse(row.indexSelectors) as Record<string, string>),
+  };
+}
+
+/** A version's index selectors as the column keeps them: JSON text, or NULL for none. */
+export function selectorsText(version: MachineVersionRecord): string | null {
+  return version.indexSelectors === undefined ? null : JSON.stringify(version.indexSelectors);
 }
 
 export function toVersionInfo(row: VersionInfoRow): MachineVersionInfo {

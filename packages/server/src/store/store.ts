@@ -57,6 +57,8 @@ export type MachineVersionRecord = {
   /** Hex SHA-256 of `code`. */
   hash: string;
   clientInfo: string | undefined;
+  /** Index name -> JSONPath into the instance's context, for the machine's declared indexes. */
+  indexSelectors: Record<string, string> | undefined;
   createdAt: EpochMs;
 };
 

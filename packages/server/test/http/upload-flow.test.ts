@@ -148,3 +148,34 @@ test("a machine's first version becomes current unless makeCurrent says otherwis
   );
   assert.equal(await current(), done.body.machineVersionId, "a later version is not made current");
 });
+
+test("a version keeps the index selectors it was finalized with; one finalized without takes the current's", async () => {
+  const admin = (method: string, path: string, body?: unknown) => api.admin(method, path, body);
+  assert.equal(
+    (await admin("POST", "/machines", { slug: "indexed", indexes: ["owner"] })).status,
+    201,
+  );
+  const selectorsOf = async (versionId: string) =>
+    (await api.server.backstate.store.getMachineVersion(api.orgId, "indexed", versionId))
+      ?.indexSelectors;
+  const finalizeWith = async (body: object) => {
+    const provisional = await provision("indexed");
+    assert.equal((await upload(provisional, CODE)).status, 204);
+    const done = await admin("PUT", `/machines/indexed/v/${provisional.machineVersionId}`, body);
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    return done.body.machineVersionId as string;
+  };
+  const first = await finalizeWith({ makeCurrent: true, indexSelectors: { owner: "$.owner" } });
+  assert.deepEqual(await selectorsOf(first), { owner: "$.owner" });
+  const inheriting = await finalizeWith({ makeCurrent: true });
+  assert.deepEqual(await selectorsOf(inheriting), { owner: "$.owner" });
+  const changed = await finalizeWith({ indexSelectors: { owner: "$.public.owner" } });
+  assert.deepEqual(await selectorsOf(changed), { owner: "$.public.owner" });
+  // An index the machine does not declare: refused, and nothing is stored.
+  const provisional = await provision("indexed");
+  assert.equal((await upload(provisional, CODE)).status, 204);
+  const refused = await admin("PUT", `/machines/indexed/v/${provisional.machineVersionId}`, {
+    indexSelectors: { color: "$.color" },
+  });
+  assert.deepEqual([refused.status, refused.body.parameter], [400, "indexSelectors"]);
+});

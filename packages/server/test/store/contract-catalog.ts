@@ -89,6 +89,7 @@ export function catalogContract(open: () => Promise<ContractStore>): void {
         code: "export default 2",
         hash: "ab".repeat(32),
         clientInfo: "cli 1.0",
+        indexSelectors: { byOwner: "$.owner", "by-tag": "$.tags[*]" },
         createdAt: T0 + 5,
       };
       await store.createMachineVersion(v2, false);
@@ -98,6 +99,11 @@ export function catalogContract(open: () => Promise<ContractStore>): void {
         (await store.getMachineVersion("org_a", "m", "ver_1"))?.clientInfo,
         undefined,
         "an absent clientInfo reads back as undefined",
+      );
+      assert.equal(
+        (await store.getMachineVersion("org_a", "m", "ver_1"))?.indexSelectors,
+        undefined,
+        "absent indexSelectors read back as undefined",
       );
 
       await store.createMachineVersion({ ...v2, id: "ver_3" }, true);

@@ -84,6 +84,7 @@ export function commitContract(open: () => Promise<ContractStore>): void {
           code: "export default 2",
           hash: "cd".repeat(32),
           clientInfo: undefined,
+          indexSelectors: undefined,
           createdAt: T0,
         },
         true,

@@ -40,6 +40,7 @@ export function versionRecord(
     code: "export default {}",
     hash: "00".repeat(32),
     clientInfo: undefined,
+    indexSelectors: undefined,
     createdAt: T0,
     ...extra,
   };

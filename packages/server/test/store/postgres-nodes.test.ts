@@ -68,6 +68,7 @@ if (url !== undefined) {
           { version: 3, name: "0003-token-exchange.sql" },
           { version: 4, name: "0004-idp-grantable-scopes.sql" },
           { version: 5, name: "0005-service-leases.sql" },
+          { version: 6, name: "0006-version-index-selectors.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;
@@ -221,6 +222,7 @@ if (url !== undefined) {
               ...upload,
               hash: "00".repeat(32),
               clientInfo: undefined,
+              indexSelectors: undefined,
             },
             true,
           ),

@@ -2,6 +2,7 @@
 // (provisional create → upload to the returned URL → finalize; see code-upload.ts for the middle).
 import { z } from "zod";
 import { AlreadyExistsError, InvalidParameterError } from "../../errors.js";
+import type { MachineRecord, Store } from "../../store/store.js";
 import { PAGE_SIZE, decodeCursor, pageOf } from "../cursor.js";
 import { route } from "../route.js";
 import { CursorQuery, MachineParams, Name } from "../schemas.js";
@@ -110,10 +111,12 @@ export const versionRoutes = [
           "no code was uploaded for this version: POST it to the upload URL first",
         );
       }
+      const indexSelectors = body.indexSelectors ?? (await currentSelectors(store, machine));
       await engine.createMachineVersion({
         orgId,
         machineName,
         code: upload.code,
+        ...(indexSelectors !== undefined ? { indexSelectors } : {}),
         // A machine's first version becomes current unless told otherwise: without one, the
         // machine can run no instance at all.
         makeCurrent: body.makeCurrent ?? machine.currentVersionId === undefined,
@@ -124,3 +127,20 @@ export const versionRoutes = [
     },
   }),
 ];
+
+/**
+ * The selectors a version finalized without any takes on: the current version's, as State
+ * Backed's CLI documents ("inherited from the current version"). None when there is none yet.
+ */
+async function currentSelectors(
+  store: Store,
+  machine: MachineRecord,
+): Promise<Record<string, string> | undefined> {
+  if (machine.currentVersionId === undefined) return undefined;
+  const current = await store.getMachineVersion(
+    machine.orgId,
+    machine.name,
+    machine.currentVersionId,
+  );
+  return current?.indexSelectors;
+}

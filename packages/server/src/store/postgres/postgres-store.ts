@@ -6,6 +6,7 @@ import { CommitChains, type QueuedCommit } from "../commit-chains.js";
 import { GroupCommitter } from "../group-commit.js";
 import { findAdapterMigrationsDir, readMigrations } from "../migrations.js";
 import {
+  selectorsText,
   toInstanceRecord,
   toInstanceSummary,
   toKeyInfo,
@@ -404,6 +405,7 @@ class PostgresStoreImpl implements PostgresStore {
             version.code,
             version.hash,
             version.clientInfo ?? null,
+            selectorsText(version),
             version.createdAt,
           ]);
         await insertUnique(insert, `version ${id}`, `machine ${machineName}`);

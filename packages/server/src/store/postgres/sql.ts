@@ -110,10 +110,10 @@ export const SQL = {
   deleteMachine: "DELETE FROM machines WHERE org_id = $1 AND name = $2",
 
   insertVersion: `INSERT INTO machine_versions
-      (org_id, machine_name, id, code, hash, client_info, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      (org_id, machine_name, id, code, hash, client_info, index_selectors, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
   selectVersion: `SELECT id, org_id AS "orgId", machine_name AS "machineName", code, hash,
-      client_info AS "clientInfo", created_at AS "createdAt"
+      client_info AS "clientInfo", index_selectors AS "indexSelectors", created_at AS "createdAt"
     FROM machine_versions WHERE org_id = $1 AND machine_name = $2 AND id = $3`,
   versionExists: `SELECT 1 FROM machine_versions
     WHERE org_id = $1 AND machine_name = $2 AND id = $3`,

@@ -39,6 +39,7 @@ import { openConnection } from "./connection.js";
 import { applyMigrations, readMigrations } from "./migrate.js";
 import { findMigrationsDir } from "./migrations-dir.js";
 import {
+  selectorsText,
   toInstanceRecord,
   toInstanceSummary,
   toKeyInfo,
@@ -281,6 +282,7 @@ class SqliteStoreImpl implements SqliteStore {
           version.code,
           version.hash,
           version.clientInfo ?? null,
+          selectorsText(version),
           version.createdAt,
         );
       // One transaction: a version made current is never visible half-stored, or vice versa, and

@@ -174,15 +174,17 @@ export function prepareStatements(db: Database.Database) {
         code: string,
         hash: string,
         clientInfo: string | null,
+        indexSelectors: string | null,
         createdAt: number,
       ]
     >(
-      `INSERT INTO machine_versions (org_id, machine_name, id, code, hash, client_info, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO machine_versions
+         (org_id, machine_name, id, code, hash, client_info, index_selectors, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     selectVersion: prepare<[orgId: string, machineName: string, id: string], VersionRow>(
       `SELECT id, org_id AS orgId, machine_name AS machineName, code, hash,
-         client_info AS clientInfo, created_at AS createdAt
+         client_info AS clientInfo, index_selectors AS indexSelectors, created_at AS createdAt
        FROM machine_versions WHERE org_id = ? AND machine_name = ? AND id = ?`,
     ),
     versionExists: prepareValue<[...MachineParams, id: string], number>(
