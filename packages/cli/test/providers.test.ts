@@ -343,7 +343,7 @@ test(
     );
     assert.deepEqual(deleted, { service: "web", deleted: true });
     const noProvider = await exchange();
-    assert.equal(noProvider.status, 400);
+    assert.equal(noProvider.status, 403);
     assert.equal(((await noProvider.json()) as { code: string }).code, "token-provider-not-found");
     assert.equal((await server.run(["token-providers", "delete", "-s", "web"])).code, 4);
 
@@ -363,7 +363,7 @@ test(
     assert.equal((await exchange()).status, 200);
     parsed(await server.run(["identity-providers", "delete", "--iss", issuer, "--json"]));
     const noIdp = await exchange();
-    assert.equal(noIdp.status, 400);
+    assert.equal(noIdp.status, 403);
     assert.equal(((await noIdp.json()) as { code: string }).code, "identity-provider-not-found");
   },
 );

@@ -202,7 +202,15 @@ async function postForm(
 }
 
 /** The reply is an OAuth error: status, `error`, our `code`, and a description. */
-function assertRefused(reply: ApiResponse, error: string, code: string, status = 400): void {
+/** Refused subject tokens and services are 403s (api-contract §2.3); malformed requests 400s. */
+const REFUSAL_STATUS: Record<string, number> = { invalid_grant: 403, invalid_target: 403 };
+
+function assertRefused(
+  reply: ApiResponse,
+  error: string,
+  code: string,
+  status = REFUSAL_STATUS[error] ?? 400,
+): void {
   const where = JSON.stringify(reply);
   assert.equal(reply.status, status, where);
   assert.equal(reply.body?.error, error, where);
@@ -439,7 +447,7 @@ describe("token exchange with the official client", () => {
     });
     const granted = await fetch(`${api.url}/tokens`, form(await issue(rsKey, claimsOf("erin"))));
     const refused = await fetch(`${api.url}/tokens`, form("not.a.token"));
-    assert.deepEqual([granted.status, refused.status], [200, 400]);
+    assert.deepEqual([granted.status, refused.status], [200, 403]);
     for (const response of [granted, refused]) {
       assert.equal(response.headers.get("cache-control"), "no-store");
       assert.equal(response.headers.get("pragma"), "no-cache");
@@ -549,7 +557,7 @@ describe("token exchange with the official client", () => {
     // The official client sees the refusal when it fetches its token.
     const client = clientWith({ anonymous: { orgId: closedId } });
     await assert.rejects(client.machineInstances.get(MACHINE, "x"), (err: unknown) => {
-      assert.ok(err instanceof errors.ClientError, String(err));
+      assert.ok(err instanceof errors.UnauthorizedError, String(err));
       assert.equal(err.code, "token-provider-not-found");
       return true;
     });
@@ -632,7 +640,7 @@ describe("refused subject tokens", () => {
     assertRefused(await exchange(hs512), "invalid_grant", "token-algorithm-not-allowed");
     const none = handMade({ alg: "none" }, { ...claimsOf("u"), exp: nowSeconds() + 60 });
     const reply = await exchange(none);
-    assert.equal(reply.status, 400, JSON.stringify(reply));
+    assert.equal(reply.status, 403, JSON.stringify(reply));
     assert.equal(reply.body.error, "invalid_grant");
   });
 

@@ -16,11 +16,14 @@ export type OAuthErrorType =
   | "temporarily_unavailable"
   | "server_error";
 
+// A subject token refused (bad signature, expired, no identity provider for it) or a service it
+// may not be exchanged at: 403, as State Backed answered them (api-contract §2.3), where RFC 6749
+// would say 400. Malformed requests stay 400.
 const STATUS: Record<OAuthErrorType, number> = {
   invalid_request: 400,
-  invalid_grant: 400,
+  invalid_grant: 403,
   unsupported_grant_type: 400,
-  invalid_target: 400,
+  invalid_target: 403,
   temporarily_unavailable: 503,
   server_error: 500,
 };
