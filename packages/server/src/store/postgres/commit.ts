@@ -54,8 +54,9 @@ const defined = new WeakSet<PoolClient>();
  * order and wait for each other rather than deadlock; outcomes are returned in the batch's order.
  * (The plain event commits, written together first, lock their rows with SKIP LOCKED: they never
  * wait, so they take no part in that order.) Throws when the statement as a whole fails: then
- * nothing of the batch was written. Resolves after the commit, so with PostgreSQL's default
- * `synchronous_commit` every commit it reports is durable.
+ * nothing of the batch was written; or when its connection broke and what it wrote cannot be read
+ * back (see fateOf). Resolves after the commit, so with PostgreSQL's default `synchronous_commit`
+ * every commit it reports is durable.
  *
  * The transaction also sends change notices (NOTIFY on `notices.channel`) naming every commit
  * that succeeded: PostgreSQL delivers them to every listening node exactly when the batch commits.
