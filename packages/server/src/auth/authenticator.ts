@@ -5,8 +5,9 @@
 // remembered, and then what the request does must check the key itself, in the commit that
 // writes its effect (TransitionCommit.requiresKeyId) or with `confirm` before any other answer.
 import { DEFAULT_AUDIENCE, TokenError, verifyToken } from "@backstate/token";
-import { BackstateError } from "../errors.js";
+import { BackstateError, InvalidParameterError } from "../errors.js";
 import type { JsonObject } from "../runtime/adapter-protocol.js";
+import { callerNestingProblem } from "../runtime/json-check.js";
 import type { AdminSessionRecord, KeyRecord, Store } from "../store/store.js";
 import { KeyMemory } from "./key-memory.js";
 import type { Caller } from "./principal.js";
@@ -88,6 +89,9 @@ export class Authenticator {
     const found = verified.key;
     // `act`, with the top-level `sub` filled in when `act` has none (State Backed's rule).
     const claims = verified.authContext as JsonObject;
+    // The signature says who wrote it, not that it is sane: machines' authorizers get it next.
+    const tooDeep = callerNestingProblem(claims, "the token's act claim");
+    if (tooDeep !== undefined) throw new InvalidParameterError("token", tooDeep);
     const audiences = [verified.claims.aud ?? []].flat();
     const isAdminToken = audiences.includes(ADMIN_AUDIENCE);
     const expiresAt = verified.claims.exp;

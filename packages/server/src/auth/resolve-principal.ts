@@ -3,6 +3,7 @@
 import { BackstateError, ForbiddenError, InvalidParameterError, NotFoundError } from "../errors.js";
 import { z } from "zod";
 import type { JsonObject } from "../runtime/adapter-protocol.js";
+import { callerNestingProblem } from "../runtime/json-check.js";
 import type { Store } from "../store/store.js";
 import type { Caller, Principal } from "./principal.js";
 import { ROLE_SCOPES, isScope, type Scope } from "./scopes.js";
@@ -12,17 +13,25 @@ export const ACT_HEADER = "x-statebacked-act";
 
 const OrgIdHeader = z.string().regex(/^org_[A-Za-z0-9_-]{1,64}$/);
 
-// The act-as header: a JSON object, within a bound well under node's 16 KB header limit.
+// The act-as header: a JSON object, within a bound well under node's 16 KB header limit, and
+// nested no deeper than any JSON a caller sends.
 const ActHeader = z
   .string()
   .max(8192, { message: "it is too large" })
   .transform((text, ctx) => {
+    let value: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      value = JSON.parse(text) as unknown;
     } catch {
       ctx.addIssue({ code: "custom", message: "it is not valid JSON" });
       return z.NEVER;
     }
+    const tooDeep = callerNestingProblem(value, "it");
+    if (tooDeep !== undefined) {
+      ctx.addIssue({ code: "custom", message: tooDeep });
+      return z.NEVER;
+    }
+    return value;
   })
   .pipe(z.record(z.string(), z.unknown(), { message: "it is not an object" }));
 

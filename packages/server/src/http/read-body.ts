@@ -3,6 +3,7 @@
 // with no content type at all is still JSON.
 import type { IncomingMessage } from "node:http";
 import { BackstateError, InvalidParameterError } from "../errors.js";
+import { callerNestingProblem } from "../runtime/json-check.js";
 
 export async function readBodyBytes(
   incoming: IncomingMessage,
@@ -26,7 +27,7 @@ export async function readBodyBytes(
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
-/** The parsed JSON body, or undefined for an empty one. */
+/** The parsed JSON body (nested at most MAX_CALLER_JSON_DEPTH deep), or undefined for an empty one. */
 export async function readJsonBody(incoming: IncomingMessage, maxBytes: number): Promise<unknown> {
   const bytes = await readBodyBytes(incoming, maxBytes);
   if (bytes.byteLength === 0) return undefined;
@@ -43,6 +44,10 @@ export async function readJsonBody(incoming: IncomingMessage, maxBytes: number):
   } catch {
     throw new InvalidParameterError("body", "the body is not valid JSON");
   }
+  // Before anything walks it: code that recurses over a value (validation, JSON.stringify,
+  // machines' own) would run out of stack on JSON.parse's unbounded depth.
+  const tooDeep = callerNestingProblem(value, "the body");
+  if (tooDeep !== undefined) throw new InvalidParameterError("body", tooDeep);
   // The cheap test first: the key can only be there if its quoted name is.
   if (text.includes('"__proto__"') && holdsProtoKey(value)) {
     throw new InvalidParameterError(

@@ -1,53 +1,106 @@
 // Strict JSON checks shared by the engine (requests) and the adapter (what a machine persists).
 
 /**
+ * How deep JSON taken from callers may nest (bodies, the act-as header, a token's claims). Far
+ * beyond what contexts, events and claims need, and far below what recursive code (machines'
+ * own, JSON.stringify, the checks here once were) can walk without running out of stack.
+ */
+export const MAX_CALLER_JSON_DEPTH = 128;
+
+/** Says `what` nests too deep for JSON from a caller (see MAX_CALLER_JSON_DEPTH), if it does. */
+export function callerNestingProblem(value: unknown, what: string): string | undefined {
+  return nestsDeeperThan(value, MAX_CALLER_JSON_DEPTH)
+    ? `${what} nests deeper than ${MAX_CALLER_JSON_DEPTH} levels`
+    : undefined;
+}
+
+/**
+ * Whether `value` has objects or arrays nested more than `maxDepth` deep: `{}` and `[]` are
+ * depth 1, a scalar depth 0. Walks with a list, not recursion, so any depth can be asked about.
+ */
+export function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
+  const pending: Array<{ container: object; depth: number }> = [];
+  if (typeof value === "object" && value !== null) pending.push({ container: value, depth: 1 });
+  while (pending.length > 0) {
+    const { container, depth } = pending.pop()!;
+    if (depth > maxDepth) return true;
+    // One by one: spreading a huge array into push() would overflow the stack.
+    for (const child of Object.values(container) as unknown[]) {
+      if (typeof child === "object" && child !== null) {
+        pending.push({ container: child, depth: depth + 1 });
+      }
+    }
+  }
+  return false;
+}
+
+/** An object or array findNonJson is inside of: the keys (none for an array) and where it is. */
+type Open = { value: object; path: string; keys: string[] | undefined; next: number };
+
+/**
  * Describes the first value in `value` that JSON cannot carry faithfully (a function, a Date or
  * other class instance, a bigint, a non-finite number, a cycle), or returns undefined when there
  * is none. `undefined` object properties are allowed: JSON drops them, as XState users expect.
+ * Walks depth first with a stack of its own, not recursion (machine code can build values of any
+ * depth), so the problem it reports is the first in document order.
  */
-export function findNonJson(
-  value: unknown,
-  path = "context",
-  seen = new Set<object>(),
-): string | undefined {
+export function findNonJson(value: unknown, path = "context"): string | undefined {
+  const stack: Open[] = [];
+  // The objects from the root to the one being walked: meeting one of them again is a cycle
+  // (meeting a shared object elsewhere is not).
+  const ancestors = new Set<object>();
+  let item = value;
+  let itemPath = path;
+  for (;;) {
+    const problem = scalarProblem(item, itemPath);
+    if (problem !== undefined) return problem;
+    if (typeof item === "object" && item !== null) {
+      if (ancestors.has(item)) return `${itemPath} is a circular reference`;
+      let keys: string[] | undefined;
+      if (!Array.isArray(item)) {
+        const proto = Object.getPrototypeOf(item) as unknown;
+        if (proto !== Object.prototype && proto !== null) {
+          const name = (item as { constructor?: { name?: string } }).constructor?.name ?? "object";
+          return `${itemPath} is a ${name}, not a plain object`;
+        }
+        keys = Object.keys(item);
+      }
+      ancestors.add(item);
+      stack.push({ value: item, path: itemPath, keys, next: 0 });
+    }
+    // The next child of the innermost object or array that has one left; done when none has.
+    let open = stack[stack.length - 1];
+    while (open !== undefined && open.next >= (open.keys ?? (open.value as unknown[])).length) {
+      ancestors.delete(open.value);
+      stack.pop();
+      open = stack[stack.length - 1];
+    }
+    if (open === undefined) return undefined;
+    const at = open.next++;
+    if (open.keys === undefined) {
+      item = (open.value as unknown[])[at];
+      itemPath = `${open.path}[${at}]`;
+      if (item === undefined) return `${itemPath} is undefined`;
+    } else {
+      const key = open.keys[at]!;
+      item = (open.value as Record<string, unknown>)[key];
+      itemPath = `${open.path}.${key}`;
+    }
+  }
+}
+
+/** What is wrong with a value that is not an object or array, if anything. */
+function scalarProblem(value: unknown, path: string): string | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
+    case "undefined":
+    case "object":
       return undefined;
     case "number":
       return Number.isFinite(value) ? undefined : `${path} is ${String(value)}`;
-    case "undefined":
-      return undefined;
-    case "object":
-      break;
     default:
       return `${path} is a ${typeof value}`;
-  }
-  if (value === null) return undefined;
-  if (seen.has(value)) return `${path} is a circular reference`;
-  seen.add(value);
-  try {
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const item: unknown = value[i];
-        if (item === undefined) return `${path}[${i}] is undefined`;
-        const problem = findNonJson(item, `${path}[${i}]`, seen);
-        if (problem) return problem;
-      }
-      return undefined;
-    }
-    const proto = Object.getPrototypeOf(value) as unknown;
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? "object";
-      return `${path} is a ${name}, not a plain object`;
-    }
-    for (const key of Object.keys(value)) {
-      const problem = findNonJson((value as Record<string, unknown>)[key], `${path}.${key}`, seen);
-      if (problem) return problem;
-    }
-    return undefined;
-  } finally {
-    seen.delete(value);
   }
 }
 

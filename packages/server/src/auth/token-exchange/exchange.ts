@@ -15,6 +15,7 @@ import {
 import { InvalidParameterError } from "../../errors.js";
 import type { Clock } from "../../engine/clock.js";
 import type { Logger } from "../../engine/logger.js";
+import { callerNestingProblem } from "../../runtime/json-check.js";
 import type {
   IdentityProviderRecord,
   KeyRecord,
@@ -241,6 +242,9 @@ export class TokenExchange {
     } catch {
       throw grantError("token-malformed", "subject_token is not a JWT (header.payload.signature)");
     }
+    // Before the mappings walk them (and JSON.stringify copies what they select).
+    const tooDeep = callerNestingProblem(unverified, "the subject token's payload");
+    if (tooDeep !== undefined) throw grantError("token-claim-invalid", tooDeep);
     const audiences = [unverified.aud ?? []].flat().filter((aud) => typeof aud === "string");
     const issuer = typeof unverified.iss === "string" ? unverified.iss : undefined;
     if (audiences.length > MAX_AUDIENCES) {
