@@ -3,10 +3,28 @@
 // official client sends some (a migration's code, say) that a server does not need.
 import { z } from "zod";
 import { SCOPES } from "../auth/scopes.js";
+import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
 
 export const Name = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, {
   message: "must be 1-128 characters of A-Z, a-z, 0-9, _ and -",
 });
+
+/** Refuses text the store could not keep as given (see store/stored-text.ts). */
+function storable(maxBytes?: number) {
+  return (text: string, ctx: z.RefinementCtx) => {
+    const problem = unstorableTextProblem(text, maxBytes);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  };
+}
+
+/**
+ * Free text a caller gives that is stored as text (names, descriptions, cursor positions):
+ * no U+0000, well-formed. Bound its length where it is used.
+ */
+export const StoredText = z.string().superRefine(storable());
+
+/** StoredText in a key column: at most MAX_KEY_TEXT_BYTES of UTF-8, so the key fits an index. */
+export const KeyColumnText = z.string().superRefine(storable(MAX_KEY_TEXT_BYTES));
 
 /** A JSON object (as parsed from a body: it cannot hold anything JSON cannot). */
 export const JsonObjectSchema = z.record(z.string(), z.unknown());

@@ -16,6 +16,7 @@ import { InvalidParameterError } from "../../errors.js";
 import type { Clock } from "../../engine/clock.js";
 import type { Logger } from "../../engine/logger.js";
 import { callerNestingProblem } from "../../runtime/json-check.js";
+import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../../store/stored-text.js";
 import type {
   IdentityProviderRecord,
   KeyRecord,
@@ -253,6 +254,10 @@ export class TokenExchange {
         `the subject token names over ${MAX_AUDIENCES} audiences`,
       );
     }
+    // Unverified, and looked up: text no identity provider can be saved under is refused here,
+    // before the store sees it (PostgreSQL would fail on a NUL, SQLite not: one answer for both).
+    for (const aud of audiences) checkLookupClaim("aud", aud);
+    if (issuer !== undefined) checkLookupClaim("iss", issuer);
     const candidates = await this.#deps.store.findIdentityProviders(orgId, { audiences, issuer });
     if (candidates.length === 0) {
       throw grantError(
@@ -419,6 +424,14 @@ function checkMayUse(
   if (beyond.length > 0) {
     refuse(`its key holds ${beyond.join(", ")}, beyond what whoever configured it holds`);
   }
+}
+
+/** Refuses an aud or iss that is not text an identity provider could be saved under. */
+function checkLookupClaim(claim: "aud" | "iss", value: string): void {
+  const problem = unstorableTextProblem(value, MAX_KEY_TEXT_BYTES);
+  if (problem === undefined) return;
+  const code = claim === "aud" ? "token-audience-invalid" : "token-claim-invalid";
+  throw grantError(code, `the subject token's ${claim} claim ${problem}`);
 }
 
 /** `https://tokens.statebacked.dev/<orgId>/<service>`: the host is ignored (the client fixes it). */

@@ -3,6 +3,7 @@
 // may be gzipped (smply always gzips); limits: 1 MB as sent, 10 MB of source once unzipped.
 import { gunzipSync } from "node:zlib";
 import { BackstateError, InvalidParameterError } from "../../errors.js";
+import { unstorableTextProblem } from "../../store/stored-text.js";
 import type { ApiRequest } from "../api-request.js";
 import { readBodyBytes } from "../read-body.js";
 import { route } from "../route.js";
@@ -83,11 +84,16 @@ function gunzip(bytes: Uint8Array): Uint8Array {
 }
 
 function decodeSource(bytes: Uint8Array): string {
+  let code: string;
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    code = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw new InvalidParameterError("file", "the bundle is not UTF-8 text");
   }
+  // Kept as text until finalized (bundlers write NUL in strings as an escape, never raw).
+  const problem = unstorableTextProblem(code);
+  if (problem !== undefined) throw new InvalidParameterError("file", `the bundle ${problem}`);
+  return code;
 }
 
 function tooLarge(message: string): BackstateError {

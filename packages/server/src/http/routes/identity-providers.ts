@@ -11,15 +11,16 @@ import { InvalidParameterError, NotFoundError } from "../../errors.js";
 import type { IdentityProviderRecord } from "../../store/store.js";
 import { PAGE_SIZE, decodeCursor, pageOf } from "../cursor.js";
 import { route } from "../route.js";
-import { CursorQuery, JsonObjectSchema } from "../schemas.js";
+import { CursorQuery, JsonObjectSchema, KeyColumnText, StoredText } from "../schemas.js";
 import { tokenExchangeOf } from "./tokens.js";
 
 /** The shortest HMAC secret accepted, in bytes (an anonymous-session org id is 26). */
 const MIN_KEY_BYTES = 16;
 
+// aud and iss are the key of an identity provider: bounded in bytes too (see KeyColumnText).
 const IdpId = z.object({
-  aud: z.string().min(1).max(1024).optional(),
-  iss: z.string().min(1).max(1024).optional(),
+  aud: KeyColumnText.min(1).max(1024).optional(),
+  iss: KeyColumnText.min(1).max(1024).optional(),
 });
 
 const UpsertIdpBody = IdpId.extend({
@@ -30,10 +31,11 @@ const UpsertIdpBody = IdpId.extend({
     .max(4096)
     .regex(/^[A-Za-z0-9_\-+/]+={0,2}$/, { message: "must be base64url" })
     .optional(),
-  jwksUrl: z.string().min(1).max(2048).optional(),
+  jwksUrl: StoredText.min(1).max(2048).optional(),
 });
 
-const Position = z.object({ aud: z.string(), iss: z.string() });
+// "" stands for an absent aud or iss.
+const Position = z.object({ aud: KeyColumnText, iss: KeyColumnText });
 
 type IdpIdBody = z.infer<typeof IdpId>;
 

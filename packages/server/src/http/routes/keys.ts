@@ -5,11 +5,11 @@ import { ForbiddenError, InvalidParameterError, NotFoundError } from "../../erro
 import { KEY_PRESETS, type Scope } from "../../auth/scopes.js";
 import { PAGE_SIZE, decodeCursor, pageOf } from "../cursor.js";
 import { route } from "../route.js";
-import { CursorQuery, ScopeSchema } from "../schemas.js";
+import { CursorQuery, ScopeSchema, StoredText } from "../schemas.js";
 import { isoDate } from "../wire.js";
 
 const CreateKeyBody = z.object({
-  name: z.string().min(1).max(256),
+  name: StoredText.min(1).max(256),
   scopes: z.array(ScopeSchema).min(1).max(64).optional(),
   use: z.enum(["production", "ci"]).optional(),
 });
@@ -24,7 +24,7 @@ export const keyRoutes = [
     query: CursorQuery,
     status: 200,
     async handle({ principal, query, services }) {
-      const after = decodeCursor(query.cursor, z.string());
+      const after = decodeCursor(query.cursor, StoredText);
       const rows = await services.store.listKeys(principal.orgId, {
         ...(after !== undefined ? { after } : {}),
         limit: PAGE_SIZE + 1,

@@ -5,7 +5,7 @@ import type { Caller } from "../../auth/principal.js";
 import { provisionAnonymousAccess } from "../../auth/token-exchange/anonymous.js";
 import { PAGE_SIZE, decodeCursor, pageOf } from "../cursor.js";
 import { route } from "../route.js";
-import { CursorQuery } from "../schemas.js";
+import { CursorQuery, StoredText } from "../schemas.js";
 import { isoDate } from "../wire.js";
 
 // A self-hosted org has no quota; the field is required on the wire, so it says "unbounded".
@@ -27,7 +27,7 @@ export const orgRoutes = [
     query: CursorQuery,
     status: 200,
     async handle({ caller, query, services }) {
-      const after = decodeCursor(query.cursor, z.string());
+      const after = decodeCursor(query.cursor, StoredText);
       const rows = await services.store.listOrgsOfUser(userOf(caller), {
         ...(after !== undefined ? { after } : {}),
         limit: PAGE_SIZE + 1,
@@ -56,7 +56,7 @@ export const orgRoutes = [
       "anonymous-statebacked-dev token provider are created with it)",
     access: { kind: "user" },
     body: z.object({
-      name: z.string().min(1).max(256),
+      name: StoredText.min(1).max(256),
       allowAnonymousAccess: z.boolean().optional(),
     }),
     status: 200,

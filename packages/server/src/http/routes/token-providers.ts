@@ -23,7 +23,7 @@ export const tokenProviderRoutes = [
     query: CursorQuery,
     status: 200,
     async handle({ principal, query, services }) {
-      const after = decodeCursor(query.cursor, z.string());
+      const after = decodeCursor(query.cursor, Name);
       const rows = await services.store.listTokenProviders(principal.orgId, {
         ...(after !== undefined ? { after } : {}),
         limit: PAGE_SIZE + 1,

@@ -5,19 +5,19 @@ import { AlreadyExistsError, InvalidParameterError } from "../../errors.js";
 import type { MachineRecord, Store } from "../../store/store.js";
 import { PAGE_SIZE, decodeCursor, pageOf } from "../cursor.js";
 import { route } from "../route.js";
-import { CursorQuery, MachineParams, Name } from "../schemas.js";
+import { CursorQuery, MachineParams, Name, StoredText } from "../schemas.js";
 import { wireVersionInfo } from "../wire.js";
 import { requireMachine } from "./machines.js";
 
 export const CODE_UPLOAD_PATH = "/code-uploads";
 
-const VersionPosition = z.object({ createdAt: z.number().int(), id: z.string().max(128) });
+const VersionPosition = z.object({ createdAt: z.number().int(), id: StoredText.max(128) });
 
 const FinalizeParams = MachineParams.extend({
   signedMachineVersionId: z.string().min(1).max(512),
 });
 const FinalizeBody = z.object({
-  clientInfo: z.string().max(1024).optional(),
+  clientInfo: StoredText.max(1024).optional(),
   makeCurrent: z.boolean().optional(),
   indexSelectors: z.record(Name, z.string().max(1024)).optional(),
 });
