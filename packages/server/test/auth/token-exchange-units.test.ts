@@ -1,5 +1,6 @@
 // Token exchange, piece by piece: the mapping language, the JWKS address policy, the JWKS cache
-// (with a fake fetch and a fake clock), and the exchanged token's encoding.
+// (with a fake fetch and a fake clock), the exchanged token's encoding, and how other errors
+// become OAuth errors.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DEFAULT_AUDIENCE, signToken, verifyToken } from "@backstate/token";
@@ -17,6 +18,9 @@ import {
   JwksUnavailableError,
 } from "../../src/auth/token-exchange/jwks.js";
 import { applyMapping, checkMapping } from "../../src/auth/token-exchange/mapping.js";
+import { toOAuthError } from "../../src/auth/token-exchange/exchange.js";
+import { silentLogger } from "../../src/engine/logger.js";
+import { BackstateError, InvalidParameterError } from "../../src/errors.js";
 
 describe("the mapping language", () => {
   const input = {
@@ -396,5 +400,26 @@ describe("the exchanged token", () => {
       expiresAt: issuedAt + 3600,
     });
     assert.equal(ours, reference, "byte for byte, when the claims need no escaping");
+  });
+});
+
+describe("other errors as OAuth errors", () => {
+  test("bad input, named or refused by the store, is invalid_request; a store failure is not", () => {
+    const named = toOAuthError(
+      new InvalidParameterError("body", "the body is not UTF-8"),
+      silentLogger,
+    );
+    assert.deepEqual(
+      [named.type, named.code, named.status],
+      ["invalid_request", "invalid-parameter", 400],
+    );
+    const unstorable = new BackstateError("invalid-parameter", "text the database cannot store");
+    const refused = toOAuthError(unstorable, silentLogger);
+    assert.deepEqual(
+      [refused.type, refused.code, refused.status],
+      ["invalid_request", "invalid-parameter", 400],
+    );
+    const failed = toOAuthError(new BackstateError("store-error", "storage failed"), silentLogger);
+    assert.deepEqual([failed.type, failed.status], ["temporarily_unavailable", 503]);
   });
 });

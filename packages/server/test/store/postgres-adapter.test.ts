@@ -56,7 +56,7 @@ test("a database that cannot be reached fails with store-error", async () => {
   }
 });
 
-test("database errors become coded errors: a lost race is a conflict, the rest store-error", () => {
+test("database errors become coded errors: a lost race is a conflict, unstorable text invalid-parameter, the rest store-error", () => {
   const databaseError = (code: string) => {
     const error = new DatabaseError(`failed with ${code}`, 0, "error");
     error.code = code;
@@ -67,6 +67,11 @@ test("database errors become coded errors: a lost race is a conflict, the rest s
   const unique = toStoreError(databaseError("23505"));
   assert.equal((unique as { code?: string }).code, "store-error");
   assert.equal(unique.cause instanceof DatabaseError, true);
+  for (const code of ["22021", "22P05"]) {
+    const unstorable = toStoreError(databaseError(code));
+    assert.equal((unstorable as { code?: string }).code, "invalid-parameter", code);
+    assert.equal(unstorable.cause instanceof DatabaseError, true);
+  }
   const refused = toStoreError(Object.assign(new Error("connect ECONNREFUSED"), { code: "X" }));
   assert.equal((refused as { code?: string }).code, "store-error");
   const misuse = new TypeError("limit must be an integer ≥ 0");
@@ -284,6 +289,23 @@ if (url !== undefined) {
           state: '"s\\u2028"',
           createdAt: far,
         });
+      } finally {
+        await store.close();
+      }
+    });
+
+    test("text holding a NUL, which PostgreSQL cannot store, is the caller's invalid-parameter", async () => {
+      const store = await schemas.migrated(schemas.fresh());
+      try {
+        await store.createOrg({ id: "org_a", name: "A", createdAt: T0 });
+        const key = { id: "sbk_a", orgId: "org_a", secret: "s", scopes: [], createdAt: T0 };
+        await assert.rejects(store.createKey({ ...key, name: "a\u0000b" }), {
+          code: "invalid-parameter",
+        });
+        await assert.rejects(store.listKeys("org_a", { after: "\u0000", limit: 1 }), {
+          code: "invalid-parameter",
+        });
+        assert.equal(await store.getKey("sbk_a"), undefined);
       } finally {
         await store.close();
       }

@@ -12,7 +12,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from "jose";
-import { InvalidParameterError } from "../../errors.js";
+import { BackstateError, InvalidParameterError } from "../../errors.js";
 import type { Clock } from "../../engine/clock.js";
 import type { Logger } from "../../engine/logger.js";
 import { callerNestingProblem } from "../../runtime/json-check.js";
@@ -374,7 +374,8 @@ export class TokenExchange {
 /** Our error for anything that is not an OAuthError: logged, and answered as server_error. */
 export function toOAuthError(error: unknown, logger: Logger): OAuthError {
   if (error instanceof OAuthError) return error;
-  if (error instanceof InvalidParameterError) {
+  // An InvalidParameterError, or the store refusing a value (see toStoreError).
+  if (error instanceof BackstateError && error.code === "invalid-parameter") {
     return new OAuthError("invalid_request", "invalid-parameter", error.message);
   }
   if (error instanceof Error && (error as { code?: unknown }).code === "payload-too-large") {

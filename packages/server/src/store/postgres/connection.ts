@@ -138,17 +138,34 @@ export function isForeignKeyViolation(error: unknown): boolean {
   return error instanceof DatabaseError && error.code === "23503";
 }
 
+/**
+ * A value was refused as text: U+0000 or bytes that are not UTF-8 (22021), or a character the
+ * database's encoding lacks (22P05). Retrying cannot help, unlike a store-error.
+ */
+function isUnstorableText(error: unknown): boolean {
+  return error instanceof DatabaseError && (error.code === "22021" || error.code === "22P05");
+}
+
 /** The database gave up on this write for another transaction's sake (deadlock, serialization). */
 export function isLostRace(error: unknown): boolean {
   return error instanceof DatabaseError && (error.code === "40P01" || error.code === "40001");
 }
 
 /**
- * What a caller receives: coded errors and TypeErrors (misuse) pass through; anything else (a
- * database error, a refused or broken connection) becomes `store-error` with it as the cause.
+ * What a caller receives: coded errors and TypeErrors (misuse) pass through; text the database
+ * cannot hold is the caller's `invalid-parameter`; anything else (a database error, a refused or
+ * broken connection) becomes `store-error` with it as the cause.
  */
 export function toStoreError(error: unknown): Error {
   if (error instanceof BackstateError || error instanceof TypeError) return error;
+  if (isUnstorableText(error)) {
+    // A safety net: routes refuse such text first (store/stored-text.ts), naming the parameter.
+    return new BackstateError(
+      "invalid-parameter",
+      "the request holds text the database cannot store (U+0000 or invalid UTF-8)",
+      { cause: error },
+    );
+  }
   const message = error instanceof Error ? error.message : String(error);
   return new BackstateError("store-error", `storage failed: ${message}`, { cause: error });
 }
