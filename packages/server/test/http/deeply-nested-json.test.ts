@@ -6,6 +6,7 @@ import { createHmac } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { MAX_CALLER_JSON_DEPTH } from "../../src/runtime/json-check.js";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
+import { openSocket, rtUrl } from "../realtime/raw-socket.js";
 import { snapshotOrg } from "./org-snapshot.js";
 
 /** Deep enough to overflow recursive code walking it, and only ~10 KB as JSON. */
@@ -103,6 +104,8 @@ describe("deep JSON is a 400 that changes nothing", () => {
     const deepToken = await api.tokenFor(key, { sub: "alice", a: nested(HOSTILE_DEPTH) });
     const path = `/machines/${MACHINE}/i/existing/events`;
     assertRefused(await send("POST", path, '{"event":"inc"}', {}, deepToken), "token");
+    // The realtime handshake verifies tokens the same way.
+    await assert.rejects(openSocket(rtUrl(api.url, deepToken, api.orgId)), { status: 400 });
     assertRefused(
       await send("GET", `/machines/${MACHINE}/i/existing`, undefined, {}, deepToken),
       "token",
