@@ -194,7 +194,7 @@ describe("POST /tokens with a subject token whose claims nest deep", () => {
         body: form.toString(),
       });
       const body = (await response.json()) as Record<string, unknown>;
-      assert.equal(response.status, 400, JSON.stringify(body).slice(0, 300));
+      assert.equal(response.status, 403, JSON.stringify(body).slice(0, 300));
       assert.equal(body.error, "invalid_grant");
       assert.equal(body.code, "token-claim-invalid");
       assert.match(String(body.error_description), /deeper than/);

@@ -218,13 +218,13 @@ describe("POST /tokens with a subject token whose aud or iss cannot be stored", 
     for (const [claims, code] of cases) {
       const answer = await exchange(claims);
       const said = JSON.stringify(answer.body);
-      assert.equal(answer.status, 400, said);
+      assert.equal(answer.status, 403, said);
       assert.equal(answer.body.error, "invalid_grant", said);
       assert.equal(answer.body.code, code, said);
     }
     // Text that can be stored is looked up as before: no identity provider has it.
     const unknown = await exchange({ aud: UNICODE, iss: UNICODE });
-    assert.equal(unknown.status, 400);
+    assert.equal(unknown.status, 403);
     assert.equal(unknown.body.code, "identity-provider-not-found");
   });
 });
