@@ -3,6 +3,7 @@
 import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } from "../errors.js";
 import type { JsonObject, MachineEvent, Step, StepResponse } from "../runtime/adapter-protocol.js";
 import type { InstanceRecord, TransitionCommit } from "../store/store.js";
+import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
 import { envelopeOf } from "./instance-state.js";
 
 /** Where an event comes from decides what is checked and what the commit also does. */
@@ -80,6 +81,7 @@ export function buildCommit(
       `the context would be ${step.contextBytes} bytes as JSON; the limit is ${limits.maxContextBytes}`,
     );
   }
+  checkTimerKeys(step);
   const snapshot = envelopeOf(step);
   if (snapshot.length > MAX_SNAPSHOT_CHARS) {
     throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
@@ -96,6 +98,20 @@ export function buildCommit(
     })),
     timersToCancel: step.cancels,
   };
+}
+
+/**
+ * The ids of delayed events the machine arms or cancels are the timers' keys in the store, chosen
+ * by machine code: refused as the machine's error when a store could not keep them as they are
+ * (PostgreSQL would fail the commit as a storage error, SQLite would keep a NUL).
+ */
+function checkTimerKeys(step: Step): void {
+  for (const key of [...step.timers.map((timer) => timer.key), ...step.cancels]) {
+    const problem = unstorableTextProblem(key, MAX_KEY_TEXT_BYTES);
+    if (problem !== undefined) {
+      throw new MachineCodeError("machine-error", `a delayed event's id ${problem}`);
+    }
+  }
 }
 
 /** The record a successful commit will leave, so the next step of a batch can chain on it. */

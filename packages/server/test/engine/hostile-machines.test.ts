@@ -143,6 +143,22 @@ describe("hostile machine code", () => {
     assert.match(result, /^error: /);
   });
 
+  test("a delayed event whose id no store can keep fails as the machine's error, writing nothing", async () => {
+    const name = "unkeepable-timer-ids";
+    await h.engine.createInstance({ ...hostile(name), authContext: anyone });
+    for (const event of ["armNulTimer", "armLongTimer", "cancelNulTimer"]) {
+      await assert.rejects(
+        h.engine.sendEvent({ ...hostile(name), event, authContext: anyone }),
+        (err: { code?: string; message?: string }) =>
+          err.code === "machine-error" && /delayed event's id/.test(err.message ?? ""),
+        event,
+      );
+    }
+    const rows = await h.store.listTransitions(hostile(name), { limit: 10 });
+    assert.equal(rows.length, 1, "only the creation is recorded");
+    await othersStillWork();
+  });
+
   test("prototype pollution through event data reaches no other instance", async () => {
     await h.engine.createInstance({ ...hostile("polluter"), authContext: anyone });
     await h.engine.createInstance({ ...hostile("bystander"), authContext: anyone });
