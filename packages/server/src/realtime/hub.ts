@@ -56,11 +56,13 @@ export class RealtimeHub {
     const { requestId } = message;
     const { principal } = connection;
     // The same subscribe again (the client replays its subscribes when a socket opens, and may
-    // have queued them too): it is live and has had its state, so nothing changes.
+    // have queued them too): it is live and has had its state, so nothing changes. Unless a
+    // subscribe with this id to something else is being admitted: this one, the later, stands.
     const live = connection.subscriptions.get(requestId);
     if (
       live?.machineName === message.machineName &&
-      live.instanceName === message.machineInstanceName
+      live.instanceName === message.machineInstanceName &&
+      !connection.admitting.has(requestId)
     ) {
       return;
     }

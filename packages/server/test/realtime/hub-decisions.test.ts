@@ -205,6 +205,25 @@ describe("subscriptions being admitted (the checks read the store)", () => {
     assert.equal(hub.watchedInstances, 1);
   });
 
+  test("a live subscription's subscribe repeated behind a newer one with its id: the repeat stands", async () => {
+    const { hub } = setUp();
+    const { connection, sent } = socketOf();
+    await hub.subscribe(connection, subscribe("r", "first"));
+    await Promise.all([
+      hub.subscribe(connection, subscribe("r", "second")),
+      hub.subscribe(connection, subscribe("r", "first")),
+    ]);
+    assert.deepEqual(
+      [...connection.subscriptions.values()].map((sub) => sub.instanceName),
+      ["first"],
+    );
+    assert.deepEqual(
+      sent.map((frame) => frame.machineInstanceName),
+      ["first", "first"],
+    );
+    assert.equal(hub.watchedInstances, 1);
+  });
+
   test("subscribes sent at once get the places in the order they came, no more", async () => {
     const { hub } = setUp();
     const { connection, sent } = socketOf(2);
