@@ -69,6 +69,7 @@ if (url !== undefined) {
           { version: 4, name: "0004-idp-grantable-scopes.sql" },
           { version: 5, name: "0005-service-leases.sql" },
           { version: 6, name: "0006-version-index-selectors.sql" },
+          { version: 7, name: "0007-batch-outcomes.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;

@@ -5,11 +5,13 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 /**
  * When the next client message holding `marker` comes by:
  * - "before-sending": it is not passed on, and the connection breaks (the database never saw it);
+ * - "after-sending": it is passed on, and the client's side breaks at once while the database's
+ *   side stays open, so the database goes on with it undisturbed (and its answer is lost);
  * - "after-answer": it is passed on, and the connection breaks as the database's answer comes
  *   back, which is then lost (the database did the work; the client cannot know).
  * One-shot: the connections after that pass everything.
  */
-export type Cut = { marker: string; when: "before-sending" | "after-answer" };
+export type Cut = { marker: string; when: "before-sending" | "after-sending" | "after-answer" };
 
 export class CuttingProxy {
   readonly #server: Server;
@@ -61,7 +63,8 @@ export class CuttingProxy {
       client.destroy();
       server.destroy();
     };
-    client.on("close", () => this.#sockets.delete(client) && server.destroy());
+    let keepServer = false; // "after-sending": the database's side outlives the client's
+    client.on("close", () => this.#sockets.delete(client) && !keepServer && server.destroy());
     server.on("close", () => this.#sockets.delete(server) && client.destroy());
     client.on("error", breakBoth);
     server.on("error", breakBoth);
@@ -75,13 +78,18 @@ export class CuttingProxy {
       if (cut !== undefined && text.includes(cut.marker)) {
         this.#cut = undefined;
         if (cut.when === "before-sending") return breakBoth();
+        if (cut.when === "after-sending") {
+          keepServer = true;
+          server.write(chunk);
+          return client.destroy();
+        }
         answerToLose = true;
       }
       server.write(chunk);
     });
     server.on("data", (chunk: Buffer) => {
       if (answerToLose) return breakBoth();
-      client.write(chunk);
+      if (!client.destroyed) client.write(chunk);
     });
   }
 }

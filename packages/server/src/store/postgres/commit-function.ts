@@ -9,8 +9,9 @@
 // error (a conflict does not), again with each commit in a block of its own (a subtransaction, as a
 // savepoint would be). The functions' names carry a version, changed whenever what they do changes
 // (v2: an event commit also needs the instance running, with the pending services expected; v3:
-// and the key it names, if any, still there; v4: plain event commits are written together), so a
-// definition never stands in for another's.
+// and the key it names, if any, still there; v4: plain event commits are written together; v5, the
+// batch only: its answer is kept under a token, see batch_outcomes), so a definition never stands
+// in for another's.
 //
 // Plain event commits (marked "f" by commit.ts: an event with no timer to deliver, cancel or arm,
 // of an instance no other commit of the batch touches) are written by one set-based statement in
@@ -34,6 +35,11 @@
 //          packs them
 
 import { MAX_PAYLOAD_BYTES } from "./notices.js";
+
+/** How long a batch's answer is kept for its node to read back (ambiguous-batch.ts). */
+export const OUTCOME_KEEP_MS = 3_600_000;
+/** About one batch in this many deletes the answers older than that. */
+const OUTCOME_PURGE_EVERY = 100;
 
 /** Why one commit of a batch was not written. */
 export type CommitFailure = {
@@ -107,8 +113,8 @@ BEGIN
 END
 $body$;
 
-CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v4(
-  batch jsonb, plain_count int, channel text, origin text)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v5(
+  batch jsonb, plain_count int, channel text, origin text, token text)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   c jsonb;
@@ -242,10 +248,21 @@ BEGIN
   IF payload <> '' THEN
     PERFORM pg_notify(channel, payload || ']');
   END IF;
-  RETURN coalesce(answer, to_jsonb(results));
+  answer := coalesce(answer, to_jsonb(results));
+  -- Last, outside every block: the answer under the batch's token, for its node to read back if
+  -- the answer is lost on the way. A row already there is that node's fence (it gave the batch
+  -- up): the insert fails, and with it the whole batch.
+  INSERT INTO batch_outcomes (token, results, created_at)
+  VALUES (token, answer, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+  -- Now and then, the answers of an hour ago go: no node still waits for them.
+  IF random() < ${1 / OUTCOME_PURGE_EVERY} THEN
+    DELETE FROM batch_outcomes
+    WHERE created_at < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - ${OUTCOME_KEEP_MS};
+  END IF;
+  RETURN answer;
 END
 $body$`;
 
 /** One batch, in its own transaction: a single statement, so a single round trip. */
 export const COMMIT_BATCH =
-  "SELECT pg_temp.backstate_commit_batch_v4($1::jsonb, $2::int, $3::text, $4::text) AS results";
+  "SELECT pg_temp.backstate_commit_batch_v5($1::jsonb, $2::int, $3::text, $4::text, $5::text) AS results";

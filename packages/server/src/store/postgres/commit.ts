@@ -3,6 +3,7 @@
 // failing commit is rolled back alone while the others stay, and sends their change notices. The
 // statement runs in its own transaction: a whole batch costs one round trip, however many commits
 // it holds, and one WAL flush.
+import { randomUUID } from "node:crypto";
 import { DatabaseError, type Pool, type PoolClient } from "pg";
 import {
   AlreadyExistsError,
@@ -14,7 +15,7 @@ import {
 import type { QueuedCommit } from "../commit-chains.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
-import { lookUpAmbiguousBatch } from "./ambiguous-batch.js";
+import { settleLostBatch } from "./ambiguous-batch.js";
 import { checkOut } from "./connection.js";
 import { COMMIT_BATCH, DEFINE_COMMIT_BATCH, type CommitFailure } from "./commit-function.js";
 import { commitChange, originPrefix } from "./notices.js";
@@ -136,7 +137,7 @@ async function runBatch(
 /** The connection broke after the batch statement was sent: it may have committed or not. */
 class BatchFateUnknown extends Error {
   constructor(
-    readonly backendPid: number | undefined,
+    readonly token: string,
     readonly reason: Error,
   ) {
     super(`the connection broke while the batch was committing: ${reason.message}`, {
@@ -155,6 +156,8 @@ async function writeBatch(
   const client = await checkOut(pool);
   let broken: Error | undefined;
   let sent = false;
+  // The batch's answer is kept under this token, for reading back should it be lost (fateOf).
+  const token = randomUUID();
   try {
     if (!defined.has(client)) {
       await client.query(DEFINE_COMMIT_BATCH);
@@ -162,9 +165,15 @@ async function writeBatch(
     }
     sent = true;
     const answer = await client.query<{ results: ElementResult[] }>({
-      name: "bs_commit_batch_v4",
+      name: "bs_commit_batch_v5",
       text: COMMIT_BATCH,
-      values: [JSON.stringify(elements), plainCount, notices.channel, originPrefix(notices.origin)],
+      values: [
+        JSON.stringify(elements),
+        plainCount,
+        notices.channel,
+        originPrefix(notices.origin),
+        token,
+      ],
     });
     return answer.rows[0]?.results ?? [];
   } catch (error) {
@@ -173,15 +182,15 @@ async function writeBatch(
     // not go back to the pool, and leaves unknown whether the batch committed.
     if (error instanceof DatabaseError) throw error;
     broken = error instanceof Error ? error : new Error(String(error));
-    throw sent ? new BatchFateUnknown(backendPidOf(client), broken) : broken;
+    throw sent ? new BatchFateUnknown(token, broken) : broken;
   } finally {
     client.release(broken);
   }
 }
 
 /**
- * The results of a batch whose answer was lost, read back from the history once its session is
- * over (ambiguous-batch.ts): a commit found there was written, any other was not. Throws the
+ * The results of a batch whose answer was lost, settled by its token (ambiguous-batch.ts): its
+ * own answer if it committed, else every commit failed (then it never will commit). Throws the
  * original failure when that cannot be learnt (then, as before, every commit of it fails).
  */
 async function fateOf(
@@ -189,36 +198,13 @@ async function fateOf(
   unknown: BatchFateUnknown,
   elements: readonly Element[],
 ): Promise<ElementResult[]> {
-  if (unknown.backendPid === undefined) throw unknown.reason;
-  let landed: Awaited<ReturnType<typeof lookUpAmbiguousBatch>>;
+  let answer: ElementResult[] | undefined;
   try {
-    landed = await lookUpAmbiguousBatch(
-      pool,
-      unknown.backendPid,
-      elements.map((element) => ({
-        orgId: element.o,
-        machineName: element.m,
-        instanceName: element.n,
-        sequence: element.es + 1,
-        event: element.e,
-        state: element.st,
-        at: element.at,
-      })),
-    );
+    answer = await settleLostBatch<ElementResult[]>(pool, unknown.token);
   } catch {
     throw unknown.reason;
   }
-  return landed.map((written) =>
-    written === undefined
-      ? { ok: false, err: "other", msg: unknown.message }
-      : { ok: true, id: written.instanceId, seq: written.sequence },
-  );
-}
-
-/** The server process of a pg connection (pg sets it at connect time; its types omit it). */
-function backendPidOf(client: PoolClient): number | undefined {
-  const pid = (client as unknown as { processID?: unknown }).processID;
-  return typeof pid === "number" ? pid : undefined;
+  return answer ?? elements.map(() => ({ ok: false, err: "other", msg: unknown.message }));
 }
 
 /**
