@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import { call, deploy, runCli, serve, served, stop, tempDir } from "./support/cli.js";
 
 type Credentials = { apiUrl: string; orgId: string; adminToken: string };
@@ -12,6 +12,20 @@ function readCredentials(path: string): Credentials {
 }
 
 const TIMEOUT = { timeout: 60_000 };
+
+/** A server on `dataDir` with `machine` deployed from `code` and its instance "one" created. */
+async function serveWithInstance(t: TestContext, dataDir: string, machine: string, code: string) {
+  const server = await serve(dataDir);
+  t.after(() => server.child.kill("SIGKILL"));
+  const { adminToken: token, orgId } = readCredentials(server.credentialsPath);
+  await deploy(server.url, { token, orgId }, machine, code);
+  const created = await call(server.url, token, "POST", `/machines/${machine}`, {
+    orgId,
+    body: { slug: "one" },
+  });
+  assert.equal(created.status, 200, JSON.stringify(created));
+  return { server, token, orgId };
+}
 
 test(
   "first start: prints the URL, writes credentials.json (0600) whose token lists the org",
@@ -106,15 +120,7 @@ test(
   TIMEOUT,
   async (t) => {
     const dataDir = tempDir(t);
-    const server = await serve(dataDir);
-    t.after(() => server.child.kill("SIGKILL"));
-    const { adminToken: token, orgId } = readCredentials(server.credentialsPath);
-    await deploy(server.url, { token, orgId }, "slow", SLOW_MACHINE);
-    const created = await call(server.url, token, "POST", "/machines/slow", {
-      orgId,
-      body: { slug: "one" },
-    });
-    assert.equal(created.status, 200, JSON.stringify(created));
+    const { server, token, orgId } = await serveWithInstance(t, dataDir, "slow", SLOW_MACHINE);
 
     let repliedAt = 0;
     const inFlight = call(server.url, token, "POST", "/machines/slow/i/one/events", {
@@ -231,15 +237,11 @@ test(
   TIMEOUT,
   async (t) => {
     const dataDir = tempDir(t);
-    const first = await serve(dataDir);
-    t.after(() => first.child.kill("SIGKILL"));
-    const { adminToken: token, orgId } = readCredentials(first.credentialsPath);
-    await deploy(first.url, { token, orgId }, "hangs", HANGING_MACHINE);
-    const created = await call(first.url, token, "POST", "/machines/hangs", {
+    const {
+      server: first,
+      token,
       orgId,
-      body: { slug: "one" },
-    });
-    assert.equal(created.status, 200, JSON.stringify(created));
+    } = await serveWithInstance(t, dataDir, "hangs", HANGING_MACHINE);
     // The request waits for the service, which never ends: it dies with the server.
     void call(first.url, token, "POST", "/machines/hangs/i/one/events", {
       orgId,

@@ -65,22 +65,10 @@ const MACHINE_CODE =
   "export const allowRead = () => true; export const allowWrite = () => true;";
 
 /** A provisional version of the machine with its code uploaded: answers its signed id. */
-async function uploadedVersion(code: string | Uint8Array = MACHINE_CODE): Promise<{
-  signedId: string;
-  upload: Response;
-}> {
-  const provisional = await api.admin("POST", `/machines/${MACHINE}/v`);
-  assert.equal(provisional.status, 200);
-  const { machineVersionId, codeUploadUrl, codeUploadFields } = provisional.body as {
-    machineVersionId: string;
-    codeUploadUrl: string;
-    codeUploadFields: Record<string, string>;
-  };
-  const form = new FormData();
-  for (const [name, value] of Object.entries(codeUploadFields)) form.set(name, value);
-  form.set("file", new Blob([code]), "machine.js");
-  const upload = await fetch(codeUploadUrl, { method: "POST", body: form });
-  return { signedId: machineVersionId, upload };
+function uploadedVersion(
+  code: string | Uint8Array = MACHINE_CODE,
+): Promise<{ signedId: string; upload: Response }> {
+  return api.uploadVersion(MACHINE, code);
 }
 
 describe("text that cannot be stored is a 400 naming it, on every store", () => {

@@ -24,6 +24,14 @@ export type ApiServer = {
   adminToken: string;
   /** Calls the API with the admin session (and JSON), answering status and parsed body. */
   admin(method: string, path: string, body?: unknown): Promise<ApiResponse>;
+  /**
+   * The first two steps of a version's upload flow, over HTTP: provisions a version of the
+   * machine and uploads `code` to the URL given; answers its signed id and the upload's response.
+   */
+  uploadVersion(
+    machineName: string,
+    code: string | Uint8Array,
+  ): Promise<{ signedId: string; upload: Response }>;
   /** Creates a machine from a fixture bundle and makes that its current version (through HTTP). */
   deploy(fixture: string, style: BundleStyle, machineName: string): Promise<string>;
   createKey(scopes: readonly Scope[], name?: string): Promise<ApiKey>;
@@ -110,12 +118,9 @@ async function startOn(
     userId,
     adminToken,
     admin,
-    async deploy(fixture, style, machineName) {
-      const code = await bundleFixture(fixture, style);
-      const created = await admin("POST", "/machines", { slug: machineName });
-      if (created.status !== 201 && created.status !== 409)
-        throw new Error(JSON.stringify(created));
+    async uploadVersion(machineName, code) {
       const provisional = await admin("POST", `/machines/${machineName}/v`);
+      if (provisional.status !== 200) throw new Error(JSON.stringify(provisional));
       const { machineVersionId, codeUploadUrl, codeUploadFields } = provisional.body as {
         machineVersionId: string;
         codeUploadUrl: string;
@@ -124,10 +129,17 @@ async function startOn(
       const form = new FormData();
       for (const [name, value] of Object.entries(codeUploadFields)) form.set(name, value);
       form.set("file", new Blob([code], { type: "application/javascript" }), `${machineName}.js`);
-      const uploaded = await fetch(codeUploadUrl, { method: "POST", body: form });
-      if (!uploaded.ok)
-        throw new Error(`upload failed: ${uploaded.status} ${await uploaded.text()}`);
-      const finalized = await admin("PUT", `/machines/${machineName}/v/${machineVersionId}`, {
+      const upload = await fetch(codeUploadUrl, { method: "POST", body: form });
+      return { signedId: machineVersionId, upload };
+    },
+    async deploy(fixture, style, machineName) {
+      const code = await bundleFixture(fixture, style);
+      const created = await admin("POST", "/machines", { slug: machineName });
+      if (created.status !== 201 && created.status !== 409)
+        throw new Error(JSON.stringify(created));
+      const { signedId, upload } = await api.uploadVersion(machineName, code);
+      if (!upload.ok) throw new Error(`upload failed: ${upload.status} ${await upload.text()}`);
+      const finalized = await admin("PUT", `/machines/${machineName}/v/${signedId}`, {
         clientInfo: style,
         makeCurrent: true,
       });
