@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
+import { COMMIT_BATCH, DEFINE_COMMIT_BATCH } from "../../src/store/postgres/commit-function.js";
 import { CuttingProxy } from "../support/cutting-proxy.js";
 import {
   createCommit,
@@ -17,6 +18,13 @@ import {
   T0,
 } from "./fixtures.js";
 import { TestSchemas, testDatabaseUrl } from "./postgres-support.js";
+
+// A batch as commit.ts sends it, of one plain event commit to an instance that does not exist.
+const NOWHERE_BATCH = JSON.stringify(
+  [{ k: "e", o: "org_a", m: "counter", n: "nowhere", id: 0, v: "ver_org_a", es: 1, ep: "[]" }].map(
+    (element) => ({ ...element, s: "{}", p: "[]", e: "{}", st: '"a"', at: 1, np: "", f: 1 }),
+  ),
+);
 
 // The batch statement's name, which every execution of it sends.
 const BATCH_STATEMENT = "bs_commit_batch_v";
@@ -148,6 +156,36 @@ if (url !== undefined) {
         await cut.close();
         await direct.close();
       }
+    });
+  });
+
+  test("answers an hour old are purged as batches go; fences stay", async () => {
+    const { cut, direct, schema } = await openPair();
+    await cut.close();
+    await direct.close();
+    await schemas.sql(schema, async (client) => {
+      await client.query(DEFINE_COMMIT_BATCH);
+      await client.query(
+        `INSERT INTO batch_outcomes (token, results, created_at)
+         VALUES ('old-answer', '[]', 0), ('old-fence', NULL, 0)`,
+      );
+      // The purge runs in about one batch in a hundred, by random(): seeded, the run is the same
+      // every time.
+      await client.query("SELECT setseed(0.25)");
+      const tokens = async () =>
+        (await client.query<{ token: string }>("SELECT token FROM batch_outcomes")).rows.map(
+          (row) => row.token,
+        );
+      let batches = 0;
+      while ((await tokens()).includes("old-answer") && batches < 2_000) {
+        // A batch of one event for no instance: it writes nothing but its answer (a conflict),
+        // and now and then purges.
+        await client.query(COMMIT_BATCH, [NOWHERE_BATCH, 1, "bs_none", "", `t${batches++}`]);
+      }
+      const left = await tokens();
+      assert.ok(!left.includes("old-answer"), `purged within ${batches} batches`);
+      assert.ok(left.includes("old-fence"), "a fence is never purged");
+      assert.ok(left.includes(`t${batches - 1}`), "recent answers stay");
     });
   });
 

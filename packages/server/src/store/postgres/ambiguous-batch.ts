@@ -6,18 +6,19 @@
 //
 // So each batch keeps its answer under a token of its own (batch_outcomes, written last in its
 // transaction), and the node that lost the answer settles the batch's fate with one insert under
-// that token: if the batch committed, the row is there and holds the answer; if the batch is still
-// running, the insert waits for it to end; if it has not committed (or not even arrived), the
-// node's own row takes the token first, and the batch's insert, whenever it comes, fails and takes
-// the whole batch with it. Nothing here depends on which session ran the batch, so a pooler or
-// proxy in between changes nothing.
+// that token: if the batch committed, the row is there and holds the answer; if the batch has
+// written its row but not yet committed, the insert waits for its end; if it has not got that far
+// (or not even arrived), the node's own row, a fence that is never purged, takes the token first,
+// and the batch's insert, whenever it comes, fails and takes the whole batch with it. Nothing here
+// depends on which session ran the batch, so a pooler or proxy in between changes nothing.
 import type { Pool } from "pg";
 import { inTransaction } from "./connection.js";
 
 /** How long the fence may wait for a batch still running (on locks, say) before giving up. */
 const FENCE_LOCK_TIMEOUT = "10s";
 
-const FENCE = `INSERT INTO batch_outcomes (token, results, created_at) VALUES ($1, NULL, $2)
+const FENCE = `INSERT INTO batch_outcomes (token, results, created_at)
+  VALUES ($1, NULL, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
   ON CONFLICT (token) DO NOTHING`;
 const OUTCOME = "SELECT results FROM batch_outcomes WHERE token = $1";
 
@@ -29,7 +30,7 @@ const OUTCOME = "SELECT results FROM batch_outcomes WHERE token = $1";
 export async function settleLostBatch<R>(pool: Pool, token: string): Promise<R | undefined> {
   return inTransaction(pool, async (client) => {
     await client.query(`SET LOCAL lock_timeout = '${FENCE_LOCK_TIMEOUT}'`);
-    const fenced = await client.query(FENCE, [token, Date.now()]);
+    const fenced = await client.query(FENCE, [token]);
     if (fenced.rowCount === 1) return undefined;
     const found = await client.query<{ results: R | null }>(OUTCOME, [token]);
     const results = found.rows[0]?.results;

@@ -36,10 +36,16 @@
 
 import { MAX_PAYLOAD_BYTES } from "./notices.js";
 
-/** How long a batch's answer is kept for its node to read back (ambiguous-batch.ts). */
-export const OUTCOME_KEEP_MS = 3_600_000;
-/** About one batch in this many deletes the answers older than that. */
+/**
+ * The longest a node waits for a batch's answer before giving the batch up (and fencing it, see
+ * ambiguous-batch.ts): far beyond any healthy batch, far below how long answers are kept.
+ */
+export const BATCH_TIMEOUT_MS = 60_000;
+/** How long a batch's answer is kept for its node to read back. */
+const OUTCOME_KEEP_MS = 3_600_000;
+/** About one batch in this many deletes answers older than that, at most so many at a time. */
 const OUTCOME_PURGE_EVERY = 100;
+const OUTCOME_PURGE_MAX_ROWS = 1_000;
 
 /** Why one commit of a batch was not written. */
 export type CommitFailure = {
@@ -126,6 +132,7 @@ DECLARE
   plain_changes text[];
   all_plain boolean := plain_count = jsonb_array_length(batch);
   answer jsonb;
+  outcomes_before bigint;
   changes text[] := '{}';
   change text;
   payload text := '';
@@ -254,10 +261,22 @@ BEGIN
   -- up): the insert fails, and with it the whole batch.
   INSERT INTO batch_outcomes (token, results, created_at)
   VALUES (token, answer, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
-  -- Now and then, the answers of an hour ago go: no node still waits for them.
+  -- Now and then, answers of an hour ago go: no node still waits for them (a batch's node hears
+  -- of it within BATCH_TIMEOUT_MS). Fences (no answer) stay: a fenced batch may be stuck for any
+  -- time, and must find its token taken whenever it comes. Rows another node is purging are
+  -- left to it, a bounded number go at a time, and a purge that fails fails nothing else.
   IF random() < ${1 / OUTCOME_PURGE_EVERY} THEN
-    DELETE FROM batch_outcomes
-    WHERE created_at < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - ${OUTCOME_KEEP_MS};
+    BEGIN
+      -- A value, not the expression: a volatile one would keep the index out of the search.
+      outcomes_before := (extract(epoch FROM clock_timestamp()) * 1000)::bigint - ${OUTCOME_KEEP_MS};
+      -- Columns qualified: a bare "token" would be this function's parameter.
+      DELETE FROM batch_outcomes AS gone WHERE gone.token IN (
+        SELECT old.token FROM batch_outcomes AS old
+        WHERE old.created_at < outcomes_before AND old.results IS NOT NULL
+        LIMIT ${OUTCOME_PURGE_MAX_ROWS} FOR UPDATE SKIP LOCKED);
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'backstate: purging old batch outcomes failed: %', SQLERRM;
+    END;
   END IF;
   RETURN answer;
 END

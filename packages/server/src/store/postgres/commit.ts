@@ -17,7 +17,12 @@ import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
 import { settleLostBatch } from "./ambiguous-batch.js";
 import { checkOut } from "./connection.js";
-import { COMMIT_BATCH, DEFINE_COMMIT_BATCH, type CommitFailure } from "./commit-function.js";
+import {
+  BATCH_TIMEOUT_MS,
+  COMMIT_BATCH,
+  DEFINE_COMMIT_BATCH,
+  type CommitFailure,
+} from "./commit-function.js";
 import { commitChange, originPrefix } from "./notices.js";
 
 /** One commit as the function takes it (short names: the batch travels as one JSON text). */
@@ -164,7 +169,7 @@ async function writeBatch(
       defined.add(client);
     }
     sent = true;
-    const answer = await client.query<{ results: ElementResult[] }>({
+    const statement = {
       name: "bs_commit_batch_v5",
       text: COMMIT_BATCH,
       values: [
@@ -174,7 +179,11 @@ async function writeBatch(
         originPrefix(notices.origin),
         token,
       ],
-    });
+      // A batch that takes this long is given up, as if its connection broke: fenced, it either
+      // has committed, and its answer is read back, or never will (fateOf).
+      query_timeout: BATCH_TIMEOUT_MS,
+    };
+    const answer = await client.query<{ results: ElementResult[] }>(statement);
     return answer.rows[0]?.results ?? [];
   } catch (error) {
     // An error PostgreSQL reported leaves the connection usable (the statement's transaction is
