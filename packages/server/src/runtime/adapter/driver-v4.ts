@@ -185,7 +185,7 @@ function startService(
     state.context,
     state.event,
     {
-      data: activity.data,
+      data: mappedData(activity.data, state.context, state.event),
       src: activity.src,
       meta: activity.meta,
     },
@@ -225,4 +225,18 @@ function startService(
 
 function errorEvent(id: string, error: unknown): MachineEvent {
   return { type: `error.platform.${id}`, data: toJsonSafe(error) } as MachineEvent;
+}
+
+/**
+ * An invoke's `data` as XState 4 hands it to the service: a function of (context, event), or an
+ * object whose function values are, evaluated now; anything else as it is.
+ */
+function mappedData(data: unknown, context: unknown, event: unknown): unknown {
+  const evaluate = (value: unknown) =>
+    typeof value === "function"
+      ? (value as (c: unknown, e: unknown) => unknown)(context, event)
+      : value;
+  if (typeof data === "function" || data === null || typeof data !== "object")
+    return evaluate(data);
+  return Object.fromEntries(Object.entries(data).map(([key, value]) => [key, evaluate(value)]));
 }
