@@ -1,6 +1,7 @@
 // Child actors a machine starts for itself, as XState runs them: a v5 callback's events sent back
-// reach the instance (on its own, or answering an event sent to it), a v5 child spawned inside an
-// assign runs and reports its output, and a v4 invoke's `data` mapper is evaluated for its service.
+// reach the instance (on its own, or answering an event sent to it), a send to a child waits its
+// delay, a v5 child spawned inside an assign runs and reports its output, and a v4 invoke's `data`
+// mapper is evaluated for its service.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
@@ -44,6 +45,19 @@ test("v5: an event sent to a callback is answered through sendBack", async () =>
   await listening;
   assert.equal(asked.state, "idle");
   assert.equal(publicOf(asked).pongs, 1, "one pong: the answer to ask ended the callback");
+});
+
+test("v5: a delayed send to a child waits its delay; an event sent after it overtakes it", async () => {
+  const where = at("children", "delayed");
+  await h.engine.createInstance({ ...where, authContext: alice });
+  const listening = h.engine.sendEvent({ ...where, event: "listen", authContext: alice });
+  // In the instance's order: askLater pings in 300 ms, ask pings at once, and the first pong
+  // ends the callback.
+  const later = h.engine.sendEvent({ ...where, event: "askLater", authContext: alice });
+  const now = await h.engine.sendEvent({ ...where, event: "ask", authContext: alice });
+  await Promise.all([listening, later]);
+  assert.equal(now.state, "idle");
+  assert.equal(publicOf(now).lastPong, "ask");
 });
 
 test("v5: a child spawned in an assign runs, and its output comes back", async () => {

@@ -136,7 +136,12 @@ function collect(
         data.timers.push({ key, delayMs: action.delay, event });
       } else if (toSelf) data.selfEvents.push(event);
       else if (typeof action.to === "string" && action.to !== "#_parent") {
-        effects.serviceMessages.push({ serviceId: action.to, event });
+        const delayMs = typeof action.delay === "number" ? action.delay : undefined;
+        effects.serviceMessages.push({
+          serviceId: action.to,
+          event,
+          ...(delayMs ? { delayMs } : {}),
+        });
       }
       return;
     }

@@ -220,7 +220,12 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
     case "xstate.sendTo": {
       const target = params.to as { id?: unknown } | undefined;
       if (target && typeof target.id === "string") {
-        effects.serviceMessages.push({ serviceId: target.id, event: toEvent(params.event) });
+        const delayMs = typeof params.delay === "number" ? params.delay : undefined;
+        effects.serviceMessages.push({
+          serviceId: target.id,
+          event: toEvent(params.event),
+          ...(delayMs ? { delayMs } : {}),
+        });
       }
       return;
     }

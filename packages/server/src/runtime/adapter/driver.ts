@@ -14,8 +14,11 @@ export type ServiceStart = {
 export type StepEffects = {
   actions: Array<() => void>;
   services: ServiceStart[];
-  /** Events for running services of this instance (sendTo a child). */
-  serviceMessages: Array<{ serviceId: string; event: MachineEvent }>;
+  /**
+   * Events for running services of this instance (sendTo a child), each after `delayMs` if given:
+   * a delay kept in this sandbox, as the child is (it dies with the sandbox either way).
+   */
+  serviceMessages: Array<{ serviceId: string; event: MachineEvent; delayMs?: number }>;
 };
 
 /** The data half of a step, before the adapter adds its id and the JSON checks. */

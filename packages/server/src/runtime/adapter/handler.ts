@@ -275,8 +275,11 @@ function runEffects(
     }
   }
   for (const id of stashed.servicesStopped) services.stop(instanceRef, id);
-  for (const { serviceId, event } of stashed.effects.serviceMessages)
-    services.send(instanceRef, serviceId, event);
+  for (const { serviceId, event, delayMs } of stashed.effects.serviceMessages) {
+    // A delayed one goes only if the service still runs then (send does nothing otherwise).
+    if (delayMs === undefined) services.send(instanceRef, serviceId, event);
+    else setTimeout(() => services.send(instanceRef, serviceId, event), delayMs);
+  }
   for (const service of stashed.effects.services) {
     services.start(instanceRef, service.id, stepId, service.starter, service.failure);
   }
