@@ -22,11 +22,7 @@ type ExecutableAction = {
 type ActorLike = {
   id: string;
   logic: unknown;
-  options?: { input?: unknown };
-  constructor: new (
-    logic: unknown,
-    options: { id: string; input?: unknown; parent?: RunnableActor },
-  ) => RunnableActor;
+  constructor: new (logic: unknown, options: { id: string; input: unknown }) => RunnableActor;
 };
 
 type RunnableActor = {
@@ -63,7 +59,7 @@ export function createV5Driver(machine: AnyStateMachine): MachineDriver {
       const [next, actions]: [unknown, unknown[]] = step
         ? step(snapshot, event)
         : transition(machine, snapshot, event);
-      return toDriverStep(machine, next, actions as ExecutableAction[], snapshot);
+      return toDriverStep(machine, next, actions as ExecutableAction[]);
     },
     view(persisted: JsonValue) {
       const snapshot = persisted as { value: JsonValue; context: unknown };
@@ -138,7 +134,6 @@ function toDriverStep(
   machine: AnyStateMachine,
   snapshot: unknown,
   actions: ExecutableAction[],
-  before?: unknown,
 ): DriverStep {
   const s = snapshot as { status: string; error?: unknown; tags: Set<string> };
   if (s.status === "error") throw s.error instanceof Error ? s.error : new Error(String(s.error));
@@ -156,33 +151,7 @@ function toDriverStep(
   };
   const effects: StepEffects = { actions: [], services: [], serviceMessages: [] };
   for (const action of actions) collect(action, data, effects);
-  for (const [id, ref] of spawnedInAssign(before, snapshot, effects)) {
-    effects.services.push({
-      id,
-      starter: (report) => startActor(ref, id, ref.options?.input, report),
-      failure: (error) => errorEvent(id, error),
-    });
-  }
   return { data, effects };
-}
-
-/**
- * Children that `spawn` made inside an assign during the step. XState starts those through the
- * actor scope's `defer`, which a pure step has none of (and no action names them): they are the
- * children the step added that no spawnChild action started.
- */
-function spawnedInAssign(
-  before: unknown,
-  after: unknown,
-  effects: StepEffects,
-): Array<[string, ActorLike]> {
-  const had = new Set(Object.keys((before as { children?: object } | undefined)?.children ?? {}));
-  const started = new Set(effects.services.map((service) => service.id));
-  const children = (after as { children?: Record<string, ActorLike | undefined> }).children ?? {};
-  return Object.entries(children).filter(
-    (entry): entry is [string, ActorLike] =>
-      entry[1] !== undefined && !had.has(entry[0]) && !started.has(entry[0]),
-  );
 }
 
 function collect(action: ExecutableAction, data: StepData, effects: StepEffects): void {
@@ -243,45 +212,13 @@ function startActor(
   input: unknown,
   report: (event: MachineEvent, final: boolean) => void,
 ) {
-  const parent = relayingParent(ref, id, report);
-  const actor = new ref.constructor(ref.logic, { id, input, parent });
+  const actor = new ref.constructor(ref.logic, { id, input });
   actor.subscribe({
     complete: () => report(doneEvent(id, actor.getSnapshot().output), true),
     error: (error) => report(errorEvent(id, error), true),
   });
   actor.start();
-  return {
-    stop: () => {
-      actor.stop();
-      parent.stop();
-    },
-    send: (event: MachineEvent) => actor.send(event),
-  };
-}
-
-/**
- * The parent a service's actor sends to (a callback's `sendBack`, a child machine's
- * `sendParent`): a stand-in that reports each event to the instance. The child's own done and
- * error events, which XState also sends its parent, are left to its subscription above.
- */
-function relayingParent(
-  ref: ActorLike,
-  id: string,
-  report: (event: MachineEvent, final: boolean) => void,
-): RunnableActor {
-  const own = [`xstate.done.actor.${id}`, `xstate.error.actor.${id}`];
-  const logic = {
-    transition: (snapshot: unknown, event: unknown) => {
-      const type = (event as { type?: unknown } | null)?.type;
-      if (typeof type === "string" && !own.includes(type)) report(toEvent(event), false);
-      return snapshot;
-    },
-    getInitialSnapshot: () => ({ status: "active", output: undefined, error: undefined }),
-    getPersistedSnapshot: (snapshot: unknown) => snapshot,
-  };
-  const parent = new ref.constructor(logic, { id: `${id}.parent` });
-  parent.start();
-  return parent;
+  return { stop: () => actor.stop(), send: (event: MachineEvent) => actor.send(event) };
 }
 
 function doneEvent(id: string, output: unknown): MachineEvent {

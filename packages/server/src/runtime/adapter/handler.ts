@@ -257,7 +257,10 @@ function pickDriver(machine: unknown): MachineDriver {
   throw new Error("the bundle's default export is not an XState v4 or v5 machine");
 }
 
-/** Actions in order, then stops, then messages to running services, then new services. */
+/**
+ * Actions in order, then stops, then messages to running services, then new services, then the
+ * delayed messages (so one for a service this step starts reaches that run).
+ */
 function runEffects(
   stashed: Stashed,
   instanceRef: string,
@@ -275,13 +278,15 @@ function runEffects(
     }
   }
   for (const id of stashed.servicesStopped) services.stop(instanceRef, id);
-  for (const { serviceId, event, delayMs } of stashed.effects.serviceMessages) {
-    // A delayed one goes only if the service still runs then (send does nothing otherwise).
+  const { serviceMessages } = stashed.effects;
+  for (const { serviceId, event, delayMs } of serviceMessages) {
     if (delayMs === undefined) services.send(instanceRef, serviceId, event);
-    else setTimeout(() => services.send(instanceRef, serviceId, event), delayMs);
   }
   for (const service of stashed.effects.services) {
     services.start(instanceRef, service.id, stepId, service.starter, service.failure);
+  }
+  for (const { serviceId, event, delayMs } of serviceMessages) {
+    if (delayMs !== undefined) services.sendLater(instanceRef, serviceId, event, delayMs);
   }
 }
 

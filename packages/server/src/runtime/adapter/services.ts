@@ -10,6 +10,12 @@ export type ServiceStarter = (report: (event: MachineEvent, final: boolean) => v
 
 type Running = { stop: () => void; send?: (event: MachineEvent) => void };
 
+// Taken when the adapter loads, before any machine code runs: a machine that replaced the global
+// could not reach other instances' delayed sends through it.
+const later = setTimeout;
+/** The longest delay a timer takes; beyond it, Node would fire at once. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 export class ServiceRegistry {
   private readonly byInstance = new Map<string, Map<string, Running>>();
 
@@ -51,6 +57,21 @@ export class ServiceRegistry {
 
   send(instanceRef: string, serviceId: string, event: MachineEvent): void {
     this.byInstance.get(instanceRef)?.get(serviceId)?.send?.(event);
+  }
+
+  /**
+   * Sends `event` to the service's current run after `delayMs`, if that run still runs then: a
+   * run that stopped takes its delayed events with it, and a later run of the same id gets none.
+   */
+  sendLater(instanceRef: string, serviceId: string, event: MachineEvent, delayMs: number): void {
+    const running = this.byInstance.get(instanceRef)?.get(serviceId);
+    if (!running) return;
+    later(
+      () => {
+        if (this.byInstance.get(instanceRef)?.get(serviceId) === running) running.send?.(event);
+      },
+      Math.min(delayMs, MAX_DELAY_MS),
+    );
   }
 
   stop(instanceRef: string, serviceId: string): void {
