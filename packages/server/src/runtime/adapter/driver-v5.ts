@@ -181,7 +181,8 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       return;
     }
     case "xstate.stopChild": {
-      const ref = params.actorRef as { id?: unknown } | string | undefined;
+      // XState resolves the action's params to the child's actor ref itself.
+      const ref = (params.actorRef ?? params) as { id?: unknown } | string | undefined;
       const id = typeof ref === "string" ? ref : ref?.id;
       if (typeof id === "string") data.servicesStopped.push(id);
       return;
