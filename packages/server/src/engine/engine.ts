@@ -184,8 +184,8 @@ export class Engine {
       maxAttempts: options.maxTimerAttempts ?? 5,
       leaseMs: options.timerLeaseMs ?? 10_000,
     });
-    this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event) =>
-      this.onServiceEvent(orgId, ref, serviceId, runId, event),
+    this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event, final) =>
+      this.onServiceEvent(orgId, ref, serviceId, runId, event, final),
     );
     this.runtime.onSandboxLost(({ orgId, affinities }) => {
       for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
@@ -546,6 +546,7 @@ export class Engine {
     serviceId: string,
     runId: string,
     event: MachineEvent,
+    final: boolean,
   ): void {
     // The ref names org/machine/instance; a sandbox may only speak for its own org.
     const [refOrg, machineName, instanceName] = ref.split("/");
@@ -572,7 +573,7 @@ export class Engine {
           throw new BackstateError("invalid-state", "instance is paused");
         }
         await this.processSelfEvents(
-          await this.committer.transition(instance, event, { kind: "service", serviceId }),
+          await this.committer.transition(instance, event, { kind: "service", serviceId, final }),
         );
       }),
     )
@@ -584,6 +585,8 @@ export class Engine {
         }),
       )
       .finally(() => {
+        // An event the service sent while running: it runs on, still pending, still here.
+        if (!final) return;
         this.activity.ended(ref, [serviceId], runId);
         this.committer.releaseIfIdle(orgId, ref);
       });

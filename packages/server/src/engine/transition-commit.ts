@@ -10,7 +10,8 @@ import { envelopeOf } from "./instance-state.js";
 export type EventOrigin =
   | { kind: "external"; authContext: JsonObject }
   | { kind: "timer"; timerId: number }
-  | { kind: "service"; serviceId: string }
+  /** final: false for an event a running service sent, which leaves it running and pending. */
+  | { kind: "service"; serviceId: string; final?: boolean }
   | { kind: "self" };
 
 /** A commit before the step's own parts (snapshot, history row, timers) are added. */
@@ -46,7 +47,7 @@ export function eventCommitFields(
   now: number,
 ): CommitFields {
   const pending = new Set(instance.pendingServices);
-  if (origin.kind === "service") pending.delete(origin.serviceId);
+  if (origin.kind === "service" && origin.final !== false) pending.delete(origin.serviceId);
   for (const id of step.servicesStopped) pending.delete(id);
   for (const id of step.servicesStarted) pending.add(id);
   return {

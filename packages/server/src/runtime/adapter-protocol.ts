@@ -120,8 +120,13 @@ export type AdapterNotification =
        * id, so a result still on its way from the run it replaced is told apart by this.
        */
       runId: string;
-      /** The done or error event to deliver to the instance. */
+      /** The event to deliver to the instance: the run's done or error event, or one it sent. */
       event: MachineEvent;
+      /**
+       * false: the service runs on after this event (one a callback sent back). Absent or true:
+       * its last report (done, error), after which it runs no more.
+       */
+      final?: boolean;
     }
   | { type: "log"; level: "log" | "info" | "warn" | "error" | "debug"; message: string };
 

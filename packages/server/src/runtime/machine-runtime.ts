@@ -43,6 +43,8 @@ export type ServiceEventListener = (
   /** The step that started the run of the service that reports (see AdapterNotification). */
   runId: string,
   event: MachineEvent,
+  /** Whether the run ends with this event (see AdapterNotification). */
+  final: boolean,
 ) => void;
 
 /** Requests with no effect in the sandbox beyond their answer. */
@@ -118,6 +120,7 @@ export class MachineRuntime {
           notification.serviceId,
           notification.runId,
           notification.event,
+          notification.final !== false,
         );
       } else if (notification.type === "log") {
         this.log("info", `machine log: ${String(notification.message)}`, { orgId });

@@ -1,6 +1,7 @@
-// Child services of an instance, as XState 4's interpreter runs them: a send to a child waits its
-// delay (an event sent after it overtakes it), and an invoke's `data` mapper, an object of
-// functions or a function, is evaluated against the context and event for its service.
+// Child services of an instance, as XState 4's interpreter runs them: a callback's events sent
+// back all reach the instance, a send to a child waits its delay (an event sent after it
+// overtakes it), and an invoke's `data` mapper, an object of functions or a function, is
+// evaluated against the context and event for its service.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
@@ -30,6 +31,18 @@ test("a delayed send to a child waits its delay; an event sent after it overtake
   await Promise.all([listening, later]);
   assert.equal(now.state, "idle");
   assert.equal(publicOf(now).lastPong, "ask");
+});
+
+test("every event a callback sends back reaches the instance, in order, while it runs", async () => {
+  const where = at("reporting");
+  await h.engine.createInstance({ ...where, authContext: alice });
+  const state = await h.engine.sendEvent({ ...where, event: "report", authContext: alice });
+  assert.equal(state.state, "idle", "finished came last, after both progress events");
+  assert.equal(publicOf(state).progress, 2);
+  const events = (await h.store.listTransitions(where, { limit: 10 })).map(
+    (row) => (JSON.parse(row.event) as { type: string }).type,
+  );
+  assert.deepEqual(events.slice(1), ["report", "progress", "progress", "finished"]);
 });
 
 test("an invoke's data mapper, an object of functions, is evaluated for its service", async () => {

@@ -42,7 +42,7 @@ export class ServiceRegistry {
         finished = true;
         this.forget(instanceRef, serviceId, running);
       }
-      this.notify({ type: "service-event", instanceRef, serviceId, runId, event });
+      this.notify({ type: "service-event", instanceRef, serviceId, runId, event, final });
     };
     let running: Running;
     try {
