@@ -1,7 +1,8 @@
-// Child services of an instance, as XState 4's interpreter runs them: a callback's events sent
-// back all reach the instance, a send to a child waits its delay (an event sent after it
-// overtakes it), and an invoke's `data` mapper, an object of functions or a function, is
-// evaluated against the context and event for its service.
+// Child services of an instance, as XState runs them. XState 4: a callback's events sent back all
+// reach the instance, a send to a child waits its delay (an event sent after it overtakes it), and
+// an invoke's `data` mapper, an object of functions or a function, is evaluated for its service.
+// XState 5: a callback's sendBack reaches the instance, on its own or answering an event sent to
+// it, and a child spawned inside an assign runs and reports its output.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
@@ -13,6 +14,7 @@ let h: Harness;
 before(async () => {
   h = await startHarness({ clock: systemClock, settleTimeoutMs: 5_000 });
   await h.deploy("children-v4.js", "v4-cli", "children4");
+  await h.deploy("children-v5.js", "v5-import", "children");
 });
 after(() => h.dispose());
 
@@ -66,4 +68,32 @@ test("an invoke's data mapper, a function, is evaluated for its service", async 
     authContext: alice,
   });
   assert.deepEqual(publicOf(state).gotFromFunction, { sum: 7 });
+});
+
+const at5 = (instanceName: string) => ({ orgId: ORG, machineName: "children", instanceName });
+
+test("v5: a callback's sendBack reaches the instance, which then settles", async () => {
+  const where = at5("on-its-own");
+  await h.engine.createInstance({ ...where, authContext: alice });
+  const state = await h.engine.sendEvent({ ...where, event: "listen", authContext: alice });
+  assert.equal(state.state, "idle");
+  assert.deepEqual([publicOf(state).pongs, publicOf(state).lastPong], [1, "own"]);
+});
+
+test("v5: an event sent to a callback is answered through sendBack; a delayed one waits", async () => {
+  const where = at5("asked");
+  await h.engine.createInstance({ ...where, authContext: alice });
+  const listening = h.engine.sendEvent({ ...where, event: "listen", authContext: alice });
+  const later = h.engine.sendEvent({ ...where, event: "askLater", authContext: alice });
+  const asked = await h.engine.sendEvent({ ...where, event: "ask", authContext: alice });
+  await Promise.all([listening, later]);
+  assert.equal(asked.state, "idle");
+  assert.deepEqual([publicOf(asked).pongs, publicOf(asked).lastPong], [1, "ask"]);
+});
+
+test("v5: a child spawned in an assign runs, and its output comes back", async () => {
+  const where = at5("spawner");
+  await h.engine.createInstance({ ...where, authContext: alice });
+  const state = await h.engine.sendEvent({ ...where, event: "spawnOne", authContext: alice });
+  assert.equal(publicOf(state).spawnedOutput, 7);
 });

@@ -22,12 +22,18 @@ type ExecutableAction = {
 type ActorLike = {
   id: string;
   logic: unknown;
-  constructor: new (logic: unknown, options: { id: string; input: unknown }) => RunnableActor;
+  options?: { input?: unknown };
+  constructor: new (
+    logic: unknown,
+    options: { id: string; input?: unknown; parent?: RunnableActor },
+  ) => RunnableActor;
 };
 
 type RunnableActor = {
   start(): void;
   stop(): void;
+  /** XState's own way to stop a child (stop() refuses an actor that has a parent). */
+  _stop(): void;
   send(event: unknown): void;
   getSnapshot(): { output?: unknown; error?: unknown; status: string };
   subscribe(observer: { complete?: () => void; error?: (err: unknown) => void }): unknown;
@@ -59,7 +65,7 @@ export function createV5Driver(machine: AnyStateMachine): MachineDriver {
       const [next, actions]: [unknown, unknown[]] = step
         ? step(snapshot, event)
         : transition(machine, snapshot, event);
-      return toDriverStep(machine, next, actions as ExecutableAction[]);
+      return toDriverStep(machine, next, actions as ExecutableAction[], snapshot);
     },
     view(persisted: JsonValue) {
       const snapshot = persisted as { value: JsonValue; context: unknown };
@@ -113,13 +119,19 @@ function reusableScope(machine: AnyStateMachine) {
   };
   return (snapshot: unknown, event: MachineEvent): [unknown, ExecutableAction[]] => {
     collected = [];
+    let next: unknown;
     try {
-      const next = machine.transition(snapshot as never, event, scope as never);
+      next = machine.transition(snapshot as never, event, scope as never);
       return [next, collected];
     } finally {
       for (const action of collected) {
         if (action.type === "xstate.spawnChild" && action.params?.actorRef)
           system._unregister(action.params.actorRef);
+      }
+      // Children spawned in an assign hold their systemId in this scope's system too.
+      const had = new Set(Object.values(childrenOf(snapshot)));
+      for (const child of Object.values(childrenOf(next))) {
+        if (!had.has(child)) system._unregister(child);
       }
     }
   };
@@ -134,6 +146,7 @@ function toDriverStep(
   machine: AnyStateMachine,
   snapshot: unknown,
   actions: ExecutableAction[],
+  before?: unknown,
 ): DriverStep {
   const s = snapshot as { status: string; error?: unknown; tags: Set<string> };
   if (s.status === "error") throw s.error instanceof Error ? s.error : new Error(String(s.error));
@@ -151,7 +164,45 @@ function toDriverStep(
   };
   const effects: StepEffects = { actions: [], services: [], serviceMessages: [] };
   for (const action of actions) collect(action, data, effects);
+  for (const [id, ref] of spawnedInAssign(before, snapshot, data, actions)) {
+    effects.services.push({
+      id,
+      starter: (report) => startActor(ref, id, ref.options?.input, report),
+      failure: (error) => errorEvent(id, error),
+    });
+  }
   return { data, effects };
+}
+
+/**
+ * Children that `spawn` made inside an assign during the step. XState starts those through the
+ * actor scope's `defer`, which a pure step has none of (and no action names them): they are the
+ * children of the new snapshot that the old one did not hold (or whose holder this step stopped)
+ * and that no spawnChild action started.
+ */
+function spawnedInAssign(
+  before: unknown,
+  after: unknown,
+  data: StepData,
+  actions: ExecutableAction[],
+): Array<[string, ActorLike]> {
+  const had = new Set(Object.keys(childrenOf(before)));
+  for (const id of data.servicesStopped) had.delete(id);
+  // By the ref itself: a spawnChild without an id keeps its child under the key "undefined".
+  const started = new Set(
+    actions.filter((action) => action.type === "xstate.spawnChild").map((a) => a.params?.actorRef),
+  );
+  return Object.entries(childrenOf(after)).filter(
+    (entry): entry is [string, ActorLike] =>
+      entry[1] !== undefined && !had.has(entry[0]) && !started.has(entry[1]),
+  );
+}
+
+/** A snapshot's children by key (none for a snapshot that has none, or no snapshot). */
+function childrenOf(snapshot: unknown): Record<string, ActorLike | undefined> {
+  return (
+    (snapshot as { children?: Record<string, ActorLike | undefined> } | undefined)?.children ?? {}
+  );
 }
 
 function collect(action: ExecutableAction, data: StepData, effects: StepEffects): void {
@@ -213,13 +264,53 @@ function startActor(
   input: unknown,
   report: (event: MachineEvent, final: boolean) => void,
 ) {
-  const actor = new ref.constructor(ref.logic, { id, input });
+  const parent = relayingParent(ref, id, report);
+  const actor = new ref.constructor(ref.logic, { id, input, parent });
+  // Stopping completes the actor too: that is no result to report.
+  let stopped = false;
   actor.subscribe({
-    complete: () => report(doneEvent(id, actor.getSnapshot().output), true),
-    error: (error) => report(errorEvent(id, error), true),
+    complete: () => !stopped && report(doneEvent(id, actor.getSnapshot().output), true),
+    error: (error) => !stopped && report(errorEvent(id, error), true),
   });
   actor.start();
-  return { stop: () => actor.stop(), send: (event: MachineEvent) => actor.send(event) };
+  return {
+    stop: () => {
+      stopped = true;
+      actor._stop();
+      parent.stop();
+    },
+    send: (event: MachineEvent) => actor.send(event),
+  };
+}
+
+/**
+ * The parent a service's actor sends to (a callback's `sendBack`, a child machine's
+ * `sendParent`): a stand-in that reports each event to the instance, the service running on
+ * (not final). Not relayed: the child's own done and error events, which XState sends its parent
+ * too (its subscription above reports them, as final), and the stand-in's own stop.
+ */
+function relayingParent(
+  ref: ActorLike,
+  id: string,
+  report: (event: MachineEvent, final: boolean) => void,
+): RunnableActor {
+  const notRelayed = [`xstate.done.actor.${id}`, `xstate.error.actor.${id}`, "xstate.stop"];
+  const logic = {
+    transition: (snapshot: unknown, event: unknown) => {
+      const type = (event as { type?: unknown } | null)?.type;
+      if (typeof type === "string" && !notRelayed.includes(type)) {
+        // An event that is not JSON cannot reach the instance: it is dropped, the relay goes on.
+        const safe = toJsonSafe(event) as { type?: unknown } | null;
+        if (typeof safe?.type === "string") report(toEvent(safe), false);
+      }
+      return snapshot;
+    },
+    getInitialSnapshot: () => ({ status: "active", output: undefined, error: undefined }),
+    getPersistedSnapshot: (snapshot: unknown) => snapshot,
+  };
+  const parent = new ref.constructor(logic, { id: `${id}.parent` });
+  parent.start();
+  return parent;
 }
 
 function doneEvent(id: string, output: unknown): MachineEvent {
