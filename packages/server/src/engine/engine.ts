@@ -11,6 +11,7 @@ import {
 } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
+import { isSandboxLoss } from "../runtime/sandbox-death.js";
 import type {
   InstanceKey,
   InstanceRecord,
@@ -686,12 +687,4 @@ export class Engine {
   private refuseWhenClosed(): void {
     if (this.closed) throw new BackstateError("invalid-state", "the engine is shutting down");
   }
-}
-
-/** The sandbox process running a call was lost with it (killed for its time or memory, or died). */
-function isSandboxLoss(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return (
-    code === "sandbox-timeout" || code === "sandbox-memory-exceeded" || code === "sandbox-crashed"
-  );
 }

@@ -99,6 +99,19 @@ export function errorAtDeath(
   return new MachineCodeError("sandbox-crashed", describeCause(cause));
 }
 
+/** The codes errorAtDeath gives: the call was lost with its sandbox process. */
+const DEATH_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "sandbox-timeout",
+  "sandbox-memory-exceeded",
+  "sandbox-crashed",
+]);
+
+/** Whether `err` says the call's sandbox process was lost (killed for its time or memory, or died). */
+export function isSandboxLoss(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && DEATH_CODES.has(code);
+}
+
 /** The error for a call the machine code failed, keeping its code only if machine code may claim it. */
 export function machineError(code: string, message: string): MachineCodeError {
   return new MachineCodeError(
