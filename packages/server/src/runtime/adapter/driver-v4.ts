@@ -4,6 +4,7 @@
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   generatedId,
+  serviceMessage,
   toEvent,
   type DriverStep,
   type MachineDriver,
@@ -136,12 +137,7 @@ function collect(
         data.timers.push({ key, delayMs: action.delay, event });
       } else if (toSelf) data.selfEvents.push(event);
       else if (typeof action.to === "string" && action.to !== "#_parent") {
-        const delayMs = typeof action.delay === "number" ? action.delay : undefined;
-        effects.serviceMessages.push({
-          serviceId: action.to,
-          event,
-          ...(delayMs ? { delayMs } : {}),
-        });
+        effects.serviceMessages.push(serviceMessage(action.to, event, action.delay));
       }
       return;
     }

@@ -4,6 +4,7 @@ import { createActor, initialTransition, transition, type AnyStateMachine } from
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   generatedId,
+  serviceMessage,
   toEvent,
   type DriverStep,
   type MachineDriver,
@@ -241,12 +242,9 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
     case "xstate.sendTo": {
       const target = params.to as { id?: unknown } | undefined;
       if (target && typeof target.id === "string") {
-        const delayMs = typeof params.delay === "number" ? params.delay : undefined;
-        effects.serviceMessages.push({
-          serviceId: target.id,
-          event: toEvent(params.event),
-          ...(delayMs ? { delayMs } : {}),
-        });
+        effects.serviceMessages.push(
+          serviceMessage(target.id, toEvent(params.event), params.delay),
+        );
       }
       return;
     }

@@ -18,8 +18,20 @@ export type StepEffects = {
    * Events for running services of this instance (sendTo a child), each after `delayMs` if given:
    * a delay kept in this sandbox, as the child is (it dies with the sandbox either way).
    */
-  serviceMessages: Array<{ serviceId: string; event: MachineEvent; delayMs?: number }>;
+  serviceMessages: ServiceMessage[];
 };
+
+export type ServiceMessage = { serviceId: string; event: MachineEvent; delayMs?: number };
+
+/** A send to a child: after `delay` milliseconds if it is a number other than 0 (or NaN), else at once. */
+export function serviceMessage(
+  serviceId: string,
+  event: MachineEvent,
+  delay: unknown,
+): ServiceMessage {
+  const delayMs = typeof delay === "number" ? delay : undefined;
+  return delayMs ? { serviceId, event, delayMs } : { serviceId, event };
+}
 
 /** The data half of a step, before the adapter adds its id and the JSON checks. */
 export type StepData = {
