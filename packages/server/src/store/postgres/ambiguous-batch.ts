@@ -12,13 +12,14 @@
 // and the batch's insert, whenever it comes, fails and takes the whole batch with it. Nothing here
 // depends on which session ran the batch, so a pooler or proxy in between changes nothing.
 import type { Pool } from "pg";
+import { DATABASE_NOW_MS } from "./commit-function.js";
 import { inTransaction } from "./connection.js";
 
 /** How long the fence may wait for a batch still running (on locks, say) before giving up. */
 const FENCE_LOCK_TIMEOUT = "10s";
 
 const FENCE = `INSERT INTO batch_outcomes (token, results, created_at)
-  VALUES ($1, NULL, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+  VALUES ($1, NULL, ${DATABASE_NOW_MS})
   ON CONFLICT (token) DO NOTHING`;
 const OUTCOME = "SELECT results FROM batch_outcomes WHERE token = $1";
 

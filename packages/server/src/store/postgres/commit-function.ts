@@ -41,6 +41,11 @@ import { MAX_PAYLOAD_BYTES } from "./notices.js";
  * ambiguous-batch.ts): far beyond any healthy batch, far below how long answers are kept.
  */
 export const BATCH_TIMEOUT_MS = 60_000;
+/**
+ * The database's clock in epoch milliseconds, as batch outcomes are stamped and aged by it (one
+ * clock for every node's rows, whatever each node's own says).
+ */
+export const DATABASE_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 /** How long a batch's answer is kept for its node to read back. */
 const OUTCOME_KEEP_MS = 3_600_000;
 /** About one batch in this many deletes answers older than that, at most so many at a time. */
@@ -260,7 +265,7 @@ BEGIN
   -- the answer is lost on the way. A row already there is that node's fence (it gave the batch
   -- up): the insert fails, and with it the whole batch.
   INSERT INTO batch_outcomes (token, results, created_at)
-  VALUES (token, answer, (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
+  VALUES (token, answer, ${DATABASE_NOW_MS});
   -- Now and then, answers of an hour ago go: no node still waits for them (a batch's node hears
   -- of it within BATCH_TIMEOUT_MS). Fences (no answer) stay: a fenced batch may be stuck for any
   -- time, and must find its token taken whenever it comes. Rows another node is purging are
@@ -268,7 +273,7 @@ BEGIN
   IF random() < ${1 / OUTCOME_PURGE_EVERY} THEN
     BEGIN
       -- A value, not the expression: a volatile one would keep the index out of the search.
-      outcomes_before := (extract(epoch FROM clock_timestamp()) * 1000)::bigint - ${OUTCOME_KEEP_MS};
+      outcomes_before := ${DATABASE_NOW_MS} - ${OUTCOME_KEEP_MS};
       -- Columns qualified: a bare "token" would be this function's parameter.
       DELETE FROM batch_outcomes AS gone WHERE gone.token IN (
         SELECT old.token FROM batch_outcomes AS old
