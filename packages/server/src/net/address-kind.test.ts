@@ -125,5 +125,19 @@ test("IPv6 blocks and the IPv4 addresses embedded in mapped and NAT64 forms", ()
     ["0:0:0:0:0:0:0:0", "private"],
     ["100::1", "private"],
     ["2a00:1450:4001:80e::200e", "public"],
+    // Outside 2000::/3, IPv6 is reserved: nothing there is on the public internet.
+    ["1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "private"],
+    ["2000::", "public"],
+    ["3fff:0fff:ffff::1", "private"],
+    ["3fff:1000::1", "public"],
+    ["3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "public"],
+    ["4000::", "private"],
+    ["5f00::1", "private"],
+    ["fbff:ffff::1", "private"],
+    ["fe00::1", "private"],
+    // A zone only ever goes with a link-local address.
+    ["fe80::1%eth0", "private"],
+    ["::ffff:127.0.0.1%lo", "private"],
+    ["2a00:1450:4001:80e::200e%eth0", "private"],
   ]);
 });

@@ -39,6 +39,7 @@ for (const [network, prefix] of [
   ["100::", 64], // discard-only
   ["2001::", 23], // IETF protocol assignments (Teredo among them)
   ["2001:db8::", 32], // documentation
+  ["3fff::", 20], // documentation (RFC 9637)
   ["2002::", 16], // 6to4: embeds any IPv4 address
   ["fc00::", 7], // unique-local
   ["fe80::", 10], // link-local
@@ -47,21 +48,26 @@ for (const [network, prefix] of [
 ] as const) {
   NOT_PUBLIC.addSubnet(network, prefix, "ipv6");
 }
+// IANA allocates public IPv6 addresses from 2000::/3 only; the rest is reserved (or listed above).
+const GLOBAL_UNICAST = new BlockList();
+GLOBAL_UNICAST.addSubnet("2000::", 3, "ipv6");
 
 /**
  * What kind of address `address` (an IP literal, without brackets) is. IPv4-mapped and NAT64
  * forms count as the IPv4 address they embed; anything that is not an IP literal is "private",
- * so a caller that forgot to resolve a name refuses it rather than lets it through.
+ * so a caller that forgot to resolve a name refuses it rather than lets it through. So is an
+ * address with a zone (`fe80::1%eth0`): only link-local addresses need one.
  */
 export function classifyAddress(address: string): AddressKind {
   const family = isIP(address);
-  if (family === 0) return "private";
+  if (family === 0 || address.includes("%")) return "private";
   if (family === 6) {
     const embedded = embeddedIpv4(address);
     if (embedded !== undefined) return classifyAddress(embedded);
   }
   const type = family === 4 ? "ipv4" : "ipv6";
   if (LOOPBACK.check(address, type)) return "loopback";
+  if (type === "ipv6" && !GLOBAL_UNICAST.check(address, type)) return "private";
   return NOT_PUBLIC.check(address, type) ? "private" : "public";
 }
 
