@@ -1,6 +1,9 @@
 // Builds what the sandbox evaluates inside vm contexts, into packages/server/dist/vendor/: XState
 // v5 ("xstate") and v4 (installed as "xstate4") as single-file ES modules with no imports, and the
-// adapter (src/runtime/adapter/index.ts) as an IIFE when it exists. Run after `tsc -b`.
+// adapter (src/runtime/adapter/index.ts) as an IIFE when it exists. Also the sandbox process's own
+// entry (src/runtime/sandbox/child.ts) with everything it imports, as one file in
+// dist/sandbox/: that folder is all a sandbox may read (see sandbox-launch.ts), so its code can
+// use npm packages and modules from the rest of src/ without widening that. Run after `tsc -b`.
 import { build } from "esbuild";
 import { existsSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -8,6 +11,8 @@ import { fileURLToPath } from "node:url";
 const serverDir = fileURLToPath(new URL("..", import.meta.url));
 const vendorDir = fileURLToPath(new URL("../dist/vendor/", import.meta.url));
 const adapterEntry = fileURLToPath(new URL("../src/runtime/adapter/index.ts", import.meta.url));
+const childEntry = fileURLToPath(new URL("../src/runtime/sandbox/child.ts", import.meta.url));
+const childOutfile = fileURLToPath(new URL("../dist/sandbox/child.js", import.meta.url));
 
 const common = {
   bundle: true,
@@ -51,3 +56,16 @@ if (existsSync(adapterEntry)) {
 } else {
   console.log(`build-sandbox: no adapter at ${adapterEntry} yet, skipped`);
 }
+
+// The sandbox process itself, a Node program: Node's built-ins stay imports.
+await build({
+  entryPoints: [childEntry],
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  legalComments: "inline",
+  logLevel: "warning",
+  outfile: childOutfile,
+});
+report(childOutfile);

@@ -5,8 +5,13 @@ import { realpathSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The compiled sandbox entry next to this module's output (dist/src/runtime/sandbox/child.js). */
-export const DEFAULT_CHILD_ENTRY = fileURLToPath(new URL("./sandbox/child.js", import.meta.url));
+/**
+ * The sandbox entry, bundled with all it imports by scripts/build-sandbox.js into a folder of its
+ * own (dist/sandbox/child.js), which is then the only one the process may read.
+ */
+export const DEFAULT_CHILD_ENTRY = fileURLToPath(
+  new URL("../../sandbox/child.js", import.meta.url),
+);
 
 export type SandboxLaunch = {
   command: string;
@@ -26,15 +31,23 @@ const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has("--permission")
  * checks real paths, and the server may be reached through a workspace symlink.
  */
 export function sandboxLaunch(options: { entry: string; memoryLimitMb: number }): SandboxLaunch {
-  const entry = realpathSync(options.entry);
+  let entry: string;
+  try {
+    entry = realpathSync(options.entry);
+  } catch (error) {
+    throw new Error(
+      `the sandbox entry ${options.entry} is missing: run packages/server/scripts/build-sandbox.js`,
+      { cause: error },
+    );
+  }
   const readableDir = dirname(entry);
   return {
     command: process.execPath,
     args: [
       PERMISSION_FLAG,
-      // Only the sandbox's own compiled modules. Node reads the package.json scopes above it
-      // internally, which the permission model does not gate; the adapter, the XState builds
-      // and bundles arrive as messages, so no other path is needed.
+      // Only the sandbox's own code (one bundle in the default build). Node reads the
+      // package.json scopes above it internally, which the permission model does not gate; the
+      // adapter, the XState builds and bundles arrive as messages, so no other path is needed.
       `--allow-fs-read=${readableDir}`,
       // No --allow-fs-write, --allow-child-process, --allow-worker: all denied.
       "--no-addons",
