@@ -57,13 +57,20 @@ if (existsSync(adapterEntry)) {
   console.log(`build-sandbox: no adapter at ${adapterEntry} yet, skipped`);
 }
 
-// The sandbox process itself, a Node program: Node's built-ins stay imports.
+// The sandbox process itself, a Node program: Node's built-ins stay imports. CommonJS packages
+// (undici) bundled into an ES module still call require() for built-ins, so the module has one.
 await build({
   entryPoints: [childEntry],
   bundle: true,
   platform: "node",
   format: "esm",
   target: "node20",
+  banner: {
+    js: [
+      'import { createRequire as __sandboxCreateRequire } from "node:module";',
+      "const require = __sandboxCreateRequire(import.meta.url);",
+    ].join("\n"),
+  },
   legalComments: "inline",
   logLevel: "warning",
   outfile: childOutfile,

@@ -53,7 +53,16 @@ export type BackstateOptions = Partial<Omit<EngineOptions, "store" | "runtime">>
   claimDataDir?: boolean;
   /** This node's name in a cluster's change notices. Default: random, different on every start. */
   nodeId?: string;
-  sandboxes?: { size?: number; memoryLimitMb?: number; callTimeoutMs?: number };
+  sandboxes?: {
+    size?: number;
+    memoryLimitMb?: number;
+    callTimeoutMs?: number;
+    /**
+     * Machine code's fetch may reach loopback, private and link-local addresses (services inside
+     * the operator's network). Default false: only public addresses.
+     */
+    allowPrivateNetworkFetch?: boolean;
+  };
   /** Wraps the store the engine uses (tests inject failures this way). */
   wrapStore?: (store: Store) => Store;
 };

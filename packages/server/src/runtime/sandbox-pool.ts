@@ -50,6 +50,12 @@ export type SandboxPoolOptions = {
    * goes regardless, losing their effects. Default twice callTimeoutMs, at least 10 s.
    */
   retireWithinMs?: number;
+  /**
+   * Machine code's fetch may connect to loopback, private, link-local and other non-public
+   * addresses, for operators whose machines call services inside their own network. Default
+   * false: such a fetch fails as a network error would, and nothing is sent.
+   */
+  allowPrivateNetworkFetch?: boolean;
   logger?: SandboxLogger;
   /** Another sandbox entry script, for tests; it is confined the same way, to its directory. */
   childEntry?: string;
@@ -104,6 +110,7 @@ export class SandboxPool {
   readonly #timing: Timing;
   readonly #launch: SandboxLaunch;
   readonly #adapterPath: string;
+  readonly #allowPrivateNetworkFetch: boolean;
   readonly #logger: SandboxLogger;
   readonly #processes = new Set<SandboxProcess>();
   /** Affinity → process, keyed by org too: affinities are only unique within an org. */
@@ -145,6 +152,7 @@ export class SandboxPool {
       throw new TypeError("adapterPath must be the path of the adapter script");
     }
     this.#adapterPath = options.adapterPath;
+    this.#allowPrivateNetworkFetch = options.allowPrivateNetworkFetch === true;
     this.#size = positiveInteger("size", options.size, 2);
     // One org's calls gain nothing from more processes than there are spare cores: the server's
     // own thread needs one, and more sandboxes than cores only take turns on them.
@@ -312,7 +320,12 @@ export class SandboxPool {
         vendorFile("xstate5.js"),
         vendorFile("xstate4.js"),
       ]);
-      return { type: "init", adapter, vendor: { xstate5, xstate4 } } satisfies InitMessage;
+      return {
+        type: "init",
+        adapter,
+        vendor: { xstate5, xstate4 },
+        allowPrivateNetworkFetch: this.#allowPrivateNetworkFetch,
+      } satisfies InitMessage;
     })();
     // A failed read (file not built yet) is retried by the next call rather than cached.
     this.#init.catch(() => {

@@ -32,6 +32,8 @@ before(async () => {
   sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
   h = await startHarness({
     clock: systemClock,
+    // The machines' actions report to the local sink: a private address.
+    allowPrivateNetworkFetch: true,
     wrapStore: (store) =>
       slowingCommits(
         store,

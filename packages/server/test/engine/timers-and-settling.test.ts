@@ -219,7 +219,12 @@ for (const style of ["v5-import", "v4-cli"] as BundleStyle[]) {
               : value;
           },
         });
-      const h = await startHarness({ clock: systemClock, wrapStore });
+      // The machine's actions report to the local server above: a private address.
+      const h = await startHarness({
+        clock: systemClock,
+        wrapStore,
+        allowPrivateNetworkFetch: true,
+      });
       const machineName = `effects-${style}`;
       const at = { orgId: ORG, machineName, instanceName: "e1" };
       try {

@@ -12,7 +12,11 @@ export const MACHINE = "crash";
 const [mode, dir, reportUrl] = process.argv.slice(2);
 if (!dir) throw new Error("usage: crash-worker <mode> <dir> [reportUrl]");
 
-const h = await startHarness({ clock: systemClock, timerLeaseMs: 500, settleTimeoutMs: 5000 }, dir);
+// The machine reports to the test's local server (reportUrl): a private address.
+const h = await startHarness(
+  { clock: systemClock, timerLeaseMs: 500, settleTimeoutMs: 5000, allowPrivateNetworkFetch: true },
+  dir,
+);
 const at = (i: number) => ({ orgId: ORG, machineName: MACHINE, instanceName: `c${i}` });
 
 if (mode === "setup") {

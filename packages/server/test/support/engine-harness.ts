@@ -21,6 +21,8 @@ export type HarnessOptions = Partial<Omit<EngineOptions, "store" | "runtime">> &
   wrapStore?: (store: Store) => Store;
   callTimeoutMs?: number;
   memoryLimitMb?: number;
+  /** Machines may fetch from local servers (tests that observe effects through one). */
+  allowPrivateNetworkFetch?: boolean;
 };
 
 export type Harness = {
@@ -63,7 +65,7 @@ export async function startHarness(
     warn: record("warn"),
     error: record("error"),
   };
-  const { callTimeoutMs, memoryLimitMb, ...rest } = options;
+  const { callTimeoutMs, memoryLimitMb, allowPrivateNetworkFetch, ...rest } = options;
   const clock = options.clock ?? new ManualClock();
   const node = await openBackstate({
     logger,
@@ -74,6 +76,7 @@ export async function startHarness(
       size: 2,
       memoryLimitMb: memoryLimitMb ?? 128,
       callTimeoutMs: callTimeoutMs ?? 5000,
+      allowPrivateNetworkFetch: allowPrivateNetworkFetch === true,
     },
   });
   const { engine, store, runtime, pool } = node;

@@ -11,6 +11,7 @@ import { refuseDynamicImport } from "./globals.js";
 import { encodeLine, LineReader } from "./line-reader.js";
 import { loadMachineVersion } from "./machine-version.js";
 import { BundleError } from "./module-loader.js";
+import { createSandboxFetch, type SandboxFetch } from "./network.js";
 import {
   MAX_CHILD_LINE_LENGTH,
   MAX_PARENT_LINE_LENGTH,
@@ -45,7 +46,7 @@ function exit(code: number): void {
   output.end(() => process.exit(code));
 }
 
-let started: { vendor: VendorSources; adapter: vm.Script } | undefined;
+let started: { vendor: VendorSources; adapter: vm.Script; fetch: SandboxFetch } | undefined;
 const versions = new Map<string, Promise<AdapterHandler>>();
 
 function init(message: InitMessage): void {
@@ -54,7 +55,8 @@ function init(message: InitMessage): void {
       filename: "backstate:adapter",
       importModuleDynamically: refuseDynamicImport,
     });
-    started = { vendor: message.vendor, adapter };
+    const fetch = createSandboxFetch({ allowPrivateNetwork: message.allowPrivateNetworkFetch });
+    started = { vendor: message.vendor, adapter, fetch };
   } catch (error) {
     send({
       type: "init-failed",
@@ -73,6 +75,7 @@ function load({ versionId, code }: LoadMessage): void {
     code,
     vendor: started.vendor,
     adapter: started.adapter,
+    fetch: started.fetch,
     hooks: {
       log: (level, text) => send({ type: "log", level, message: text, versionId }),
       notify: (json) => {

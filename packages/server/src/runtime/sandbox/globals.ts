@@ -15,6 +15,7 @@
 import vm from "node:vm";
 import { formatConsoleArgs, describeThrown } from "./describe.js";
 import { hardenClass } from "./harden.js";
+import { FETCH_CLASSES, type SandboxFetch } from "./network.js";
 import type { LogLevel } from "./protocol.js";
 import { createTimers } from "./timers.js";
 
@@ -29,7 +30,7 @@ export type SandboxContext = { context: vm.Context; notify: (json: string) => vo
 
 type HostFunction = (...args: unknown[]) => unknown;
 
-/** Web classes offered as globals, when this Node has them. */
+/** Web classes offered as globals, when this Node has them (fetch's come from network.ts). */
 const CLASS_NAMES = [
   "URL",
   "URLSearchParams",
@@ -37,10 +38,6 @@ const CLASS_NAMES = [
   "TextDecoder",
   "TextEncoderStream",
   "TextDecoderStream",
-  "Headers",
-  "Request",
-  "Response",
-  "FormData",
   "Blob",
   "File",
   "AbortController",
@@ -142,6 +139,7 @@ function collectClasses(): Record<string, unknown> {
   for (const name of CLASS_NAMES) {
     if (typeof host[name] === "function") classes[name] = host[name];
   }
+  Object.assign(classes, FETCH_CLASSES);
   if (!classesHardened) {
     for (const value of Object.values(classes)) hardenClass(value);
     for (const name of REACHABLE_CLASS_NAMES) hardenClass(host[name]);
@@ -162,8 +160,15 @@ function subtleFunctions(): Record<string, HostFunction> {
   return functions;
 }
 
-/** A fresh context with the web-standard globals; each call builds an unrelated realm. */
-export function createSandboxContext(hooks: ContextHooks, name: string): SandboxContext {
+/**
+ * A fresh context with the web-standard globals; each call builds an unrelated realm. `fetch` is
+ * the sandbox's guarded one (network.ts), shared by the contexts of a process.
+ */
+export function createSandboxContext(
+  hooks: ContextHooks,
+  name: string,
+  fetch: SandboxFetch,
+): SandboxContext {
   const report = (where: string) => (error: unknown) =>
     hooks.log("error", `uncaught error in ${where}: ${describeThrown(error)}`);
   const timers = createTimers(report("a timer or microtask"));
@@ -187,8 +192,7 @@ export function createSandboxContext(hooks: ContextHooks, name: string): Sandbox
       queueMicrotask: timers.queueMicrotask,
     } as Record<string, HostFunction>,
     asyncFunctions: {
-      fetch: (input: unknown, init?: unknown) =>
-        fetch(input as Parameters<typeof fetch>[0], init as Parameters<typeof fetch>[1]),
+      fetch: (input: unknown, init?: unknown) => fetch(input, init),
     } as Record<string, HostFunction>,
     classes: collectClasses(),
     console: consoleFunctions,

@@ -7,6 +7,7 @@ import type { AdapterHandler, AdapterInstall } from "../sandbox-contract.js";
 import { describeThrown } from "./describe.js";
 import { createSandboxContext, type ContextHooks } from "./globals.js";
 import { BundleError, evaluateBundle } from "./module-loader.js";
+import type { SandboxFetch } from "./network.js";
 import type { VendorSources } from "./protocol.js";
 
 const INSTALL_GLOBAL = "__backstate_install";
@@ -21,8 +22,13 @@ export async function loadMachineVersion(options: {
   vendor: VendorSources;
   adapter: vm.Script;
   hooks: ContextHooks;
+  fetch: SandboxFetch;
 }): Promise<AdapterHandler> {
-  const { context, notify } = createSandboxContext(options.hooks, `version ${options.versionId}`);
+  const { context, notify } = createSandboxContext(
+    options.hooks,
+    `version ${options.versionId}`,
+    options.fetch,
+  );
   const namespace = await evaluateBundle(context, options.code, options.vendor);
 
   let install: unknown;

@@ -7,7 +7,13 @@
 export type VendorSources = { xstate5: string; xstate4: string };
 
 /** Sent once, first: everything a sandbox needs that it is not allowed to read from disk. */
-export type InitMessage = { type: "init"; adapter: string; vendor: VendorSources };
+export type InitMessage = {
+  type: "init";
+  adapter: string;
+  vendor: VendorSources;
+  /** Machine code's fetch may connect to non-public addresses (see network.ts). */
+  allowPrivateNetworkFetch: boolean;
+};
 /** A version's bundle; sent at most once per process per version, before its first call. */
 export type LoadMessage = { type: "load"; versionId: string; code: string };
 export type CallMessage = {
@@ -126,10 +132,12 @@ export function parseParentMessage(value: unknown): ParentMessage | undefined {
     case "init": {
       const adapter = get("adapter");
       const vendor = get("vendor");
+      const allowPrivateNetworkFetch = get("allowPrivateNetworkFetch");
       if (!isString(adapter) || !isFields(vendor)) return undefined;
+      if (typeof allowPrivateNetworkFetch !== "boolean") return undefined;
       const { xstate5, xstate4 } = vendor;
       if (!isString(xstate5) || !isString(xstate4)) return undefined;
-      return { type: "init", adapter, vendor: { xstate5, xstate4 } };
+      return { type: "init", adapter, vendor: { xstate5, xstate4 }, allowPrivateNetworkFetch };
     }
     case "load": {
       const versionId = get("versionId");
