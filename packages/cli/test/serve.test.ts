@@ -1,6 +1,8 @@
 // `backstate serve` as a user runs it: a child process on a free port with its own data dir.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { call, deploy, runCli, serve, served, stop, tempDir } from "./support/cli.js";
@@ -327,3 +329,65 @@ test("a second signal exits at once, without waiting for the event", TIMEOUT, as
   assert.match(server.stderr(), /second signal/);
   await inFlight;
 });
+
+// A machine whose "get" event fetches the event's URL in a service and keeps what came of it.
+const FETCHING_MACHINE = `
+import { assign, createMachine, fromPromise } from "xstate";
+export default createMachine({
+  initial: "idle",
+  context: { public: { outcome: null } },
+  states: {
+    idle: { on: { get: "fetching" } },
+    fetching: {
+      invoke: {
+        src: fromPromise(({ input }) =>
+          fetch(input.url).then(
+            (response) => response.text(),
+            (error) => "failed: " + (error.cause?.code ?? error.message),
+          ),
+        ),
+        input: ({ event }) => ({ url: event.url }),
+        onDone: { target: "idle", actions: assign({ public: ({ event }) => ({ outcome: event.output }) }) },
+      },
+    },
+  },
+});
+export const allowRead = () => true;
+export const allowWrite = () => true;
+`;
+
+test(
+  "machines may fetch from private addresses only with --allow-private-fetch or its variable",
+  TIMEOUT,
+  async (t) => {
+    let requests = 0;
+    const local = createServer((_request, response) => {
+      requests++;
+      response.end("internal");
+    });
+    await new Promise<void>((resolve) => local.listen(0, "127.0.0.1", resolve));
+    t.after(() => local.close());
+    const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}/`;
+
+    const outcomeWith = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const server = await serve(tempDir(t), args, env);
+      t.after(() => server.child.kill("SIGKILL"));
+      const { adminToken: token, orgId } = readCredentials(server.credentialsPath);
+      await deploy(server.url, { token, orgId }, "fetcher", FETCHING_MACHINE);
+      await call(server.url, token, "POST", "/machines/fetcher", { orgId, body: { slug: "one" } });
+      const sent = await call(server.url, token, "POST", "/machines/fetcher/i/one/events", {
+        orgId,
+        body: { event: { type: "get", url } },
+      });
+      assert.equal(sent.status, 200, JSON.stringify(sent));
+      assert.deepEqual(await stop(server), { code: 0, signal: null });
+      return (sent.body as { publicContext: { outcome: unknown } }).publicContext.outcome;
+    };
+
+    assert.equal(await outcomeWith([]), "failed: address-refused");
+    assert.equal(requests, 0);
+    assert.equal(await outcomeWith(["--allow-private-fetch"]), "internal");
+    assert.equal(await outcomeWith([], { BACKSTATE_ALLOW_PRIVATE_FETCH: "1" }), "internal");
+    assert.equal(requests, 2);
+  },
+);

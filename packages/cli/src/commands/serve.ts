@@ -23,6 +23,8 @@ export type ServeOptions = {
   allowLoopbackJwks?: boolean;
   /** Identity providers may serve their JWKS from private addresses (inside your network). */
   allowPrivateJwks?: boolean;
+  /** Machine code's fetch may reach loopback and private addresses (services inside your network). */
+  allowPrivateFetch?: boolean;
 };
 
 export const SERVE_DEFAULTS = { port: 7600, host: "127.0.0.1", dataDir: "./.backstate" } as const;
@@ -68,6 +70,12 @@ export function registerServe(program: Command): void {
         "identity providers may serve JWKS from private network addresses",
       ).env("BACKSTATE_ALLOW_PRIVATE_JWKS"),
     )
+    .addOption(
+      new Option(
+        "--allow-private-fetch",
+        "machines' fetch may reach this machine and private network addresses",
+      ).env("BACKSTATE_ALLOW_PRIVATE_FETCH"),
+    )
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
     .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
@@ -98,6 +106,7 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
         allowLoopbackJwks: options.allowLoopbackJwks === true,
         allowPrivateJwksAddresses: options.allowPrivateJwks === true,
       },
+      sandboxes: { allowPrivateNetworkFetch: options.allowPrivateFetch === true },
     });
   } catch (error) {
     throw startError(error, options) ?? error;
