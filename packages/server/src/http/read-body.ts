@@ -5,26 +5,46 @@ import type { IncomingMessage } from "node:http";
 import { BackstateError, InvalidParameterError } from "../errors.js";
 import { callerNestingProblem } from "../runtime/json-check.js";
 
-export async function readBodyBytes(
-  incoming: IncomingMessage,
-  maxBytes: number,
-): Promise<Uint8Array> {
+/**
+ * The body's bytes, refused past `maxBytes`. Read with stream events rather than `for await`:
+ * the async iterator cost about 3% of a loaded node's main thread, on every event sent. A refusal
+ * leaves the rest of the body unread: node then answers with `connection: close`.
+ */
+export function readBodyBytes(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(incoming.headers["content-length"] ?? "0");
-  if (declared > maxBytes) throw tooLarge(maxBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of incoming as AsyncIterable<Buffer>) {
+  if (declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onCutOff);
+      incoming.off("close", onCutOff);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.byteLength;
-      if (size > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk);
-    }
-  } catch (err) {
-    if (err instanceof BackstateError) throw err;
+      if (size <= maxBytes) return void chunks.push(chunk);
+      stop();
+      incoming.pause();
+      reject(tooLarge(maxBytes));
+    };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
     // The client went away mid-body: a 400 nobody reads, not an internal error in the log.
-    throw new InvalidParameterError("body", "the request body was cut off");
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const onCutOff = () => {
+      stop();
+      reject(new InvalidParameterError("body", "the request body was cut off"));
+    };
+    if (incoming.readableEnded) return onEnd();
+    if (incoming.destroyed) return onCutOff();
+    incoming.on("data", onData);
+    incoming.on("end", onEnd);
+    incoming.on("error", onCutOff);
+    incoming.on("close", onCutOff);
+  });
 }
 
 /** The parsed JSON body (nested at most MAX_CALLER_JSON_DEPTH deep), or undefined for an empty one. */
