@@ -531,12 +531,30 @@ export class Engine {
     return this.lostServices.settle(instance, lost);
   }
 
+  /**
+   * Steps the events a committed step sent its machine itself, depth first, each on the record the
+   * one before left; resolves with the last commit. Never rejects for one of them: the event that
+   * sent them is written, so its caller is answered with success (as after a settle timeout,
+   * api-contract §7.1), not told it failed and tempted to send it again. A self-sent event that
+   * fails (its step throws, its commit is refused) is logged and dropped, like an event whose
+   * sender has gone, and the ones after it still go. Nor does such a failure reach a caller that
+   * retries its work on a conflict, which would apply a service's event twice.
+   */
   private async processSelfEvents(committed: Committed): Promise<Committed> {
     let current = committed;
     for (const event of committed.step.selfEvents) {
-      current = await this.processSelfEvents(
-        await this.committer.transition(current.instance, event, { kind: "self" }),
-      );
+      let next: Committed;
+      try {
+        next = await this.committer.transition(current.instance, event, { kind: "self" });
+      } catch (err) {
+        this.logger.warn("an event the machine sent itself failed and was dropped", {
+          instance: instanceRefOf(current.instance),
+          event: event.type,
+          error: String(err),
+        });
+        continue;
+      }
+      current = await this.processSelfEvents(next);
     }
     return current;
   }
