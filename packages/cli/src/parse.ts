@@ -10,6 +10,22 @@ export function parsePort(value: string): number {
   return port;
 }
 
+/**
+ * A parser for a whole number from `min` to `max`; `what` names it in the message, e.g.
+ * "a settle timeout in milliseconds".
+ */
+export function wholeNumberFrom(min: number, max: number, what: string) {
+  return (value: string): number => {
+    const number = /^\s*\d{1,16}\s*$/.test(value) ? Number(value) : NaN;
+    if (!(number >= min && number <= max)) {
+      throw new InvalidArgumentError(
+        `Expected ${what}, a whole number from ${min.toLocaleString("en-US")} to ${max.toLocaleString("en-US")}.`,
+      );
+    }
+    return number;
+  };
+}
+
 export function parseHost(value: string): string {
   const host = value.trim();
   if (host === "" || /\s/.test(host)) {

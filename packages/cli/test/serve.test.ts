@@ -169,6 +169,17 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
     { args: ["--bogus"], message: /unknown option '--bogus'/ },
     { args: ["extra"], message: /too many arguments/ },
     { args: [], env: { BACKSTATE_PORT: "http" }, message: /from env 'BACKSTATE_PORT' is invalid/ },
+    { args: ["--settle-timeout", "0"], message: /--settle-timeout.*'0' is invalid.*milliseconds/ },
+    { args: ["--settle-timeout", "1.5"], message: /--settle-timeout.*is invalid/ },
+    { args: ["--settle-timeout", "2147483648"], message: /--settle-timeout.*is invalid/ },
+    { args: ["--instance-cache-size", "-1"], message: /--instance-cache-size.*is invalid/ },
+    { args: ["--instance-cache-size", "many"], message: /--instance-cache-size.*is invalid/ },
+    { args: ["--service-lease", "999"], message: /--service-lease.*'999' is invalid/ },
+    {
+      args: [],
+      env: { BACKSTATE_SERVICE_LEASE_MS: "soon" },
+      message: /from env 'BACKSTATE_SERVICE_LEASE_MS' is invalid/,
+    },
   ];
   for (const { args, env, message } of cases) {
     const cli = runCli(["serve", "--data-dir", dataDir, ...args], env);
@@ -268,6 +279,37 @@ test(
     assert.equal(poked.status, 200, JSON.stringify(poked));
     assert.equal((poked.body as { state: unknown }).state, "failed");
     assert.deepEqual(await stop(again), { code: 0, signal: null });
+  },
+);
+
+test(
+  "--settle-timeout: a request stops waiting for its service then, and the error event is owed",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    const server = await serve(dataDir, ["--settle-timeout", "300", "--instance-cache-size", "0"]);
+    t.after(() => server.child.kill("SIGKILL"));
+    const { adminToken: token, orgId } = readCredentials(server.credentialsPath);
+    await deploy(server.url, { token, orgId }, "hangs", HANGING_MACHINE);
+    const slug = { orgId, body: { slug: "one" } };
+    assert.equal((await call(server.url, token, "POST", "/machines/hangs", slug)).status, 200);
+
+    const sentAt = Date.now();
+    const hung = await call(server.url, token, "POST", "/machines/hangs/i/one/events", {
+      orgId,
+      body: { event: { type: "hang" } },
+    });
+    // The default would hold this request for 90 s.
+    assert.ok(Date.now() - sentAt < 20_000, "answered after the settle timeout, not 90 s");
+    assert.equal(hung.status, 200, JSON.stringify(hung));
+    assert.equal((hung.body as { state: unknown }).state, "hanging");
+    // The service was stopped at the deadline: its error event comes before the next event.
+    const poked = await call(server.url, token, "POST", "/machines/hangs/i/one/events", {
+      orgId,
+      body: { event: { type: "poke" } },
+    });
+    assert.equal((poked.body as { state: unknown }).state, "failed");
+    assert.deepEqual(await stop(server), { code: 0, signal: null });
   },
 );
 

@@ -9,7 +9,7 @@ import { Option, type Command } from "commander";
 import { globalOptions } from "../connection.js";
 import { credentialsPath } from "../credentials.js";
 import { CliError } from "../errors.js";
-import { parseHost, parseHttpUrl, parsePort, parsePostgresUrl } from "../parse.js";
+import { parseHost, parseHttpUrl, parsePort, parsePostgresUrl, wholeNumberFrom } from "../parse.js";
 
 export type ServeOptions = {
   port: number;
@@ -25,7 +25,16 @@ export type ServeOptions = {
   allowPrivateJwks?: boolean;
   /** Machine code's fetch may reach loopback and private addresses (services inside your network). */
   allowPrivateFetch?: boolean;
+  /** How long a request waits for an instance's running services (the engine's default: 90 s). */
+  settleTimeout?: number;
+  /** For how many instances a node remembers its last write (the engine's default: 10,000). */
+  instanceCacheSize?: number;
+  /** How long a node's lease on running services lasts unrenewed (the engine's default: 30 s). */
+  serviceLease?: number;
 };
+
+/** The longest delay a Node.js timer takes (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const SERVE_DEFAULTS = { port: 7600, host: "127.0.0.1", dataDir: "./.backstate" } as const;
 
@@ -76,6 +85,30 @@ export function registerServe(program: Command): void {
         "machines' fetch may reach this machine and private network addresses",
       ).env("BACKSTATE_ALLOW_PRIVATE_FETCH"),
     )
+    .addOption(
+      new Option(
+        "--settle-timeout <ms>",
+        "how long a request waits for the services it started (default 90000)",
+      )
+        .env("BACKSTATE_SETTLE_TIMEOUT_MS")
+        .argParser(wholeNumberFrom(1, MAX_TIMER_MS, "a settle timeout in milliseconds")),
+    )
+    .addOption(
+      new Option(
+        "--instance-cache-size <count>",
+        "instances whose last write this node remembers, to skip a read (default 10000; 0: none)",
+      )
+        .env("BACKSTATE_INSTANCE_CACHE_SIZE")
+        .argParser(wholeNumberFrom(0, 10_000_000, "a number of instances")),
+    )
+    .addOption(
+      new Option(
+        "--service-lease <ms>",
+        "how long other nodes wait before they count a dead node's services lost (default 30000)",
+      )
+        .env("BACKSTATE_SERVICE_LEASE_MS")
+        .argParser(wholeNumberFrom(1_000, MAX_TIMER_MS, "a service lease in milliseconds")),
+    )
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
     .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
@@ -102,6 +135,11 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
       logger,
       ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
       ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
+      ...(options.settleTimeout !== undefined ? { settleTimeoutMs: options.settleTimeout } : {}),
+      ...(options.instanceCacheSize !== undefined
+        ? { instanceCacheSize: options.instanceCacheSize }
+        : {}),
+      ...(options.serviceLease !== undefined ? { serviceLeaseMs: options.serviceLease } : {}),
       tokenExchange: {
         allowLoopbackJwks: options.allowLoopbackJwks === true,
         allowPrivateJwksAddresses: options.allowPrivateJwks === true,
