@@ -74,6 +74,12 @@ export type EngineOptions = {
   serviceLeaseMs?: number;
   /** This node's name in the service leases (see service-leases.ts). Default: random. */
   nodeId?: string;
+  /**
+   * How many events a machine may send itself, in a chain, after one event it was given; the rest
+   * are dropped. Without a bound, a machine that answers an event by sending it to itself again
+   * would commit forever and hold its instance. Default 1,000.
+   */
+  maxSelfEvents?: number;
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
@@ -119,11 +125,13 @@ export class Engine {
   private readonly leases: ServiceLeases;
   private readonly catalog: MachineCatalog;
   private readonly cache: InstanceCache;
+  private readonly maxSelfEvents: number;
   private closed = false;
   private readonly updates: UpdateEmitter;
   private audience: ReadAudience = nobodyWatches;
 
   constructor(options: EngineOptions) {
+    this.maxSelfEvents = options.maxSelfEvents ?? 1_000;
     this.store = options.store;
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
@@ -538,11 +546,26 @@ export class Engine {
    * api-contract §7.1), not told it failed and tempted to send it again. A self-sent event that
    * fails (its step throws, its commit is refused) is logged and dropped, like an event whose
    * sender has gone, and the ones after it still go. Nor does such a failure reach a caller that
-   * retries its work on a conflict, which would apply a service's event twice.
+   * retries its work on a conflict, which would apply a service's event twice. Past
+   * `maxSelfEvents` in one chain, the rest are dropped too (`budget` counts them down).
    */
-  private async processSelfEvents(committed: Committed): Promise<Committed> {
+  private async processSelfEvents(
+    committed: Committed,
+    budget = { left: this.maxSelfEvents },
+  ): Promise<Committed> {
     let current = committed;
     for (const event of committed.step.selfEvents) {
+      if (budget.left-- <= 0) {
+        this.logger.warn(
+          "the machine sent itself too many events in a row; the rest were dropped",
+          {
+            instance: instanceRefOf(current.instance),
+            event: event.type,
+            limit: this.maxSelfEvents,
+          },
+        );
+        return current;
+      }
       let next: Committed;
       try {
         next = await this.committer.transition(current.instance, event, { kind: "self" });
@@ -554,7 +577,7 @@ export class Engine {
         });
         continue;
       }
-      current = await this.processSelfEvents(next);
+      current = await this.processSelfEvents(next, budget);
     }
     return current;
   }

@@ -202,10 +202,54 @@ for (const style of STYLES) {
           (await history(name)).map((t) => t.event),
           ["xstate.init", "bounceBoom"],
         );
+        assert.ok(
+          h.logs.some(
+            (log) =>
+              log.level === "warn" &&
+              log.message === "an event the machine sent itself failed and was dropped" &&
+              log.fields?.event === "boom",
+          ),
+          "the dropped event is logged",
+        );
         // The failed self-sent event blocks nothing after it.
         const next = await h.engine.sendEvent({ ...at(name), event: "inc", authContext: alice });
         assert.equal((next.publicContext as { count: number }).count, 2);
       });
+
+      // Unbounded, the chain would never end: the timeout turns that into a failure.
+      test(
+        "a machine that sends itself events for ever is stopped after maxSelfEvents",
+        {
+          timeout: 60_000,
+        },
+        async () => {
+          const bounded = await startHarness({ maxSelfEvents: 25 });
+          try {
+            const machine = await bounded.deploy(fixture, style, `loop-${style}`);
+            const loopAt = { orgId: ORG, machineName: machine, instanceName: "looper" };
+            await bounded.engine.createInstance({ ...loopAt, authContext: alice });
+            const state = await bounded.engine.sendEvent({
+              ...loopAt,
+              event: "loop",
+              authContext: alice,
+            });
+            // Its own event, then 25 it sent itself; each counted once.
+            assert.equal((state.publicContext as { count: number }).count, 26);
+            const rows = await bounded.store.listTransitions(loopAt, { limit: 1000 });
+            assert.equal(rows.length, 1 + 26);
+            assert.ok(bounded.logs.some((log) => log.message.includes("too many events in a row")));
+            // The instance is free for the next event, which starts a chain of its own.
+            const next = await bounded.engine.sendEvent({
+              ...loopAt,
+              event: "inc",
+              authContext: alice,
+            });
+            assert.equal((next.publicContext as { count: number }).count, 27);
+          } finally {
+            await bounded.dispose();
+          }
+        },
+      );
     }
 
     test("a final state reports done", async () => {
