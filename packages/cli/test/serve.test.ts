@@ -177,6 +177,11 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
     { args: ["--service-lease", "999"], message: /--service-lease.*'999' is invalid/ },
     {
       args: [],
+      env: { BACKSTATE_ALLOW_PRIVATE_FETCH: "maybe" },
+      message: /BACKSTATE_ALLOW_PRIVATE_FETCH must be on .* or off .*, not 'maybe'/,
+    },
+    {
+      args: [],
       env: { BACKSTATE_SERVICE_LEASE_MS: "soon" },
       message: /from env 'BACKSTATE_SERVICE_LEASE_MS' is invalid/,
     },
@@ -431,5 +436,12 @@ test(
     assert.equal(await outcomeWith(["--allow-private-fetch"]), "internal");
     assert.equal(await outcomeWith([], { BACKSTATE_ALLOW_PRIVATE_FETCH: "1" }), "internal");
     assert.equal(requests, 2);
+    // Set, but to off: the switch stays off (commander alone would take any value as on).
+    const off = { BACKSTATE_ALLOW_PRIVATE_FETCH: "false" };
+    assert.equal(await outcomeWith([], off), "failed: address-refused");
+    assert.equal(requests, 2);
+    // A flag on the command line wins over its variable.
+    assert.equal(await outcomeWith(["--allow-private-fetch"], off), "internal");
+    assert.equal(requests, 3);
   },
 );

@@ -8,7 +8,7 @@ import type { Logger, RunningServer } from "@backstate/server";
 import { Option, type Command } from "commander";
 import { globalOptions } from "../connection.js";
 import { credentialsPath } from "../credentials.js";
-import { CliError } from "../errors.js";
+import { CliError, EXIT_USAGE } from "../errors.js";
 import { parseHost, parseHttpUrl, parsePort, parsePostgresUrl, wholeNumberFrom } from "../parse.js";
 
 export type ServeOptions = {
@@ -112,8 +112,42 @@ export function registerServe(program: Command): void {
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
     .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
-      serve({ ...options, dataDir: globalOptions(command).dataDir }),
+      serve({
+        ...options,
+        ...switchesFromEnvironment(command),
+        dataDir: globalOptions(command).dataDir,
+      }),
     );
+}
+
+/** The switches an environment variable may set (a flag on the command line wins over it). */
+const SWITCH_VARIABLES = {
+  allowLoopbackJwks: "BACKSTATE_ALLOW_LOOPBACK_JWKS",
+  allowPrivateJwks: "BACKSTATE_ALLOW_PRIVATE_JWKS",
+  allowPrivateFetch: "BACKSTATE_ALLOW_PRIVATE_FETCH",
+} as const;
+
+/**
+ * The switches that came from their environment variable, read by value: commander turns a switch
+ * on whenever its variable is set, so BACKSTATE_ALLOW_PRIVATE_FETCH=false would have opened the
+ * private network to machines' fetch. A value that is neither on nor off is a usage error.
+ */
+function switchesFromEnvironment(command: Command): Partial<ServeOptions> {
+  const switches: Partial<Record<keyof typeof SWITCH_VARIABLES, boolean>> = {};
+  for (const [key, variable] of Object.entries(SWITCH_VARIABLES)) {
+    if (command.getOptionValueSource(key) !== "env") continue;
+    const value = (process.env[variable] ?? "").trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(value)) switches[key as keyof typeof switches] = true;
+    else if (["", "0", "false", "no", "off"].includes(value)) {
+      switches[key as keyof typeof switches] = false;
+    } else {
+      throw new CliError(
+        `environment variable ${variable} must be on (1, true, yes, on) or off (0, false, no, off), not '${process.env[variable]}'`,
+        EXIT_USAGE,
+      );
+    }
+  }
+  return switches;
 }
 
 /** Runs until SIGINT or SIGTERM has closed the server. */
