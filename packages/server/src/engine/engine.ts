@@ -75,9 +75,9 @@ export type EngineOptions = {
   /** This node's name in the service leases (see service-leases.ts). Default: random. */
   nodeId?: string;
   /**
-   * How many events a machine may send itself, in a chain, after one event it was given; the rest
-   * are dropped. Without a bound, a machine that answers an event by sending it to itself again
-   * would commit forever and hold its instance. Default 1,000.
+   * How many events a machine may send itself in all, one after another or side by side, after
+   * one event it was given; the rest are dropped. Without a bound, a machine that answers an event
+   * by sending it to itself again would commit for ever and hold its instance. Default 1,000.
    */
   maxSelfEvents?: number;
 };
@@ -132,6 +132,9 @@ export class Engine {
 
   constructor(options: EngineOptions) {
     this.maxSelfEvents = options.maxSelfEvents ?? 1_000;
+    if (!Number.isInteger(this.maxSelfEvents) || this.maxSelfEvents < 1) {
+      throw new TypeError("maxSelfEvents must be a positive integer");
+    }
     this.store = options.store;
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
@@ -541,13 +544,14 @@ export class Engine {
 
   /**
    * Steps the events a committed step sent its machine itself, depth first, each on the record the
-   * one before left; resolves with the last commit. Never rejects for one of them: the event that
-   * sent them is written, so its caller is answered with success (as after a settle timeout,
-   * api-contract §7.1), not told it failed and tempted to send it again. A self-sent event that
-   * fails (its step throws, its commit is refused) is logged and dropped, like an event whose
-   * sender has gone, and the ones after it still go. Nor does such a failure reach a caller that
-   * retries its work on a conflict, which would apply a service's event twice. Past
-   * `maxSelfEvents` in one chain, the rest are dropped too (`budget` counts them down).
+   * one before left (stepped again on a fresh read when another node wrote meanwhile); resolves
+   * with the last commit. The event that sent them is written, so its caller is answered with
+   * success (as after a settle timeout, api-contract §7.1), not told it failed and tempted to send
+   * it again: a self-sent event that fails for a known reason (its step threw, its context was too
+   * big, the instance was paused or deleted meanwhile) is logged and dropped, like an event whose
+   * sender has gone, and the ones after it still go. Only a failure that leaves unknown whether it
+   * was written (a store error, or an error that is not ours) is reported, as for any event.
+   * Past `maxSelfEvents` in all, the rest are dropped too (`budget` counts them down).
    */
   private async processSelfEvents(
     committed: Committed,
@@ -555,23 +559,25 @@ export class Engine {
   ): Promise<Committed> {
     let current = committed;
     for (const event of committed.step.selfEvents) {
+      const instance = instanceRefOf(current.instance);
       if (budget.left-- <= 0) {
-        this.logger.warn(
-          "the machine sent itself too many events in a row; the rest were dropped",
-          {
-            instance: instanceRefOf(current.instance),
-            event: event.type,
-            limit: this.maxSelfEvents,
-          },
-        );
+        this.logger.warn("the machine sent itself too many events; the rest were dropped", {
+          instance,
+          event: event.type,
+          limit: this.maxSelfEvents,
+        });
         return current;
       }
+      const { orgId, machineName, instanceName } = current.instance;
       let next: Committed;
       try {
-        next = await this.committer.transition(current.instance, event, { kind: "self" });
+        next = await this.retryingConflicts({ orgId, machineName, instanceName }, (base) =>
+          this.committer.transition(base.instance, event, { kind: "self" }),
+        );
       } catch (err) {
+        if (!(err instanceof BackstateError) || err.code === "store-error") throw err;
         this.logger.warn("an event the machine sent itself failed and was dropped", {
-          instance: instanceRefOf(current.instance),
+          instance,
           event: event.type,
           error: String(err),
         });

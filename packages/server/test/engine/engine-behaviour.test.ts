@@ -2,6 +2,8 @@
 // inlined) and XState v4 (inlined and minified as State Backed's CLI built it, and `npm:xstate`).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { BackstateError } from "../../src/errors.js";
+import type { Store, TransitionCommit } from "../../src/store/store.js";
 import type { BundleStyle } from "../support/bundles.js";
 import { ORG, OTHER_ORG, startHarness, type Harness } from "../support/engine-harness.js";
 
@@ -216,6 +218,40 @@ for (const style of STYLES) {
         assert.equal((next.publicContext as { count: number }).count, 2);
       });
 
+      test("a self-sent event whose commit may or may not have landed is reported, not dropped", async () => {
+        // The store writes the self-sent event's commit, then loses the answer (outcome unknown).
+        const wrapStore = (store: Store): Store =>
+          new Proxy(store, {
+            get(target, property, receiver) {
+              if (property === "commitTransition") {
+                return async (commit: TransitionCommit) => {
+                  const result = await target.commitTransition(commit);
+                  const event = JSON.parse(commit.transition.event) as { type: string };
+                  if (commit.kind === "event" && event.type === "inc") {
+                    throw new BackstateError("store-error", "the connection broke after COMMIT");
+                  }
+                  return result;
+                };
+              }
+              const value: unknown = Reflect.get(target, property, receiver);
+              return typeof value === "function" ? (value.bind(target) as unknown) : value;
+            },
+          });
+        const lossy = await startHarness({ wrapStore });
+        try {
+          const machine = await lossy.deploy(fixture, style, `lossy-${style}`);
+          const lossyAt = { orgId: ORG, machineName: machine, instanceName: "lossy" };
+          await lossy.engine.createInstance({ ...lossyAt, authContext: alice });
+          await assert.rejects(
+            lossy.engine.sendEvent({ ...lossyAt, event: "bounce", authContext: alice }),
+            { code: "store-error" },
+          );
+          assert.ok(!lossy.logs.some((log) => log.message.includes("failed and was dropped")));
+        } finally {
+          await lossy.dispose();
+        }
+      });
+
       // Unbounded, the chain would never end: the timeout turns that into a failure.
       test(
         "a machine that sends itself events for ever is stopped after maxSelfEvents",
@@ -237,7 +273,9 @@ for (const style of STYLES) {
             assert.equal((state.publicContext as { count: number }).count, 26);
             const rows = await bounded.store.listTransitions(loopAt, { limit: 1000 });
             assert.equal(rows.length, 1 + 26);
-            assert.ok(bounded.logs.some((log) => log.message.includes("too many events in a row")));
+            assert.ok(
+              bounded.logs.some((log) => log.message.includes("sent itself too many events")),
+            );
             // The instance is free for the next event, which starts a chain of its own.
             const next = await bounded.engine.sendEvent({
               ...loopAt,
