@@ -27,6 +27,9 @@ test("addresses are classified public, loopback or private", () => {
     ["224.0.0.1", "private"],
     ["255.255.255.255", "private"],
     ["198.18.0.1", "private"],
+    ["168.63.129.16", "private"], // Azure's host endpoint
+    ["168.63.129.15", "public"],
+    ["168.63.129.17", "public"],
     ["fd00::1", "private"],
     ["fc00::1", "private"],
     ["fe80::1", "private"],

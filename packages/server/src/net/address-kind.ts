@@ -26,6 +26,7 @@ for (const [network, prefix] of [
   ["198.51.100.0", 24], // documentation
   ["203.0.113.0", 24], // documentation
   ["224.0.0.0", 3], // multicast, reserved, broadcast
+  ["168.63.129.16", 32], // Azure's host endpoint (WireServer): public in form, the cloud's own inside
 ] as const) {
   NOT_PUBLIC.addSubnet(network, prefix, "ipv4");
 }

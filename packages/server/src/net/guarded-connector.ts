@@ -27,6 +27,10 @@ export class AddressRefusedError extends Error {
   override name = "AddressRefusedError";
   readonly code = "address-refused";
 }
+// Machine code reaches these errors (as a failed fetch's cause): frozen, it cannot reshape the
+// next refusal, in its own sandbox, into something the connector cannot report.
+Object.freeze(AddressRefusedError.prototype);
+Object.freeze(AddressRefusedError);
 
 const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true });
 
@@ -41,10 +45,17 @@ export function guardedConnector(options: GuardedConnectorOptions = {}): buildCo
   const connect = options.connect ?? buildConnector({});
   const advice = options.advice === undefined ? "" : ` (${options.advice})`;
   return (target, callback) => {
-    checkedAddresses(target, resolve, advice).then(
-      (addresses) => connectInTurn(connect, target, addresses, 0, callback),
-      (error: unknown) => callback(asError(error), null),
-    );
+    // Called exactly once, whatever throws on the way: a connector that never calls back leaves
+    // its fetch pending for ever.
+    let answered = false;
+    const answer: buildConnector.Callback = (...result) => {
+      if (answered) return;
+      answered = true;
+      callback(...result);
+    };
+    checkedAddresses(target, resolve, advice)
+      .then((addresses) => connectInTurn(connect, target, addresses, 0, answer))
+      .catch((error: unknown) => answer(asError(error), null));
   };
 }
 
@@ -71,9 +82,10 @@ async function checkedAddresses(
   }
   for (const { address } of addresses) {
     const kind = classifyAddress(address);
-    // The addresses are not shown: they would tell whoever asks what internal names resolve to.
+    // Neither the addresses nor their kind are shown: they would tell whoever asks what internal
+    // names resolve to.
     if (kind !== "public") {
-      throw new AddressRefusedError(`an address of ${host} is a ${kind} address${advice}`);
+      throw new AddressRefusedError(`${host} resolves to an address that is not public${advice}`);
     }
   }
   return addresses;
@@ -104,6 +116,7 @@ function withoutBrackets(hostname: string): string {
   return hostname.replace(/^\[(.*)\]$/, "$1");
 }
 
+/** Never converts what it was given: a value machine code shaped may throw on conversion. */
 function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
+  return error instanceof Error ? error : new Error("the connection could not be made");
 }
