@@ -55,6 +55,9 @@ export function createApi(services: ApiServices): RequestListener {
       return { status: reply.status, json, headers };
     } catch (err) {
       const { status, body } = errorResponse(err, services.logger);
+      // The rest of a body too large to take is never read, and node would keep the connection
+      // open for a next request behind it: close it after this answer instead.
+      if (status === 413) headers = { ...headers, connection: "close" };
       return { status, json: JSON.stringify(body), headers };
     }
   };

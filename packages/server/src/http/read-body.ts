@@ -8,7 +8,7 @@ import { callerNestingProblem } from "../runtime/json-check.js";
 /**
  * The body's bytes, refused past `maxBytes`. Read with stream events rather than `for await`:
  * the async iterator cost about 3% of a loaded node's main thread, on every event sent. A refusal
- * leaves the rest of the body unread: node then answers with `connection: close`.
+ * leaves the rest of the body unread; the 413 closes the connection (api.ts).
  */
 export function readBodyBytes(incoming: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(incoming.headers["content-length"] ?? "0");

@@ -5,7 +5,7 @@ import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 import { apiRoutes } from "../../src/http/routes/all-routes.js";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
-import { sendRaw } from "./raw-http.js";
+import { sendBytes, sendRaw } from "./raw-http.js";
 
 let api: ApiServer;
 
@@ -134,6 +134,32 @@ test("a chunked body beyond the bound is a 413 too, answered before the connecti
   assert.equal((JSON.parse(response.text) as { code: string }).code, "payload-too-large");
   assert.equal(response.headers["access-control-allow-origin"], "*");
   assert.equal(response.headers.connection, "close");
+});
+
+test("a 413 on a keep-alive connection closes it: the unread rest is never taken for a request", async () => {
+  const head = [
+    "POST /machines HTTP/1.1",
+    `host: ${new URL(api.url).host}`,
+    ...Object.entries(withAdmin({ "content-type": "application/json" })).map(
+      ([name, value]) => `${name}: ${value}`,
+    ),
+  ];
+  const overLimit = 5 * 1024 * 1024;
+  for (const [framing, body] of [
+    // Declared too large: refused before a byte of the body is read.
+    ["content-length: " + String(overLimit), Buffer.alloc(0)],
+    // Chunked: refused once the chunks read pass the limit; the last chunk never comes.
+    [
+      "transfer-encoding: chunked",
+      Buffer.concat([Buffer.from(`${overLimit.toString(16)}\r\n`), Buffer.alloc(overLimit, 0x20)]),
+    ],
+  ] as const) {
+    const request = Buffer.concat([Buffer.from([...head, framing, "", ""].join("\r\n")), body]);
+    // sendBytes reads until the server closes: a connection left open times out instead.
+    const response = await sendBytes(api.url, request, 10_000);
+    assert.equal(response.status, 413, framing);
+    assert.equal(response.headers.connection, "close", framing);
+  }
 });
 
 test("an absolute-form request target (as proxies send) names the host itself", async () => {
