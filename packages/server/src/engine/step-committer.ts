@@ -416,7 +416,10 @@ export class StepCommitter {
     commit: TransitionCommit,
   ): void {
     if (commit.timersToArm.length > 0) {
-      this.deps.onTimersArmed(Math.min(...commit.timersToArm.map((t) => t.dueAt)));
+      // A loop, not Math.min(...): spreading many arguments overflows the stack.
+      let earliest = Infinity;
+      for (const timer of commit.timersToArm) earliest = Math.min(earliest, timer.dueAt);
+      this.deps.onTimersArmed(earliest);
     }
     this.deps.activity.ended(ref, step.servicesStopped);
     if (!step.effectsPending) return;

@@ -25,15 +25,35 @@ export type CommitLimits = { now: number; maxContextBytes: number };
 /** The stored snapshot, envelope included, may not exceed this (the context limit plus room). */
 const MAX_SNAPSHOT_CHARS = 2_000_000;
 
+/**
+ * What one step may ask of the store and the node, whatever machine code returns: each is work on
+ * the node's main thread and rows in the store, so a machine must not choose it without bound.
+ * An event from a caller is bounded by the HTTP body (4 MiB), so only events the machine makes
+ * (service results, delayed and self-sent events) can reach MAX_EVENT_CHARS.
+ */
+export const STEP_LIMITS = {
+  /** Characters of one event as JSON, in the history or in a timer. */
+  maxEventChars: 4 * 1024 * 1024,
+  /** Characters of all the events of the timers one step arms, as JSON. */
+  maxTimerEventChars: 4 * 1024 * 1024,
+  /** Delayed events one step arms, and those it cancels. */
+  maxTimersArmed: 1_000,
+  maxTimersCancelled: 1_000,
+  /** Services (invoked or spawned children) one step starts. */
+  maxServicesStarted: 100,
+  /** Characters of a machine's failure message or authorizer's reason that are kept. */
+  maxMessageChars: 8_192,
+} as const;
+
 /** The step, or the coded error its refusal or failure in the sandbox means. */
 export function acceptStep(response: StepResponse): Step {
   switch (response.outcome) {
     case "denied":
       throw new RejectedByMachineAuthorizerError(
-        `the machine's authorizer refused: ${response.reason}`,
+        `the machine's authorizer refused: ${shortened(response.reason)}`,
       );
     case "failed":
-      throw new MachineCodeError(response.failure.code, response.failure.message);
+      throw new MachineCodeError(response.failure.code, shortened(response.failure.message));
     case "step":
       return response.step;
   }
@@ -82,23 +102,63 @@ export function buildCommit(
       `the context would be ${step.contextBytes} bytes as JSON; the limit is ${limits.maxContextBytes}`,
     );
   }
+  checkStepCounts(step);
   checkTimerKeys(step);
   const snapshot = envelopeOf(step);
   if (snapshot.length > MAX_SNAPSHOT_CHARS) {
     throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
   }
+  const eventJson = JSON.stringify(event);
+  if (eventJson.length > STEP_LIMITS.maxEventChars) {
+    throw new MachineCodeError(
+      "machine-error",
+      `the event ${JSON.stringify(shortened(event.type, 100))} is ${eventJson.length} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`,
+    );
+  }
+  // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
+  const timersToArm = step.timers.map((t) => ({
+    key: t.key,
+    dueAt: limits.now + t.delayMs,
+    event: JSON.stringify(t.event),
+  }));
+  const timerEventChars = timersToArm.reduce((sum, timer) => sum + timer.event.length, 0);
+  if (timerEventChars > STEP_LIMITS.maxTimerEventChars) {
+    throw new MachineCodeError(
+      "machine-error",
+      `the delayed events this step arms are ${timerEventChars} characters as JSON; the limit is ${STEP_LIMITS.maxTimerEventChars}`,
+    );
+  }
   return {
     ...fields,
     snapshot,
-    transition: { event: JSON.stringify(event), state: JSON.stringify(step.value) },
-    // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
-    timersToArm: step.timers.map((t) => ({
-      key: t.key,
-      dueAt: limits.now + t.delayMs,
-      event: JSON.stringify(t.event),
-    })),
+    transition: { event: eventJson, state: JSON.stringify(step.value) },
+    timersToArm,
     timersToCancel: step.cancels,
   };
+}
+
+/** How many timers and services a step may arm, cancel and start (STEP_LIMITS). */
+function checkStepCounts(step: Step): void {
+  const counts = [
+    [step.timers.length, STEP_LIMITS.maxTimersArmed, "delayed events armed"],
+    [step.cancels.length, STEP_LIMITS.maxTimersCancelled, "delayed events cancelled"],
+    [step.servicesStarted.length, STEP_LIMITS.maxServicesStarted, "services started"],
+  ] as const;
+  for (const [count, limit, what] of counts) {
+    if (count > limit) {
+      throw new MachineCodeError(
+        "machine-error",
+        `${count} ${what} in one step; the limit is ${limit}`,
+      );
+    }
+  }
+}
+
+/** `text` cut to `max` characters (a machine chooses its messages' length). */
+function shortened(text: string, max: number = STEP_LIMITS.maxMessageChars): string {
+  return text.length <= max
+    ? text
+    : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 /**

@@ -1,0 +1,82 @@
+// What one step may ask for is bounded, whatever the machine returns (STEP_LIMITS): each refusal
+// is the machine's error, and nothing of the step is stored.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { systemClock } from "../../src/engine/clock.js";
+import { STEP_LIMITS } from "../../src/engine/transition-commit.js";
+import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
+
+const alice = { sub: "alice" };
+let h: Harness;
+let n = 0;
+
+before(async () => {
+  h = await startHarness({ clock: systemClock, settleTimeoutMs: 2_000 });
+  await h.deploy("greedy-v5.js", "v5-import", "greedy");
+});
+after(() => h.dispose());
+
+async function fresh() {
+  const where = { orgId: ORG, machineName: "greedy", instanceName: `g${++n}` };
+  await h.engine.createInstance({ ...where, authContext: alice });
+  return where;
+}
+
+const send = (where: Awaited<ReturnType<typeof fresh>>, event: unknown) =>
+  h.engine.sendEvent({ ...where, event, authContext: alice });
+
+const historyOf = async (where: Awaited<ReturnType<typeof fresh>>) =>
+  (await h.store.listTransitions(where, { limit: 100 })).map(
+    (row) => (JSON.parse(row.event) as { type: string }).type,
+  );
+
+test("delayed events one step arms: up to the limit, not past it", async () => {
+  const where = await fresh();
+  await send(where, { type: "timers", count: STEP_LIMITS.maxTimersArmed });
+  await assert.rejects(send(where, { type: "timers", count: STEP_LIMITS.maxTimersArmed + 1 }), {
+    code: "machine-error",
+    message: /1001 delayed events armed in one step; the limit is 1000/,
+  });
+  assert.deepEqual(await historyOf(where), ["xstate.init", "timers"]);
+});
+
+test("services one step starts: up to the limit, not past it", async () => {
+  const where = await fresh();
+  await assert.rejects(
+    send(where, { type: "services", count: STEP_LIMITS.maxServicesStarted + 1 }),
+    {
+      code: "machine-error",
+      message: /101 services started in one step; the limit is 100/,
+    },
+  );
+  assert.deepEqual(await historyOf(where), ["xstate.init"]);
+  assert.deepEqual((await h.store.loadInstance(where))?.pendingServices, []);
+});
+
+test("a service result too large to store is not stored; the instance goes on", async () => {
+  const where = await fresh();
+  const state = await send(where, "big");
+  assert.equal(state.state, "fetching");
+  assert.deepEqual(await historyOf(where), ["xstate.init", "big"]);
+  assert.ok(
+    h.logs.some((log) => String(log.fields?.error).includes("characters as JSON; the limit is")),
+    "the refused result is logged",
+  );
+  // The service is over and its result refused: the error event owed for it comes next.
+  const next = await send(where, "tick");
+  assert.equal(next.state, "failed");
+});
+
+test("a machine's failure message is cut short", async () => {
+  const where = await fresh();
+  const failure = await send(where, "fail").then(
+    () => assert.fail("the step should fail"),
+    (error: unknown) => error as Error & { code: string },
+  );
+  assert.equal(failure.code, "machine-error");
+  assert.ok(
+    failure.message.length < STEP_LIMITS.maxMessageChars + 200,
+    `${failure.message.length}`,
+  );
+  assert.match(failure.message, /more characters\)$/);
+});
