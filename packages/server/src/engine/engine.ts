@@ -36,6 +36,7 @@ import {
 } from "./step-committer.js";
 import { LostServices } from "./lost-services.js";
 import { ServiceLeases } from "./service-leases.js";
+import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
@@ -80,6 +81,8 @@ export type EngineOptions = {
    * by sending it to itself again would commit for ever and hold its instance. Default 1,000.
    */
   maxSelfEvents?: number;
+  /** How many events (and characters) running services may have waiting per instance. */
+  serviceBacklog?: BacklogLimits;
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
@@ -126,11 +129,13 @@ export class Engine {
   private readonly catalog: MachineCatalog;
   private readonly cache: InstanceCache;
   private readonly maxSelfEvents: number;
+  private readonly serviceBacklog: ServiceEventBacklog;
   private closed = false;
   private readonly updates: UpdateEmitter;
   private audience: ReadAudience = nobodyWatches;
 
   constructor(options: EngineOptions) {
+    this.serviceBacklog = new ServiceEventBacklog(options.serviceBacklog);
     this.maxSelfEvents = options.maxSelfEvents ?? 1_000;
     if (!Number.isInteger(this.maxSelfEvents) || this.maxSelfEvents < 1) {
       throw new TypeError("maxSelfEvents must be a positive integer");
@@ -196,8 +201,8 @@ export class Engine {
       maxAttempts: options.maxTimerAttempts ?? 5,
       leaseMs: options.timerLeaseMs ?? 10_000,
     });
-    this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event, final) =>
-      this.onServiceEvent(orgId, ref, serviceId, runId, event, final),
+    this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event, final, chars) =>
+      this.onServiceEvent(orgId, ref, serviceId, runId, event, final, chars),
     );
     this.runtime.onSandboxLost(({ orgId, affinities }) => {
       for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
@@ -595,6 +600,7 @@ export class Engine {
     runId: string,
     event: MachineEvent,
     final: boolean,
+    chars: number,
   ): void {
     // The ref names org/machine/instance; a sandbox may only speak for its own org.
     const [refOrg, machineName, instanceName] = ref.split("/");
@@ -608,6 +614,16 @@ export class Engine {
         instance: ref,
         serviceId,
       });
+      return;
+    }
+    const { admitted, firstDrop } = this.serviceBacklog.admit(ref, chars, final);
+    if (!admitted) {
+      if (firstDrop) {
+        this.logger.warn("a service sends events faster than its instance takes them; dropped", {
+          instance: ref,
+          serviceId,
+        });
+      }
       return;
     }
     const key = { orgId, machineName, instanceName };
@@ -633,6 +649,7 @@ export class Engine {
         }),
       )
       .finally(() => {
+        this.serviceBacklog.release(ref, chars);
         // An event the service sent while running: it runs on, still pending, still here.
         if (!final) return;
         this.activity.ended(ref, [serviceId], runId);

@@ -45,6 +45,8 @@ export type ServiceEventListener = (
   event: MachineEvent,
   /** Whether the run ends with this event (see AdapterNotification). */
   final: boolean,
+  /** How large the notification was, in characters of JSON (an upper bound of the event's). */
+  chars: number,
 ) => void;
 
 /** Requests with no effect in the sandbox beyond their answer. */
@@ -121,6 +123,7 @@ export class MachineRuntime {
           notification.runId,
           notification.event,
           notification.final !== false,
+          json.length,
         );
       } else if (notification.type === "log") {
         this.log("info", `machine log: ${String(notification.message)}`, { orgId });

@@ -26,7 +26,7 @@ const send = (where: Awaited<ReturnType<typeof fresh>>, event: unknown) =>
   h.engine.sendEvent({ ...where, event, authContext: alice });
 
 const historyOf = async (where: Awaited<ReturnType<typeof fresh>>) =>
-  (await h.store.listTransitions(where, { limit: 100 })).map(
+  (await h.store.listTransitions(where, { limit: 1000 })).map(
     (row) => (JSON.parse(row.event) as { type: string }).type,
   );
 
@@ -79,4 +79,14 @@ test("a machine's failure message is cut short", async () => {
     `${failure.message.length}`,
   );
   assert.match(failure.message, /more characters\)$/);
+});
+
+test("a service that reports faster than its instance takes the events has the excess dropped", async () => {
+  const where = await fresh();
+  await send(where, "flood");
+  const applied = (await historyOf(where)).filter((type) => type === "inc").length;
+  // Without the bound, all 500 wait in memory and are applied; with it, at most a backlog's worth.
+  assert.ok(applied > 0 && applied < 500, `${applied} applied`);
+  const drops = h.logs.filter((log) => log.message.includes("faster than its instance takes them"));
+  assert.equal(drops.length, 1, "logged once for the flood");
 });
