@@ -28,6 +28,7 @@ import {
   type ParentMessage,
 } from "./sandbox/protocol.js";
 import type { SandboxLaunch } from "./sandbox-launch.js";
+import { LogBudget, MACHINE_LOG_BUDGET, machineLogLine } from "./log-budget.js";
 import type { SandboxLogger } from "./sandbox-logger.js";
 
 export type Timing = {
@@ -85,6 +86,8 @@ export class SandboxProcess {
   readonly #timing: Timing;
   readonly #events: ProcessEvents;
   readonly #logger: SandboxLogger;
+  /** Machine console lines this process may still log (log-budget.ts). */
+  readonly #logBudget = new LogBudget();
   readonly #calls = new Map<number, CallRecord>();
   #readyState: "starting" | "ready" | "dead" = "starting";
   /** Set when the OS process has exited but its pipes have not closed yet. */
@@ -297,12 +300,18 @@ export class SandboxProcess {
         this.#events.notify(this, message.versionId, message.json);
         return;
       case "log": {
+        if (!this.#logBudget.take()) return;
         const fields = { orgId: this.orgId, versionId: message.versionId, level: message.level };
-        if (message.versionId === undefined) {
-          this.#logger.warn(`sandbox: ${message.message}`, fields);
-        } else {
-          this.#logger.info(`machine console: ${message.message}`, fields);
+        const dropped = this.#logBudget.takeDropped();
+        if (dropped > 0) {
+          this.#logger.warn(
+            `machine console: ${dropped} lines dropped, over ${MACHINE_LOG_BUDGET.perSecond} a second`,
+            { orgId: this.orgId },
+          );
         }
+        const text = machineLogLine(String(message.message));
+        if (message.versionId === undefined) this.#logger.warn(`sandbox: ${text}`, fields);
+        else this.#logger.info(`machine console: ${text}`, fields);
         return;
       }
     }

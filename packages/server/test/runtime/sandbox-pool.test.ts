@@ -180,6 +180,22 @@ describe("SandboxPool", () => {
       "the console line",
     );
   });
+
+  test("logs a flood of console lines up to a budget, then counts what it dropped", async () => {
+    const at = target(
+      "org_a",
+      `export default {}; export const flood = () => { for (let i = 0; i < 5000; i++) console.log("flood " + i); };`,
+    );
+    const before = logger.entries.length;
+    await callExport(pool, at, "flood");
+    await waitFor(
+      () => logger.entries.slice(before).some((entry) => entry.message.includes("lines dropped")),
+      "the count of dropped lines",
+    );
+    const lines = logger.entries.slice(before).filter((entry) => entry.message.includes("flood "));
+    // The burst (200) and what a second or two earns, not 5,000.
+    assert.ok(lines.length >= 200 && lines.length < 1_000, `${lines.length} lines logged`);
+  });
 });
 
 describe("SandboxPool scheduling", () => {

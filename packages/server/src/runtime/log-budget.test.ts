@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { LogBudget, MAX_MACHINE_LOG_CHARS, machineLogLine } from "./log-budget.js";
+
+test("a burst goes through, then a steady rate; the refused lines are counted once", () => {
+  let now = 1_000;
+  const budget = new LogBudget({ perSecond: 10, burst: 5, now: () => now });
+  const taken = Array.from({ length: 8 }, () => budget.take());
+  assert.deepEqual(taken, [true, true, true, true, true, false, false, false]);
+  assert.equal(budget.takeDropped(), 3);
+  assert.equal(budget.takeDropped(), 0);
+  now += 100; // a tenth of a second earns one line
+  assert.equal(budget.take(), true);
+  assert.equal(budget.take(), false);
+  now += 60_000; // a long quiet spell earns the burst back, no more
+  assert.equal(Array.from({ length: 7 }, () => budget.take()).filter(Boolean).length, 5);
+});
+
+test("a line longer than the limit is cut, and says how much was cut", () => {
+  assert.equal(machineLogLine("short"), "short");
+  const cut = machineLogLine("x".repeat(MAX_MACHINE_LOG_CHARS + 10));
+  assert.ok(cut.startsWith("x".repeat(MAX_MACHINE_LOG_CHARS)));
+  assert.ok(cut.endsWith("… (10 more characters)"));
+});
