@@ -4,6 +4,7 @@ import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } fr
 import type { JsonObject, MachineEvent, Step, StepResponse } from "../runtime/adapter-protocol.js";
 import type { InstanceRecord, TransitionCommit } from "../store/store.js";
 import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
+import { cutMachineText, MAX_MACHINE_TEXT_CHARS } from "../runtime/machine-text.js";
 import { envelopeOf } from "./instance-state.js";
 
 /** Where an event comes from decides what is checked and what the commit also does. */
@@ -42,7 +43,7 @@ export const STEP_LIMITS = {
   /** Services (invoked or spawned children) one step starts. */
   maxServicesStarted: 100,
   /** Characters of a machine's failure message or authorizer's reason that are kept. */
-  maxMessageChars: 8_192,
+  maxMessageChars: MAX_MACHINE_TEXT_CHARS,
 } as const;
 
 /** The step, or the coded error its refusal or failure in the sandbox means. */
@@ -50,10 +51,10 @@ export function acceptStep(response: StepResponse): Step {
   switch (response.outcome) {
     case "denied":
       throw new RejectedByMachineAuthorizerError(
-        `the machine's authorizer refused: ${shortened(response.reason)}`,
+        `the machine's authorizer refused: ${cutMachineText(response.reason)}`,
       );
     case "failed":
-      throw new MachineCodeError(response.failure.code, shortened(response.failure.message));
+      throw new MachineCodeError(response.failure.code, cutMachineText(response.failure.message));
     case "step":
       return response.step;
   }
@@ -112,7 +113,7 @@ export function buildCommit(
   if (eventJson.length > STEP_LIMITS.maxEventChars) {
     throw new MachineCodeError(
       "machine-error",
-      `the event ${JSON.stringify(shortened(event.type, 100))} is ${eventJson.length} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`,
+      `the event ${JSON.stringify(cutMachineText(event.type, 100))} is ${eventJson.length} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`,
     );
   }
   // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
@@ -152,13 +153,6 @@ function checkStepCounts(step: Step): void {
       );
     }
   }
-}
-
-/** `text` cut to `max` characters (a machine chooses its messages' length). */
-function shortened(text: string, max: number = STEP_LIMITS.maxMessageChars): string {
-  return text.length <= max
-    ? text
-    : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LogBudget, MAX_MACHINE_LOG_CHARS, machineLogLine } from "./log-budget.js";
+import { LogBudget } from "./log-budget.js";
 
 test("a burst goes through, then a steady rate; the refused lines are counted once", () => {
   let now = 1_000;
@@ -14,11 +14,4 @@ test("a burst goes through, then a steady rate; the refused lines are counted on
   assert.equal(budget.take(), false);
   now += 60_000; // a long quiet spell earns the burst back, no more
   assert.equal(Array.from({ length: 7 }, () => budget.take()).filter(Boolean).length, 5);
-});
-
-test("a line longer than the limit is cut, and says how much was cut", () => {
-  assert.equal(machineLogLine("short"), "short");
-  const cut = machineLogLine("x".repeat(MAX_MACHINE_LOG_CHARS + 10));
-  assert.ok(cut.startsWith("x".repeat(MAX_MACHINE_LOG_CHARS)));
-  assert.ok(cut.endsWith("… (10 more characters)"));
 });

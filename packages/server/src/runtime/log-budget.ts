@@ -7,9 +7,6 @@ export type LogBudgetOptions = { perSecond: number; burst: number; now?: () => n
 
 export const MACHINE_LOG_BUDGET: LogBudgetOptions = { perSecond: 100, burst: 200 };
 
-/** The longest machine log line kept, in characters (the sandbox cuts console output there too). */
-export const MAX_MACHINE_LOG_CHARS = 8_192;
-
 export class LogBudget {
   readonly #perSecond: number;
   readonly #burst: number;
@@ -46,11 +43,4 @@ export class LogBudget {
     this.#dropped = 0;
     return dropped;
   }
-}
-
-/** `message` cut to MAX_MACHINE_LOG_CHARS. */
-export function machineLogLine(message: string): string {
-  return message.length <= MAX_MACHINE_LOG_CHARS
-    ? message
-    : `${message.slice(0, MAX_MACHINE_LOG_CHARS)}… (${message.length - MAX_MACHINE_LOG_CHARS} more characters)`;
 }

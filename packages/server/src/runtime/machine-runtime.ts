@@ -13,7 +13,7 @@ import type {
   StepResponse,
 } from "./adapter-protocol.js";
 import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-contract.js";
-import { machineLogLine } from "./log-budget.js";
+import { cutMachineText } from "./machine-text.js";
 
 /** What the runtime needs of a sandbox pool (SandboxPool implements it; tests may fake it). */
 export interface SandboxCaller {
@@ -127,7 +127,7 @@ export class MachineRuntime {
           json.length,
         );
       } else if (notification.type === "log") {
-        this.log("info", `machine log: ${machineLogLine(String(notification.message))}`, { orgId });
+        this.log("info", `machine log: ${cutMachineText(String(notification.message))}`, { orgId });
       }
     });
   }

@@ -28,7 +28,8 @@ import {
   type ParentMessage,
 } from "./sandbox/protocol.js";
 import type { SandboxLaunch } from "./sandbox-launch.js";
-import { LogBudget, MACHINE_LOG_BUDGET, machineLogLine } from "./log-budget.js";
+import { LogBudget, MACHINE_LOG_BUDGET } from "./log-budget.js";
+import { cutMachineText } from "./machine-text.js";
 import type { SandboxLogger } from "./sandbox-logger.js";
 
 export type Timing = {
@@ -309,7 +310,7 @@ export class SandboxProcess {
             { orgId: this.orgId },
           );
         }
-        const text = machineLogLine(String(message.message));
+        const text = cutMachineText(String(message.message));
         if (message.versionId === undefined) this.#logger.warn(`sandbox: ${text}`, fields);
         else this.#logger.info(`machine console: ${text}`, fields);
         return;
