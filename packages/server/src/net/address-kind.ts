@@ -6,6 +6,16 @@ import { BlockList, isIP } from "node:net";
 
 export type AddressKind = "public" | "loopback" | "private";
 
+/** A connection refused because an address it would go to is not allowed (JWKS, machines' fetch). */
+export class AddressRefusedError extends Error {
+  override name = "AddressRefusedError";
+  readonly code = "address-refused";
+}
+// Machine code reaches these errors (as a failed fetch's cause): frozen, it cannot reshape the
+// next refusal, in its own sandbox, into something the connector cannot report.
+Object.freeze(AddressRefusedError.prototype);
+Object.freeze(AddressRefusedError);
+
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
 LOOPBACK.addAddress("::1", "ipv6");

@@ -3,7 +3,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Agent, buildConnector, fetch } from "undici";
-import { AddressRefusedError, guardedConnector, type Resolver } from "./guarded-connector.js";
+import { AddressRefusedError } from "./address-kind.js";
+import { guardedConnector, type Resolver } from "./guarded-connector.js";
 
 // Stand-ins for addresses on the public internet. Nothing here connects to them: the fake network
 // below routes each to a local server.

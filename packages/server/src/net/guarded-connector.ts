@@ -7,7 +7,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { buildConnector } from "undici";
-import { classifyAddress } from "./address-kind.js";
+import { AddressRefusedError, classifyAddress } from "./address-kind.js";
 
 export type ResolvedAddress = { address: string; family: number };
 
@@ -21,16 +21,6 @@ export type GuardedConnectorOptions = {
   /** Added to each refusal's message, e.g. how an operator may allow private addresses. */
   advice?: string;
 };
-
-/** A connection refused because an address it would go to is not public. */
-export class AddressRefusedError extends Error {
-  override name = "AddressRefusedError";
-  readonly code = "address-refused";
-}
-// Machine code reaches these errors (as a failed fetch's cause): frozen, it cannot reshape the
-// next refusal, in its own sandbox, into something the connector cannot report.
-Object.freeze(AddressRefusedError.prototype);
-Object.freeze(AddressRefusedError);
 
 const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true });
 

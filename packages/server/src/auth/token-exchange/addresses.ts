@@ -7,7 +7,7 @@
 // changes between a check and the connection (rebinding) gains nothing.
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
-import { classifyAddress } from "../../net/address-kind.js";
+import { AddressRefusedError, classifyAddress } from "../../net/address-kind.js";
 
 export type JwksAddressPolicy = {
   /**
@@ -54,11 +54,6 @@ export function nameRefusal(
   policy: JwksAddressPolicy,
 ): string | undefined {
   return refusal(address, protocol, policy, `an address of ${hostname}`);
-}
-
-/** A refused address: the URL may never be fetched while the policy stands. */
-export class AddressRefusedError extends Error {
-  override name = "AddressRefusedError";
 }
 
 /**

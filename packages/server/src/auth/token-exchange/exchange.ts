@@ -23,7 +23,8 @@ import type {
   Store,
   TokenProviderRecord,
 } from "../../store/store.js";
-import { AddressRefusedError, nameRefusal, refusal, type JwksAddressPolicy } from "./addresses.js";
+import { AddressRefusedError } from "../../net/address-kind.js";
+import { nameRefusal, refusal, type JwksAddressPolicy } from "./addresses.js";
 import { KEY_PRESETS } from "../scopes.js";
 import { ANONYMOUS_SERVICE, anonymousClaims, isAnonymous } from "./anonymous.js";
 import {

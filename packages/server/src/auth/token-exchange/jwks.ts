@@ -13,13 +13,8 @@ import {
   type JWSHeaderParameters,
   type LocalJWKSet,
 } from "jose";
-import {
-  AddressRefusedError,
-  guardedLookup,
-  ipLiteralOf,
-  refusal,
-  type JwksAddressPolicy,
-} from "./addresses.js";
+import { AddressRefusedError } from "../../net/address-kind.js";
+import { guardedLookup, ipLiteralOf, refusal, type JwksAddressPolicy } from "./addresses.js";
 
 export type JwksLimits = {
   /** The whole fetch, from lookup to the last byte. Default 5000 ms. */
