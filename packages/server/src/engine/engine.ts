@@ -38,6 +38,7 @@ import { LostServices } from "./lost-services.js";
 import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
+import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
@@ -83,6 +84,8 @@ export type EngineOptions = {
   maxSelfEvents?: number;
   /** How many events (and characters) running services may have waiting per instance. */
   serviceBacklog?: BacklogLimits;
+  /** How fast an instance's own timers may drive it (see timer-pacing.ts). */
+  timerPacing?: TimerPacingLimits;
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
@@ -130,12 +133,14 @@ export class Engine {
   private readonly cache: InstanceCache;
   private readonly maxSelfEvents: number;
   private readonly serviceBacklog: ServiceEventBacklog;
+  private readonly timerPacing: TimerPacing;
   private closed = false;
   private readonly updates: UpdateEmitter;
   private audience: ReadAudience = nobodyWatches;
 
   constructor(options: EngineOptions) {
     this.serviceBacklog = new ServiceEventBacklog(options.serviceBacklog);
+    this.timerPacing = new TimerPacing(options.timerPacing);
     this.maxSelfEvents = options.maxSelfEvents ?? 1_000;
     if (!Number.isInteger(this.maxSelfEvents) || this.maxSelfEvents < 1) {
       throw new TypeError("maxSelfEvents must be a positive integer");
@@ -182,6 +187,7 @@ export class Engine {
         this.updates.emit({ kind: "state", instance, state, ...(reads ? { reads } : {}) }),
       audience: (key, limit) => this.audience(key, limit),
       leaseServices: (key) => this.leases.hold(key),
+      timersNotBefore: (key, now) => this.timerPacing.notBefore(instanceRefOf(key), now),
     });
     this.lostServices = new LostServices({
       store: this.store,
@@ -556,11 +562,12 @@ export class Engine {
    * big, the instance was paused or deleted meanwhile) is logged and dropped, like an event whose
    * sender has gone, and the ones after it still go. Only a failure that leaves unknown whether it
    * was written (a store error, or an error that is not ours) is reported, as for any event.
-   * Past `maxSelfEvents` in all, the rest are dropped too (`budget` counts them down).
+   * Past `maxSelfEvents` in all, the rest are dropped too (`budget` counts them down). After a
+   * timer's delivery (`budget.paced`), each one counts against the instance's timer pacing.
    */
   private async processSelfEvents(
     committed: Committed,
-    budget = { left: this.maxSelfEvents },
+    budget = { left: this.maxSelfEvents, paced: false },
   ): Promise<Committed> {
     let current = committed;
     for (const event of committed.step.selfEvents) {
@@ -574,6 +581,7 @@ export class Engine {
         return current;
       }
       const { orgId, machineName, instanceName } = current.instance;
+      if (budget.paced) this.timerPacing.charge(instance, 1, this.clock.now());
       let next: Committed;
       try {
         next = await this.retryingConflicts({ orgId, machineName, instanceName }, (base) =>
@@ -659,11 +667,15 @@ export class Engine {
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {
     const event = JSON.parse(timer.event) as MachineEvent;
-    await this.exclusive(instanceRefOf(timer.instance), () =>
+    const ref = instanceRefOf(timer.instance);
+    await this.exclusive(ref, () =>
       this.retryingConflicts(timer.instance, async (base) => {
         const instance = await this.prepareDelivery(base.instance);
         const origin = { kind: "timer", timerId: timer.id } as const;
-        return this.processSelfEvents(await this.committer.transition(instance, event, origin));
+        // Counted before the step, so the timers it arms are paced once the budget is spent.
+        this.timerPacing.charge(ref, 1, this.clock.now());
+        const committed = await this.committer.transition(instance, event, origin);
+        return this.processSelfEvents(committed, { left: this.maxSelfEvents, paced: true });
       }),
     );
   }

@@ -78,6 +78,8 @@ export type CommitterDeps = {
   audience: ReadAudience;
   /** Leases an instance before a commit whose step starts services (see service-leases.ts). */
   leaseServices: (key: InstanceKey) => Promise<() => void>;
+  /** The earliest the instance's new timers may be due, if its timers are paced (timer-pacing.ts). */
+  timersNotBefore: (key: InstanceKey, now: number) => number | undefined;
 };
 
 export function instanceRefOf(key: InstanceKey): string {
@@ -104,8 +106,13 @@ export class StepCommitter {
 
   constructor(private readonly deps: CommitterDeps) {}
 
-  private limits(): CommitLimits {
-    return { now: this.deps.clock.now(), maxContextBytes: this.deps.maxContextBytes };
+  private limits(key: InstanceKey): CommitLimits {
+    const now = this.deps.clock.now();
+    return {
+      now,
+      maxContextBytes: this.deps.maxContextBytes,
+      timersNotBefore: this.deps.timersNotBefore(key, now),
+    };
   }
 
   /**
@@ -308,7 +315,7 @@ export class StepCommitter {
         const origin = { kind: "external", authContext: {} } as const;
         const fields = eventCommitFields(previous, step, origin, this.deps.clock.now());
         const { event, requiresKeyId } = items[index]!;
-        const commit = buildCommit(step, event, fields, this.limits());
+        const commit = buildCommit(step, event, fields, this.limits(instance));
         if (requiresKeyId !== undefined) commit.requiresKeyId = requiresKeyId;
         // All commits are queued in this same turn, so the store groups them into one transaction.
         stored.push({
@@ -358,7 +365,7 @@ export class StepCommitter {
     let leased: (() => void) | undefined;
     try {
       if (step.servicesStarted.length > 0) leased = await this.deps.leaseServices(fields.instance);
-      const commit = buildCommit(step, event, fields, this.limits());
+      const commit = buildCommit(step, event, fields, this.limits(fields.instance));
       const result = await this.stored(commit);
       return this.finish(version, step, commit, previous, result, readers);
     } catch (err) {

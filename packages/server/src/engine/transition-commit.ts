@@ -21,7 +21,12 @@ export type CommitFields = Omit<
   "snapshot" | "transition" | "timersToArm" | "timersToCancel"
 >;
 
-export type CommitLimits = { now: number; maxContextBytes: number };
+export type CommitLimits = {
+  now: number;
+  maxContextBytes: number;
+  /** The earliest the timers this step arms may be due (see timer-pacing.ts); none if undefined. */
+  timersNotBefore?: number | undefined;
+};
 
 /** The stored snapshot, envelope included, may not exceed this (the context limit plus room). */
 const MAX_SNAPSHOT_CHARS = 2_000_000;
@@ -117,9 +122,10 @@ export function buildCommit(
     );
   }
   // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
+  const earliest = limits.timersNotBefore ?? -Infinity;
   const timersToArm = step.timers.map((t) => ({
     key: t.key,
-    dueAt: limits.now + t.delayMs,
+    dueAt: Math.max(limits.now + t.delayMs, earliest),
     event: JSON.stringify(t.event),
   }));
   const timerEventChars = timersToArm.reduce((sum, timer) => sum + timer.event.length, 0);
