@@ -24,16 +24,19 @@ export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>
 /**
  * One page from a listing asked for `PAGE_SIZE + 1` rows: the extra row only tells that more
  * follow, and then the cursor is the position of the last row shown (absent on the last page).
+ * `cutShort`: the store stopped the page early (at its byte budget), so more may follow however
+ * few rows came; the page then ends with a cursor, and the next may be empty.
  */
 export function pageOf<R, T>(
   rows: R[],
   positionOf: (row: R) => unknown,
   present: (row: R) => T,
+  cutShort = false,
 ): { items: T[]; cursor?: string } {
   const shown = rows.slice(0, PAGE_SIZE);
   const last = shown[shown.length - 1];
   const items = shown.map(present);
-  return rows.length > PAGE_SIZE && last !== undefined
+  return (rows.length > PAGE_SIZE || cutShort) && last !== undefined
     ? { items, cursor: encodeCursor(positionOf(last)) }
     : { items };
 }

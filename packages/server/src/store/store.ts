@@ -120,6 +120,14 @@ export type TimerRecord = TimerToArm & {
   attempts: number;
 };
 
+/** Which history rows to list (see Store.listTransitions). */
+export type TransitionPage = {
+  afterSequence?: number;
+  limit: number;
+  newestFirst?: boolean;
+  maxBytes?: number;
+};
+
 /** One history row: the event that was processed and the state it led to. */
 export type TransitionRecord = {
   sequence: number;
@@ -279,11 +287,13 @@ export interface Store extends ProviderStore {
     pendingServices: string[],
     expected: { sequence: number; pendingServices: string[]; status: InstanceStatus },
   ): Promise<void>;
-  /** Oldest first by default; `newestFirst` lists from the latest (then `afterSequence` counts down). */
-  listTransitions(
-    key: InstanceKey,
-    page: { afterSequence?: number; limit: number; newestFirst?: boolean },
-  ): Promise<TransitionRecord[]>;
+  /**
+   * Oldest first by default; `newestFirst` lists from the latest (then `afterSequence` counts down).
+   * With `maxBytes`, the page also stops after the row that brings its events and states (as
+   * UTF-8) to that many bytes or more: a bound on what one page holds in memory, whatever the
+   * machine stored, at the cost of one row past it.
+   */
+  listTransitions(key: InstanceKey, page: TransitionPage): Promise<TransitionRecord[]>;
 
   /**
    * The earliest due time of any unclaimed timer, or undefined when there is none. A leased timer

@@ -364,6 +364,28 @@ describe("administration with an admin session", () => {
     await assert.rejects(alice.machineInstances.get("toggle", "managed"), errors.NotFoundError);
   });
 
+  test("a history of large events comes in pages of bounded size", async () => {
+    const alice = userClient("alice");
+    await alice.machineInstances.create("toggle", { slug: "bulky" });
+    // Four events of 3 MiB each: a hundred to a page would be 300 MiB in one answer.
+    const pad = "x".repeat(3 * 1024 * 1024);
+    for (let i = 0; i < 4; i++) {
+      await alice.machineInstances.sendEvent("toggle", "bulky", { event: { type: "toggle", pad } });
+    }
+    const first = await admin.machineInstances.listTransitions("toggle", "bulky");
+    assert.equal(first.transitions.length, 3, "the page stops after the row past 8 MiB");
+    assert.ok(first.cursor, "and tells that more follow");
+    assert.equal((first.transitions[0]?.event as { pad?: string }).pad, pad, "events whole");
+    const second = await admin.machineInstances.listTransitions("toggle", "bulky", {
+      cursor: first.cursor,
+    });
+    assert.deepEqual(
+      second.transitions.map((t) => (t.event as { type: string }).type),
+      ["toggle", "xstate.init"],
+    );
+    assert.equal(second.cursor, undefined);
+  });
+
   test("a machine with instances cannot be deleted; without, it can", async () => {
     await admin.machines.create("short-lived");
     await admin.machineVersions.create("short-lived", { code: TOGGLE, makeCurrent: true });

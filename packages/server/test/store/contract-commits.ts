@@ -317,4 +317,57 @@ export function commitContract(open: () => Promise<ContractStore>): void {
         createdAt: T0 + 3,
       });
     }));
+
+  test("listTransitions stops a page after the row that reaches its byte budget", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key);
+      // Sizes that differ as UTF-8 bytes and as characters: the budget counts bytes.
+      const events = ["é".repeat(500), "x".repeat(1000), "y", "z".repeat(300)];
+      for (const [index, pad] of events.entries()) {
+        const event = JSON.stringify({ type: "inc", pad });
+        await store.commitTransition(
+          eventCommit(key, id, index + 1, { transition: { event, state: '"busy"' } }),
+        );
+      }
+      for (const newestFirst of [false, true]) {
+        const all = await store.listTransitions(key, { limit: 100, newestFirst });
+        assert.equal(all.length, 5);
+        const sizes = all.map((row) => Buffer.byteLength(row.event) + Buffer.byteLength(row.state));
+        // What the budget keeps: rows while those before them hold fewer bytes than it.
+        const expected = (maxBytes: number) => {
+          let before = 0;
+          return all.filter((_, index) => {
+            const kept = before < maxBytes;
+            before += sizes[index]!;
+            return kept;
+          });
+        };
+        const upTo = (count: number) => sizes.slice(0, count).reduce((a, b) => a + b, 0);
+        for (const maxBytes of [1, upTo(1), upTo(1) + 1, upTo(2), upTo(2) + 1, upTo(4), 1e9]) {
+          assert.deepEqual(
+            await store.listTransitions(key, { limit: 100, newestFirst, maxBytes }),
+            expected(maxBytes),
+            `newestFirst ${newestFirst}, maxBytes ${maxBytes}`,
+          );
+        }
+        assert.equal(
+          (await store.listTransitions(key, { limit: 100, newestFirst, maxBytes: upTo(2) })).length,
+          2,
+          "the row after a page that holds the budget exactly is left for the next",
+        );
+        // The row limit still holds, and paging goes on where the budget stopped.
+        assert.equal(
+          (await store.listTransitions(key, { limit: 1, newestFirst, maxBytes: 1e9 })).length,
+          1,
+        );
+        const afterSequence = all[1]!.sequence;
+        assert.deepEqual(
+          await store.listTransitions(key, { afterSequence, limit: 100, newestFirst, maxBytes: 1 }),
+          [all[2]],
+        );
+      }
+      await assert.rejects(store.listTransitions(key, { limit: 10, maxBytes: 0 }), TypeError);
+    }));
 }

@@ -34,6 +34,16 @@ const DeleteInstanceBody = dangerBody("hmacSha256OfMachineInstanceNameWithMachin
 const SendEventBody = z.object({ event: EventSchema });
 const StatusBody = z.object({ status: z.enum(["running", "paused"]) });
 
+/**
+ * What one page of an instance's history may hold, in bytes of stored events and states (plus the
+ * row that crosses it): a machine may store events of 4 MiB, and a hundred of them in one answer
+ * would take gigabytes to parse and send.
+ */
+export const HISTORY_PAGE_BYTES = 8 * 1024 * 1024;
+
+const historyBytes = (rows: ReadonlyArray<{ event: string; state: string }>): number =>
+  rows.reduce((sum, row) => sum + Buffer.byteLength(row.event) + Buffer.byteLength(row.state), 0);
+
 export const instanceRoutes = [
   route<Machine, undefined, z.infer<typeof CreateInstanceBody>>({
     method: "POST",
@@ -165,6 +175,7 @@ export const instanceRoutes = [
         ...(after !== undefined ? { afterSequence: after } : {}),
         limit: PAGE_SIZE + 1,
         newestFirst: true,
+        maxBytes: HISTORY_PAGE_BYTES,
       });
       const { items, cursor } = pageOf(
         rows,
@@ -174,6 +185,7 @@ export const instanceRoutes = [
           state: JSON.parse(row.state) as unknown,
           event: JSON.parse(row.event) as unknown,
         }),
+        historyBytes(rows) >= HISTORY_PAGE_BYTES,
       );
       return { transitions: items, ...(cursor ? { cursor } : {}) };
     },

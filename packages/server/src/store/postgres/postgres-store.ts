@@ -56,6 +56,7 @@ import type {
   TimerRecord,
   TokenProviderRecord,
   TransitionCommit,
+  TransitionPage,
   TransitionRecord,
   UserRecord,
   VersionPosition,
@@ -77,6 +78,7 @@ import { ReadBatcher } from "./read-batch.js";
 import { channelOf, encodeChange, originPrefix, payloads } from "./notices.js";
 import { SQL, type Listing } from "./sql.js";
 import * as providers from "./providers.js";
+import { checkLimit, maxBytesOf } from "../page-checks.js";
 
 export type PostgresStoreOptions = {
   /** A libpq-style URL, e.g. postgres://user:password@host:5432/database. */
@@ -567,13 +569,11 @@ class PostgresStoreImpl implements PostgresStore {
     });
   }
 
-  listTransitions(
-    key: InstanceKey,
-    page: { afterSequence?: number; limit: number; newestFirst?: boolean },
-  ): Promise<TransitionRecord[]> {
+  listTransitions(key: InstanceKey, page: TransitionPage): Promise<TransitionRecord[]> {
     return this.#run((db) => {
       checkLimit(page.limit);
       const { orgId, machineName, instanceName } = key;
+      const maxBytes = maxBytesOf(page);
       if (page.newestFirst === true) {
         // Counting down: "after" is below the given sequence; no position starts at the latest.
         const before = page.afterSequence ?? Number.MAX_SAFE_INTEGER;
@@ -583,6 +583,7 @@ class PostgresStoreImpl implements PostgresStore {
           instanceName,
           before,
           page.limit,
+          maxBytes,
         ]);
       }
       const after = page.afterSequence ?? 0;
@@ -592,6 +593,7 @@ class PostgresStoreImpl implements PostgresStore {
         instanceName,
         after,
         page.limit,
+        maxBytes,
       ]);
     });
   }
@@ -729,10 +731,6 @@ function instanceId(key: InstanceKey): string {
 function checkPositive(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 1)
     throw new TypeError(`${name} must be a positive integer`);
-}
-
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
 }
 
 /** One page of a keyset-paged listing: `position` turns `page.after` into its parameters. */

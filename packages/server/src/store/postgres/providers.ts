@@ -18,6 +18,7 @@ import type {
   TokenProviderRecord,
 } from "../store.js";
 import { changes, insertUnique, row, rows, type Queryable } from "./connection.js";
+import { checkLimit } from "../page-checks.js";
 
 const IDP_COLUMNS = `org_id AS "orgId", aud, iss, algs, key, jwks_url AS "jwksUrl", mapping,
   grantable_scopes AS "grantableScopes", created_at AS "createdAt", updated_at AS "updatedAt"`;
@@ -156,8 +157,4 @@ export async function deleteTokenProvider(
   service: string,
 ): Promise<boolean> {
   return (await changes(db, SQL.deleteTokenProvider, [orgId, service])) > 0;
-}
-
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
 }

@@ -176,14 +176,35 @@ export const SQL = {
     WHERE id = $2 AND sequence = $3 AND pending_services = $4 AND status = $5`,
   instanceExists: "SELECT 1 AS found FROM instances WHERE id = $1",
 
-  selectTransitions: `SELECT t.sequence, t.event, t.state, t.created_at AS "createdAt"
-    FROM transitions t JOIN instances i ON i.id = t.instance_id
-    WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence > $4
-    ORDER BY t.sequence LIMIT $5`,
-  selectTransitionsNewestFirst: `SELECT t.sequence, t.event, t.state, t.created_at AS "createdAt"
-    FROM transitions t JOIN instances i ON i.id = t.instance_id
-    WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence < $4
-    ORDER BY t.sequence DESC LIMIT $5`,
+  // A page stops after the row that brings its events and states to $6 bytes (see Store): the
+  // sizes are read first (octet_length reads a stored value's size, not the value), then only
+  // the rows kept.
+  selectTransitions: `WITH page AS (
+      SELECT t.instance_id, t.sequence, octet_length(t.event) + octet_length(t.state) AS size
+      FROM transitions t JOIN instances i ON i.id = t.instance_id
+      WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence > $4
+      ORDER BY t.sequence LIMIT $5
+    ), kept AS (
+      SELECT instance_id, sequence, sum(size) OVER (ORDER BY sequence) - size AS before
+      FROM page
+    )
+    SELECT t.sequence, t.event, t.state, t.created_at AS "createdAt"
+    FROM kept JOIN transitions t USING (instance_id, sequence)
+    WHERE kept.before < $6
+    ORDER BY t.sequence`,
+  selectTransitionsNewestFirst: `WITH page AS (
+      SELECT t.instance_id, t.sequence, octet_length(t.event) + octet_length(t.state) AS size
+      FROM transitions t JOIN instances i ON i.id = t.instance_id
+      WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence < $4
+      ORDER BY t.sequence DESC LIMIT $5
+    ), kept AS (
+      SELECT instance_id, sequence, sum(size) OVER (ORDER BY sequence DESC) - size AS before
+      FROM page
+    )
+    SELECT t.sequence, t.event, t.state, t.created_at AS "createdAt"
+    FROM kept JOIN transitions t USING (instance_id, sequence)
+    WHERE kept.before < $6
+    ORDER BY t.sequence DESC`,
 
   // The earliest unclaimed due time, or the earliest moment a lease lapses (a leased timer is
   // claimable again once both its due time and its lease have passed). LEAST skips NULLs.

@@ -20,6 +20,7 @@ import type {
 } from "../store.js";
 import { insertUnique } from "./sqlite-errors.js";
 import type { Statement } from "./statements.js";
+import { checkLimit } from "../page-checks.js";
 
 const IDP_COLUMNS = `org_id AS orgId, aud, iss, algs, key, jwks_url AS jwksUrl, mapping,
   grantable_scopes AS grantableScopes, created_at AS createdAt, updated_at AS updatedAt`;
@@ -155,8 +156,4 @@ export class SqliteProviders {
   deleteTokenProvider(orgId: string, service: string): boolean {
     return this.#s.deleteTokenProvider.run(orgId, service).changes > 0;
   }
-}
-
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
 }

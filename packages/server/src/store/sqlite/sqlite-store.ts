@@ -30,6 +30,7 @@ import type {
   TimerRecord,
   TokenProviderRecord,
   TransitionCommit,
+  TransitionPage,
   TransitionRecord,
   UserRecord,
   VersionPosition,
@@ -55,6 +56,7 @@ import { insertUnique, toStoreError } from "./sqlite-errors.js";
 import { prepareStatements, type Paged, type Statements } from "./statements.js";
 import { nextTimerDue, timerClaimer } from "./timers.js";
 import { SqliteProviders } from "./providers.js";
+import { checkLimit, maxBytesOf } from "../page-checks.js";
 
 export type SqliteStoreOptions = {
   /** The database file (its folder is created if missing), or ":memory:" for a private one. */
@@ -434,13 +436,11 @@ class SqliteStoreImpl implements SqliteStore {
     });
   }
 
-  listTransitions(
-    key: InstanceKey,
-    page: { afterSequence?: number; limit: number; newestFirst?: boolean },
-  ): Promise<TransitionRecord[]> {
+  listTransitions(key: InstanceKey, page: TransitionPage): Promise<TransitionRecord[]> {
     return this.#run(({ s }) => {
       checkLimit(page.limit);
       const { orgId, machineName, instanceName } = key;
+      const maxBytes = maxBytesOf(page);
       if (page.newestFirst === true) {
         // Counting down: "after" is below the given sequence; no position starts at the latest.
         const before = page.afterSequence ?? Number.MAX_SAFE_INTEGER;
@@ -450,10 +450,11 @@ class SqliteStoreImpl implements SqliteStore {
           instanceName,
           before,
           page.limit,
+          maxBytes,
         );
       }
       const after = page.afterSequence ?? 0;
-      return s.selectTransitions.all(orgId, machineName, instanceName, after, page.limit);
+      return s.selectTransitions.all(orgId, machineName, instanceName, after, page.limit, maxBytes);
     });
   }
 
@@ -572,10 +573,6 @@ class SqliteStoreImpl implements SqliteStore {
 }
 
 const ORG_ROLES: readonly OrgRole[] = ["admin", "write", "read"];
-
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
-}
 
 /** One page of a keyset-paged listing: `position` turns `page.after` into its parameters. */
 function listPage<P extends unknown[], A extends unknown[], R, After>(

@@ -320,23 +320,42 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO transitions (instance_id, sequence, event, state, created_at)
        VALUES (?, ?, ?, ?, ?)`,
     ),
+    // A page stops after the row that brings its events and states to maxBytes (see Store).
     selectTransitions: prepare<
-      [...KeyParams, afterSequence: number, limit: number],
+      [...KeyParams, afterSequence: number, limit: number, maxBytes: number],
       TransitionRecord
     >(
-      `SELECT t.sequence, t.event, t.state, t.created_at AS createdAt
-       FROM transitions t JOIN instances i ON i.id = t.instance_id
-       WHERE i.org_id = ? AND i.machine_name = ? AND i.name = ? AND t.sequence > ?
-       ORDER BY t.sequence LIMIT ?`,
+      `WITH page AS (
+         SELECT t.instance_id, t.sequence, octet_length(t.event) + octet_length(t.state) AS size
+         FROM transitions t JOIN instances i ON i.id = t.instance_id
+         WHERE i.org_id = ? AND i.machine_name = ? AND i.name = ? AND t.sequence > ?
+         ORDER BY t.sequence LIMIT ?
+       ), kept AS (
+         SELECT instance_id, sequence, sum(size) OVER (ORDER BY sequence) - size AS before
+         FROM page
+       )
+       SELECT t.sequence, t.event, t.state, t.created_at AS createdAt
+       FROM kept JOIN transitions t USING (instance_id, sequence)
+       WHERE kept.before < ?
+       ORDER BY t.sequence`,
     ),
     selectTransitionsNewestFirst: prepare<
-      [...KeyParams, beforeSequence: number, limit: number],
+      [...KeyParams, beforeSequence: number, limit: number, maxBytes: number],
       TransitionRecord
     >(
-      `SELECT t.sequence, t.event, t.state, t.created_at AS createdAt
-       FROM transitions t JOIN instances i ON i.id = t.instance_id
-       WHERE i.org_id = ? AND i.machine_name = ? AND i.name = ? AND t.sequence < ?
-       ORDER BY t.sequence DESC LIMIT ?`,
+      `WITH page AS (
+         SELECT t.instance_id, t.sequence, octet_length(t.event) + octet_length(t.state) AS size
+         FROM transitions t JOIN instances i ON i.id = t.instance_id
+         WHERE i.org_id = ? AND i.machine_name = ? AND i.name = ? AND t.sequence < ?
+         ORDER BY t.sequence DESC LIMIT ?
+       ), kept AS (
+         SELECT instance_id, sequence, sum(size) OVER (ORDER BY sequence DESC) - size AS before
+         FROM page
+       )
+       SELECT t.sequence, t.event, t.state, t.created_at AS createdAt
+       FROM kept JOIN transitions t USING (instance_id, sequence)
+       WHERE kept.before < ?
+       ORDER BY t.sequence DESC`,
     ),
 
     insertTimer: prepare<[instanceId: number, key: string, dueAt: number, event: string]>(
