@@ -11,6 +11,7 @@ import { callerNestingProblem } from "../runtime/json-check.js";
 import type { AdminSessionRecord, KeyRecord, Store } from "../store/store.js";
 import { KeyMemory } from "./key-memory.js";
 import type { Caller } from "./principal.js";
+import { reservedClaimProblem } from "./reserved-claims.js";
 
 /** The audience of admin session tokens: a key token can never pass for one, nor the reverse. */
 export const ADMIN_AUDIENCE = "https://backstate.dev/admin";
@@ -92,6 +93,9 @@ export class Authenticator {
     // The signature says who wrote it, not that it is sane: machines' authorizers get it next.
     const tooDeep = callerNestingProblem(claims, "the token's act claim");
     if (tooDeep !== undefined) throw new InvalidParameterError("token", tooDeep);
+    // A key's holder may vouch for end users, never pass for an instance of the org's machines.
+    const reserved = reservedClaimProblem(claims, "the token's act claim");
+    if (reserved !== undefined) throw new TokenError("token-claim-invalid", reserved);
     const audiences = [verified.claims.aud ?? []].flat();
     const isAdminToken = audiences.includes(ADMIN_AUDIENCE);
     const expiresAt = verified.claims.exp;

@@ -6,6 +6,7 @@ import type { JsonObject } from "../runtime/adapter-protocol.js";
 import { callerNestingProblem } from "../runtime/json-check.js";
 import type { Store } from "../store/store.js";
 import type { Caller, Principal } from "./principal.js";
+import { reservedClaimProblem } from "./reserved-claims.js";
 import { ROLE_SCOPES, isScope, type Scope } from "./scopes.js";
 
 export const ORG_HEADER = "x-statebacked-org-id";
@@ -29,6 +30,13 @@ const ActHeader = z
     const tooDeep = callerNestingProblem(value, "it");
     if (tooDeep !== undefined) {
       ctx.addIssue({ code: "custom", message: tooDeep });
+      return z.NEVER;
+    }
+    // Acting as an end user, never as an instance of the org's machines.
+    const reserved =
+      typeof value === "object" && value !== null ? reservedClaimProblem(value, "it") : undefined;
+    if (reserved !== undefined) {
+      ctx.addIssue({ code: "custom", message: reserved });
       return z.NEVER;
     }
     return value;

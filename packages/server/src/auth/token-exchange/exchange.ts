@@ -25,6 +25,7 @@ import type {
 } from "../../store/store.js";
 import { AddressRefusedError } from "../../net/address-kind.js";
 import { nameRefusal, refusal, type JwksAddressPolicy } from "./addresses.js";
+import { reservedClaimProblem } from "../reserved-claims.js";
 import { KEY_PRESETS } from "../scopes.js";
 import { ANONYMOUS_SERVICE, anonymousClaims, isAnonymous } from "./anonymous.js";
 import {
@@ -203,6 +204,9 @@ export class TokenExchange {
     checkMayUse(idp, anonymous, provider, key);
     const mapped = applyMapping(provider.mapping, applyMapping(idp.mapping, claims));
     const act = anonymous ? anonymousClaims(mapped) : mapped;
+    // The Authenticator would refuse the token on every request: mint none.
+    const reserved = reservedClaimProblem(act, "the mapped claims");
+    if (reserved !== undefined) throw grantError("token-claim-invalid", reserved);
     if (JSON.stringify(act).length > MAX_ACT_BYTES) {
       throw new OAuthError(
         "invalid_grant",

@@ -1,0 +1,112 @@
+// `authContext.stateBackedSender` names the instance an event between instances comes from: State
+// Backed sets it itself and promises it cannot be forged (behavior.md §13), so machines admit such
+// events on that claim alone (the docs' child machine does). It used to pass from a key token's
+// act, the act-as header and a token provider's mapping straight to allowWrite: any holder of an
+// org key could pass for an instance. Now each is refused before any machine code runs.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { SignJWT } from "jose";
+import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
+
+const MACHINE = "child";
+const PARENT = { machineName: "parent-machine", machineInstanceName: "p1" };
+const GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
+const IDP_SECRET = Buffer.from("an HS256 secret shared with the identity provider");
+const IDP_ISSUER = "https://login.example.test/";
+
+/** A child that admits only events from its parent, as State Backed's docs write one. */
+const CHILD_CODE =
+  'import { createMachine } from "xstate"; ' +
+  'export default createMachine({ initial: "a", states: { a: { on: { go: "b" } }, b: {} } }); ' +
+  "const fromParent = ({ authContext }) => " +
+  'authContext.stateBackedSender?.machineName === "parent-machine"; ' +
+  "export const allowRead = fromParent; export const allowWrite = fromParent;";
+
+let api: ApiServer;
+let key: ApiKey;
+
+before(async () => {
+  api = await startApiServer();
+  await api.admin("POST", "/machines", { slug: MACHINE });
+  const { signedId, upload } = await api.uploadVersion(MACHINE, CHILD_CODE);
+  assert.equal(upload.status, 204);
+  const finalized = await api.admin("PUT", `/machines/${MACHINE}/v/${signedId}`, {});
+  assert.equal(finalized.status, 200, JSON.stringify(finalized.body));
+  key = await api.createKey(["instances.write", "state.read"]);
+});
+after(() => api.dispose());
+
+async function createChild(slug: string, headers: Record<string, string>) {
+  const response = await fetch(`${api.url}/machines/${MACHINE}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify({ slug }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, string> };
+}
+
+async function assertNoInstance(slug: string): Promise<void> {
+  const read = await api.admin("GET", `/machines/${MACHINE}/i/${slug}/admin`);
+  assert.equal(read.status, 404, `instance ${slug} was created`);
+}
+
+test("a key token whose act names an instance as sender is refused (403) and creates nothing", async () => {
+  const token = await api.tokenFor(key, { sub: "u1", stateBackedSender: PARENT });
+  const answer = await createChild("by-key", { authorization: `Bearer ${token}` });
+  assert.equal(answer.status, 403, JSON.stringify(answer.body));
+  assert.equal(answer.body.code, "token-claim-invalid");
+  await assertNoInstance("by-key");
+});
+
+test("an act-as header naming an instance as sender is refused (400) and creates nothing", async () => {
+  const answer = await createChild("by-act-as", {
+    authorization: `Bearer ${api.adminToken}`,
+    "x-statebacked-org-id": api.orgId,
+    "x-statebacked-act": JSON.stringify({ stateBackedSender: PARENT }),
+  });
+  assert.equal(answer.status, 400, JSON.stringify(answer.body));
+  assert.equal(answer.body.parameter, "x-statebacked-act");
+  await assertNoInstance("by-act-as");
+});
+
+test("a token exchange whose mapping yields a sender claim issues no token", async () => {
+  const idp = await api.admin("POST", "/idps", {
+    iss: IDP_ISSUER,
+    algs: ["HS256"],
+    key: IDP_SECRET.toString("base64url"),
+    mapping: { "sub.$": "$.sub", "sender.$": "$.sender" },
+  });
+  assert.equal(idp.status, 204, JSON.stringify(idp.body));
+  const provider = await api.admin("POST", "/token-providers", {
+    service: "children",
+    keyId: key.id,
+    mapping: { "sub.$": "$.sub", "stateBackedSender.$": "$.sender" },
+  });
+  assert.equal(provider.status, 204, JSON.stringify(provider.body));
+  const subjectToken = await new SignJWT({ sub: "u2", sender: PARENT })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuer(IDP_ISSUER)
+    .setIssuedAt()
+    .setExpirationTime("10m")
+    .sign(IDP_SECRET);
+  const response = await fetch(`${api.url}/tokens`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: GRANT,
+      audience: `https://tokens.statebacked.dev/${api.orgId}/children`,
+      subject_token: subjectToken,
+    }).toString(),
+  });
+  const body = (await response.json()) as Record<string, string>;
+  assert.equal(response.status, 403, JSON.stringify(body));
+  assert.equal(body.code, "token-claim-invalid");
+  assert.equal(body.access_token, undefined);
+});
+
+test("the same requests without the claim still reach the machine's authorizer", async () => {
+  const token = await api.tokenFor(key, { sub: "u1" });
+  const answer = await createChild("plain", { authorization: `Bearer ${token}` });
+  assert.equal(answer.status, 403, JSON.stringify(answer.body));
+  assert.equal(answer.body.code, "rejected-by-machine-authorizer");
+});
