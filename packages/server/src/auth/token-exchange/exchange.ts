@@ -37,7 +37,7 @@ import {
 } from "./jwks.js";
 import { applyMapping } from "./mapping.js";
 import { OAuthError } from "./oauth-error.js";
-import { signExchangedToken } from "./exchanged-token.js";
+import { atobSafeJson, signExchangedToken } from "./exchanged-token.js";
 
 export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -78,6 +78,11 @@ export type ExchangeResponse = {
 
 const MAX_SUBJECT_TOKEN_LENGTH = 16 * 1024;
 const MAX_AUDIENCES = 16;
+/**
+ * The most characters the act claim takes as written in the issued token (non-ASCII characters
+ * are escaped there, six characters each). It keeps the token near 11 KB, within node's 16 KiB of
+ * request headers and the Authenticator's 16,384 characters; larger, no request could use it.
+ */
 const MAX_ACT_BYTES = 8 * 1024;
 const ORG_ID = /^org_[A-Za-z0-9_-]{1,64}$/;
 const SERVICE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -207,11 +212,12 @@ export class TokenExchange {
     // The Authenticator would refuse the token on every request: mint none.
     const reserved = reservedClaimProblem(act, "the mapped claims");
     if (reserved !== undefined) throw grantError("token-claim-invalid", reserved);
-    if (JSON.stringify(act).length > MAX_ACT_BYTES) {
+    if (atobSafeJson(act).length > MAX_ACT_BYTES) {
       throw new OAuthError(
         "invalid_grant",
         "claims-too-large",
-        `the mapped claims are larger than ${MAX_ACT_BYTES} bytes`,
+        `the mapped claims are larger than ${MAX_ACT_BYTES} bytes as JSON in the token ` +
+          "(where a non-ASCII character takes 6)",
       );
     }
     const issuedAt = Math.floor(this.#deps.clock.now() / 1000);
