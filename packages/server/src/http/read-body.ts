@@ -68,8 +68,9 @@ export async function readJsonBody(incoming: IncomingMessage, maxBytes: number):
   // machines' own) would run out of stack on JSON.parse's unbounded depth.
   const tooDeep = callerNestingProblem(value, "the body");
   if (tooDeep !== undefined) throw new InvalidParameterError("body", tooDeep);
-  // The cheap test first: the key can only be there if its quoted name is.
-  if (text.includes('"__proto__"') && holdsProtoKey(value)) {
+  // The cheap test first: the key can only be there if its quoted name is, or if the text uses
+  // \u escapes, which can spell it ("\u005f_proto__" is the same key to JSON.parse).
+  if ((text.includes('"__proto__"') || text.includes("\\u")) && holdsProtoKey(value)) {
     throw new InvalidParameterError(
       "body",
       "the body holds a key named __proto__, which JavaScript objects cannot keep as data",

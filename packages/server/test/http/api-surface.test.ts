@@ -203,6 +203,33 @@ test("a body with a key named __proto__, at any depth, is refused and changes no
   assert.equal(fine.status, 200, await fine.text());
 });
 
+// The check looked for the key's literal spelling only: spelled with \u escapes, the key passed,
+// and was silently dropped (a context's top-level one) instead of refused.
+test("a __proto__ key spelled with JSON escapes is refused too, and changes nothing", async () => {
+  const machine = "proto-escaped";
+  await api.deploy("workflow-v5.js", "v5-import", machine);
+  const create = (body: string) =>
+    fetch(`${api.url}/machines/${machine}`, {
+      method: "POST",
+      headers: withAdmin({ "content-type": "application/json" }),
+      body,
+    });
+  for (const [slug, key] of [
+    ["e1", "\\u005f_proto__"],
+    ["e2", "\\u005F\\u005F\\u0070\\u0072\\u006f\\u0074\\u006f\\u005f\\u005f"],
+  ] as const) {
+    const body = `{"slug":"${slug}","context":{"${key}":{"polluted":true},"b":2}}`;
+    const response = await create(body);
+    assert.equal(response.status, 400, body);
+    const answer = (await response.json()) as { code: string; parameter: string };
+    assert.deepEqual([answer.code, answer.parameter], ["invalid-parameter", "body"]);
+    assert.equal((await api.admin("GET", `/machines/${machine}/i/${slug}`)).status, 404);
+  }
+  // Escapes elsewhere are plain data.
+  const fine = await create('{"slug":"e3","context":{"note":"\\u00e9t\\u00e9","\\u0078":1}}');
+  assert.equal(fine.status, 200, await fine.text());
+});
+
 test("bad input names the parameter", async () => {
   const response = await api.admin("POST", "/machines", { slug: "no spaces allowed" });
   assert.equal(response.status, 400);
