@@ -371,6 +371,17 @@ export class TokenExchange {
         `the subject token cannot be verified: ${error.message}`,
       );
     }
+    // A published key that cannot be used: jose refuses one too weak for the token's algorithm
+    // (an RSA key under 2,048 bits) with a TypeError, WebCrypto one whose numbers are not a key
+    // (a point off its curve) with a DataError. The identity provider is at fault, not this server.
+    const unusableKey =
+      error instanceof TypeError || (error instanceof DOMException && error.name === "DataError");
+    if (unusableKey && idp.jwksUrl !== undefined) {
+      return grantError(
+        "jwks-key-unusable",
+        `the key in the JWKS of ${which} that fits the subject token cannot be used: ${error.message}`,
+      );
+    }
     this.#deps.logger.error("token exchange: unexpected error while verifying", {
       error: error instanceof Error ? (error.stack ?? error.message) : String(error),
     });
