@@ -1,6 +1,8 @@
 // One realtime socket: its principal, its subscriptions, and a send path that a slow reader can
 // never make grow without bound. Updates wait, latest-wins per instance, while the socket's
-// buffer is above its high-water mark; the client keeps only the newest `ts` anyway.
+// buffer is above its high-water mark; the client keeps only the newest `ts` anyway. While
+// anything waits, the socket is not read either: each request may be answered (an error per
+// request id), and a client that sends without reading would otherwise grow those answers here.
 import type WebSocket from "ws";
 import type { Principal } from "../auth/principal.js";
 import type { ErrorMessage } from "./protocol.js";
@@ -102,6 +104,8 @@ export class Connection {
   close(code: number, reason: string): void {
     clearTimeout(this.drainTimer);
     this.waiting.clear();
+    // Read again (see enqueue): the close handshake ends with the client's close frame.
+    this.socket.resume();
     this.socket.close(code, reason);
   }
 
@@ -114,6 +118,9 @@ export class Connection {
     // Re-inserting moves the slot to the end, so waiting frames go out in the order last set.
     this.waiting.delete(slot);
     this.waiting.set(slot, frame);
+    // Read no more requests until the answers go out: what waits stays one frame per instance
+    // and per request already read, instead of growing with whatever the client keeps sending.
+    this.socket.pause();
     this.drainTimer ??= setTimeout(() => this.drain(), DRAIN_POLL_MS);
   }
 
@@ -126,5 +133,6 @@ export class Connection {
       this.socket.send(frame);
     }
     if (this.waiting.size > 0) this.drainTimer = setTimeout(() => this.drain(), DRAIN_POLL_MS);
+    else this.socket.resume();
   }
 }

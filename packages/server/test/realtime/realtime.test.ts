@@ -517,7 +517,67 @@ describe("raw sockets", () => {
       await fast.close();
     }
   });
+
+  test("a client that sends without reading its answers is not read further", async () => {
+    const socket = await socketFor("alice");
+    try {
+      // Each request is refused with an error naming its request id; the client reads none of
+      // them. Once its buffers and the server's are full, the server must stop reading requests
+      // (its send path holds what waits); it used to keep every answer in memory, ~4 bytes for
+      // every byte the client sent, for as long as the client kept sending.
+      const sent = await sendWithoutReading(socket);
+      assert.ok(
+        socket.ws.bufferedAmount >= 1024 * 1024,
+        `the server read all ${sent} requests of a client that reads nothing`,
+      );
+      // Once the client reads again, the server does too, and answers every request.
+      socket.ws.resume();
+      const last = await socket.next((m) => m.requestId === `${BAD_ID}${sent - 1}`, 0, 20_000);
+      assert.equal(last.status, 400);
+      assert.equal(socket.messages.length, sent);
+    } finally {
+      socket.ws.terminate();
+    }
+  });
+
+  test("a socket closed while its answers wait finishes closing at once", async () => {
+    const doomed = await api.createKey(["state.read"], "closed while behind");
+    const socket = await socketFor("alice", doomed);
+    try {
+      // As above: the server holds answers for this client and has stopped reading it.
+      await sendWithoutReading(socket);
+      const closed = new Promise<number>((resolve) => socket.ws.once("close", resolve));
+      assert.equal((await api.admin("DELETE", `/keys/${doomed.id}`)).status, 204);
+      await sleep(300);
+      socket.ws.resume();
+      // The server must read the client's close frame (its socket stayed paused: 30 s to close).
+      const started = Date.now();
+      assert.equal(await closed, 1008);
+      assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
+    } finally {
+      socket.ws.terminate();
+    }
+  });
 });
+
+const BAD_ID = "x".repeat(100);
+
+/**
+ * Stops reading the socket and sends it invalid subscribes (each answered with an error) until
+ * its own send buffer holds 1 MiB, i.e. the server stopped reading too, or 300,000 were sent.
+ * Answers how many were sent: request ids BAD_ID + 0, 1, ….
+ */
+async function sendWithoutReading(socket: RawSocket): Promise<number> {
+  socket.ws.pause();
+  let sent = 0;
+  while (socket.ws.bufferedAmount < 1024 * 1024 && sent < 300_000) {
+    for (let i = 0; i < 10_000; i++, sent++) {
+      socket.send(`{"type":"subscribe-to-instance","requestId":"${BAD_ID}${sent}"}`);
+    }
+    await sleep(100);
+  }
+  return sent;
+}
 
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
