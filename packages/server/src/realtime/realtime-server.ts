@@ -67,6 +67,8 @@ export function attachRealtime(
     maxPayload: options.maxMessageBytes ?? 16 * 1024,
   });
   const connections = new Set<Connection>();
+  /** Handshakes being verified: each may become a socket, so each holds a place meanwhile. */
+  let handshakes = 0;
 
   const sweep = setInterval(
     () => {
@@ -137,10 +139,14 @@ export function attachRealtime(
         code: "invalid-parameter",
       });
     }
-    if (connections.size >= maxConnections) {
+    // Handshakes still verifying count too: checked against open sockets only, any number of
+    // handshakes sent together all passed this check and then all became sockets.
+    if (connections.size + handshakes >= maxConnections) {
       return reject(socket, 503, { error: "too many realtime connections", code: "store-error" });
     }
+    handshakes++;
     authenticate(url)
+      .finally(() => handshakes--)
       .then((principal) => wss.handleUpgrade(request, socket, head, (ws) => accept(ws, principal)))
       .catch((err: unknown) => {
         const { status, body } = errorResponse(err, deps.logger);
