@@ -11,6 +11,7 @@ import type { Principal } from "../auth/principal.js";
 import { BackstateError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import type { Logger } from "../engine/logger.js";
+import { readApiRequest, type ApiRequest } from "../http/api-request.js";
 import { errorResponse } from "../http/error-response.js";
 import type { Store } from "../store/store.js";
 import { Connection, type ConnectionLimits } from "./connection.js";
@@ -129,8 +130,17 @@ export function attachRealtime(
   };
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(request.url ?? "/", "http://localhost");
-    if (url.pathname.replace(/\/{2,}/g, "/") !== REALTIME_PATH) {
+    // Read as the HTTP API reads its requests, never with a bare `new URL`: the HTTP parser lets
+    // targets through that the URL parser throws on ("http://[", "//[" against a base), and a
+    // throw out of this listener takes down the process.
+    let target: ApiRequest;
+    try {
+      target = readApiRequest(request);
+    } catch (err) {
+      const { status, body } = errorResponse(err, deps.logger);
+      return reject(socket, status, body);
+    }
+    if (target.path !== REALTIME_PATH) {
       return reject(socket, 404, { error: "no such endpoint", code: "not-found" });
     }
     if (!isWebSocketHandshake(request)) {
@@ -145,7 +155,7 @@ export function attachRealtime(
       return reject(socket, 503, { error: "too many realtime connections", code: "store-error" });
     }
     handshakes++;
-    authenticate(url)
+    authenticate(target.query)
       .finally(() => handshakes--)
       .then((principal) => wss.handleUpgrade(request, socket, head, (ws) => accept(ws, principal)))
       .catch((err: unknown) => {
@@ -154,12 +164,12 @@ export function attachRealtime(
       });
   };
 
-  const authenticate = async (url: URL): Promise<Principal> => {
-    const token = url.searchParams.get("token");
+  const authenticate = async (query: URLSearchParams): Promise<Principal> => {
+    const token = query.get("token");
     if (!token) throw new BackstateError("token-missing", "put the token in the query: ?token=…");
     const caller = await deps.authenticator.verify(token);
     return resolvePrincipal(deps.store, caller, {
-      org: url.searchParams.get(ORG_HEADER) ?? undefined,
+      org: query.get(ORG_HEADER) ?? undefined,
       act: undefined,
     });
   };
