@@ -130,6 +130,10 @@ export function attachRealtime(
   };
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's HTTP server takes its own error listener off the socket it hands over: without one,
+    // a client resetting the connection while its token is checked (or refused) would be an
+    // unhandled 'error' event, which ends the process. `ws` adds its own once it upgrades.
+    socket.on("error", () => socket.destroy());
     // Read as the HTTP API reads its requests, never with a bare `new URL`: the HTTP parser lets
     // targets through that the URL parser throws on ("http://[", "//[" against a base), and a
     // throw out of this listener takes down the process.

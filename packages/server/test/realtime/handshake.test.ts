@@ -101,3 +101,37 @@ function rawUpgrade(server: Server, target: string): Promise<string> {
     socket.on("error", reject);
   });
 }
+
+test("a client that resets its connection while its token is checked leaves the server up", async () => {
+  const engine = { onInstanceUpdate: () => () => {}, watchReaders: () => {} } as unknown as Engine;
+  // The token is refused, after a while (a store read, on a real server).
+  const authenticator = {
+    verify: () => sleep(300).then(() => Promise.reject(new Error("refused"))),
+  } as unknown as Authenticator;
+  const server = createServer((_request, response) => response.end("alive"));
+  const realtime = attachRealtime(server, {
+    engine,
+    store: {} as Store,
+    authenticator,
+    logger: silentLogger,
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  try {
+    // Node's HTTP server takes its error listener off a socket it hands to `upgrade`: the reset
+    // (or the refusal written to a reset socket) was an unhandled 'error' that ended the process.
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write(
+        "GET /rt?token=t HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      );
+      setTimeout(() => socket.resetAndDestroy(), 50);
+    });
+    socket.on("error", () => {});
+    await sleep(600);
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "alive");
+  } finally {
+    realtime.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
