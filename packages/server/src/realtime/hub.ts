@@ -20,6 +20,10 @@ import type { BusUpdate, UpdateBus } from "./update-bus.js";
 
 type Subscribe = Extract<ClientMessage, { type: "subscribe-to-instance" }>;
 
+/** The first wait before loading again another node's update whose load failed, and the longest. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 10_000;
+
 export const refOf = (key: InstanceKey): string =>
   `${key.orgId}/${key.machineName}/${key.instanceName}`;
 
@@ -27,6 +31,9 @@ export class RealtimeHub {
   private readonly watchers = new Map<string, InstanceWatchers>();
   /** Loads of other nodes' updates under way, per instance ref; `again` when another arrived. */
   private readonly loading = new Map<string, { again: boolean }>();
+  /** Instances whose last load failed: the wait before the next try (doubling, up to a cap). */
+  private readonly retryDelays = new Map<string, number>();
+  private closed = false;
   private readonly stopListening: () => void;
 
   constructor(
@@ -147,6 +154,7 @@ export class RealtimeHub {
   }
 
   close(): void {
+    this.closed = true;
     this.stopListening();
     this.deps.engine.watchReaders(nobodyWatches);
   }
@@ -201,7 +209,10 @@ export class RealtimeHub {
    * already have. One load per instance at a time: updates arriving meanwhile cause one more.
    */
   private reload(ref: string, key: InstanceKey): void {
-    if (!this.watchers.has(ref)) return;
+    if (this.closed || !this.watchers.has(ref)) {
+      this.retryDelays.delete(ref);
+      return;
+    }
     const running = this.loading.get(ref);
     if (running) {
       running.again = true;
@@ -218,17 +229,23 @@ export class RealtimeHub {
             this.fanOut({ kind: "state", instance, state: this.deps.engine.stateOf(instance) });
           } else this.fanOut({ kind: "deleted", key });
         } while (state.again && this.watchers.has(ref));
+        this.retryDelays.delete(ref);
       } finally {
         // At once, in the same turn as the last check of `again`: no update can slip between.
         this.loading.delete(ref);
       }
     };
-    loop().catch((err: unknown) =>
+    loop().catch((err: unknown) => {
       this.deps.logger.error("another node's update could not be loaded", {
         instance: ref,
         error: String(err),
-      }),
-    );
+      });
+      // Its notice will not come again: without another try, the watchers here stay at the
+      // older state until the instance changes again, which may be never.
+      const delay = Math.min((this.retryDelays.get(ref) ?? RETRY_FIRST_MS / 2) * 2, RETRY_MAX_MS);
+      this.retryDelays.set(ref, delay);
+      setTimeout(() => this.reload(ref, key), delay).unref();
+    });
   }
 
   private fanOut(update: InstanceUpdate): void {

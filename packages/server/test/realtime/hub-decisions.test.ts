@@ -3,6 +3,7 @@
 // arrive after a newer state's, and then the newer one stands. And the watchers' bookkeeping.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type WebSocket from "ws";
 import type { Authenticator } from "../../src/auth/authenticator.js";
 import type { Principal } from "../../src/auth/principal.js";
@@ -13,6 +14,7 @@ import type { ReadAudience } from "../../src/engine/read-audience.js";
 import { Connection } from "../../src/realtime/connection.js";
 import { RealtimeHub } from "../../src/realtime/hub.js";
 import { InstanceWatchers } from "../../src/realtime/instance-watchers.js";
+import type { BusUpdate, UpdateBus } from "../../src/realtime/update-bus.js";
 import type { InstanceRecord, Store } from "../../src/store/store.js";
 
 const ORG = "org_hub";
@@ -241,6 +243,58 @@ describe("subscriptions being admitted (the checks read the store)", () => {
         ["e", "invalid-parameter"],
       ],
     );
+  });
+});
+
+describe("other nodes' updates (loaded from the store)", () => {
+  test("a load that fails is tried again: the other node's change still arrives", async () => {
+    let loads = 0;
+    const store = {
+      loadInstance: () =>
+        ++loads === 1
+          ? Promise.reject(new Error("the store is briefly away"))
+          : Promise.resolve(record),
+    } as unknown as Store;
+    const engine = {
+      watchReaders: () => {},
+      readInstance: () => Promise.resolve(stateAt(1)),
+      canRead: () => Promise.resolve(true),
+      stateOf: () => stateAt(2),
+    } as unknown as Engine;
+    let emit!: (update: BusUpdate) => void;
+    const updates = {
+      subscribe: (listener: (update: BusUpdate) => void) => ((emit = listener), () => {}),
+    } as unknown as UpdateBus;
+    const hub = new RealtimeHub({
+      engine,
+      store,
+      authenticator: { stillValid: () => Promise.resolve(true) } as unknown as Authenticator,
+      logger: silentLogger,
+      tokenLeewaySeconds: 0,
+      updates,
+    });
+    const { socket, sent } = fakeSocket();
+    const connection = new Connection(socket, principal("alice"), {
+      maxSubscriptions: 10,
+      highWaterBytes: 1 << 20,
+    });
+    try {
+      await hub.subscribe(connection, {
+        type: "subscribe-to-instance",
+        requestId: "r",
+        machineName: "m",
+        machineInstanceName: "i",
+      });
+      // Another node committed ts 2; the first load of it fails. It used to be dropped there,
+      // leaving the subscriber at ts 1 until the instance changed again, maybe never.
+      emit({ kind: "changed", key: names, sequence: 2 });
+      const deadline = Date.now() + 5000;
+      while (sent.length < 2 && Date.now() < deadline) await sleep(20);
+      assert.deepEqual(kinds(sent), ["ts:1", "ts:2"]);
+    } finally {
+      hub.disconnect(connection);
+      hub.close();
+    }
   });
 });
 
