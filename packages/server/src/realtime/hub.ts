@@ -126,9 +126,11 @@ export class RealtimeHub {
       const frame = updateFrame(subscription, wireState(state));
       connection.sendCurrentState(subscription.ref, state.ts, frame);
     } catch (err) {
-      if (connection.subscriptions.get(requestId) === subscription) {
-        this.unsubscribe(connection, requestId);
-      }
+      // Unsubscribed, replaced by a newer subscribe with this id, or dropped with its reason
+      // meanwhile: as for an admission, this read answers nothing (an error would name the
+      // request id of whatever holds it now).
+      if (connection.subscriptions.get(requestId) !== subscription) return;
+      this.unsubscribe(connection, requestId);
       this.refuse(connection, requestId, err);
     }
   }

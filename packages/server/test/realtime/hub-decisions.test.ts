@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type WebSocket from "ws";
 import type { Authenticator } from "../../src/auth/authenticator.js";
 import type { Principal } from "../../src/auth/principal.js";
+import { NotFoundError } from "../../src/errors.js";
 import type { Engine, InstanceUpdate } from "../../src/engine/engine.js";
 import type { InstanceState } from "../../src/engine/instance-state.js";
 import { silentLogger } from "../../src/engine/logger.js";
@@ -89,7 +90,7 @@ function setUp() {
       state: stateAt(ts),
       ...(decisions ? { reads: new Map(Object.entries(decisions)) } : {}),
     });
-  return { hub, connect, commit, reads, audience: () => audience };
+  return { hub, engine, connect, commit, reads, audience: () => audience };
 }
 
 const kinds = (sent: Array<Record<string, unknown>>) =>
@@ -224,6 +225,24 @@ describe("subscriptions being admitted (the checks read the store)", () => {
       ["first", "first"],
     );
     assert.equal(hub.watchedInstances, 1);
+  });
+
+  test("a read that fails after its subscription was replaced answers nothing", async () => {
+    const { hub, engine } = setUp();
+    let failRead!: (err: unknown) => void;
+    engine.readInstance = ({ instanceName }: { instanceName: string }) =>
+      instanceName === "missing"
+        ? new Promise((_, reject) => (failRead = reject))
+        : Promise.resolve(stateAt(1));
+    const { connection, sent } = socketOf();
+    const first = hub.subscribe(connection, subscribe("r", "missing"));
+    await tick();
+    // The request id now names a subscription to "i", which is live and has had its state.
+    await hub.subscribe(connection, subscribe("r", "i"));
+    failRead(new NotFoundError("no such instance"));
+    await first;
+    assert.deepEqual(kinds(sent), ["ts:1"], "no error for the live subscription");
+    assert.equal(connection.subscriptions.get("r")?.instanceName, "i");
   });
 
   test("subscribes sent at once get the places in the order they came, no more", async () => {
