@@ -256,7 +256,11 @@ export class RealtimeHub {
     if (!watching || watching.size === 0) return;
     if (update.kind === "deleted") {
       for (const connection of [...watching.connections]) {
-        this.drop(connection, ref, 404, "not-found", "the instance was deleted");
+        this.drop(connection, ref, {
+          status: 404,
+          code: "not-found",
+          error: "the instance was deleted",
+        });
       }
       return;
     }
@@ -284,23 +288,29 @@ export class RealtimeHub {
     await Promise.all(
       [...byAuth.values()].map(async (group) => {
         const { authKey, principal } = group[0]!;
-        const allowed =
+        // A check that could not be made (its sandbox died or timed out) is no decision: the
+        // subscription ends as on a refusal, since the state may not be shown, but with what
+        // went wrong, not a refusal allowRead never gave.
+        const allowed: boolean | { failed: unknown } =
           reads?.get(authKey) ??
-          (await this.deps.engine.canRead(instance, principal.authContext).catch(() => false));
+          (await this.deps.engine
+            .canRead(instance, principal.authContext)
+            .catch((failed: unknown) => ({ failed })));
         for (const connection of group) {
           // A decision that had to wait for its own read may come after a newer state's (asked
           // with its step): the newer one stands, whether it showed that state or ended the
           // subscription.
           if (!connection.watches(ref) || connection.hasSeen(ref, state.ts)) continue;
-          if (allowed) connection.sendUpdate(ref, state.ts, frame);
-          else {
-            this.drop(
-              connection,
-              ref,
-              403,
-              "rejected-by-machine-authorizer",
-              "the machine's allowRead no longer lets you read this instance",
-            );
+          if (allowed === true) connection.sendUpdate(ref, state.ts, frame);
+          else if (allowed === false) {
+            this.drop(connection, ref, {
+              status: 403,
+              code: "rejected-by-machine-authorizer",
+              error: "the machine's allowRead no longer lets you read this instance",
+            });
+          } else {
+            const { status, body } = errorResponse(allowed.failed, this.deps.logger);
+            this.drop(connection, ref, { status, ...body });
           }
         }
       }),
@@ -308,10 +318,14 @@ export class RealtimeHub {
   }
 
   /** Ends every subscription of the socket on the instance, telling each one why. */
-  private drop(connection: Connection, ref: string, status: number, code: string, error: string) {
+  private drop(
+    connection: Connection,
+    ref: string,
+    why: { status: number; code: string; error: string },
+  ) {
     for (const subscription of connection.subscriptionsOf(ref)) {
       this.unsubscribe(connection, subscription.requestId);
-      connection.sendError({ requestId: subscription.requestId, status, code, error });
+      connection.sendError({ requestId: subscription.requestId, ...why });
     }
   }
 }

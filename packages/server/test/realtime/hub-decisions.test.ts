@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type WebSocket from "ws";
 import type { Authenticator } from "../../src/auth/authenticator.js";
 import type { Principal } from "../../src/auth/principal.js";
-import { NotFoundError } from "../../src/errors.js";
+import { BackstateError, NotFoundError } from "../../src/errors.js";
 import type { Engine, InstanceUpdate } from "../../src/engine/engine.js";
 import type { InstanceState } from "../../src/engine/instance-state.js";
 import { silentLogger } from "../../src/engine/logger.js";
@@ -23,7 +23,7 @@ const names = { orgId: ORG, machineName: "m", instanceName: "i" };
 const stateAt = (ts: number): InstanceState => ({ state: `s${ts}`, tags: [], done: false, ts });
 const record = { ...names } as InstanceRecord;
 
-type Deferred = { resolve: (allowed: boolean) => void };
+type Deferred = { resolve: (allowed: boolean) => void; reject: (error: Error) => void };
 
 function fakeSocket() {
   const sent: Array<Record<string, unknown>> = [];
@@ -59,7 +59,7 @@ function setUp() {
     onInstanceUpdate: (l: (update: InstanceUpdate) => void) => ((listener = l), () => {}),
     watchReaders: (a: ReadAudience) => (audience = a),
     readInstance: () => Promise.resolve(stateAt(1)),
-    canRead: () => new Promise<boolean>((resolve) => reads.push({ resolve })),
+    canRead: () => new Promise<boolean>((resolve, reject) => reads.push({ resolve, reject })),
     stateOf: () => stateAt(1),
   } as unknown as Engine;
   const hub = new RealtimeHub({
@@ -137,6 +137,18 @@ describe("the hub's allowRead decisions", () => {
     reads[0]!.resolve(true);
     await tick();
     assert.deepEqual(kinds(alice.sent), ["ts:1", "error:rejected-by-machine-authorizer"]);
+  });
+
+  test("a separate read that could not be made ends the subscription with its own error, not a refusal", async () => {
+    const { connect, commit, reads } = setUp();
+    const alice = await connect("alice");
+    commit(2);
+    reads[0]!.reject(new BackstateError("sandbox-crashed", "the sandbox process exited"));
+    await tick();
+    assert.deepEqual(kinds(alice.sent), ["ts:1", "error:sandbox-crashed"]);
+    assert.equal(alice.sent[1]?.status, 503);
+    commit(3, { [alice.connection.authKey]: true });
+    assert.deepEqual(kinds(alice.sent), ["ts:1", "error:sandbox-crashed"], "no longer subscribed");
   });
 
   test("the engine is told each instance's distinct readers, up to the limit, until the hub closes", async () => {
