@@ -120,7 +120,7 @@ export class Connection {
     this.waiting.set(slot, frame);
     // Read no more requests until the answers go out: what waits stays one frame per instance
     // and per request already read, instead of growing with whatever the client keeps sending.
-    this.socket.pause();
+    if (!this.socket.isPaused) this.socket.pause();
     this.drainTimer ??= setTimeout(() => this.drain(), DRAIN_POLL_MS);
   }
 
