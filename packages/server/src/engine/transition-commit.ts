@@ -122,10 +122,12 @@ export function buildCommit(
     );
   }
   // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
+  // A computed delay need not be whole milliseconds (a jittered backoff), but the stores keep due
+  // times as whole epoch ms and refuse anything else: rounded up, so a timer never fires early.
   const earliest = limits.timersNotBefore ?? -Infinity;
   const timersToArm = step.timers.map((t) => ({
     key: t.key,
-    dueAt: Math.max(limits.now + t.delayMs, earliest),
+    dueAt: Math.ceil(Math.max(limits.now + t.delayMs, earliest)),
     event: JSON.stringify(t.event),
   }));
   const timerEventChars = timersToArm.reduce((sum, timer) => sum + timer.event.length, 0);
