@@ -22,7 +22,7 @@ import type {
 import { ActivityTracker } from "./activity.js";
 import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
-import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
+import { isCurrentRun, parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { InstanceCache, unchanged } from "./instance-cache.js";
@@ -640,6 +640,10 @@ export class Engine {
         // A step ahead of this result in the mailbox may have stopped or restarted the service.
         if (!this.activity.isRunning(ref, serviceId, runId)) return;
         if (!instance.pendingServices.includes(serviceId)) return;
+        // Or another node's step did: this run was replaced there, and its result is not the
+        // current run's. (A record remembered here may not show that yet: its commit is then
+        // refused, and the fresh record it is tried again on does.)
+        if (!isCurrentRun(instance, serviceId, runId)) return;
         if (instance.status === "paused") {
           await this.lostServices.drop(instance, serviceId);
           throw new BackstateError("invalid-state", "instance is paused");

@@ -20,8 +20,18 @@ export type StateView = {
   publicContext?: JsonValue;
 };
 
-/** The text the store keeps as an instance's snapshot. */
-export type SnapshotEnvelope = { machine: JsonValue; view: StateView };
+/**
+ * Which run of each pending service is current: the id of the step that started it. A node can
+ * only know from the store that another node stopped and started a service again (a re-entered
+ * invoke keeps its id, so the pending services read the same).
+ */
+export type ServiceRuns = Record<string, string>;
+
+/**
+ * The text the store keeps as an instance's snapshot. `runs` is absent when no service is pending,
+ * and in envelopes written before it was kept.
+ */
+export type SnapshotEnvelope = { machine: JsonValue; view: StateView; runs?: ServiceRuns };
 
 export function viewOf(step: Step): StateView {
   const view: StateView = { value: step.value, tags: step.tags, done: step.done };
@@ -29,8 +39,10 @@ export function viewOf(step: Step): StateView {
   return view;
 }
 
-export function envelopeOf(step: Step): string {
-  return JSON.stringify({ machine: step.snapshot, view: viewOf(step) } satisfies SnapshotEnvelope);
+export function envelopeOf(step: Step, runs?: ServiceRuns): string {
+  const envelope: SnapshotEnvelope = { machine: step.snapshot, view: viewOf(step) };
+  if (runs !== undefined) envelope.runs = runs;
+  return JSON.stringify(envelope);
 }
 
 export function parseEnvelope(text: string): SnapshotEnvelope {
@@ -41,4 +53,37 @@ export function stateOf(view: StateView, ts: number): InstanceState {
   const state: InstanceState = { state: view.value, tags: view.tags, done: view.done, ts };
   if (view.publicContext !== undefined) state.publicContext = view.publicContext;
   return state;
+}
+
+/**
+ * The runs of the services pending after `step` (`pending`): those it started are its own; the
+ * others keep the run they had in `previous`. Undefined when none is pending.
+ */
+export function serviceRunsAfter(
+  previous: { snapshot: string } | undefined,
+  step: Step,
+  pending: readonly string[],
+): ServiceRuns | undefined {
+  if (pending.length === 0) return undefined;
+  const before = previous === undefined ? undefined : parseEnvelope(previous.snapshot).runs;
+  const runs: ServiceRuns = {};
+  for (const id of pending) {
+    const run = step.servicesStarted.includes(id) ? step.stepId : before?.[id];
+    if (run !== undefined) runs[id] = run;
+  }
+  return Object.keys(runs).length > 0 ? runs : undefined;
+}
+
+/**
+ * Whether `runId` is the service's current run in the stored record: false once a step (on any
+ * node) started it again. An envelope that names no run for it (written before runs were kept)
+ * cannot tell, and does not refuse.
+ */
+export function isCurrentRun(
+  instance: { snapshot: string },
+  serviceId: string,
+  runId: string,
+): boolean {
+  const run = parseEnvelope(instance.snapshot).runs?.[serviceId];
+  return run === undefined || run === runId;
 }

@@ -315,7 +315,7 @@ export class StepCommitter {
         const origin = { kind: "external", authContext: {} } as const;
         const fields = eventCommitFields(previous, step, origin, this.deps.clock.now());
         const { event, requiresKeyId } = items[index]!;
-        const commit = buildCommit(step, event, fields, this.limits(instance));
+        const commit = buildCommit(step, event, fields, this.limits(instance), previous);
         if (requiresKeyId !== undefined) commit.requiresKeyId = requiresKeyId;
         // All commits are queued in this same turn, so the store groups them into one transaction.
         stored.push({
@@ -365,7 +365,7 @@ export class StepCommitter {
     let leased: (() => void) | undefined;
     try {
       if (step.servicesStarted.length > 0) leased = await this.deps.leaseServices(fields.instance);
-      const commit = buildCommit(step, event, fields, this.limits(fields.instance));
+      const commit = buildCommit(step, event, fields, this.limits(fields.instance), previous);
       const result = await this.stored(commit);
       return this.finish(version, step, commit, previous, result, readers);
     } catch (err) {

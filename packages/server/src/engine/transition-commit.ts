@@ -5,7 +5,7 @@ import type { JsonObject, MachineEvent, Step, StepResponse } from "../runtime/ad
 import type { InstanceRecord, TransitionCommit } from "../store/store.js";
 import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
 import { cutMachineText, MAX_MACHINE_TEXT_CHARS } from "../runtime/machine-text.js";
-import { envelopeOf } from "./instance-state.js";
+import { envelopeOf, serviceRunsAfter } from "./instance-state.js";
 
 /** Where an event comes from decides what is checked and what the commit also does. */
 export type EventOrigin =
@@ -100,6 +100,7 @@ export function buildCommit(
   event: MachineEvent,
   fields: CommitFields,
   limits: CommitLimits,
+  previous: InstanceRecord | undefined,
 ): TransitionCommit {
   // The sandbox checks the context size too, but it runs the machine's code: trust, verify.
   if (step.contextBytes > limits.maxContextBytes) {
@@ -110,7 +111,7 @@ export function buildCommit(
   }
   checkStepCounts(step);
   checkTimerKeys(step);
-  const snapshot = envelopeOf(step);
+  const snapshot = envelopeOf(step, serviceRunsAfter(previous, step, fields.pendingServices));
   if (snapshot.length > MAX_SNAPSHOT_CHARS) {
     throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
   }

@@ -75,3 +75,26 @@ test("once the lease of a node that died runs out, another node delivers the los
   assert.equal(after.state, "failed");
   assert.deepEqual((await events(b, "hung")).slice(-3), ["inc", "xstate.error.actor.never", "inc"]);
 });
+
+test("a run replaced through node B does not finish its replacement when it answers on node A", async () => {
+  const a = await startHarness({ clock: systemClock }, dir);
+  const b = await startHarness({ clock: systemClock }, dir);
+  nodes.push(a, b);
+  await a.deploy("reenter-v5.js", "v5-import", "reenter");
+  const at = { orgId: ORG, machineName: "reenter", instanceName: "moved" };
+  // Run 1 runs on A for 600 ms; the restart through B at about 150 ms starts run 2 on B.
+  const context = { public: { run: 1, result: null }, firstMs: 600, laterMs: 1200 };
+  const created = a.engine.createInstance({ ...at, context, authContext: alice });
+  const deadline = Date.now() + 10_000;
+  while ((await a.store.loadInstance(at)) === undefined && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const restarted = await b.engine.sendEvent({ ...at, event: "restart", authContext: alice });
+  await created;
+  assert.deepEqual(restarted.publicContext, { run: 2, result: "result of run 2" });
+  const outputs = (await a.store.listTransitions(at, { limit: 10 }))
+    .map((t) => (JSON.parse(t.event) as { output?: string }).output)
+    .filter((output) => output !== undefined);
+  assert.deepEqual(outputs, ["result of run 2"], "only run 2's result was delivered");
+});
