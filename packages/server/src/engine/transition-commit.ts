@@ -4,6 +4,7 @@ import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } fr
 import type { JsonObject, MachineEvent, Step, StepResponse } from "../runtime/adapter-protocol.js";
 import type { InstanceRecord, TransitionCommit } from "../store/store.js";
 import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
+import { utf8Length } from "../runtime/json-check.js";
 import { cutMachineText, MAX_MACHINE_TEXT_CHARS } from "../runtime/machine-text.js";
 import { envelopeOf, serviceRunsAfter } from "./instance-state.js";
 
@@ -102,18 +103,20 @@ export function buildCommit(
   limits: CommitLimits,
   previous: InstanceRecord | undefined,
 ): TransitionCommit {
-  // The sandbox checks the context size too, but it runs the machine's code: trust, verify.
-  if (step.contextBytes > limits.maxContextBytes) {
-    throw new BackstateError(
-      "context-too-large",
-      `the context would be ${step.contextBytes} bytes as JSON; the limit is ${limits.maxContextBytes}`,
-    );
-  }
   checkStepCounts(step);
   checkTimerKeys(step);
   const snapshot = envelopeOf(step, serviceRunsAfter(previous, step, fields.pendingServices));
   if (snapshot.length > MAX_SNAPSHOT_CHARS) {
     throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
+  }
+  // The sandbox checks the context size too, but it runs the machine's code, which can make it
+  // report any size: the context in the snapshot to be stored is measured here.
+  const contextBytes = contextBytesOver(step, snapshot, limits.maxContextBytes);
+  if (contextBytes !== undefined) {
+    throw new BackstateError(
+      "context-too-large",
+      `the context would be ${contextBytes} bytes as JSON; the limit is ${limits.maxContextBytes}`,
+    );
   }
   const eventJson = JSON.stringify(event);
   if (eventJson.length > STEP_LIMITS.maxEventChars) {
@@ -145,6 +148,24 @@ export function buildCommit(
     timersToArm,
     timersToCancel: step.cancels,
   };
+}
+
+/**
+ * The size of the step's context (`snapshot.context`, v4 and v5 alike) as UTF-8 JSON, measured as
+ * the adapter measures it, if it is over `maxContextBytes`. The context's JSON is part of the
+ * envelope's and a UTF-16 unit is at most 3 bytes of UTF-8, so a small envelope needs no second
+ * serialization.
+ */
+function contextBytesOver(
+  step: Step,
+  envelope: string,
+  maxContextBytes: number,
+): number | undefined {
+  if (envelope.length * 3 <= maxContextBytes) return undefined;
+  const machine = step.snapshot as { context?: unknown } | null;
+  const context = typeof machine === "object" && machine !== null ? machine.context : undefined;
+  const bytes = utf8Length(JSON.stringify(context ?? {}));
+  return bytes > maxContextBytes ? bytes : undefined;
 }
 
 /** How many timers and services a step may arm, cancel and start (STEP_LIMITS). */

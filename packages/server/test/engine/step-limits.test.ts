@@ -13,6 +13,7 @@ let n = 0;
 before(async () => {
   h = await startHarness({ clock: systemClock, settleTimeoutMs: 2_000 });
   await h.deploy("greedy-v5.js", "v5-import", "greedy");
+  await h.deploy("context-liar-v5.js", "v5-import", "liar");
 });
 after(() => h.dispose());
 
@@ -89,4 +90,16 @@ test("a service that reports faster than its instance takes the events has the e
   assert.ok(applied > 0 && applied < 500, `${applied} applied`);
   const drops = h.logs.filter((log) => log.message.includes("faster than its instance takes them"));
   assert.equal(drops.length, 1, "logged once for the flood");
+});
+
+test("a context over the limit is refused even when the sandbox reports it small", async () => {
+  const where = { orgId: ORG, machineName: "liar", instanceName: `l${++n}` };
+  await h.engine.createInstance({ ...where, authContext: alice });
+  await assert.rejects(send(where, { type: "grow", size: 1_000_000 }), {
+    code: "context-too-large",
+  });
+  assert.deepEqual(await historyOf(where), ["xstate.init"]);
+  // Within the limit, the same machine still steps.
+  await send(where, { type: "grow", size: 1_000 });
+  assert.deepEqual(await historyOf(where), ["xstate.init", "grow"]);
 });
