@@ -127,6 +127,28 @@ export function pollute() {
   return result;
 }
 
+// The prototype Node gives every CryptoKey is reachable from a key only: patched, it would reach
+// every key of the process, other versions' too.
+export async function patchCryptoKeys() {
+  const key = await crypto.subtle.importKey("raw", new Uint8Array(16), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const prototype = Object.getPrototypeOf(key);
+  const result = {};
+  const attempts = {
+    added: () => { prototype.polluted = "yes"; },
+    extractable: () => { Object.defineProperty(prototype, "extractable", { get: () => true }); },
+  };
+  for (const [name, attempt] of Object.entries(attempts)) {
+    try { attempt(); result[name] = "written"; } catch (error) { result[name] = "refused"; }
+  }
+  return result;
+}
+
+export async function cryptoKeyPollutionVisible() {
+  const key = await crypto.subtle.importKey("raw", new Uint8Array(16), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const exported = await crypto.subtle.exportKey("raw", key).then(() => "exported", () => "refused");
+  return [key.polluted ?? null, key.extractable, exported];
+}
+
 export function pollutionVisible() {
   const hostObjectPrototype = Object.getPrototypeOf(Object.getPrototypeOf(new URL("https://a.test")));
   return [hostObjectPrototype.polluted ?? null, new URL("https://a.test").toString()];
@@ -293,5 +315,17 @@ describe("hostile bundles", () => {
       null,
       "https://a.test/",
     ]);
+  });
+
+  test("the prototype of host CryptoKeys cannot be patched for other versions' keys", async () => {
+    const results = (await callExport(pool, hostile, "patchCryptoKeys", [], {
+      affinity: "keys",
+    })) as Record<string, string>;
+    for (const [name, result] of Object.entries(results)) assert.equal(result, "refused", name);
+    const other = target("org_evil", HOSTILE);
+    assert.deepEqual(
+      await callExport(pool, other, "cryptoKeyPollutionVisible", [], { affinity: "keys" }),
+      [null, false, "refused"],
+    );
   });
 });

@@ -8,6 +8,7 @@ import type { AdapterHandler } from "../sandbox-contract.js";
 import { batchedWriter } from "./batched-writer.js";
 import { describeThrown } from "./describe.js";
 import { refuseDynamicImport } from "./globals.js";
+import { hardenCryptoKeys } from "./harden.js";
 import { encodeLine, LineReader } from "./line-reader.js";
 import { loadMachineVersion } from "./machine-version.js";
 import { BundleError } from "./module-loader.js";
@@ -58,14 +59,19 @@ function init(message: InitMessage): void {
     const fetch = createSandboxFetch({ allowPrivateNetwork: message.allowPrivateNetworkFetch });
     started = { vendor: message.vendor, adapter, fetch };
   } catch (error) {
-    send({
-      type: "init-failed",
-      message: `the adapter does not compile: ${describeThrown(error)}`,
-    });
-    exit(2);
+    failInit(`the adapter does not compile: ${describeThrown(error)}`);
     return;
   }
-  send({ type: "ready" });
+  // No machine code runs before ready: the pool sends code and calls only after it.
+  hardenCryptoKeys().then(
+    () => send({ type: "ready" }),
+    (error: unknown) => failInit(`CryptoKey could not be hardened: ${describeThrown(error)}`),
+  );
+}
+
+function failInit(message: string): void {
+  send({ type: "init-failed", message });
+  exit(2);
 }
 
 function load({ versionId, code }: LoadMessage): void {
