@@ -1,7 +1,13 @@
 // Turning a step the sandbox computed into the commit that stores it: pure functions, so the
 // single-event and the batch paths build commits the same way.
 import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } from "../errors.js";
-import type { JsonObject, MachineEvent, Step, StepResponse } from "../runtime/adapter-protocol.js";
+import type {
+  JsonObject,
+  MachineEvent,
+  MachineFailure,
+  Step,
+  StepResponse,
+} from "../runtime/adapter-protocol.js";
 import type { InstanceRecord, TransitionCommit } from "../store/store.js";
 import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
 import { utf8Length } from "../runtime/json-check.js";
@@ -52,6 +58,12 @@ export const STEP_LIMITS = {
   maxMessageChars: MAX_MACHINE_TEXT_CHARS,
 } as const;
 
+const MACHINE_FAILURE_CODES: ReadonlySet<string> = new Set<MachineFailure["code"]>([
+  "machine-error",
+  "not-json-serializable",
+  "context-too-large",
+]);
+
 /** The step, or the coded error its refusal or failure in the sandbox means. */
 export function acceptStep(response: StepResponse): Step {
   switch (response.outcome) {
@@ -59,8 +71,15 @@ export function acceptStep(response: StepResponse): Step {
       throw new RejectedByMachineAuthorizerError(
         `the machine's authorizer refused: ${cutMachineText(response.reason)}`,
       );
-    case "failed":
-      throw new MachineCodeError(response.failure.code, cutMachineText(response.failure.message));
+    case "failed": {
+      // Written in the sandbox, where machine code runs: only the codes a machine can fail
+      // with pass (any other would name no status), and the message must be text.
+      const { code, message } = response.failure;
+      throw new MachineCodeError(
+        MACHINE_FAILURE_CODES.has(code) ? code : "machine-error",
+        cutMachineText(typeof message === "string" ? message : "the machine failed"),
+      );
+    }
     case "step":
       return response.step;
   }

@@ -64,7 +64,8 @@ export function errorResponse(err: unknown, logger: Logger): { status: number; b
     return { status: TOKEN_REFUSED, body: { error: err.message, code: err.code } };
   }
   if (err instanceof BackstateError) {
-    const status = STATUS_OF[err.code];
+    // A code outside the table (one that came from elsewhere with a cast) is ours to answer: 500.
+    const status = Object.hasOwn(STATUS_OF, err.code) ? STATUS_OF[err.code] : 500;
     if (status >= 500) logger.warn("request failed", { code: err.code, error: String(err) });
     const body: ErrorBody = { error: err.message, code: err.code };
     if (err instanceof InvalidParameterError) body.parameter = err.parameter;
