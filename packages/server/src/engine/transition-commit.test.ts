@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { StepResponse } from "../runtime/adapter-protocol.js";
-import { acceptStep } from "./transition-commit.js";
+import type { Step, StepResponse } from "../runtime/adapter-protocol.js";
+import type { InstanceRecord } from "../store/store.js";
+import { acceptStep, buildCommit, eventCommitFields } from "./transition-commit.js";
 
 // The answer comes from the sandbox, where machine code runs, so it may be anything.
 const forged = (failure: unknown) => ({ outcome: "failed", failure }) as unknown as StepResponse;
@@ -24,4 +25,53 @@ test("a failure's message must be text", () => {
     code: "machine-error",
     message: "the machine failed",
   });
+});
+
+const NOW = 1_700_000_000_000;
+const instance = {
+  orgId: "org_t",
+  machineName: "m",
+  instanceName: "i",
+  id: 1,
+  machineVersionId: "ver_1",
+  snapshot: "{}",
+  status: "running",
+  sequence: 1,
+  pendingServices: [],
+  createdAt: NOW,
+  updatedAt: NOW,
+} as unknown as InstanceRecord;
+
+function armed(delayMs: unknown): number | undefined {
+  const step = {
+    stepId: "s",
+    effectsPending: false,
+    snapshot: { context: {} },
+    value: "a",
+    tags: [],
+    done: false,
+    contextBytes: 2,
+    timers: [{ key: "t", delayMs, event: { type: "later" } }],
+    cancels: [],
+    servicesStarted: [],
+    servicesStopped: [],
+    selfEvents: [],
+  } as unknown as Step;
+  const origin = { kind: "external", authContext: {} } as const;
+  const fields = eventCommitFields(instance, step, origin, NOW);
+  const limits = { now: NOW, maxContextBytes: 400_000 };
+  return buildCommit(step, { type: "go" }, fields, limits, instance).timersToArm[0]?.dueAt;
+}
+
+test("a timer's due time is whole milliseconds, never early", () => {
+  assert.equal(armed(1000), NOW + 1000);
+  assert.equal(armed(250.2), NOW + 251);
+  assert.equal(armed(-50), NOW, "a negative delay is due at once");
+  assert.equal(armed(3e11), NOW + 3e11, "ten years is fine");
+});
+
+test("a delay that is not a number, or too long to keep, is the machine's error", () => {
+  for (const delayMs of [Number.NaN, "1000", null, Infinity, 1e20]) {
+    assert.throws(() => armed(delayMs), { code: "machine-error" }, String(delayMs));
+  }
 });

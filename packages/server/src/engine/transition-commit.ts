@@ -144,13 +144,10 @@ export function buildCommit(
       `the event ${JSON.stringify(cutMachineText(event.type, 100))} is ${eventJson.length} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`,
     );
   }
-  // Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts increasing.
-  // A computed delay need not be whole milliseconds (a jittered backoff), but the stores keep due
-  // times as whole epoch ms and refuse anything else: rounded up, so a timer never fires early.
   const earliest = limits.timersNotBefore ?? -Infinity;
   const timersToArm = step.timers.map((t) => ({
     key: t.key,
-    dueAt: Math.ceil(Math.max(limits.now + t.delayMs, earliest)),
+    dueAt: dueAtOf(t.delayMs, limits.now, earliest),
     event: JSON.stringify(t.event),
   }));
   const timerEventChars = timersToArm.reduce((sum, timer) => sum + timer.event.length, 0);
@@ -185,6 +182,24 @@ function contextBytesOver(
   const context = typeof machine === "object" && machine !== null ? machine.context : undefined;
   const bytes = utf8Length(JSON.stringify(context ?? {}));
   return bytes > maxContextBytes ? bytes : undefined;
+}
+
+/**
+ * When a timer armed at `now` with `delayMs` is due, as the stores keep it: whole epoch ms.
+ * Delays run from the clock, not from `at`, which may sit a millisecond ahead to keep ts
+ * increasing. A computed delay need not be whole (a jittered backoff): rounded up, so a timer
+ * never fires early; a negative one is due at once, as setTimeout has it. One that is not a number
+ * (only a forged answer has that) or too long to keep is the machine's error, not the store's.
+ */
+function dueAtOf(delayMs: unknown, now: number, earliest: number): number {
+  if (typeof delayMs !== "number" || Number.isNaN(delayMs)) {
+    throw new MachineCodeError("machine-error", "a delayed event's delay is not a number");
+  }
+  const dueAt = Math.ceil(Math.max(now + Math.max(0, delayMs), earliest));
+  if (!Number.isSafeInteger(dueAt)) {
+    throw new MachineCodeError("machine-error", `a delay of ${delayMs} ms is too long to keep`);
+  }
+  return dueAt;
 }
 
 /** How many timers and services a step may arm, cancel and start (STEP_LIMITS). */
