@@ -243,7 +243,8 @@ export class Engine {
       snapshot: parseEnvelope(instance.snapshot).machine,
       authContext: checkAuthContext(authContext),
     });
-    return decision.allowed;
+    // Only a literal true allows, as in the sandbox: its answer is machine code's to forge.
+    return decision.allowed === true;
   }
 
   /**
@@ -351,7 +352,7 @@ export class Engine {
       snapshot: envelope.machine,
       authContext,
     });
-    if (!decision.allowed) {
+    if (decision.allowed !== true) {
       throw new RejectedByMachineAuthorizerError(
         `the machine's authorizer refused: ${decision.reason ?? "denied"}`,
       );
