@@ -10,7 +10,11 @@ import {
   SigningKeyGoneError,
 } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
-import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
+import {
+  MAX_NOTIFICATION_CHARS,
+  type MachineRuntime,
+  type VersionRef,
+} from "../runtime/machine-runtime.js";
 import { isSandboxLoss } from "../runtime/sandbox-death.js";
 import type {
   InstanceKey,
@@ -39,6 +43,7 @@ import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
+import { STEP_LIMITS } from "./transition-commit.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
@@ -623,6 +628,20 @@ export class Engine {
         instance: ref,
         serviceId,
       });
+      return;
+    }
+    if (chars > MAX_NOTIFICATION_CHARS) {
+      // Cut down in the sandbox (its event is only its type now): refused as any event too large
+      // to store is, and a last one ends the run, whose error event the instance is then owed.
+      this.logger.warn("a service result was not applied", {
+        instance: ref,
+        serviceId,
+        error: `the event ${JSON.stringify(event.type)} is ${chars} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`,
+      });
+      if (final) {
+        this.activity.ended(ref, [serviceId], runId);
+        this.committer.releaseIfIdle(orgId, ref);
+      }
       return;
     }
     const { admitted, firstDrop } = this.serviceBacklog.admit(ref, chars, final);

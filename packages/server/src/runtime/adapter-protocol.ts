@@ -127,6 +127,11 @@ export type AdapterNotification =
        * its last report (done, error), after which it runs no more.
        */
       final?: boolean;
+      /**
+       * Set by the sandbox when the notification was too large to send whole: its size, in
+       * characters of JSON; `event` is then cut down to its type (see notification-bound.ts).
+       */
+      chars?: number;
     }
   | { type: "log"; level: "log" | "info" | "warn" | "error" | "debug"; message: string };
 

@@ -15,6 +15,8 @@ import type {
 import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-contract.js";
 import { cutMachineText } from "./machine-text.js";
 
+export { MAX_NOTIFICATION_CHARS } from "./sandbox/notification-bound.js";
+
 /** What the runtime needs of a sandbox pool (SandboxPool implements it; tests may fake it). */
 export interface SandboxCaller {
   call(
@@ -46,7 +48,10 @@ export type ServiceEventListener = (
   event: MachineEvent,
   /** Whether the run ends with this event (see AdapterNotification). */
   final: boolean,
-  /** How large the notification was, in characters of JSON (an upper bound of the event's). */
+  /**
+   * How large the notification was, in characters of JSON (an upper bound of the event's); past
+   * MAX_NOTIFICATION_CHARS, the sandbox cut `event` down to its type.
+   */
   chars: number,
 ) => void;
 
@@ -124,7 +129,7 @@ export class MachineRuntime {
           notification.runId,
           notification.event,
           notification.final !== false,
-          json.length,
+          Math.max(json.length, Number(notification.chars) || 0),
         );
       } else if (notification.type === "log") {
         this.log("info", `machine log: ${cutMachineText(String(notification.message))}`, { orgId });

@@ -9,11 +9,16 @@ import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
 const alice = { sub: "alice" };
 let h: Harness;
 let n = 0;
+/** The service events the server's main thread received from the sandbox, as it got them. */
+const received: Array<{ event: { type: string; output?: unknown }; chars: number }> = [];
 
 before(async () => {
   h = await startHarness({ clock: systemClock, settleTimeoutMs: 2_000 });
   await h.deploy("greedy-v5.js", "v5-import", "greedy");
   await h.deploy("context-liar-v5.js", "v5-import", "liar");
+  h.runtime.onServiceEvent((_org, _ref, _service, _run, event, _final, chars) =>
+    received.push({ event: event, chars }),
+  );
 });
 after(() => h.dispose());
 
@@ -63,6 +68,11 @@ test("a service result too large to store is not stored; the instance goes on", 
     h.logs.some((log) => String(log.fields?.error).includes("characters as JSON; the limit is")),
     "the refused result is logged",
   );
+  // Cut down in the sandbox: the 5 MiB result never reached the server's main thread.
+  const done = received.find((r) => r.event.type === "xstate.done.actor.big");
+  assert.ok(done, "the done event was received");
+  assert.equal(done.event.output, undefined);
+  assert.ok(done.chars > 5 * 1024 * 1024, `${done.chars}`);
   // The service is over and its result refused: the error event owed for it comes next.
   const next = await send(where, "tick");
   assert.equal(next.state, "failed");

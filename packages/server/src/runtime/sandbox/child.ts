@@ -12,6 +12,7 @@ import { hardenCryptoKeys } from "./harden.js";
 import { encodeLine, LineReader } from "./line-reader.js";
 import { loadMachineVersion } from "./machine-version.js";
 import { BundleError } from "./module-loader.js";
+import { boundedNotification } from "./notification-bound.js";
 import { createSandboxFetch, type SandboxFetch } from "./network.js";
 import {
   MAX_CHILD_LINE_LENGTH,
@@ -85,7 +86,8 @@ function load({ versionId, code }: LoadMessage): void {
     hooks: {
       log: (level, text) => send({ type: "log", level, message: text, versionId }),
       notify: (json) => {
-        if (!sendBounded({ type: "notify", versionId, json })) {
+        const bounded = boundedNotification(json);
+        if (bounded === undefined || !sendBounded({ type: "notify", versionId, json: bounded })) {
           throw new RangeError("the notification is too large");
         }
       },
