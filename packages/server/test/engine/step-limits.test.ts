@@ -17,7 +17,7 @@ before(async () => {
   await h.deploy("greedy-v5.js", "v5-import", "greedy");
   await h.deploy("context-liar-v5.js", "v5-import", "liar");
   h.runtime.onServiceEvent((_org, _ref, _service, _run, event, _final, chars) =>
-    received.push({ event: event, chars }),
+    received.push({ event, chars }),
   );
 });
 after(() => h.dispose());
