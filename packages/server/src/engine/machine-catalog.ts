@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { BackstateError, NotFoundError } from "../errors.js";
 import type { MachineRuntime } from "../runtime/machine-runtime.js";
-import type { InstanceKey, Store } from "../store/store.js";
+import type { InstanceKey, MakeCurrent, Store } from "../store/store.js";
 import type { Clock } from "./clock.js";
 import type { IdGenerator } from "./ids.js";
 import { checkName } from "./validate.js";
@@ -15,7 +15,7 @@ export type NewMachineVersion = {
   code: string;
   clientInfo?: string;
   indexSelectors?: Record<string, string>;
-  makeCurrent: boolean;
+  makeCurrent: MakeCurrent;
   /** The id to give the version (the upload flow names it in advance); default a fresh one. */
   versionId?: string;
 };

@@ -65,6 +65,14 @@ export type MachineVersionRecord = {
 export type InstanceStatus = "running" | "paused";
 
 /**
+ * Whether a new version becomes its machine's current one: always, never, or only when the
+ * machine has none yet at the moment the version is stored ("if-none", a finalize that leaves
+ * makeCurrent out). The last is decided inside the version's transaction: read before the slow
+ * bundle check, it would override a version made current meanwhile.
+ */
+export type MakeCurrent = boolean | "if-none";
+
+/**
  * Uploaded code waiting for its finalize step (the upload URL and the finalize are two requests,
  * possibly to two nodes). `id` is the machine version id the finalize will create.
  */
@@ -228,10 +236,10 @@ export interface Store extends ProviderStore {
   deleteMachine(orgId: string, machineName: string): Promise<DeleteMachineResult>;
 
   /**
-   * Stores a version; with `makeCurrent`, also makes it the machine's current version. The code
-   * upload with the version's id, if any, is dropped in the same transaction.
+   * Stores a version; with `makeCurrent`, also makes it the machine's current version (see
+   * MakeCurrent). The code upload with the version's id, if any, is dropped in the same transaction.
    */
-  createMachineVersion(version: MachineVersionRecord, makeCurrent: boolean): Promise<void>;
+  createMachineVersion(version: MachineVersionRecord, makeCurrent: MakeCurrent): Promise<void>;
   getMachineVersion(
     orgId: string,
     machineName: string,

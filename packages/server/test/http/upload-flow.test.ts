@@ -179,3 +179,24 @@ test("a version keeps the index selectors it was finalized with; one finalized w
   });
   assert.deepEqual([refused.status, refused.body.parameter], [400, "indexSelectors"]);
 });
+
+test("a first version finalized without makeCurrent does not override one made current meanwhile", async () => {
+  assert.equal((await api.admin("POST", "/machines", { slug: "raced" })).status, 201);
+  // The slow version's bundle check takes 1.5 s (a top-level await), after the finalize has
+  // seen that the machine had no current version yet.
+  const slowCode = CODE.replace(
+    "export default",
+    "await new Promise((r) => setTimeout(r, 1500));\nexport default",
+  );
+  const slow = await provision("raced");
+  const fast = await provision("raced");
+  assert.equal((await upload(slow, slowCode)).status, 204);
+  assert.equal((await upload(fast, CODE)).status, 204);
+  const slowDone = api.admin("PUT", `/machines/raced/v/${slow.machineVersionId}`, {});
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const fastDone = await finalize("raced", fast.machineVersionId);
+  assert.equal(fastDone.status, 200, JSON.stringify(fastDone.body));
+  assert.equal((await slowDone).status, 200);
+  const machine = await api.admin("GET", "/machines/raced");
+  assert.equal(machine.body.machine.currentVersion?.id, fastDone.body.machineVersionId);
+});

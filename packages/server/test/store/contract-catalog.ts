@@ -108,6 +108,12 @@ export function catalogContract(open: () => Promise<ContractStore>): void {
 
       await store.createMachineVersion({ ...v2, id: "ver_3" }, true);
       assert.equal((await store.getMachine("org_a", "m"))?.currentVersionId, "ver_3");
+      // "if-none" is decided as the version is stored: a machine with a current version keeps it.
+      await store.createMachineVersion({ ...v2, id: "ver_5" }, "if-none");
+      assert.equal((await store.getMachine("org_a", "m"))?.currentVersionId, "ver_3");
+      await store.createMachine({ orgId: "org_a", name: "bare", createdAt: T0 });
+      await store.createMachineVersion({ ...v2, machineName: "bare", id: "ver_6" }, "if-none");
+      assert.equal((await store.getMachine("org_a", "bare"))?.currentVersionId, "ver_6");
       assert.equal((await store.getMachine("org_b", "m"))?.currentVersionId, "ver_b");
 
       assert.equal(await store.getMachineVersion("org_b", "m", "ver_2"), undefined);

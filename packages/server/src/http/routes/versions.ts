@@ -118,8 +118,9 @@ export const versionRoutes = [
         code: upload.code,
         ...(indexSelectors !== undefined ? { indexSelectors } : {}),
         // A machine's first version becomes current unless told otherwise: without one, the
-        // machine can run no instance at all.
-        makeCurrent: body.makeCurrent ?? machine.currentVersionId === undefined,
+        // machine can run no instance at all. "First" is judged when the version is stored (the
+        // machine read above is from before the bundle check, which takes a while).
+        makeCurrent: body.makeCurrent ?? "if-none",
         versionId,
         ...(body.clientInfo !== undefined ? { clientInfo: body.clientInfo } : {}),
       });

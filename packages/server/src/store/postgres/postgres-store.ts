@@ -48,6 +48,7 @@ import type {
   MachineSummary,
   MachineVersionInfo,
   MachineVersionRecord,
+  MakeCurrent,
   OrgMembership,
   OrgRecord,
   OrgRole,
@@ -390,7 +391,7 @@ class PostgresStoreImpl implements PostgresStore {
     });
   }
 
-  createMachineVersion(version: MachineVersionRecord, makeCurrent: boolean): Promise<void> {
+  createMachineVersion(version: MachineVersionRecord, makeCurrent: MakeCurrent): Promise<void> {
     const { orgId, machineName, id } = version;
     return this.#run(() =>
       // One transaction: a version made current is never visible half-stored, or vice versa, and
@@ -411,7 +412,12 @@ class PostgresStoreImpl implements PostgresStore {
             version.createdAt,
           ]);
         await insertUnique(insert, `version ${id}`, `machine ${machineName}`);
-        if (makeCurrent) await client.query(SQL.setCurrentVersion, [orgId, machineName, id]);
+        // The machine's row is locked (above): "if-none" sees the current version as it stands.
+        if (makeCurrent === "if-none") {
+          await client.query(SQL.setCurrentVersionIfNone, [orgId, machineName, id]);
+        } else if (makeCurrent) {
+          await client.query(SQL.setCurrentVersion, [orgId, machineName, id]);
+        }
         // Its upload is finalized: the code now lives in the version.
         await client.query(SQL.deleteUpload, [orgId, machineName, id]);
       }),

@@ -96,6 +96,8 @@ export const SQL = {
     1,
   ),
   setCurrentVersion: "UPDATE machines SET current_version_id = $3 WHERE org_id = $1 AND name = $2",
+  setCurrentVersionIfNone: `UPDATE machines SET current_version_id = $3
+    WHERE org_id = $1 AND name = $2 AND current_version_id IS NULL`,
   // Serializes the writes that add to a machine (versions, uploads) with each other: a version
   // and an upload of the same id cannot both pass their checks. Names no key column, so it does
   // not block the foreign-key checks of other writers.

@@ -22,6 +22,7 @@ import type {
   MachineSummary,
   MachineVersionInfo,
   MachineVersionRecord,
+  MakeCurrent,
   OrgMembership,
   OrgRecord,
   OrgRole,
@@ -273,7 +274,7 @@ class SqliteStoreImpl implements SqliteStore {
     );
   }
 
-  createMachineVersion(version: MachineVersionRecord, makeCurrent: boolean): Promise<void> {
+  createMachineVersion(version: MachineVersionRecord, makeCurrent: MakeCurrent): Promise<void> {
     return this.#run(({ s }) => {
       const { orgId, machineName, id } = version;
       const insert = () =>
@@ -292,7 +293,8 @@ class SqliteStoreImpl implements SqliteStore {
       this.#db
         .transaction(() => {
           insertUnique(insert, `version ${id}`, `machine ${machineName}`);
-          if (makeCurrent) s.setCurrentVersion.run(id, orgId, machineName);
+          if (makeCurrent === "if-none") s.setCurrentVersionIfNone.run(id, orgId, machineName);
+          else if (makeCurrent) s.setCurrentVersion.run(id, orgId, machineName);
           // Its upload is finalized: the code now lives in the version.
           s.deleteUpload.run(orgId, machineName, id);
         })

@@ -152,6 +152,10 @@ export function prepareStatements(db: Database.Database) {
     setCurrentVersion: prepare<[versionId: string | null, ...MachineParams]>(
       "UPDATE machines SET current_version_id = ? WHERE org_id = ? AND name = ?",
     ),
+    setCurrentVersionIfNone: prepare<[versionId: string, ...MachineParams]>(
+      `UPDATE machines SET current_version_id = ?
+       WHERE org_id = ? AND name = ? AND current_version_id IS NULL`,
+    ),
     machineExists: prepareValue<MachineParams, number>(
       "SELECT 1 FROM machines WHERE org_id = ? AND name = ?",
     ),
