@@ -202,6 +202,7 @@ export class Engine {
       cache: this.cache,
       logger: this.logger,
       leases: this.leases,
+      selfEvents: (committed) => this.processSelfEvents(committed),
     });
     this.timers = new TimerScheduler({
       store: this.store,

@@ -9,7 +9,7 @@ import type { ActivityTracker } from "./activity.js";
 import type { InstanceCache } from "./instance-cache.js";
 import type { Logger } from "./logger.js";
 import type { ServiceLeases } from "./service-leases.js";
-import { instanceRefOf, versionOf, type StepCommitter } from "./step-committer.js";
+import { instanceRefOf, versionOf, type Committed, type StepCommitter } from "./step-committer.js";
 
 export class LostServices {
   private readonly generations = new Map<string, Promise<4 | 5>>();
@@ -23,6 +23,11 @@ export class LostServices {
       cache: InstanceCache;
       logger: Logger;
       leases: ServiceLeases;
+      /**
+       * Processes the events a committed step sent its machine itself (XState v4 `send`), as
+       * after any step; resolves with the last commit.
+       */
+      selfEvents: (committed: Committed) => Promise<Committed>;
     },
   ) {}
 
@@ -39,10 +44,12 @@ export class LostServices {
     let current = instance;
     for (const serviceId of lost) {
       const event = await this.errorEventFor(current, serviceId);
+      let committed: Committed;
       try {
-        current = (
-          await this.deps.committer.transition(current, event, { kind: "service", serviceId })
-        ).instance;
+        committed = await this.deps.committer.transition(current, event, {
+          kind: "service",
+          serviceId,
+        });
       } catch (err) {
         // Computed on a stale record: what the instance now holds may owe nothing, or other things.
         if (err instanceof ConflictError) throw err;
@@ -52,7 +59,11 @@ export class LostServices {
           error: String(err),
         });
         current = await this.drop(current, serviceId);
+        continue;
       }
+      // The error step is committed: the events it sent the machine itself come next, before
+      // the event that found the service lost (they were dropped when only its record was kept).
+      current = (await this.deps.selfEvents(committed)).instance;
     }
     return current;
   }
