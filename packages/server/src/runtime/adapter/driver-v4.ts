@@ -3,6 +3,7 @@
 // the actions still to run, which lets effects wait for the commit as in v5.
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
+  cancelTimer,
   generatedId,
   serviceMessage,
   toEvent,
@@ -142,7 +143,7 @@ function collect(
       return;
     }
     case "xstate.cancel":
-      if (typeof action.sendId === "string") data.cancels.push(action.sendId);
+      if (typeof action.sendId === "string") cancelTimer(data, action.sendId);
       return;
     case "xstate.start": {
       const activity = action.activity;

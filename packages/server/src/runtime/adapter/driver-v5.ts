@@ -3,6 +3,7 @@
 import { createActor, initialTransition, transition, type AnyStateMachine } from "xstate";
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
+  cancelTimer,
   generatedId,
   serviceMessage,
   toEvent,
@@ -219,7 +220,7 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       return;
     }
     case "xstate.cancel":
-      if (typeof params.sendId === "string") data.cancels.push(params.sendId);
+      if (typeof params.sendId === "string") cancelTimer(data, params.sendId);
       return;
     case "xstate.spawnChild": {
       const ref = params.actorRef as ActorLike | undefined;

@@ -33,6 +33,16 @@ export function serviceMessage(
   return delayMs ? { serviceId, event, delayMs } : { serviceId, event };
 }
 
+/**
+ * A cancel of the delayed event `sendId`. The store applies a step's cancels before its timers,
+ * so one armed earlier in this same macrostep (entry arms it, an eventless transition leaves the
+ * state and its exit cancels it) is taken out here: it would otherwise be stored, and fire.
+ */
+export function cancelTimer(data: StepData, sendId: string): void {
+  data.timers = data.timers.filter((timer) => timer.key !== sendId);
+  data.cancels.push(sendId);
+}
+
 /** The data half of a step, before the adapter adds its id and the JSON checks. */
 export type StepData = {
   persisted: { value: JsonValue; context: unknown; [key: string]: unknown };
