@@ -3,7 +3,7 @@
 // the actions still to run, which lets effects wait for the commit as in v5.
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
-  cancelTimer,
+  cancelDelayed,
   generatedId,
   serviceMessage,
   toEvent,
@@ -117,7 +117,7 @@ function toDriverStep(machine: V4Machine, state: V4State): DriverStep {
     servicesStopped: [],
     selfEvents: [],
   };
-  const effects: StepEffects = { actions: [], services: [], serviceMessages: [] };
+  const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
   for (const action of state.actions) collect(machine, state, action, data, effects);
   return { data, effects };
 }
@@ -138,12 +138,12 @@ function collect(
         data.timers.push({ key, delayMs: action.delay, event });
       } else if (toSelf) data.selfEvents.push(event);
       else if (typeof action.to === "string" && action.to !== "#_parent") {
-        effects.serviceMessages.push(serviceMessage(action.to, event, action.delay));
+        effects.serviceMessages.push(serviceMessage(action.to, event, action.delay, action.id));
       }
       return;
     }
     case "xstate.cancel":
-      if (typeof action.sendId === "string") cancelTimer(data, action.sendId);
+      if (typeof action.sendId === "string") cancelDelayed(data, effects, action.sendId);
       return;
     case "xstate.start": {
       const activity = action.activity;

@@ -3,7 +3,7 @@
 import { createActor, initialTransition, transition, type AnyStateMachine } from "xstate";
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
-  cancelTimer,
+  cancelDelayed,
   generatedId,
   serviceMessage,
   toEvent,
@@ -164,7 +164,7 @@ function toDriverStep(
     servicesStopped: [],
     selfEvents: [],
   };
-  const effects: StepEffects = { actions: [], services: [], serviceMessages: [] };
+  const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
   for (const action of actions) collect(action, data, effects);
   for (const [id, ref] of spawnedInAssign(before, snapshot, data, actions)) {
     effects.services.push({
@@ -220,7 +220,7 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       return;
     }
     case "xstate.cancel":
-      if (typeof params.sendId === "string") cancelTimer(data, params.sendId);
+      if (typeof params.sendId === "string") cancelDelayed(data, effects, params.sendId);
       return;
     case "xstate.spawnChild": {
       const ref = params.actorRef as ActorLike | undefined;
@@ -244,7 +244,7 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       const target = params.to as { id?: unknown } | undefined;
       if (target && typeof target.id === "string") {
         effects.serviceMessages.push(
-          serviceMessage(target.id, toEvent(params.event), params.delay),
+          serviceMessage(target.id, toEvent(params.event), params.delay, params.id),
         );
       }
       return;

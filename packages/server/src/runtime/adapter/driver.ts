@@ -19,28 +19,49 @@ export type StepEffects = {
    * a delay kept in this sandbox, as the child is (it dies with the sandbox either way).
    */
   serviceMessages: ServiceMessage[];
+  /**
+   * Ids of delayed events cancelled by the step: a delayed send to a child kept in the sandbox
+   * (see serviceMessages) of the instance with that id must not be delivered.
+   */
+  cancels: string[];
 };
 
-export type ServiceMessage = { serviceId: string; event: MachineEvent; delayMs?: number };
+/** `sendId`: the id a delayed send may be cancelled by. */
+export type ServiceMessage = {
+  serviceId: string;
+  event: MachineEvent;
+  delayMs?: number;
+  sendId?: string;
+};
 
 /** A send to a child: after `delay` milliseconds if it is a number other than 0 (or NaN), else at once. */
 export function serviceMessage(
   serviceId: string,
   event: MachineEvent,
   delay: unknown,
+  id?: unknown,
 ): ServiceMessage {
   const delayMs = typeof delay === "number" ? delay : undefined;
-  return delayMs ? { serviceId, event, delayMs } : { serviceId, event };
+  if (!delayMs) return { serviceId, event };
+  return typeof id === "string"
+    ? { serviceId, event, delayMs, sendId: id }
+    : { serviceId, event, delayMs };
 }
 
 /**
- * A cancel of the delayed event `sendId`. The store applies a step's cancels before its timers,
- * so one armed earlier in this same macrostep (entry arms it, an eventless transition leaves the
- * state and its exit cancels it) is taken out here: it would otherwise be stored, and fire.
+ * A cancel of the delayed event `sendId`: a durable timer (the store's), or a send to a child kept
+ * in the sandbox. The store applies a step's cancels before its timers, and the sandbox its
+ * cancels before its delayed sends, so one armed earlier in this same macrostep (entry arms it,
+ * an eventless transition leaves the state and its exit cancels it) is taken out here: it would
+ * otherwise be kept, and delivered.
  */
-export function cancelTimer(data: StepData, sendId: string): void {
+export function cancelDelayed(data: StepData, effects: StepEffects, sendId: string): void {
   data.timers = data.timers.filter((timer) => timer.key !== sendId);
   data.cancels.push(sendId);
+  effects.serviceMessages = effects.serviceMessages.filter(
+    (message) => message.delayMs === undefined || message.sendId !== sendId,
+  );
+  effects.cancels.push(sendId);
 }
 
 /** The data half of a step, before the adapter adds its id and the JSON checks. */

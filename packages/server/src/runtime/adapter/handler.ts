@@ -61,6 +61,10 @@ export function createHandler(
     }
     nextStepId += 1;
     const stepId = `${stepPrefix}${nextStepId}`;
+    // A cancel is an effect only when a delayed send to a child it may reach waits here, or in
+    // a step not yet executed; else (most cancels are of durable timers) it costs no round trip.
+    const reachable = (id: string) => services.hasDelayed(id) || stashedSend(stash, id);
+    step.effects.cancels = step.effects.cancels.filter(reachable);
     const effectsPending = hasEffects(step);
     if (effectsPending) {
       sweep(stash);
@@ -285,17 +289,28 @@ function runEffects(
   for (const service of stashed.effects.services) {
     services.start(instanceRef, service.id, stepId, service.starter, service.failure);
   }
-  for (const { serviceId, event, delayMs } of serviceMessages) {
-    if (delayMs !== undefined) services.sendLater(instanceRef, serviceId, event, delayMs);
+  // Cancels before this step's own delayed sends: a send after a cancel of its id re-arms it.
+  for (const sendId of stashed.effects.cancels) services.cancelLater(instanceRef, sendId);
+  for (const { serviceId, event, delayMs, sendId } of serviceMessages) {
+    if (delayMs !== undefined) services.sendLater(instanceRef, serviceId, event, delayMs, sendId);
   }
 }
 
+/** Whether a step waiting for its commit holds a delayed send to a child under `sendId`. */
+function stashedSend(stash: Map<string, Stashed>, sendId: string): boolean {
+  for (const { effects } of stash.values()) {
+    if (effects.serviceMessages.some((message) => message.sendId === sendId)) return true;
+  }
+  return false;
+}
+
 function hasEffects(step: DriverStep): boolean {
-  const { actions, services, serviceMessages } = step.effects;
+  const { actions, services, serviceMessages, cancels } = step.effects;
   return (
     actions.length > 0 ||
     services.length > 0 ||
     serviceMessages.length > 0 ||
+    cancels.length > 0 ||
     step.data.servicesStopped.length > 0
   );
 }

@@ -13,11 +13,16 @@ type Running = { stop: () => void; send?: (event: MachineEvent) => void };
 // Taken when the adapter loads, before any machine code runs: a machine that replaced the global
 // could not reach other instances' delayed sends through it.
 const later = setTimeout;
+const unlater = clearTimeout;
 /** The longest delay a timer takes; beyond it, Node would fire at once. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export class ServiceRegistry {
   private readonly byInstance = new Map<string, Map<string, Running>>();
+  /** Delayed sends waiting, by instance and by the id they may be cancelled by. */
+  private readonly delayed = new Map<string, Map<string, ReturnType<typeof later>>>();
+  /** How many delayed sends wait under each id, over all instances. */
+  private readonly delayedIds = new Map<string, number>();
 
   constructor(private readonly notify: (notification: AdapterNotification) => void) {}
 
@@ -63,15 +68,55 @@ export class ServiceRegistry {
    * Sends `event` to the service's current run after `delayMs`, if that run still runs then: a
    * run that stopped takes its delayed events with it, and a later run of the same id gets none.
    */
-  sendLater(instanceRef: string, serviceId: string, event: MachineEvent, delayMs: number): void {
+  sendLater(
+    instanceRef: string,
+    serviceId: string,
+    event: MachineEvent,
+    delayMs: number,
+    sendId?: string,
+  ): void {
     const running = this.byInstance.get(instanceRef)?.get(serviceId);
     if (!running) return;
-    later(
+    const handle = later(
       () => {
+        if (sendId !== undefined) this.forgetDelayed(instanceRef, sendId, handle);
         if (this.byInstance.get(instanceRef)?.get(serviceId) === running) running.send?.(event);
       },
       Math.min(delayMs, MAX_DELAY_MS),
     );
+    if (sendId === undefined) return;
+    // A later send under the same id is the one a cancel reaches (as in XState).
+    const waiting = this.delayed.get(instanceRef) ?? new Map<string, ReturnType<typeof later>>();
+    this.delayed.set(instanceRef, waiting);
+    if (!waiting.has(sendId)) this.delayedIds.set(sendId, (this.delayedIds.get(sendId) ?? 0) + 1);
+    waiting.set(sendId, handle);
+  }
+
+  /** Cancels the instance's delayed send `sendId`, if one waits. */
+  cancelLater(instanceRef: string, sendId: string): void {
+    const handle = this.delayed.get(instanceRef)?.get(sendId);
+    if (handle === undefined) return;
+    unlater(handle);
+    this.forgetDelayed(instanceRef, sendId, handle);
+  }
+
+  /** Whether a delayed send `sendId` of any instance waits here. */
+  hasDelayed(sendId: string): boolean {
+    return this.delayedIds.has(sendId);
+  }
+
+  private forgetDelayed(
+    instanceRef: string,
+    sendId: string,
+    handle: ReturnType<typeof later>,
+  ): void {
+    const waiting = this.delayed.get(instanceRef);
+    if (waiting?.get(sendId) !== handle) return;
+    waiting.delete(sendId);
+    if (waiting.size === 0) this.delayed.delete(instanceRef);
+    const left = (this.delayedIds.get(sendId) ?? 1) - 1;
+    if (left > 0) this.delayedIds.set(sendId, left);
+    else this.delayedIds.delete(sendId);
   }
 
   stop(instanceRef: string, serviceId: string): void {
