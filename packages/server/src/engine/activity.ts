@@ -68,6 +68,16 @@ export class ActivityTracker {
     if (activity) this.settle(instanceRef, activity);
   }
 
+  /**
+   * Stops everything running for the instance now, as its deadline would (the instance was
+   * deleted: its services belong to nothing, and a new instance of that name must not wait for
+   * them or take them for its own).
+   */
+  stop(instanceRef: string): void {
+    const activity = this.byInstance.get(instanceRef);
+    if (activity) this.expire(instanceRef, activity);
+  }
+
   /** Whether the service runs; with `runId`, in the run that step started. */
   isRunning(instanceRef: string, serviceId: string, runId?: string): boolean {
     const run = this.byInstance.get(instanceRef)?.services.get(serviceId);
@@ -94,12 +104,15 @@ export class ActivityTracker {
     activity.deadline = deadline;
     activity.timer?.cancel();
     activity.timer = this.clock.setTimeout(() => {
-      const current = this.byInstance.get(instanceRef);
-      if (current !== activity) return;
-      const ids = [...activity.services.keys()];
-      this.settle(instanceRef, activity);
-      this.onDeadline(instanceRef, activity.version, ids);
+      if (this.byInstance.get(instanceRef) === activity) this.expire(instanceRef, activity);
     }, deadline - this.clock.now());
+  }
+
+  /** The instance's services are stopped: it settles, and onDeadline stops them. */
+  private expire(instanceRef: string, activity: Activity): void {
+    const ids = [...activity.services.keys()];
+    this.settle(instanceRef, activity);
+    this.onDeadline(instanceRef, activity.version, ids);
   }
 
   private settle(instanceRef: string, activity: Activity): void {

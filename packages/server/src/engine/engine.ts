@@ -396,9 +396,14 @@ export class Engine {
   /** Deletes an instance with its history and pending timers, after events already posted to it. */
   async deleteInstance(input: InstanceAddress): Promise<void> {
     const key = this.keyOf(input);
-    const found = await this.exclusive(instanceRefOf(key), () => {
+    const ref = instanceRefOf(key);
+    const found = await this.exclusive(ref, async () => {
       this.cache.forget(key);
-      return this.store.deleteInstance(key);
+      const deleted = await this.store.deleteInstance(key);
+      // Its running services stop with it (else they ran on to the deadline, and a new instance
+      // of the same name waited for them and took them for its own).
+      if (deleted) this.activity.stop(ref);
+      return deleted;
     });
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
     this.updates.emit({ kind: "deleted", key });
