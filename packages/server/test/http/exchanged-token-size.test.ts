@@ -6,9 +6,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { SignJWT } from "jose";
-import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { startApiServer, type ApiResponse, type ApiServer } from "../support/api-server.js";
 
-const GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 const IDP_SECRET = Buffer.from("an HS256 secret shared with the identity provider");
 const IDP_ISSUER = "https://login.example.test/";
 const SERVICE = "named";
@@ -37,23 +36,14 @@ before(async () => {
 after(() => api.dispose());
 
 /** Exchanges an identity provider token for a user with this name. */
-async function exchange(name: string): Promise<{ status: number; body: Record<string, string> }> {
+async function exchange(name: string): Promise<ApiResponse> {
   const subjectToken = await new SignJWT({ sub: "u1", name })
     .setProtectedHeader({ alg: "HS256" })
     .setIssuer(IDP_ISSUER)
     .setIssuedAt()
     .setExpirationTime("10m")
     .sign(IDP_SECRET);
-  const response = await fetch(`${api.url}/tokens`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: GRANT,
-      audience: `https://tokens.statebacked.dev/${api.orgId}/${SERVICE}`,
-      subject_token: subjectToken,
-    }).toString(),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, string> };
+  return api.exchangeToken(SERVICE, subjectToken);
 }
 
 /** Creates an instance with the token: the status answered. */
@@ -82,6 +72,6 @@ test("every token granted can be used, ASCII or not, up to the bound", async () 
   ] as const) {
     const granted = await exchange(name);
     assert.equal(granted.status, 200, JSON.stringify(granted.body).slice(0, 300));
-    assert.equal(await use(granted.body.access_token!, slug), 200, slug);
+    assert.equal(await use(granted.body.access_token, slug), 200, slug);
   }
 });

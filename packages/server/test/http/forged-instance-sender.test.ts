@@ -10,7 +10,6 @@ import { startApiServer, type ApiKey, type ApiServer } from "../support/api-serv
 
 const MACHINE = "child";
 const PARENT = { machineName: "parent-machine", machineInstanceName: "p1" };
-const GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 const IDP_SECRET = Buffer.from("an HS256 secret shared with the identity provider");
 const IDP_ISSUER = "https://login.example.test/";
 
@@ -89,17 +88,8 @@ test("a token exchange whose mapping yields a sender claim issues no token", asy
     .setIssuedAt()
     .setExpirationTime("10m")
     .sign(IDP_SECRET);
-  const response = await fetch(`${api.url}/tokens`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: GRANT,
-      audience: `https://tokens.statebacked.dev/${api.orgId}/children`,
-      subject_token: subjectToken,
-    }).toString(),
-  });
-  const body = (await response.json()) as Record<string, string>;
-  assert.equal(response.status, 403, JSON.stringify(body));
+  const { status, body } = await api.exchangeToken("children", subjectToken);
+  assert.equal(status, 403, JSON.stringify(body));
   assert.equal(body.code, "token-claim-invalid");
   assert.equal(body.access_token, undefined);
 });

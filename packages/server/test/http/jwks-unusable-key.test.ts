@@ -11,7 +11,6 @@ import { after, before, test } from "node:test";
 import { TokenExchange } from "../../src/auth/token-exchange/exchange.js";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
 
-const GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 const KID = "k1";
 
 /** Each identity provider (its name is its JWKS path and service): the key it publishes, its alg. */
@@ -85,17 +84,8 @@ function subjectToken(name: Provider): string {
 
 test("a JWKS key that cannot be used is the identity provider's fault: 403, not 500", async () => {
   for (const name of Object.keys(PROVIDERS) as Provider[]) {
-    const response = await fetch(`${api.url}/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({
-        grant_type: GRANT,
-        audience: `https://tokens.statebacked.dev/${api.orgId}/${name}`,
-        subject_token: subjectToken(name),
-      }).toString(),
-    });
-    const body = (await response.json()) as Record<string, string>;
-    assert.equal(response.status, 403, `${name}: ${JSON.stringify(body)}`);
+    const { status, body } = await api.exchangeToken(name, subjectToken(name));
+    assert.equal(status, 403, `${name}: ${JSON.stringify(body)}`);
     assert.equal(body.error, "invalid_grant", name);
     assert.equal(body.code, "jwks-key-unusable", name);
     assert.equal(body.access_token, undefined, name);

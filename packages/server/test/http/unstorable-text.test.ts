@@ -13,7 +13,6 @@ import { startApiServer, type ApiResponse, type ApiServer } from "../support/api
 import { snapshotOrg } from "./org-snapshot.js";
 
 const MACHINE = "wf";
-const GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 const SECRET = Buffer.alloc(32, 5).toString("base64url");
 /** Each cannot be stored: a NUL, lone surrogates (high, low, and a pair in the wrong order). */
 const UNSTORABLE = ["a\u0000b", "\u0000", "a\ud800b", "\udfff", "\udc00\ud800"];
@@ -174,17 +173,8 @@ describe("POST /tokens with a subject token whose aud or iss cannot be stored", 
   async function exchange(claims: Record<string, unknown>): Promise<ApiResponse> {
     const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
     const payload = { exp: Math.floor(Date.now() / 1000) + 600, ...claims };
-    const form = new URLSearchParams({
-      grant_type: GRANT,
-      audience: `https://tokens.statebacked.dev/${api.orgId}/${ANONYMOUS_SERVICE}`,
-      subject_token: `${encode({ alg: "HS256" })}.${encode(payload)}.${"A".repeat(43)}`,
-    });
-    const response = await fetch(`${api.url}/tokens`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: form.toString(),
-    });
-    return { status: response.status, body: await response.json() };
+    const subjectToken = `${encode({ alg: "HS256" })}.${encode(payload)}.${"A".repeat(43)}`;
+    return api.exchangeToken(ANONYMOUS_SERVICE, subjectToken);
   }
 
   test("is an OAuth invalid_grant, before any identity provider is looked up", async () => {

@@ -37,6 +37,15 @@ export type ApiServer = {
   createKey(scopes: readonly Scope[], name?: string): Promise<ApiKey>;
   /** A key token with `act` claims, expiring in an hour unless told otherwise. */
   tokenFor(key: ApiKey, act: Record<string, unknown>, expiresAt?: number): Promise<string>;
+  /**
+   * POST /tokens, form-encoded as the official client sends it: exchanges `subjectToken` for a
+   * token of this org's `service` (more form fields in `extra`); answers status and parsed body.
+   */
+  exchangeToken(
+    service: string,
+    subjectToken: string,
+    extra?: Record<string, string>,
+  ): Promise<ApiResponse>;
   /** A second org, with its own admin-made key holding every scope given. */
   otherOrg(scopes: readonly Scope[]): Promise<{ orgId: string; key: ApiKey }>;
   /** The store it runs on. */
@@ -155,6 +164,20 @@ async function startOn(
       return signToken({ stateBackedKeyId: key.id, stateBackedSecretKey: key.key }, act, {
         expires: expiresAt === undefined ? { in: "1h" } : { at: expiresAt },
       });
+    },
+    async exchangeToken(service, subjectToken, extra = {}) {
+      const response = await fetch(`${url}/tokens`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+          audience: `https://tokens.statebacked.dev/${orgId}/${service}`,
+          subject_token: subjectToken,
+          ...extra,
+        }).toString(),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? (JSON.parse(text) as unknown) : undefined };
     },
     async otherOrg(scopes) {
       const created = await call(adminToken, "POST", "/orgs", { name: "other" });
