@@ -61,7 +61,16 @@ export function registerTokens(program: Command): void {
           const payload = JSON.parse(
             Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"),
           ) as { exp: number };
-          const expiresAt = new Date(payload.exp * 1000).toISOString();
+          // A long enough --expires (300000y) lands past the last moment a Date can hold, where
+          // toISOString throws a RangeError; no one means that, so it is a bad value.
+          const expiry = new Date(payload.exp * 1000);
+          if (Number.isNaN(expiry.getTime())) {
+            throw new CliError(
+              `--expires ${options.expires} ends after the latest date a token can carry; choose a shorter lifetime`,
+              EXIT_USAGE,
+            );
+          }
+          const expiresAt = expiry.toISOString();
           out.print({ token, expiresAt, claims: options.claims }, () => token);
         }),
       ),
