@@ -77,7 +77,7 @@ export class ApiClient {
     if (this.connection.orgId !== undefined) {
       headers["x-statebacked-org-id"] = this.connection.orgId;
     }
-    if (options.actAs !== undefined) headers["x-statebacked-act"] = JSON.stringify(options.actAs);
+    if (options.actAs !== undefined) headers["x-statebacked-act"] = asciiJson(options.actAs);
     if (options.body !== undefined) headers["content-type"] = "application/json";
     const response = await this.fetch(this.connection.apiUrl + path, {
       method,
@@ -247,6 +247,18 @@ export class ApiClient {
       throw unreachable(url, error);
     }
   }
+}
+
+/**
+ * JSON with every non-ASCII character as a \u escape: a header carries bytes up to 0xFF only, so
+ * fetch refuses an act-as header naming, say, a user "日本" (and the command failed as if the
+ * server were unreachable). The escaped text parses to the same value on the server.
+ */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u0080-\uffff]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 function segment(value: string): string {

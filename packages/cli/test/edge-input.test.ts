@@ -1,6 +1,8 @@
 // Inputs at the edges of what commands accept: each must end in a plain message and the exit
 // code the README gives, never a stack trace, and what can be sent must reach the server intact.
 import assert from "node:assert/strict";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { backstate } from "./support/cli.js";
 
@@ -26,5 +28,42 @@ test(
     assert.equal(result.stdout, "");
     assert.match(result.stderr, /^backstate: .*--expires/);
     assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+  },
+);
+
+test(
+  "--auth-context with characters beyond Latin-1 reaches the server as the same JSON",
+  TIMEOUT,
+  async (t) => {
+    const seen: IncomingHttpHeaders[] = [];
+    const fake = createServer((request, response) => {
+      seen.push(request.headers);
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({ state: "on", publicContext: {}, tags: [], done: false, ts: 1 }),
+      );
+    });
+    await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
+    t.after(() => fake.close());
+    const { port } = fake.address() as AddressInfo;
+    const authContext = { sub: "日本-ユーザー", name: "José 😀" };
+    const result = await backstate(
+      [
+        "instances",
+        "get",
+        "-m",
+        "lamp",
+        "-i",
+        "alice",
+        "--auth-context",
+        JSON.stringify(authContext),
+        "--json",
+      ],
+      { env: { BACKSTATE_API_URL: `http://127.0.0.1:${port}`, BACKSTATE_TOKEN: "t" } },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const header = seen[0]?.["x-statebacked-act"];
+    assert.equal(typeof header, "string");
+    assert.deepEqual(JSON.parse(header as string), authContext);
   },
 );
