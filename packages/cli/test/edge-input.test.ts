@@ -3,8 +3,9 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { test } from "node:test";
-import { backstate } from "./support/cli.js";
+import { FIXTURES, backstate, tempDir } from "./support/cli.js";
 
 const TIMEOUT = { timeout: 60_000 };
 
@@ -65,5 +66,24 @@ test(
     const header = seen[0]?.["x-statebacked-act"];
     assert.equal(typeof header, "string");
     assert.deepEqual(JSON.parse(header as string), authContext);
+  },
+);
+
+test(
+  "machine-versions check --out to a folder that does not exist: a plain message, exit 2",
+  TIMEOUT,
+  async (t) => {
+    const dir = tempDir(t);
+    const result = await backstate([
+      "machine-versions",
+      "check",
+      "--file",
+      join(FIXTURES, "toggle.ts"),
+      "--out",
+      join(dir, "missing", "bundle.js"),
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^backstate: cannot write the bundle to .*bundle\.js/);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
   },
 );

@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import type { ApiClient } from "../api.js";
 import { buildMachine, type BuiltMachine } from "../bundle.js";
+import { CliError, EXIT_USAGE } from "../errors.js";
 import { formatBytes, shortDate, type Output } from "../output.js";
 import { parseFile } from "../parse.js";
 import { apiAction, examples, localAction, machineOption } from "./common.js";
@@ -188,7 +189,7 @@ export function registerMachineVersions(program: Command): void {
       .action(
         localAction<{ file: string; out?: string }>(async (out, options) => {
           const built = await buildMachine(options.file, out.progress);
-          if (options.out !== undefined) writeFileSync(options.out, built.code);
+          if (options.out !== undefined) writeBundle(options.out, built.code);
           out.progress.stop();
           out.print(
             {
@@ -258,4 +259,16 @@ function describeVersion(
     `version ${out.style.cyan(versionId)}${current ? " (current)" : ""}: XState ${xstateText(built)}, ` +
     `${formatBytes(built.bytes)} (${formatBytes(built.gzippedBytes)} gzipped)`
   );
+}
+
+/** Writes --out; a path that cannot be written (no such folder, no permission) is a bad value. */
+function writeBundle(path: string, code: string): void {
+  try {
+    writeFileSync(path, code);
+  } catch (error) {
+    throw new CliError(
+      `cannot write the bundle to ${path}: ${(error as Error).message}`,
+      EXIT_USAGE,
+    );
+  }
 }
