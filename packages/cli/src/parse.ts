@@ -99,7 +99,9 @@ export function parseVersionId(value: string): string {
 
 export function parseToken(value: string): string {
   const token = value.trim();
-  if (token === "" || /\s/.test(token)) throw new InvalidArgumentError("Expected a token.");
+  // Sent as `Bearer <token>`: printable ASCII only, or fetch refuses the header and the command
+  // would fail as though the server could not be reached.
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new InvalidArgumentError("Expected a token.");
   return token;
 }
 

@@ -87,3 +87,20 @@ test(
     assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
   },
 );
+
+test(
+  "a --token no HTTP header can carry is a usage error (2), not 'cannot reach'",
+  TIMEOUT,
+  async () => {
+    const result = await backstate([
+      "machines",
+      "list",
+      "--api-url",
+      "http://127.0.0.1:9",
+      "--token",
+      "abc→def",
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.doesNotMatch(result.stderr, /cannot reach/);
+  },
+);
