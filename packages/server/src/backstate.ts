@@ -2,7 +2,7 @@
 // by any number of nodes), the update bus, the sandbox pool, the runtime and the engine.
 // `backstate serve`, the tests and the benchmarks all start from here.
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { Engine, type EngineOptions } from "./engine/engine.js";
 import { silentLogger } from "./engine/logger.js";
@@ -174,9 +174,9 @@ async function openStore(
     const databasePath = join(options.dataDir, "backstate.db");
     let store: BackstateStore | undefined;
     try {
+      makePrivate(databasePath);
       store = openSqliteStore({ path: databasePath });
       await store.migrate();
-      chmodSync(databasePath, 0o600);
       // Alone on the file: a lease in it is an earlier process's, and that process is gone (it
       // held the claim while it ran). Its services died with it; without this, their instances
       // would wait for the lease to run out before their error events are delivered.
@@ -215,4 +215,16 @@ async function openStore(
     throw error;
   }
   return { store, updates, release: () => {} };
+}
+
+/**
+ * Makes the database file (created empty when missing) readable by this user only, before SQLite
+ * opens it: SQLite gives the -wal and -shm files it creates the database file's mode, and the
+ * write-ahead log holds the same secrets. Those left by a crash are made private too.
+ */
+function makePrivate(databasePath: string): void {
+  closeSync(openSync(databasePath, "a", 0o600));
+  for (const path of [databasePath, `${databasePath}-wal`, `${databasePath}-shm`]) {
+    if (existsSync(path)) chmodSync(path, 0o600);
+  }
 }

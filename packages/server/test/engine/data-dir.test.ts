@@ -1,7 +1,7 @@
 // The data folder holds key and session secrets: created private, the database readable by the
 // server's user only.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -18,6 +18,25 @@ test("a new data folder is 0700 and its database 0600", async () => {
   } finally {
     await node.close();
     rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test("in a data folder open to others, the database's -wal and -shm files are private too", async () => {
+  // A folder the operator made: created open to others, so it protects nothing.
+  const dataDir = mkdtempSync(join(tmpdir(), "backstate-mode-"));
+  chmodSync(dataDir, 0o755);
+  const node = await openBackstate({ dataDir, sandboxes: { size: 1 } });
+  try {
+    await node.store.ensureSetting("a-secret", "s3cret");
+    // While the server runs, the write-ahead log holds what was written (the secrets) too.
+    const files = readdirSync(dataDir).filter((name) => name.startsWith("backstate.db"));
+    assert.deepEqual(files.sort(), ["backstate.db", "backstate.db-shm", "backstate.db-wal"]);
+    for (const name of files) {
+      assert.equal(statSync(join(dataDir, name)).mode & 0o777, 0o600, name);
+    }
+  } finally {
+    await node.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
 
