@@ -1,11 +1,20 @@
 // `backstate serve` as a user runs it: a child process on a free port with its own data dir.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { call, deploy, runCli, serve, served, stop, tempDir } from "./support/cli.js";
+import { openSqliteStore } from "@backstate/server";
+import { call, deploy, REPO_ROOT, runCli, serve, served, stop, tempDir } from "./support/cli.js";
 
 type Credentials = { apiUrl: string; orgId: string; adminToken: string };
 
@@ -197,6 +206,40 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
   assert.match(unknown.stderr(), /unknown command 'launch'/);
   assert.ok(!existsSync(join(dataDir, "backstate.db")), "nothing was started");
 });
+
+test(
+  "a data dir that cannot be used exits 1 with a clear message, not a stack trace",
+  TIMEOUT,
+  async (t) => {
+    const notADatabase = tempDir(t);
+    writeFileSync(join(notADatabase, "backstate.db"), "these are not the bytes of a database\n");
+    const aFile = join(tempDir(t), "a-file");
+    writeFileSync(aFile, "");
+    // A database a newer server has migrated: one migration more than this server knows.
+    const newer = tempDir(t);
+    const known = join(REPO_ROOT, "packages", "server", "src", "store", "sqlite", "migrations");
+    const future = tempDir(t);
+    const names = readdirSync(known).filter((name) => name.endsWith(".sql"));
+    for (const name of names) copyFileSync(join(known, name), join(future, name));
+    const next = String(names.length + 1).padStart(4, "0");
+    writeFileSync(join(future, `${next}-future.sql`), "CREATE TABLE future (id INTEGER)");
+    const store = openSqliteStore({ path: join(newer, "backstate.db"), migrationsDir: future });
+    await store.migrate();
+    await store.close();
+
+    const cases: [dataDir: string, message: RegExp][] = [
+      [notADatabase, /cannot use the data dir .*: .*backstate\.db.*not a database/],
+      [aFile, /cannot use the data dir .*a-file/],
+      [newer, new RegExp(`migration ${next}, unknown to this server.*upgrade Backstate`)],
+    ];
+    for (const [dataDir, message] of cases) {
+      const cli = runCli(["serve", "--port", "0", "--data-dir", dataDir]);
+      assert.deepEqual(await cli.exited, { code: 1, signal: null }, cli.stderr());
+      assert.match(cli.stderr(), message);
+      assert.doesNotMatch(cli.stderr(), /\n\s+at /, `no stack trace: ${cli.stderr()}`);
+    }
+  },
+);
 
 test("a port in use fails with a clear message", TIMEOUT, async (t) => {
   const first = await serve(tempDir(t));

@@ -13,6 +13,7 @@ import { SandboxPool } from "./runtime/sandbox-pool.js";
 import { ADAPTER_PATH } from "./runtime/vendor-paths.js";
 import { openPostgresStore } from "./store/postgres/index.js";
 import { claimDataDir } from "./store/sqlite/data-dir-claim.js";
+import { unusableDataDir } from "./store/sqlite/unusable-data-dir.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 
@@ -168,12 +169,13 @@ async function openStore(
     if (options.dataDir === undefined) {
       throw new TypeError("give dataDir (for SQLite) or databaseUrl (for PostgreSQL)");
     }
-    // The database holds key and session secrets: only the server's user may read it.
-    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-    const claim = options.claimDataDir ? claimDataDir(options.dataDir) : undefined;
     const databasePath = join(options.dataDir, "backstate.db");
+    let claim: ReturnType<typeof claimDataDir> | undefined;
     let store: BackstateStore | undefined;
     try {
+      // The database holds key and session secrets: only the server's user may read it.
+      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+      claim = options.claimDataDir ? claimDataDir(options.dataDir) : undefined;
       makePrivate(databasePath);
       store = openSqliteStore({ path: databasePath });
       await store.migrate();
@@ -184,7 +186,7 @@ async function openStore(
     } catch (error) {
       await store?.close();
       claim?.release();
-      throw error;
+      throw unusableDataDir(options.dataDir, databasePath, error) ?? error;
     }
     return {
       store,

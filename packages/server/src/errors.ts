@@ -35,7 +35,8 @@ export type ErrorCode =
   | "store-newer-than-server"
   | "store-error"
   // starting a server
-  | "data-dir-in-use";
+  | "data-dir-in-use"
+  | "data-dir-unusable";
 
 /** The base of every coded server error. `code` is stable; `message` is for people. */
 export class BackstateError extends Error {

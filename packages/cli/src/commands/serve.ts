@@ -157,7 +157,12 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
   const { ensureAdminCredentials } = await import("../bootstrap.js");
   logger ??= jsonLogger;
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    // Not a folder, or not ours to write: what the operator must fix, not a stack trace.
+    throw new CliError(`cannot use the data dir ${dataDir}: ${(error as Error).message}`);
+  }
   let server: RunningServer;
   try {
     server = await startServer({
@@ -241,7 +246,10 @@ function clientUrl(listenUrl: string): string {
 function startError(error: unknown, options: ServeOptions): CliError | undefined {
   const where = `${options.host}:${options.port}`;
   switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    // The data dir cannot be served as it is: the message says why and what to do.
     case "data-dir-in-use":
+    case "data-dir-unusable":
+    case "store-newer-than-server":
       return new CliError((error as Error).message);
     case "EADDRINUSE":
       return new CliError(`cannot listen on ${where}: the port is in use (choose one with --port)`);

@@ -53,6 +53,7 @@ const STATUS_OF: Record<ErrorCode, number> = {
   "store-newer-than-server": 503,
   // Only at start, never in an answer: the server does not start.
   "data-dir-in-use": 503,
+  "data-dir-unusable": 503,
 };
 
 export function errorResponse(err: unknown, logger: Logger): { status: number; body: ErrorBody } {
