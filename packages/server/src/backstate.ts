@@ -103,30 +103,43 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
   const log = options.logger;
   const { store, updates, release } = await openStore(options, nodeId);
 
-  const pool = new SandboxPool({
-    adapterPath: ADAPTER_PATH,
-    ...sandboxes,
-    ...(log ? { logger: log } : {}),
-  });
-  const runtime = new MachineRuntime(
-    pool,
-    async ({ orgId, machineName, versionId }) => {
-      const version = await store.getMachineVersion(orgId, machineName, versionId);
-      if (!version) throw new Error(`no code stored for machine version ${versionId}`);
-      return version.code;
-    },
-    (level, message, fields) =>
-      log?.[level === "warn" || level === "error" ? level : "info"](
-        message,
-        fields as Record<string, unknown>,
-      ),
-  );
-  const engine = new Engine({
-    ...engineOptions,
-    nodeId,
-    store: wrapStore ? wrapStore(store) : store,
-    runtime,
-  });
+  let pool: SandboxPool | undefined;
+  let runtime: MachineRuntime;
+  let engine: Engine;
+  try {
+    pool = new SandboxPool({
+      adapterPath: ADAPTER_PATH,
+      ...sandboxes,
+      ...(log ? { logger: log } : {}),
+    });
+    runtime = new MachineRuntime(
+      pool,
+      async ({ orgId, machineName, versionId }) => {
+        const version = await store.getMachineVersion(orgId, machineName, versionId);
+        if (!version) throw new Error(`no code stored for machine version ${versionId}`);
+        return version.code;
+      },
+      (level, message, fields) =>
+        log?.[level === "warn" || level === "error" ? level : "info"](
+          message,
+          fields as Record<string, unknown>,
+        ),
+    );
+    engine = new Engine({
+      ...engineOptions,
+      nodeId,
+      store: wrapStore ? wrapStore(store) : store,
+      runtime,
+    });
+  } catch (error) {
+    // An option refused here (the engine's, the pool's) must let go of what openStore opened: the
+    // database, and the data dir's claim, which would refuse every later start in this process.
+    await pool?.close();
+    await updates.close();
+    await store.close();
+    release();
+    throw error;
+  }
   engine.onInstanceUpdate((update) => updates.publish(update));
   // Timers armed on other nodes: this node's scheduler may claim them too (claims exclude each
   // other), so a timer fires on time even when the node that armed it is gone. Other nodes'

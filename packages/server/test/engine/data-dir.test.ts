@@ -57,3 +57,18 @@ test("a claimed data folder refuses a second claimer until the first closes", as
   await second.close();
   rmSync(dataDir, { recursive: true, force: true });
 });
+
+test("a start refused for a bad option leaves the data dir free for the next", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "backstate-claim-"));
+  try {
+    // Refused by the engine, after the store has claimed the data dir and opened the database.
+    await assert.rejects(
+      openBackstate({ dataDir, claimDataDir: true, maxSelfEvents: 0, sandboxes: { size: 1 } }),
+      /maxSelfEvents must be a positive integer/,
+    );
+    const node = await openBackstate({ dataDir, claimDataDir: true, sandboxes: { size: 1 } });
+    await node.close();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
