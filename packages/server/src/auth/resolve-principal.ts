@@ -3,7 +3,7 @@
 import { BackstateError, ForbiddenError, InvalidParameterError, NotFoundError } from "../errors.js";
 import { z } from "zod";
 import type { JsonObject } from "../runtime/adapter-protocol.js";
-import { callerNestingProblem } from "../runtime/json-check.js";
+import { callerNestingProblem, holdsProtoKey } from "../runtime/json-check.js";
 import type { Store } from "../store/store.js";
 import type { Caller, Principal } from "./principal.js";
 import { reservedClaimProblem } from "./reserved-claims.js";
@@ -30,6 +30,12 @@ const ActHeader = z
     const tooDeep = callerNestingProblem(value, "it");
     if (tooDeep !== undefined) {
       ctx.addIssue({ code: "custom", message: tooDeep });
+      return z.NEVER;
+    }
+    // Kept as data by JSON.parse, but the record below is built by assignment, which would set
+    // a prototype instead: refused, as in a body (read-body.ts).
+    if (holdsProtoKey(value)) {
+      ctx.addIssue({ code: "custom", message: "it holds a key named __proto__" });
       return z.NEVER;
     }
     // Acting as an end user, never as an instance of the org's machines.

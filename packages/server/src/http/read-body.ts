@@ -3,7 +3,7 @@
 // with no content type at all is still JSON.
 import type { IncomingMessage } from "node:http";
 import { BackstateError, InvalidParameterError } from "../errors.js";
-import { callerNestingProblem } from "../runtime/json-check.js";
+import { callerNestingProblem, holdsProtoKey } from "../runtime/json-check.js";
 
 /**
  * The body's bytes, refused past `maxBytes`. Read with stream events rather than `for await`:
@@ -77,23 +77,6 @@ export async function readJsonBody(incoming: IncomingMessage, maxBytes: number):
     );
   }
   return value;
-}
-
-/**
- * Whether an object anywhere in `value` has an own key `__proto__`. JSON.parse keeps it as data,
- * but validation and machine code copy objects by assignment, which drops it or sets a
- * prototype: refused, rather than silently lost.
- */
-function holdsProtoKey(value: unknown): boolean {
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const next = pending.pop();
-    if (typeof next !== "object" || next === null) continue;
-    if (!Array.isArray(next) && Object.hasOwn(next, "__proto__")) return true;
-    // One by one: spreading a huge array into push() would overflow the stack.
-    for (const child of Object.values(next) as unknown[]) pending.push(child);
-  }
-  return false;
 }
 
 function tooLarge(maxBytes: number): BackstateError {

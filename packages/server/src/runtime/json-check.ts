@@ -129,3 +129,20 @@ export function toJsonSafe(value: unknown): unknown {
     return null;
   }
 }
+
+/**
+ * Whether an object anywhere in `value` has an own key `__proto__`. JSON.parse keeps it as data,
+ * but validation and machine code copy objects by assignment, which drops it or sets a
+ * prototype: refused, rather than silently lost.
+ */
+export function holdsProtoKey(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next !== "object" || next === null) continue;
+    if (!Array.isArray(next) && Object.hasOwn(next, "__proto__")) return true;
+    // One by one: spreading a huge array into push() would overflow the stack.
+    for (const child of Object.values(next) as unknown[]) pending.push(child);
+  }
+  return false;
+}

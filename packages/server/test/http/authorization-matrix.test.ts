@@ -794,6 +794,23 @@ describe("authentication and act-as", () => {
     assert.equal(((state.body?.context as Json).public as Json).count, 1, "only alice's event");
   });
 
+  test("an act-as header with a key named __proto__ is refused (400), as in a body", async () => {
+    const instance = await newInstance();
+    const path = `/machines/${MACHINE}/i/${instance}/events`;
+    const before = await adminState(instance);
+    for (const header of [
+      '{"sub":"alice","__proto__":{"role":"admin"}}',
+      '{"\\u005f_proto__":{}}',
+    ]) {
+      const headers = { ...adminHeaders(), "x-statebacked-act": header };
+      const sent = await post(path, { event: { type: "inc" } }, headers);
+      assert.equal(sent.status, 400, `${header}: ${sent.text}`);
+      assert.equal(sent.body?.code, "invalid-parameter");
+      assert.equal(sent.body?.parameter, "x-statebacked-act");
+    }
+    assert.deepEqual((await adminState(instance)).body, before.body);
+  });
+
   test("act-as replaces a key token's own claims when the key holds org.keys.write", async () => {
     const instance = await newInstance();
     const path = `/machines/${MACHINE}/i/${instance}/events`;
