@@ -28,6 +28,9 @@ export function serviceLeaseContract(open: () => Promise<ContractStore>): void {
       assert.equal(await store.servicesLeasedElsewhere(one, "node-b", 4999), true);
       assert.equal(await store.servicesLeasedElsewhere(two, "node-b", 4999), false);
       await store.leaseServices("node-a", [], 9000);
+      // One instance named twice in a call is leased once.
+      await store.leaseServices("node-a", [two, { ...two }], 7000);
+      assert.equal(await store.servicesLeasedElsewhere(two, "node-b", 6999), true);
     }));
 
   test("service leases: ended by their own node only; run-out leases removed on the way", () =>

@@ -137,8 +137,10 @@ export const SQL = {
     FROM code_uploads WHERE org_id = $1 AND machine_name = $2 AND id = $3`,
   deleteUpload: "DELETE FROM code_uploads WHERE org_id = $1 AND machine_name = $2 AND id = $3",
   purgeUploads: "DELETE FROM code_uploads WHERE created_at < $1",
+  // DISTINCT: ON CONFLICT cannot touch one row twice in a statement, so an instance named twice
+  // would fail the whole call (SQLite's upsert, row by row, takes it).
   leaseServices: `INSERT INTO service_leases (org_id, machine_name, instance_name, node_id, until)
-    SELECT org_id, machine_name, instance_name, $4, $5
+    SELECT DISTINCT org_id, machine_name, instance_name, $4::text, $5::bigint
     FROM unnest($1::text[], $2::text[], $3::text[]) AS l (org_id, machine_name, instance_name)
     ON CONFLICT (org_id, machine_name, instance_name, node_id) DO UPDATE SET until = EXCLUDED.until`,
   endServiceLeases: `DELETE FROM service_leases
