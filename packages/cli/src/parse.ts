@@ -1,6 +1,7 @@
 // Flag value parsers shared by commands: each answers the parsed value or throws commander's
 // InvalidArgumentError, which commander reports next to the flag (or environment variable).
 import { InvalidArgumentError } from "commander";
+import { CliError, EXIT_USAGE } from "./errors.js";
 
 export function parsePort(value: string): number {
   const port = /^\s*\d{1,5}\s*$/.test(value) ? Number(value) : NaN;
@@ -100,8 +101,15 @@ export function parseVersionId(value: string): string {
 export function parseToken(value: string): string {
   const token = value.trim();
   // Sent as `Bearer <token>`: printable ASCII only, or fetch refuses the header and the command
-  // would fail as though the server could not be reached.
-  if (!/^[\x21-\x7e]+$/.test(token)) throw new InvalidArgumentError("Expected a token.");
+  // would fail as though the server could not be reached. Refused with our own error, not
+  // commander's, which repeats the value given: a secret pasted almost right would end up in
+  // terminals and CI logs.
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new CliError(
+      "--token (or BACKSTATE_TOKEN) is not a token: one is printable ASCII with no spaces (the value is not shown)",
+      EXIT_USAGE,
+    );
+  }
   return token;
 }
 

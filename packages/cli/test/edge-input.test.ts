@@ -104,3 +104,21 @@ test(
     assert.doesNotMatch(result.stderr, /cannot reach/);
   },
 );
+
+test("a refused --token or BACKSTATE_TOKEN is not repeated in the message", TIMEOUT, async () => {
+  // A secret pasted almost right ("Bearer …", a stray space) must not end up in a terminal or
+  // CI log by way of the error that refuses it.
+  const secret = "Bearer eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.sig";
+  for (const [args, env] of [
+    [["--token", secret], {}],
+    [[], { BACKSTATE_TOKEN: secret }],
+  ] as const) {
+    const result = await backstate(
+      ["machines", "list", "--api-url", "http://127.0.0.1:9", ...args],
+      { env },
+    );
+    assert.equal(result.code, 2, result.stderr);
+    assert.doesNotMatch(result.stderr, /eyJhbGciOiJIUzI1NiJ9/);
+    assert.match(result.stderr, /token/);
+  }
+});
