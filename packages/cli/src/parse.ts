@@ -1,5 +1,6 @@
 // Flag value parsers shared by commands: each answers the parsed value or throws commander's
-// InvalidArgumentError, which commander reports next to the flag (or environment variable).
+// InvalidArgumentError, which commander reports next to the flag (or environment variable) with
+// the value given; parseToken alone throws a CliError, so a refused secret is not repeated.
 import { InvalidArgumentError } from "commander";
 import { CliError, EXIT_USAGE } from "./errors.js";
 

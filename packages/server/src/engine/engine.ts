@@ -43,7 +43,7 @@ import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
-import { STEP_LIMITS } from "./transition-commit.js";
+import { eventTooLarge } from "./transition-commit.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
@@ -642,7 +642,7 @@ export class Engine {
       this.logger.warn("a service result was not applied", {
         instance: ref,
         serviceId,
-        error: `the event ${JSON.stringify(event.type)} is ${chars} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`,
+        error: eventTooLarge(event.type, chars),
       });
       if (final) {
         this.activity.ended(ref, [serviceId], runId);

@@ -65,7 +65,10 @@ export function serviceRunsAfter(
   pending: readonly string[],
 ): ServiceRuns | undefined {
   if (pending.length === 0) return undefined;
-  const before = previous === undefined ? undefined : parseEnvelope(previous.snapshot).runs;
+  // The previous envelope is read only for a service this step did not start itself.
+  const carried = pending.some((id) => !step.servicesStarted.includes(id));
+  const before =
+    carried && previous !== undefined ? parseEnvelope(previous.snapshot).runs : undefined;
   const runs: ServiceRuns = {};
   for (const id of pending) {
     const run = step.servicesStarted.includes(id) ? step.stepId : before?.[id];

@@ -139,10 +139,7 @@ export function buildCommit(
   }
   const eventJson = JSON.stringify(event);
   if (eventJson.length > STEP_LIMITS.maxEventChars) {
-    throw new MachineCodeError(
-      "machine-error",
-      `the event ${JSON.stringify(cutMachineText(event.type, 100))} is ${eventJson.length} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`,
-    );
+    throw new MachineCodeError("machine-error", eventTooLarge(event.type, eventJson.length));
   }
   const earliest = limits.timersNotBefore ?? -Infinity;
   const timersToArm = step.timers.map((t) => ({
@@ -182,6 +179,11 @@ function contextBytesOver(
   const context = typeof machine === "object" && machine !== null ? machine.context : undefined;
   const bytes = utf8Length(JSON.stringify(context ?? {}));
   return bytes > maxContextBytes ? bytes : undefined;
+}
+
+/** Why an event of `chars` characters as JSON is not stored: the one wording for every path. */
+export function eventTooLarge(type: string, chars: number): string {
+  return `the event ${JSON.stringify(cutMachineText(type, 100))} is ${chars} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`;
 }
 
 /**
