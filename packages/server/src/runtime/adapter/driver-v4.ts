@@ -4,7 +4,7 @@
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   cancelDelayed,
-  generatedId,
+  sendToSelf,
   serviceMessage,
   toEvent,
   type DriverStep,
@@ -22,6 +22,8 @@ type V4Action = {
   delay?: unknown;
   id?: unknown;
   sendId?: unknown;
+  /** A resolved send's or raise's event, as XState 4 wraps it (`data` is the event itself). */
+  _event?: unknown;
   activity?: { id: string; type: string; src: unknown; data?: unknown; meta?: unknown };
   label?: unknown;
   value?: unknown;
@@ -63,7 +65,6 @@ const PERSISTED_FIELDS = [
 // Actions v4 has already applied inside `transition` or that mean nothing after it.
 const RESOLVED_ACTIONS = new Set([
   "xstate.assign",
-  "xstate.raise",
   "xstate.pure",
   "xstate.choose",
   "xstate.respond",
@@ -133,15 +134,20 @@ function collect(
     case "xstate.send": {
       const event = toEvent(action.event);
       const toSelf = action.to === undefined || action.to === "#_internal";
-      if (typeof action.delay === "number" && toSelf) {
-        const key = typeof action.id === "string" ? action.id : generatedId(event.type);
-        data.timers.push({ key, delayMs: action.delay, event });
-      } else if (toSelf) data.selfEvents.push(event);
+      if (toSelf) sendToSelf(data, event, action.delay, action.id);
       else if (typeof action.to === "string" && action.to !== "#_parent") {
         effects.serviceMessages.push(serviceMessage(action.to, event, action.delay, action.id));
       }
       return;
     }
+    case "xstate.raise":
+      // Only a delayed raise is left among the actions (v4 took the others inside `transition`);
+      // XState 4's interpreter schedules it as it does a delayed `send` to itself.
+      if (typeof action.delay === "number") {
+        const raised = (action._event as { data?: unknown } | undefined)?.data;
+        sendToSelf(data, toEvent(raised), action.delay, action.id);
+      }
+      return;
     case "xstate.cancel":
       if (typeof action.sendId === "string") cancelDelayed(data, effects, action.sendId);
       return;

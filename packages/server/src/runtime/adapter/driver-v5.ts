@@ -4,7 +4,7 @@ import { createActor, initialTransition, transition, type AnyStateMachine } from
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   cancelDelayed,
-  generatedId,
+  sendToSelf,
   serviceMessage,
   toEvent,
   type DriverStep,
@@ -211,12 +211,9 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
   const params = action.params ?? {};
   switch (action.type) {
     case "xstate.raise": {
-      const event = toEvent(params.event);
       // Without a delay, v5 has already processed the raised event inside this macrostep.
-      if (typeof params.delay === "number") {
-        const key = typeof params.id === "string" ? params.id : generatedId(event.type);
-        data.timers.push({ key, delayMs: params.delay, event });
-      }
+      if (typeof params.delay === "number")
+        sendToSelf(data, toEvent(params.event), params.delay, params.id);
       return;
     }
     case "xstate.cancel":
@@ -242,7 +239,14 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
     }
     case "xstate.sendTo": {
       const target = params.to as { id?: unknown } | undefined;
-      if (target && typeof target.id === "string") {
+      // XState resolves a send to the machine's own actor (`self`, "#_internal") to the very ref
+      // the action's arguments carry: no child, but the instance itself.
+      if (
+        target !== undefined &&
+        target === (action.info as { self?: unknown } | undefined)?.self
+      ) {
+        sendToSelf(data, toEvent(params.event), params.delay, params.id);
+      } else if (target && typeof target.id === "string") {
         effects.serviceMessages.push(
           serviceMessage(target.id, toEvent(params.event), params.delay, params.id),
         );

@@ -64,6 +64,18 @@ export function cancelDelayed(data: StepData, effects: StepEffects, sendId: stri
   effects.cancels.push(sendId);
 }
 
+/**
+ * An event the machine sends itself, as XState's actor delivers it: after `delay` milliseconds if
+ * that is a number (a durable timer, kept under `id` if it is a string, so a cancel reaches it),
+ * else once the macrostep that sent it ends (the engine steps it right after this step).
+ */
+export function sendToSelf(data: StepData, event: MachineEvent, delay: unknown, id: unknown): void {
+  if (typeof delay === "number") {
+    const key = typeof id === "string" ? id : generatedId(event.type);
+    data.timers.push({ key, delayMs: delay, event });
+  } else data.selfEvents.push(event);
+}
+
 /** The data half of a step, before the adapter adds its id and the JSON checks. */
 export type StepData = {
   persisted: { value: JsonValue; context: unknown; [key: string]: unknown };
