@@ -370,9 +370,14 @@ export class Engine {
     input: InstanceAddress & { status: "running" | "paused" },
   ): Promise<void> {
     const key = this.keyOf(input);
-    const found = await this.exclusive(instanceRefOf(key), () => {
+    const ref = instanceRefOf(key);
+    const found = await this.exclusive(ref, async () => {
       this.cache.forget(key);
-      return this.store.setInstanceStatus(key, input.status);
+      const found = await this.store.setInstanceStatus(key, input.status);
+      // A paused instance takes no result: its services stop, as at the settle deadline, and
+      // stay pending, so each one's error event comes before the first event after the resume.
+      if (found && input.status === "paused") this.activity.stop(ref);
+      return found;
     });
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
   }
@@ -671,7 +676,9 @@ export class Engine {
         // refused, and the fresh record it is tried again on does.)
         if (!isCurrentRun(instance, serviceId, runId)) return;
         if (instance.status === "paused") {
-          await this.lostServices.drop(instance, serviceId);
+          // Paused on another node (or since this result was sent): as a pause here would, its
+          // services stop and stay pending; their error events come after the resume.
+          this.activity.stop(ref);
           throw new BackstateError("invalid-state", "instance is paused");
         }
         await this.processSelfEvents(

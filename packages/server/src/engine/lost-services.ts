@@ -1,6 +1,6 @@
-// Services the store lists as pending but that run nowhere: stopped at the settle deadline, or
-// lost with their sandbox or a restart. Each is owed an error event, delivered before the
-// instance's next event, in the shape its machine's XState generation expects.
+// Services the store lists as pending but that run nowhere: stopped at the settle deadline or by
+// a pause, or lost with their sandbox or a restart. Each is owed an error event, delivered before
+// the instance's next event, in the shape its machine's XState generation expects.
 import { ConflictError } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
@@ -101,7 +101,7 @@ export class LostServices {
     const generation = await this.generationOf(versionOf(instance, instance.machineVersionId));
     const error = {
       name: "ServiceLost",
-      message: "the service was stopped before it finished (timeout or restart)",
+      message: "the service was stopped before it finished (timeout, restart or pause)",
     };
     return generation === 5
       ? {

@@ -218,7 +218,7 @@ for (const target of targets) {
       // A service this node started and then cut off at the settle deadline: still pending.
       assert.equal((await send(a, "hang")).state, "hanging");
       // Another node takes it off the pending list without a transition (as its engine does
-      // when a service's result comes while the instance is paused).
+      // when a lost service's error event fails).
       const row = await b.store.loadInstance(at());
       assert.ok(row);
       assert.deepEqual(row.pendingServices, ["never"]);
