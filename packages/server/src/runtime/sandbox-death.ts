@@ -8,7 +8,7 @@ export type DeathCause =
   | { kind: "timeout"; callId: number; timeoutMs: number }
   /** Heartbeats went unanswered: machine code blocked the event loop outside any call. */
   | { kind: "unresponsive" }
-  /** Over the resident cap (killed), or the V8 heap limit (it aborted). */
+  /** Over the resident cap (killed), or the V8 heap limit or the data limit (it aborted). */
   | { kind: "memory"; detail: string }
   /** Killed to make room for another org. */
   | { kind: "reassigned" }
@@ -61,6 +61,11 @@ export function describeCause(cause: DeathCause): string {
 export function classifyExit(stderrTail: string, exitDetail: string | undefined): DeathCause {
   if (/heap out of memory|Reached heap limit/i.test(stderrTail)) {
     return { kind: "memory", detail: "JavaScript heap limit reached" };
+  }
+  // Node's own allocations (TextEncoder's output, a growing heap page) past the data limit that
+  // sandbox-launch.ts sets are fatal, where machine code's ArrayBuffers get a RangeError.
+  if (/process out of memory|std::bad_alloc/i.test(stderrTail)) {
+    return { kind: "memory", detail: "memory limit reached" };
   }
   return { kind: "exited", detail: exitDetail ?? "unknown reason" };
 }

@@ -28,9 +28,14 @@ const PERMISSION_FLAG = process.allowedNodeEnvironmentFlags.has("--permission")
 
 /**
  * The command for one sandbox process. `entry` is resolved to its real path: the permission model
- * checks real paths, and the server may be reached through a workspace symlink.
+ * checks real paths, and the server may be reached through a workspace symlink. `maxResidentMb`
+ * also bounds the process's writable memory (see withDataLimit).
  */
-export function sandboxLaunch(options: { entry: string; memoryLimitMb: number }): SandboxLaunch {
+export function sandboxLaunch(options: {
+  entry: string;
+  memoryLimitMb: number;
+  maxResidentMb: number;
+}): SandboxLaunch {
   let entry: string;
   try {
     entry = realpathSync(options.entry);
@@ -41,28 +46,64 @@ export function sandboxLaunch(options: { entry: string; memoryLimitMb: number })
     );
   }
   const readableDir = dirname(entry);
+  const nodeArgs = [
+    PERMISSION_FLAG,
+    // Only the sandbox's own code (one bundle in the default build). Node reads the
+    // package.json scopes above it internally, which the permission model does not gate; the
+    // adapter, the XState builds and bundles arrive as messages, so no other path is needed.
+    `--allow-fs-read=${readableDir}`,
+    // No --allow-fs-write, --allow-child-process, --allow-worker: all denied.
+    "--no-addons",
+    `--max-old-space-size=${options.memoryLimitMb}`,
+    // The host realm refuses eval/new Function, which closes `hostFn.constructor.constructor`.
+    "--disallow-code-generation-from-strings",
+    // The host realm's built-ins cannot be patched from a context through a host object.
+    "--frozen-intrinsics",
+    "--experimental-vm-modules",
+    // Permission, vm modules and frozen intrinsics each print a warning on every start.
+    "--disable-warning=ExperimentalWarning",
+    entry,
+  ];
   return {
-    command: process.execPath,
-    args: [
-      PERMISSION_FLAG,
-      // Only the sandbox's own code (one bundle in the default build). Node reads the
-      // package.json scopes above it internally, which the permission model does not gate; the
-      // adapter, the XState builds and bundles arrive as messages, so no other path is needed.
-      `--allow-fs-read=${readableDir}`,
-      // No --allow-fs-write, --allow-child-process, --allow-worker: all denied.
-      "--no-addons",
-      `--max-old-space-size=${options.memoryLimitMb}`,
-      // The host realm refuses eval/new Function, which closes `hostFn.constructor.constructor`.
-      "--disallow-code-generation-from-strings",
-      // The host realm's built-ins cannot be patched from a context through a host object.
-      "--frozen-intrinsics",
-      "--experimental-vm-modules",
-      // Permission, vm modules and frozen intrinsics each print a warning on every start.
-      "--disable-warning=ExperimentalWarning",
-      entry,
-    ],
+    ...withDataLimit(nodeArgs, options.maxResidentMb),
     // Nothing of the server's environment (secrets, NODE_OPTIONS) reaches the sandbox.
     env: { NODE_ENV: "production" },
     readableDir,
+  };
+}
+
+/**
+ * Runs node with its data limit (RLIMIT_DATA) at `maxResidentMb`, on Linux. The heap cap leaves
+ * out ArrayBuffers and WebAssembly memories, and the pool reads a process's resident memory only
+ * once per heartbeat: in between, machine code could fill gigabytes (a call, a timer, a service),
+ * enough to push the host into its OOM killer. Since Linux 4.7 RLIMIT_DATA counts every private
+ * writable mapping, so an allocation past it fails at once, in the process that asked: a RangeError
+ * to machine code ("Array buffer allocation failed", a WebAssembly.Memory that cannot grow), or an
+ * abort if V8's own heap cannot grow. RLIMIT_AS would count V8's reservations too (a WebAssembly
+ * memory reserves 10 GB of address space, guard pages included) and break WebAssembly; the data
+ * limit counts none of those, only memory that can be written. It also counts mappings not yet
+ * touched (thread stacks, fresh ArrayBuffers), so a process stays a little below the resident cap,
+ * which the pool still checks, for what this does not count.
+ *
+ * Node cannot set a limit on a child, so a shell sets it and then becomes node (same pid); the
+ * limit is hard, and machine code has no way to raise it. If the shell cannot set it, the
+ * sandbox does not start. The shell unsets the working directory it exports (the server's); bash
+ * as sh still adds its SHLVL.
+ */
+function withDataLimit(
+  nodeArgs: string[],
+  maxResidentMb: number,
+): Pick<SandboxLaunch, "command" | "args"> {
+  if (process.platform !== "linux") return { command: process.execPath, args: nodeArgs };
+  const kilobytes = maxResidentMb * 1024;
+  return {
+    command: "/bin/sh",
+    args: [
+      "-c",
+      `unset PWD OLDPWD; ulimit -d ${kilobytes} && exec "$@"`,
+      "backstate-sandbox",
+      process.execPath,
+      ...nodeArgs,
+    ],
   };
 }

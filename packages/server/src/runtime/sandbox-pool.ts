@@ -40,7 +40,8 @@ export type SandboxPoolOptions = {
   memoryLimitMb?: number;
   /**
    * The cap on each process's resident memory, in MB, which also counts ArrayBuffers, code and
-   * stacks (Linux only). Default twice the heap cap plus 128.
+   * stacks (Linux only). Default twice the heap cap plus 128. It is also the process's data limit
+   * (RLIMIT_DATA): an allocation past it fails at once, rather than at the next check.
    */
   maxResidentMb?: number;
   /** The budget of one call, in milliseconds, unless the call sets its own. Default 5000. */
@@ -182,6 +183,7 @@ export class SandboxPool {
     this.#launch = sandboxLaunch({
       entry: options.childEntry ?? DEFAULT_CHILD_ENTRY,
       memoryLimitMb,
+      maxResidentMb,
     });
     this.#logger = options.logger ?? consoleWarningLogger;
     this.#events = {

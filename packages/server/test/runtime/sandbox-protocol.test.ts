@@ -73,7 +73,14 @@ test("parseChildMessage accepts exactly the known shapes", () => {
 
 test("a sandbox sending garbage around its replies cannot disturb the host", async () => {
   const logger = memoryLogger();
-  const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, childEntry: GARBAGE_CHILD, logger });
+  // Room for the flood's 80 MB line, held twice (text and bytes) within the data limit, so that
+  // the line's length, not the process's memory, is what gets it killed.
+  const pool = new SandboxPool({
+    adapterPath: TEST_ADAPTER,
+    childEntry: GARBAGE_CHILD,
+    maxResidentMb: 768,
+    logger,
+  });
   try {
     const at = target("org_a", "export default {}");
     for (let i = 0; i < 3; i++) {
