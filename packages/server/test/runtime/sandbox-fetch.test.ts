@@ -54,6 +54,34 @@ export async function ownDispatcher(url) {
   return { asked, outcomes };
 }
 
+// The errors of a failed fetch, and of a body cut short, with their causes: each cause is of a
+// class of Node's or undici's, one for the whole process.
+async function failures(urls) {
+  const found = [];
+  for (const url of urls) {
+    const error = await fetch(url).then((response) => response.text()).then(() => null, (error) => error);
+    if (error === null) throw new Error("fetched " + url);
+    found.push(error);
+  }
+  return found;
+}
+
+export async function patchFailures(urls) {
+  const result = [];
+  for (const error of await failures(urls)) {
+    for (let value = error; value != null; value = value.cause) {
+      for (let prototype = Object.getPrototypeOf(value); prototype !== null; prototype = Object.getPrototypeOf(prototype)) {
+        try { prototype.polluted = "yes"; result.push("written"); } catch (error) { result.push("refused"); }
+      }
+    }
+  }
+  return result;
+}
+
+export async function failurePollution(urls) {
+  return (await failures(urls)).map((error) => [error.polluted ?? null, error.cause?.polluted ?? null]);
+}
+
 export async function webClasses() {
   const fromData = await fetch(new Request("data:text/plain,hello"));
   const headers = new Headers({ "X-One": "1" });
@@ -81,6 +109,15 @@ class Stub {
   connections = 0;
   port = 0;
   readonly #server: Server = createServer((request, response) => {
+    if (request.url === "/reset") {
+      request.socket.destroy();
+      return;
+    }
+    if (request.url === "/cut") {
+      response.writeHead(200, { "content-length": "100" });
+      response.write("only part of it", () => request.socket.destroy());
+      return;
+    }
     let body = "";
     request.on("data", (chunk: Buffer) => (body += chunk.toString()));
     request.on("end", () => {
@@ -207,6 +244,30 @@ describe("machine code's fetch", () => {
       "POST /b from the machine",
       "POST /c from the machine",
       "POST /d from the machine",
+    ]);
+  });
+
+  test("the classes of fetch's failures cannot be patched for other versions", async () => {
+    const closed = new Stub();
+    await closed.start();
+    const urls = [
+      `http://127.0.0.1:${closed.port}/`,
+      `http://127.0.0.1:${stub.port}/reset`,
+      `http://127.0.0.1:${stub.port}/cut`,
+    ];
+    await closed.stop();
+    const attacker = target("org_fetch", FETCHER);
+    const victim = target("org_fetch", FETCHER);
+    const results = (await callExport(open, attacker, "patchFailures", [urls])) as string[];
+    assert.ok(results.length >= 12, String(results.length));
+    assert.deepEqual(
+      results.filter((result) => result !== "refused"),
+      [],
+    );
+    assert.deepEqual(await callExport(open, victim, "failurePollution", [urls]), [
+      [null, null],
+      [null, null],
+      [null, null],
     ]);
   });
 

@@ -171,6 +171,57 @@ export async function cryptoKeyPollutionVisible() {
   return [key.polluted ?? null, key.extractable, exported];
 }
 
+// Host prototypes that no global leads to, only objects: the iterators of web classes, and the
+// internal stream classes that tee(), TransformStream and the like hand out. One of each serves
+// every version of the process.
+function hiddenHostPrototypes() {
+  return {
+    headersIterator: Object.getPrototypeOf(new Headers().entries()),
+    formDataIterator: Object.getPrototypeOf(new FormData().entries()),
+    searchParamsIterator: Object.getPrototypeOf(new URLSearchParams().entries()),
+    streamIterator: Object.getPrototypeOf(new ReadableStream().values()),
+    internalReadable: Object.getPrototypeOf(new TransformStream().readable),
+    internalWritable: Object.getPrototypeOf(new TransformStream().writable),
+    internalByteStream: Object.getPrototypeOf(new ReadableStream({ type: "bytes" }).tee()[0]),
+  };
+}
+
+export function patchHiddenPrototypes() {
+  const result = {};
+  for (const [name, prototype] of Object.entries(hiddenHostPrototypes())) {
+    try { prototype.polluted = "yes"; result[name] = "written"; } catch (error) { result[name] = "refused"; }
+  }
+  return result;
+}
+
+export function hiddenPollutionVisible() {
+  const result = {};
+  for (const [name, prototype] of Object.entries(hiddenHostPrototypes())) {
+    result[name] = prototype.polluted ?? null;
+  }
+  return result;
+}
+
+// What an open iterator prototype is worth: every header another version iterates.
+const stolen = [];
+export function stealHeaders() {
+  const prototype = Object.getPrototypeOf(new Headers().entries());
+  const next = prototype.next;
+  const spy = function () {
+    const step = next.call(this);
+    if (!step.done) stolen.push(step.value.join(": "));
+    return step;
+  };
+  try {
+    Object.defineProperty(prototype, "next", { value: spy, writable: true, configurable: true });
+    return "patched";
+  } catch (error) {
+    return "refused";
+  }
+}
+export const stolenHeaders = () => stolen;
+export const iterateHeaders = () => [...new Headers({ authorization: "Bearer secret" })].length;
+
 export function pollutionVisible() {
   const hostObjectPrototype = Object.getPrototypeOf(Object.getPrototypeOf(new URL("https://a.test")));
   return [hostObjectPrototype.polluted ?? null, new URL("https://a.test").toString()];
@@ -349,6 +400,27 @@ describe("hostile bundles", () => {
       null,
       "https://a.test/",
     ]);
+  });
+
+  test("host prototypes only objects lead to (iterators, internal streams) cannot be patched", async () => {
+    const attacker = target("org_evil", HOSTILE);
+    const victim = target("org_evil", HOSTILE);
+    const at = { affinity: "hidden" };
+    const results = (await callExport(pool, attacker, "patchHiddenPrototypes", [], at)) as Record<
+      string,
+      string
+    >;
+    assert.equal(Object.keys(results).length, 7);
+    for (const [name, result] of Object.entries(results)) assert.equal(result, "refused", name);
+    assert.equal(await callExport(pool, attacker, "stealHeaders", [], at), "refused");
+
+    const seen = (await callExport(pool, victim, "hiddenPollutionVisible", [], at)) as Record<
+      string,
+      unknown
+    >;
+    for (const [name, value] of Object.entries(seen)) assert.equal(value, null, name);
+    assert.equal(await callExport(pool, victim, "iterateHeaders", [], at), 1);
+    assert.deepEqual(await callExport(pool, attacker, "stolenHeaders", [], at), []);
   });
 
   test("the prototype of host CryptoKeys cannot be patched for other versions' keys", async () => {

@@ -8,7 +8,7 @@ import type { AdapterHandler } from "../sandbox-contract.js";
 import { batchedWriter } from "./batched-writer.js";
 import { describeThrown } from "./describe.js";
 import { refuseDynamicImport } from "./globals.js";
-import { hardenCryptoKeys } from "./harden.js";
+import { hardenHostPrototypes } from "./harden.js";
 import { encodeLine, LineReader } from "./line-reader.js";
 import { loadMachineVersion } from "./machine-version.js";
 import { BundleError } from "./module-loader.js";
@@ -64,9 +64,9 @@ function init(message: InitMessage): void {
     return;
   }
   // No machine code runs before ready: the pool sends code and calls only after it.
-  hardenCryptoKeys().then(
+  hardenHostPrototypes().then(
     () => send({ type: "ready" }),
-    (error: unknown) => failInit(`CryptoKey could not be hardened: ${describeThrown(error)}`),
+    (error: unknown) => failInit(`host prototypes could not be hardened: ${describeThrown(error)}`),
   );
 }
 

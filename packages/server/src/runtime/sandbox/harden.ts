@@ -2,12 +2,54 @@
 // a URL) and through them host prototypes; frozen, they cannot be patched to run machine code
 // inside the sandbox's own host code (fetch internals, the message loop). `--frozen-intrinsics`
 // already froze the ECMAScript intrinsics (Object.prototype, Function.prototype, Promise, …);
-// this covers the web classes Node defines on top.
+// this covers the web classes Node defines on top, and the host prototypes only objects lead to.
+import { constants } from "node:os";
+import util from "node:util";
+import { isProxy } from "node:util/types";
+import { errors as undiciErrors, FormData, Headers } from "undici";
 
 function freezeChain(start: object | null): void {
   for (let value = start; value !== null; value = Reflect.getPrototypeOf(value)) {
     Object.freeze(value);
   }
+}
+
+/**
+ * freezeChain for prototypes whose `constructor` Node's own code overrides on the objects it
+ * makes (`stream.constructor = ReadableStream`, for its internal stream classes). Frozen as they
+ * are, that assignment would throw (the "override mistake"); as --frozen-intrinsics does for the
+ * built-ins, `constructor` becomes an accessor whose setter gives the object its own property.
+ */
+function freezeChainAllowingOverrides(start: object | null): void {
+  for (let value = start; value !== null; value = Reflect.getPrototypeOf(value)) {
+    if (Object.isFrozen(value)) continue;
+    allowConstructorOverride(value);
+    Object.freeze(value);
+  }
+}
+
+function allowConstructorOverride(prototype: object): void {
+  const descriptor = Reflect.getOwnPropertyDescriptor(prototype, "constructor");
+  if (descriptor === undefined || !("value" in descriptor) || descriptor.configurable !== true) {
+    return;
+  }
+  const constructor: unknown = descriptor.value;
+  Reflect.defineProperty(prototype, "constructor", {
+    get: () => constructor,
+    set(this: unknown, value: unknown) {
+      if (this === prototype || typeof this !== "object" || this === null) {
+        throw new TypeError("Cannot assign to read only property 'constructor'");
+      }
+      Reflect.defineProperty(this, "constructor", {
+        value,
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    },
+    enumerable: descriptor.enumerable === true,
+    configurable: false,
+  });
 }
 
 /** Freezes a constructor, its prototype object, and both prototype chains. */
@@ -26,7 +68,7 @@ export function hardenClass(constructor: unknown): void {
  * export a non-extractable key. Only a key leads to it, and keys are made asynchronously: the
  * sandbox makes one and waits for this before it reports ready.
  */
-export async function hardenCryptoKeys(): Promise<void> {
+async function hardenCryptoKeys(): Promise<void> {
   const key = await crypto.subtle.importKey(
     "raw",
     new Uint8Array(16),
@@ -35,4 +77,64 @@ export async function hardenCryptoKeys(): Promise<void> {
     ["sign"],
   );
   freezeChain(Reflect.getPrototypeOf(key));
+}
+
+/**
+ * Freezes the host prototypes that no global leads to but objects machine code gets do, each one
+ * for the whole process: the iterators of Headers, FormData and URLSearchParams, a ReadableStream's
+ * async iterator, the internal stream classes of tee(), TransformStream and friends, and the
+ * classes of errors a response's body can fail with after fetch resolved (undici's, and Node's for
+ * a socket error such as ECONNRESET). Left open, one version could patch them for all: a `next`
+ * on the Headers iterator sees every header another version iterates, its tokens included.
+ * Errors a fetch rejects with are hardened on their way out (hardenThrown): Node's DNS and
+ * connection errors have classes no import leads to. Runs before the sandbox reports ready.
+ */
+export async function hardenHostPrototypes(): Promise<void> {
+  for (const value of Object.values(undiciErrors)) hardenClass(value);
+  const samples: object[] = [
+    new Headers().entries(),
+    new FormData().entries(),
+    new URLSearchParams().entries(),
+    new ReadableStream().values(),
+    new ReadableStream().tee()[0],
+    new ReadableStream({ type: "bytes" }).tee()[0],
+    new TransformStream().writable,
+    socketError(),
+  ];
+  for (const sample of samples) freezeChainAllowingOverrides(Reflect.getPrototypeOf(sample));
+  await hardenCryptoKeys();
+}
+
+/**
+ * An error of the class a socket's failed read or write makes (ECONNRESET when a server drops a
+ * response halfway). Node exports one maker of it, an old helper; without it, the sandbox refuses
+ * to start rather than leave the class open.
+ */
+function socketError(): Error {
+  const make = (util as unknown as { _errnoException?: (errno: number, syscall: string) => Error })
+    ._errnoException;
+  if (typeof make !== "function") throw new Error("node:util._errnoException is gone");
+  return make(-constants.errno.ECONNRESET, "read");
+}
+
+/**
+ * Freezes the prototypes of an error the host hands machine code, and of its causes (and an
+ * AggregateError's errors): their classes are shared by every version of the process. Only host
+ * errors: one of machine code's own (an abort reason) is left as it is, its realm its own.
+ */
+export function hardenThrown(value: unknown, depth = 0): void {
+  if (depth > 8 || typeof value !== "object" || value === null || isProxy(value)) return;
+  try {
+    if (!(value instanceof Error)) return;
+    freezeChainAllowingOverrides(Reflect.getPrototypeOf(value));
+    const cause = Reflect.getOwnPropertyDescriptor(value, "cause");
+    if (cause !== undefined && "value" in cause) hardenThrown(cause.value, depth + 1);
+    const errors = Reflect.getOwnPropertyDescriptor(value, "errors");
+    if (errors !== undefined && Array.isArray(errors.value)) {
+      for (const error of errors.value as unknown[]) hardenThrown(error, depth + 1);
+    }
+  } catch {
+    // Only a chain machine code built itself (a proxy in it) throws here; nothing of the host's
+    // is left open by it, since the host's own chains hold no proxies.
+  }
 }

@@ -9,6 +9,7 @@
 // its own classes (a Request from Node's built-in undici would be read as a URL string).
 import { Agent, FormData, Headers, Request, Response, fetch as undiciFetch } from "undici";
 import { guardedConnector } from "../../net/guarded-connector.js";
+import { hardenThrown } from "./harden.js";
 
 export type SandboxNetworkOptions = {
   /** Machine code may fetch from loopback, private and link-local addresses too. */
@@ -38,7 +39,13 @@ export function createSandboxFetch(options: SandboxNetworkOptions): SandboxFetch
     if (withOurs === undefined) {
       return Promise.reject(new TypeError("fetch: the second argument must be an object"));
     }
-    return undiciFetch(input as Parameters<typeof undiciFetch>[0], withOurs);
+    return undiciFetch(input as Parameters<typeof undiciFetch>[0], withOurs).catch(
+      (error: unknown) => {
+        // Node's DNS and connection errors are of classes no import leads to (harden.ts).
+        hardenThrown(error);
+        throw error;
+      },
+    );
   };
 }
 
