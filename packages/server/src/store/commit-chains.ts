@@ -19,6 +19,12 @@ export type QueuedCommit = {
   commit: TransitionCommit;
   builtOn: QueuedCommit | undefined;
   failed: boolean;
+  /**
+   * Set by a runner while it finishes the commit after its batch (PostgreSQL, for a row another
+   * transaction held), until `failed` tells its fate: a successor cut into a batch meanwhile must
+   * be finished after it, not tried on a row its predecessor has not yet written.
+   */
+  deferred?: boolean;
 };
 
 /** Links each commit submitted to the queued commit of its instance it was built on. */

@@ -170,3 +170,32 @@ test("items still fail when turning the cause into an error fails", async () => 
     assert.equal((outcome.reason as Error).message, "no error for you");
   }
 });
+
+test("an item settling after its batch does not hold up the next batch, and drain waits for it", async () => {
+  const batches: number[][] = [];
+  let finish: (value: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  const committer = new GroupCommitter<number, number>(
+    (batch) => {
+      batches.push([...batch]);
+      return batch.map((n): Outcome<number> =>
+        n === 1 ? { ok: "later", settles: finished } : { ok: true, value: n },
+      );
+    },
+    { maxBatchSize: 100, batchError },
+  );
+  let first: number | undefined;
+  const one = committer.submit(1).then((value) => (first = value));
+  assert.equal(await committer.submit(2), 2);
+  assert.equal(await committer.submit(3), 3);
+  assert.deepEqual(batches, [[1, 2], [3]]);
+  assert.equal(first, undefined);
+  let drained = false;
+  const draining = committer.drain().then(() => (drained = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(drained, false);
+  finish(10);
+  await draining;
+  await one;
+  assert.equal(first, 10);
+});

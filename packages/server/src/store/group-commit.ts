@@ -1,8 +1,13 @@
 // Group commit for any adapter: writes queued by many callers run together in one database
 // transaction per batch, so durability costs one sync per batch instead of one per write.
 
-/** What one item of a batch came to: its value, or the error that failed it (and only it). */
-export type Outcome<R> = { ok: true; value: R } | { ok: false; error: Error };
+/**
+ * What one item of a batch came to: its value, or the error that failed it (and only it); or, for
+ * an item the batch could not settle and finishes apart (after the batch, without holding up the
+ * batches that follow), the promise of either.
+ */
+export type Outcome<R> =
+  { ok: true; value: R } | { ok: false; error: Error } | { ok: "later"; settles: Promise<R> };
 
 /**
  * Runs one batch in one transaction and returns one outcome per item, in order. Throws (or
@@ -25,6 +30,8 @@ export class GroupCommitter<T, R> {
   #queue: Waiter<T, R>[] = [];
   #scheduled: NodeJS.Immediate | undefined;
   #flushing: Promise<void> | undefined;
+  /** Items settling apart from their batch (Outcome "later"), until they have. */
+  readonly #later = new Set<Promise<unknown>>();
   #batches = 0;
 
   constructor(run: BatchRunner<T, R>, options: GroupCommitOptions) {
@@ -48,11 +55,15 @@ export class GroupCommitter<T, R> {
     });
   }
 
-  /** Runs everything queued now, without waiting for the next turn of the event loop. */
+  /**
+   * Runs everything queued now, without waiting for the next turn of the event loop, and waits
+   * until every item has settled (those settling apart from their batch too).
+   */
   async drain(): Promise<void> {
     for (;;) {
       if (this.#flushing !== undefined) await this.#flushing;
       else if (this.#queue.length > 0) await this.#flush();
+      else if (this.#later.size > 0) await Promise.allSettled([...this.#later]);
       else break;
     }
     this.#unschedule();
@@ -124,9 +135,16 @@ export class GroupCommitter<T, R> {
     batch.forEach((waiter, index) => {
       const outcome = outcomes[index];
       if (outcome === undefined) waiter.reject(new Error("batch runner returned too few outcomes"));
-      else if (outcome.ok) waiter.resolve(outcome.value);
-      else waiter.reject(outcome.error);
+      else if (outcome.ok === true) waiter.resolve(outcome.value);
+      else if (outcome.ok === false) waiter.reject(outcome.error);
+      else this.#settleLater(waiter, outcome.settles);
     });
+  }
+
+  #settleLater(waiter: Waiter<T, R>, settles: Promise<R>): void {
+    const settled = settles.then(waiter.resolve, waiter.reject);
+    this.#later.add(settled);
+    void settled.finally(() => this.#later.delete(settled));
   }
 
   #rejectAll(batch: Waiter<T, R>[], cause: unknown): void {

@@ -180,7 +180,7 @@ if (url !== undefined) {
       while ((await tokens()).includes("old-answer") && batches < 2_000) {
         // A batch of one event for no instance: it writes nothing but its answer (a conflict),
         // and now and then purges.
-        await client.query(COMMIT_BATCH, [NOWHERE_BATCH, 1, "bs_none", "", `t${batches++}`]);
+        await client.query(COMMIT_BATCH, [NOWHERE_BATCH, 1, "bs_none", "", `t${batches++}`, null]);
       }
       const left = await tokens();
       assert.ok(!left.includes("old-answer"), `purged within ${batches} batches`);

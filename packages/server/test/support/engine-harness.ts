@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openBackstate } from "../../src/backstate.js";
+import { openBackstate, type BackstateOptions } from "../../src/backstate.js";
 import type { Engine, EngineOptions } from "../../src/engine/engine.js";
 import { ManualClock, type Clock } from "../../src/engine/clock.js";
 import type { Logger } from "../../src/engine/logger.js";
@@ -16,14 +16,15 @@ import { bundleFixture, type BundleStyle } from "./bundles.js";
 export const ORG = "org_test0000000000000000001";
 export const OTHER_ORG = "org_test0000000000000000002";
 
-export type HarnessOptions = Partial<Omit<EngineOptions, "store" | "runtime">> & {
-  /** Wraps the store, e.g. to make commits fail. */
-  wrapStore?: (store: Store) => Store;
-  callTimeoutMs?: number;
-  memoryLimitMb?: number;
-  /** Machines may fetch from local servers (tests that observe effects through one). */
-  allowPrivateNetworkFetch?: boolean;
-};
+export type HarnessOptions = Partial<Omit<EngineOptions, "store" | "runtime">> &
+  Pick<BackstateOptions, "databaseUrl" | "postgres"> & {
+    /** Wraps the store, e.g. to make commits fail. */
+    wrapStore?: (store: Store) => Store;
+    callTimeoutMs?: number;
+    memoryLimitMb?: number;
+    /** Machines may fetch from local servers (tests that observe effects through one). */
+    allowPrivateNetworkFetch?: boolean;
+  };
 
 export type Harness = {
   engine: Engine;

@@ -10,14 +10,24 @@
 // savepoint would be). The functions' names carry a version, changed whenever what they do changes
 // (v2: an event commit also needs the instance running, with the pending services expected; v3:
 // and the key it names, if any, still there; v4: plain event commits are written together; v5, the
-// batch only: its answer is kept under a token, see batch_outcomes), so a definition never stands
-// in for another's.
+// batch only: its answer is kept under a token, see batch_outcomes; v5 of the commit and v6 of the
+// batch: a row another transaction holds is answered "locked", not "conflict", and a batch may
+// wait for one instance's row first), so a definition never stands in for another's.
 //
 // Plain event commits (marked "f" by commit.ts: an event with no timer to deliver, cancel or arm,
 // of an instance no other commit of the batch touches) are written by one set-based statement in
 // that first block, with the same checks each would get alone. One statement instead of four per
 // commit is what makes a batch of them cheap: about a third of PostgreSQL's time per commit, where
 // the time of the one committer connection bounds a node's throughput.
+//
+// A commit never waits for a row another transaction holds (it would hold up every other commit
+// of its batch, and waits in an arbitrary order could deadlock): it skips it. When the row skipped
+// is exactly as the step was computed on, the answer is "locked", not "conflict": the holder may
+// end without changing it (a pause of a paused instance, a batch rolled back, anyone's SELECT …
+// FOR UPDATE), and then refusing the commit would report a conflict that never happened; or it
+// may change it, and then the answer must come from the row it leaves. So the node writes such a
+// commit again (commit.ts) in a batch of its own that first waits for that one row (wait_for),
+// holding no other: it sees the row as its holder left it, and cannot be part of a deadlock.
 // Element fields:
 //   k      "c" (create: inserts the instance) or "e" (event: the optimistic sequence check)
 //   o m n  org, machine and instance names;  id  the instance id (events)
@@ -52,15 +62,23 @@ const OUTCOME_KEEP_MS = 3_600_000;
 const OUTCOME_PURGE_EVERY = 100;
 const OUTCOME_PURGE_MAX_ROWS = 1_000;
 
+/**
+ * How long a batch written again for a locked row (wait_for) waits for that row before it gives
+ * up: far beyond any transaction of a node (one statement, or a delete's few), and bounded so
+ * that a row someone holds for good fails its commits with a clear reason rather than never.
+ */
+export const LOCKED_ROW_WAIT_MS = 10_000;
+
 /** Why one commit of a batch was not written. */
 export type CommitFailure = {
   ok: false;
-  err: "conflict" | "chain" | "exists" | "no-version" | "timer" | "race" | "key" | "other";
+  err:
+    "conflict" | "locked" | "chain" | "exists" | "no-version" | "timer" | "race" | "key" | "other";
   msg?: string;
 };
 
 export const DEFINE_COMMIT_BATCH = `
-CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v4(c jsonb)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v5(c jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   iid bigint;
@@ -84,9 +102,8 @@ BEGIN
     -- The optimistic single-writer check: the row changes only if it is still as it was read
     -- (nobody committed, paused it or changed its pending services since) and running. The key
     -- columns make an id from another org (or instance) match nothing. A row that another
-    -- transaction is writing right now (another node's batch, pause or delete) is skipped, not
-    -- waited for: that writer changes the row, so this commit would conflict anyway, and waiting
-    -- would hold up every other commit of this batch until that transaction ends.
+    -- transaction holds right now (another node's batch, pause or delete) is skipped, not waited
+    -- for: waiting would hold up every other commit of this batch until that transaction ends.
     WITH target AS (
       SELECT id FROM instances
       WHERE id = (c ->> 'id')::bigint AND org_id = c ->> 'o' AND machine_name = c ->> 'm'
@@ -99,6 +116,14 @@ BEGIN
     FROM target WHERE instances.id = target.id
     RETURNING instances.id INTO iid;
     IF iid IS NULL THEN
+      -- Skipped while exactly as expected: another transaction holds it (see the top).
+      IF EXISTS (SELECT 1 FROM instances
+        WHERE id = (c ->> 'id')::bigint AND org_id = c ->> 'o' AND machine_name = c ->> 'm'
+          AND name = c ->> 'n' AND sequence = (c ->> 'es')::bigint AND status = 'running'
+          AND pending_services = c ->> 'ep')
+      THEN
+        RETURN jsonb_build_object('ok', false, 'err', 'locked');
+      END IF;
       RETURN jsonb_build_object('ok', false, 'err', 'conflict');
     END IF;
   END IF;
@@ -124,8 +149,8 @@ BEGIN
 END
 $body$;
 
-CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v5(
-  batch jsonb, plain_count int, channel text, origin text, token text)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v6(
+  batch jsonb, plain_count int, channel text, origin text, token text, wait_for bigint)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   c jsonb;
@@ -141,14 +166,24 @@ DECLARE
   changes text[] := '{}';
   change text;
   payload text := '';
+  lock_wait text;
 BEGIN
+  -- A batch written again for a locked row: that row first, waited for (and then held), before
+  -- anything else is locked or written. Outside every block: given up, it fails the batch whole.
+  IF wait_for IS NOT NULL THEN
+    lock_wait := current_setting('lock_timeout');
+    PERFORM set_config('lock_timeout', '${LOCKED_ROW_WAIT_MS}ms', true);
+    PERFORM 1 FROM instances WHERE id = wait_for FOR NO KEY UPDATE;
+    PERFORM set_config('lock_timeout', lock_wait, true);
+  END IF;
   -- First all commits in one block: when none raises an error (a conflict is an answer, not an
   -- error), that costs one subtransaction for the batch.
   BEGIN
     IF plain_count > 0 THEN
-      -- The plain event commits, each checked as backstate_apply_commit_v4 checks one: its key
-      -- first, then the row exactly as the step was computed on, skipped if another transaction
-      -- is writing it. A row is written at most once: no two plain commits share an instance.
+      -- The plain event commits, each checked as backstate_apply_commit_v5 checks one: its key
+      -- first, then the row exactly as the step was computed on, skipped (and answered "locked")
+      -- if another transaction holds it. A row is written at most once: no two plain commits
+      -- share an instance.
       WITH input AS (
         SELECT r.* FROM ROWS FROM (jsonb_to_recordset(batch) AS (f int, o text, m text, n text,
           id bigint, v text, es bigint, s text, p text, e text, st text, at bigint, kid text,
@@ -180,6 +215,12 @@ BEGIN
             WHEN updated.id IS NOT NULL
               THEN jsonb_build_object('ok', true, 'id', updated.id, 'seq', updated.sequence)
             WHEN NOT checked.key_ok THEN jsonb_build_object('ok', false, 'err', 'key')
+            WHEN EXISTS (SELECT 1 FROM instances AS held
+                WHERE held.id = checked.id AND held.org_id = checked.o
+                  AND held.machine_name = checked.m AND held.name = checked.n
+                  AND held.sequence = checked.es AND held.status = 'running'
+                  AND held.pending_services = checked.ep)
+              THEN jsonb_build_object('ok', false, 'err', 'locked')
             ELSE jsonb_build_object('ok', false, 'err', 'conflict') END AS result
         FROM checked LEFT JOIN updated USING (pos)
       )
@@ -202,7 +243,7 @@ BEGIN
         THEN
           result := jsonb_build_object('ok', false, 'err', 'chain');
         ELSE
-          result := pg_temp.backstate_apply_commit_v4(c);
+          result := pg_temp.backstate_apply_commit_v5(c);
         END IF;
         results := results || result;
         IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
@@ -220,7 +261,7 @@ BEGIN
         CONTINUE;
       END IF;
       BEGIN
-        result := pg_temp.backstate_apply_commit_v4(c);
+        result := pg_temp.backstate_apply_commit_v5(c);
       EXCEPTION
         WHEN unique_violation THEN
           result := jsonb_build_object('ok', false,
@@ -289,4 +330,4 @@ $body$`;
 
 /** One batch, in its own transaction: a single statement, so a single round trip. */
 export const COMMIT_BATCH =
-  "SELECT pg_temp.backstate_commit_batch_v5($1::jsonb, $2::int, $3::text, $4::text, $5::text) AS results";
+  "SELECT pg_temp.backstate_commit_batch_v6($1::jsonb, $2::int, $3::text, $4::text, $5::text, $6::bigint) AS results";

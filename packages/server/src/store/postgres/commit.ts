@@ -21,6 +21,7 @@ import {
   BATCH_TIMEOUT_MS,
   COMMIT_BATCH,
   DEFINE_COMMIT_BATCH,
+  LOCKED_ROW_WAIT_MS,
   type CommitFailure,
 } from "./commit-function.js";
 import { commitChange, originPrefix } from "./notices.js";
@@ -64,6 +65,12 @@ const defined = new WeakSet<PoolClient>();
  * back (see fateOf). Resolves after the commit, so with PostgreSQL's default `synchronous_commit`
  * every commit it reports is durable.
  *
+ * A commit that found its row exactly as expected but held by another transaction ("locked")
+ * is not refused: nothing changed the instance, or not yet. It is finished after its batch
+ * (LockedRows), with the commits built on it, in a batch of its own that waits for that row;
+ * the batches that follow do not wait for it, and one node finishes such commits one instance at
+ * a time, in the order their batches found them.
+ *
  * The transaction also sends change notices (NOTIFY on `notices.channel`) naming every commit
  * that succeeded: PostgreSQL delivers them to every listening node exactly when the batch commits.
  */
@@ -71,13 +78,15 @@ export function commitBatchRunner(
   pool: Pool,
   notices: { channel: string; origin: string },
 ): (batch: readonly QueuedCommit[]) => Promise<Outcome<CommitResult>[]> {
-  return (batch) => runBatch(pool, notices, batch);
+  const later = new LockedRows(pool, notices);
+  return (batch) => runBatch(pool, notices, batch, later);
 }
 
 async function runBatch(
   pool: Pool,
   notices: { channel: string; origin: string },
   batch: readonly QueuedCommit[],
+  later: LockedRows,
 ): Promise<Outcome<CommitResult>[]> {
   const order = batch
     .map((queued, index) => ({ queued, index }))
@@ -89,8 +98,16 @@ async function runBatch(
   const elements: Element[] = [];
   const sent: Array<{ queued: QueuedCommit; index: number }> = [];
   const position = new Map<QueuedCommit, number>();
+  // Commits finished after the batch (see LockedRows), in the batch's (instance-key) order.
+  const deferred = new Set<QueuedCommit>();
   for (const { queued, index } of order) {
     const { builtOn, commit } = queued;
+    // Its predecessor is still to be finished after an earlier batch (or this one): so is this.
+    if (builtOn?.deferred === true) {
+      queued.deferred = true;
+      deferred.add(queued);
+      continue;
+    }
     // Its predecessor ran in an earlier batch, or was refused just above: its fate is known.
     if (builtOn?.failed === true) {
       queued.failed = true;
@@ -111,32 +128,176 @@ async function runBatch(
     elements.push(element);
     sent.push({ queued, index });
   }
-  if (elements.length === 0) return outcomes;
+  if (elements.length === 0) return later.take(order, deferred, outcomes);
   const plainCount = markPlainCommits(elements);
 
   let results: ElementResult[];
   try {
-    results = await writeBatch(pool, notices, elements, plainCount);
+    try {
+      results = await writeBatch(pool, notices, elements, plainCount);
+    } catch (error) {
+      if (!(error instanceof BatchFateUnknown)) throw error;
+      results = await fateOf(pool, error, elements);
+    }
+    if (results.length !== elements.length) {
+      throw new BackstateError(
+        "store-error",
+        "the commit function answered the wrong number of results",
+      );
+    }
   } catch (error) {
-    if (!(error instanceof BatchFateUnknown)) throw error;
-    results = await fateOf(pool, error, elements);
-  }
-  if (results.length !== elements.length) {
-    throw new BackstateError(
-      "store-error",
-      "the commit function answered the wrong number of results",
-    );
+    // The whole batch fails, the commits held back for a predecessor with it: none is deferred.
+    for (const queued of deferred) queued.deferred = false;
+    throw error;
   }
   sent.forEach(({ queued, index }, i) => {
     const result = results[i]!;
+    const after = elements[i]!.a;
     if (result.ok) {
       outcomes[index] = { ok: true, value: { instanceId: result.id, sequence: result.seq } };
+    } else if (
+      result.err === "locked" ||
+      (result.err === "chain" && after !== undefined && sent[after]!.queued.deferred === true)
+    ) {
+      // Its row was held (or the one it was built on was): written again once it is let go.
+      queued.deferred = true;
+      deferred.add(queued);
     } else {
       queued.failed = true;
       outcomes[index] = { ok: false, error: failureError(queued.commit, result) };
     }
   });
-  return outcomes;
+  return later.take(order, deferred, outcomes);
+}
+
+/** A commit finished after its batch, and how to tell its caller. */
+type Member = {
+  queued: QueuedCommit;
+  resolve: (value: CommitResult) => void;
+  reject: (error: Error) => void;
+};
+
+/**
+ * One node's commits whose instance row another transaction held when their batch ran. Each
+ * instance's are written again in a batch of their own that first waits for the row (and then
+ * holds it), so they land on the row as its holder left it: written if nothing changed it, else
+ * refused as any commit on a stale record is. One such batch at a time, in the order they came:
+ * a commit built on one of them is finished after it, and the node's pool gives one connection
+ * at most to waiting. Waiting holds no other row, so it cannot be part of a deadlock.
+ */
+class LockedRows {
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly notices: { channel: string; origin: string },
+  ) {}
+
+  /**
+   * Queues the batch's `deferred` commits (taken in `order`, one run per instance) and gives each
+   * the outcome "later"; answers `outcomes`.
+   */
+  take(
+    order: ReadonlyArray<{ queued: QueuedCommit; index: number }>,
+    deferred: ReadonlySet<QueuedCommit>,
+    outcomes: Outcome<CommitResult>[],
+  ): Outcome<CommitResult>[] {
+    let run: Member[] = [];
+    let instance: InstanceKey | undefined;
+    for (const { queued, index } of order) {
+      if (!deferred.has(queued)) continue;
+      if (instance !== undefined && compareKeys(instance, queued.commit.instance) !== 0) {
+        this.#queue(run);
+        run = [];
+      }
+      instance = queued.commit.instance;
+      const settles = new Promise<CommitResult>((resolve, reject) =>
+        run.push({ queued, resolve, reject }),
+      );
+      outcomes[index] = { ok: "later", settles };
+    }
+    if (run.length > 0) this.#queue(run);
+    return outcomes;
+  }
+
+  #queue(run: Member[]): void {
+    this.#tail = this.#tail.then(() => this.#finish(run));
+  }
+
+  /** Writes one instance's deferred commits, settling every one of them; never throws. */
+  async #finish(run: Member[]): Promise<void> {
+    const settled = new Set<Member>();
+    const settle = (member: Member, outcome: Outcome<CommitResult>) => {
+      // Its fate first: a successor cut into a batch from now on reads it there.
+      member.queued.deferred = false;
+      if (outcome.ok === true) member.resolve(outcome.value);
+      else if (outcome.ok === false) {
+        member.queued.failed = true;
+        member.reject(outcome.error);
+      }
+      settled.add(member);
+    };
+    try {
+      const elements: Element[] = [];
+      const sent: Member[] = [];
+      const position = new Map<QueuedCommit, number>();
+      for (const member of run) {
+        const { builtOn, commit } = member.queued;
+        if (builtOn?.failed === true) {
+          settle(member, { ok: false, error: chainBroken(commit) });
+          continue;
+        }
+        let element: Element;
+        try {
+          element = toElement(commit);
+        } catch (error) {
+          settle(member, { ok: false, error: error as Error });
+          continue;
+        }
+        const before = builtOn === undefined ? undefined : position.get(builtOn);
+        if (before !== undefined) element.a = before;
+        position.set(member.queued, elements.length);
+        elements.push(element);
+        sent.push(member);
+      }
+      if (elements.length === 0) return;
+      const plainCount = markPlainCommits(elements);
+      let results: ElementResult[];
+      try {
+        results = await writeBatch(this.pool, this.notices, elements, plainCount, elements[0]!.id);
+      } catch (error) {
+        if (!(error instanceof BatchFateUnknown)) throw error;
+        results = await fateOf(this.pool, error, elements);
+      }
+      if (results.length !== elements.length) {
+        throw new BackstateError(
+          "store-error",
+          "the commit function answered the wrong number of results",
+        );
+      }
+      sent.forEach((member, i) => {
+        const result = results[i]!;
+        settle(
+          member,
+          result.ok
+            ? { ok: true, value: { instanceId: result.id, sequence: result.seq } }
+            : { ok: false, error: failureError(member.queued.commit, result) },
+        );
+      });
+    } catch (cause) {
+      const error =
+        cause instanceof DatabaseError && cause.code === "55P03"
+          ? new BackstateError(
+              "store-error",
+              `instance ${run[0]!.queued.commit.instance.instanceName}: another transaction held its row for more than ${LOCKED_ROW_WAIT_MS} ms`,
+              { cause },
+            )
+          : new BackstateError("store-error", "the group commit transaction failed", { cause });
+      for (const member of run) {
+        if (!settled.has(member)) settle(member, { ok: false, error });
+      }
+    }
+  }
 }
 
 /** The connection broke after the batch statement was sent: it may have committed or not. */
@@ -157,6 +318,7 @@ async function writeBatch(
   notices: { channel: string; origin: string },
   elements: readonly Element[],
   plainCount: number,
+  waitFor?: number,
 ): Promise<ElementResult[]> {
   const client = await checkOut(pool);
   let broken: Error | undefined;
@@ -170,7 +332,7 @@ async function writeBatch(
     }
     sent = true;
     const statement = {
-      name: "bs_commit_batch_v5",
+      name: "bs_commit_batch_v6",
       text: COMMIT_BATCH,
       values: [
         JSON.stringify(elements),
@@ -178,6 +340,8 @@ async function writeBatch(
         notices.channel,
         originPrefix(notices.origin),
         token,
+        // The instance whose row the batch waits for first (finishing locked commits), if any.
+        waitFor ?? null,
       ],
       // A batch that takes this long is given up, as if its connection broke: fenced, it either
       // has committed, and its answer is read back, or never will (fateOf).
@@ -312,6 +476,10 @@ function failureError(commit: TransitionCommit, failure: CommitFailure): Error {
       );
     case "key":
       return new SigningKeyGoneError(commit.requiresKeyId ?? "(none)");
+    case "locked":
+      // Only a batch that did not wait for the row is answered so, and such an answer is
+      // written again (LockedRows), not reported: this cannot be told to a caller.
+      return new BackstateError("store-error", `instance ${key.instanceName}: its row was held`);
     case "race":
       // Two writers crossed and PostgreSQL picked this one to give way: what a conflict says.
       return new ConflictError(`the commit lost a race with another writer: ${failure.msg ?? ""}`);
