@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { systemClock } from "../../src/engine/clock.js";
+import type { Store, TransitionCommit } from "../../src/store/store.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
 import { TestSchemas, testDatabaseUrl } from "../store/postgres-support.js";
 
@@ -106,5 +107,66 @@ if (url !== undefined) {
         );
       });
     }
+
+    test("an event the machine sends itself, while another transaction holds the row, waits and commits", async () => {
+      // XState 4's send() to itself is a commit of its own, after the one of the event that sent
+      // it: the row is held from the moment that second commit is sent until someone waits.
+      const name = "self-sent";
+      let armed = true;
+      const wrapStore = (store: Store): Store =>
+        new Proxy(store, {
+          get(target, property, receiver) {
+            if (property === "commitTransition") {
+              return async (commit: TransitionCommit) => {
+                const event = JSON.parse(commit.transition.event) as { type: string };
+                if (!armed || commit.kind !== "event" || event.type !== "inc") {
+                  return target.commitTransition(commit);
+                }
+                armed = false;
+                const lock = await lockRow(name, "SHARE");
+                let settled = false;
+                const committing = target.commitTransition(commit);
+                committing.then(
+                  () => (settled = true),
+                  () => (settled = true),
+                );
+                try {
+                  await someoneWaitsFor(lock.pid, () => settled);
+                } finally {
+                  await lock.release();
+                }
+                return committing;
+              };
+            }
+            const value: unknown = Reflect.get(target, property, receiver);
+            return typeof value === "function" ? (value.bind(target) as unknown) : value;
+          },
+        });
+      const other = await startHarness({
+        clock: systemClock,
+        databaseUrl: url,
+        postgres: { schema },
+        wrapStore,
+      });
+      try {
+        const machine = await other.deploy("workflow-v4.js", "v4-cli", "sender-v4");
+        const address = { orgId: ORG, machineName: machine, instanceName: name };
+        await other.engine.createInstance({ ...address, authContext: { sub: "alice" } });
+        const state = await other.engine.sendEvent({
+          ...address,
+          event: "bounce",
+          authContext: { sub: "alice" },
+        });
+        assert.equal(armed, false, "the self-sent event was committed through the wrapper");
+        assert.equal((state.publicContext as { count: number }).count, 1);
+        const history = await other.store.listTransitions(address, { limit: 10 });
+        assert.deepEqual(
+          history.map((t) => (JSON.parse(t.event) as { type: string }).type),
+          ["xstate.init", "bounce", "inc"],
+        );
+      } finally {
+        await other.dispose();
+      }
+    });
   });
 }
