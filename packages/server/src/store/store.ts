@@ -311,7 +311,10 @@ export interface Store extends ProviderStore {
   nextTimerDue(): Promise<EpochMs | undefined>;
   /**
    * Claims up to `limit` timers due at or before `now` whose claim (if any) has lapsed, leasing
-   * each until `now + leaseMs` so no other claimer takes it meanwhile.
+   * each until `now + leaseMs` so no other claimer takes it meanwhile. Fair between orgs (see
+   * fair-timer-claims.ts): an org's due timers are taken in turns with every other org's, and the
+   * org with fewer timers under lease now goes first; within an org, earliest due first. The
+   * result lists them earliest due first.
    */
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]>;
   /** A delivery failed: count it and retry at `retryAt`, or drop the timer when `drop`. */

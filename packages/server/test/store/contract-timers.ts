@@ -176,4 +176,59 @@ export function timerContract(open: () => Promise<ContractStore>): void {
         "the dropped timer is gone",
       );
     }));
+
+  test("one org's backlog of due timers does not hold back another org's due timer", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_busy");
+      await seedMachine(store, "org_quiet");
+      // The busy org's timers came due long before the quiet org's, and fill any one claim.
+      for (let i = 0; i < 4; i += 1) {
+        await createInstance(store, instanceKey("org_busy", `i${i}`), {
+          timersToArm: Array.from({ length: 10 }, (_, n) => timer(`t${n}`, 100 + i * 10 + n)),
+        });
+      }
+      await createInstance(store, instanceKey("org_quiet", "q"), {
+        timersToArm: [timer("t", 900)],
+      });
+      const claimed = await store.claimDueTimers(1000, 5, LEASE);
+      assert.equal(claimed.length, 5);
+      assert.ok(
+        claimed.some((t) => t.instance.orgId === "org_quiet"),
+        "the quiet org's due timer is in the first claim",
+      );
+      // Within an org, earliest due first.
+      assert.deepEqual(
+        claimed.filter((t) => t.instance.orgId === "org_busy").map((t) => t.dueAt),
+        [100, 101, 102, 103],
+      );
+    }));
+
+  test("orgs take turns at due timers, the one with fewer under lease first, even one claim at a time", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await seedMachine(store, "org_b");
+      await createInstance(store, instanceKey("org_a", "a"), {
+        timersToArm: Array.from({ length: 6 }, (_, n) => timer(`a${n}`, 100 + n)),
+      });
+      await createInstance(store, instanceKey("org_b", "b"), {
+        timersToArm: [timer("b0", 500), timer("b1", 501)],
+      });
+      const order: string[] = [];
+      for (let i = 0; i < 6; i += 1) {
+        const [one, ...more] = await store.claimDueTimers(1000, 1, LEASE);
+        assert.ok(one);
+        assert.deepEqual(more, []);
+        order.push(one.key);
+      }
+      // On a tie (as many under lease), the earlier due goes first.
+      assert.deepEqual(order, ["a0", "b0", "a1", "b1", "a2", "a3"]);
+
+      // Leases that lapsed count no more: all are claimable again, and a claim with room for
+      // them all takes them all (listed earliest due first).
+      const claimed = await store.claimDueTimers(1000 + LEASE, 10, LEASE);
+      assert.deepEqual(
+        claimed.map((t) => t.key),
+        ["a0", "a1", "a2", "a3", "a4", "a5", "b0", "b1"],
+      );
+    }));
 }

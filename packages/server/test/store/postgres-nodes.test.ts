@@ -70,6 +70,7 @@ if (url !== undefined) {
           { version: 5, name: "0005-service-leases.sql" },
           { version: 6, name: "0006-version-index-selectors.sql" },
           { version: 7, name: "0007-batch-outcomes.sql" },
+          { version: 8, name: "0008-timers-by-org.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;

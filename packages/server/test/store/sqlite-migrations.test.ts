@@ -165,6 +165,53 @@ test("a database of the first migration is upgraded with its data kept", async (
   }
 });
 
+test("timers armed before 0008 get their instance's org, and are claimed org by org", async () => {
+  const path = freshPath();
+  const db = new Database(path);
+  try {
+    const before = readMigrations(findMigrationsDir()).filter((m) => m.version < 8);
+    applyMigrations(db, before);
+    // Rows written by the older server.
+    for (const org of ["org_busy", "org_quiet"]) {
+      db.prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, 0)").run(org, org);
+      db.prepare("INSERT INTO machines (org_id, name, created_at) VALUES (?, 'm', 0)").run(org);
+      db.prepare(
+        `INSERT INTO machine_versions (org_id, machine_name, id, code, hash, created_at)
+         VALUES (?, 'm', 'v', '', '', 0)`,
+      ).run(org);
+    }
+    const instance = db.prepare(
+      `INSERT INTO instances (org_id, machine_name, name, machine_version_id, snapshot, status,
+         sequence, pending_services, created_at, updated_at)
+       VALUES (?, 'm', ?, 'v', '{}', 'running', 1, '[]', 0, 0)`,
+    );
+    const timer = db.prepare(
+      "INSERT INTO timers (instance_id, key, due_at, event) VALUES (?, ?, ?, '{}')",
+    );
+    const busy = Number(instance.run("org_busy", "b").lastInsertRowid);
+    const quiet = Number(instance.run("org_quiet", "q").lastInsertRowid);
+    for (let i = 0; i < 5; i += 1) timer.run(busy, `t${i}`, 100 + i);
+    timer.run(quiet, "t", 500);
+  } finally {
+    db.close();
+  }
+
+  const store = openSqliteStore({ path });
+  try {
+    await store.migrate();
+    const claimed = await store.claimDueTimers(1000, 2, 30_000);
+    assert.deepEqual(
+      claimed.map((t) => [t.instance.orgId, t.key]),
+      [
+        ["org_busy", "t0"],
+        ["org_quiet", "t"],
+      ],
+    );
+  } finally {
+    await store.close();
+  }
+});
+
 test("migration files must be numbered without gaps", async () => {
   const dir = join(root, `migrations-${++n}`);
   mkdirSync(dir);

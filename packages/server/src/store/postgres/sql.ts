@@ -216,16 +216,38 @@ export const SQL = {
       (SELECT min(due_at) FROM timers WHERE claimed_until IS NULL),
       (SELECT min(GREATEST(due_at, claimed_until)) FROM timers WHERE claimed_until IS NOT NULL)
     ) AS "dueAt"`,
-  // One statement: the due rows are locked as they are picked, SKIP LOCKED passes over the ones
-  // another claimer is leasing right now, and a row that claimer leased in the meantime is
+  // One statement, fair between orgs as SQLite's claimer is (fair-timer-claims.ts): the orgs that
+  // have timers (a loose index scan, one seek each), each org's earliest claimable due timers,
+  // each ranked by its turn (the org's timers under lease + its place in the org's line), and the
+  // lowest turns taken. The picked rows are locked as they are taken: SKIP LOCKED passes over the
+  // ones another claimer is leasing right now, and a row that claimer leased in the meantime is
   // re-checked against the lease condition before it is taken. So no two claimers ever lease the
   // same timer while its lease holds.
-  claimTimers: `WITH due AS (
-      SELECT id FROM timers
-      WHERE due_at <= $1 AND (claimed_until IS NULL OR claimed_until <= $1)
-      ORDER BY due_at, id
-      LIMIT $2
-      FOR UPDATE SKIP LOCKED
+  claimTimers: `WITH RECURSIVE timer_orgs AS (
+      (SELECT org_id FROM timers ORDER BY org_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT t.org_id FROM timers t WHERE t.org_id > o.org_id ORDER BY t.org_id LIMIT 1)
+      FROM timer_orgs o WHERE o.org_id IS NOT NULL
+    ), leased AS (
+      SELECT org_id, count(*) AS n FROM timers WHERE claimed_until > $1 GROUP BY org_id
+    ), candidates AS (
+      SELECT c.id, c.due_at,
+        coalesce(l.n, 0) + row_number() OVER (PARTITION BY o.org_id ORDER BY c.due_at, c.id) AS turn
+      FROM timer_orgs o
+      CROSS JOIN LATERAL (
+        SELECT t.id, t.due_at FROM timers t
+        WHERE t.org_id = o.org_id AND t.due_at <= $1
+          AND (t.claimed_until IS NULL OR t.claimed_until <= $1)
+        ORDER BY t.due_at, t.id
+        LIMIT $2
+      ) c
+      LEFT JOIN leased l ON l.org_id = o.org_id
+    ), picked AS (
+      SELECT id FROM candidates ORDER BY turn, due_at, id LIMIT $2
+    ), due AS (
+      SELECT t.id FROM picked JOIN timers t ON t.id = picked.id
+      WHERE t.due_at <= $1 AND (t.claimed_until IS NULL OR t.claimed_until <= $1)
+      FOR UPDATE OF t SKIP LOCKED
     )
     UPDATE timers t SET claimed_until = $3
     FROM due, instances i

@@ -110,7 +110,7 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
     // Re-arming replaces the timer with a new id, so a late delivery of the old one (which names
     // the old id) cannot delete its replacement.
     s.deleteTimerByKey.run(instanceId, timer.key);
-    s.insertTimer.run(instanceId, timer.key, timer.dueAt, timer.event);
+    s.insertTimer.run(instanceId, commit.instance.orgId, timer.key, timer.dueAt, timer.event);
   }
   return { instanceId, sequence };
 }

@@ -362,9 +362,9 @@ export function prepareStatements(db: Database.Database) {
        ORDER BY t.sequence DESC`,
     ),
 
-    insertTimer: prepare<[instanceId: number, key: string, dueAt: number, event: string]>(
-      "INSERT INTO timers (instance_id, key, due_at, event) VALUES (?, ?, ?, ?)",
-    ),
+    insertTimer: prepare<
+      [instanceId: number, orgId: string, key: string, dueAt: number, event: string]
+    >("INSERT INTO timers (instance_id, org_id, key, due_at, event) VALUES (?, ?, ?, ?, ?)"),
     deleteTimerByKey: prepare<[instanceId: number, key: string]>(
       "DELETE FROM timers WHERE instance_id = ? AND key = ?",
     ),
@@ -378,12 +378,32 @@ export function prepareStatements(db: Database.Database) {
     earliestLeaseEnd: prepareValue<[], number | null>(
       "SELECT MIN(MAX(due_at, claimed_until)) FROM timers WHERE claimed_until IS NOT NULL",
     ),
-    selectClaimable: prepare<[now: number, now: number, limit: number], DueTimerRow>(
+    // A claim, org by org (fair-timer-claims.ts): the orgs that have timers, found one index
+    // seek each, then each org's earliest claimable due timers.
+    firstTimerOrg: prepareValue<[], string | null>("SELECT min(org_id) FROM timers"),
+    nextTimerOrg: prepareValue<[after: string], string | null>(
+      "SELECT min(org_id) FROM timers WHERE org_id > ?",
+    ),
+    // Named: for the GROUP BY, SQLite would rather walk every timer in org order than the few
+    // under lease.
+    leasedTimersByOrg: prepare<[now: number], { orgId: string; leased: number }>(
+      `SELECT org_id AS orgId, count(*) AS leased
+       FROM timers INDEXED BY timers_by_claimed_until
+       WHERE claimed_until > ? GROUP BY org_id`,
+    ),
+    claimableOfOrg: prepare<
+      [orgId: string, now: number, now: number, limit: number],
+      { id: number; dueAt: number }
+    >(
+      `SELECT id, due_at AS dueAt FROM timers
+       WHERE org_id = ? AND due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+       ORDER BY due_at, id LIMIT ?`,
+    ),
+    dueTimerById: prepare<[id: number], DueTimerRow>(
       `SELECT t.id, t.instance_id AS instanceId, t.key, t.due_at AS dueAt, t.event, t.attempts,
          i.org_id AS orgId, i.machine_name AS machineName, i.name AS instanceName
        FROM timers t JOIN instances i ON i.id = t.instance_id
-       WHERE t.due_at <= ? AND (t.claimed_until IS NULL OR t.claimed_until <= ?)
-       ORDER BY t.due_at, t.id LIMIT ?`,
+       WHERE t.id = ?`,
     ),
     leaseTimer: prepare<[claimedUntil: number, id: number]>(
       "UPDATE timers SET claimed_until = ? WHERE id = ?",

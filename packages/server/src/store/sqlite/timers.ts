@@ -1,6 +1,7 @@
 // Durable timers (delayed events): finding the next wake-up, and leasing due timers to a deliverer.
 import type Database from "better-sqlite3";
 import type { EpochMs, TimerRecord } from "../store.js";
+import { pickFairly, type OrgCandidates } from "../fair-timer-claims.js";
 import { toTimerRecord } from "../rows.js";
 import type { Statements } from "./statements.js";
 
@@ -24,8 +25,10 @@ export function timerClaimer(
   // IMMEDIATE: the select and the lease happen under the write lock, so two processes sharing
   // the database file never lease the same timer.
   const claim = db.transaction((now: EpochMs, limit: number, leaseMs: number) => {
-    const rows = s.selectClaimable.all(now, now, limit);
+    const picked = pickFairly(claimableByOrg(s, now, limit), limit);
+    const rows = picked.map((id) => s.dueTimerById.get(id)).filter((row) => row !== undefined);
     for (const row of rows) s.leaseTimer.run(now + leaseMs, row.id);
+    rows.sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
     return rows.map(toTimerRecord);
   });
   return (now, limit, leaseMs) => {
@@ -34,4 +37,13 @@ export function timerClaimer(
       throw new TypeError("leaseMs must be an integer ≥ 0");
     return limit === 0 ? [] : claim.immediate(now, limit, leaseMs);
   };
+}
+
+/** Each org that has claimable due timers: how many it has under lease, and its earliest. */
+function* claimableByOrg(s: Statements, now: EpochMs, limit: number): Generator<OrgCandidates> {
+  const leased = new Map(s.leasedTimersByOrg.all(now).map((row) => [row.orgId, row.leased]));
+  for (let org = s.firstTimerOrg.get(); org != null; org = s.nextTimerOrg.get(org)) {
+    const due = s.claimableOfOrg.all(org, now, now, limit);
+    if (due.length > 0) yield { leased: leased.get(org) ?? 0, due };
+  }
 }
