@@ -14,7 +14,7 @@ import { ADAPTER_PATH } from "./runtime/vendor-paths.js";
 import { openPostgresStore } from "./store/postgres/index.js";
 import { claimDataDir } from "./store/sqlite/data-dir-claim.js";
 import { unusableDataDir } from "./store/sqlite/unusable-data-dir.js";
-import { openSqliteStore } from "./store/sqlite/index.js";
+import { openSqliteStore, type OwnedSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 
 /** PostgreSQL settings besides the URL; every node of a cluster must name the same schema. */
@@ -184,7 +184,7 @@ async function openStore(
     }
     const databasePath = join(options.dataDir, "backstate.db");
     let claim: ReturnType<typeof claimDataDir> | undefined;
-    let store: BackstateStore | undefined;
+    let store: OwnedSqliteStore | undefined;
     try {
       // The database holds key and session secrets: only the server's user may read it.
       mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -194,8 +194,14 @@ async function openStore(
       await store.migrate();
       // Alone on the file: a lease in it is an earlier process's, and that process is gone (it
       // held the claim while it ran). Its services died with it; without this, their instances
-      // would wait for the lease to run out before their error events are delivered.
-      if (claim) await store.endServiceLeases(nodeId, [], Number.MAX_SAFE_INTEGER);
+      // would wait for the lease to run out before their error events are delivered. Likewise
+      // the timers it had claimed: a delivery it committed deleted its timer in the same
+      // transaction, so those still there never fired, and are due again now rather than when
+      // the claim's lease (10 s) runs out.
+      if (claim) {
+        await store.endServiceLeases(nodeId, [], Number.MAX_SAFE_INTEGER);
+        await store.releaseTimerClaims();
+      }
     } catch (error) {
       await store?.close();
       claim?.release();

@@ -1,2 +1,7 @@
 // The SQLite adapter's public surface.
-export { openSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
+export {
+  openSqliteStore,
+  type OwnedSqliteStore,
+  type SqliteStore,
+  type SqliteStoreOptions,
+} from "./sqlite-store.js";

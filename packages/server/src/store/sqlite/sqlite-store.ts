@@ -75,8 +75,18 @@ export type SqliteStore = Store & {
   readonly stats: { readonly batches: number };
 };
 
+/** What openSqliteStore gives: the store, and what only the data dir's owner may do with it. */
+export type OwnedSqliteStore = SqliteStore & {
+  /**
+   * Lets go of every timer claim, so claimed timers are due again at their own time. Only for a
+   * process that knows no other one uses the file (it holds the data dir's claim) and has not
+   * started claiming: the claims are then a dead process's.
+   */
+  releaseTimerClaims(): Promise<void>;
+};
+
 /** Opens the database; call `migrate()` before anything else. */
-export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+export function openSqliteStore(options: SqliteStoreOptions): OwnedSqliteStore {
   return new SqliteStoreImpl(options);
 }
 
@@ -88,7 +98,7 @@ type Ready = {
   providers: SqliteProviders;
 };
 
-class SqliteStoreImpl implements SqliteStore {
+class SqliteStoreImpl implements OwnedSqliteStore {
   readonly #db: Database.Database;
   readonly #migrationsDir: string;
   readonly #maxBatchSize: number;
@@ -466,6 +476,12 @@ class SqliteStoreImpl implements SqliteStore {
 
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]> {
     return this.#run(({ claim }) => claim(now, limit, leaseMs));
+  }
+
+  releaseTimerClaims(): Promise<void> {
+    return this.#run(({ s }) => {
+      s.releaseTimerClaims.run();
+    });
   }
 
   recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void> {

@@ -413,6 +413,9 @@ export function prepareStatements(db: Database.Database) {
        WHERE id = ?`,
     ),
     deleteTimer: prepare<[id: number]>("DELETE FROM timers WHERE id = ?"),
+    releaseTimerClaims: prepare<[]>(
+      "UPDATE timers SET claimed_until = NULL WHERE claimed_until IS NOT NULL",
+    ),
   };
 }
 
