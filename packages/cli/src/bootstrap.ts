@@ -15,10 +15,12 @@ export async function ensureAdminCredentials(
   server: RunningServer,
   path: string,
   apiUrl: string,
+  /** This process alone serves the database (SQLite in a claimed data dir). */
+  alone = false,
 ): Promise<{ credentials: Credentials; outcome: CredentialsOutcome }> {
   const { store } = server.backstate;
   const { ids, clock, logger, authenticator } = server.services;
-  const admin = await ensureBootstrapAdmin(store, ids, clock);
+  const admin = await ensureBootstrapAdmin(store, ids, clock, { alone });
   if (admin.created) logger.info("created the first admin and org", { orgId: admin.orgId });
 
   const found = readCredentials(path);

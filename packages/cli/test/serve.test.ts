@@ -488,3 +488,29 @@ test(
     assert.equal(requests, 3);
   },
 );
+
+test(
+  "a first start cut short after claiming the admin's ids: the next start finishes the setup at once",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    // What a kill (or Ctrl-C twice) between the bootstrap's first two writes leaves behind.
+    const store = openSqliteStore({ path: join(dataDir, "backstate.db") });
+    await store.migrate();
+    const ids = { userId: "usr_cutshort", orgId: "org_cutshort", at: Date.now() };
+    await store.ensureSetting("bootstrap-admin", JSON.stringify(ids));
+    await store.close();
+
+    const server = await serve(dataDir);
+    t.after(() => server.child.kill("SIGKILL"));
+    const credentials = readCredentials(server.credentialsPath);
+    assert.equal(credentials.orgId, ids.orgId);
+    const orgs = await call(server.url, credentials.adminToken, "GET", "/orgs");
+    assert.equal(orgs.status, 200);
+    assert.deepEqual(
+      (orgs.body as { orgs: { id: string }[] }).orgs.map((org) => org.id),
+      [ids.orgId],
+    );
+    assert.deepEqual(await stop(server), { code: 0, signal: null });
+  },
+);

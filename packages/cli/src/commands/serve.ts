@@ -193,7 +193,9 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
   try {
     const apiUrl = options.publicUrl ?? clientUrl(server.url);
     const path = credentialsPath(dataDir);
-    const { credentials, outcome } = await ensureAdminCredentials(server, path, apiUrl);
+    // SQLite: the data dir is claimed, so no other server is setting up this database.
+    const alone = options.databaseUrl === undefined;
+    const { credentials, outcome } = await ensureAdminCredentials(server, path, apiUrl, alone);
     logger.info("listening", { url: server.url, apiUrl, dataDir, credentials: outcome });
     const shownPublic = options.publicUrl !== undefined ? ` (public URL ${apiUrl})` : "";
     process.stdout.write(

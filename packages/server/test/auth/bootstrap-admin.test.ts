@@ -1,8 +1,10 @@
-// Several nodes starting at once on an empty database agree on one bootstrap admin and org.
+// Several nodes starting at once on an empty database agree on one bootstrap admin and org; a
+// start cut short while creating it does not keep the database from ever starting again.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ensureBootstrapAdmin } from "../../src/auth/admin-sessions.js";
-import { systemClock } from "../../src/engine/clock.js";
+import { ANONYMOUS_SERVICE } from "../../src/auth/token-exchange/anonymous.js";
+import { ManualClock, systemClock } from "../../src/engine/clock.js";
 import { randomIds } from "../../src/engine/ids.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
 
@@ -19,6 +21,42 @@ test("concurrent bootstraps agree on one admin, created once", async () => {
     assert.equal(await store.getOrgRole(orgId, userId), "admin");
     const again = await ensureBootstrapAdmin(store, randomIds, systemClock);
     assert.deepEqual([again.userId, again.orgId, again.created], [userId, orgId, false]);
+  } finally {
+    await store.close();
+  }
+});
+
+test("a first start cut short after claiming the admin's ids is finished by a later start", async () => {
+  const store = openSqliteStore({ path: ":memory:" });
+  await store.migrate();
+  try {
+    const clock = new ManualClock();
+    // The first start dies after creating the user (as a kill between two writes leaves it).
+    const dying = new Proxy(store, {
+      get: (target, property) =>
+        property === "createOrg"
+          ? () => Promise.reject(new Error("killed"))
+          : (Reflect.get(target, property) as () => unknown).bind(target),
+    });
+    await assert.rejects(ensureBootstrapAdmin(dying, randomIds, clock), /killed/);
+    const claimed = JSON.parse(await store.ensureSetting("bootstrap-admin", "unused")) as {
+      userId: string;
+      orgId: string;
+    };
+    assert.equal(await store.getOrgRole(claimed.orgId, claimed.userId), undefined);
+
+    // Started again a minute later: nobody is creating the admin any more.
+    clock.advance(60_000);
+    const again = await ensureBootstrapAdmin(store, randomIds, clock);
+    assert.deepEqual([again.userId, again.orgId], [claimed.userId, claimed.orgId]);
+    assert.equal(await store.getOrgRole(again.orgId, again.userId), "admin");
+    assert.ok(await store.getOrg(again.orgId));
+    assert.ok(await store.getTokenProvider(again.orgId, ANONYMOUS_SERVICE), "anonymous access");
+    const third = await ensureBootstrapAdmin(store, randomIds, clock);
+    assert.deepEqual(
+      [third.userId, third.orgId, third.created],
+      [again.userId, again.orgId, false],
+    );
   } finally {
     await store.close();
   }
