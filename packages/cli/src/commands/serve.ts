@@ -188,7 +188,9 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
   } catch (error) {
     throw startError(error, options) ?? error;
   }
-  const stopped = closeOnSignals(server, logger);
+  let setupDone!: () => void;
+  const setup = new Promise<void>((resolve) => (setupDone = resolve));
+  const stopped = closeOnSignals(server, logger, setup);
 
   try {
     const apiUrl = options.publicUrl ?? clientUrl(server.url);
@@ -205,13 +207,26 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
     );
   } catch (error) {
     await server.close();
+    // A signal's close may still end after this one's (the same close): nobody waits for it.
+    stopped.catch(() => {});
     throw error;
+  } finally {
+    setupDone();
   }
   await stopped;
 }
 
-/** The first signal closes the server (the promise resolves after); a second exits at once. */
-function closeOnSignals(server: RunningServer, logger: Logger): Promise<void> {
+/**
+ * The first signal closes the server (the promise resolves after); a second exits at once. A
+ * signal during the first start's setup (`setup` pending) closes it once the setup is done: the
+ * store closed under the setup's feet failed the start (exit 1) with the bootstrap admin half
+ * created (on PostgreSQL, whose queries let the signal in between them).
+ */
+function closeOnSignals(
+  server: RunningServer,
+  logger: Logger,
+  setup: Promise<void>,
+): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     let closing = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -221,15 +236,17 @@ function closeOnSignals(server: RunningServer, logger: Logger): Promise<void> {
       }
       closing = true;
       logger.info("shutting down: requests in flight finish first", { signal });
-      server.close().then(
-        () => {
-          logger.info("stopped");
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          resolvePromise();
-        },
-        (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
-      );
+      setup
+        .then(() => server.close())
+        .then(
+          () => {
+            logger.info("stopped");
+            process.off("SIGINT", onSignal);
+            process.off("SIGTERM", onSignal);
+            resolvePromise();
+          },
+          (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
+        );
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
