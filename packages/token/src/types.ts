@@ -78,6 +78,12 @@ export type VerifyOptions<K extends VerificationKey> = {
   clock?: () => number;
   /** Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds. Default 30. */
   leewaySeconds?: number;
+  /**
+   * How long after its `exp` (on top of `leewaySeconds`) a token still passes, in seconds.
+   * Default 0. For a verifier whose client cannot fetch a fresh token, such as a WebSocket that
+   * reconnects with the URL it first opened; `nbf` and `iat` keep the plain leeway.
+   */
+  expiredGraceSeconds?: number;
   /** Longest token accepted, in characters. Default 16,384. */
   maxLength?: number;
 };

@@ -48,6 +48,38 @@ test("leeway: just-expired passes within it and fails beyond it", async () => {
   });
 });
 
+test("expiredGraceSeconds: an expired token passes for that long beyond the leeway, no longer", async () => {
+  const hourAgo = craftToken(header, validClaims({ exp: NOW - 3600, iat: NOW - 7200 }));
+  await assert.rejects(verifyToken(hourAgo, verifyOptions()), { code: "token-expired" });
+  const graced = { ...verifyOptions(), leewaySeconds: 0, expiredGraceSeconds: 3601 };
+  assert.equal((await verifyToken(hourAgo, graced)).claims.exp, NOW - 3600);
+  // Exactly at the end of the grace, as at the end of the leeway, it has expired.
+  await assert.rejects(verifyToken(hourAgo, { ...graced, expiredGraceSeconds: 3600 }), {
+    code: "token-expired",
+  });
+  // The leeway adds to it.
+  await verifyToken(hourAgo, { ...graced, leewaySeconds: 30, expiredGraceSeconds: 3590 });
+});
+
+test("expiredGraceSeconds leaves every other check as it is", async () => {
+  const graced = { ...verifyOptions(), expiredGraceSeconds: 86_400 };
+  const expired = { exp: NOW - 60 };
+  const cases: Array<[string, string]> = [
+    [craftToken(header, validClaims({ ...expired, nbf: NOW + 120 })), "token-not-yet-valid"],
+    [craftToken(header, validClaims({ ...expired, iat: NOW + 120 })), "token-issued-in-future"],
+    [craftToken(header, validClaims({ ...expired, aud: "elsewhere" })), "token-audience-invalid"],
+    [
+      craftToken(header, validClaims(expired), { secret: "sbsec_not_the_key" }),
+      "token-signature-invalid",
+    ],
+    [craftToken({ ...header, kid: "sbk_other" }, validClaims(expired)), "token-unknown-key"],
+  ];
+  for (const [token, code] of cases) {
+    await assert.rejects(verifyToken(token, graced), { code });
+  }
+  await verifyToken(craftToken(header, validClaims(expired)), graced);
+});
+
 test("HS384 and HS512 verify only when allowed", async () => {
   const token = craftToken({ ...header, alg: "HS512" }, validClaims(), { hash: "sha512" });
   await assert.rejects(verifyToken(token, verifyOptions()), {
@@ -73,6 +105,12 @@ test("misuse of the options is a TypeError", async () => {
     verifyToken(token, { ...verifyOptions(), algorithms: ["RS256" as never] }),
     TypeError,
   );
+  for (const expiredGraceSeconds of [-1, NaN, Infinity]) {
+    await assert.rejects(
+      verifyToken(token, { ...verifyOptions(), expiredGraceSeconds }),
+      TypeError,
+    );
+  }
 });
 
 test("TokenError carries its code and is an Error", async () => {

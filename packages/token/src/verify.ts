@@ -164,10 +164,16 @@ function resolveOptions<K extends VerificationKey>(options: VerifyOptions<K>) {
       throw new TypeError(`unsupported algorithm ${JSON.stringify(algorithm)}: use HS256/384/512`);
     }
   }
+  const grace = options.expiredGraceSeconds ?? 0;
+  // A NaN here would make every expired token pass: `exp <= now - NaN` is never true.
+  if (!(Number.isFinite(grace) && grace >= 0)) {
+    throw new TypeError("expiredGraceSeconds must be a finite number of seconds, 0 or more");
+  }
   return {
     algorithms,
     audiences,
     leeway: options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
+    grace,
     maxLength: options.maxLength ?? DEFAULT_MAX_LENGTH,
     clock: options.clock ?? Date.now,
   };
@@ -180,7 +186,9 @@ function checkClaims(payload: Record<string, unknown>, settings: Settings): Toke
   const nbf = numericDate(payload, "nbf");
   const iat = numericDate(payload, "iat");
   if (exp === undefined) throw new TokenError("token-expiry-missing", "token has no exp claim");
-  if (exp <= now - leeway) throw new TokenError("token-expired", "token has expired");
+  if (exp <= now - leeway - settings.grace) {
+    throw new TokenError("token-expired", "token has expired");
+  }
   if (nbf !== undefined && nbf > now + leeway) {
     throw new TokenError("token-not-yet-valid", "token is not valid yet (nbf)");
   }
