@@ -33,7 +33,18 @@ type Found = { secret: string } & (
 export type AuthenticateOptions = {
   /** Verify a key token with the key as this node last read it, if it did (see the top). */
   keyFromMemory?: boolean;
+} & ExpiryOptions;
+
+export type ExpiryOptions = {
+  /**
+   * How long after its `exp` (beyond the clock skew) a token still passes, in seconds. Only the
+   * realtime endpoint asks for it (see RealtimeOptions.tokenGraceSeconds); everything else about
+   * the token is checked as without it. Default 0.
+   */
+  expiredGraceSeconds?: number;
 };
+
+const DEFAULT_LEEWAY_SECONDS = 30;
 
 const UNKNOWN_KEY = "token is signed by an unknown key";
 
@@ -77,15 +88,26 @@ export class Authenticator {
     return found !== undefined;
   }
 
+  /**
+   * Throws 403 `token-expired` when the caller's token has expired by the rule `verify` applies
+   * with the same options: for a socket verified earlier that asks for something new.
+   */
+  checkExpiry(caller: Caller, options: ExpiryOptions = {}): void {
+    const { leewaySeconds, expiredGraceSeconds } = this.expiry(options);
+    // verifyToken's rule, with the same numbers.
+    const now = Math.floor(this.now() / 1000);
+    if (caller.expiresAt <= now - leewaySeconds - expiredGraceSeconds) {
+      throw new TokenError("token-expired", "the token has expired");
+    }
+  }
+
   /** Verifies a bare token (the realtime handshake carries it in the query string). */
   async verify(token: string, options: AuthenticateOptions = {}): Promise<Caller> {
     const verified = await verifyToken<Found>(token, {
       lookupKey: (keyId) => this.lookup(keyId, options.keyFromMemory === true),
       audience: [...this.keyAudiences, ADMIN_AUDIENCE],
-      ...(this.options.leewaySeconds !== undefined
-        ? { leewaySeconds: this.options.leewaySeconds }
-        : {}),
-      ...(this.options.clock ? { clock: this.options.clock } : {}),
+      ...this.expiry(options),
+      clock: () => this.now(),
     });
     const found = verified.key;
     // `act`, with the top-level `sub` filled in when `act` has none (State Backed's rule).
@@ -109,6 +131,18 @@ export class Authenticator {
         : { kind: "key", key, claims, expiresAt };
     }
     throw new TokenError("token-audience-invalid", "the token's audience does not fit its key");
+  }
+
+  private now(): number {
+    return (this.options.clock ?? Date.now)();
+  }
+
+  /** How long after `exp` a token still passes: the clock skew, plus any grace asked for. */
+  private expiry(options: ExpiryOptions) {
+    return {
+      leewaySeconds: this.options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
+      expiredGraceSeconds: options.expiredGraceSeconds ?? 0,
+    };
   }
 
   private async lookup(keyId: string, fromMemory: boolean): Promise<Found | undefined> {

@@ -4,7 +4,6 @@
 // engine/read-audience.ts), and a watcher it refuses loses the subscription with an error
 // message. Updates come from the update bus: this node's with their record, other nodes' as a
 // key, loaded from the store only when a socket here watches that instance.
-import { TokenError } from "@backstate/token";
 import type { Authenticator } from "../auth/authenticator.js";
 import { BackstateError } from "../errors.js";
 import type { Engine, InstanceUpdate } from "../engine/engine.js";
@@ -42,8 +41,8 @@ export class RealtimeHub {
       store: Store;
       authenticator: Authenticator;
       logger: Logger;
-      /** Clock skew tolerated on a socket's token expiry for new subscriptions. */
-      tokenLeewaySeconds: number;
+      /** How long after its expiry a socket's token still admits new subscriptions. */
+      tokenGraceSeconds: number;
       /** Every node's updates; without it, this node's engine's only. */
       updates?: UpdateBus;
     },
@@ -162,15 +161,16 @@ export class RealtimeHub {
   }
 
   /**
-   * A subscription is admitted while the socket's token is unexpired (a live subscription is
-   * never cut off by expiry, but a new one needs a live token), its key or session still
-   * exists, and it holds state.read. (The socket's subscription limit is checked on arrival.)
+   * A subscription is admitted while the socket's token is unexpired or within the grace the
+   * handshake gives (a live subscription is never cut off by expiry; a new one is held to the
+   * rule its socket's handshake was), its key or session still exists, and it holds state.read.
+   * (The socket's subscription limit is checked on arrival.)
    */
   private async admit(connection: Connection): Promise<void> {
     const { caller, scopes } = connection.principal;
-    if (Date.now() / 1000 > caller.expiresAt + this.deps.tokenLeewaySeconds) {
-      throw new TokenError("token-expired", "the socket's token has expired: reconnect");
-    }
+    this.deps.authenticator.checkExpiry(caller, {
+      expiredGraceSeconds: this.deps.tokenGraceSeconds,
+    });
     if (!(await this.deps.authenticator.stillValid(caller))) {
       throw new BackstateError("token-missing", "the socket's key or session no longer exists");
     }

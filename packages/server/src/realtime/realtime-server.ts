@@ -21,6 +21,9 @@ import type { UpdateBus } from "./update-bus.js";
 
 export const REALTIME_PATH = "/rt";
 
+/** See RealtimeOptions.tokenGraceSeconds. */
+export const DEFAULT_TOKEN_GRACE_SECONDS = 24 * 60 * 60;
+
 export type RealtimeOptions = Partial<ConnectionLimits> & {
   /** Sockets this node holds at once. Default 20,000. */
   maxConnections?: number;
@@ -28,8 +31,16 @@ export type RealtimeOptions = Partial<ConnectionLimits> & {
   maxMessageBytes?: number;
   /** A socket silent this long is closed. Default 15 min: the client pings every 5. */
   idleTimeoutMs?: number;
-  /** Clock skew tolerated on a socket token's expiry when it subscribes again. Default 30 s. */
-  tokenLeewaySeconds?: number;
+  /**
+   * How long after its `exp` (beyond the usual 30 s of clock skew) a token still opens a socket
+   * and subscribes on one, in whole seconds; 0: no longer than the skew. The official client puts
+   * the token in the socket's URL once and reconnects with that URL for as long as the page
+   * lives, so after a restart, a deploy or a laptop's sleep it comes back with a token that
+   * expired meanwhile, is refused, and stays silently dead. Default 24 h, which covers a working
+   * day: every subscription and update still passes the machine's allowRead, and a deleted key
+   * or session is still refused (and its sockets closed). Only the expiry is forgiven.
+   */
+  tokenGraceSeconds?: number;
   /**
    * How often the keys and sessions of open sockets are looked up: a socket whose key or session
    * was deleted (on any node) is closed by the next look. Default 10 s.
@@ -62,7 +73,11 @@ export function attachRealtime(
   };
   const maxConnections = options.maxConnections ?? 20_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 15 * 60 * 1000;
-  const hub = new RealtimeHub({ ...deps, tokenLeewaySeconds: options.tokenLeewaySeconds ?? 30 });
+  const tokenGraceSeconds = options.tokenGraceSeconds ?? DEFAULT_TOKEN_GRACE_SECONDS;
+  if (!(Number.isSafeInteger(tokenGraceSeconds) && tokenGraceSeconds >= 0)) {
+    throw new TypeError("realtime.tokenGraceSeconds must be a whole number of seconds, 0 or more");
+  }
+  const hub = new RealtimeHub({ ...deps, tokenGraceSeconds });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxMessageBytes ?? 16 * 1024,
@@ -171,7 +186,9 @@ export function attachRealtime(
   const authenticate = async (query: URLSearchParams): Promise<Principal> => {
     const token = query.get("token");
     if (!token) throw new BackstateError("token-missing", "put the token in the query: ?token=…");
-    const caller = await deps.authenticator.verify(token);
+    const caller = await deps.authenticator.verify(token, {
+      expiredGraceSeconds: tokenGraceSeconds,
+    });
     return resolvePrincipal(deps.store, caller, {
       org: query.get(ORG_HEADER) ?? undefined,
       act: undefined,

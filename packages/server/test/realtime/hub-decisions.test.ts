@@ -65,9 +65,12 @@ function setUp() {
   const hub = new RealtimeHub({
     engine,
     store: {} as Store,
-    authenticator: { stillValid: () => Promise.resolve(true) } as unknown as Authenticator,
+    authenticator: {
+      stillValid: () => Promise.resolve(true),
+      checkExpiry: () => {},
+    } as unknown as Authenticator,
     logger: silentLogger,
-    tokenLeewaySeconds: 0,
+    tokenGraceSeconds: 0,
   });
   const connect = async (sub: string) => {
     const { socket, sent } = fakeSocket();
@@ -299,9 +302,12 @@ describe("other nodes' updates (loaded from the store)", () => {
     const hub = new RealtimeHub({
       engine,
       store,
-      authenticator: { stillValid: () => Promise.resolve(true) } as unknown as Authenticator,
+      authenticator: {
+        stillValid: () => Promise.resolve(true),
+        checkExpiry: () => {},
+      } as unknown as Authenticator,
       logger: silentLogger,
-      tokenLeewaySeconds: 0,
+      tokenGraceSeconds: 0,
       updates,
     });
     const { socket, sent } = fakeSocket();

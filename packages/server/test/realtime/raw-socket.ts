@@ -29,9 +29,17 @@ export function openSocket(url: string): Promise<RawSocket> {
       messages.push(JSON.parse((data as Buffer).toString()) as Message);
       for (const wake of waiters) wake();
     });
-    ws.once("unexpected-response", (_request, response) =>
-      reject(Object.assign(new Error("handshake refused"), { status: response.statusCode })),
-    );
+    // Refused with the API's JSON error: its status and code.
+    ws.once("unexpected-response", (_request, response) => {
+      let body = "";
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => (body += chunk));
+      response.on("end", () => {
+        const code = (JSON.parse(body || "{}") as { code?: unknown }).code;
+        const refused = new Error(`handshake refused: ${response.statusCode} ${body}`);
+        reject(Object.assign(refused, { status: response.statusCode, code }));
+      });
+    });
     ws.once("error", reject);
     ws.once("open", () =>
       resolve({
