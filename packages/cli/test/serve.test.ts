@@ -9,11 +9,13 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:http";
+import { randomBytes } from "node:crypto";
+import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { openSqliteStore } from "@backstate/server";
+import { signToken } from "@backstate/token";
 import { call, deploy, REPO_ROOT, runCli, serve, served, stop, tempDir } from "./support/cli.js";
 
 type Credentials = { apiUrl: string; orgId: string; adminToken: string };
@@ -184,6 +186,17 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
     { args: ["--instance-cache-size", "-1"], message: /--instance-cache-size.*is invalid/ },
     { args: ["--instance-cache-size", "many"], message: /--instance-cache-size.*is invalid/ },
     { args: ["--service-lease", "999"], message: /--service-lease.*'999' is invalid/ },
+    {
+      args: ["--realtime-token-grace", "-1"],
+      message: /--realtime-token-grace.*'-1' is invalid.*seconds/,
+    },
+    { args: ["--realtime-token-grace", "1.5"], message: /--realtime-token-grace.*is invalid/ },
+    { args: ["--realtime-token-grace", "1d"], message: /--realtime-token-grace.*is invalid/ },
+    {
+      args: [],
+      env: { BACKSTATE_REALTIME_TOKEN_GRACE_SECONDS: "a day" },
+      message: /from env 'BACKSTATE_REALTIME_TOKEN_GRACE_SECONDS' is invalid/,
+    },
     {
       args: [],
       env: { BACKSTATE_ALLOW_PRIVATE_FETCH: "maybe" },
@@ -394,6 +407,65 @@ test("environment variables configure serve; flags win over them", TIMEOUT, asyn
   assert.equal(readCredentials(byFlag.credentialsPath).apiUrl, "http://localhost:9");
   assert.deepEqual(await stop(byFlag), { code: 0, signal: null });
 });
+
+/** The status the server answers a WebSocket handshake to /rt with (101: the socket opened). */
+function realtimeHandshake(url: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const handshake = request(`${url}/rt?token=${encodeURIComponent(token)}`, {
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-key": randomBytes(16).toString("base64"),
+        "sec-websocket-version": "13",
+      },
+    });
+    handshake.on("upgrade", (response, socket) => {
+      socket.destroy();
+      resolve(response.statusCode ?? 0);
+    });
+    handshake.on("response", (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    handshake.on("error", reject);
+    handshake.end();
+  });
+}
+
+test(
+  "--realtime-token-grace and its variable: how long an expired token still opens a socket",
+  TIMEOUT,
+  async (t) => {
+    const variable = { BACKSTATE_REALTIME_TOKEN_GRACE_SECONDS: "3600" };
+    // Expired ten minutes ago: beyond the 30 s of clock skew, within the variable's hour.
+    const expiredToken = async (server: { url: string; credentialsPath: string }) => {
+      const { adminToken, orgId } = readCredentials(server.credentialsPath);
+      const created = await call(server.url, adminToken, "POST", "/keys", {
+        orgId,
+        body: { name: "rt", scopes: ["state.read"] },
+      });
+      assert.equal(created.status, 200, JSON.stringify(created));
+      const { id, key } = created.body as { id: string; key: string };
+      const exp = Math.floor(Date.now() / 1000) - 600;
+      return signToken(
+        { stateBackedKeyId: id, stateBackedSecretKey: key },
+        { sub: "a" },
+        {
+          expires: { at: exp },
+        },
+      );
+    };
+    const byVariable = await serve(tempDir(t), [], variable);
+    t.after(() => byVariable.child.kill("SIGKILL"));
+    assert.equal(await realtimeHandshake(byVariable.url, await expiredToken(byVariable)), 101);
+    assert.deepEqual(await stop(byVariable), { code: 0, signal: null });
+
+    const byFlag = await serve(tempDir(t), ["--realtime-token-grace", "0"], variable);
+    t.after(() => byFlag.child.kill("SIGKILL"));
+    assert.equal(await realtimeHandshake(byFlag.url, await expiredToken(byFlag)), 403);
+    assert.deepEqual(await stop(byFlag), { code: 0, signal: null });
+  },
+);
 
 test("a second signal exits at once, without waiting for the event", TIMEOUT, async (t) => {
   const server = await serve(tempDir(t));

@@ -31,10 +31,14 @@ export type ServeOptions = {
   instanceCacheSize?: number;
   /** How long a node's lease on running services lasts unrenewed (the engine's default: 30 s). */
   serviceLease?: number;
+  /** How long after its expiry a token still opens a realtime socket (the server's default: 24 h). */
+  realtimeTokenGrace?: number;
 };
 
 /** The longest delay a Node.js timer takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Ten years: past that, issue tokens that live longer. */
+const MAX_TOKEN_GRACE_SECONDS = 10 * 365 * 24 * 3600;
 
 export const SERVE_DEFAULTS = { port: 7600, host: "127.0.0.1", dataDir: "./.backstate" } as const;
 
@@ -109,6 +113,16 @@ export function registerServe(program: Command): void {
         .env("BACKSTATE_SERVICE_LEASE_MS")
         .argParser(wholeNumberFrom(1_000, MAX_TIMER_MS, "a service lease in milliseconds")),
     )
+    .addOption(
+      new Option(
+        "--realtime-token-grace <seconds>",
+        "how long after its expiry a token still opens a realtime socket (default 86400; 0: none)",
+      )
+        .env("BACKSTATE_REALTIME_TOKEN_GRACE_SECONDS")
+        .argParser(
+          wholeNumberFrom(0, MAX_TOKEN_GRACE_SECONDS, "a realtime token grace in seconds"),
+        ),
+    )
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
     .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
@@ -179,6 +193,9 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
         ? { instanceCacheSize: options.instanceCacheSize }
         : {}),
       ...(options.serviceLease !== undefined ? { serviceLeaseMs: options.serviceLease } : {}),
+      ...(options.realtimeTokenGrace !== undefined
+        ? { realtime: { tokenGraceSeconds: options.realtimeTokenGrace } }
+        : {}),
       tokenExchange: {
         allowLoopbackJwks: options.allowLoopbackJwks === true,
         allowPrivateJwksAddresses: options.allowPrivateJwks === true,
