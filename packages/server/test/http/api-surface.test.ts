@@ -58,6 +58,20 @@ test("errors carry CORS headers and the { error, code } body", async () => {
   }
 });
 
+// smply's `invitations accept -i CODE` PUTs the code at the API's root, with a bearer and the org
+// only (no content type, no body). Invitations are a later feature: the accept must say so, as
+// the send (POST /org-members) does, rather than look like a wrong URL.
+test("accepting an org invitation (PUT /{code} at the root, as smply sends it) answers 501 not-implemented", async () => {
+  const response = await fetch(`${api.url}/inv_0123456789abcdef`, {
+    method: "PUT",
+    headers: withAdmin(),
+  });
+  assert.equal(response.status, 501);
+  const body = (await response.json()) as { error: string; code: string };
+  assert.equal(body.code, "not-implemented");
+  assert.match(body.error, /invitation/);
+});
+
 test("/openapi.json documents every route with its method", async () => {
   const response = await fetch(`${api.url}/openapi.json`);
   assert.equal(response.status, 200);

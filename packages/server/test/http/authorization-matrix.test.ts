@@ -579,6 +579,7 @@ const table: Record<string, Entry> = {
   "GET /logs": "not-implemented",
   "GET /billing": "not-implemented",
   "POST /org-members": "not-implemented",
+  "PUT /:invitationCode": "not-implemented",
 };
 
 const routeKey = (route: Route) => `${route.method} ${route.path}`;

@@ -359,6 +359,7 @@ function targets(): Record<string, Target> {
     "POST /tokens": failing("/tokens"),
     "GET /billing": notImplemented("/billing"),
     "POST /org-members": notImplemented("/org-members"),
+    "PUT /:invitationCode": notImplemented("/inv_fuzz"),
   };
 }
 

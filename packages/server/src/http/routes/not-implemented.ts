@@ -11,6 +11,9 @@ const LATER: Array<[Method, string, string]> = [
   ["GET", "/logs", "logs from machine code"],
   ["GET", "/billing", "billing (a self-hosted server has none)"],
   ["POST", "/org-members", "org invitations"],
+  // Accepting one: smply PUTs the invitation's code at the API's root. Last in the route list, so
+  // it takes only the PUTs of one segment that no other route matched.
+  ["PUT", "/:invitationCode", "org invitations"],
 ];
 
 export const notImplementedRoutes = LATER.map(([method, path, feature]) =>
