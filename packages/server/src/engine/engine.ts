@@ -44,6 +44,7 @@ import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
 import { eventTooLarge } from "./transition-commit.js";
+import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
@@ -94,9 +95,6 @@ export type EngineOptions = {
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
-
-/** How often one event is tried again after losing a race with another node's commit. */
-const MAX_CONFLICT_RETRIES = 10;
 
 /** What all records kept for the instances' next writes may hold: their snapshots, in characters. */
 const MAX_CACHED_SNAPSHOT_CHARS = 64 * 1024 * 1024;
@@ -457,9 +455,12 @@ export class Engine {
     const conflict = await this.redeliveryFrom(key, instance, confirmed, batch);
     const settled = conflict >= 0 && conflict < batch.processed ? conflict : batch.processed;
     let processed = settled;
-    if (settled === conflict && ++letters[conflict]!.conflicts > MAX_CONFLICT_RETRIES) {
-      letters[conflict]!.reject(outcomes[conflict]);
-      processed = conflict + 1;
+    if (settled === conflict) {
+      const losses = ++letters[conflict]!.conflicts;
+      if (losses > MAX_CONFLICT_RETRIES) {
+        letters[conflict]!.reject(outcomes[conflict]);
+        processed = conflict + 1;
+      } else await pauseAfterLosses(losses);
     }
     for (let i = 0; i < settled; i++) {
       const outcome = outcomes[i];
@@ -739,6 +740,7 @@ export class Engine {
       } catch (err) {
         if (attempt >= MAX_CONFLICT_RETRIES) throw err;
         if (!(err instanceof ConflictError) && !this.unconfirmed(base)) throw err;
+        await pauseAfterLosses(attempt + 1);
         const fresh = await this.load(key);
         if (unchanged(base.instance, fresh)) throw err;
         base = { instance: fresh, remembered: false };
