@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { signToken } from "@backstate/token";
 import type { Clock } from "../engine/clock.js";
 import type { IdGenerator } from "../engine/ids.js";
+import { AlreadyExistsError } from "../errors.js";
 import type { Store } from "../store/store.js";
 import { ADMIN_AUDIENCE } from "./authenticator.js";
 import { ANONYMOUS_SERVICE, provisionAnonymousAccess } from "./token-exchange/anonymous.js";
@@ -47,17 +48,27 @@ export async function ensureBootstrapAdmin(
     return { orgId, userId, created: false };
   }
   const now = clock.now();
+  // Another node may be finishing it too (both found it unfinished after the creator's time, or
+  // the creator was just slow): a row it wrote between our look and our write is the same row.
   if ((await store.getUser(userId)) === undefined) {
-    await store.createUser({ id: userId, name: "admin", createdAt: now });
+    await alreadyThereIsFine(store.createUser({ id: userId, name: "admin", createdAt: now }));
   }
   if ((await store.getOrg(orgId)) === undefined) {
-    await store.createOrg({ id: orgId, name: "default", createdAt: now });
+    await alreadyThereIsFine(store.createOrg({ id: orgId, name: "default", createdAt: now }));
   }
   if ((await store.getTokenProvider(orgId, ANONYMOUS_SERVICE)) === undefined) {
     await provisionAnonymousAccess(store, orgId, now);
   }
   await store.setOrgMember(orgId, userId, "admin", now);
   return { orgId, userId, created: true };
+}
+
+async function alreadyThereIsFine(creating: Promise<void>): Promise<void> {
+  try {
+    await creating;
+  } catch (error) {
+    if (!(error instanceof AlreadyExistsError)) throw error;
+  }
 }
 
 /** The setting's value; `at` (when the pair was claimed) is missing in those of older servers. */

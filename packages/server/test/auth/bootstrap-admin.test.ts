@@ -61,3 +61,33 @@ test("a first start cut short after claiming the admin's ids is finished by a la
     await store.close();
   }
 });
+
+test("two nodes finishing an unfinished admin together both start", async () => {
+  const store = openSqliteStore({ path: ":memory:" });
+  await store.migrate();
+  try {
+    const clock = new ManualClock();
+    // The first start dies before creating anything after its claim.
+    const dying = new Proxy(store, {
+      get: (target, property) =>
+        property === "createUser"
+          ? () => Promise.reject(new Error("killed"))
+          : (Reflect.get(target, property) as () => unknown).bind(target),
+    });
+    await assert.rejects(ensureBootstrapAdmin(dying, randomIds, clock), /killed/);
+
+    // Two nodes (not alone on the database) start a minute later, at the same time.
+    clock.advance(60_000);
+    const [a, b] = await Promise.all([
+      ensureBootstrapAdmin(store, randomIds, clock),
+      ensureBootstrapAdmin(store, randomIds, clock),
+    ]);
+    assert.deepEqual([a.userId, a.orgId], [b.userId, b.orgId]);
+    assert.equal(await store.getOrgRole(a.orgId, a.userId), "admin");
+    assert.ok(await store.getOrg(a.orgId));
+    const provider = await store.getTokenProvider(a.orgId, ANONYMOUS_SERVICE);
+    assert.ok(provider !== undefined && (await store.getKey(provider.keyId)) !== undefined);
+  } finally {
+    await store.close();
+  }
+});
