@@ -1,7 +1,7 @@
 // How a sandbox process is started: the Node flags that confine it and the files it may read.
 // Kept apart from the pool so tests can start exactly this command with other code, to check what
 // a sandbox escape would still be denied.
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,6 +19,8 @@ export type SandboxLaunch = {
   env: Record<string, string>;
   /** The one directory the process may read (its own code). */
   readableDir: string;
+  /** The data limit (RLIMIT_DATA) the process runs under, in MB; none where it cannot be set. */
+  dataLimitMb: number | undefined;
 };
 
 // Node 20 names the permission model --experimental-permission; later versions --permission.
@@ -35,6 +37,8 @@ export function sandboxLaunch(options: {
   entry: string;
   memoryLimitMb: number;
   maxResidentMb: number;
+  /** The shell that sets the data limit (tests name a missing one). Default /bin/sh. */
+  shell?: string;
 }): SandboxLaunch {
   let entry: string;
   try {
@@ -65,7 +69,7 @@ export function sandboxLaunch(options: {
     entry,
   ];
   return {
-    ...withDataLimit(nodeArgs, options.maxResidentMb),
+    ...withDataLimit(nodeArgs, options.maxResidentMb, options.shell ?? "/bin/sh"),
     // Nothing of the server's environment (secrets, NODE_OPTIONS) reaches the sandbox.
     env: { NODE_ENV: "production" },
     readableDir,
@@ -87,17 +91,23 @@ export function sandboxLaunch(options: {
  *
  * Node cannot set a limit on a child, so a shell sets it and then becomes node (same pid); the
  * limit is hard, and machine code has no way to raise it. If the shell cannot set it, the
- * sandbox does not start. The shell unsets the working directory it exports (the server's); bash
+ * sandbox does not start; where there is no shell at all, it starts without the limit. The shell unsets the working directory it exports (the server's); bash
  * as sh still adds its SHLVL.
  */
 function withDataLimit(
   nodeArgs: string[],
   maxResidentMb: number,
-): Pick<SandboxLaunch, "command" | "args"> {
-  if (process.platform !== "linux") return { command: process.execPath, args: nodeArgs };
+  shell: string,
+): Pick<SandboxLaunch, "command" | "args" | "dataLimitMb"> {
+  // Without a shell (a distroless image) the sandboxes still run, bounded by the resident check
+  // alone; the pool says so in its log once.
+  if (process.platform !== "linux" || !existsSync(shell)) {
+    return { command: process.execPath, args: nodeArgs, dataLimitMb: undefined };
+  }
   const kilobytes = maxResidentMb * 1024;
   return {
-    command: "/bin/sh",
+    dataLimitMb: maxResidentMb,
+    command: shell,
     args: [
       "-c",
       `unset PWD OLDPWD; ulimit -d ${kilobytes} && exec "$@"`,

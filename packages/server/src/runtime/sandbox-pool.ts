@@ -186,6 +186,11 @@ export class SandboxPool {
       maxResidentMb,
     });
     this.#logger = options.logger ?? consoleWarningLogger;
+    if (process.platform === "linux" && this.#launch.dataLimitMb === undefined) {
+      this.#logger.warn(
+        "no /bin/sh to set the sandboxes' data limit: their ArrayBuffers are bounded only by the resident check, once a second",
+      );
+    }
     this.#events = {
       notify: (sandbox, versionId, json) =>
         this.#emit(this.#notificationListeners, { orgId: sandbox.orgId, versionId, json }),

@@ -108,3 +108,21 @@ test("the sandbox may read its own directory, and only that", () => {
   }
   assert.ok(launch.args.includes("--disallow-code-generation-from-strings"));
 });
+
+test("where there is no shell to set the data limit, the sandbox starts without it, confined alike", () => {
+  const options = { entry: DEFAULT_CHILD_ENTRY, memoryLimitMb: 64, maxResidentMb: 256 };
+  const limited = sandboxLaunch(options);
+  const unlimited = sandboxLaunch({ ...options, shell: "/no/such/shell" });
+  assert.equal(unlimited.command, process.execPath);
+  assert.equal(unlimited.dataLimitMb, undefined);
+  // The same node flags and entry, only not behind the shell that sets the limit.
+  assert.deepEqual(limited.args.slice(-unlimited.args.length), unlimited.args);
+  if (process.platform === "linux") assert.equal(limited.dataLimitMb, 256);
+  const result = spawnSync(
+    unlimited.command,
+    [...unlimited.args.slice(0, -1), "-e", "console.log('started')"],
+    { env: unlimited.env, encoding: "utf8" },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(result.stdout.trim(), "started");
+});
