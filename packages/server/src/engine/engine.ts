@@ -781,7 +781,19 @@ export class Engine {
     await this.activity.whenSettled(ref);
     // Let results that arrived just before the deadline finish committing.
     await this.mailbox.run(ref, () => Promise.resolve());
-    const latest = await this.load(key);
+    let latest: InstanceRecord;
+    try {
+      latest = await this.load(key);
+    } catch (err) {
+      if (!(err instanceof BackstateError) || err.code !== "store-error") throw err;
+      // The event is written: failing its answer now would have its client send it again, and
+      // it would apply twice. This node's last write of the instance stands in for the read.
+      this.logger.warn("could not read an instance's settled state; answered with the last known", {
+        instance: ref,
+        error: String(err),
+      });
+      latest = this.cache.get(key) ?? committed.instance;
+    }
     return stateOf(parseEnvelope(latest.snapshot).view, latest.updatedAt);
   }
 
