@@ -578,10 +578,13 @@ export class Engine {
    * success (as after a settle timeout, api-contract §7.1), not told it failed and tempted to send
    * it again: a self-sent event that fails for a known reason (its step threw, its context was too
    * big, the instance was paused or deleted meanwhile) is logged and dropped, like an event whose
-   * sender has gone, and the ones after it still go. Only a failure that leaves unknown whether it
-   * was written (a store error, or an error that is not ours) is reported, as for any event.
-   * Past `maxSelfEvents` in all, the rest are dropped too (`budget` counts them down). After a
-   * timer's delivery (`budget.paced`), each one counts against the instance's timer pacing.
+   * sender has gone, and the ones after it still go. A store error leaves unknown whether the
+   * self-sent event was written, but not whether the event that sent it was: that one is, so it is
+   * not reported either (a client told its event failed would send it again, and it would apply
+   * twice); it is logged as maybe lost, and the ones after it still go, each on a fresh read. Only
+   * an error that is not ours is reported. Past `maxSelfEvents` in all, the rest are dropped too
+   * (`budget` counts them down). After a timer's delivery (`budget.paced`), each one counts
+   * against the instance's timer pacing.
    */
   private async processSelfEvents(
     committed: Committed,
@@ -606,7 +609,15 @@ export class Engine {
           this.committer.transition(base.instance, event, { kind: "self" }),
         );
       } catch (err) {
-        if (!(err instanceof BackstateError) || err.code === "store-error") throw err;
+        if (!(err instanceof BackstateError)) throw err;
+        if (err.code === "store-error") {
+          this.logger.warn("an event the machine sent itself may not have been applied", {
+            instance,
+            event: event.type,
+            error: String(err),
+          });
+          continue;
+        }
         this.logger.warn("an event the machine sent itself failed and was dropped", {
           instance,
           event: event.type,
