@@ -101,50 +101,22 @@ async function runBatch(
   // Commits finished after the batch (see LockedRows), in the batch's (instance-key) order.
   const deferred = new Set<QueuedCommit>();
   for (const { queued, index } of order) {
-    const { builtOn, commit } = queued;
     // Its predecessor is still to be finished after an earlier batch (or this one): so is this.
-    if (builtOn?.deferred === true) {
+    if (queued.builtOn?.deferred === true) {
       queued.deferred = true;
       deferred.add(queued);
       continue;
     }
-    // Its predecessor ran in an earlier batch, or was refused just above: its fate is known.
-    if (builtOn?.failed === true) {
+    const refused = addElement(queued, elements, position);
+    if (refused !== undefined) {
       queued.failed = true;
-      outcomes[index] = { ok: false, error: chainBroken(commit) };
-      continue;
-    }
-    let element: Element;
-    try {
-      element = toElement(commit);
-    } catch (error) {
-      queued.failed = true;
-      outcomes[index] = { ok: false, error: error as Error };
-      continue;
-    }
-    const before = builtOn === undefined ? undefined : position.get(builtOn);
-    if (before !== undefined) element.a = before;
-    position.set(queued, elements.length);
-    elements.push(element);
-    sent.push({ queued, index });
+      outcomes[index] = { ok: false, error: refused };
+    } else sent.push({ queued, index });
   }
   if (elements.length === 0) return later.take(order, deferred, outcomes);
-  const plainCount = markPlainCommits(elements);
-
   let results: ElementResult[];
   try {
-    try {
-      results = await writeBatch(pool, notices, elements, plainCount);
-    } catch (error) {
-      if (!(error instanceof BatchFateUnknown)) throw error;
-      results = await fateOf(pool, error, elements);
-    }
-    if (results.length !== elements.length) {
-      throw new BackstateError(
-        "store-error",
-        "the commit function answered the wrong number of results",
-      );
-    }
+    results = await writeElements(pool, notices, elements);
   } catch (error) {
     // The whole batch fails, the commits held back for a predecessor with it: none is deferred.
     for (const queued of deferred) queued.deferred = false;
@@ -154,7 +126,7 @@ async function runBatch(
     const result = results[i]!;
     const after = elements[i]!.a;
     if (result.ok) {
-      outcomes[index] = { ok: true, value: { instanceId: result.id, sequence: result.seq } };
+      outcomes[index] = outcomeOf(queued, result);
     } else if (
       result.err === "locked" ||
       (result.err === "chain" && after !== undefined && sent[after]!.queued.deferred === true)
@@ -164,10 +136,69 @@ async function runBatch(
       deferred.add(queued);
     } else {
       queued.failed = true;
-      outcomes[index] = { ok: false, error: failureError(queued.commit, result) };
+      outcomes[index] = outcomeOf(queued, result);
     }
   });
   return later.take(order, deferred, outcomes);
+}
+
+/**
+ * Adds `queued`'s element to the batch, linked to its predecessor's if that is in the batch too;
+ * or answers why it cannot go: its predecessor failed (in an earlier batch, or just before it), or
+ * the commit cannot be written as an element.
+ */
+function addElement(
+  queued: QueuedCommit,
+  elements: Element[],
+  position: Map<QueuedCommit, number>,
+): Error | undefined {
+  const { builtOn, commit } = queued;
+  if (builtOn?.failed === true) return chainBroken(commit);
+  let element: Element;
+  try {
+    element = toElement(commit);
+  } catch (error) {
+    return error as Error;
+  }
+  const before = builtOn === undefined ? undefined : position.get(builtOn);
+  if (before !== undefined) element.a = before;
+  position.set(queued, elements.length);
+  elements.push(element);
+  return undefined;
+}
+
+/**
+ * Writes a batch's elements (after waiting for the row of instance `waitFor`, if given) and
+ * answers one result each: read back by the batch's token when the connection broke meanwhile.
+ */
+async function writeElements(
+  pool: Pool,
+  notices: { channel: string; origin: string },
+  elements: Element[],
+  waitFor?: number,
+): Promise<ElementResult[]> {
+  const plainCount = markPlainCommits(elements);
+  let results: ElementResult[];
+  try {
+    results = await writeBatch(pool, notices, elements, plainCount, waitFor);
+  } catch (error) {
+    if (!(error instanceof BatchFateUnknown)) throw error;
+    results = await fateOf(pool, error, elements);
+  }
+  if (results.length !== elements.length) {
+    throw new BackstateError(
+      "store-error",
+      "the commit function answered the wrong number of results",
+    );
+  }
+  return results;
+}
+
+/** What one element's result tells its caller. */
+function outcomeOf(queued: QueuedCommit, result: ElementResult): Outcome<CommitResult> {
+  return result.ok
+    ? { ok: true, value: { instanceId: result.id, sequence: result.seq } }
+    : { ok: false, error: failureError(queued.commit, result) };
 }
 
 /** A commit finished after its batch, and how to tell its caller. */
@@ -242,48 +273,13 @@ class LockedRows {
       const sent: Member[] = [];
       const position = new Map<QueuedCommit, number>();
       for (const member of run) {
-        const { builtOn, commit } = member.queued;
-        if (builtOn?.failed === true) {
-          settle(member, { ok: false, error: chainBroken(commit) });
-          continue;
-        }
-        let element: Element;
-        try {
-          element = toElement(commit);
-        } catch (error) {
-          settle(member, { ok: false, error: error as Error });
-          continue;
-        }
-        const before = builtOn === undefined ? undefined : position.get(builtOn);
-        if (before !== undefined) element.a = before;
-        position.set(member.queued, elements.length);
-        elements.push(element);
-        sent.push(member);
+        const refused = addElement(member.queued, elements, position);
+        if (refused !== undefined) settle(member, { ok: false, error: refused });
+        else sent.push(member);
       }
       if (elements.length === 0) return;
-      const plainCount = markPlainCommits(elements);
-      let results: ElementResult[];
-      try {
-        results = await writeBatch(this.pool, this.notices, elements, plainCount, elements[0]!.id);
-      } catch (error) {
-        if (!(error instanceof BatchFateUnknown)) throw error;
-        results = await fateOf(this.pool, error, elements);
-      }
-      if (results.length !== elements.length) {
-        throw new BackstateError(
-          "store-error",
-          "the commit function answered the wrong number of results",
-        );
-      }
-      sent.forEach((member, i) => {
-        const result = results[i]!;
-        settle(
-          member,
-          result.ok
-            ? { ok: true, value: { instanceId: result.id, sequence: result.seq } }
-            : { ok: false, error: failureError(member.queued.commit, result) },
-        );
-      });
+      const results = await writeElements(this.pool, this.notices, elements, elements[0]!.id);
+      sent.forEach((member, i) => settle(member, outcomeOf(member.queued, results[i]!)));
     } catch (cause) {
       const error =
         cause instanceof DatabaseError && cause.code === "55P03"
