@@ -7,6 +7,7 @@ import { ANONYMOUS_SERVICE } from "../../src/auth/token-exchange/anonymous.js";
 import { ManualClock, systemClock } from "../../src/engine/clock.js";
 import { randomIds } from "../../src/engine/ids.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
+import { overriding } from "../support/overriding-store.js";
 
 test("concurrent bootstraps agree on one admin, created once", async () => {
   const store = openSqliteStore({ path: ":memory:" });
@@ -32,12 +33,7 @@ test("a first start cut short after claiming the admin's ids is finished by a la
   try {
     const clock = new ManualClock();
     // The first start dies after creating the user (as a kill between two writes leaves it).
-    const dying = new Proxy(store, {
-      get: (target, property) =>
-        property === "createOrg"
-          ? () => Promise.reject(new Error("killed"))
-          : (Reflect.get(target, property) as () => unknown).bind(target),
-    });
+    const dying = overriding(store, { createOrg: () => Promise.reject(new Error("killed")) });
     await assert.rejects(ensureBootstrapAdmin(dying, randomIds, clock), /killed/);
     const claimed = JSON.parse(await store.ensureSetting("bootstrap-admin", "unused")) as {
       userId: string;
@@ -68,12 +64,7 @@ test("two nodes finishing an unfinished admin together both start", async () => 
   try {
     const clock = new ManualClock();
     // The first start dies before creating anything after its claim.
-    const dying = new Proxy(store, {
-      get: (target, property) =>
-        property === "createUser"
-          ? () => Promise.reject(new Error("killed"))
-          : (Reflect.get(target, property) as () => unknown).bind(target),
-    });
+    const dying = overriding(store, { createUser: () => Promise.reject(new Error("killed")) });
     await assert.rejects(ensureBootstrapAdmin(dying, randomIds, clock), /killed/);
 
     // Two nodes (not alone on the database) start a minute later, at the same time.

@@ -6,6 +6,7 @@ import { BackstateError } from "../../src/errors.js";
 import type { Store, TransitionCommit } from "../../src/store/store.js";
 import type { BundleStyle } from "../support/bundles.js";
 import { ORG, OTHER_ORG, startHarness, type Harness } from "../support/engine-harness.js";
+import { overriding } from "../support/overriding-store.js";
 
 const STYLES: BundleStyle[] = ["v5-import", "v5-inline", "v4-cli", "v4-npm"];
 const alice = { sub: "alice" };
@@ -225,19 +226,13 @@ for (const style of STYLES) {
         // The self-sent event's commit fails with a store error, as on a cut connection (where the
         // PostgreSQL store answers so only once it knows the commit cannot land).
         const wrapStore = (store: Store): Store =>
-          new Proxy(store, {
-            get(target, property, receiver) {
-              if (property === "commitTransition") {
-                return async (commit: TransitionCommit) => {
-                  const event = JSON.parse(commit.transition.event) as { type: string };
-                  if (commit.kind === "event" && event.type === "inc") {
-                    throw new BackstateError("store-error", "the connection broke");
-                  }
-                  return target.commitTransition(commit);
-                };
+          overriding(store, {
+            commitTransition: async (commit: TransitionCommit) => {
+              const event = JSON.parse(commit.transition.event) as { type: string };
+              if (commit.kind === "event" && event.type === "inc") {
+                throw new BackstateError("store-error", "the connection broke");
               }
-              const value: unknown = Reflect.get(target, property, receiver);
-              return typeof value === "function" ? (value.bind(target) as unknown) : value;
+              return store.commitTransition(commit);
             },
           });
         const lossy = await startHarness({ wrapStore });

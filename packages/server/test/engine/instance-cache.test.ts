@@ -17,6 +17,7 @@ import type { InstanceKey, Store, TransitionCommit } from "../../src/store/store
 import { testDatabaseUrl } from "../store/postgres-support.js";
 import { bundleFixture } from "../support/bundles.js";
 import { ORG } from "../support/engine-harness.js";
+import { overriding } from "../support/overriding-store.js";
 import { dropSchema, freshSchemaName } from "../support/store-target.js";
 
 const alice = { sub: "alice" };
@@ -34,34 +35,24 @@ type TestNode = Backstate & {
 
 function instrumented(counts: Counts, faults: TestNode["faults"]): (store: Store) => Store {
   return (store) =>
-    new Proxy(store, {
-      get(target, prop) {
-        if (prop === "loadInstance") {
-          return (key: InstanceKey) => {
-            counts.loads++;
-            return target.loadInstance(key);
-          };
+    overriding(store, {
+      loadInstance: (key: InstanceKey) => {
+        counts.loads++;
+        return store.loadInstance(key);
+      },
+      // Calls through in the same turn, so commits still share a group commit.
+      commitTransition: async (commit: TransitionCommit) => {
+        try {
+          const result = await store.commitTransition(commit);
+          if (faults.lostAnswers > 0) {
+            faults.lostAnswers--;
+            throw new Error("the connection broke before the commit's answer came");
+          }
+          return result;
+        } catch (err) {
+          if ((err as { code?: string }).code === "conflict") counts.conflicts++;
+          throw err;
         }
-        if (prop === "commitTransition") {
-          // Calls through in the same turn, so commits still share a group commit.
-          return async (commit: TransitionCommit) => {
-            try {
-              const result = await target.commitTransition(commit);
-              if (faults.lostAnswers > 0) {
-                faults.lostAnswers--;
-                throw new Error("the connection broke before the commit's answer came");
-              }
-              return result;
-            } catch (err) {
-              if ((err as { code?: string }).code === "conflict") counts.conflicts++;
-              throw err;
-            }
-          };
-        }
-        const value = Reflect.get(target, prop, target) as unknown;
-        return typeof value === "function"
-          ? (value as (...a: unknown[]) => unknown).bind(target)
-          : value;
       },
     });
 }

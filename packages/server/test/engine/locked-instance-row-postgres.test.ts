@@ -8,6 +8,7 @@ import pg from "pg";
 import { systemClock } from "../../src/engine/clock.js";
 import type { Store, TransitionCommit } from "../../src/store/store.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
+import { overriding } from "../support/overriding-store.js";
 import { TestSchemas, testDatabaseUrl } from "../store/postgres-support.js";
 
 const url = testDatabaseUrl("engine: locked instance row (postgres)");
@@ -114,32 +115,26 @@ if (url !== undefined) {
       const name = "self-sent";
       let armed = true;
       const wrapStore = (store: Store): Store =>
-        new Proxy(store, {
-          get(target, property, receiver) {
-            if (property === "commitTransition") {
-              return async (commit: TransitionCommit) => {
-                const event = JSON.parse(commit.transition.event) as { type: string };
-                if (!armed || commit.kind !== "event" || event.type !== "inc") {
-                  return target.commitTransition(commit);
-                }
-                armed = false;
-                const lock = await lockRow(name, "SHARE");
-                let settled = false;
-                const committing = target.commitTransition(commit);
-                committing.then(
-                  () => (settled = true),
-                  () => (settled = true),
-                );
-                try {
-                  await someoneWaitsFor(lock.pid, () => settled);
-                } finally {
-                  await lock.release();
-                }
-                return committing;
-              };
+        overriding(store, {
+          commitTransition: async (commit: TransitionCommit) => {
+            const event = JSON.parse(commit.transition.event) as { type: string };
+            if (!armed || commit.kind !== "event" || event.type !== "inc") {
+              return store.commitTransition(commit);
             }
-            const value: unknown = Reflect.get(target, property, receiver);
-            return typeof value === "function" ? (value.bind(target) as unknown) : value;
+            armed = false;
+            const lock = await lockRow(name, "SHARE");
+            let settled = false;
+            const committing = store.commitTransition(commit);
+            committing.then(
+              () => (settled = true),
+              () => (settled = true),
+            );
+            try {
+              await someoneWaitsFor(lock.pid, () => settled);
+            } finally {
+              await lock.release();
+            }
+            return committing;
           },
         });
       const other = await startHarness({

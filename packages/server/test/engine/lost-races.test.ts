@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
 import type { Store, TransitionCommit } from "../../src/store/store.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
+import { overriding } from "../support/overriding-store.js";
 
 const RACES_LOST = 15;
 const at = { orgId: ORG, machineName: "shared", instanceName: "hot" };
@@ -25,23 +26,15 @@ let racesToLose = 0;
  * lets node B commit an event there first, so A's commit finds the instance moved on.
  */
 function losingRaces(store: Store): Store {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === "commitTransition") {
-        return async (commit: TransitionCommit) => {
-          if (commit.kind === "event" && commit.instance.instanceName === at.instanceName) {
-            if (racesToLose > 0) {
-              racesToLose--;
-              await b.engine.sendEvent({ ...at, event: "inc", authContext: alice });
-            }
-          }
-          return target.commitTransition(commit);
-        };
+  return overriding(store, {
+    commitTransition: async (commit: TransitionCommit) => {
+      if (commit.kind === "event" && commit.instance.instanceName === at.instanceName) {
+        if (racesToLose > 0) {
+          racesToLose--;
+          await b.engine.sendEvent({ ...at, event: "inc", authContext: alice });
+        }
       }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function"
-        ? (value as (...args: unknown[]) => unknown).bind(target)
-        : value;
+      return store.commitTransition(commit);
     },
   });
 }

@@ -9,8 +9,9 @@ import { test } from "node:test";
 import { openBackstate } from "../../src/backstate.js";
 import { ManualClock } from "../../src/engine/clock.js";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
-import type { Store, TimerRecord } from "../../src/store/store.js";
+import type { Store } from "../../src/store/store.js";
 import { createInstance, instanceKey, seedMachine, T0, timer } from "../store/fixtures.js";
+import { overriding } from "../support/overriding-store.js";
 
 const LEASE = 10_000;
 
@@ -32,18 +33,11 @@ async function crashedWithATimerClaimed(dataDir: string): Promise<number> {
 /** The store, noting the ids of the timers each claim took. */
 function notingClaims(claimed: number[]): (store: Store) => Store {
   return (store) =>
-    new Proxy(store, {
-      get(target, property, receiver) {
-        if (property !== "claimDueTimers") {
-          const value = Reflect.get(target, property, receiver) as unknown;
-          // The store's methods use its private fields: called on the store, not the proxy.
-          return typeof value === "function" ? (value as () => unknown).bind(target) : value;
-        }
-        return async (...args: Parameters<Store["claimDueTimers"]>): Promise<TimerRecord[]> => {
-          const timers = await target.claimDueTimers(...args);
-          claimed.push(...timers.map((t) => t.id));
-          return timers;
-        };
+    overriding(store, {
+      claimDueTimers: async (...args: Parameters<Store["claimDueTimers"]>) => {
+        const timers = await store.claimDueTimers(...args);
+        claimed.push(...timers.map((t) => t.id));
+        return timers;
       },
     });
 }

@@ -8,6 +8,7 @@ import { ManualClock, systemClock } from "../../src/engine/clock.js";
 import type { Store } from "../../src/store/store.js";
 import type { BundleStyle } from "../support/bundles.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
+import { overriding } from "../support/overriding-store.js";
 
 const alice = { sub: "alice" };
 
@@ -205,19 +206,11 @@ for (const style of ["v5-import", "v4-cli"] as BundleStyle[]) {
     test("an action runs once its transition is committed, and never when the commit fails", async () => {
       let failCommits = false;
       const wrapStore = (store: Store): Store =>
-        new Proxy(store, {
-          get(target, prop) {
-            if (prop === "commitTransition") {
-              return (commit: Parameters<Store["commitTransition"]>[0]) =>
-                failCommits
-                  ? Promise.reject(new Error("disk on fire"))
-                  : target.commitTransition(commit);
-            }
-            const value = Reflect.get(target, prop, target) as unknown;
-            return typeof value === "function"
-              ? (value as (...a: unknown[]) => unknown).bind(target)
-              : value;
-          },
+        overriding(store, {
+          commitTransition: (commit) =>
+            failCommits
+              ? Promise.reject(new Error("disk on fire"))
+              : store.commitTransition(commit),
         });
       // The machine's actions report to the local server above: a private address.
       const h = await startHarness({

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { BackstateError } from "../../src/errors.js";
 import type { Store, TransitionCommit } from "../../src/store/store.js";
 import { ORG, startHarness } from "../support/engine-harness.js";
+import { overriding } from "../support/overriding-store.js";
 
 const alice = { sub: "alice" };
 
@@ -15,23 +16,17 @@ test("an event that started a service is answered as written when the read of it
   // From the commit of "start" on, every read of the instance row fails, as on a cut connection.
   let reads = "fine";
   const wrapStore = (store: Store): Store =>
-    new Proxy(store, {
-      get(target, property, receiver) {
-        if (property === "commitTransition") {
-          return async (commit: TransitionCommit) => {
-            const result = await target.commitTransition(commit);
-            const event = JSON.parse(commit.transition.event) as { type: string };
-            if (event.type === "start") reads = "failing";
-            return result;
-          };
-        }
-        if (property === "loadInstance" && reads === "failing") {
-          return () =>
-            Promise.reject(new BackstateError("store-error", "storage failed: connection cut"));
-        }
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === "function" ? (value.bind(target) as unknown) : value;
+    overriding(store, {
+      commitTransition: async (commit: TransitionCommit) => {
+        const result = await store.commitTransition(commit);
+        const event = JSON.parse(commit.transition.event) as { type: string };
+        if (event.type === "start") reads = "failing";
+        return result;
       },
+      loadInstance: (key) =>
+        reads === "failing"
+          ? Promise.reject(new BackstateError("store-error", "storage failed: connection cut"))
+          : store.loadInstance(key),
     });
   const h = await startHarness({ wrapStore });
   try {

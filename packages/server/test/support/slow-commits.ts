@@ -1,6 +1,7 @@
 // A store whose commits of one kind are held back before they are written: a busy database, for
 // tests of what happens while a step waits for its commit.
 import type { Store, TransitionCommit } from "../../src/store/store.js";
+import { overriding } from "./overriding-store.js";
 
 /** `store`, with each commit that `slow` picks written only after `delayMs`. */
 export function slowingCommits(
@@ -8,18 +9,10 @@ export function slowingCommits(
   slow: (commit: TransitionCommit) => boolean,
   delayMs: number,
 ): Store {
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === "commitTransition") {
-        return async (commit: TransitionCommit) => {
-          if (slow(commit)) await new Promise((resolve) => setTimeout(resolve, delayMs));
-          return target.commitTransition(commit);
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === "function"
-        ? (value as (...args: unknown[]) => unknown).bind(target)
-        : value;
+  return overriding(store, {
+    commitTransition: async (commit: TransitionCommit) => {
+      if (slow(commit)) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return store.commitTransition(commit);
     },
   });
 }
