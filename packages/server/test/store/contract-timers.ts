@@ -2,6 +2,7 @@
 // delivery, leased to one deliverer at a time, retried or dropped after a failed delivery.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { FEW_DUE_TIMERS } from "../../src/store/fair-timer-claims.js";
 import {
   createInstance,
   eventCommit,
@@ -200,6 +201,51 @@ export function timerContract(open: () => Promise<ContractStore>): void {
       assert.deepEqual(
         claimed.filter((t) => t.instance.orgId === "org_busy").map((t) => t.dueAt),
         [100, 101, 102, 103],
+      );
+    }));
+
+  // With that many due timers a claim no longer ranks only the orgs of the due timers it read
+  // first (fair-timer-claims.ts): the quiet org's timer is behind the whole backlog.
+  test("a backlog too large to read whole still leaves room for another org's due timer", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_busy");
+      await seedMachine(store, "org_quiet");
+      const perInstance = 256;
+      for (let i = 0; i * perInstance < FEW_DUE_TIMERS; i += 1) {
+        await createInstance(store, instanceKey("org_busy", `i${i}`), {
+          timersToArm: Array.from({ length: perInstance }, (_, n) =>
+            timer(`t${n}`, 100 + i * perInstance + n),
+          ),
+        });
+      }
+      await createInstance(store, instanceKey("org_quiet", "q"), {
+        timersToArm: [timer("t", 100 + FEW_DUE_TIMERS + 1)],
+      });
+      const claimed = await store.claimDueTimers(100_000, 3, LEASE);
+      assert.deepEqual(
+        claimed.map((t) => [t.instance.orgId, t.dueAt]),
+        [
+          ["org_busy", 100],
+          ["org_busy", 101],
+          ["org_quiet", 100 + FEW_DUE_TIMERS + 1],
+        ],
+      );
+    }));
+
+  test("orgs whose timers are not due yet take no turn", () =>
+    using(open, async (store) => {
+      for (const org of ["org_a", "org_b", "org_c"]) await seedMachine(store, org);
+      await createInstance(store, instanceKey("org_a", "a"), {
+        timersToArm: [timer("a0", 100), timer("a1", 101), timer("later", 5_000)],
+      });
+      await createInstance(store, instanceKey("org_b", "b"), {
+        timersToArm: [timer("later", 5_000)],
+      });
+      await createInstance(store, instanceKey("org_c", "c"), { timersToArm: [timer("c0", 300)] });
+      const claimed = await store.claimDueTimers(1000, 10, LEASE);
+      assert.deepEqual(
+        claimed.map((t) => t.key),
+        ["a0", "a1", "c0"],
       );
     }));
 

@@ -80,6 +80,7 @@ import { channelOf, encodeChange, originPrefix, payloads } from "./notices.js";
 import { SQL, type Listing } from "./sql.js";
 import * as providers from "./providers.js";
 import { checkLimit, maxBytesOf } from "../page-checks.js";
+import { FEW_DUE_TIMERS } from "../fair-timer-claims.js";
 
 export type PostgresStoreOptions = {
   /** A libpq-style URL, e.g. postgres://user:password@host:5432/database. */
@@ -649,7 +650,12 @@ class PostgresStoreImpl implements PostgresStore {
         throw new TypeError("leaseMs must be an integer ≥ 0");
       }
       if (limit === 0) return [];
-      const claimed = await rows<DueTimerRow>(db, SQL.claimTimers, [now, limit, now + leaseMs]);
+      const claimed = await rows<DueTimerRow>(db, SQL.claimTimers, [
+        now,
+        limit,
+        now + leaseMs,
+        FEW_DUE_TIMERS,
+      ]);
       // RETURNING lists rows in no particular order: earliest due first, as they were picked.
       claimed.sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
       return claimed.map(toTimerRecord);

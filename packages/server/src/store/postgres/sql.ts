@@ -216,23 +216,27 @@ export const SQL = {
       (SELECT min(due_at) FROM timers WHERE claimed_until IS NULL),
       (SELECT min(GREATEST(due_at, claimed_until)) FROM timers WHERE claimed_until IS NOT NULL)
     ) AS "dueAt"`,
-  // One statement, fair between orgs as SQLite's claimer is (fair-timer-claims.ts): the orgs that
-  // have timers (a loose index scan, one seek each), each org's earliest claimable due timers,
-  // each ranked by its turn (the org's timers under lease + its place in the org's line), and the
-  // lowest turns taken. The picked rows are locked as they are taken: SKIP LOCKED passes over the
-  // ones another claimer is leasing right now, and a row that claimer leased in the meantime is
-  // re-checked against the lease condition before it is taken. So no two claimers ever lease the
-  // same timer while its lease holds.
-  claimTimers: `WITH RECURSIVE timer_orgs AS (
-      (SELECT org_id FROM timers ORDER BY org_id LIMIT 1)
+  // One statement, fair between orgs as SQLite's claimer is (fair-timer-claims.ts). The orgs to
+  // rank are those of the claimable due timers, when there are fewer than $4 of them; with a
+  // backlog, every org that has timers (a loose index scan, one seek each), with each org's
+  // earliest claimable due timers. Each timer is ranked by its turn (the org's timers under lease
+  // + its place in the org's line), and the lowest turns are taken. The picked rows are locked as
+  // they are taken: SKIP LOCKED passes over the ones another claimer is leasing right now, and a
+  // row that claimer leased in the meantime is re-checked against the lease condition before it
+  // is taken. So no two claimers ever lease the same timer while its lease holds.
+  claimTimers: `WITH RECURSIVE due_now AS (
+      SELECT t.id, t.org_id, t.due_at FROM timers t
+      WHERE t.due_at <= $1 AND (t.claimed_until IS NULL OR t.claimed_until <= $1)
+      LIMIT $4
+    ), backlog AS (
+      SELECT count(*) >= $4 AS walk FROM due_now
+    ), timer_orgs AS (
+      (SELECT org_id FROM timers WHERE (SELECT walk FROM backlog) ORDER BY org_id LIMIT 1)
       UNION ALL
       SELECT (SELECT t.org_id FROM timers t WHERE t.org_id > o.org_id ORDER BY t.org_id LIMIT 1)
       FROM timer_orgs o WHERE o.org_id IS NOT NULL
-    ), leased AS (
-      SELECT org_id, count(*) AS n FROM timers WHERE claimed_until > $1 GROUP BY org_id
-    ), candidates AS (
-      SELECT c.id, c.due_at,
-        coalesce(l.n, 0) + row_number() OVER (PARTITION BY o.org_id ORDER BY c.due_at, c.id) AS turn
+    ), lines AS (
+      SELECT o.org_id, c.id, c.due_at
       FROM timer_orgs o
       CROSS JOIN LATERAL (
         SELECT t.id, t.due_at FROM timers t
@@ -241,7 +245,15 @@ export const SQL = {
         ORDER BY t.due_at, t.id
         LIMIT $2
       ) c
-      LEFT JOIN leased l ON l.org_id = o.org_id
+      UNION ALL
+      SELECT org_id, id, due_at FROM due_now WHERE NOT (SELECT walk FROM backlog)
+    ), leased AS (
+      SELECT org_id, count(*) AS n FROM timers WHERE claimed_until > $1 GROUP BY org_id
+    ), candidates AS (
+      SELECT x.id, x.due_at,
+        coalesce(l.n, 0) + row_number() OVER (PARTITION BY x.org_id ORDER BY x.due_at, x.id) AS turn
+      FROM lines x
+      LEFT JOIN leased l ON l.org_id = x.org_id
     ), picked AS (
       SELECT id FROM candidates ORDER BY turn, due_at, id LIMIT $2
     ), due AS (

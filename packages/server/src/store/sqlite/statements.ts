@@ -378,8 +378,16 @@ export function prepareStatements(db: Database.Database) {
     earliestLeaseEnd: prepareValue<[], number | null>(
       "SELECT MIN(MAX(due_at, claimed_until)) FROM timers WHERE claimed_until IS NOT NULL",
     ),
-    // A claim, org by org (fair-timer-claims.ts): the orgs that have timers, found one index
+    // A claim (fair-timer-claims.ts) reads the claimable due timers first, up to a bound; only
+    // when there are that many does it go org by org: the orgs that have timers, found one index
     // seek each, then each org's earliest claimable due timers.
+    claimableDue: prepare<
+      [now: number, now: number, limit: number],
+      { id: number; dueAt: number; orgId: string }
+    >(
+      `SELECT id, due_at AS dueAt, org_id AS orgId FROM timers INDEXED BY timers_by_due_at
+       WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?) LIMIT ?`,
+    ),
     firstTimerOrg: prepareValue<[], string | null>("SELECT min(org_id) FROM timers"),
     nextTimerOrg: prepareValue<[after: string], string | null>(
       "SELECT min(org_id) FROM timers WHERE org_id > ?",

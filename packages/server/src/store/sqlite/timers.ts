@@ -1,7 +1,12 @@
 // Durable timers (delayed events): finding the next wake-up, and leasing due timers to a deliverer.
 import type Database from "better-sqlite3";
 import type { EpochMs, TimerRecord } from "../store.js";
-import { pickFairly, type OrgCandidates } from "../fair-timer-claims.js";
+import {
+  FEW_DUE_TIMERS,
+  orgsOfDueTimers,
+  pickFairly,
+  type OrgCandidates,
+} from "../fair-timer-claims.js";
 import { toTimerRecord } from "../rows.js";
 import type { Statements } from "./statements.js";
 
@@ -40,8 +45,21 @@ export function timerClaimer(
 }
 
 /** Each org that has claimable due timers: how many it has under lease, and its earliest. */
-function* claimableByOrg(s: Statements, now: EpochMs, limit: number): Generator<OrgCandidates> {
+function claimableByOrg(s: Statements, now: EpochMs, limit: number): Iterable<OrgCandidates> {
   const leased = new Map(s.leasedTimersByOrg.all(now).map((row) => [row.orgId, row.leased]));
+  const due = s.claimableDue.all(now, now, FEW_DUE_TIMERS);
+  return due.length < FEW_DUE_TIMERS
+    ? orgsOfDueTimers(due, leased)
+    : everyOrg(s, now, limit, leased);
+}
+
+/** The walk over every org that has a timer, for a backlog of due timers (fair-timer-claims.ts). */
+function* everyOrg(
+  s: Statements,
+  now: EpochMs,
+  limit: number,
+  leased: ReadonlyMap<string, number>,
+): Generator<OrgCandidates> {
   for (let org = s.firstTimerOrg.get(); org != null; org = s.nextTimerOrg.get(org)) {
     const due = s.claimableOfOrg.all(org, now, now, limit);
     if (due.length > 0) yield { leased: leased.get(org) ?? 0, due };
