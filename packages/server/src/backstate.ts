@@ -149,6 +149,8 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
     else if (update.kind === "changed") engine.changedElsewhere(update.key, update.sequence);
     // (This node's own deletes come by too: forgetting once more is harmless.)
     else if (update.kind === "deleted") engine.changedElsewhere(update.key);
+    // Another node paused an instance: its services running here stop, as on the pausing node.
+    else if (update.kind === "paused") engine.pausedElsewhere(update.key, update.sequence);
     else if (update.kind === "resync") {
       engine.missedChangesElsewhere();
       engine.wakeTimers();

@@ -5,10 +5,13 @@
 import type { VersionRef } from "../runtime/machine-runtime.js";
 import type { Clock, TimerHandle } from "./clock.js";
 
+/** A service's current run: the step that started it, and the sequence that step committed. */
+type Run = { runId: string; sequence: number };
+
 type Activity = {
   version: VersionRef;
-  /** Running services: each id with the step that started its current run. */
-  services: Map<string, string>;
+  /** Running services: each id with its current run. */
+  services: Map<string, Run>;
   deadline: number;
   timer: TimerHandle | undefined;
   waiters: Array<() => void>;
@@ -36,8 +39,17 @@ export class ActivityTracker {
     if (activity) this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
   }
 
-  /** Services the step `runId` started (a re-entered invoke's new run replaces its old one). */
-  started(instanceRef: string, version: VersionRef, serviceIds: string[], runId: string): void {
+  /**
+   * Services the step `runId`, committed as transition `sequence`, started (a re-entered invoke's
+   * new run replaces its old one).
+   */
+  started(
+    instanceRef: string,
+    version: VersionRef,
+    serviceIds: string[],
+    runId: string,
+    sequence: number,
+  ): void {
     if (serviceIds.length === 0) return;
     let activity = this.byInstance.get(instanceRef);
     if (!activity) {
@@ -46,7 +58,7 @@ export class ActivityTracker {
       // Services start right after the event that called for them, so the deadline runs from now.
       this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
     }
-    for (const id of serviceIds) activity.services.set(id, runId);
+    for (const id of serviceIds) activity.services.set(id, { runId, sequence });
   }
 
   /**
@@ -57,7 +69,9 @@ export class ActivityTracker {
     const activity = this.byInstance.get(instanceRef);
     if (!activity) return;
     for (const id of serviceIds) {
-      if (runId === undefined || activity.services.get(id) === runId) activity.services.delete(id);
+      if (runId === undefined || activity.services.get(id)?.runId === runId) {
+        activity.services.delete(id);
+      }
     }
     if (activity.services.size === 0) this.settle(instanceRef, activity);
   }
@@ -78,10 +92,30 @@ export class ActivityTracker {
     if (activity) this.expire(instanceRef, activity);
   }
 
+  /**
+   * Stops the instance's services whose run a step up to transition `sequence` started, as
+   * `stop` does, and answers their ids; those started later run on. (The instance was paused at
+   * `sequence` on another node, and this node may hear of it only after a resume and a step here
+   * that started services.)
+   */
+  stopStartedBy(instanceRef: string, sequence: number): string[] {
+    const activity = this.byInstance.get(instanceRef);
+    if (!activity) return [];
+    const ids = [...activity.services]
+      .filter(([, run]) => run.sequence <= sequence)
+      .map(([id]) => id);
+    if (ids.length === activity.services.size) this.expire(instanceRef, activity);
+    else if (ids.length > 0) {
+      for (const id of ids) activity.services.delete(id);
+      this.onDeadline(instanceRef, activity.version, ids);
+    }
+    return ids;
+  }
+
   /** Whether the service runs; with `runId`, in the run that step started. */
   isRunning(instanceRef: string, serviceId: string, runId?: string): boolean {
     const run = this.byInstance.get(instanceRef)?.services.get(serviceId);
-    return run !== undefined && (runId === undefined || run === runId);
+    return run !== undefined && (runId === undefined || run.runId === runId);
   }
 
   running(instanceRef: string): string[] {

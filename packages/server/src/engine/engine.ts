@@ -261,9 +261,25 @@ export class Engine {
     else this.cache.forgetBefore(key, sequence);
   }
 
-  /** Other nodes' changes may have gone unheard: nothing remembered for the next writes is kept. */
+  /**
+   * Another node paused the instance at transition `sequence`: its services running here stop
+   * now, as on the node that paused it, and stay pending, so each one's error event comes before
+   * the first event after the resume. Those a step after `sequence` started are not the pause's
+   * (the instance was resumed, and stepped here, before this node heard of the pause): they run on.
+   */
+  pausedElsewhere(key: InstanceKey, sequence: number): void {
+    this.cache.forget(key);
+    this.stopPausedServices(instanceRefOf(key), sequence);
+  }
+
+  /**
+   * Other nodes' changes may have gone unheard: nothing remembered for the next writes is kept,
+   * and the instances with services running here are looked up, so that those paused meanwhile
+   * (and still paused) have their services stopped, as the missed notice would have done.
+   */
   missedChangesElsewhere(): void {
     this.cache.clear();
+    void this.stopServicesPausedElsewhere();
   }
 
   /** Starts firing durable timers (including those left by an earlier run). */
@@ -768,6 +784,34 @@ export class Engine {
     if (!base.remembered) return false;
     const now = this.cache.get(base.instance);
     return now === undefined || now === base.instance;
+  }
+
+  /** Stops the services a pause on another node, at transition `sequence`, stopped there. */
+  private stopPausedServices(ref: string, sequence: number): void {
+    const stopped = this.activity.stopStartedBy(ref, sequence);
+    if (stopped.length === 0) return;
+    this.logger.info("stopped the services of an instance paused on another node", {
+      instance: ref,
+      serviceIds: stopped,
+    });
+  }
+
+  /** See missedChangesElsewhere: one instance after another, each a read of its row. */
+  private async stopServicesPausedElsewhere(): Promise<void> {
+    for (const ref of this.activity.instances()) {
+      const [orgId = "", machineName = "", instanceName = ""] = ref.split("/");
+      try {
+        const instance = await this.store.loadInstance({ orgId, machineName, instanceName });
+        // Paused now: no step committed since the pause, so every run here is the pause's.
+        if (instance?.status === "paused") this.stopPausedServices(ref, instance.sequence);
+      } catch (err) {
+        // Its services run on until they answer (their result is then refused while it is paused).
+        this.logger.warn("could not check whether an instance was paused elsewhere", {
+          instance: ref,
+          error: String(err),
+        });
+      }
+    }
   }
 
   private stopAtDeadline(ref: string, version: VersionRef, serviceIds: string[]): void {

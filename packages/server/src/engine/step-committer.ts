@@ -411,7 +411,7 @@ export class StepCommitter {
     const state = stateOf(viewOf(step), commit.at);
     this.deps.cache.remember(instance);
     this.deps.onCommitted(instance, state, readDecisions(readers, step.readable));
-    this.afterCommit(version, instanceRefOf(commit.instance), step, commit);
+    this.afterCommit(version, instanceRefOf(commit.instance), step, commit, result.sequence);
     return { instance, state, step };
   }
 
@@ -421,6 +421,7 @@ export class StepCommitter {
     ref: string,
     step: Step,
     commit: TransitionCommit,
+    sequence: number,
   ): void {
     if (commit.timersToArm.length > 0) {
       // A loop, not Math.min(...): spreading many arguments overflows the stack.
@@ -430,7 +431,7 @@ export class StepCommitter {
     }
     this.deps.activity.ended(ref, step.servicesStopped);
     if (!step.effectsPending) return;
-    this.deps.activity.started(ref, version, step.servicesStarted, step.stepId);
+    this.deps.activity.started(ref, version, step.servicesStarted, step.stepId, sequence);
     void this.pinned(version.orgId, ref, () =>
       this.deps.runtime
         .execute(version, step.stepId, ref)

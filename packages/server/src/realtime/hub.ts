@@ -201,6 +201,8 @@ export class RealtimeHub {
         for (const ref of this.watchers.keys()) this.reload(ref, keyOf(ref));
         return;
       case "timers-armed":
+      case "paused":
+        // A pause changes no state a subscriber sees.
         return;
     }
   }

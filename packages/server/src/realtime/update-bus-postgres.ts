@@ -1,6 +1,6 @@
 // The update bus of a node in a PostgreSQL cluster. This node's updates go to its subscribers
 // directly (the commit that made them already sent a notice to the other nodes); the notices of
-// other nodes' commits and deletes arrive on a dedicated LISTEN connection, which reconnects when
+// other nodes' commits, pauses and deletes arrive on a dedicated LISTEN connection, which reconnects when
 // it breaks and then asks subscribers to resync, since notices sent meanwhile are lost.
 import type { Logger } from "../engine/logger.js";
 import { NoticeListener, type Notice } from "../store/postgres/index.js";
@@ -67,11 +67,17 @@ export class PostgresUpdateBus extends LocalUpdateBus {
         case "deleted":
           this.emit({ kind: "deleted", key: change.key });
           break;
+        case "paused":
+          this.emit({ kind: "paused", key: change.key, sequence: change.sequence });
+          break;
         case "unknown":
           this.emit({ kind: "resync" });
           break;
       }
-      if (change.kind !== "deleted" && change.timersDueAt !== undefined) {
+      if (
+        (change.kind === "state" || change.kind === "unknown") &&
+        change.timersDueAt !== undefined
+      ) {
         this.emit({ kind: "timers-armed", dueAt: change.timersDueAt });
       }
     }

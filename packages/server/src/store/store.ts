@@ -280,6 +280,10 @@ export interface Store extends ProviderStore {
    * stale record never lands).
    */
   commitTransition(commit: TransitionCommit): Promise<CommitResult>;
+  /**
+   * Pauses or resumes an instance; false when there is none. A store shared by several nodes
+   * tells the others of a pause (PostgreSQL: a "paused" change notice), so they stop its services.
+   */
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean>;
   /** A machine's instances, ordered by name, after `page.after` (an instance name). */
   listInstances(orgId: string, machineName: string, page: Page): Promise<InstanceSummary[]>;

@@ -67,6 +67,43 @@ for (const style of ["v5-import", "v4-cli"] as BundleStyle[]) {
       });
     }
 
+    test("a pause another node reports late stops only the services started up to it", async () => {
+      // Another node paused and resumed the instance, and this one stepped it again, before the
+      // pause's notice came: the services started since are not the pause's, and run on.
+      const h = await startHarness({ clock: systemClock, settleTimeoutMs: 60_000 });
+      try {
+        await h.deploy(fixture, style, "paused-services");
+        const where = { orgId: ORG, machineName: "paused-services", instanceName: "late" };
+        await h.engine.createInstance({ ...where, authContext: alice });
+        const sending = h.engine.sendEvent({ ...where, event: "hang", authContext: alice });
+        await until(
+          "hanging",
+          async () => (await h.engine.inspectInstance(where)).state === "hanging",
+        );
+        const started = (await h.store.loadInstance(where))!.sequence;
+        h.engine.pausedElsewhere(where, started - 1);
+        // Still running: the event finds no service lost, and none is owed an error event.
+        const stillHanging = h.engine.sendEvent({ ...where, event: "inc", authContext: alice });
+        await until("inc", async () => (await history(h, where)).includes("inc"));
+        assert.deepEqual(await history(h, where), ["xstate.init", "hang", "inc"]);
+        h.engine.pausedElsewhere(where, started);
+        await sending;
+        await stillHanging;
+        await h.engine.setInstanceStatus({ ...where, status: "running" });
+        const next = await h.engine.sendEvent({ ...where, event: "inc", authContext: alice });
+        assert.deepEqual(await history(h, where), [
+          "xstate.init",
+          "hang",
+          "inc",
+          errorOf("never"),
+          "inc",
+        ]);
+        assert.equal(next.state, "failed");
+      } finally {
+        await h.dispose();
+      }
+    });
+
     test("answering when it was paused elsewhere, are owed their error event after the resume", async () => {
       const h = await startHarness({ clock: systemClock, settleTimeoutMs: 3_000 });
       try {

@@ -27,13 +27,15 @@ describe("change notices", () => {
       { kind: "state", key, sequence: 7 },
       { kind: "state", key, sequence: 8, timersDueAt: 1_700_000_000_000 },
       { kind: "deleted", key },
+      { kind: "paused", key, sequence: 9 },
       { kind: "unknown" },
       { kind: "unknown", timersDueAt: 5 },
     ];
     const [payload, ...more] = payloads("node_a", changes.map(encodeChange));
     assert.deepEqual(more, []);
     assert.deepEqual(decode(payload!), { origin: "node_a", changes });
-    for (const junk of ["", "{}", '["a"]', '["a",["s","o","m","i","x"]]', '["a",["z"]]', "[1,2]"]) {
+    const junks = ["", "{}", '["a"]', '["a",["s","o","m","i","x"]]', '["a",["p","o","m","i"]]'];
+    for (const junk of [...junks, '["a",["z"]]', "[1,2]"]) {
       assert.equal(decode(junk), undefined, junk);
     }
   });
@@ -128,15 +130,17 @@ if (url !== undefined) {
           "node_a",
           { kind: "state", key, sequence: 1, timersDueAt: 42 },
           { kind: "deleted", key },
+          { kind: "paused", key, sequence: 3 },
         ),
         "not a notice",
         notice("node_b", { kind: "unknown" }),
       );
-      await waitFor(() => b.seen.length === 3 && a.seen.length === 1, "the notices");
+      await waitFor(() => b.seen.length === 4 && a.seen.length === 1, "the notices");
       assert.deepEqual(b.seen, [
         { kind: "changed", key, sequence: 1 },
         { kind: "timers-armed", dueAt: 42 },
         { kind: "deleted", key },
+        { kind: "paused", key, sequence: 3 },
       ]);
       assert.deepEqual(a.seen, [{ kind: "resync" }]);
       // Published updates reach the publishing node's own subscribers, directly.

@@ -1,5 +1,5 @@
-// Cross-node change notices on PostgreSQL. Every transaction that commits transitions or deletes
-// an instance also sends a NOTIFY on its schema's channel (inside the transaction, so a notice goes
+// Cross-node change notices on PostgreSQL. Every transaction that commits transitions, pauses or
+// deletes an instance also sends a NOTIFY on its schema's channel (inside the transaction, so a notice goes
 // out exactly when the changes commit, in commit order); every node LISTENs on a dedicated
 // connection. A notice names its origin node (which skips its own) and the changes: keys and a
 // sequence, never a snapshot, since NOTIFY payloads are limited to 8000 bytes. A group-commit
@@ -19,6 +19,11 @@ export type Change =
       timersDueAt?: number;
     }
   | { kind: "deleted"; key: InstanceKey }
+  /**
+   * The instance was paused at `sequence` (a pause commits no transition): the services its steps
+   * up to that one started are to stop on every node, as they do on the node that paused it.
+   */
+  | { kind: "paused"; key: InstanceKey; sequence: number }
   /** A change too large to name (never expected: names are short); listeners reload everything. */
   | { kind: "unknown"; timersDueAt?: number };
 
@@ -66,7 +71,8 @@ export function commitChange(commit: TransitionCommit, sequence: number): string
 }
 
 // Compact JSON arrays: ["s", org, machine, instance, sequence, dueAt?], ["d", org, machine,
-// instance], ["u", dueAt?]. A payload is [origin, change, change, …].
+// instance], ["p", org, machine, instance, sequence], ["u", dueAt?]. A payload is [origin, change,
+// change, …]. (A server that does not know a kind ignores the whole payload, so a pause goes alone.)
 export function encodeChange(change: Change): string {
   let fields: unknown[];
   if (change.kind === "unknown") {
@@ -74,10 +80,10 @@ export function encodeChange(change: Change): string {
     if (change.timersDueAt !== undefined) fields.push(change.timersDueAt);
   } else {
     const { orgId, machineName, instanceName } = change.key;
-    fields = [change.kind === "state" ? "s" : "d", orgId, machineName, instanceName];
-    if (change.kind === "state") {
-      fields.push(change.sequence);
-      if (change.timersDueAt !== undefined) fields.push(change.timersDueAt);
+    fields = [KIND_CODES[change.kind], orgId, machineName, instanceName];
+    if (change.kind !== "deleted") fields.push(change.sequence);
+    if (change.kind === "state" && change.timersDueAt !== undefined) {
+      fields.push(change.timersDueAt);
     }
   }
   const text = JSON.stringify(fields);
@@ -85,6 +91,8 @@ export function encodeChange(change: Change): string {
   const timersDueAt = change.kind === "state" ? change.timersDueAt : undefined;
   return encodeChange({ kind: "unknown", ...(timersDueAt === undefined ? {} : { timersDueAt }) });
 }
+
+const KIND_CODES = { state: "s", deleted: "d", paused: "p" } as const;
 
 /**
  * The payloads that carry `changes` (encoded), as few as fit. The commit function (see
@@ -139,7 +147,9 @@ function decodeChange(entry: unknown): Change | undefined {
   if (typeof instanceName !== "string") return undefined;
   const key = { orgId, machineName, instanceName };
   if (kind === "d") return { kind: "deleted", key };
-  if (kind !== "s" || typeof sequence !== "number") return undefined;
+  if (typeof sequence !== "number") return undefined;
+  if (kind === "p") return { kind: "paused", key, sequence };
+  if (kind !== "s") return undefined;
   return {
     kind: "state",
     key,

@@ -514,10 +514,32 @@ class PostgresStoreImpl implements PostgresStore {
   }
 
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean> {
-    return this.#run(async (db) => {
-      const { orgId, machineName, instanceName } = key;
-      return (await changes(db, SQL.setStatus, [status, orgId, machineName, instanceName])) > 0;
-    });
+    const { orgId, machineName, instanceName } = key;
+    if (status === "paused") return this.#pause(key);
+    return this.#run(
+      async (db) =>
+        (await changes(db, SQL.setStatus, [status, orgId, machineName, instanceName])) > 0,
+    );
+  }
+
+  /**
+   * Pauses the instance and tells the other nodes, in the same transaction: the services its
+   * steps started run on the nodes that took those steps, and each stops them when told (see
+   * Engine.pausedElsewhere), as this node's engine stops its own.
+   */
+  #pause(key: InstanceKey): Promise<boolean> {
+    return this.#run(() =>
+      inTransaction(this.#pool, async (client) => {
+        const scope = [key.orgId, key.machineName, key.instanceName];
+        const paused = await row<{ sequence: number }>(client, SQL.pauseInstance, scope);
+        if (paused === undefined) return false;
+        const { channel, origin } = this.#notices;
+        const change = encodeChange({ kind: "paused", key, sequence: paused.sequence });
+        const [payload] = payloads(origin, [change]);
+        await client.query(SQL.notify, [channel, payload]);
+        return true;
+      }),
+    );
   }
 
   listInstances(orgId: string, machineName: string, page: Page): Promise<InstanceSummary[]> {

@@ -1,0 +1,136 @@
+// A pause reaches the services an instance has running on other nodes of a PostgreSQL cluster (two
+// servers in this process, one schema). A service runs on the node that took the step starting it;
+// a pause through another node used to stop only that node's services, so one on node B ran on
+// (holding its lease) until it answered or reached its settle deadline, and the first event after
+// the resume found it still running: its error event did not come first, as it does on one node.
+// Now the pause's change notice has B stop it at once; and a B that missed the notice (its
+// listening connection was cut) looks for paused instances among those it runs services for when
+// the connection is back.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import type { InstanceKey } from "../../src/store/store.js";
+import { startAnotherNode, startApiServer, type ApiServer } from "../support/api-server.js";
+import { runOnPostgres } from "../support/store-target.js";
+
+const MACHINE = "paused-across";
+const alice = { sub: "alice" };
+
+await runOnPostgres("pauses across nodes", () => {
+  let a: ApiServer;
+  let b: ApiServer;
+  let instances = 0;
+
+  before(async () => {
+    a = await startApiServer({ nodeId: "node_pause_a", sandboxes: { size: 1 } });
+    b = await startAnotherNode(a, { nodeId: "node_pause_b", sandboxes: { size: 1 } });
+    await a.deploy("workflow-v5.js", "v5-import", MACHINE);
+  });
+  after(async () => {
+    await b?.dispose();
+    await a?.dispose();
+  });
+
+  async function until(what: string, predicate: () => Promise<boolean>) {
+    for (let i = 0; i < 250; i++) {
+      if (await predicate()) return;
+      await sleep(20);
+    }
+    assert.fail(`timed out waiting for ${what}`);
+  }
+
+  /** Whether node B's lease says it runs services of the instance (it ends once none runs). */
+  const runsOnB = (key: InstanceKey) =>
+    a.server.backstate.store.servicesLeasedElsewhere(key, "node_pause_a", Date.now());
+
+  async function history(key: InstanceKey): Promise<string[]> {
+    const rows = await a.server.backstate.store.listTransitions(key, { limit: 20 });
+    return rows.map((row) => (JSON.parse(row.event) as { type: string }).type);
+  }
+
+  const statusPath = (key: InstanceKey) => `/machines/${MACHINE}/i/${key.instanceName}/status`;
+
+  /**
+   * An instance whose service (one that never answers) runs on node B; resolves with its key and
+   * B's request that started it, answered once the service stops.
+   */
+  async function hangingOnB() {
+    const key = { orgId: a.orgId, machineName: MACHINE, instanceName: `p${++instances}` };
+    const engineB = b.server.backstate.engine;
+    await engineB.createInstance({ ...key, authContext: alice });
+    const sending = engineB.sendEvent({ ...key, event: "hang", authContext: alice });
+    await until("the service to run on B", () => runsOnB(key));
+    return { key, sending };
+  }
+
+  /** Resumes through A and sends an event through A: the stopped service's error comes first. */
+  async function resumeAndCheck(key: InstanceKey) {
+    assert.equal((await a.admin("PUT", statusPath(key), { status: "running" })).status, 204);
+    const next = await a.server.backstate.engine.sendEvent({
+      ...key,
+      event: { type: "inc" },
+      authContext: alice,
+    });
+    assert.deepEqual(await history(key), [
+      "xstate.init",
+      "hang",
+      "xstate.error.actor.never",
+      "inc",
+    ]);
+    assert.equal(next.state, "failed");
+  }
+
+  describe("a pause through one node", () => {
+    test("stops the instance's service running on another node at once", async () => {
+      const { key, sending } = await hangingOnB();
+      try {
+        assert.equal((await a.admin("PUT", statusPath(key), { status: "paused" })).status, 204);
+        // B stops the service and ends its lease; its request is answered as settled.
+        await until(
+          "B to stop the service of the paused instance",
+          async () => !(await runsOnB(key)),
+        );
+        await sending;
+        await resumeAndCheck(key);
+      } finally {
+        // Whatever happened, nothing of it is left running on B.
+        await b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
+        await sending.catch(() => {});
+      }
+    });
+
+    test("reaches a node that missed its notice once that node's listening connection is back", async () => {
+      const { key, sending } = await hangingOnB();
+      const { databaseUrl, postgres } = a.store.options;
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        // Paused without a notice (as if B's listening connection had been down when it was sent),
+        // then B's listening connection is cut: it reconnects, and what it missed is looked up.
+        const paused = await client.query(
+          `UPDATE "${postgres!.schema}".instances SET status = 'paused'
+           WHERE org_id = $1 AND machine_name = $2 AND name = $3`,
+          [key.orgId, key.machineName, key.instanceName],
+        );
+        assert.equal(paused.rowCount, 1);
+        const cut = await client.query(
+          `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+           WHERE application_name = 'backstate-listener node_pause_b'`,
+        );
+        assert.equal(cut.rowCount, 1);
+        await until(
+          "B to stop the service of the paused instance",
+          async () => !(await runsOnB(key)),
+        );
+        await sending;
+        await resumeAndCheck(key);
+      } finally {
+        await client.end();
+        await b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
+        await sending.catch(() => {});
+      }
+    });
+  });
+  return Promise.resolve();
+});
