@@ -184,11 +184,15 @@ export const SQL = {
 
   // A page stops after the row that brings its events and states to $6 bytes (see Store): the
   // sizes are read first (octet_length reads a stored value's size, not the value), then only
-  // the rows kept.
+  // the rows kept. The instance's id is looked up first, as a value: joined to instances
+  // instead, the planner does not know the id is one, and sorted the instance's whole history
+  // for each page (1.1 s for a page of 50 of an instance with 1,000,000 transitions).
   selectTransitions: `WITH page AS (
       SELECT t.instance_id, t.sequence, octet_length(t.event) + octet_length(t.state) AS size
-      FROM transitions t JOIN instances i ON i.id = t.instance_id
-      WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence > $4
+      FROM transitions t
+      WHERE t.instance_id = (SELECT id FROM instances
+          WHERE org_id = $1 AND machine_name = $2 AND name = $3)
+        AND t.sequence > $4
       ORDER BY t.sequence LIMIT $5
     ), kept AS (
       SELECT instance_id, sequence, sum(size) OVER (ORDER BY sequence) - size AS before
@@ -200,8 +204,10 @@ export const SQL = {
     ORDER BY t.sequence`,
   selectTransitionsNewestFirst: `WITH page AS (
       SELECT t.instance_id, t.sequence, octet_length(t.event) + octet_length(t.state) AS size
-      FROM transitions t JOIN instances i ON i.id = t.instance_id
-      WHERE i.org_id = $1 AND i.machine_name = $2 AND i.name = $3 AND t.sequence < $4
+      FROM transitions t
+      WHERE t.instance_id = (SELECT id FROM instances
+          WHERE org_id = $1 AND machine_name = $2 AND name = $3)
+        AND t.sequence < $4
       ORDER BY t.sequence DESC LIMIT $5
     ), kept AS (
       SELECT instance_id, sequence, sum(size) OVER (ORDER BY sequence DESC) - size AS before
