@@ -143,9 +143,16 @@ export const SQL = {
     SELECT DISTINCT org_id, machine_name, instance_name, $4::text, $5::bigint
     FROM unnest($1::text[], $2::text[], $3::text[]) AS l (org_id, machine_name, instance_name)
     ON CONFLICT (org_id, machine_name, instance_name, node_id) DO UPDATE SET until = EXCLUDED.until`,
-  endServiceLeases: `DELETE FROM service_leases
-    WHERE until < $5 OR (node_id = $4 AND (org_id, machine_name, instance_name) IN (
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[])))`,
+  // The node's leases on the instances named, and every lease that has run out. Two deletes, not
+  // one with OR: each finds its rows by an index (the key; service_leases_by_until), where the OR
+  // read every lease in the table.
+  endServiceLeases: `WITH ended AS (
+      DELETE FROM service_leases l
+      USING unnest($1::text[], $2::text[], $3::text[]) AS e (org_id, machine_name, instance_name)
+      WHERE l.org_id = e.org_id AND l.machine_name = e.machine_name
+        AND l.instance_name = e.instance_name AND l.node_id = $4
+    )
+    DELETE FROM service_leases WHERE until < $5`,
   serviceLeasedElsewhere: `SELECT 1 AS found FROM service_leases
     WHERE org_id = $1 AND machine_name = $2 AND instance_name = $3 AND node_id <> $4 AND until > $5
     LIMIT 1`,
