@@ -58,6 +58,8 @@ export type BackstateOptions = Partial<Omit<EngineOptions, "store" | "runtime">>
     size?: number;
     memoryLimitMb?: number;
     callTimeoutMs?: number;
+    /** Machine versions each sandbox process keeps loaded (see SandboxPoolOptions). */
+    maxVersionsPerProcess?: number;
     /**
      * Machine code's fetch may reach loopback, private and link-local addresses (services inside
      * the operator's network). Default false: only public addresses.

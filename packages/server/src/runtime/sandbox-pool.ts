@@ -44,6 +44,13 @@ export type SandboxPoolOptions = {
    * (RLIMIT_DATA): an allocation past it fails at once, rather than at the next check.
    */
   maxResidentMb?: number;
+  /**
+   * How many machine versions a process keeps loaded. Each holds its bundle and its own XState
+   * in a context; past this many, the least recently used ones that nothing lives in any more
+   * are dropped (and loaded again if called again), so a process does not grow with every
+   * version it ever ran or checked. Versions in use are kept beyond it. Default 16.
+   */
+  maxVersionsPerProcess?: number;
   /** The budget of one call, in milliseconds, unless the call sets its own. Default 5000. */
   callTimeoutMs?: number;
   /**
@@ -108,6 +115,7 @@ export class SandboxPool {
   readonly #size: number;
   readonly #perOrg: number;
   readonly #callTimeoutMs: number;
+  readonly #maxVersions: number;
   readonly #timing: Timing;
   readonly #launch: SandboxLaunch;
   readonly #adapterPath: string;
@@ -169,6 +177,7 @@ export class SandboxPool {
       2 * memoryLimitMb + 128,
     );
     this.#callTimeoutMs = positiveInteger("callTimeoutMs", options.callTimeoutMs, 5000);
+    this.#maxVersions = positiveInteger("maxVersionsPerProcess", options.maxVersionsPerProcess, 16);
     this.#retireWithinMs = positiveInteger(
       "retireWithinMs",
       options.retireWithinMs,
@@ -274,9 +283,11 @@ export class SandboxPool {
       };
       if (!this.#assign(waiter)) this.#waiters.push(waiter);
     });
+    let inUse = false;
     try {
       await sandbox.ready;
       await this.#ensureVersion(sandbox, target);
+      inUse = true; // counted by #ensureVersion
       sandbox.dispatch(call, target.versionId, op, payloadJson);
     } catch (error) {
       sandbox.abandon(call, error);
@@ -284,6 +295,7 @@ export class SandboxPool {
     try {
       return await call.promise;
     } finally {
+      if (inUse) countCall(sandbox, target.versionId, -1);
       // The process may be idle now, and a waiter of another org may be able to take it.
       this.#scheduleDrain();
     }
@@ -341,24 +353,67 @@ export class SandboxPool {
     return this.#init;
   }
 
-  /** Sends the version's code to the process unless it has it (or is getting it) already. */
+  /**
+   * Sends the version's code to the process unless it has it (or is getting it) already, and
+   * counts the call as using it. When its unload is being asked, waits for the answer: dropped,
+   * the code is sent again.
+   */
   async #ensureVersion(sandbox: SandboxProcess, target: SandboxTarget): Promise<void> {
-    let loaded = sandbox.versions.get(target.versionId);
-    if (loaded === undefined) {
-      loaded = (async () => {
-        const code = await target.loadCode();
-        if (typeof code !== "string") throw new TypeError("loadCode must resolve to the bundle");
-        sandbox.sendCode(target.versionId, code);
-      })();
-      const attempt = loaded;
-      sandbox.versions.set(target.versionId, attempt);
-      attempt.catch(() => {
-        if (sandbox.versions.get(target.versionId) === attempt) {
-          sandbox.versions.delete(target.versionId);
-        }
-      });
+    const { versionId } = target;
+    for (;;) {
+      let loaded = sandbox.versions.get(versionId);
+      if (loaded === undefined) {
+        loaded = (async () => {
+          const code = await target.loadCode();
+          if (typeof code !== "string") throw new TypeError("loadCode must resolve to the bundle");
+          sandbox.sendCode(versionId, code);
+        })();
+        const attempt = loaded;
+        sandbox.versions.set(versionId, attempt);
+        attempt.then(
+          () => this.#unloadIdleVersions(sandbox),
+          () => {
+            if (sandbox.versions.get(versionId) === attempt) sandbox.versions.delete(versionId);
+          },
+        );
+      }
+      await loaded;
+      if (sandbox.versions.get(versionId) !== loaded) continue; // dropped meanwhile: again
+      // In the same turn as the check that the code is there: no unload can come in between.
+      countCall(sandbox, versionId, +1);
+      sent.add(loaded);
+      // Re-inserted: the Map's order is the order versions were last used in.
+      sandbox.versions.delete(versionId);
+      sandbox.versions.set(versionId, loaded);
+      return;
     }
-    await loaded;
+  }
+
+  /**
+   * Past the limit, asks the process to drop its least recently used versions that no call is
+   * using (it keeps those its handler says something still lives in). A call for a version whose
+   * unload is being asked waits for the answer (see #ensureVersion).
+   */
+  #unloadIdleVersions(sandbox: SandboxProcess): void {
+    let excess = sandbox.versions.size - this.#maxVersions;
+    if (excess <= 0 || !sandbox.alive) return;
+    for (const [versionId, loaded] of sandbox.versions) {
+      if (excess <= 0) break;
+      // Only code known to be there (not still being fetched, nor being unloaded) and unused.
+      if (!sent.has(loaded) || sandbox.versionCalls.has(versionId)) continue;
+      excess--;
+      const attempt = sandbox.unload(versionId).then((dropped) => {
+        if (sandbox.versions.get(versionId) !== attempt) return;
+        sandbox.versions.delete(versionId);
+        if (dropped) return;
+        // Kept (something of it lives there): its code is there, and the versions behind it
+        // are asked first next time.
+        sent.add(attempt);
+        sandbox.versions.set(versionId, attempt);
+      });
+      // Set over the same key: the Map's order, and this walk over it, stay as they are.
+      sandbox.versions.set(versionId, attempt);
+    }
   }
 
   /** Picks a process for the waiter and assigns the call to it; false if it must wait. */
@@ -563,6 +618,16 @@ export class SandboxPool {
       }
     }
   }
+}
+
+/** Version entries (SandboxProcess.versions) whose code is known to be in their process. */
+const sent = new WeakSet<Promise<void>>();
+
+/** Counts a call of the version assigned to the process (+1) or settled there (-1). */
+function countCall(sandbox: SandboxProcess, versionId: string, delta: 1 | -1): void {
+  const calls = (sandbox.versionCalls.get(versionId) ?? 0) + delta;
+  if (calls > 0) sandbox.versionCalls.set(versionId, calls);
+  else sandbox.versionCalls.delete(versionId);
 }
 
 function affinityKey(orgId: string, affinity: string): string {

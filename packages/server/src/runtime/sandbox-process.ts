@@ -23,9 +23,11 @@ import { encodeLine, LineReader } from "./sandbox/line-reader.js";
 import {
   MAX_CHILD_LINE_LENGTH,
   parseChildMessage,
+  type CallMessage,
   type ChildMessage,
   type InitMessage,
   type ParentMessage,
+  type UnloadMessage,
 } from "./sandbox/protocol.js";
 import type { SandboxLaunch } from "./sandbox-launch.js";
 import { LogBudget, MACHINE_LOG_BUDGET } from "./log-budget.js";
@@ -73,8 +75,13 @@ export class SandboxProcess {
   readonly orgId: string;
   /** Affinities pinned to this process (the pool's bookkeeping, reported when it dies). */
   readonly affinities = new Set<string>();
-  /** Versions whose code was sent (or is being fetched), by version id (pool bookkeeping). */
+  /**
+   * Versions whose code was sent (or is being fetched, or whose unload is being asked), by
+   * version id, least recently used first (pool bookkeeping).
+   */
   readonly versions = new Map<string, Promise<void>>();
+  /** Calls of each version assigned here and not yet settled (pool bookkeeping). */
+  readonly versionCalls = new Map<string, number>();
   /** Resolves once the sandbox is ready for requests; rejects if it dies first. */
   readonly ready: Promise<void>;
   /** Resolves once the OS process is gone and its pipes are closed. */
@@ -219,6 +226,24 @@ export class SandboxProcess {
 
   /** Writes the request and starts its budget. */
   dispatch(pending: PendingCall, versionId: string, op: string, payload: string): void {
+    this.#dispatch(pending, { type: "call", id: pending.id, versionId, op, payload });
+  }
+
+  /**
+   * Asks the process to drop a version (see UnloadMessage), as a call with the pool's budget:
+   * resolves true when it dropped it, false when it kept it or could not answer.
+   */
+  async unload(versionId: string): Promise<boolean> {
+    const pending = this.begin(this.#timing.callTimeoutMs);
+    this.#dispatch(pending, { type: "unload", id: pending.id, versionId });
+    try {
+      return (await pending.promise) === "true";
+    } catch {
+      return false;
+    }
+  }
+
+  #dispatch(pending: PendingCall, message: CallMessage | UnloadMessage): void {
     const call = this.#calls.get(pending.id);
     if (call === undefined || call.dispatchedAt !== undefined) return;
     call.dispatchedAt = Date.now();
@@ -231,7 +256,7 @@ export class SandboxProcess {
         }
       });
     }, call.timeoutMs);
-    this.#send({ type: "call", id: call.id, versionId, op, payload });
+    this.#send(message);
   }
 
   /** Fails a call that could not be dispatched (e.g. its code could not be fetched). */

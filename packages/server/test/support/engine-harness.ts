@@ -22,6 +22,9 @@ export type HarnessOptions = Partial<Omit<EngineOptions, "store" | "runtime">> &
     wrapStore?: (store: Store) => Store;
     callTimeoutMs?: number;
     memoryLimitMb?: number;
+    /** Sandbox processes (default 2) and the versions each keeps loaded (the pool's default). */
+    sandboxSize?: number;
+    maxVersionsPerProcess?: number;
     /** Machines may fetch from local servers (tests that observe effects through one). */
     allowPrivateNetworkFetch?: boolean;
   };
@@ -66,7 +69,14 @@ export async function startHarness(
     warn: record("warn"),
     error: record("error"),
   };
-  const { callTimeoutMs, memoryLimitMb, allowPrivateNetworkFetch, ...rest } = options;
+  const {
+    callTimeoutMs,
+    memoryLimitMb,
+    allowPrivateNetworkFetch,
+    sandboxSize,
+    maxVersionsPerProcess,
+    ...rest
+  } = options;
   const clock = options.clock ?? new ManualClock();
   const node = await openBackstate({
     logger,
@@ -74,7 +84,8 @@ export async function startHarness(
     clock,
     dataDir: dir,
     sandboxes: {
-      size: 2,
+      size: sandboxSize ?? 2,
+      ...(maxVersionsPerProcess === undefined ? {} : { maxVersionsPerProcess }),
       memoryLimitMb: memoryLimitMb ?? 128,
       callTimeoutMs: callTimeoutMs ?? 5000,
       allowPrivateNetworkFetch: allowPrivateNetworkFetch === true,

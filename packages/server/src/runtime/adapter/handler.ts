@@ -23,6 +23,7 @@ import { createV4Driver, isV4Machine } from "./driver-v4.js";
 import { createV5Driver, isV5Machine } from "./driver-v5.js";
 import { findNonJson, utf8Length } from "../json-check.js";
 import { ServiceRegistry } from "./services.js";
+import { UNLOADABLE_OP } from "../sandbox/protocol.js";
 
 /** Effects not executed or discarded within this time are dropped (the engine died or gave up). */
 const STASH_TTL_MS = 120_000;
@@ -174,6 +175,12 @@ export function createHandler(
       for (const id of request.serviceIds) services.stop(request.instanceRef, id);
       return {};
     },
+    // Whether the sandbox may drop this version: nothing of it may be waiting or running here.
+    // Steps whose execute or discard never came (their engine gave up) stop counting at the TTL.
+    [UNLOADABLE_OP]: () => {
+      expire(stash);
+      return stash.size === 0 && services.idle;
+    },
   };
 
   // Taken after the bundle's own top-level code ran: that is the version's baseline.
@@ -317,6 +324,10 @@ function hasEffects(step: DriverStep): boolean {
 
 function sweep(stash: Map<string, Stashed>): void {
   if (stash.size < 256) return;
+  expire(stash);
+}
+
+function expire(stash: Map<string, Stashed>): void {
   const cutoff = Date.now() - STASH_TTL_MS;
   for (const [id, entry] of stash) if (entry.at < cutoff) stash.delete(id);
 }

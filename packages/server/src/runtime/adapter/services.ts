@@ -100,6 +100,11 @@ export class ServiceRegistry {
     this.forgetDelayed(instanceRef, sendId, handle);
   }
 
+  /** Whether nothing runs here: no service, and no delayed send waiting for one. */
+  get idle(): boolean {
+    return this.byInstance.size === 0 && this.delayed.size === 0;
+  }
+
   /** Whether a delayed send `sendId` of any instance waits here. */
   hasDelayed(sendId: string): boolean {
     return this.delayedIds.has(sendId);

@@ -22,7 +22,9 @@ import {
   type ChildMessage,
   type InitMessage,
   type LoadMessage,
+  type UnloadMessage,
   type VendorSources,
+  UNLOADABLE_OP,
 } from "./protocol.js";
 
 const output = new net.Socket({ fd: 3, readable: false, writable: true });
@@ -50,6 +52,10 @@ function exit(code: number): void {
 
 let started: { vendor: VendorSources; adapter: vm.Script; fetch: SandboxFetch } | undefined;
 const versions = new Map<string, Promise<AdapterHandler>>();
+/** How each version's load ended, once it has: its handler, or undefined when it failed. */
+const settled = new Map<string, AdapterHandler | undefined>();
+/** Calls under way, per version: a version is never dropped in the middle of one. */
+const callsUnderWay = new Map<string, number>();
 
 function init(message: InitMessage): void {
   try {
@@ -86,6 +92,9 @@ function load({ versionId, code }: LoadMessage): void {
     hooks: {
       log: (level, text) => send({ type: "log", level, message: text, versionId }),
       notify: (json) => {
+        // A dropped version's leftovers (a stopped service's timer firing late) report nothing:
+        // the pool no longer knows the version here, and nothing of it is waited for.
+        if (versions.get(versionId) !== loading) return;
         const bounded = boundedNotification(json);
         if (bounded === undefined || !sendBounded({ type: "notify", versionId, json: bounded })) {
           throw new RangeError("the notification is too large");
@@ -93,9 +102,44 @@ function load({ versionId, code }: LoadMessage): void {
       },
     },
   });
-  // Failures are reported to each call that awaits the version; this keeps the rejection handled.
-  loading.catch(() => {});
+  // Failures are reported to each call that awaits the version; this also handles the rejection.
+  loading.then(
+    (handler) => {
+      if (versions.get(versionId) === loading) settled.set(versionId, handler);
+    },
+    () => {
+      if (versions.get(versionId) === loading) settled.set(versionId, undefined);
+    },
+  );
   versions.set(versionId, loading);
+}
+
+/**
+ * Drops a version the pool no longer wants here, so that its context (the bundle and its own
+ * XState) can be collected: every version ever used would otherwise stay until the process ends.
+ * Kept while it loads, while a call of it runs, and while its handler says something of it lives.
+ */
+function unload({ id, versionId }: UnloadMessage): void {
+  let dropped = false;
+  if (!versions.has(versionId)) dropped = true;
+  else if (settled.has(versionId) && !callsUnderWay.has(versionId)) {
+    const handler = settled.get(versionId);
+    dropped = handler === undefined || idle(handler);
+  }
+  if (dropped) {
+    versions.delete(versionId);
+    settled.delete(versionId);
+  }
+  send({ type: "result", id, result: JSON.stringify(dropped) });
+}
+
+/** Whether the handler says nothing of its version lives here; machine code may answer anything. */
+function idle(handler: AdapterHandler): boolean {
+  try {
+    return Reflect.apply(handler, undefined, [UNLOADABLE_OP, "{}"]) === "true";
+  } catch {
+    return false;
+  }
 }
 
 function errorCode(error: unknown): string {
@@ -110,6 +154,7 @@ function errorCode(error: unknown): string {
 }
 
 async function call({ id, versionId, op, payload }: CallMessage): Promise<void> {
+  callsUnderWay.set(versionId, (callsUnderWay.get(versionId) ?? 0) + 1);
   try {
     const loading = versions.get(versionId);
     if (loading === undefined) {
@@ -127,6 +172,10 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
     }
   } catch (error) {
     send({ type: "error", id, error: { message: describeThrown(error), code: errorCode(error) } });
+  } finally {
+    const left = (callsUnderWay.get(versionId) ?? 1) - 1;
+    if (left > 0) callsUnderWay.set(versionId, left);
+    else callsUnderWay.delete(versionId);
   }
 }
 
@@ -146,6 +195,9 @@ const reader = new LineReader(MAX_PARENT_LINE_LENGTH, {
         return;
       case "call":
         void call(message);
+        return;
+      case "unload":
+        unload(message);
         return;
       case "ping":
         send({ type: "pong", seq: message.seq });

@@ -24,8 +24,21 @@ export type CallMessage = {
   payload: string;
 };
 export type PingMessage = { type: "ping"; seq: number };
+/**
+ * Asks the sandbox to drop a version it holds, unless a call of it is under way or its handler
+ * says something of it still lives there (see UNLOADABLE_OP). Answered like a call, under `id`,
+ * with the result "true" (dropped: its code must be sent again before its next call) or "false".
+ */
+export type UnloadMessage = { type: "unload"; id: number; versionId: string };
 
-export type ParentMessage = InitMessage | LoadMessage | CallMessage | PingMessage;
+export type ParentMessage = InitMessage | LoadMessage | CallMessage | PingMessage | UnloadMessage;
+
+/**
+ * The adapter op the sandbox asks before it drops a version: the handler answers "true" when
+ * nothing of the version lives in the sandbox (no step waiting to be executed, no service running,
+ * no delayed send waiting). Any other answer, or a throw, keeps the version.
+ */
+export const UNLOADABLE_OP = "unloadable";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
@@ -157,6 +170,11 @@ export function parseParentMessage(value: unknown): ParentMessage | undefined {
     case "ping": {
       const seq = get("seq");
       return isId(seq) ? { type: "ping", seq } : undefined;
+    }
+    case "unload": {
+      const id = get("id");
+      const versionId = get("versionId");
+      return isId(id) && isString(versionId) ? { type: "unload", id, versionId } : undefined;
     }
     default:
       return undefined;
