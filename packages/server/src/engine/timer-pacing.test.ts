@@ -44,6 +44,18 @@ test("the instances remembered are bounded; the least recently charged go first"
   assert.equal(pacing.notBefore("i1", T0), T0 + 1000);
 });
 
+test("a budget full again is forgotten: it is remembered only while it matters", () => {
+  const pacing = new TimerPacing({ burst: 3, perSecond: 10 });
+  pacing.charge("gone", 1, T0); // an instance whose timer fired once, say, before it was deleted
+  pacing.charge("spent", 3, T0);
+  pacing.charge("busy", 6, T0 + 50);
+  assert.equal(pacing.tracked, 3, "none is full again yet");
+  // By T0 + 300 "spent" has refilled to 3; "gone" was full again at T0 + 100.
+  pacing.charge("other", 1, T0 + 300);
+  assert.equal(pacing.tracked, 2, "only the budgets still short are remembered");
+  assert.equal(pacing.notBefore("busy", T0 + 300), T0 + 300 + 150, "a short one is kept");
+});
+
 test("nonsense limits are refused", () => {
   assert.throws(() => new TimerPacing({ burst: 0, perSecond: 1 }), TypeError);
   assert.throws(() => new TimerPacing({ burst: 1.5, perSecond: 1 }), TypeError);

@@ -48,7 +48,7 @@ export class TimerPacing {
     // Re-inserted: the Map's order is the order budgets were last spent in.
     this.#budgets.delete(ref);
     this.#budgets.set(ref, budget);
-    this.#bound();
+    this.#bound(now);
   }
 
   /**
@@ -78,10 +78,17 @@ export class TimerPacing {
     return budget;
   }
 
-  #bound(): void {
-    // The least recently charged go first: by then their budget is most likely full again.
-    for (const ref of this.#budgets.keys()) {
-      if (this.#budgets.size <= MAX_TRACKED_INSTANCES) return;
+  /**
+   * Forgets the least recently charged budgets that are full again by `now` (one is as good as
+   * none: the instance starts full), so what is remembered follows the instances paced lately,
+   * not every instance whose timers ever fired (deleted ones included); and past the cap, the
+   * least recently charged whatever they hold.
+   */
+  #bound(now: number): void {
+    const { burst, perSecond } = this.#limits;
+    for (const [ref, { tokens, at }] of this.#budgets) {
+      const full = tokens + (Math.max(0, now - at) / 1000) * perSecond >= burst;
+      if (!full && this.#budgets.size <= MAX_TRACKED_INSTANCES) return;
       this.#budgets.delete(ref);
     }
   }
