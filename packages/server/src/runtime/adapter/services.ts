@@ -9,6 +9,7 @@ export type ServiceStarter = (report: (event: MachineEvent, final: boolean) => v
 };
 
 type Running = { stop: () => void; send?: (event: MachineEvent) => void };
+type Later = ReturnType<typeof setTimeout>;
 
 // Taken when the adapter loads, before any machine code runs: a machine that replaced the global
 // could not reach other instances' delayed sends through it.
@@ -20,7 +21,13 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
 export class ServiceRegistry {
   private readonly byInstance = new Map<string, Map<string, Running>>();
   /** Delayed sends waiting, by instance and by the id they may be cancelled by. */
-  private readonly delayed = new Map<string, Map<string, ReturnType<typeof later>>>();
+  private readonly delayed = new Map<string, Map<string, Later>>();
+  /**
+   * Every delayed send waiting for a run, with its id if it has one: they can only reach that
+   * run, so they go when it ends (else each would hold its timer and event until its delay ran
+   * out, up to 24 days, for every service that came and went).
+   */
+  private readonly laterFor = new Map<Running, Map<Later, string | undefined>>();
   /** How many delayed sends wait under each id, over all instances. */
   private readonly delayedIds = new Map<string, number>();
 
@@ -79,14 +86,17 @@ export class ServiceRegistry {
     if (!running) return;
     const handle = later(
       () => {
-        if (sendId !== undefined) this.forgetDelayed(instanceRef, sendId, handle);
+        this.forgetDelayed(instanceRef, sendId, handle, running);
         if (this.byInstance.get(instanceRef)?.get(serviceId) === running) running.send?.(event);
       },
       Math.min(delayMs, MAX_DELAY_MS),
     );
+    const forRun = this.laterFor.get(running) ?? new Map<Later, string | undefined>();
+    this.laterFor.set(running, forRun);
+    forRun.set(handle, sendId);
     if (sendId === undefined) return;
     // A later send under the same id is the one a cancel reaches (as in XState).
-    const waiting = this.delayed.get(instanceRef) ?? new Map<string, ReturnType<typeof later>>();
+    const waiting = this.delayed.get(instanceRef) ?? new Map<string, Later>();
     this.delayed.set(instanceRef, waiting);
     if (!waiting.has(sendId)) this.delayedIds.set(sendId, (this.delayedIds.get(sendId) ?? 0) + 1);
     waiting.set(sendId, handle);
@@ -98,11 +108,12 @@ export class ServiceRegistry {
     if (handle === undefined) return;
     unlater(handle);
     this.forgetDelayed(instanceRef, sendId, handle);
+    for (const forRun of this.laterFor.values()) forRun.delete(handle);
   }
 
   /** Whether nothing runs here: no service, and no delayed send waiting for one. */
   get idle(): boolean {
-    return this.byInstance.size === 0 && this.delayed.size === 0;
+    return this.byInstance.size === 0 && this.delayed.size === 0 && this.laterFor.size === 0;
   }
 
   /** Whether a delayed send `sendId` of any instance waits here. */
@@ -112,9 +123,16 @@ export class ServiceRegistry {
 
   private forgetDelayed(
     instanceRef: string,
-    sendId: string,
-    handle: ReturnType<typeof later>,
+    sendId: string | undefined,
+    handle: Later,
+    running?: Running,
   ): void {
+    if (running !== undefined) {
+      const forRun = this.laterFor.get(running);
+      forRun?.delete(handle);
+      if (forRun?.size === 0) this.laterFor.delete(running);
+    }
+    if (sendId === undefined) return;
     const waiting = this.delayed.get(instanceRef);
     if (waiting?.get(sendId) !== handle) return;
     waiting.delete(sendId);
@@ -136,6 +154,15 @@ export class ServiceRegistry {
   }
 
   private forget(instanceRef: string, serviceId: string, running: Running | undefined): void {
+    // The run is over: what was sent to it for later can reach nothing.
+    const forRun = running === undefined ? undefined : this.laterFor.get(running);
+    if (running !== undefined && forRun !== undefined) {
+      this.laterFor.delete(running);
+      for (const [handle, sendId] of forRun) {
+        unlater(handle);
+        if (sendId !== undefined) this.forgetDelayed(instanceRef, sendId, handle);
+      }
+    }
     const services = this.byInstance.get(instanceRef);
     if (!services || services.get(serviceId) !== running) return;
     services.delete(serviceId);
