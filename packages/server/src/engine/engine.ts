@@ -43,7 +43,7 @@ import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
-import { eventTooLarge } from "./transition-commit.js";
+import { eventTooLarge, selfEventBackstopKey } from "./transition-commit.js";
 import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
@@ -88,6 +88,12 @@ export type EngineOptions = {
    * by sending it to itself again would commit for ever and hold its instance. Default 1,000.
    */
   maxSelfEvents?: number;
+  /**
+   * How long the backstop of an event a machine sends itself waits before the timer scheduler
+   * delivers it (see SELF_EVENT_BACKSTOP_MS): the time a live node has to step it itself. Default
+   * the service lease: another node's backstop is due only once that node counts as dead.
+   */
+  selfEventBackstopMs?: number;
   /** How many events (and characters) running services may have waiting per instance. */
   serviceBacklog?: BacklogLimits;
   /** How fast an instance's own timers may drive it (see timer-pacing.ts). */
@@ -191,6 +197,7 @@ export class Engine {
       audience: (key, limit) => this.audience(key, limit),
       leaseServices: (key) => this.leases.hold(key),
       timersNotBefore: (key, now) => this.timerPacing.notBefore(instanceRefOf(key), now),
+      selfEventBackstopMs: options.selfEventBackstopMs ?? options.serviceLeaseMs ?? 30_000,
     });
     this.lostServices = new LostServices({
       store: this.store,
@@ -607,14 +614,21 @@ export class Engine {
     budget = { left: this.maxSelfEvents, paced: false },
   ): Promise<Committed> {
     let current = committed;
-    for (const event of committed.step.selfEvents) {
+    const { selfEvents } = committed.step;
+    // Each one's backstop (see SELF_EVENT_BACKSTOP_MS) is named after the commit that sent it.
+    const backstopOf = (index: number) => selfEventBackstopKey(committed.instance.sequence, index);
+    for (const [index, event] of selfEvents.entries()) {
       const instance = instanceRefOf(current.instance);
+      const backstopKey = backstopOf(index);
       if (budget.left-- <= 0) {
         this.logger.warn("the machine sent itself too many events; the rest were dropped", {
           instance,
           event: event.type,
           limit: this.maxSelfEvents,
         });
+        // Dropped for good: their backstops must not deliver them later.
+        const rest = selfEvents.map((_, i) => backstopOf(i)).slice(index);
+        await this.cancelBackstops(committed.instance, rest);
         return current;
       }
       const { orgId, machineName, instanceName } = current.instance;
@@ -622,10 +636,11 @@ export class Engine {
       let next: Committed;
       try {
         next = await this.retryingConflicts({ orgId, machineName, instanceName }, (base) =>
-          this.committer.transition(base.instance, event, { kind: "self" }),
+          this.committer.transition(base.instance, event, { kind: "self", backstopKey }),
         );
       } catch (err) {
         if (!(err instanceof BackstateError)) throw err;
+        // Its backstop stays: if the event's commit did not land, the backstop delivers it.
         if (err.code === "store-error") {
           this.logger.warn("an event the machine sent itself may not have been applied", {
             instance,
@@ -639,11 +654,25 @@ export class Engine {
           event: event.type,
           error: String(err),
         });
+        await this.cancelBackstops(committed.instance, [backstopKey]);
         continue;
       }
       current = await this.processSelfEvents(next, budget);
     }
     return current;
+  }
+
+  /** Cancels backstops of self-sent events that were dropped (a failure here is only logged). */
+  private async cancelBackstops(instance: InstanceRecord, keys: string[]): Promise<void> {
+    try {
+      await this.store.cancelTimers(instance.id, keys);
+    } catch (err) {
+      this.logger.warn("a dropped self-sent event's backstop could not be cancelled", {
+        instance: instanceRefOf(instance),
+        keys,
+        error: String(err),
+      });
+    }
   }
 
   private onServiceEvent(

@@ -80,6 +80,8 @@ export type CommitterDeps = {
   leaseServices: (key: InstanceKey) => Promise<() => void>;
   /** The earliest the instance's new timers may be due, if its timers are paced (timer-pacing.ts). */
   timersNotBefore: (key: InstanceKey, now: number) => number | undefined;
+  /** How long the backstops of self-sent events wait (see SELF_EVENT_BACKSTOP_MS). */
+  selfEventBackstopMs?: number;
 };
 
 export function instanceRefOf(key: InstanceKey): string {
@@ -112,6 +114,7 @@ export class StepCommitter {
       now,
       maxContextBytes: this.deps.maxContextBytes,
       timersNotBefore: this.deps.timersNotBefore(key, now),
+      backstopMs: this.deps.selfEventBackstopMs,
     };
   }
 

@@ -20,19 +20,40 @@ export type EventOrigin =
   | { kind: "timer"; timerId: number }
   /** final: false for an event a running service sent, which leaves it running and pending. */
   | { kind: "service"; serviceId: string; final?: boolean }
-  | { kind: "self" };
+  /** backstopKey: the timer that stands in for this event until it is committed (see below). */
+  | { kind: "self"; backstopKey?: string };
 
 /** A commit before the step's own parts (snapshot, history row, timers) are added. */
 export type CommitFields = Omit<
   TransitionCommit,
   "snapshot" | "transition" | "timersToArm" | "timersToCancel"
->;
+> & {
+  /** The backstop of the self-sent event this step is: cancelled by its commit. */
+  backstopKey?: string;
+};
+
+/**
+ * An event a machine sends itself is stepped in memory right after the commit of the step that
+ * sent it; a server that died in between lost it for good. So that commit also stores each one as
+ * a timer, its backstop, due this long after: the self-sent event's own commit cancels it, and a
+ * backstop still there when it is due (its node died, or the event's commit failed on a store
+ * error) is delivered as a delayed event is, once. The delay is the time a live node has to step
+ * the event itself, so only a dead node's self-sent events are ever delivered by their backstop.
+ */
+export const SELF_EVENT_BACKSTOP_MS = 30_000;
+
+/** The backstop timer's key of self-sent event `index` of the step committed at `sequence`. */
+export function selfEventBackstopKey(sequence: number, index: number): string {
+  return `backstate:self:${sequence}:${index}`;
+}
 
 export type CommitLimits = {
   now: number;
   maxContextBytes: number;
   /** The earliest the timers this step arms may be due (see timer-pacing.ts); none if undefined. */
   timersNotBefore?: number | undefined;
+  /** How long self-sent events' backstops wait (SELF_EVENT_BACKSTOP_MS unless given). */
+  backstopMs?: number | undefined;
 };
 
 /** The stored snapshot, envelope included, may not exceed this (the context limit plus room). */
@@ -111,6 +132,9 @@ export function eventCommitFields(
     // ts strictly increases per instance, even when two commits share a millisecond.
     at: Math.max(now, instance.updatedAt + 1),
     ...(origin.kind === "timer" ? { deliveredTimerId: origin.timerId } : {}),
+    ...(origin.kind === "self" && origin.backstopKey !== undefined
+      ? { backstopKey: origin.backstopKey }
+      : {}),
   };
 }
 
@@ -118,7 +142,7 @@ export function eventCommitFields(
 export function buildCommit(
   step: Step,
   event: MachineEvent,
-  fields: CommitFields,
+  { backstopKey, ...fields }: CommitFields,
   limits: CommitLimits,
   previous: InstanceRecord | undefined,
 ): TransitionCommit {
@@ -154,12 +178,19 @@ export function buildCommit(
       `the delayed events this step arms are ${timerEventChars} characters as JSON; the limit is ${STEP_LIMITS.maxTimerEventChars}`,
     );
   }
+  // Not counted against the machine's delayed events: they are the engine's, each event is
+  // bounded (maxEventChars) and so is their number (the self-sent events a step may make).
+  const backstops = step.selfEvents.map((selfEvent, index) => ({
+    key: selfEventBackstopKey(fields.expectedSequence + 1, index),
+    dueAt: dueAtOf(limits.backstopMs ?? SELF_EVENT_BACKSTOP_MS, limits.now, -Infinity),
+    event: JSON.stringify(selfEvent),
+  }));
   return {
     ...fields,
     snapshot,
     transition: { event: eventJson, state: JSON.stringify(step.value) },
-    timersToArm,
-    timersToCancel: step.cancels,
+    timersToArm: [...timersToArm, ...backstops],
+    timersToCancel: backstopKey === undefined ? step.cancels : [...step.cancels, backstopKey],
   };
 }
 

@@ -323,6 +323,8 @@ export interface Store extends ProviderStore {
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]>;
   /** A delivery failed: count it and retry at `retryAt`, or drop the timer when `drop`. */
   recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void>;
+  /** Deletes the instance's timers with these keys, outside any transition (none there: a no-op). */
+  cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void>;
 
   /**
    * Node `nodeId` runs (or is about to start) services of these instances until `until`: each

@@ -85,6 +85,27 @@ export function timerContract(open: () => Promise<ContractStore>): void {
       );
     }));
 
+  test("cancelTimers deletes timers by key outside a transition, of that instance only", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const one = instanceKey("org_a", "one");
+      const two = instanceKey("org_a", "two");
+      const idOne = await createInstance(store, one, {
+        timersToArm: [timer("a", 100), timer("b", 200), timer("keep", 300)],
+      });
+      await createInstance(store, two, { timersToArm: [timer("a", 150)] });
+      await store.cancelTimers(idOne, ["a", "b", "nope"]);
+      await store.cancelTimers(idOne, []);
+      const due = await store.claimDueTimers(1000, 10, LEASE);
+      assert.deepEqual(
+        due.map((t) => [t.instance.instanceName, t.key]),
+        [
+          ["two", "a"],
+          ["one", "keep"],
+        ],
+      );
+    }));
+
   test("re-arming a key replaces its timer", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");

@@ -691,6 +691,12 @@ class PostgresStoreImpl implements PostgresStore {
     });
   }
 
+  cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void> {
+    return this.#run(async (db) => {
+      if (timerKeys.length > 0) await db.query(SQL.deleteTimersByKey, [instanceId, timerKeys]);
+    });
+  }
+
   // ---- token exchange: identity and token providers (providers.ts does the work) ----
 
   upsertIdentityProvider(idp: IdentityProviderRecord): Promise<void> {

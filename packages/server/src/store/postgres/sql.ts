@@ -285,6 +285,7 @@ export const SQL = {
   retryTimer: `UPDATE timers SET attempts = attempts + 1, claimed_until = NULL, due_at = $1
     WHERE id = $2`,
   deleteTimer: "DELETE FROM timers WHERE id = $1",
+  deleteTimersByKey: "DELETE FROM timers WHERE instance_id = $1 AND key = ANY($2::text[])",
 
   // A change notice for the other nodes (notices.ts), sent when the transaction commits.
   notify: "SELECT pg_notify($1, $2)",

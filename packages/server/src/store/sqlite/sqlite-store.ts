@@ -491,6 +491,14 @@ class SqliteStoreImpl implements OwnedSqliteStore {
     });
   }
 
+  cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void> {
+    return this.#run(({ s }) =>
+      this.#db.transaction(() => {
+        for (const key of timerKeys) s.deleteTimerByKey.run(instanceId, key);
+      })(),
+    );
+  }
+
   leaseServices(nodeId: string, instances: readonly InstanceKey[], until: EpochMs): Promise<void> {
     return this.#run(({ s }) =>
       this.#db.transaction(() => {
