@@ -40,6 +40,23 @@ test("in a data folder open to others, the database's -wal and -shm files are pr
   }
 });
 
+test("every file of a claimed data folder is private, the claim's lock file too", async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "backstate-mode-"));
+  chmodSync(dataDir, 0o755);
+  const node = await openBackstate({ dataDir, claimDataDir: true, sandboxes: { size: 1 } });
+  try {
+    await node.store.ensureSetting("a-secret", "s3cret");
+    const files = readdirSync(dataDir);
+    assert.ok(files.includes("backstate.lock"), files.join());
+    for (const name of files) {
+      assert.equal(statSync(join(dataDir, name)).mode & 0o777, 0o600, name);
+    }
+  } finally {
+    await node.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test("a claimed data folder refuses a second claimer until the first closes", async () => {
   const dataDir = mkdtempSync(join(tmpdir(), "backstate-claim-"));
   const first = await openBackstate({ dataDir, claimDataDir: true, sandboxes: { size: 1 } });

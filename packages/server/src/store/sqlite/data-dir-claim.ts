@@ -8,6 +8,7 @@
 // The claim is an exclusive lock on a small SQLite file of its own, held by an open connection
 // in EXCLUSIVE locking mode: the operating system drops it when the process ends, however it
 // ends, so a crashed server never leaves a stale claim behind (unlike a pid file).
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { BackstateError } from "../../errors.js";
@@ -33,8 +34,14 @@ export class DataDirInUseError extends BackstateError {
 
 /** Claims `dataDir` (which must exist) for this process, or throws DataDirInUseError. */
 export function claimDataDir(dataDir: string): DataDirClaim {
+  const path = join(dataDir, CLAIM_FILE);
+  // Private like every file of the data dir (SQLite gives its journal the file's mode), even in
+  // a folder open to others, and whatever mode an older server left it with.
+  closeSync(openSync(path, "a", 0o600));
+  chmodSync(path, 0o600);
+  if (existsSync(`${path}-journal`)) chmodSync(`${path}-journal`, 0o600);
   // timeout 0: a held claim is refused at once rather than waited for.
-  const db = new Database(join(dataDir, CLAIM_FILE), { timeout: 0 });
+  const db = new Database(path, { timeout: 0 });
   try {
     // A rollback journal, not WAL: in WAL mode EXCLUSIVE locking would not keep readers out.
     db.pragma("journal_mode = DELETE");
