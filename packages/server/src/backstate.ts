@@ -167,6 +167,9 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
     }
   });
   engine.start();
+  // Alone on a claimed data dir: every service the store lists as pending died with the process
+  // before (openStore ended its leases), so their error events are owed now, not at the next event.
+  if (options.claimDataDir && databaseUrl === undefined) engine.deliverLostServicesOfPredecessor();
   return {
     engine,
     store,

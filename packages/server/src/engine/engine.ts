@@ -141,6 +141,8 @@ export class Engine {
   private readonly catalog: MachineCatalog;
   private readonly cache: InstanceCache;
   private readonly maxSelfEvents: number;
+  /** deliverLostServicesOfPredecessor's work, which close() waits for. */
+  private recovery: Promise<void> = Promise.resolve();
   private readonly serviceBacklog: ServiceEventBacklog;
   private readonly timerPacing: TimerPacing;
   private closed = false;
@@ -294,9 +296,56 @@ export class Engine {
     this.timers.start();
   }
 
+  /**
+   * Delivers, in the background, the error events of every service the store lists as pending:
+   * for a node alone on its store (a claimed SQLite data dir), whose predecessor's services all
+   * died with it. Without this, an instance that waited for its service's answer (no timer, no
+   * client event coming) would wait in its invoking state for ever: lost services are otherwise
+   * settled only before the instance's next event.
+   */
+  deliverLostServicesOfPredecessor(): void {
+    this.recovery = this.settleAllLost().catch((err: unknown) =>
+      this.logger.warn("could not deliver the error events of services lost in a restart", {
+        error: String(err),
+      }),
+    );
+  }
+
+  private async settleAllLost(): Promise<void> {
+    const PAGE = 100;
+    for (let after = 0; !this.closed;) {
+      const page = await this.store.listInstancesWithPendingServices(after, PAGE);
+      for (const found of page) {
+        if (this.closed) return;
+        after = found.id;
+        const { orgId, machineName, instanceName } = found;
+        const key = { orgId, machineName, instanceName };
+        const ref = instanceRefOf(key);
+        await this.exclusive(ref, () =>
+          this.retryingConflicts(key, async ({ instance }) => {
+            // A paused instance gets them before its first event after the resume, as usual.
+            if (instance.status === "paused") return;
+            const lost = await this.lostServices.lostOf(instance);
+            if (lost.length === 0) return;
+            this.activity.touch(ref);
+            await this.lostServices.settle(instance, lost);
+          }),
+        ).catch((err: unknown) =>
+          // Deleted meanwhile, or its machine failed: its next event settles what is left.
+          this.logger.warn("the error events of services lost in a restart were not delivered", {
+            instance: ref,
+            error: String(err),
+          }),
+        );
+      }
+      if (page.length < PAGE) return;
+    }
+  }
+
   /** Stops taking work, lets in-flight events finish, stops the timers. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.recovery;
     await this.timers.stop();
     await this.mailbox.drain();
     await this.leases.close();

@@ -323,6 +323,15 @@ export interface Store extends ProviderStore {
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]>;
   /** A delivery failed: count it and retry at `retryAt`, or drop the timer when `drop`. */
   recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void>;
+  /**
+   * Running instances with pending services, by id after `afterId` (0: from the first), at most
+   * `limit`: what a node that knows every service died with its predecessor (a claimed SQLite data
+   * dir) owes error events.
+   */
+  listInstancesWithPendingServices(
+    afterId: number,
+    limit: number,
+  ): Promise<Array<InstanceKey & { id: number }>>;
   /** Deletes the instance's timers with these keys, outside any transition (none there: a no-op). */
   cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void>;
 

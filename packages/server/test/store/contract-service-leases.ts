@@ -3,7 +3,7 @@
 // once run out. Keyed by the instance's name, so a lease may precede the instance's first commit.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { instanceKey, using, type ContractStore } from "./fixtures.js";
+import { createInstance, instanceKey, seedMachine, using, type ContractStore } from "./fixtures.js";
 
 export function serviceLeaseContract(open: () => Promise<ContractStore>): void {
   test("service leases: seen by other nodes until they run out, extended by their node", () =>
@@ -31,6 +31,32 @@ export function serviceLeaseContract(open: () => Promise<ContractStore>): void {
       // One instance named twice in a call is leased once.
       await store.leaseServices("node-a", [two, { ...two }], 7000);
       assert.equal(await store.servicesLeasedElsewhere(two, "node-b", 6999), true);
+    }));
+
+  test("instances with pending services are listed by id, running ones only, page by page", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await seedMachine(store, "org_b");
+      const a = await createInstance(store, instanceKey("org_a", "a"), {
+        pendingServices: ["s1"],
+      });
+      await createInstance(store, instanceKey("org_a", "idle"));
+      const paused = instanceKey("org_a", "paused");
+      await createInstance(store, paused, { pendingServices: ["s2"] });
+      await store.setInstanceStatus(paused, "paused");
+      const b = await createInstance(store, instanceKey("org_b", "b"), {
+        pendingServices: ["s3", "s4"],
+      });
+      assert.deepEqual(await store.listInstancesWithPendingServices(0, 10), [
+        { id: a, ...instanceKey("org_a", "a") },
+        { id: b, ...instanceKey("org_b", "b") },
+      ]);
+      assert.deepEqual(await store.listInstancesWithPendingServices(0, 1), [
+        { id: a, ...instanceKey("org_a", "a") },
+      ]);
+      assert.deepEqual(await store.listInstancesWithPendingServices(a, 10), [
+        { id: b, ...instanceKey("org_b", "b") },
+      ]);
     }));
 
   test("service leases: ended by their own node only; run-out leases removed on the way", () =>

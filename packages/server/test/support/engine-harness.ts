@@ -17,7 +17,7 @@ export const ORG = "org_test0000000000000000001";
 export const OTHER_ORG = "org_test0000000000000000002";
 
 export type HarnessOptions = Partial<Omit<EngineOptions, "store" | "runtime">> &
-  Pick<BackstateOptions, "databaseUrl" | "postgres"> & {
+  Pick<BackstateOptions, "databaseUrl" | "postgres" | "claimDataDir"> & {
     /** Wraps the store, e.g. to make commits fail. */
     wrapStore?: (store: Store) => Store;
     callTimeoutMs?: number;

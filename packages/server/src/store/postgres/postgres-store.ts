@@ -691,6 +691,21 @@ class PostgresStoreImpl implements PostgresStore {
     });
   }
 
+  listInstancesWithPendingServices(
+    afterId: number,
+    limit: number,
+  ): Promise<Array<InstanceKey & { id: number }>> {
+    checkLimit(limit);
+    return this.#run(async (db) =>
+      (
+        await rows<InstanceKey & { id: string }>(db, SQL.instancesWithPendingServices, [
+          afterId,
+          limit,
+        ])
+      ).map((found) => ({ ...found, id: Number(found.id) })),
+    );
+  }
+
   cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void> {
     return this.#run(async (db) => {
       if (timerKeys.length > 0) await db.query(SQL.deleteTimersByKey, [instanceId, timerKeys]);

@@ -285,6 +285,10 @@ export const SQL = {
   retryTimer: `UPDATE timers SET attempts = attempts + 1, claimed_until = NULL, due_at = $1
     WHERE id = $2`,
   deleteTimer: "DELETE FROM timers WHERE id = $1",
+  instancesWithPendingServices: `SELECT id, org_id AS "orgId", machine_name AS "machineName",
+      name AS "instanceName"
+    FROM instances WHERE id > $1 AND status = 'running' AND pending_services <> '[]'
+    ORDER BY id LIMIT $2`,
   deleteTimersByKey: "DELETE FROM timers WHERE instance_id = $1 AND key = ANY($2::text[])",
 
   // A change notice for the other nodes (notices.ts), sent when the transaction commits.

@@ -491,6 +491,14 @@ class SqliteStoreImpl implements OwnedSqliteStore {
     });
   }
 
+  listInstancesWithPendingServices(
+    afterId: number,
+    limit: number,
+  ): Promise<Array<InstanceKey & { id: number }>> {
+    checkLimit(limit);
+    return this.#run(({ s }) => s.instancesWithPendingServices.all(afterId, limit));
+  }
+
   cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void> {
     return this.#run(({ s }) =>
       this.#db.transaction(() => {

@@ -365,6 +365,14 @@ export function prepareStatements(db: Database.Database) {
     insertTimer: prepare<
       [instanceId: number, orgId: string, key: string, dueAt: number, event: string]
     >("INSERT INTO timers (instance_id, org_id, key, due_at, event) VALUES (?, ?, ?, ?, ?)"),
+    instancesWithPendingServices: prepare<
+      [afterId: number, limit: number],
+      { id: number; orgId: string; machineName: string; instanceName: string }
+    >(
+      `SELECT id, org_id AS orgId, machine_name AS machineName, name AS instanceName
+       FROM instances WHERE id > ? AND status = 'running' AND pending_services <> '[]'
+       ORDER BY id LIMIT ?`,
+    ),
     deleteTimerByKey: prepare<[instanceId: number, key: string]>(
       "DELETE FROM timers WHERE instance_id = ? AND key = ?",
     ),
