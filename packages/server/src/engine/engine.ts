@@ -45,6 +45,7 @@ import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
 import { eventTooLarge, selfEventBackstopKey } from "./transition-commit.js";
 import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
+import { isStoreError, RESULT_COMMIT_RETRY_DELAYS_MS } from "./result-commit-retries.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
@@ -98,6 +99,11 @@ export type EngineOptions = {
   serviceBacklog?: BacklogLimits;
   /** How fast an instance's own timers may drive it (see timer-pacing.ts). */
   timerPacing?: TimerPacingLimits;
+  /**
+   * The waits before each further try of a service result's commit after a store error (see
+   * result-commit-retries.ts). Default 100, 400 and 1,600 ms.
+   */
+  serviceResultRetryDelaysMs?: readonly number[];
 };
 
 export type { InstanceUpdate } from "./update-emitter.js";
@@ -156,6 +162,10 @@ export class Engine {
     if (!Number.isInteger(this.maxSelfEvents) || this.maxSelfEvents < 1) {
       throw new TypeError("maxSelfEvents must be a positive integer");
     }
+    const retryDelays = options.serviceResultRetryDelaysMs ?? RESULT_COMMIT_RETRY_DELAYS_MS;
+    if (!retryDelays.every((ms) => Number.isFinite(ms) && ms >= 0)) {
+      throw new TypeError("serviceResultRetryDelaysMs must hold non-negative numbers");
+    }
     this.store = options.store;
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
@@ -200,6 +210,7 @@ export class Engine {
       leaseServices: (key) => this.leases.hold(key),
       timersNotBefore: (key, now) => this.timerPacing.notBefore(instanceRefOf(key), now),
       selfEventBackstopMs: options.selfEventBackstopMs ?? options.serviceLeaseMs ?? 30_000,
+      resultRetryDelaysMs: retryDelays,
     });
     this.lostServices = new LostServices({
       store: this.store,
@@ -772,8 +783,12 @@ export class Engine {
       return;
     }
     const key = { orgId, machineName, instanceName };
-    this.exclusive(ref, () =>
-      this.retryingConflicts(key, async ({ instance }) => {
+    this.exclusive(ref, async () => {
+      // The store error the result's commit ended on, its tries spent: the commit may have landed,
+      // so it is not stepped again on a fresh read (as a refusal on a remembered record is), which
+      // could write it twice (a running service's event leaves it pending, so nothing else tells).
+      let fateUnknown: Error | undefined;
+      await this.retryingConflicts(key, async ({ instance }) => {
         // A step ahead of this result in the mailbox may have stopped or restarted the service.
         if (!this.activity.isRunning(ref, serviceId, runId)) return;
         if (!instance.pendingServices.includes(serviceId)) return;
@@ -787,11 +802,23 @@ export class Engine {
           this.activity.stop(ref);
           throw new BackstateError("invalid-state", "instance is paused");
         }
-        await this.processSelfEvents(
-          await this.committer.transition(instance, event, { kind: "service", serviceId, final }),
-        );
-      }),
-    )
+        let committed: Committed;
+        try {
+          // Tried again on store errors, in this mailbox turn (see result-commit-retries.ts).
+          committed = await this.committer.transition(instance, event, {
+            kind: "service",
+            serviceId,
+            final,
+          });
+        } catch (err) {
+          if (!isStoreError(err)) throw err;
+          fateUnknown = err as Error;
+          return;
+        }
+        await this.processSelfEvents(committed);
+      });
+      if (fateUnknown !== undefined) throw fateUnknown;
+    })
       .catch((err: unknown) =>
         this.logger.warn("a service result was not applied", {
           instance: ref,

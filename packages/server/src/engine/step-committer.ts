@@ -28,6 +28,7 @@ import {
   type ReadDecisions,
   type Reader,
 } from "./read-audience.js";
+import { commitRetryingStoreErrors } from "./result-commit-retries.js";
 import {
   acceptStep,
   buildCommit,
@@ -82,6 +83,8 @@ export type CommitterDeps = {
   timersNotBefore: (key: InstanceKey, now: number) => number | undefined;
   /** How long the backstops of self-sent events wait (see SELF_EVENT_BACKSTOP_MS). */
   selfEventBackstopMs?: number;
+  /** The waits before each further try of a service result's commit (result-commit-retries.ts). */
+  resultRetryDelaysMs: readonly number[];
 };
 
 export function instanceRefOf(key: InstanceKey): string {
@@ -231,6 +234,8 @@ export class StepCommitter {
       eventCommitFields(instance, step, origin, this.deps.clock.now()),
       instance,
       readers,
+      // A service's result is in hand: a store error does not drop it at once.
+      origin.kind === "service" ? this.deps.resultRetryDelaysMs : [],
     );
   }
 
@@ -364,12 +369,13 @@ export class StepCommitter {
     fields: CommitFields,
     previous: InstanceRecord | undefined,
     readers: readonly Reader[] = [],
+    retryDelaysMs: readonly number[] = [],
   ): Promise<Committed> {
     let leased: (() => void) | undefined;
     try {
       if (step.servicesStarted.length > 0) leased = await this.deps.leaseServices(fields.instance);
       const commit = buildCommit(step, event, fields, this.limits(fields.instance), previous);
-      const result = await this.stored(commit);
+      const result = await this.stored(commit, retryDelaysMs);
       return this.finish(version, step, commit, previous, result, readers);
     } catch (err) {
       if (step.effectsPending) this.discard(version, instanceRefOf(fields.instance), step.stepId);
@@ -382,10 +388,27 @@ export class StepCommitter {
   /**
    * A commit that failed leaves the row unknown (changed by another writer, or a store error):
    * nothing remembered may stand in for it. (A step refused before its commit changed nothing.)
+   * With `retryDelaysMs`, a store error is followed by further tries of the same commit, the
+   * step's effects held meanwhile (see result-commit-retries.ts).
    */
-  private async stored(commit: TransitionCommit): Promise<CommitResult> {
+  private async stored(
+    commit: TransitionCommit,
+    retryDelaysMs: readonly number[],
+  ): Promise<CommitResult> {
     try {
-      return await this.deps.store.commitTransition(commit);
+      return await commitRetryingStoreErrors(
+        this.deps.store,
+        commit,
+        retryDelaysMs,
+        (err, retry) => {
+          this.deps.cache.forget(commit.instance);
+          this.deps.logger.warn("a service result's commit failed on a store error; trying again", {
+            instance: instanceRefOf(commit.instance),
+            retry,
+            error: String(err),
+          });
+        },
+      );
     } catch (err) {
       this.deps.cache.forget(commit.instance);
       throw err;

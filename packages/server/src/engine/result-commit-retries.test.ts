@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { BackstateError, ConflictError, NotFoundError } from "../errors.js";
+import type { CommitResult, Store, TransitionCommit, TransitionRecord } from "../store/store.js";
+import { commitRetryingStoreErrors } from "./result-commit-retries.js";
+
+const commit: TransitionCommit = {
+  kind: "event",
+  instance: { orgId: "org", machineName: "m", instanceName: "i" },
+  instanceId: 7,
+  machineVersionId: "ver",
+  expectedSequence: 3,
+  expectedPendingServices: ["s"],
+  snapshot: "{}",
+  pendingServices: [],
+  transition: { event: '{"type":"done"}', state: '"idle"' },
+  timersToArm: [],
+  timersToCancel: [],
+  at: 1000,
+};
+
+const ours: TransitionRecord = {
+  sequence: 4,
+  event: commit.transition.event,
+  state: commit.transition.state,
+  createdAt: commit.at,
+};
+
+type Answer = CommitResult | Error;
+
+/** A store answering each commit, and each read of the history, with the next of its answers. */
+function scripted(commits: Answer[], reads: Array<TransitionRecord[] | Error> = []) {
+  const calls = { commits: 0, reads: 0 };
+  const store = {
+    commitTransition: (given: TransitionCommit) => {
+      assert.equal(given, commit, "every try is the same commit");
+      const answer = commits[calls.commits++];
+      if (answer === undefined) throw new Error("more tries than expected");
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+    },
+    listTransitions: () => {
+      const answer = reads[calls.reads++];
+      if (answer === undefined) throw new Error("more reads than expected");
+      return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+    },
+  } as unknown as Store;
+  return { store, calls };
+}
+
+const storeError = () => new BackstateError("store-error", "storage failed: connection cut");
+const DELAYS = [1, 1, 1];
+const ignore = () => {};
+
+test("a store error is followed by further tries, up to the bound, then thrown", async () => {
+  const { store, calls } = scripted([storeError(), storeError(), { instanceId: 7, sequence: 4 }]);
+  assert.deepEqual(await commitRetryingStoreErrors(store, commit, DELAYS, ignore), {
+    instanceId: 7,
+    sequence: 4,
+  });
+  assert.equal(calls.commits, 3);
+  const failing = scripted([storeError(), storeError(), storeError(), storeError()]);
+  await assert.rejects(commitRetryingStoreErrors(failing.store, commit, DELAYS, ignore), {
+    code: "store-error",
+  });
+  assert.equal(failing.calls.commits, 4);
+});
+
+test("a refusal is thrown at once, before or after a store error", async () => {
+  for (const refusal of [new ConflictError("moved on"), new NotFoundError("gone")]) {
+    const { store, calls } = scripted([refusal]);
+    await assert.rejects(commitRetryingStoreErrors(store, commit, DELAYS, ignore), refusal);
+    assert.equal(calls.commits, 1);
+    assert.equal(calls.reads, 0, "a conflict on the first try says nothing of an earlier one");
+  }
+  const { store } = scripted([storeError(), new NotFoundError("gone")]);
+  await assert.rejects(commitRetryingStoreErrors(store, commit, DELAYS, ignore), {
+    code: "not-found",
+  });
+});
+
+test("a conflict after a store error: answered as written when the history shows this commit", async () => {
+  const { store, calls } = scripted([storeError(), new ConflictError("moved on")], [[ours]]);
+  assert.deepEqual(await commitRetryingStoreErrors(store, commit, DELAYS, ignore), {
+    instanceId: 7,
+    sequence: 4,
+  });
+  assert.equal(calls.commits, 2);
+});
+
+test("a conflict after a store error: thrown when another writer's row moved the instance", async () => {
+  const others: TransitionRecord[][] = [
+    [],
+    [{ ...ours, event: '{"type":"other"}' }],
+    [{ ...ours, createdAt: 999 }],
+    [{ ...ours, sequence: 5 }],
+  ];
+  for (const rows of others) {
+    const conflict = new ConflictError("moved on");
+    const { store } = scripted([storeError(), conflict], [rows]);
+    await assert.rejects(commitRetryingStoreErrors(store, commit, DELAYS, ignore), conflict);
+  }
+});
+
+test("a history that cannot be read counts as another store error", async () => {
+  const { store, calls } = scripted(
+    [storeError(), new ConflictError("moved on"), new ConflictError("moved on")],
+    [storeError(), [ours]],
+  );
+  assert.deepEqual(await commitRetryingStoreErrors(store, commit, DELAYS, ignore), {
+    instanceId: 7,
+    sequence: 4,
+  });
+  assert.equal(calls.commits, 3);
+  const unreadable = scripted([storeError(), new ConflictError("moved on")], [storeError()]);
+  await assert.rejects(commitRetryingStoreErrors(unreadable.store, commit, [1], ignore), {
+    code: "store-error",
+  });
+});

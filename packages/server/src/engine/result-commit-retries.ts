@@ -1,0 +1,84 @@
+// A service's result (its done or error event, or an event it sent while running) is in hand when
+// its commit fails on a store error: a cut connection, a database restarting, a store that failed
+// once. Dropped, its service would end with nothing written, and the machine would get the
+// service's error event before its next event instead of the result. So its commit is tried again
+// a few times, a while apart. The caller holds the instance's mailbox meanwhile: the instance's
+// later events wait behind the result, as they would behind a slow commit, and other instances
+// go on.
+//
+// Each try is the very same commit: it expects the row exactly as the first try did (sequence and
+// pending services), so at most one try is ever written. A store error may leave unknown whether
+// a try landed (its answer was lost and the store could not learn the batch's fate, see
+// store/postgres/ambiguous-batch.ts). A later try then finds the instance moved on (a
+// ConflictError), and the history row that moved it tells whether it was this commit: if so, the
+// commit is answered as written; if not, another writer changed the instance, and the conflict is
+// the caller's to handle as any other.
+import { BackstateError, ConflictError } from "../errors.js";
+import type { CommitResult, Store, TransitionCommit } from "../store/store.js";
+
+/** The waits before each further try of a service result's commit: 4 tries over ~2 s. */
+export const RESULT_COMMIT_RETRY_DELAYS_MS: readonly number[] = [100, 400, 1_600];
+
+export function isStoreError(err: unknown): boolean {
+  return err instanceof BackstateError && err.code === "store-error";
+}
+
+/**
+ * Commits `commit`, trying again after each store error, `delaysMs` apart. Throws what the last
+ * try threw: a store error once the tries are spent (the commit may then have landed, unknown);
+ * any other refusal (a conflict, a paused or deleted instance) at once.
+ */
+export async function commitRetryingStoreErrors(
+  store: Store,
+  commit: TransitionCommit,
+  delaysMs: readonly number[],
+  onStoreError: (err: unknown, retry: number) => void,
+): Promise<CommitResult> {
+  // Whether an earlier try failed on a store error, and so may have landed.
+  let uncertain = false;
+  for (let retry = 0; ; retry++) {
+    let failure: unknown;
+    try {
+      return await store.commitTransition(commit);
+    } catch (err) {
+      failure = err;
+    }
+    if (uncertain && failure instanceof ConflictError) {
+      try {
+        const landed = await landedEarlier(store, commit);
+        if (landed !== undefined) return landed;
+        throw failure;
+      } catch (err) {
+        if (!isStoreError(err)) throw err;
+        // The history could not be read: unknown still, as after the store error it is.
+        failure = err;
+      }
+    }
+    if (!isStoreError(failure) || retry >= delaysMs.length) throw failure;
+    uncertain = true;
+    onStoreError(failure, retry + 1);
+    await new Promise((resolve) => setTimeout(resolve, delaysMs[retry]));
+  }
+}
+
+/**
+ * What an earlier try of `commit` came to if it landed: the history row after the sequence it
+ * expected is its own (the same event and state, at the same time), else undefined.
+ */
+async function landedEarlier(
+  store: Store,
+  commit: TransitionCommit,
+): Promise<CommitResult | undefined> {
+  if (commit.instanceId === undefined) return undefined;
+  const [row] = await store.listTransitions(commit.instance, {
+    afterSequence: commit.expectedSequence,
+    limit: 1,
+  });
+  const ours =
+    row !== undefined &&
+    row.sequence === commit.expectedSequence + 1 &&
+    row.createdAt === commit.at &&
+    row.event === commit.transition.event &&
+    row.state === commit.transition.state;
+  return ours ? { instanceId: commit.instanceId, sequence: row.sequence } : undefined;
+}
