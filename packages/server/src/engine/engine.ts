@@ -695,7 +695,7 @@ export class Engine {
       if (budget.paced) this.timerPacing.charge(instance, 1, this.clock.now());
       let next: Committed;
       try {
-        next = await this.retryingConflicts({ orgId, machineName, instanceName }, (base) =>
+        next = await this.retryingRefusals({ orgId, machineName, instanceName }, (base) =>
           this.committer.transition(base.instance, event, { kind: "self", backstopKey }),
         );
       } catch (err) {
@@ -783,12 +783,9 @@ export class Engine {
       return;
     }
     const key = { orgId, machineName, instanceName };
-    this.exclusive(ref, async () => {
-      // The store error the result's commit ended on, its tries spent: the commit may have landed,
-      // so it is not stepped again on a fresh read (as a refusal on a remembered record is), which
-      // could write it twice (a running service's event leaves it pending, so nothing else tells).
-      let fateUnknown: Error | undefined;
-      await this.retryingConflicts(key, async ({ instance }) => {
+    this.exclusive(ref, () =>
+      // A store error the result's commit ends on (its tries spent) is final: see retryingRefusals.
+      this.retryingRefusals(key, async ({ instance }) => {
         // A step ahead of this result in the mailbox may have stopped or restarted the service.
         if (!this.activity.isRunning(ref, serviceId, runId)) return;
         if (!instance.pendingServices.includes(serviceId)) return;
@@ -802,23 +799,12 @@ export class Engine {
           this.activity.stop(ref);
           throw new BackstateError("invalid-state", "instance is paused");
         }
-        let committed: Committed;
-        try {
-          // Tried again on store errors, in this mailbox turn (see result-commit-retries.ts).
-          committed = await this.committer.transition(instance, event, {
-            kind: "service",
-            serviceId,
-            final,
-          });
-        } catch (err) {
-          if (!isStoreError(err)) throw err;
-          fateUnknown = err as Error;
-          return;
-        }
-        await this.processSelfEvents(committed);
-      });
-      if (fateUnknown !== undefined) throw fateUnknown;
-    })
+        // Tried again on store errors, in this mailbox turn (see result-commit-retries.ts).
+        await this.processSelfEvents(
+          await this.committer.transition(instance, event, { kind: "service", serviceId, final }),
+        );
+      }),
+    )
       .catch((err: unknown) =>
         this.logger.warn("a service result was not applied", {
           instance: ref,
@@ -878,6 +864,30 @@ export class Engine {
         base = { instance: fresh, remembered: false };
       }
     }
+  }
+
+  /**
+   * retryingConflicts for work that commits an event no other check keeps from being written twice
+   * (a self-sent event; a running service's event, which leaves it pending): a store error is
+   * final. It may leave the commit landed, its answer lost; stepped again on a fresh read (as a
+   * refusal on a remembered record is), the event would then be written a second time.
+   */
+  private async retryingRefusals<T>(
+    key: InstanceKey,
+    work: (base: WriteBase) => Promise<T>,
+  ): Promise<T> {
+    let fateUnknown: Error | undefined;
+    const done = await this.retryingConflicts(key, async (base) => {
+      try {
+        return { value: await work(base) };
+      } catch (err) {
+        if (!isStoreError(err)) throw err;
+        fateUnknown = err as Error;
+        return undefined;
+      }
+    });
+    if (done === undefined) throw fateUnknown ?? new Error("no outcome");
+    return done.value;
   }
 
   /**
