@@ -271,6 +271,45 @@ for (const target of targets) {
       });
     }
 
+    test("an instance paused while its result's commit failed takes no result; the error event follows the resume", async () => {
+      let tries = 0;
+      const node = await start(async (commit, store) => {
+        if (typeOf(commit) !== "xstate.done.actor.double") return "pass";
+        if (tries++ > 0) return "pass";
+        // As another node would (this node's own pause waits for the instance's mailbox).
+        await store.setInstanceStatus(commit.instance, "paused");
+        return "fail";
+      });
+      await node.deploy("workflow-v5.js", "v5-import", "workflow");
+      await node.engine.createInstance({
+        ...at("paused"),
+        authContext: alice,
+        context: { public: { count: 1, note: "n" } },
+      });
+      const state = await node.engine.sendEvent({
+        ...at("paused"),
+        event: "start",
+        authContext: alice,
+      });
+      assert.equal(state.state, "working");
+      // Its second try was refused by the store (the instance is paused): not tried on.
+      assert.equal(tries, 2);
+      assert.equal((await node.store.loadInstance(at("paused")))?.status, "paused");
+      await node.engine.setInstanceStatus({ ...at("paused"), status: "running" });
+      const next = await node.engine.sendEvent({
+        ...at("paused"),
+        event: "inc",
+        authContext: alice,
+      });
+      assert.equal(next.state, "failed");
+      assert.deepEqual(await history(node, "paused"), [
+        "xstate.init",
+        "start",
+        "xstate.error.actor.double",
+        "inc",
+      ]);
+    });
+
     test("an instance deleted while its result's commit failed stays deleted", async () => {
       let deleted = false;
       const node = await start(async (commit, store) => {
