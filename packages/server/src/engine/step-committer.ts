@@ -455,9 +455,19 @@ export class StepCommitter {
       for (const timer of commit.timersToArm) earliest = Math.min(earliest, timer.dueAt);
       this.deps.onTimersArmed(earliest);
     }
-    this.deps.activity.ended(ref, step.servicesStopped);
+    // Started before the others end: a step that stops one service and starts another (a
+    // result's onDone into the next invoke) leaves no moment with nothing running, in which a
+    // request waiting for the instance to settle would be answered. (A re-entered invoke keeps
+    // its id: its new run replaces the old one, which must not end it.)
+    if (step.effectsPending) {
+      this.deps.activity.started(ref, version, step.servicesStarted, step.stepId, sequence);
+    }
+    const restarted = new Set(step.servicesStarted);
+    this.deps.activity.ended(
+      ref,
+      step.servicesStopped.filter((id) => !restarted.has(id)),
+    );
     if (!step.effectsPending) return;
-    this.deps.activity.started(ref, version, step.servicesStarted, step.stepId, sequence);
     void this.pinned(version.orgId, ref, () =>
       this.deps.runtime
         .execute(version, step.stepId, ref)
