@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BackstateError, ConflictError, NotFoundError } from "../errors.js";
 import type { CommitResult, Store, TransitionCommit, TransitionRecord } from "../store/store.js";
-import { commitRetryingStoreErrors } from "./result-commit-retries.js";
+import { commitRetryingStoreErrors, retryingStoreErrors } from "./result-commit-retries.js";
 
 const commit: TransitionCommit = {
   kind: "event",
@@ -115,4 +115,19 @@ test("a history that cannot be read counts as another store error", async () => 
   await assert.rejects(commitRetryingStoreErrors(unreadable.store, commit, [1], ignore), {
     code: "store-error",
   });
+});
+
+test("a write that may be repeated is tried again on store errors only, up to the bound", async () => {
+  let calls = 0;
+  const flaky = () => (++calls < 3 ? Promise.reject(storeError()) : Promise.resolve("leased"));
+  assert.equal(await retryingStoreErrors(flaky, DELAYS, ignore), "leased");
+  assert.equal(calls, 3);
+  calls = 0;
+  const refused = () => (++calls, Promise.reject(new NotFoundError("gone")));
+  await assert.rejects(retryingStoreErrors(refused, DELAYS, ignore), { code: "not-found" });
+  assert.equal(calls, 1);
+  calls = 0;
+  const down = () => (++calls, Promise.reject(storeError()));
+  await assert.rejects(retryingStoreErrors(down, DELAYS, ignore), { code: "store-error" });
+  assert.equal(calls, 1 + DELAYS.length);
 });

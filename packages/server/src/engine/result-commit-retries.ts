@@ -4,7 +4,8 @@
 // service's error event before its next event instead of the result. So its commit is tried again
 // a few times, a while apart. The caller holds the instance's mailbox meanwhile: the instance's
 // later events wait behind the result, as they would behind a slow commit, and other instances
-// go on.
+// go on. The lease the result's step takes first when it starts services (service-leases.ts) is
+// tried again the same way.
 //
 // Each try is the very same commit: it expects the row exactly as the first try did (sequence and
 // pending services), so at most one try is ever written. A store error may leave unknown whether
@@ -21,6 +22,26 @@ export const RESULT_COMMIT_RETRY_DELAYS_MS: readonly number[] = [100, 400, 1_600
 
 export function isStoreError(err: unknown): boolean {
   return err instanceof BackstateError && err.code === "store-error";
+}
+
+/**
+ * Runs `write`, one that may be repeated as it is (the lease a result's step takes before its
+ * commit when it starts services), trying again after each store error, `delaysMs` apart.
+ */
+export async function retryingStoreErrors<T>(
+  write: () => Promise<T>,
+  delaysMs: readonly number[],
+  onStoreError: (err: unknown, retry: number) => void,
+): Promise<T> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!isStoreError(err) || retry >= delaysMs.length) throw err;
+      onStoreError(err, retry + 1);
+      await pause(delaysMs[retry]!);
+    }
+  }
 }
 
 /**
@@ -57,8 +78,12 @@ export async function commitRetryingStoreErrors(
     if (!isStoreError(failure) || retry >= delaysMs.length) throw failure;
     uncertain = true;
     onStoreError(failure, retry + 1);
-    await new Promise((resolve) => setTimeout(resolve, delaysMs[retry]));
+    await pause(delaysMs[retry]!);
   }
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

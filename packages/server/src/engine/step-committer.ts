@@ -28,7 +28,7 @@ import {
   type ReadDecisions,
   type Reader,
 } from "./read-audience.js";
-import { commitRetryingStoreErrors } from "./result-commit-retries.js";
+import { commitRetryingStoreErrors, retryingStoreErrors } from "./result-commit-retries.js";
 import {
   acceptStep,
   buildCommit,
@@ -373,7 +373,13 @@ export class StepCommitter {
   ): Promise<Committed> {
     let leased: (() => void) | undefined;
     try {
-      if (step.servicesStarted.length > 0) leased = await this.deps.leaseServices(fields.instance);
+      if (step.servicesStarted.length > 0) {
+        leased = await retryingStoreErrors(
+          () => this.deps.leaseServices(fields.instance),
+          retryDelaysMs,
+          (err, retry) => this.tryingAgain("lease", fields.instance, err, retry),
+        );
+      }
       const commit = buildCommit(step, event, fields, this.limits(fields.instance), previous);
       const result = await this.stored(commit, retryDelaysMs);
       return this.finish(version, step, commit, previous, result, readers);
@@ -402,17 +408,22 @@ export class StepCommitter {
         retryDelaysMs,
         (err, retry) => {
           this.deps.cache.forget(commit.instance);
-          this.deps.logger.warn("a service result's commit failed on a store error; trying again", {
-            instance: instanceRefOf(commit.instance),
-            retry,
-            error: String(err),
-          });
+          this.tryingAgain("commit", commit.instance, err, retry);
         },
       );
     } catch (err) {
       this.deps.cache.forget(commit.instance);
       throw err;
     }
+  }
+
+  private tryingAgain(write: string, key: InstanceKey, err: unknown, retry: number): void {
+    this.deps.logger.warn("a service result's write failed on a store error; trying again", {
+      instance: instanceRefOf(key),
+      write,
+      retry,
+      error: String(err),
+    });
   }
 
   /** The step is durable: its record and state, and its effects set going. */

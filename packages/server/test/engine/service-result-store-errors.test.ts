@@ -34,11 +34,15 @@ function storeError(): BackstateError {
   return new BackstateError("store-error", "storage failed: connection cut");
 }
 
-/** The store, with `fault` deciding each transition commit's fate. */
-function faulty(fault: Fault): (store: Store) => Store {
+/** The store, with `fault` deciding each transition commit's fate (and `leaseFault` each lease's). */
+function faulty(fault: Fault, leaseFault?: () => "pass" | "fail"): (store: Store) => Store {
   return (store) =>
     new Proxy(store, {
       get(target, property, receiver) {
+        if (property === "leaseServices" && leaseFault !== undefined) {
+          return (...args: Parameters<Store["leaseServices"]>) =>
+            leaseFault() === "fail" ? Promise.reject(storeError()) : target.leaseServices(...args);
+        }
         if (property === "commitTransition") {
           return async (commit: TransitionCommit) => {
             const fate = await fault(commit, target);
@@ -64,13 +68,17 @@ for (const target of targets) {
     let h: Harness | undefined;
     after(() => h?.dispose());
 
-    async function start(fault: Fault, options: Partial<HarnessOptions> = {}): Promise<Harness> {
+    async function start(
+      fault: Fault,
+      options: Partial<HarnessOptions> = {},
+      leaseFault?: () => "pass" | "fail",
+    ): Promise<Harness> {
       await h?.dispose();
       h = await startHarness({
         ...target.place(),
         ...options,
         serviceResultRetryDelaysMs: RETRY_DELAYS_MS,
-        wrapStore: faulty(fault),
+        wrapStore: faulty(fault, leaseFault),
       });
       return h;
     }
@@ -158,6 +166,29 @@ for (const target of targets) {
       assert.equal(state.state, "idle");
       assert.equal((state.publicContext as { count: number }).count, 4);
       assert.deepEqual(await history(node, "other"), ["xstate.init", "inc"]);
+    });
+
+    test("a result whose step starts a service, its lease failing once with a store error, is committed", async () => {
+      // Leases: one for "start" (it starts the first service), one for the first's result.
+      let leases = 0;
+      const node = await start(
+        () => Promise.resolve("pass"),
+        {},
+        () => (++leases === 2 ? "fail" : "pass"),
+      );
+      await node.deploy("chain-v5.js", "v5-import", "chain");
+      const key = { orgId: ORG, machineName: "chain", instanceName: "leased" };
+      await node.engine.createInstance({ ...key, authContext: alice });
+      const state = await node.engine.sendEvent({ ...key, event: "start", authContext: alice });
+      assert.ok(leases >= 3, "the failed lease was taken again");
+      assert.equal(state.state, "done");
+      assert.deepEqual(state.publicContext, { steps: ["first", "second"] });
+      assert.deepEqual(await history(node, "leased", "chain"), [
+        "xstate.init",
+        "start",
+        "xstate.done.actor.first",
+        "xstate.done.actor.second",
+      ]);
     });
 
     test("a store that keeps failing the result's commit: the error event comes before the next event", async () => {
