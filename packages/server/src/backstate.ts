@@ -157,8 +157,9 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
   updates.subscribe((update) => {
     if (update.kind === "timers-armed") engine.wakeTimers(update.dueAt);
     else if (update.kind === "changed") engine.changedElsewhere(update.key, update.sequence);
-    // (This node's own deletes come by too: forgetting once more is harmless.)
-    else if (update.kind === "deleted") engine.changedElsewhere(update.key);
+    // Another node deleted an instance: its services running here stop, as on the deleting node.
+    // (This node's own deletes come by too, without a row id: forgetting once more is harmless.)
+    else if (update.kind === "deleted") engine.deletedElsewhere(update.key, update.instanceId);
     // Another node paused an instance: its services running here stop, as on the pausing node.
     else if (update.kind === "paused") engine.pausedElsewhere(update.key, update.sequence);
     else if (update.kind === "resync") {

@@ -5,8 +5,11 @@
 import type { VersionRef } from "../runtime/machine-runtime.js";
 import type { Clock, TimerHandle } from "./clock.js";
 
-/** A service's current run: the step that started it, and the sequence that step committed. */
-type Run = { runId: string; sequence: number };
+/**
+ * A service's current run: the step that started it, the sequence that step committed, and the
+ * instance row it committed to (a row deleted, and one made again under its name, share its ref).
+ */
+export type Run = { runId: string; sequence: number; instanceId: number };
 
 type Activity = {
   version: VersionRef;
@@ -39,17 +42,8 @@ export class ActivityTracker {
     if (activity) this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
   }
 
-  /**
-   * Services the step `runId`, committed as transition `sequence`, started (a re-entered invoke's
-   * new run replaces its old one).
-   */
-  started(
-    instanceRef: string,
-    version: VersionRef,
-    serviceIds: string[],
-    runId: string,
-    sequence: number,
-  ): void {
+  /** Services the step `run` names started (a re-entered invoke's new run replaces its old one). */
+  started(instanceRef: string, version: VersionRef, serviceIds: string[], run: Run): void {
     if (serviceIds.length === 0) return;
     let activity = this.byInstance.get(instanceRef);
     if (!activity) {
@@ -58,7 +52,7 @@ export class ActivityTracker {
       // Services start right after the event that called for them, so the deadline runs from now.
       this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
     }
-    for (const id of serviceIds) activity.services.set(id, { runId, sequence });
+    for (const id of serviceIds) activity.services.set(id, run);
   }
 
   /**
@@ -93,23 +87,26 @@ export class ActivityTracker {
   }
 
   /**
-   * Stops the instance's services whose run a step up to transition `sequence` started, as
-   * `stop` does, and answers their ids; those started later run on. (The instance was paused at
-   * `sequence` on another node, and this node may hear of it only after a resume and a step here
-   * that started services.)
+   * Stops the instance's services whose run `which` picks, as `stop` does, and answers their ids;
+   * the others run on. (Another node paused the instance, or deleted its row, and this node may
+   * hear of it only after further steps here started services that are not concerned.)
    */
-  stopStartedBy(instanceRef: string, sequence: number): string[] {
+  stopRuns(instanceRef: string, which: (run: Run) => boolean): string[] {
     const activity = this.byInstance.get(instanceRef);
     if (!activity) return [];
-    const ids = [...activity.services]
-      .filter(([, run]) => run.sequence <= sequence)
-      .map(([id]) => id);
+    const ids = [...activity.services].filter(([, run]) => which(run)).map(([id]) => id);
     if (ids.length === activity.services.size) this.expire(instanceRef, activity);
     else if (ids.length > 0) {
       for (const id of ids) activity.services.delete(id);
       this.onDeadline(instanceRef, activity.version, ids);
     }
     return ids;
+  }
+
+  /** The instance rows the instance's running services were started for. */
+  rowsOf(instanceRef: string): Set<number> {
+    const services = this.byInstance.get(instanceRef)?.services.values() ?? [];
+    return new Set([...services].map((run) => run.instanceId));
   }
 
   /** Whether the service runs; with `runId`, in the run that step started. */

@@ -23,7 +23,7 @@ import type {
   Store,
   TimerRecord,
 } from "../store/store.js";
-import { ActivityTracker } from "./activity.js";
+import { ActivityTracker, type Run } from "./activity.js";
 import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
 import { isCurrentRun, parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
@@ -272,13 +272,26 @@ export class Engine {
   }
 
   /**
-   * Another node committed transition `sequence` of the instance, or deleted it (no sequence):
-   * what this node remembers of it for its next write is stale, and is dropped now rather than
-   * found out by a refused commit. Nothing depends on being told: such a commit is refused anyway.
+   * Another node committed transition `sequence` of the instance: what this node remembers of it
+   * for its next write is stale, and is dropped now rather than found out by a refused commit.
+   * Nothing depends on being told: such a commit is refused anyway.
    */
-  changedElsewhere(key: InstanceKey, sequence?: number): void {
-    if (sequence === undefined) this.cache.forget(key);
-    else this.cache.forgetBefore(key, sequence);
+  changedElsewhere(key: InstanceKey, sequence: number): void {
+    this.cache.forgetBefore(key, sequence);
+  }
+
+  /**
+   * The instance's row `instanceId` was deleted (by another node; this node's own deletes come by
+   * too, and so may another node's of an older version, which name no row): nothing remembered
+   * of it stands, and its services running here stop now, as on the node that deleted it, so a
+   * new instance of that name neither waits for them nor takes them for its own. Those started
+   * for a row made since under the name are that instance's: they run on, however late this is
+   * heard.
+   */
+  deletedElsewhere(key: InstanceKey, instanceId: number | undefined): void {
+    this.cache.forget(key);
+    if (instanceId === undefined) return;
+    this.stopRowServices(instanceRefOf(key), new Set([instanceId]));
   }
 
   /**
@@ -289,17 +302,18 @@ export class Engine {
    */
   pausedElsewhere(key: InstanceKey, sequence: number): void {
     this.cache.forget(key);
-    this.stopPausedServices(instanceRefOf(key), sequence);
+    this.stopPausedServices(instanceRefOf(key), (run) => run.sequence <= sequence);
   }
 
   /**
    * Other nodes' changes may have gone unheard: nothing remembered for the next writes is kept,
-   * and the instances with services running here are looked up, so that those paused meanwhile
-   * (and still paused) have their services stopped, as the missed notice would have done.
+   * and the instances with services running here are looked up, so that those deleted meanwhile
+   * (gone, or made again under their name) and those paused meanwhile (and still paused) have
+   * their services stopped, as the missed notices would have done.
    */
   missedChangesElsewhere(): void {
     this.cache.clear();
-    void this.stopServicesPausedElsewhere();
+    void this.stopServicesChangedElsewhere();
   }
 
   /** Starts firing durable timers (including those left by an earlier run). */
@@ -901,9 +915,9 @@ export class Engine {
     return now === undefined || now === base.instance;
   }
 
-  /** Stops the services a pause on another node, at transition `sequence`, stopped there. */
-  private stopPausedServices(ref: string, sequence: number): void {
-    const stopped = this.activity.stopStartedBy(ref, sequence);
+  /** Stops the services (those `which` picks) a pause on another node stopped there. */
+  private stopPausedServices(ref: string, which: (run: Run) => boolean): void {
+    const stopped = this.activity.stopRuns(ref, which);
     if (stopped.length === 0) return;
     this.logger.info("stopped the services of an instance paused on another node", {
       instance: ref,
@@ -911,17 +925,38 @@ export class Engine {
     });
   }
 
+  /** Stops the services started for the instance rows `rows`, deleted on another node. */
+  private stopRowServices(ref: string, rows: ReadonlySet<number>): void {
+    const stopped = this.activity.stopRuns(ref, (run) => rows.has(run.instanceId));
+    if (stopped.length === 0) return;
+    this.logger.info("stopped the services of an instance deleted on another node", {
+      instance: ref,
+      serviceIds: stopped,
+    });
+  }
+
   /** See missedChangesElsewhere: one instance after another, each a read of its row. */
-  private async stopServicesPausedElsewhere(): Promise<void> {
+  private async stopServicesChangedElsewhere(): Promise<void> {
     for (const ref of this.activity.instances()) {
       const [orgId = "", machineName = "", instanceName = ""] = ref.split("/");
+      // The rows whose services run here now: a row made under the name after the read below
+      // is not in it, and its services (started after its creation) run on.
+      const rows = this.activity.rowsOf(ref);
       try {
         const instance = await this.store.loadInstance({ orgId, machineName, instanceName });
-        // Paused now: no step committed since the pause, so every run here is the pause's.
-        if (instance?.status === "paused") this.stopPausedServices(ref, instance.sequence);
+        if (instance !== undefined) rows.delete(instance.id);
+        // The other rows were deleted (perhaps made again under the name since).
+        if (rows.size > 0) this.stopRowServices(ref, rows);
+        // Paused now: no step committed since the pause, so every run here of the row is the
+        // pause's.
+        if (instance?.status === "paused") {
+          const { id, sequence } = instance;
+          this.stopPausedServices(ref, (run) => run.instanceId === id && run.sequence <= sequence);
+        }
       } catch (err) {
-        // Its services run on until they answer (their result is then refused while it is paused).
-        this.logger.warn("could not check whether an instance was paused elsewhere", {
+        // Its services run on until they answer (their result is then refused while it is paused,
+        // or when its row is gone) or until their deadline.
+        this.logger.warn("could not check whether an instance was paused or deleted elsewhere", {
           instance: ref,
           error: String(err),
         });

@@ -448,7 +448,7 @@ export class StepCommitter {
     const state = stateOf(viewOf(step), commit.at);
     this.deps.cache.remember(instance);
     this.deps.onCommitted(instance, state, readDecisions(readers, step.readable));
-    this.afterCommit(version, instanceRefOf(commit.instance), step, commit, result.sequence);
+    this.afterCommit(version, instanceRefOf(commit.instance), step, commit, result);
     return { instance, state, step };
   }
 
@@ -458,7 +458,7 @@ export class StepCommitter {
     ref: string,
     step: Step,
     commit: TransitionCommit,
-    sequence: number,
+    { sequence, instanceId }: CommitResult,
   ): void {
     if (commit.timersToArm.length > 0) {
       // A loop, not Math.min(...): spreading many arguments overflows the stack.
@@ -471,7 +471,8 @@ export class StepCommitter {
     // request waiting for the instance to settle would be answered. (A re-entered invoke keeps
     // its id: its new run replaces the old one, which must not end it.)
     if (step.effectsPending) {
-      this.deps.activity.started(ref, version, step.servicesStarted, step.stepId, sequence);
+      const run = { runId: step.stepId, sequence, instanceId };
+      this.deps.activity.started(ref, version, step.servicesStarted, run);
     }
     const restarted = new Set(step.servicesStarted);
     this.deps.activity.ended(

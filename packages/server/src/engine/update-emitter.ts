@@ -11,7 +11,11 @@ export type InstanceUpdate =
    * asked with its step, if any.
    */
   | { kind: "state"; instance: InstanceRecord; state: InstanceState; reads?: ReadDecisions }
-  | { kind: "deleted"; key: InstanceKey };
+  /**
+   * `instanceId`: the deleted row, when another node's notice names it (this node's own deletes
+   * stopped the row's services already, and tell no id).
+   */
+  | { kind: "deleted"; key: InstanceKey; instanceId?: number };
 
 export class UpdateEmitter {
   private readonly listeners = new Set<(update: InstanceUpdate) => void>();

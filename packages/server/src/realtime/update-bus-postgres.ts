@@ -65,7 +65,7 @@ export class PostgresUpdateBus extends LocalUpdateBus {
           this.emit({ kind: "changed", key: change.key, sequence: change.sequence });
           break;
         case "deleted":
-          this.emit({ kind: "deleted", key: change.key });
+          this.emit(change);
           break;
         case "paused":
           this.emit({ kind: "paused", key: change.key, sequence: change.sequence });

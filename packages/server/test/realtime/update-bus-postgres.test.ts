@@ -27,6 +27,7 @@ describe("change notices", () => {
       { kind: "state", key, sequence: 7 },
       { kind: "state", key, sequence: 8, timersDueAt: 1_700_000_000_000 },
       { kind: "deleted", key },
+      { kind: "deleted", key, instanceId: 12 },
       { kind: "paused", key, sequence: 9 },
       { kind: "unknown" },
       { kind: "unknown", timersDueAt: 5 },
@@ -34,6 +35,11 @@ describe("change notices", () => {
     const [payload, ...more] = payloads("node_a", changes.map(encodeChange));
     assert.deepEqual(more, []);
     assert.deepEqual(decode(payload!), { origin: "node_a", changes });
+    // A delete names its row in a fifth field, which a server that knows none of it skips.
+    assert.equal(
+      encodeChange({ kind: "deleted", key, instanceId: 12 }),
+      '["d","org_1","m","i",12]',
+    );
     const junks = ["", "{}", '["a"]', '["a",["s","o","m","i","x"]]', '["a",["p","o","m","i"]]'];
     for (const junk of [...junks, '["a",["z"]]', "[1,2]"]) {
       assert.equal(decode(junk), undefined, junk);
@@ -129,7 +135,7 @@ if (url !== undefined) {
         notice(
           "node_a",
           { kind: "state", key, sequence: 1, timersDueAt: 42 },
-          { kind: "deleted", key },
+          { kind: "deleted", key, instanceId: 2 },
           { kind: "paused", key, sequence: 3 },
         ),
         "not a notice",
@@ -139,7 +145,7 @@ if (url !== undefined) {
       assert.deepEqual(b.seen, [
         { kind: "changed", key, sequence: 1 },
         { kind: "timers-armed", dueAt: 42 },
-        { kind: "deleted", key },
+        { kind: "deleted", key, instanceId: 2 },
         { kind: "paused", key, sequence: 3 },
       ]);
       assert.deepEqual(a.seen, [{ kind: "resync" }]);

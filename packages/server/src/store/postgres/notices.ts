@@ -18,7 +18,12 @@ export type Change =
       /** The earliest due time of the timers the commit armed, if it armed any. */
       timersDueAt?: number;
     }
-  | { kind: "deleted"; key: InstanceKey }
+  /**
+   * The instance's row `instanceId` was deleted: the services started for it are to stop on every
+   * node, and only those (a row made again under the name has another id). Older servers sent no
+   * id.
+   */
+  | { kind: "deleted"; key: InstanceKey; instanceId?: number }
   /**
    * The instance was paused at `sequence` (a pause commits no transition): the services its steps
    * up to that one started are to stop on every node, as they do on the node that paused it.
@@ -71,8 +76,9 @@ export function commitChange(commit: TransitionCommit, sequence: number): string
 }
 
 // Compact JSON arrays: ["s", org, machine, instance, sequence, dueAt?], ["d", org, machine,
-// instance], ["p", org, machine, instance, sequence], ["u", dueAt?]. A payload is [origin, change,
-// change, …]. (A server that does not know a kind ignores the whole payload, so a pause goes alone.)
+// instance, row id?], ["p", org, machine, instance, sequence], ["u", dueAt?]. A payload is
+// [origin, change, change, …]. (A server that does not know a kind ignores the whole payload, so a
+// pause goes alone; one that knows no row id of a delete reads the delete without it.)
 export function encodeChange(change: Change): string {
   let fields: unknown[];
   if (change.kind === "unknown") {
@@ -82,6 +88,7 @@ export function encodeChange(change: Change): string {
     const { orgId, machineName, instanceName } = change.key;
     fields = [KIND_CODES[change.kind], orgId, machineName, instanceName];
     if (change.kind !== "deleted") fields.push(change.sequence);
+    else if (change.instanceId !== undefined) fields.push(change.instanceId);
     if (change.kind === "state" && change.timersDueAt !== undefined) {
       fields.push(change.timersDueAt);
     }
@@ -138,6 +145,7 @@ export function decode(payload: string): Notice | undefined {
 
 function decodeChange(entry: unknown): Change | undefined {
   if (!Array.isArray(entry)) return undefined;
+  // The fifth field is a sequence, or a deleted row's id.
   const [kind, orgId, machineName, instanceName, sequence, dueAt] = entry as unknown[];
   if (kind === "u") {
     const timersDueAt = orgId;
@@ -146,7 +154,13 @@ function decodeChange(entry: unknown): Change | undefined {
   if (typeof orgId !== "string" || typeof machineName !== "string") return undefined;
   if (typeof instanceName !== "string") return undefined;
   const key = { orgId, machineName, instanceName };
-  if (kind === "d") return { kind: "deleted", key };
+  if (kind === "d") {
+    return {
+      kind: "deleted",
+      key,
+      ...(typeof sequence === "number" ? { instanceId: sequence } : {}),
+    };
+  }
   if (typeof sequence !== "number") return undefined;
   if (kind === "p") return { kind: "paused", key, sequence };
   if (kind !== "s") return undefined;

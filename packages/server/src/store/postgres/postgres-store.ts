@@ -568,7 +568,9 @@ class PostgresStoreImpl implements PostgresStore {
         await client.query(SQL.deleteInstance, [found.id]);
         // Delivered to every listening node when (and only if) the delete commits.
         const { channel, origin } = this.#notices;
-        const [payload] = payloads(origin, [encodeChange({ kind: "deleted", key })]);
+        // The row's id, so that a node hearing it late stops nothing of an instance made since.
+        const change = encodeChange({ kind: "deleted", key, instanceId: found.id });
+        const [payload] = payloads(origin, [change]);
         await client.query(SQL.notify, [channel, payload]);
         return true;
       }),
