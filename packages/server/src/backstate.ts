@@ -161,8 +161,9 @@ export async function openBackstate(options: BackstateOptions): Promise<Backstat
     // (This node's own deletes come by too, without a row id: forgetting once more is harmless.)
     else if (update.kind === "deleted") engine.deletedElsewhere(update.key, update.instanceId);
     // Another node paused an instance: its services running here stop, as on the pausing node.
-    else if (update.kind === "paused") engine.pausedElsewhere(update.key, update.sequence);
-    else if (update.kind === "resync") {
+    else if (update.kind === "paused") {
+      engine.pausedElsewhere(update.key, update.sequence, update.instanceId);
+    } else if (update.kind === "resync") {
       engine.missedChangesElsewhere();
       engine.wakeTimers();
     }

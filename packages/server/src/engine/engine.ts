@@ -295,14 +295,20 @@ export class Engine {
   }
 
   /**
-   * Another node paused the instance at transition `sequence`: its services running here stop
-   * now, as on the node that paused it, and stay pending, so each one's error event comes before
-   * the first event after the resume. Those a step after `sequence` started are not the pause's
-   * (the instance was resumed, and stepped here, before this node heard of the pause): they run on.
+   * Another node paused the instance (its row `instanceId`; a node of an older version names
+   * none) at transition `sequence`: its services running here stop now, as on the node that paused
+   * it, and stay pending, so each one's error event comes before the first event after the resume.
+   * Those a step after `sequence` started are not the pause's (the instance was resumed, and
+   * stepped here, before this node heard of the pause), nor are those of another row (it was
+   * deleted, and made again under its name): they run on.
    */
-  pausedElsewhere(key: InstanceKey, sequence: number): void {
+  pausedElsewhere(key: InstanceKey, sequence: number, instanceId?: number): void {
     this.cache.forget(key);
-    this.stopPausedServices(instanceRefOf(key), (run) => run.sequence <= sequence);
+    this.stopPausedServices(
+      instanceRefOf(key),
+      (run) =>
+        run.sequence <= sequence && (instanceId === undefined || run.instanceId === instanceId),
+    );
   }
 
   /**

@@ -68,7 +68,7 @@ export class PostgresUpdateBus extends LocalUpdateBus {
           this.emit(change);
           break;
         case "paused":
-          this.emit({ kind: "paused", key: change.key, sequence: change.sequence });
+          this.emit(change);
           break;
         case "unknown":
           this.emit({ kind: "resync" });

@@ -13,10 +13,11 @@ export type BusUpdate =
   /** Another node committed a transition: the instance is at `sequence` or later. */
   | { kind: "changed"; key: InstanceKey; sequence: number }
   /**
-   * Another node paused the instance at `sequence`: the services this node runs for it that its
-   * steps up to then started are to stop now.
+   * Another node paused the instance (its row `instanceId`, when the notice names it) at
+   * `sequence`: the services this node runs for it that its steps up to then started are to stop
+   * now.
    */
-  | { kind: "paused"; key: InstanceKey; sequence: number }
+  | { kind: "paused"; key: InstanceKey; sequence: number; instanceId?: number }
   /** Another node armed a timer due at `dueAt`: this node's scheduler may want to look sooner. */
   | { kind: "timers-armed"; dueAt: number }
   /**

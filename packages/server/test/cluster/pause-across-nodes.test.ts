@@ -5,11 +5,13 @@
 // the resume found it still running: its error event did not come first, as it does on one node.
 // Now the pause's change notice has B stop it at once; and a B that missed the notice (its
 // listening connection was cut) looks for paused instances among those it runs services for when
-// the connection is back.
+// the connection is back. A notice heard late stops nothing of an instance created since under the
+// same name: the notice names the paused row.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
+import { channelOf } from "../../src/store/postgres/index.js";
 import type { InstanceKey } from "../../src/store/store.js";
 import { startAnotherNode, startApiServer, type ApiServer } from "../support/api-server.js";
 import { runOnPostgres } from "../support/store-target.js";
@@ -55,8 +57,8 @@ await runOnPostgres("pauses across nodes", () => {
    * An instance whose service (one that never answers) runs on node B; resolves with its key and
    * B's request that started it, answered once the service stops.
    */
-  async function hangingOnB() {
-    const key = { orgId: a.orgId, machineName: MACHINE, instanceName: `p${++instances}` };
+  async function hangingOnB(name = `p${++instances}`) {
+    const key = { orgId: a.orgId, machineName: MACHINE, instanceName: name };
     const engineB = b.server.backstate.engine;
     await engineB.createInstance({ ...key, authContext: alice });
     const sending = engineB.sendEvent({ ...key, event: "hang", authContext: alice });
@@ -129,6 +131,48 @@ await runOnPostgres("pauses across nodes", () => {
         await client.end();
         await b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
         await sending.catch(() => {});
+      }
+    });
+
+    test("heard late, spares the services of an instance created since under the same name", async () => {
+      // An instance paused at sequence 4 through A, then deleted; B hears of the pause only once
+      // a new instance of that name runs a service there, started by a step of a lower sequence.
+      const name = `p${++instances}`;
+      const old = { orgId: a.orgId, machineName: MACHINE, instanceName: name };
+      const engineA = a.server.backstate.engine;
+      await engineA.createInstance({ ...old, authContext: alice });
+      for (let i = 0; i < 3; i++) {
+        await engineA.sendEvent({ ...old, event: { type: "inc" }, authContext: alice });
+      }
+      const paused = (await a.server.backstate.store.loadInstance(old))!;
+      assert.equal(paused.sequence, 4);
+      await engineA.deleteInstance(old);
+      const { key, sending } = await hangingOnB(name);
+      const marker = await hangingOnB();
+      const client = new pg.Client({ connectionString: a.store.options.databaseUrl });
+      await client.connect();
+      try {
+        // The pause's notice as B would hear it now ([origin, ["p", org, machine, instance,
+        // sequence, row id]]), then a pause of another instance whose service runs on B:
+        // notices come in order, so once that one's service has stopped, B has handled the first.
+        const late = JSON.stringify([
+          "node_pause_a",
+          ["p", old.orgId, old.machineName, old.instanceName, paused.sequence, paused.id],
+        ]);
+        const channel = channelOf(a.store.options.postgres!.schema);
+        await client.query("SELECT pg_notify($1, $2)", [channel, late]);
+        const pausing = await a.admin("PUT", statusPath(marker.key), { status: "paused" });
+        assert.equal(pausing.status, 204);
+        await until("B to stop the other paused instance's service", async () => {
+          return !(await runsOnB(marker.key));
+        });
+        assert.equal(await runsOnB(key), true, "the new instance's service was stopped");
+        assert.deepEqual(await history(key), ["xstate.init", "hang"]);
+      } finally {
+        await client.end();
+        await b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
+        await sending.catch(() => {});
+        await marker.sending.catch(() => {});
       }
     });
   });

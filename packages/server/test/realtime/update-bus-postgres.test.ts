@@ -29,17 +29,19 @@ describe("change notices", () => {
       { kind: "deleted", key },
       { kind: "deleted", key, instanceId: 12 },
       { kind: "paused", key, sequence: 9 },
+      { kind: "paused", key, sequence: 9, instanceId: 12 },
       { kind: "unknown" },
       { kind: "unknown", timersDueAt: 5 },
     ];
     const [payload, ...more] = payloads("node_a", changes.map(encodeChange));
     assert.deepEqual(more, []);
     assert.deepEqual(decode(payload!), { origin: "node_a", changes });
-    // A delete names its row in a fifth field, which a server that knows none of it skips.
-    assert.equal(
-      encodeChange({ kind: "deleted", key, instanceId: 12 }),
-      '["d","org_1","m","i",12]',
-    );
+    // A delete names its row in a fifth field, a pause in a sixth: a server that knows none of
+    // them skips them.
+    const deleted = encodeChange({ kind: "deleted", key, instanceId: 12 });
+    assert.equal(deleted, '["d","org_1","m","i",12]');
+    const paused = encodeChange({ kind: "paused", key, sequence: 9, instanceId: 12 });
+    assert.equal(paused, '["p","org_1","m","i",9,12]');
     const junks = ["", "{}", '["a"]', '["a",["s","o","m","i","x"]]', '["a",["p","o","m","i"]]'];
     for (const junk of [...junks, '["a",["z"]]', "[1,2]"]) {
       assert.equal(decode(junk), undefined, junk);
@@ -136,7 +138,7 @@ if (url !== undefined) {
           "node_a",
           { kind: "state", key, sequence: 1, timersDueAt: 42 },
           { kind: "deleted", key, instanceId: 2 },
-          { kind: "paused", key, sequence: 3 },
+          { kind: "paused", key, sequence: 3, instanceId: 2 },
         ),
         "not a notice",
         notice("node_b", { kind: "unknown" }),
@@ -146,7 +148,7 @@ if (url !== undefined) {
         { kind: "changed", key, sequence: 1 },
         { kind: "timers-armed", dueAt: 42 },
         { kind: "deleted", key, instanceId: 2 },
-        { kind: "paused", key, sequence: 3 },
+        { kind: "paused", key, sequence: 3, instanceId: 2 },
       ]);
       assert.deepEqual(a.seen, [{ kind: "resync" }]);
       // Published updates reach the publishing node's own subscribers, directly.

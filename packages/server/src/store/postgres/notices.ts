@@ -25,10 +25,11 @@ export type Change =
    */
   | { kind: "deleted"; key: InstanceKey; instanceId?: number }
   /**
-   * The instance was paused at `sequence` (a pause commits no transition): the services its steps
-   * up to that one started are to stop on every node, as they do on the node that paused it.
+   * The instance's row `instanceId` was paused at `sequence` (a pause commits no transition): the
+   * services its steps up to that one started are to stop on every node, as they do on the node
+   * that paused it. Older servers sent no id.
    */
-  | { kind: "paused"; key: InstanceKey; sequence: number }
+  | { kind: "paused"; key: InstanceKey; sequence: number; instanceId?: number }
   /** A change too large to name (never expected: names are short); listeners reload everything. */
   | { kind: "unknown"; timersDueAt?: number };
 
@@ -76,9 +77,9 @@ export function commitChange(commit: TransitionCommit, sequence: number): string
 }
 
 // Compact JSON arrays: ["s", org, machine, instance, sequence, dueAt?], ["d", org, machine,
-// instance, row id?], ["p", org, machine, instance, sequence], ["u", dueAt?]. A payload is
+// instance, row id?], ["p", org, machine, instance, sequence, row id?], ["u", dueAt?]. A payload is
 // [origin, change, change, …]. (A server that does not know a kind ignores the whole payload, so a
-// pause goes alone; one that knows no row id of a delete reads the delete without it.)
+// pause goes alone; one that knows no row id of a delete or a pause reads it without the id.)
 export function encodeChange(change: Change): string {
   let fields: unknown[];
   if (change.kind === "unknown") {
@@ -91,6 +92,9 @@ export function encodeChange(change: Change): string {
     else if (change.instanceId !== undefined) fields.push(change.instanceId);
     if (change.kind === "state" && change.timersDueAt !== undefined) {
       fields.push(change.timersDueAt);
+    }
+    if (change.kind === "paused" && change.instanceId !== undefined) {
+      fields.push(change.instanceId);
     }
   }
   const text = JSON.stringify(fields);
@@ -145,7 +149,7 @@ export function decode(payload: string): Notice | undefined {
 
 function decodeChange(entry: unknown): Change | undefined {
   if (!Array.isArray(entry)) return undefined;
-  // The fifth field is a sequence, or a deleted row's id.
+  // The fifth field is a sequence, or a deleted row's id; the sixth a due time, or a paused row's id.
   const [kind, orgId, machineName, instanceName, sequence, dueAt] = entry as unknown[];
   if (kind === "u") {
     const timersDueAt = orgId;
@@ -162,7 +166,14 @@ function decodeChange(entry: unknown): Change | undefined {
     };
   }
   if (typeof sequence !== "number") return undefined;
-  if (kind === "p") return { kind: "paused", key, sequence };
+  if (kind === "p") {
+    return {
+      kind: "paused",
+      key,
+      sequence,
+      ...(typeof dueAt === "number" ? { instanceId: dueAt } : {}),
+    };
+  }
   if (kind !== "s") return undefined;
   return {
     kind: "state",

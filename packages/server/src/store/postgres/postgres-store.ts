@@ -531,10 +531,16 @@ class PostgresStoreImpl implements PostgresStore {
     return this.#run(() =>
       inTransaction(this.#pool, async (client) => {
         const scope = [key.orgId, key.machineName, key.instanceName];
-        const paused = await row<{ sequence: number }>(client, SQL.pauseInstance, scope);
+        const paused = await row<{ id: number; sequence: number }>(
+          client,
+          SQL.pauseInstance,
+          scope,
+        );
         if (paused === undefined) return false;
         const { channel, origin } = this.#notices;
-        const change = encodeChange({ kind: "paused", key, sequence: paused.sequence });
+        // The row's id, so that a node hearing it late stops nothing of an instance made since.
+        const { id: instanceId, sequence } = paused;
+        const change = encodeChange({ kind: "paused", key, sequence, instanceId });
         const [payload] = payloads(origin, [change]);
         await client.query(SQL.notify, [channel, payload]);
         return true;

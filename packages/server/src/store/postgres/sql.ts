@@ -184,7 +184,7 @@ export const SQL = {
   setStatus:
     "UPDATE instances SET status = $1 WHERE org_id = $2 AND machine_name = $3 AND name = $4",
   pauseInstance: `UPDATE instances SET status = 'paused'
-    WHERE org_id = $1 AND machine_name = $2 AND name = $3 RETURNING sequence`,
+    WHERE org_id = $1 AND machine_name = $2 AND name = $3 RETURNING id, sequence`,
   setPendingServices: `UPDATE instances SET pending_services = $1
     WHERE id = $2 AND sequence = $3 AND pending_services = $4 AND status = $5`,
   instanceExists: "SELECT 1 AS found FROM instances WHERE id = $1",
