@@ -161,9 +161,19 @@ function collect(
       });
       return;
     }
-    case "xstate.stop":
-      if (action.activity?.type === "xstate.invoke") data.servicesStopped.push(action.activity.id);
+    case "xstate.stop": {
+      if (action.activity?.type !== "xstate.invoke") return;
+      const id = action.activity.id;
+      // Started by this same step (a state entered and left in one macrostep): XState 4's
+      // interpreter starts it and stops it at once, so its body runs but it never answers.
+      const started = effects.services.find((service) => service.id === id);
+      if (started) {
+        effects.services = effects.services.filter((service) => service !== started);
+        effects.actions.push(() => started.starter(() => {}).stop());
+      }
+      data.servicesStopped.push(id);
       return;
+    }
     case "xstate.log":
       effects.actions.push(() => console.log(action.label ?? "", action.value));
       return;

@@ -234,7 +234,11 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       // XState resolves the action's params to the child's actor ref itself.
       const ref = (params.actorRef ?? params) as { id?: unknown } | string | undefined;
       const id = typeof ref === "string" ? ref : ref?.id;
-      if (typeof id === "string") data.servicesStopped.push(id);
+      if (typeof id !== "string") return;
+      // A child this same step spawned is stopped before it ever ran, as XState stops it before
+      // it can answer: it is not started (a later spawn under the id starts afresh).
+      effects.services = effects.services.filter((service) => service.id !== id);
+      data.servicesStopped.push(id);
       return;
     }
     case "xstate.sendTo": {
