@@ -43,4 +43,11 @@ describe("XState parity", () => {
       assert.deepEqual(context.results, []);
     });
   }
+
+  test("a child spawned in an assign under a finished child's id runs (v5)", async () => {
+    // The first "held" child finished (XState keeps it among the children, done); spawning
+    // another under the same id starts a new child, whose done event is handled again.
+    const { context } = await run("v5-import", ["spawnInAssign", "spawnInAssign"]);
+    assert.deepEqual(context.results, [{ seen: 100 }, { seen: 100 }]);
+  });
 });

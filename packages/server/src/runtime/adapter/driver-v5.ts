@@ -166,7 +166,7 @@ function toDriverStep(
   };
   const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
   for (const action of actions) collect(action, data, effects);
-  for (const [id, ref] of spawnedInAssign(before, snapshot, data, actions)) {
+  for (const [id, ref] of spawnedInAssign(before, snapshot, actions)) {
     effects.services.push({
       id,
       starter: (report) => startActor(ref, id, ref.options?.input, report),
@@ -179,24 +179,23 @@ function toDriverStep(
 /**
  * Children that `spawn` made inside an assign during the step. XState starts those through the
  * actor scope's `defer`, which a pure step has none of (and no action names them): they are the
- * children of the new snapshot that the old one did not hold (or whose holder this step stopped)
- * and that no spawnChild action started.
+ * children of the new snapshot that the old one did not hold and that no spawnChild action
+ * started. Told by the ref itself, not its key: XState keeps a finished child among the
+ * children, and a spawn under its id puts a new ref under the same key.
  */
 function spawnedInAssign(
   before: unknown,
   after: unknown,
-  data: StepData,
   actions: ExecutableAction[],
 ): Array<[string, ActorLike]> {
-  const had = new Set(Object.keys(childrenOf(before)));
-  for (const id of data.servicesStopped) had.delete(id);
+  const had = new Set(Object.values(childrenOf(before)));
   // By the ref itself: a spawnChild without an id keeps its child under the key "undefined".
   const started = new Set(
     actions.filter((action) => action.type === "xstate.spawnChild").map((a) => a.params?.actorRef),
   );
   return Object.entries(childrenOf(after)).filter(
     (entry): entry is [string, ActorLike] =>
-      entry[1] !== undefined && !had.has(entry[0]) && !started.has(entry[1]),
+      entry[1] !== undefined && !had.has(entry[1]) && !started.has(entry[1]),
   );
 }
 
