@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import type { BundleStyle } from "../support/bundles.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
 
-type Context = { results: unknown[] };
+type Context = { results: unknown[]; counter: number };
 
 describe("XState parity", () => {
   let h: Harness;
@@ -50,4 +50,14 @@ describe("XState parity", () => {
     const { context } = await run("v5-import", ["spawnInAssign", "spawnInAssign"]);
     assert.deepEqual(context.results, [{ seen: 100 }, { seen: 100 }]);
   });
+
+  for (const style of ["v5-import", "v4-cli"] as BundleStyle[]) {
+    test(`an instance in its final state takes no more transitions (${style})`, async () => {
+      // The root handles `reset`; in memory the actor has stopped once it is done, and ignores it.
+      const state = await run(style, ["inc", "finish", "reset", "inc"]);
+      assert.equal(state.state, "finished");
+      assert.equal(state.done, true);
+      assert.equal(state.context.counter, 1);
+    });
+  }
 });

@@ -95,7 +95,11 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
       return toDriverStep(machine, machine.withContext(merged).initialState);
     },
     transition(persisted: JsonValue, event: MachineEvent): DriverStep {
-      return toDriverStep(machine, machine.transition(machine.resolveState(persisted), event));
+      const state = machine.resolveState(persisted);
+      // The interpreter stops once its machine is done and ignores events; the pure
+      // `transition` would still take a root-level transition out of the final state.
+      if (state.done) return toDriverStep(machine, state, []);
+      return toDriverStep(machine, machine.transition(state, event));
     },
     view(persisted: JsonValue) {
       const state = persisted as { value: JsonValue; context: unknown };
@@ -104,7 +108,7 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
   };
 }
 
-function toDriverStep(machine: V4Machine, state: V4State): DriverStep {
+function toDriverStep(machine: V4Machine, state: V4State, actions = state.actions): DriverStep {
   const json = state.toJSON();
   const persisted = { value: state.value, context: state.context } as StepData["persisted"];
   for (const field of PERSISTED_FIELDS)
@@ -119,7 +123,7 @@ function toDriverStep(machine: V4Machine, state: V4State): DriverStep {
     selfEvents: [],
   };
   const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
-  for (const action of state.actions) collect(machine, state, action, data, effects);
+  for (const action of actions) collect(machine, state, action, data, effects);
   return { data, effects };
 }
 

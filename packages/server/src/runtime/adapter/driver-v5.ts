@@ -64,6 +64,10 @@ export function createV5Driver(machine: AnyStateMachine): MachineDriver {
     },
     transition(persisted: JsonValue, event: MachineEvent): DriverStep {
       const snapshot = restore(machine, persisted);
+      // An actor that reached its final state has stopped and ignores events; the pure
+      // `transition` would still take a root-level transition out of it.
+      if ((snapshot as { status?: unknown }).status !== "active")
+        return toDriverStep(machine, snapshot, [], snapshot);
       const [next, actions]: [unknown, unknown[]] = step
         ? step(snapshot, event)
         : transition(machine, snapshot, event);
