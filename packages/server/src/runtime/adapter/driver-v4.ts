@@ -4,6 +4,7 @@
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   cancelDelayed,
+  queueServiceMessage,
   sendToSelf,
   serviceMessage,
   toEvent,
@@ -140,7 +141,7 @@ function collect(
       const toSelf = action.to === undefined || action.to === "#_internal";
       if (toSelf) sendToSelf(data, event, action.delay, action.id);
       else if (typeof action.to === "string" && action.to !== "#_parent") {
-        effects.serviceMessages.push(serviceMessage(action.to, event, action.delay, action.id));
+        queueServiceMessage(effects, serviceMessage(action.to, event, action.delay, action.id));
       }
       return;
     }

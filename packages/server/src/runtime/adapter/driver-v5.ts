@@ -4,6 +4,7 @@ import { createActor, initialTransition, transition, type AnyStateMachine } from
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   cancelDelayed,
+  queueServiceMessage,
   sendToSelf,
   serviceMessage,
   toEvent,
@@ -176,6 +177,9 @@ function toDriverStep(
       starter: (report) => startActor(ref, id, ref.options?.input, report),
       failure: (error) => errorEvent(id, error),
     });
+    // Spawned while the step's transitions were taken, before any of its actions ran.
+    for (const message of effects.serviceMessages)
+      if (message.serviceId === id) message.toNewRun = true;
   }
   return { data, effects };
 }
@@ -254,7 +258,8 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       ) {
         sendToSelf(data, toEvent(params.event), params.delay, params.id);
       } else if (target && typeof target.id === "string") {
-        effects.serviceMessages.push(
+        queueServiceMessage(
+          effects,
           serviceMessage(target.id, toEvent(params.event), params.delay, params.id),
         );
       }

@@ -26,13 +26,28 @@ export type StepEffects = {
   cancels: string[];
 };
 
-/** `sendId`: the id a delayed send may be cancelled by. */
+/**
+ * `sendId`: the id a delayed send may be cancelled by. `toNewRun`: sent after a start of the
+ * service in the same step, so it goes to the run that step starts (see queueServiceMessage).
+ */
 export type ServiceMessage = {
   serviceId: string;
   event: MachineEvent;
   delayMs?: number;
   sendId?: string;
+  toNewRun?: true;
 };
+
+/**
+ * Queues an event for a service of the instance. XState runs a step's actions in order, so an
+ * event sent after the step started the service (entered a state that invokes it, then raised
+ * an event whose action sends to it) reaches that new run, as one sent to a service the step
+ * leaves alone reaches the run that was there.
+ */
+export function queueServiceMessage(effects: StepEffects, message: ServiceMessage): void {
+  if (effects.services.some((service) => service.id === message.serviceId)) message.toNewRun = true;
+  effects.serviceMessages.push(message);
+}
 
 /** A send to a child: after `delay` milliseconds if it is a number other than 0 (or NaN), else at once. */
 export function serviceMessage(

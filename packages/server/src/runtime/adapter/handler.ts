@@ -270,6 +270,7 @@ function pickDriver(machine: unknown): MachineDriver {
 
 /**
  * Actions in order, then stops, then messages to running services, then new services, then the
+ * messages sent after their service's start in the step (they reach the run it starts), then the
  * delayed messages (so one for a service this step starts reaches that run).
  */
 function runEffects(
@@ -290,11 +291,14 @@ function runEffects(
   }
   for (const id of stashed.servicesStopped) services.stop(instanceRef, id);
   const { serviceMessages } = stashed.effects;
-  for (const { serviceId, event, delayMs } of serviceMessages) {
-    if (delayMs === undefined) services.send(instanceRef, serviceId, event);
+  for (const { serviceId, event, delayMs, toNewRun } of serviceMessages) {
+    if (delayMs === undefined && !toNewRun) services.send(instanceRef, serviceId, event);
   }
   for (const service of stashed.effects.services) {
     services.start(instanceRef, service.id, stepId, service.starter, service.failure);
+  }
+  for (const { serviceId, event, delayMs, toNewRun } of serviceMessages) {
+    if (delayMs === undefined && toNewRun) services.send(instanceRef, serviceId, event);
   }
   // Cancels before this step's own delayed sends: a send after a cancel of its id re-arms it.
   for (const sendId of stashed.effects.cancels) services.cancelLater(instanceRef, sendId);
