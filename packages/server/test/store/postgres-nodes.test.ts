@@ -71,6 +71,7 @@ if (url !== undefined) {
           { version: 6, name: "0006-version-index-selectors.sql" },
           { version: 7, name: "0007-batch-outcomes.sql" },
           { version: 8, name: "0008-timers-by-org.sql" },
+          { version: 9, name: "0009-service-leases-by-until.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;
