@@ -27,18 +27,17 @@ export type EventOrigin =
 export type CommitFields = Omit<
   TransitionCommit,
   "snapshot" | "transition" | "timersToArm" | "timersToCancel"
-> & {
-  /** The backstop of the self-sent event this step is: cancelled by its commit. */
-  backstopKey?: string;
-};
+>;
 
 /**
  * An event a machine sends itself is stepped in memory right after the commit of the step that
  * sent it; a server that died in between lost it for good. So that commit also stores each one as
- * a timer, its backstop, due this long after: the self-sent event's own commit cancels it, and a
- * backstop still there when it is due (its node died, or the event's commit failed on a store
- * error) is delivered as a delayed event is, once. The delay is the time a live node has to step
- * the event itself, so only a dead node's self-sent events are ever delivered by their backstop.
+ * a timer, its backstop, due this long after. The self-sent event's own commit delivers it (the
+ * commit fails if it is gone), and a backstop still there when it is due (its node died, or the
+ * event's commit failed on a store error) is delivered as a delayed event is: either way, once.
+ * The delay is the time a live node has to step the event itself, so normally only a dead node's
+ * self-sent events are delivered by their backstop; a live node that took longer loses the race
+ * to its backstop's delivery, and its own commit of the event is refused.
  */
 export const SELF_EVENT_BACKSTOP_MS = 30_000;
 
@@ -133,7 +132,7 @@ export function eventCommitFields(
     at: Math.max(now, instance.updatedAt + 1),
     ...(origin.kind === "timer" ? { deliveredTimerId: origin.timerId } : {}),
     ...(origin.kind === "self" && origin.backstopKey !== undefined
-      ? { backstopKey: origin.backstopKey }
+      ? { deliveredTimerKey: origin.backstopKey }
       : {}),
   };
 }
@@ -142,7 +141,7 @@ export function eventCommitFields(
 export function buildCommit(
   step: Step,
   event: MachineEvent,
-  { backstopKey, ...fields }: CommitFields,
+  fields: CommitFields,
   limits: CommitLimits,
   previous: InstanceRecord | undefined,
 ): TransitionCommit {
@@ -190,7 +189,7 @@ export function buildCommit(
     snapshot,
     transition: { event: eventJson, state: JSON.stringify(step.value) },
     timersToArm: [...timersToArm, ...backstops],
-    timersToCancel: backstopKey === undefined ? step.cancels : [...step.cancels, backstopKey],
+    timersToCancel: step.cancels,
   };
 }
 

@@ -175,6 +175,12 @@ export type TransitionCommit = {
    */
   deliveredTimerId?: number;
   /**
+   * The same by key, for a timer whose id the committer does not know: the backstop of an event
+   * the machine sent itself (transition-commit.ts), which its own commit delivers. So a self-sent
+   * event is written once, by its own commit or by its backstop's, whichever comes first.
+   */
+  deliveredTimerKey?: string;
+  /**
    * The API key (of the instance's org) the event was sent with, when the caller's key was
    * verified from memory rather than read from the store: the commit is written only if that key
    * still exists, and otherwise fails with SigningKeyGoneError, writing nothing. This is what lets

@@ -106,6 +106,38 @@ export function timerContract(open: () => Promise<ContractStore>): void {
       );
     }));
 
+  test("a commit that delivers a timer by key deletes it, and is refused once it is gone", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const one = instanceKey("org_a", "one");
+      const two = instanceKey("org_a", "two");
+      const idOne = await createInstance(store, one, {
+        timersToArm: [timer("backstop", 100), timer("keep", 200)],
+      });
+      await createInstance(store, two, { timersToArm: [timer("theirs", 100)] });
+      // Another instance's timer of that key is not this instance's to deliver.
+      await assert.rejects(
+        store.commitTransition(eventCommit(one, idOne, 1, { deliveredTimerKey: "theirs" })),
+        { code: "conflict" },
+      );
+      await store.commitTransition(eventCommit(one, idOne, 1, { deliveredTimerKey: "backstop" }));
+      // Delivered once: a second delivery (its backstop's, or its own) is refused, writing nothing.
+      await assert.rejects(
+        store.commitTransition(eventCommit(one, idOne, 2, { deliveredTimerKey: "backstop" })),
+        { code: "conflict" },
+      );
+      const history = await store.listTransitions(one, { limit: 10 });
+      assert.equal(history.length, 2);
+      const due = await store.claimDueTimers(1000, 10, LEASE);
+      assert.deepEqual(
+        due.map((t) => [t.instance.instanceName, t.key]),
+        [
+          ["two", "theirs"],
+          ["one", "keep"],
+        ],
+      );
+    }));
+
   test("re-arming a key replaces its timer", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");

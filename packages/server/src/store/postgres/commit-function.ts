@@ -36,6 +36,7 @@
 //          the row must be exactly as the record the step was computed on
 //   s p    snapshot and pending services (JSON text);  e st  the transition's event and state
 //   at     the commit's time;  dt  the timer this commit delivers (deleted, or the commit fails)
+//   dk     the same, by key (the backstop of a self-sent event)
 //   kid    the API key that must still exist in the org (refused with "key" otherwise)
 //   rk     timer keys to delete (cancelled, or armed again);  t  timers to arm: [{k, d, e}]
 //   a      the position of the commit this one was built on, if in this batch: refused if it failed
@@ -131,6 +132,12 @@ BEGIN
   VALUES (iid, seq, c ->> 'e', c ->> 'st', at);
   IF c ? 'dt' THEN
     DELETE FROM timers WHERE id = (c ->> 'dt')::bigint AND instance_id = iid;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'the delivered timer is gone' USING ERRCODE = 'BSTMR';
+    END IF;
+  END IF;
+  IF c ? 'dk' THEN
+    DELETE FROM timers WHERE instance_id = iid AND key = c ->> 'dk';
     IF NOT FOUND THEN
       RAISE EXCEPTION 'the delivered timer is gone' USING ERRCODE = 'BSTMR';
     END IF;

@@ -42,6 +42,7 @@ type Element = {
   st: string;
   at: number;
   dt?: number;
+  dk?: string;
   kid?: string;
   rk?: string[];
   t?: Array<{ k: string; d: number; e: string }>;
@@ -394,6 +395,7 @@ function markPlainCommits(elements: Element[]): number {
       element.k === "e" &&
       element.a === undefined &&
       element.dt === undefined &&
+      element.dk === undefined &&
       element.rk === undefined &&
       element.t === undefined &&
       count.get(instanceOf(element)) === 1;
@@ -436,6 +438,7 @@ function toElement(commit: TransitionCommit): Element {
     element.ep = JSON.stringify(commit.expectedPendingServices);
   }
   if (commit.deliveredTimerId !== undefined) element.dt = commit.deliveredTimerId;
+  if (commit.deliveredTimerKey !== undefined) element.dk = commit.deliveredTimerKey;
   if (commit.requiresKeyId !== undefined) element.kid = commit.requiresKeyId;
   // Cancelled keys go, and so does the old timer of every key armed again: re-arming replaces the
   // timer with a new id, so a late delivery of the old one (which names the old id) cannot delete
@@ -468,7 +471,7 @@ function failureError(commit: TransitionCommit, failure: CommitFailure): Error {
       // The timer this commit delivers was cancelled (or re-armed) after it was claimed:
       // delivering it now would be wrong, so the commit fails and a timer fires at most once.
       return new ConflictError(
-        `timer ${commit.deliveredTimerId} was cancelled or already delivered`,
+        `timer ${commit.deliveredTimerId ?? commit.deliveredTimerKey} was cancelled or already delivered`,
       );
     case "key":
       return new SigningKeyGoneError(commit.requiresKeyId ?? "(none)");

@@ -105,6 +105,13 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
       );
     }
   }
+  if (commit.deliveredTimerKey !== undefined) {
+    if (s.deleteTimerByKey.run(instanceId, commit.deliveredTimerKey).changes === 0) {
+      throw new ConflictError(
+        `timer ${commit.deliveredTimerKey} was cancelled or already delivered`,
+      );
+    }
+  }
   for (const timerKey of commit.timersToCancel) s.deleteTimerByKey.run(instanceId, timerKey);
   for (const timer of commit.timersToArm) {
     // Re-arming replaces the timer with a new id, so a late delivery of the old one (which names
