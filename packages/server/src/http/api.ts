@@ -69,6 +69,8 @@ export function createApi(services: ApiServices): RequestListener {
     }
     void answer(incoming)
       .then(({ status, json, headers }) => {
+        // The keep-alive hint every answer carries (node-server.ts) is no promise on a closing one.
+        if (headers.connection === "close") outgoing.removeHeader("keep-alive");
         if (json === undefined) outgoing.writeHead(status, headers).end();
         else {
           outgoing

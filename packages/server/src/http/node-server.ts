@@ -5,9 +5,27 @@ import { STATUS_CODES, createServer, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RequestListener } from "./api.js";
 
+/**
+ * The idle time clients are told (Keep-Alive: timeout=5, what node says by default). Clients
+ * reuse an idle connection only within it: Node's fetch up to 2 s less, others up to all of it.
+ */
+const ADVERTISED_KEEP_ALIVE_SECONDS = 5;
+/**
+ * How long an idle connection is really kept: well past the advertised time. Closing it exactly
+ * then (node's default) loses the race with a client that was stalled (a GC pause, a starved
+ * CPU) for as long as its margin: it sends its next request on the connection as the server's
+ * close arrives, and the request fails with the connection ("fetch failed").
+ */
+const KEEP_ALIVE_HELD_MS = 30_000;
+
 export function createHttpServer(listener: RequestListener): Server {
   // A missing Host is refused by the API (in JSON), not by node.
-  const server = createServer({ requireHostHeader: false }, listener);
+  const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
+    // Set here, node sends this header instead of one derived from keepAliveTimeout.
+    outgoing.setHeader("keep-alive", `timeout=${ADVERTISED_KEEP_ALIVE_SECONDS}`);
+    listener(incoming, outgoing);
+  });
+  server.keepAliveTimeout = KEEP_ALIVE_HELD_MS;
   server.on("clientError", answerClientError);
   return server;
 }
