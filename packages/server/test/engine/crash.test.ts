@@ -3,36 +3,21 @@
 // history exactly once, every effect that ran belongs to a committed transition, and every
 // pending timer has fired.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import { openSqliteStore } from "../../src/store/sqlite/index.js";
 import { ORG } from "../support/engine-harness.js";
+import { runWorker, supportWorker } from "../support/worker-process.js";
 
-const WORKER = fileURLToPath(new URL("../support/crash-worker.js", import.meta.url));
+const WORKER = supportWorker("crash-worker");
+const run = (mode: string, dir: string, extra: string[] = []) =>
+  runWorker(WORKER, [mode, dir, ...extra]);
 const ROUNDS = 20;
 const INSTANCES = 12;
-
-function run(mode: string, dir: string, extra: string[] = []) {
-  const child = spawn(process.execPath, [WORKER, mode, dir, ...extra], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines: string[] = [];
-  let buffer = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split("\n");
-    buffer = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, lines, exited };
-}
 
 async function until(predicate: () => boolean, timeoutMs: number) {
   const end = Date.now() + timeoutMs;

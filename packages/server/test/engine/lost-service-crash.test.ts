@@ -3,30 +3,14 @@
 // no client event) waited for ever. A restarted SQLite server knows those services are dead and
 // now delivers their error events as it starts.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { test } from "node:test";
+import { printed, runWorker, supportWorker } from "../support/worker-process.js";
 
-const WORKER = fileURLToPath(new URL("../support/lost-service-crash-worker.js", import.meta.url));
-
-function run(mode: string, dir: string) {
-  const child = spawn(process.execPath, [WORKER, mode, dir], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines: string[] = [];
-  let buffer = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split("\n");
-    buffer = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, lines, exited };
-}
+const WORKER = supportWorker("lost-service-crash-worker");
+const run = (mode: string, dir: string) => runWorker(WORKER, [mode, dir]);
 
 test(
   "a service lost in a SIGKILL gets its error event when the server restarts, with no event sent",
@@ -35,11 +19,7 @@ test(
     const dir = mkdtempSync(join(tmpdir(), "backstate-lost-crash-"));
     try {
       const first = run("hang", dir);
-      const end = Date.now() + 60_000;
-      while (!first.lines.includes("started") && Date.now() < end) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      assert.ok(first.lines.includes("started"), "the service started");
+      assert.ok(await printed(first, "started"), "the service started");
       first.child.kill("SIGKILL");
       await first.exited;
 
