@@ -9,59 +9,32 @@
 // connection is back, and stops the services of those gone or made again.
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { channelOf } from "../../src/store/postgres/index.js";
 import type { InstanceKey } from "../../src/store/store.js";
-import { startAnotherNode, startApiServer, type ApiServer } from "../support/api-server.js";
+import { twoClusterNodes, until } from "../support/two-cluster-nodes.js";
 import { runOnPostgres } from "../support/store-target.js";
 
 const MACHINE = "deleted-across";
 const alice = { sub: "alice" };
 
 await runOnPostgres("deletes across nodes", () => {
-  let a: ApiServer;
-  let b: ApiServer;
+  // The default settle deadline (90 s): a request on B that waits for it fails the test.
+  const nodes = twoClusterNodes("node_delete", "workflow-v5.js", MACHINE);
+  const { runsOnB, history } = nodes;
   let instances = 0;
 
-  before(async () => {
-    // The default settle deadline (90 s): a request on B that waits for it fails the test.
-    a = await startApiServer({ nodeId: "node_delete_a", sandboxes: { size: 1 } });
-    b = await startAnotherNode(a, { nodeId: "node_delete_b", sandboxes: { size: 1 } });
-    await a.deploy("workflow-v5.js", "v5-import", MACHINE);
-  });
-  after(async () => {
-    await b?.dispose();
-    await a?.dispose();
-  });
-
-  async function until(what: string, predicate: () => Promise<boolean>) {
-    for (let i = 0; i < 250; i++) {
-      if (await predicate()) return;
-      await sleep(20);
-    }
-    assert.fail(`timed out waiting for ${what}`);
-  }
-
-  /** Whether node B's lease says it runs services of the instance (it ends once none runs). */
-  const runsOnB = (key: InstanceKey) =>
-    a.server.backstate.store.servicesLeasedElsewhere(key, "node_delete_a", Date.now());
-
-  async function history(key: InstanceKey): Promise<string[]> {
-    const rows = await a.server.backstate.store.listTransitions(key, { limit: 20 });
-    return rows.map((row) => (JSON.parse(row.event) as { type: string }).type);
-  }
-
   async function rowIdOf(key: InstanceKey): Promise<number> {
-    const instance = await a.server.backstate.store.loadInstance(key);
+    const instance = await nodes.a.server.backstate.store.loadInstance(key);
     assert.ok(instance, `instance ${key.instanceName} exists`);
     return instance.id;
   }
 
   /** Deletes the instance through A's admin API. */
   async function deleteThroughA(key: InstanceKey) {
-    const response = await a.admin("DELETE", `/machines/${MACHINE}/i/${key.instanceName}`, {
+    const response = await nodes.a.admin("DELETE", `/machines/${MACHINE}/i/${key.instanceName}`, {
       dangerDataWillBeDeletedForever: true,
       hmacSha256OfMachineInstanceNameWithMachineNameKey: createHmac("sha256", MACHINE)
         .update(key.instanceName)
@@ -75,8 +48,8 @@ await runOnPostgres("deletes across nodes", () => {
    * B's request that started it, answered once the service stops (with its instance gone: 404).
    */
   async function hangingOnB(name = `d${++instances}`) {
-    const key = { orgId: a.orgId, machineName: MACHINE, instanceName: name };
-    const engineB = b.server.backstate.engine;
+    const key = { orgId: nodes.a.orgId, machineName: MACHINE, instanceName: name };
+    const engineB = nodes.b.server.backstate.engine;
     await engineB.createInstance({ ...key, authContext: alice });
     const sending = engineB.sendEvent({ ...key, event: "hang", authContext: alice });
     sending.catch(() => {});
@@ -89,8 +62,8 @@ await runOnPostgres("deletes across nodes", () => {
    * anything of the deleted one (else it waits for its settle deadline: 90 s).
    */
   async function createdAgainAndAnsweredOnB(key: InstanceKey) {
-    await a.server.backstate.engine.createInstance({ ...key, authContext: alice });
-    const answered = b.server.backstate.engine.sendEvent({
+    await nodes.a.server.backstate.engine.createInstance({ ...key, authContext: alice });
+    const answered = nodes.b.server.backstate.engine.sendEvent({
       ...key,
       event: { type: "inc" },
       authContext: alice,
@@ -102,13 +75,13 @@ await runOnPostgres("deletes across nodes", () => {
 
   /** Stops whatever of the instance is left running on B, whatever happened. */
   async function cleanUp(key: InstanceKey, sending: Promise<unknown>) {
-    await b.server.backstate.engine.deleteInstance(key).catch(() => {});
+    await nodes.b.server.backstate.engine.deleteInstance(key).catch(() => {});
     await sending.catch(() => {});
   }
 
   /** A client of its own on the cluster's database, for what the nodes would not do. */
   async function withClient<T>(work: (client: pg.Client, schema: string) => Promise<T>) {
-    const { databaseUrl, postgres } = a.store.options;
+    const { databaseUrl, postgres } = nodes.a.store.options;
     const schema = postgres?.schema;
     assert.ok(schema !== undefined, "the cluster has a schema of its own");
     const client = new pg.Client({ connectionString: databaseUrl });
@@ -216,13 +189,13 @@ await runOnPostgres("deletes across nodes", () => {
       const { key, sending } = await hangingOnB();
       try {
         await deleteUnheard(key);
-        await a.server.backstate.engine.createInstance({ ...key, authContext: alice });
+        await nodes.a.server.backstate.engine.createInstance({ ...key, authContext: alice });
         await cutListenerOfB();
         await until(
           "B to stop the service of the deleted instance",
           async () => !(await runsOnB(key)),
         );
-        const next = await b.server.backstate.engine.sendEvent({
+        const next = await nodes.b.server.backstate.engine.sendEvent({
           ...key,
           event: { type: "inc" },
           authContext: alice,

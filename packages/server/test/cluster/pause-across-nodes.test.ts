@@ -8,48 +8,21 @@
 // the connection is back. A notice heard late stops nothing of an instance created since under the
 // same name: the notice names the paused row.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
+import { describe, test } from "node:test";
 import pg from "pg";
 import { channelOf } from "../../src/store/postgres/index.js";
 import type { InstanceKey } from "../../src/store/store.js";
-import { startAnotherNode, startApiServer, type ApiServer } from "../support/api-server.js";
+import { twoClusterNodes, until } from "../support/two-cluster-nodes.js";
 import { runOnPostgres } from "../support/store-target.js";
 
 const MACHINE = "paused-across";
 const alice = { sub: "alice" };
 
 await runOnPostgres("pauses across nodes", () => {
-  let a: ApiServer;
-  let b: ApiServer;
+  // The default settle deadline (90 s): a request on B that waits for it fails the test.
+  const nodes = twoClusterNodes("node_pause", "workflow-v5.js", MACHINE);
+  const { runsOnB, history } = nodes;
   let instances = 0;
-
-  before(async () => {
-    a = await startApiServer({ nodeId: "node_pause_a", sandboxes: { size: 1 } });
-    b = await startAnotherNode(a, { nodeId: "node_pause_b", sandboxes: { size: 1 } });
-    await a.deploy("workflow-v5.js", "v5-import", MACHINE);
-  });
-  after(async () => {
-    await b?.dispose();
-    await a?.dispose();
-  });
-
-  async function until(what: string, predicate: () => Promise<boolean>) {
-    for (let i = 0; i < 250; i++) {
-      if (await predicate()) return;
-      await sleep(20);
-    }
-    assert.fail(`timed out waiting for ${what}`);
-  }
-
-  /** Whether node B's lease says it runs services of the instance (it ends once none runs). */
-  const runsOnB = (key: InstanceKey) =>
-    a.server.backstate.store.servicesLeasedElsewhere(key, "node_pause_a", Date.now());
-
-  async function history(key: InstanceKey): Promise<string[]> {
-    const rows = await a.server.backstate.store.listTransitions(key, { limit: 20 });
-    return rows.map((row) => (JSON.parse(row.event) as { type: string }).type);
-  }
 
   const statusPath = (key: InstanceKey) => `/machines/${MACHINE}/i/${key.instanceName}/status`;
 
@@ -58,8 +31,8 @@ await runOnPostgres("pauses across nodes", () => {
    * B's request that started it, answered once the service stops.
    */
   async function hangingOnB(name = `p${++instances}`) {
-    const key = { orgId: a.orgId, machineName: MACHINE, instanceName: name };
-    const engineB = b.server.backstate.engine;
+    const key = { orgId: nodes.a.orgId, machineName: MACHINE, instanceName: name };
+    const engineB = nodes.b.server.backstate.engine;
     await engineB.createInstance({ ...key, authContext: alice });
     const sending = engineB.sendEvent({ ...key, event: "hang", authContext: alice });
     await until("the service to run on B", () => runsOnB(key));
@@ -68,8 +41,8 @@ await runOnPostgres("pauses across nodes", () => {
 
   /** Resumes through A and sends an event through A: the stopped service's error comes first. */
   async function resumeAndCheck(key: InstanceKey) {
-    assert.equal((await a.admin("PUT", statusPath(key), { status: "running" })).status, 204);
-    const next = await a.server.backstate.engine.sendEvent({
+    assert.equal((await nodes.a.admin("PUT", statusPath(key), { status: "running" })).status, 204);
+    const next = await nodes.a.server.backstate.engine.sendEvent({
       ...key,
       event: { type: "inc" },
       authContext: alice,
@@ -87,7 +60,10 @@ await runOnPostgres("pauses across nodes", () => {
     test("stops the instance's service running on another node at once", async () => {
       const { key, sending } = await hangingOnB();
       try {
-        assert.equal((await a.admin("PUT", statusPath(key), { status: "paused" })).status, 204);
+        assert.equal(
+          (await nodes.a.admin("PUT", statusPath(key), { status: "paused" })).status,
+          204,
+        );
         // B stops the service and ends its lease; its request is answered as settled.
         await until(
           "B to stop the service of the paused instance",
@@ -97,14 +73,14 @@ await runOnPostgres("pauses across nodes", () => {
         await resumeAndCheck(key);
       } finally {
         // Whatever happened, nothing of it is left running on B.
-        await b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
+        await nodes.b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
         await sending.catch(() => {});
       }
     });
 
     test("reaches a node that missed its notice once that node's listening connection is back", async () => {
       const { key, sending } = await hangingOnB();
-      const { databaseUrl, postgres } = a.store.options;
+      const { databaseUrl, postgres } = nodes.a.store.options;
       const client = new pg.Client({ connectionString: databaseUrl });
       await client.connect();
       try {
@@ -129,7 +105,7 @@ await runOnPostgres("pauses across nodes", () => {
         await resumeAndCheck(key);
       } finally {
         await client.end();
-        await b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
+        await nodes.b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
         await sending.catch(() => {});
       }
     });
@@ -138,18 +114,18 @@ await runOnPostgres("pauses across nodes", () => {
       // An instance paused at sequence 4 through A, then deleted; B hears of the pause only once
       // a new instance of that name runs a service there, started by a step of a lower sequence.
       const name = `p${++instances}`;
-      const old = { orgId: a.orgId, machineName: MACHINE, instanceName: name };
-      const engineA = a.server.backstate.engine;
+      const old = { orgId: nodes.a.orgId, machineName: MACHINE, instanceName: name };
+      const engineA = nodes.a.server.backstate.engine;
       await engineA.createInstance({ ...old, authContext: alice });
       for (let i = 0; i < 3; i++) {
         await engineA.sendEvent({ ...old, event: { type: "inc" }, authContext: alice });
       }
-      const paused = (await a.server.backstate.store.loadInstance(old))!;
+      const paused = (await nodes.a.server.backstate.store.loadInstance(old))!;
       assert.equal(paused.sequence, 4);
       await engineA.deleteInstance(old);
       const { key, sending } = await hangingOnB(name);
       const marker = await hangingOnB();
-      const client = new pg.Client({ connectionString: a.store.options.databaseUrl });
+      const client = new pg.Client({ connectionString: nodes.a.store.options.databaseUrl });
       await client.connect();
       try {
         // The pause's notice as B would hear it now ([origin, ["p", org, machine, instance,
@@ -159,9 +135,9 @@ await runOnPostgres("pauses across nodes", () => {
           "node_pause_a",
           ["p", old.orgId, old.machineName, old.instanceName, paused.sequence, paused.id],
         ]);
-        const channel = channelOf(a.store.options.postgres!.schema);
+        const channel = channelOf(nodes.a.store.options.postgres!.schema);
         await client.query("SELECT pg_notify($1, $2)", [channel, late]);
-        const pausing = await a.admin("PUT", statusPath(marker.key), { status: "paused" });
+        const pausing = await nodes.a.admin("PUT", statusPath(marker.key), { status: "paused" });
         assert.equal(pausing.status, 204);
         await until("B to stop the other paused instance's service", async () => {
           return !(await runsOnB(marker.key));
@@ -170,7 +146,7 @@ await runOnPostgres("pauses across nodes", () => {
         assert.deepEqual(await history(key), ["xstate.init", "hang"]);
       } finally {
         await client.end();
-        await b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
+        await nodes.b.server.backstate.engine.setInstanceStatus({ ...key, status: "paused" });
         await sending.catch(() => {});
         await marker.sending.catch(() => {});
       }
