@@ -61,3 +61,20 @@ test("a delayed send still reaches its running service, and a cancel still stops
   registry.stop("org/m/i", "child");
   assert.equal(registry.idle, true);
 });
+
+// A service whose start throws (an invoke whose creator throws at once) ends there: nothing of
+// it lives on. Its instance's entry used to stay behind, empty, so the registry never counted as
+// idle again and its version could never be dropped from the sandbox (nor the entry freed).
+test("a service whose start throws leaves nothing running", () => {
+  const notifications: AdapterNotification[] = [];
+  const registry = new ServiceRegistry((n) => notifications.push(n));
+  const throwing: ServiceStarter = () => {
+    throw new Error("no such service");
+  };
+  registry.start("org/m/i", "broken", "run-1", throwing, failure);
+  assert.deepEqual(
+    notifications.map((n) => n.type === "service-event" && n.final),
+    [true],
+  );
+  assert.equal(registry.idle, true);
+});

@@ -45,8 +45,6 @@ export class ServiceRegistry {
     failure: (error: unknown) => MachineEvent,
   ): void {
     this.stop(instanceRef, serviceId); // a re-entered invoke replaces its predecessor
-    const services = this.byInstance.get(instanceRef) ?? new Map<string, Running>();
-    this.byInstance.set(instanceRef, services);
     let finished = false;
     const report = (event: MachineEvent, final: boolean) => {
       if (finished) return;
@@ -64,7 +62,12 @@ export class ServiceRegistry {
       report(failure(err), true);
       return;
     }
-    if (!finished) services.set(serviceId, running);
+    if (finished) return;
+    // Registered only now: a start that threw or finished at once leaves no entry behind, which
+    // would hold the registry busy (never idle, so its version never dropped) for good.
+    const services = this.byInstance.get(instanceRef) ?? new Map<string, Running>();
+    this.byInstance.set(instanceRef, services);
+    services.set(serviceId, running);
   }
 
   send(instanceRef: string, serviceId: string, event: MachineEvent): void {
