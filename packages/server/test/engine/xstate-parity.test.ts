@@ -2,7 +2,7 @@
 // engine's instance ended up other than where `createActor(machine).start()` in memory does.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { ManualClock, systemClock } from "../../src/engine/clock.js";
+import { systemClock } from "../../src/engine/clock.js";
 import type { BundleStyle } from "../support/bundles.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
 
@@ -71,46 +71,4 @@ describe("XState parity", () => {
       assert.equal(state.context.counter, 1);
     });
   }
-});
-
-describe("XState parity: delayed events under one id", () => {
-  let h: Harness;
-  let n = 0;
-  const clock = new ManualClock();
-
-  before(async () => {
-    h = await startHarness({ clock });
-    await h.deploy("differential-v5.js", "v5-import", "delays-v5");
-    await h.deploy("differential-v4.js", "v4-cli", "delays-v4");
-  });
-  after(() => h.dispose());
-
-  /** A fresh instance sent `events` in turn, then `ms` later: its counter. */
-  async function counterAfter(machineName: string, events: string[], ms: number) {
-    const at = { orgId: ORG, machineName, instanceName: `d-${++n}` };
-    await h.engine.createInstance({ ...at, authContext: {} });
-    for (const event of events) await h.engine.sendEvent({ ...at, event, authContext: {} });
-    clock.advance(ms);
-    await h.engine.timersIdle();
-    return ((await h.engine.inspectInstance(at)).context as Context).counter;
-  }
-
-  // "schedule" is raise({ type: "inc" }, { delay: 250, id: "later" }) in v5, send("inc", { delay:
-  // 250, id: "later" }) in v4; "unschedule" is cancel("later").
-  for (const machineName of ["delays-v5", "delays-v4"]) {
-    test(`two delayed events armed under one id both fire; a cancel takes the later (${machineName})`, async () => {
-      const send = "schedule";
-      // In memory XState keeps both timeouts; a cancel by id clears the one armed last.
-      assert.equal(await counterAfter(machineName, [send, send], 300), 2);
-      assert.equal(await counterAfter(machineName, [send, send, "unschedule"], 300), 1);
-    });
-  }
-
-  test("two XState 4 delayed sends without an id (the event type is their id) both fire", async () => {
-    // send("dec", { delay: 150 }) twice from a counter of 2.
-    assert.equal(
-      await counterAfter("delays-v4", ["inc", "inc", "delayedSelf", "delayedSelf"], 200),
-      0,
-    );
-  });
 });

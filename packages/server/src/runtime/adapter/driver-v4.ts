@@ -14,7 +14,6 @@ import {
   type StepEffects,
 } from "./driver.js";
 import { toJsonSafe } from "../json-check.js";
-import { keepSendKeys, sendKeysOf, type SendKeys } from "./send-keys.js";
 
 type V4Action = {
   type: string;
@@ -94,15 +93,14 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
     initial(context: JsonObject): DriverStep {
       const own = machine.context;
       const merged = { ...(typeof own === "object" ? own : undefined), ...context };
-      return toDriverStep(machine, machine.withContext(merged).initialState, sendKeysOf(undefined));
+      return toDriverStep(machine, machine.withContext(merged).initialState);
     },
     transition(persisted: JsonValue, event: MachineEvent): DriverStep {
       const state = machine.resolveState(persisted);
       // The interpreter stops once its machine is done and ignores events; the pure
       // `transition` would still take a root-level transition out of the final state.
-      const sendKeys = sendKeysOf(persisted);
-      if (state.done) return toDriverStep(machine, state, sendKeys, []);
-      return toDriverStep(machine, machine.transition(state, event), sendKeys);
+      if (state.done) return toDriverStep(machine, state, []);
+      return toDriverStep(machine, machine.transition(state, event));
     },
     view(persisted: JsonValue) {
       const state = persisted as { value: JsonValue; context: unknown };
@@ -111,12 +109,7 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
   };
 }
 
-function toDriverStep(
-  machine: V4Machine,
-  state: V4State,
-  sendKeys: SendKeys,
-  actions = state.actions,
-): DriverStep {
+function toDriverStep(machine: V4Machine, state: V4State, actions = state.actions): DriverStep {
   const json = state.toJSON();
   const persisted = { value: state.value, context: state.context } as StepData["persisted"];
   for (const field of PERSISTED_FIELDS)
@@ -129,11 +122,9 @@ function toDriverStep(
     cancels: [],
     servicesStopped: [],
     selfEvents: [],
-    sendKeys,
   };
   const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
   for (const action of actions) collect(machine, state, action, data, effects);
-  keepSendKeys(data.persisted, data.sendKeys);
   return { data, effects };
 }
 

@@ -14,7 +14,6 @@ import {
   type StepEffects,
 } from "./driver.js";
 import { toJsonSafe } from "../json-check.js";
-import { keepSendKeys, sendKeysOf, type SendKeys } from "./send-keys.js";
 
 type ExecutableAction = {
   type: string;
@@ -62,29 +61,18 @@ export function createV5Driver(machine: AnyStateMachine): MachineDriver {
     machineId: machine.id,
     initial(context: JsonObject): DriverStep {
       const [snapshot, actions] = initialTransition(merging, context);
-      return toDriverStep(
-        machine,
-        snapshot,
-        actions as unknown as ExecutableAction[],
-        sendKeysOf(undefined),
-      );
+      return toDriverStep(machine, snapshot, actions as unknown as ExecutableAction[]);
     },
     transition(persisted: JsonValue, event: MachineEvent): DriverStep {
       const snapshot = restore(machine, persisted);
       // An actor that reached its final state has stopped and ignores events; the pure
       // `transition` would still take a root-level transition out of it.
       if ((snapshot as { status?: unknown }).status !== "active")
-        return toDriverStep(machine, snapshot, [], sendKeysOf(persisted), snapshot);
+        return toDriverStep(machine, snapshot, [], snapshot);
       const [next, actions]: [unknown, unknown[]] = step
         ? step(snapshot, event)
         : transition(machine, snapshot, event);
-      return toDriverStep(
-        machine,
-        next,
-        actions as ExecutableAction[],
-        sendKeysOf(persisted),
-        snapshot,
-      );
+      return toDriverStep(machine, next, actions as ExecutableAction[], snapshot);
     },
     view(persisted: JsonValue) {
       const snapshot = persisted as { value: JsonValue; context: unknown };
@@ -165,7 +153,6 @@ function toDriverStep(
   machine: AnyStateMachine,
   snapshot: unknown,
   actions: ExecutableAction[],
-  sendKeys: SendKeys,
   before?: unknown,
 ): DriverStep {
   const s = snapshot as { status: string; error?: unknown; tags: Set<string> };
@@ -181,7 +168,6 @@ function toDriverStep(
     cancels: [],
     servicesStopped: [],
     selfEvents: [],
-    sendKeys,
   };
   const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
   for (const action of actions) collect(action, data, effects);
@@ -195,7 +181,6 @@ function toDriverStep(
     for (const message of effects.serviceMessages)
       if (message.serviceId === id) message.toNewRun = true;
   }
-  keepSendKeys(data.persisted, data.sendKeys);
   return { data, effects };
 }
 

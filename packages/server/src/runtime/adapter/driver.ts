@@ -1,7 +1,6 @@
 // What the adapter needs from a machine, whichever XState generation built it. Each driver turns
 // a macrostep into a Step (data, committed by the engine) and the effects to run after the commit.
 import type { JsonObject, JsonValue, MachineEvent, TimerEffect } from "../adapter-protocol.js";
-import { armKey, cancelKey, type SendKeys } from "./send-keys.js";
 import type { ServiceStarter } from "./services.js";
 
 /** A service the step starts once executed. */
@@ -72,9 +71,8 @@ export function serviceMessage(
  * otherwise be kept, and delivered.
  */
 export function cancelDelayed(data: StepData, effects: StepEffects, sendId: string): void {
-  const key = cancelKey(data.sendKeys, sendId);
-  data.timers = data.timers.filter((timer) => timer.key !== key);
-  data.cancels.push(key);
+  data.timers = data.timers.filter((timer) => timer.key !== sendId);
+  data.cancels.push(sendId);
   effects.serviceMessages = effects.serviceMessages.filter(
     (message) => message.delayMs === undefined || message.sendId !== sendId,
   );
@@ -83,13 +81,12 @@ export function cancelDelayed(data: StepData, effects: StepEffects, sendId: stri
 
 /**
  * An event the machine sends itself, as XState's actor delivers it: after `delay` milliseconds if
- * that is a number (a durable timer, under a key of its own that a cancel of `id` reaches while
- * no later one is armed under that id, see send-keys.ts), else once the macrostep that sent it
- * ends (the engine steps it right after this step).
+ * that is a number (a durable timer, kept under `id` if it is a string, so a cancel reaches it),
+ * else once the macrostep that sent it ends (the engine steps it right after this step).
  */
 export function sendToSelf(data: StepData, event: MachineEvent, delay: unknown, id: unknown): void {
   if (typeof delay === "number") {
-    const key = typeof id === "string" ? armKey(data.sendKeys, id) : generatedId(event.type);
+    const key = typeof id === "string" ? id : generatedId(event.type);
     data.timers.push({ key, delayMs: delay, event });
   } else data.selfEvents.push(event);
 }
@@ -103,8 +100,6 @@ export type StepData = {
   cancels: string[];
   servicesStopped: string[];
   selfEvents: MachineEvent[];
-  /** Taken from the step's starting snapshot, kept in `persisted` once the step is built. */
-  sendKeys: SendKeys;
 };
 
 export type DriverStep = { data: StepData; effects: StepEffects };
