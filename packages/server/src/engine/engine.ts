@@ -101,7 +101,8 @@ export type EngineOptions = {
   timerPacing?: TimerPacingLimits;
   /**
    * The waits before each further try of a service result's commit after a store error (see
-   * result-commit-retries.ts). Default 100, 400 and 1,600 ms.
+   * result-commit-retries.ts), and of an event the machine sent itself. Default 100, 400 and
+   * 1,600 ms.
    */
   serviceResultRetryDelaysMs?: readonly number[];
 };

@@ -5,7 +5,8 @@
 // a few times, a while apart. The caller holds the instance's mailbox meanwhile: the instance's
 // later events wait behind the result, as they would behind a slow commit, and other instances
 // go on. The lease the result's step takes first when it starts services (service-leases.ts) is
-// tried again the same way.
+// tried again the same way. So is an event the machine sent itself, which is in hand as well (its
+// commit takes its backstop timer, transition-commit.ts, so no two tries both write it).
 //
 // Each try is the very same commit: it expects the row exactly as the first try did (sequence and
 // pending services), so at most one try is ever written. A store error may leave unknown whether

@@ -234,8 +234,11 @@ export class StepCommitter {
       eventCommitFields(instance, step, origin, this.deps.clock.now()),
       instance,
       readers,
-      // A service's result is in hand: a store error does not drop it at once.
-      origin.kind === "service" ? this.deps.resultRetryDelaysMs : [],
+      // A service's result is in hand, and so is an event the machine sent itself (whose commit
+      // takes its backstop, so no two tries both write it): a store error does not drop either.
+      origin.kind === "service" || (origin.kind === "self" && origin.backstopKey !== undefined)
+        ? this.deps.resultRetryDelaysMs
+        : [],
     );
   }
 
