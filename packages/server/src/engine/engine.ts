@@ -45,7 +45,11 @@ import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
 import { eventTooLarge, selfEventBackstopKey } from "./transition-commit.js";
 import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
-import { isStoreError, RESULT_COMMIT_RETRY_DELAYS_MS } from "./result-commit-retries.js";
+import {
+  isStoreError,
+  RESULT_COMMIT_RETRY_DELAYS_MS,
+  retryingStoreErrors,
+} from "./result-commit-retries.js";
 import { TimerScheduler } from "./timer-scheduler.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
@@ -148,6 +152,8 @@ export class Engine {
   private readonly catalog: MachineCatalog;
   private readonly cache: InstanceCache;
   private readonly maxSelfEvents: number;
+  /** The waits before each further try of a service result's writes (result-commit-retries.ts). */
+  private readonly resultRetryDelaysMs: readonly number[];
   /** deliverLostServicesOfPredecessor's work, which close() waits for. */
   private recovery: Promise<void> = Promise.resolve();
   private readonly serviceBacklog: ServiceEventBacklog;
@@ -167,6 +173,7 @@ export class Engine {
     if (!retryDelays.every((ms) => Number.isFinite(ms) && ms >= 0)) {
       throw new TypeError("serviceResultRetryDelaysMs must hold non-negative numbers");
     }
+    this.resultRetryDelaysMs = retryDelays;
     this.store = options.store;
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
@@ -806,25 +813,29 @@ export class Engine {
     const key = { orgId, machineName, instanceName };
     this.exclusive(ref, () =>
       // A store error the result's commit ends on (its tries spent) is final: see retryingRefusals.
-      this.retryingRefusals(key, async ({ instance }) => {
-        // A step ahead of this result in the mailbox may have stopped or restarted the service.
-        if (!this.activity.isRunning(ref, serviceId, runId)) return;
-        if (!instance.pendingServices.includes(serviceId)) return;
-        // Or another node's step did: this run was replaced there, and its result is not the
-        // current run's. (A record remembered here may not show that yet: its commit is then
-        // refused, and the fresh record it is tried again on does.)
-        if (!isCurrentRun(instance, serviceId, runId)) return;
-        if (instance.status === "paused") {
-          // Paused on another node (or since this result was sent): as a pause here would, its
-          // services stop and stay pending; their error events come after the resume.
-          this.activity.stop(ref);
-          throw new BackstateError("invalid-state", "instance is paused");
-        }
-        // Tried again on store errors, in this mailbox turn (see result-commit-retries.ts).
-        await this.processSelfEvents(
-          await this.committer.transition(instance, event, { kind: "service", serviceId, final }),
-        );
-      }),
+      this.retryingRefusals(
+        key,
+        async ({ instance }) => {
+          // A step ahead of this result in the mailbox may have stopped or restarted the service.
+          if (!this.activity.isRunning(ref, serviceId, runId)) return;
+          if (!instance.pendingServices.includes(serviceId)) return;
+          // Or another node's step did: this run was replaced there, and its result is not the
+          // current run's. (A record remembered here may not show that yet: its commit is then
+          // refused, and the fresh record it is tried again on does.)
+          if (!isCurrentRun(instance, serviceId, runId)) return;
+          if (instance.status === "paused") {
+            // Paused on another node (or since this result was sent): as a pause here would, its
+            // services stop and stay pending; their error events come after the resume.
+            this.activity.stop(ref);
+            throw new BackstateError("invalid-state", "instance is paused");
+          }
+          // Tried again on store errors, in this mailbox turn (see result-commit-retries.ts).
+          await this.processSelfEvents(
+            await this.committer.transition(instance, event, { kind: "service", serviceId, final }),
+          );
+        },
+        (k) => this.loadForResult(k),
+      ),
     )
       .catch((err: unknown) =>
         this.logger.warn("a service result was not applied", {
@@ -868,11 +879,12 @@ export class Engine {
   private async retryingConflicts<T>(
     key: InstanceKey,
     work: (base: WriteBase) => Promise<T>,
+    load: (key: InstanceKey) => Promise<InstanceRecord> = (k) => this.load(k),
   ): Promise<T> {
     const remembered = this.cache.get(key);
     let base: WriteBase = remembered
       ? { instance: remembered, remembered: true }
-      : { instance: await this.load(key), remembered: false };
+      : { instance: await load(key), remembered: false };
     for (let attempt = 0; ; attempt++) {
       try {
         return await work(base);
@@ -880,7 +892,7 @@ export class Engine {
         if (attempt >= MAX_CONFLICT_RETRIES) throw err;
         if (!(err instanceof ConflictError) && !this.unconfirmed(base)) throw err;
         await pauseAfterLosses(attempt + 1);
-        const fresh = await this.load(key);
+        const fresh = await load(key);
         if (unchanged(base.instance, fresh)) throw err;
         base = { instance: fresh, remembered: false };
       }
@@ -896,17 +908,22 @@ export class Engine {
   private async retryingRefusals<T>(
     key: InstanceKey,
     work: (base: WriteBase) => Promise<T>,
+    load?: (key: InstanceKey) => Promise<InstanceRecord>,
   ): Promise<T> {
     let fateUnknown: Error | undefined;
-    const done = await this.retryingConflicts(key, async (base) => {
-      try {
-        return { value: await work(base) };
-      } catch (err) {
-        if (!isStoreError(err)) throw err;
-        fateUnknown = err as Error;
-        return undefined;
-      }
-    });
+    const done = await this.retryingConflicts(
+      key,
+      async (base) => {
+        try {
+          return { value: await work(base) };
+        } catch (err) {
+          if (!isStoreError(err)) throw err;
+          fateUnknown = err as Error;
+          return undefined;
+        }
+      },
+      load,
+    );
     if (done === undefined) throw fateUnknown ?? new Error("no outcome");
     return done.value;
   }
@@ -1007,6 +1024,24 @@ export class Engine {
       latest = this.cache.get(key) ?? committed.instance;
     }
     return stateOf(parseEnvelope(latest.snapshot).view, latest.updatedAt);
+  }
+
+  /**
+   * The instance read a service's result is stepped on when the node does not remember it (as
+   * right after a reconnect): tried again on store errors, as the result's commit is, rather than
+   * dropping the result in hand.
+   */
+  private loadForResult(key: InstanceKey): Promise<InstanceRecord> {
+    return retryingStoreErrors(
+      () => this.load(key),
+      this.resultRetryDelaysMs,
+      (err, retry) =>
+        this.logger.warn("a service result's read failed on a store error; trying again", {
+          instance: instanceRefOf(key),
+          retry,
+          error: String(err),
+        }),
+    );
   }
 
   private async load(key: InstanceKey): Promise<InstanceRecord> {

@@ -4,8 +4,9 @@
 // service's error event before its next event instead of the result. So its commit is tried again
 // a few times, a while apart. The caller holds the instance's mailbox meanwhile: the instance's
 // later events wait behind the result, as they would behind a slow commit, and other instances
-// go on. The lease the result's step takes first when it starts services (service-leases.ts) is
-// tried again the same way. So is an event the machine sent itself, which is in hand as well (its
+// go on. The lease the result's step takes first when it starts services (service-leases.ts), and
+// the read of the instance the result is stepped on when the node does not remember it, are tried
+// again the same way. So is an event the machine sent itself, which is in hand as well (its
 // commit takes its backstop timer, transition-commit.ts, so no two tries both write it).
 //
 // Each try is the very same commit: it expects the row exactly as the first try did (sequence and
