@@ -32,6 +32,7 @@ import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { InstanceCache, unchanged } from "./instance-cache.js";
 import { KeyedMailbox } from "./mailbox.js";
 import {
+  instanceKeyOfRef,
   instanceRefOf,
   StepCommitter,
   versionOf,
@@ -47,6 +48,7 @@ import { eventTooLarge, selfEventBackstopKey } from "./transition-commit.js";
 import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
 import {
   isStoreError,
+  loggingRetries,
   RESULT_COMMIT_RETRY_DELAYS_MS,
   retryingStoreErrors,
 } from "./result-commit-retries.js";
@@ -299,7 +301,11 @@ export class Engine {
   deletedElsewhere(key: InstanceKey, instanceId: number | undefined): void {
     this.cache.forget(key);
     if (instanceId === undefined) return;
-    this.stopRowServices(instanceRefOf(key), new Set([instanceId]));
+    this.stopServicesStoppedElsewhere(
+      instanceRefOf(key),
+      "deleted",
+      (run) => run.instanceId === instanceId,
+    );
   }
 
   /**
@@ -312,8 +318,9 @@ export class Engine {
    */
   pausedElsewhere(key: InstanceKey, sequence: number, instanceId?: number): void {
     this.cache.forget(key);
-    this.stopPausedServices(
+    this.stopServicesStoppedElsewhere(
       instanceRefOf(key),
+      "paused",
       (run) =>
         run.sequence <= sequence && (instanceId === undefined || run.instanceId === instanceId),
     );
@@ -534,8 +541,8 @@ export class Engine {
    * then the events in one batch, then whatever the last one sent its machine itself.
    */
   private async deliverBatch(ref: string, chunk: Array<Letter<Committed>>): Promise<number> {
-    const [orgId, machineName, instanceName] = ref.split("/") as [string, string, string];
-    const key = { orgId, machineName, instanceName };
+    const key = instanceKeyOfRef(ref);
+    const { orgId } = key;
     let letters = chunk.filter((letter) => letter.refused !== true);
     const { instance, confirmed } = await this.retryingConflicts(key, async (base) => {
       // Lost services' error events commit before any letter's own commit, which is where a key
@@ -773,11 +780,11 @@ export class Engine {
     chars: number,
   ): void {
     // The ref names org/machine/instance; a sandbox may only speak for its own org.
-    const [refOrg, machineName, instanceName] = ref.split("/");
+    const key = instanceKeyOfRef(ref);
     if (
-      refOrg !== orgId ||
-      !machineName ||
-      !instanceName ||
+      key.orgId !== orgId ||
+      !key.machineName ||
+      !key.instanceName ||
       !this.activity.isRunning(ref, serviceId, runId)
     ) {
       this.logger.debug("ignoring a service event for no running service", {
@@ -810,7 +817,6 @@ export class Engine {
       }
       return;
     }
-    const key = { orgId, machineName, instanceName };
     this.exclusive(ref, () =>
       // A store error the result's commit ends on (its tries spent) is final: see retryingRefusals.
       this.retryingRefusals(
@@ -939,21 +945,15 @@ export class Engine {
     return now === undefined || now === base.instance;
   }
 
-  /** Stops the services (those `which` picks) a pause on another node stopped there. */
-  private stopPausedServices(ref: string, which: (run: Run) => boolean): void {
+  /** Stops the services (those `which` picks) a pause or delete on another node stopped there. */
+  private stopServicesStoppedElsewhere(
+    ref: string,
+    why: "paused" | "deleted",
+    which: (run: Run) => boolean,
+  ): void {
     const stopped = this.activity.stopRuns(ref, which);
     if (stopped.length === 0) return;
-    this.logger.info("stopped the services of an instance paused on another node", {
-      instance: ref,
-      serviceIds: stopped,
-    });
-  }
-
-  /** Stops the services started for the instance rows `rows`, deleted on another node. */
-  private stopRowServices(ref: string, rows: ReadonlySet<number>): void {
-    const stopped = this.activity.stopRuns(ref, (run) => rows.has(run.instanceId));
-    if (stopped.length === 0) return;
-    this.logger.info("stopped the services of an instance deleted on another node", {
+    this.logger.info(`stopped the services of an instance ${why} on another node`, {
       instance: ref,
       serviceIds: stopped,
     });
@@ -962,20 +962,25 @@ export class Engine {
   /** See missedChangesElsewhere: one instance after another, each a read of its row. */
   private async stopServicesChangedElsewhere(): Promise<void> {
     for (const ref of this.activity.instances()) {
-      const [orgId = "", machineName = "", instanceName = ""] = ref.split("/");
       // The rows whose services run here now: a row made under the name after the read below
       // is not in it, and its services (started after its creation) run on.
       const rows = this.activity.rowsOf(ref);
       try {
-        const instance = await this.store.loadInstance({ orgId, machineName, instanceName });
+        const instance = await this.store.loadInstance(instanceKeyOfRef(ref));
         if (instance !== undefined) rows.delete(instance.id);
         // The other rows were deleted (perhaps made again under the name since).
-        if (rows.size > 0) this.stopRowServices(ref, rows);
+        if (rows.size > 0) {
+          this.stopServicesStoppedElsewhere(ref, "deleted", (run) => rows.has(run.instanceId));
+        }
         // Paused now: no step committed since the pause, so every run here of the row is the
         // pause's.
         if (instance?.status === "paused") {
           const { id, sequence } = instance;
-          this.stopPausedServices(ref, (run) => run.instanceId === id && run.sequence <= sequence);
+          this.stopServicesStoppedElsewhere(
+            ref,
+            "paused",
+            (run) => run.instanceId === id && run.sequence <= sequence,
+          );
         }
       } catch (err) {
         // Its services run on until they answer (their result is then refused while it is paused,
@@ -1035,12 +1040,7 @@ export class Engine {
     return retryingStoreErrors(
       () => this.load(key),
       this.resultRetryDelaysMs,
-      (err, retry) =>
-        this.logger.warn("a service result's read failed on a store error; trying again", {
-          instance: instanceRefOf(key),
-          retry,
-          error: String(err),
-        }),
+      loggingRetries(this.logger, "read", instanceRefOf(key)),
     );
   }
 

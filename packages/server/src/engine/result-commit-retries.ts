@@ -18,9 +18,28 @@
 // the caller's to handle as any other.
 import { BackstateError, ConflictError } from "../errors.js";
 import type { CommitResult, Store, TransitionCommit } from "../store/store.js";
+import type { Logger } from "./logger.js";
 
 /** The waits before each further try of a service result's commit: 4 tries over ~2 s. */
 export const RESULT_COMMIT_RETRY_DELAYS_MS: readonly number[] = [100, 400, 1_600];
+
+/**
+ * The onStoreError of the retries below: logs that `write` (of instance `instanceRef`, for a
+ * service's result or a self-sent event in hand) failed and is tried again.
+ */
+export function loggingRetries(
+  logger: Logger,
+  write: "commit" | "lease" | "read",
+  instanceRef: string,
+): (err: unknown, retry: number) => void {
+  return (err, retry) =>
+    logger.warn("a write of an event in hand failed on a store error; trying again", {
+      instance: instanceRef,
+      write,
+      retry,
+      error: String(err),
+    });
+}
 
 export function isStoreError(err: unknown): boolean {
   return err instanceof BackstateError && err.code === "store-error";

@@ -28,7 +28,11 @@ import {
   type ReadDecisions,
   type Reader,
 } from "./read-audience.js";
-import { commitRetryingStoreErrors, retryingStoreErrors } from "./result-commit-retries.js";
+import {
+  commitRetryingStoreErrors,
+  loggingRetries,
+  retryingStoreErrors,
+} from "./result-commit-retries.js";
 import {
   acceptStep,
   buildCommit,
@@ -89,6 +93,12 @@ export type CommitterDeps = {
 
 export function instanceRefOf(key: InstanceKey): string {
   return `${key.orgId}/${key.machineName}/${key.instanceName}`;
+}
+
+/** The key a ref names (names cannot contain "/"); a part a malformed ref lacks is "". */
+export function instanceKeyOfRef(ref: string): InstanceKey {
+  const [orgId = "", machineName = "", instanceName = ""] = ref.split("/");
+  return { orgId, machineName, instanceName };
 }
 
 export function versionOf(key: InstanceKey, versionId: string): VersionRef {
@@ -380,7 +390,7 @@ export class StepCommitter {
         leased = await retryingStoreErrors(
           () => this.deps.leaseServices(fields.instance),
           retryDelaysMs,
-          (err, retry) => this.tryingAgain("lease", fields.instance, err, retry),
+          loggingRetries(this.deps.logger, "lease", instanceRefOf(fields.instance)),
         );
       }
       const commit = buildCommit(step, event, fields, this.limits(fields.instance), previous);
@@ -411,22 +421,13 @@ export class StepCommitter {
         retryDelaysMs,
         (err, retry) => {
           this.deps.cache.forget(commit.instance);
-          this.tryingAgain("commit", commit.instance, err, retry);
+          loggingRetries(this.deps.logger, "commit", instanceRefOf(commit.instance))(err, retry);
         },
       );
     } catch (err) {
       this.deps.cache.forget(commit.instance);
       throw err;
     }
-  }
-
-  private tryingAgain(write: string, key: InstanceKey, err: unknown, retry: number): void {
-    this.deps.logger.warn("a service result's write failed on a store error; trying again", {
-      instance: instanceRefOf(key),
-      write,
-      retry,
-      error: String(err),
-    });
   }
 
   /** The step is durable: its record and state, and its effects set going. */

@@ -8,6 +8,7 @@ import type { Authenticator } from "../auth/authenticator.js";
 import { BackstateError } from "../errors.js";
 import type { Engine, InstanceUpdate } from "../engine/engine.js";
 import { nobodyWatches } from "../engine/read-audience.js";
+import { instanceKeyOfRef, instanceRefOf } from "../engine/step-committer.js";
 import type { Logger } from "../engine/logger.js";
 import { errorResponse } from "../http/error-response.js";
 import { wireState } from "../http/wire.js";
@@ -22,9 +23,6 @@ type Subscribe = Extract<ClientMessage, { type: "subscribe-to-instance" }>;
 /** The first wait before loading again another node's update whose load failed, and the longest. */
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 10_000;
-
-export const refOf = (key: InstanceKey): string =>
-  `${key.orgId}/${key.machineName}/${key.instanceName}`;
 
 export class RealtimeHub {
   private readonly watchers = new Map<string, InstanceWatchers>();
@@ -51,7 +49,9 @@ export class RealtimeHub {
     this.stopListening = deps.updates
       ? deps.updates.subscribe(listener)
       : deps.engine.onInstanceUpdate(listener);
-    deps.engine.watchReaders((key, limit) => this.watchers.get(refOf(key))?.readers(limit) ?? []);
+    deps.engine.watchReaders(
+      (key, limit) => this.watchers.get(instanceRefOf(key))?.readers(limit) ?? [],
+    );
   }
 
   get watchedInstances(): number {
@@ -107,7 +107,7 @@ export class RealtimeHub {
     };
     const subscription: Subscription = {
       requestId,
-      ref: refOf(key),
+      ref: instanceRefOf(key),
       machineName: key.machineName,
       instanceName: key.instanceName,
     };
@@ -196,9 +196,9 @@ export class RealtimeHub {
       case "deleted":
         return this.fanOut(update);
       case "changed":
-        return this.reload(refOf(update.key), update.key);
+        return this.reload(instanceRefOf(update.key), update.key);
       case "resync":
-        for (const ref of this.watchers.keys()) this.reload(ref, keyOf(ref));
+        for (const ref of this.watchers.keys()) this.reload(ref, instanceKeyOfRef(ref));
         return;
       case "timers-armed":
       case "paused":
@@ -253,7 +253,7 @@ export class RealtimeHub {
   }
 
   private fanOut(update: InstanceUpdate): void {
-    const ref = refOf(update.kind === "state" ? update.instance : update.key);
+    const ref = instanceRefOf(update.kind === "state" ? update.instance : update.key);
     const watching = this.watchers.get(ref);
     if (!watching || watching.size === 0) return;
     if (update.kind === "deleted") {
@@ -330,12 +330,6 @@ export class RealtimeHub {
       connection.sendError({ requestId: subscription.requestId, ...why });
     }
   }
-}
-
-/** The key a ref names (refs are built by refOf from names that cannot contain "/"). */
-function keyOf(ref: string): InstanceKey {
-  const [orgId = "", machineName = "", instanceName = ""] = ref.split("/");
-  return { orgId, machineName, instanceName };
 }
 
 function updateFrame(
