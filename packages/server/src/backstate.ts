@@ -86,7 +86,7 @@ export type Backstate = {
   close(): Promise<void>;
 };
 
-/** See SELF_EVENT_BACKSTOP_MS: how long a self-sent event's backstop waits on a claimed data dir. */
+/** How long a self-sent event's backstop waits on a claimed data dir (see selfEventBackstopKey). */
 const CLAIMED_SELF_EVENT_BACKSTOP_MS = 1_000;
 
 /** Whether `url` names a PostgreSQL database (the only kind `databaseUrl` takes). */

@@ -97,7 +97,7 @@ export type EngineOptions = {
   maxSelfEvents?: number;
   /**
    * How long the backstop of an event a machine sends itself waits before the timer scheduler
-   * delivers it (see SELF_EVENT_BACKSTOP_MS): the time a live node has to step it itself. Default
+   * delivers it (see selfEventBackstopKey): the time a live node has to step it itself. Default
    * the service lease: another node's backstop is due only once that node counts as dead.
    */
   selfEventBackstopMs?: number;
@@ -176,6 +176,8 @@ export class Engine {
       throw new TypeError("serviceResultRetryDelaysMs must hold non-negative numbers");
     }
     this.resultRetryDelaysMs = retryDelays;
+    // Also how long self-sent events' backstops wait, unless set: see selfEventBackstopMs.
+    const serviceLeaseMs = options.serviceLeaseMs ?? 30_000;
     this.store = options.store;
     this.runtime = options.runtime;
     this.clock = options.clock ?? systemClock;
@@ -202,7 +204,7 @@ export class Engine {
       activity: this.activity,
       clock: this.clock,
       logger: this.logger,
-      leaseMs: options.serviceLeaseMs ?? 30_000,
+      leaseMs: serviceLeaseMs,
       ...(options.nodeId !== undefined ? { nodeId: options.nodeId } : {}),
     });
     this.committer = new StepCommitter({
@@ -219,7 +221,7 @@ export class Engine {
       audience: (key, limit) => this.audience(key, limit),
       leaseServices: (key) => this.leases.hold(key),
       timersNotBefore: (key, now) => this.timerPacing.notBefore(instanceRefOf(key), now),
-      selfEventBackstopMs: options.selfEventBackstopMs ?? options.serviceLeaseMs ?? 30_000,
+      selfEventBackstopMs: options.selfEventBackstopMs ?? serviceLeaseMs,
       resultRetryDelaysMs: retryDelays,
     });
     this.lostServices = new LostServices({
@@ -710,7 +712,7 @@ export class Engine {
   ): Promise<Committed> {
     let current = committed;
     const { selfEvents } = committed.step;
-    // Each one's backstop (see SELF_EVENT_BACKSTOP_MS) is named after the commit that sent it.
+    // Each one's backstop (see selfEventBackstopKey) is named after the commit that sent it.
     const backstopOf = (index: number) => selfEventBackstopKey(committed.instance.sequence, index);
     for (const [index, event] of selfEvents.entries()) {
       const instance = instanceRefOf(current.instance);

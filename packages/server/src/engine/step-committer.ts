@@ -85,8 +85,8 @@ export type CommitterDeps = {
   leaseServices: (key: InstanceKey) => Promise<() => void>;
   /** The earliest the instance's new timers may be due, if its timers are paced (timer-pacing.ts). */
   timersNotBefore: (key: InstanceKey, now: number) => number | undefined;
-  /** How long the backstops of self-sent events wait (see SELF_EVENT_BACKSTOP_MS). */
-  selfEventBackstopMs?: number;
+  /** How long the backstops of self-sent events wait (see selfEventBackstopKey). */
+  selfEventBackstopMs: number;
   /** The waits before each further try of a service result's commit (result-commit-retries.ts). */
   resultRetryDelaysMs: readonly number[];
 };

@@ -59,7 +59,7 @@ function armed(delayMs: unknown): number | undefined {
   } as unknown as Step;
   const origin = { kind: "external", authContext: {} } as const;
   const fields = eventCommitFields(instance, step, origin, NOW);
-  const limits = { now: NOW, maxContextBytes: 400_000 };
+  const limits = { now: NOW, maxContextBytes: 400_000, backstopMs: 30_000 };
   return buildCommit(step, { type: "go" }, fields, limits, instance).timersToArm[0]?.dueAt;
 }
 

@@ -32,16 +32,16 @@ export type CommitFields = Omit<
 /**
  * An event a machine sends itself is stepped in memory right after the commit of the step that
  * sent it; a server that died in between lost it for good. So that commit also stores each one as
- * a timer, its backstop, due this long after. The self-sent event's own commit delivers it (the
- * commit fails if it is gone), and a backstop still there when it is due (its node died, or the
- * event's commit failed on a store error) is delivered as a delayed event is: either way, once.
- * The delay is the time a live node has to step the event itself, so normally only a dead node's
- * self-sent events are delivered by their backstop; a live node that took longer loses the race
- * to its backstop's delivery, and its own commit of the event is refused.
+ * a timer, its backstop, due a while after (CommitLimits.backstopMs). The self-sent event's own
+ * commit delivers it (the commit fails if it is gone), and a backstop still there when it is due
+ * (its node died, or the event's commit failed on a store error) is delivered as a delayed event
+ * is: either way, once. The delay is the time a live node has to step the event itself (the
+ * engine's selfEventBackstopMs), so normally only a dead node's self-sent events are delivered by
+ * their backstop; a live node that took longer loses the race to its backstop's delivery, and its
+ * own commit of the event is refused.
+ *
+ * This is the backstop timer's key of self-sent event `index` of the step committed at `sequence`.
  */
-export const SELF_EVENT_BACKSTOP_MS = 30_000;
-
-/** The backstop timer's key of self-sent event `index` of the step committed at `sequence`. */
 export function selfEventBackstopKey(sequence: number, index: number): string {
   return `backstate:self:${sequence}:${index}`;
 }
@@ -51,8 +51,8 @@ export type CommitLimits = {
   maxContextBytes: number;
   /** The earliest the timers this step arms may be due (see timer-pacing.ts); none if undefined. */
   timersNotBefore?: number | undefined;
-  /** How long self-sent events' backstops wait (SELF_EVENT_BACKSTOP_MS unless given). */
-  backstopMs?: number | undefined;
+  /** How long self-sent events' backstops wait (see selfEventBackstopKey). */
+  backstopMs: number;
 };
 
 /** The stored snapshot, envelope included, may not exceed this (the context limit plus room). */
@@ -181,7 +181,7 @@ export function buildCommit(
   // bounded (maxEventChars) and so is their number (the self-sent events a step may make).
   const backstops = step.selfEvents.map((selfEvent, index) => ({
     key: selfEventBackstopKey(fields.expectedSequence + 1, index),
-    dueAt: dueAtOf(limits.backstopMs ?? SELF_EVENT_BACKSTOP_MS, limits.now, -Infinity),
+    dueAt: dueAtOf(limits.backstopMs, limits.now, -Infinity),
     event: JSON.stringify(selfEvent),
   }));
   return {
