@@ -65,8 +65,6 @@ export class PostgresUpdateBus extends LocalUpdateBus {
           this.emit({ kind: "changed", key: change.key, sequence: change.sequence });
           break;
         case "deleted":
-          this.emit(change);
-          break;
         case "paused":
           this.emit(change);
           break;

@@ -150,7 +150,7 @@ export function decode(payload: string): Notice | undefined {
 function decodeChange(entry: unknown): Change | undefined {
   if (!Array.isArray(entry)) return undefined;
   // The fifth field is a sequence, or a deleted row's id; the sixth a due time, or a paused row's id.
-  const [kind, orgId, machineName, instanceName, sequence, dueAt] = entry as unknown[];
+  const [kind, orgId, machineName, instanceName, fifth, sixth] = entry as unknown[];
   if (kind === "u") {
     const timersDueAt = orgId;
     return { kind: "unknown", ...(typeof timersDueAt === "number" ? { timersDueAt } : {}) };
@@ -162,16 +162,17 @@ function decodeChange(entry: unknown): Change | undefined {
     return {
       kind: "deleted",
       key,
-      ...(typeof sequence === "number" ? { instanceId: sequence } : {}),
+      ...(typeof fifth === "number" ? { instanceId: fifth } : {}),
     };
   }
-  if (typeof sequence !== "number") return undefined;
+  if (typeof fifth !== "number") return undefined;
+  const sequence = fifth;
   if (kind === "p") {
     return {
       kind: "paused",
       key,
       sequence,
-      ...(typeof dueAt === "number" ? { instanceId: dueAt } : {}),
+      ...(typeof sixth === "number" ? { instanceId: sixth } : {}),
     };
   }
   if (kind !== "s") return undefined;
@@ -179,7 +180,7 @@ function decodeChange(entry: unknown): Change | undefined {
     kind: "state",
     key,
     sequence,
-    ...(typeof dueAt === "number" ? { timersDueAt: dueAt } : {}),
+    ...(typeof sixth === "number" ? { timersDueAt: sixth } : {}),
   };
 }
 
