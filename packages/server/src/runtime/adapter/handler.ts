@@ -23,6 +23,7 @@ import { createV4Driver, isV4Machine } from "./driver-v4.js";
 import { createV5Driver, isV5Machine } from "./driver-v5.js";
 import { findNonJson, utf8Length } from "../json-check.js";
 import { ServiceRegistry } from "./services.js";
+import { runEffects } from "./run-effects.js";
 import { UNLOADABLE_OP } from "../sandbox/protocol.js";
 
 /** Effects not executed or discarded within this time are dropped (the engine died or gave up). */
@@ -167,7 +168,19 @@ export function createHandler(
       const stashed = stash.get(request.stepId);
       if (!stashed) return { executed: false };
       stash.delete(request.stepId);
-      runEffects(stashed, request.instanceRef, request.stepId, services, notify);
+      runEffects(
+        stashed.effects,
+        stashed.servicesStopped,
+        request.instanceRef,
+        request.stepId,
+        services,
+        (err) => {
+          // The transition is committed; a failing action cannot undo it. Report it in the logs.
+          const message = err instanceof Error ? err.message : String(err);
+          notify({ type: "log", level: "error", message: `action failed: ${message}` });
+          return true;
+        },
+      );
       return { executed: true };
     },
     discard: (request: DiscardRequest) => ({ discarded: stash.delete(request.stepId) }),
@@ -266,45 +279,6 @@ function pickDriver(machine: unknown): MachineDriver {
   if (isV5Machine(machine)) return createV5Driver(machine);
   if (isV4Machine(machine)) return createV4Driver(machine);
   throw new Error("the bundle's default export is not an XState v4 or v5 machine");
-}
-
-/**
- * Actions in order, then stops, then messages to running services, then new services, then the
- * messages sent after their service's start in the step (they reach the run it starts), then the
- * delayed messages (so one for a service this step starts reaches that run).
- */
-function runEffects(
-  stashed: Stashed,
-  instanceRef: string,
-  stepId: string,
-  services: ServiceRegistry,
-  notify: (notification: AdapterNotification) => void,
-): void {
-  for (const action of stashed.effects.actions) {
-    try {
-      action();
-    } catch (err) {
-      // The transition is committed; a failing action cannot undo it. Report it in the logs.
-      const message = err instanceof Error ? err.message : String(err);
-      notify({ type: "log", level: "error", message: `action failed: ${message}` });
-    }
-  }
-  for (const id of stashed.servicesStopped) services.stop(instanceRef, id);
-  const { serviceMessages } = stashed.effects;
-  for (const { serviceId, event, delayMs, toNewRun } of serviceMessages) {
-    if (delayMs === undefined && !toNewRun) services.send(instanceRef, serviceId, event);
-  }
-  for (const service of stashed.effects.services) {
-    services.start(instanceRef, service.id, stepId, service.starter, service.failure);
-  }
-  for (const { serviceId, event, delayMs, toNewRun } of serviceMessages) {
-    if (delayMs === undefined && toNewRun) services.send(instanceRef, serviceId, event);
-  }
-  // Cancels before this step's own delayed sends: a send after a cancel of its id re-arms it.
-  for (const sendId of stashed.effects.cancels) services.cancelLater(instanceRef, sendId);
-  for (const { serviceId, event, delayMs, sendId } of serviceMessages) {
-    if (delayMs !== undefined) services.sendLater(instanceRef, serviceId, event, delayMs, sendId);
-  }
 }
 
 /** Whether a step waiting for its commit holds a delayed send to a child under `sendId`. */

@@ -8,15 +8,15 @@ export type ServiceStarter = (report: (event: MachineEvent, final: boolean) => v
   send?: (event: MachineEvent) => void;
 };
 
-type Running = { stop: () => void; send?: (event: MachineEvent) => void };
+export type Running = { stop: () => void; send?: (event: MachineEvent) => void };
 type Later = ReturnType<typeof setTimeout>;
 
 // Taken when the adapter loads, before any machine code runs: a machine that replaced the global
 // could not reach other instances' delayed sends through it.
-const later = setTimeout;
-const unlater = clearTimeout;
+export const later = setTimeout;
+export const unlater = clearTimeout;
 /** The longest delay a timer takes; beyond it, Node would fire at once. */
-const MAX_DELAY_MS = 2 ** 31 - 1;
+export const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export class ServiceRegistry {
   private readonly byInstance = new Map<string, Map<string, Running>>();
@@ -154,6 +154,12 @@ export class ServiceRegistry {
     } catch {
       // A service that fails to stop is already forgotten; nothing else to do.
     }
+  }
+
+  /** Stops every service of the instance (a child machine's own, when that child ends). */
+  stopAll(instanceRef: string): void {
+    for (const serviceId of [...(this.byInstance.get(instanceRef)?.keys() ?? [])])
+      this.stop(instanceRef, serviceId);
   }
 
   private forget(instanceRef: string, serviceId: string, running: Running | undefined): void {

@@ -1,0 +1,237 @@
+// The v4 driver's services outside any sandbox, with XState 4 itself: an invoked observable and an
+// invoked child machine run as XState 4's interpreter runs them. What they send the instance is
+// reported as it goes, their end (done or error) last and final; a stopped one reports nothing
+// more.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { assign, createMachine, send, sendParent } from "xstate4";
+import type { JsonValue, MachineEvent } from "../adapter-protocol.js";
+import { createV4Driver } from "./driver-v4.js";
+
+type Report = { event: MachineEvent; final: boolean };
+type Started = { stop: () => void; send?: (event: MachineEvent) => void };
+
+/** Starts the services the machine's first step asks for; answers what they report. */
+function startServices(machine: unknown) {
+  const driver = createV4Driver(machine as never);
+  const step = driver.initial({});
+  const reports: Report[] = [];
+  const running: Started[] = step.effects.services.map((service) =>
+    service.starter((reported, final) => reports.push({ event: reported, final })),
+  );
+  const types = () => reports.map(({ event, final }) => [event.type, final]);
+  return { driver, step, reports, types, running };
+}
+
+const tick = (ms = 30) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An observable (what XState 4 subscribes to) emitting `values` 5 ms apart, then completing. */
+function observable(values: unknown[], end: "complete" | "error" = "complete") {
+  const state = { unsubscribed: false };
+  const source = {
+    subscribe(next: (v: unknown) => void, error: (e: unknown) => void, complete: () => void) {
+      const timers = values.map((value, i) => setTimeout(() => next(value), 5 * (i + 1)));
+      const last = 5 * (values.length + 1);
+      timers.push(
+        setTimeout(() => (end === "complete" ? complete() : error(new Error("dried up"))), last),
+      );
+      return {
+        unsubscribe: () => {
+          state.unsubscribed = true;
+          timers.forEach((timer) => clearTimeout(timer));
+        },
+      };
+    },
+  };
+  return { source, state };
+}
+
+const watching = (source: unknown) =>
+  createMachine(
+    {
+      predictableActionArguments: true,
+      initial: "on",
+      states: { on: { invoke: { id: "obs", src: "obs" } } },
+    },
+    { services: { obs: () => source as never } },
+  );
+
+test("an observable's values are events to the instance; its completion is done.invoke", async () => {
+  const { source } = observable([{ type: "n", i: 1 }, "plain", { type: "n", i: 3 }]);
+  const { types, reports } = startServices(watching(source));
+  await tick(60);
+  assert.deepEqual(types(), [
+    ["n", false],
+    ["plain", false],
+    ["n", false],
+    ["done.invoke.obs", true],
+  ]);
+  assert.deepEqual(reports[2]!.event, { type: "n", i: 3 });
+});
+
+test("an observable's error is error.platform; a stopped one is unsubscribed", async () => {
+  const failing = observable([], "error");
+  const first = startServices(watching(failing.source));
+  await tick();
+  assert.deepEqual(first.types(), [["error.platform.obs", true]]);
+
+  const endless = observable(Array.from({ length: 20 }, () => "n"));
+  const second = startServices(watching(endless.source));
+  await tick(12);
+  second.running[0]!.stop();
+  const count = second.reports.length;
+  await tick(120);
+  assert.ok(endless.state.unsubscribed, "the stop unsubscribed");
+  assert.equal(second.reports.length, count, "nothing reported after the stop");
+});
+
+const kid = createMachine({
+  id: "kid",
+  predictableActionArguments: true,
+  initial: "greeting",
+  context: { n: 0, got: 0 },
+  states: {
+    greeting: {
+      entry: sendParent((context: { n: number }) => ({ type: "hello", n: context.n })),
+      on: {
+        reply: {
+          target: "done",
+          actions: assign({ got: (_: unknown, event: { value: number }) => event.value }),
+        },
+      },
+    },
+    done: {
+      type: "final",
+      data: (context: { n: number; got: number }) => ({ n: context.n, got: context.got }),
+    },
+  },
+} as never);
+
+const parentOf = (child: unknown, extra: Record<string, unknown> = {}) =>
+  createMachine({
+    predictableActionArguments: true,
+    initial: "on",
+    context: { base: 4 },
+    states: {
+      on: {
+        invoke: { id: "kid", src: child, data: { n: (c: { base: number }) => c.base }, ...extra },
+        on: { leave: "off" },
+      },
+      off: {},
+    },
+  } as never);
+
+test("a child machine: context from data, sendParent, a parent's event, done data", async () => {
+  const { types, reports, running } = startServices(parentOf(kid));
+  await tick();
+  assert.deepEqual(reports[0], { event: { type: "hello", n: 4 }, final: false });
+  running[0]!.send!({ type: "reply", value: 9 });
+  await tick();
+  assert.deepEqual(types(), [
+    ["hello", false],
+    ["done.invoke.kid", true],
+  ]);
+  assert.deepEqual(reports[1]!.event, { type: "done.invoke.kid", data: { n: 4, got: 9 } });
+});
+
+test("the parent's send to the child's id is delivered to the child's run", () => {
+  const machine = createMachine({
+    predictableActionArguments: true,
+    initial: "on",
+    states: {
+      on: {
+        invoke: { id: "kid", src: kid },
+        on: { hello: { actions: send({ type: "reply", value: 1 }, { to: "kid" }) } },
+      },
+    },
+  } as never);
+  const { driver, step } = startServices(machine);
+  const next = driver.transition(step.data.persisted as unknown as JsonValue, {
+    type: "hello",
+    n: 0,
+  });
+  assert.deepEqual(next.effects.serviceMessages, [
+    { serviceId: "kid", event: { type: "reply", value: 1 } },
+  ]);
+});
+
+test("a child stopped when its parent leaves the state reports nothing more", async () => {
+  const chatter = createMachine({
+    predictableActionArguments: true,
+    initial: "a",
+    states: {
+      a: { entry: sendParent("tick"), after: { 5: "b" } },
+      b: { entry: sendParent("tick"), after: { 5: "a" } },
+    },
+  });
+  const { driver, step, reports, running } = startServices(parentOf(chatter));
+  await tick();
+  assert.ok(reports.length >= 2, "the child ticks on its own delayed events");
+  const left = driver.transition(step.data.persisted as unknown as JsonValue, { type: "leave" });
+  assert.deepEqual(left.data.servicesStopped, ["kid"]);
+  running[0]!.stop();
+  const count = reports.length;
+  await tick(60);
+  assert.equal(reports.length, count);
+  assert.ok(
+    reports.every(({ final }) => !final),
+    "a stop is no done",
+  );
+});
+
+test("a child machine whose action throws gives error.platform, final", async () => {
+  const bomb = createMachine({
+    predictableActionArguments: true,
+    initial: "a",
+    states: {
+      a: {
+        on: {
+          go: {
+            actions: () => {
+              throw new Error("boom");
+            },
+          },
+        },
+      },
+    },
+  });
+  const { reports, running } = startServices(parentOf(bomb));
+  running[0]!.send!({ type: "go" });
+  await tick();
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0]!.event.type, "error.platform.kid");
+  assert.equal(reports[0]!.final, true);
+  assert.equal((reports[0]!.event as { data?: { message?: string } }).data?.message, "boom");
+});
+
+test("a child machine runs its own services: its invoked promise's result ends it", async () => {
+  const waiter = createMachine(
+    {
+      predictableActionArguments: true,
+      initial: "waiting",
+      context: { n: 0 },
+      states: {
+        waiting: {
+          invoke: {
+            src: "double",
+            onDone: {
+              target: "done",
+              actions: assign({ n: (_: unknown, e: { data: number }) => e.data }),
+            },
+          },
+        },
+        done: { type: "final", data: (context: { n: number }) => context.n },
+      },
+    } as never,
+    { services: { double: (context: { n: number }) => Promise.resolve(context.n * 2) } } as never,
+  );
+  const { reports } = startServices(parentOf(waiter));
+  await tick();
+  assert.deepEqual(reports, [{ event: { type: "done.invoke.kid", data: 8 }, final: true }]);
+});
+
+test("autoForward: the events the parent takes reach the child too", () => {
+  const { driver, step } = startServices(parentOf(kid, { autoForward: true }));
+  const next = driver.transition(step.data.persisted as unknown as JsonValue, { type: "reply" });
+  assert.deepEqual(next.effects.serviceMessages, [{ serviceId: "kid", event: { type: "reply" } }]);
+});

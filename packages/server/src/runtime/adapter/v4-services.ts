@@ -1,0 +1,124 @@
+// What an XState 4 invoke runs, as XState 4's interpreter tells its sources apart: a promise, a
+// callback, an observable or a machine, from the machine's service creator (or the source itself,
+// as `invoke: { src: machine }` puts it there). Each reports its events to the instance (or, for a
+// child machine's own services, to that child) through `report`, its end as final.
+import type { MachineEvent } from "../adapter-protocol.js";
+import { toJsonSafe } from "../json-check.js";
+import { toEvent } from "./driver.js";
+import type { Running } from "./services.js";
+import { runV4ChildMachine } from "./v4-child-machine.js";
+import {
+  errorEvent,
+  mappedData,
+  type V4Activity,
+  type V4Machine,
+  type V4State,
+} from "./v4-step.js";
+
+type Report = (event: MachineEvent, final: boolean) => void;
+
+export function startV4Service(
+  machine: V4Machine,
+  state: V4State,
+  activity: V4Activity,
+  report: Report,
+): Running {
+  const srcType =
+    typeof activity.src === "string" ? activity.src : (activity.src as { type?: string })?.type;
+  const creator = srcType === undefined ? undefined : machine.options.services?.[srcType];
+  if (typeof creator !== "function" && (typeof creator !== "object" || creator === null))
+    throw new Error(`service "${String(srcType)}" is not implemented`);
+  const data =
+    activity.data === undefined ? undefined : mappedData(activity.data, state.context, state.event);
+  const source: unknown =
+    typeof creator === "function"
+      ? (creator as (c: unknown, e: unknown, m: unknown) => unknown)(state.context, state.event, {
+          data,
+          src: activity.src,
+          meta: activity.meta,
+        })
+      : creator;
+  const id = activity.id;
+  if (source && typeof (source as PromiseLike<unknown>).then === "function")
+    return runPromise(source as PromiseLike<unknown>, id, report);
+  if (typeof source === "function") return runCallback(source, report);
+  if (source && typeof (source as Subscribable).subscribe === "function")
+    return runObservable(source as Subscribable, id, report);
+  if (isMachine(source)) {
+    // As XState 4 starts it: the invoke's data, when it has any, is the child's whole context.
+    const child = data ? source.withContext(data) : source;
+    return runV4ChildMachine(child, id, report, startV4Service);
+  }
+  throw new Error(
+    `service "${srcType}" returned neither a promise, a callback, an observable nor a machine`,
+  );
+}
+
+function runPromise(source: PromiseLike<unknown>, id: string, report: Report): Running {
+  let stopped = false;
+  source.then(
+    (value) =>
+      !stopped &&
+      report({ type: `done.invoke.${id}`, data: toJsonSafe(value) } as MachineEvent, true),
+    (error: unknown) => !stopped && report(errorEvent(id, error), true),
+  );
+  return { stop: () => void (stopped = true) };
+}
+
+/** A callback service: events it sends back go to the instance; it never "completes". */
+function runCallback(source: unknown, report: Report): Running {
+  let stopped = false;
+  const listeners: Array<(event: unknown) => void> = [];
+  const cleanup: unknown = (source as (send: unknown, receive: unknown) => unknown)(
+    (event: unknown) => !stopped && report(toEvent(event), false),
+    (listener: (event: unknown) => void) => listeners.push(listener),
+  );
+  return {
+    stop: () => {
+      stopped = true;
+      if (typeof cleanup === "function") (cleanup as () => void)();
+    },
+    send: (event: MachineEvent) => listeners.forEach((listener) => listener(event)),
+  };
+}
+
+type Subscribable = {
+  subscribe(
+    next: (value: unknown) => void,
+    error: (error: unknown) => void,
+    complete: () => void,
+  ): unknown;
+};
+
+/**
+ * An observable, subscribed to as XState 4 does (three functions): each value is an event to the
+ * instance, its completion `done.invoke.<id>` (with no data), its error `error.platform.<id>`;
+ * the stop unsubscribes. A value that is not JSON cannot reach the instance and is dropped.
+ */
+function runObservable(source: Subscribable, id: string, report: Report): Running {
+  let stopped = false;
+  const subscription = source.subscribe(
+    (value) => {
+      if (stopped) return;
+      const event = toJsonSafe(toEvent(value)) as { type?: unknown } | undefined;
+      if (typeof event?.type === "string") report(event as MachineEvent, false);
+    },
+    (error) => !stopped && report(errorEvent(id, error), true),
+    () => !stopped && report({ type: `done.invoke.${id}` }, true),
+  );
+  return {
+    stop: () => {
+      stopped = true;
+      const unsubscribe = (subscription as { unsubscribe?: unknown } | null)?.unsubscribe;
+      if (typeof unsubscribe === "function") (unsubscribe as () => void).call(subscription);
+    },
+  };
+}
+
+function isMachine(value: unknown): value is V4Machine {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as { __xstatenode?: unknown }).__xstatenode === true
+  );
+}
