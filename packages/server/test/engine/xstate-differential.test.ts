@@ -43,7 +43,7 @@ const COMMON = [
 ];
 const EVENTS: Record<4 | 5, string[]> = {
   5: [...COMMON, "delegate", "shout", "spawnBg", "spawnAndStop", "spawnInAssign", "talk"],
-  4: [...COMMON, "fanOut", "answer"],
+  4: [...COMMON, "fanOut", "answer", "watch", "talk"],
 };
 const RARE = ["finish", "reset"];
 
