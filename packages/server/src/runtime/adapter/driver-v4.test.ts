@@ -235,3 +235,37 @@ test("autoForward: the events the parent takes reach the child too", () => {
   const next = driver.transition(step.data.persisted as unknown as JsonValue, { type: "reply" });
   assert.deepEqual(next.effects.serviceMessages, [{ serviceId: "kid", event: { type: "reply" } }]);
 });
+
+// Machine code is hostile: a child that sends itself events forever must not hold the sandbox
+// (XState 4's interpreter would loop there for good), and one whose events multiply must not
+// grow without bound.
+test("a child that sends itself events forever yields between turns, and its stop ends it", async () => {
+  const looper = createMachine({
+    predictableActionArguments: true,
+    initial: "a",
+    states: {
+      a: { entry: [sendParent("spin"), send("go")], on: { go: "b" } },
+      b: { entry: [sendParent("spin"), send("go")], on: { go: "a" } },
+    },
+  });
+  const { reports, running } = startServices(parentOf(looper));
+  // Reached at all only because the start returned: the loop waits for later turns.
+  await tick(20);
+  assert.ok(reports.length > 64, "it goes on, turn after turn");
+  running[0]!.stop();
+  const count = reports.length;
+  await tick(20);
+  assert.equal(reports.length, count);
+});
+
+test("a child whose self-sent events multiply fails with error.platform", async () => {
+  const doubler = createMachine({
+    predictableActionArguments: true,
+    initial: "a",
+    states: { a: { entry: send("go"), on: { go: { actions: [send("go"), send("go")] } } } },
+  });
+  const { types, reports } = startServices(parentOf(doubler));
+  // Up to 5 s: the queue fills a turn's worth of steps at a time.
+  for (let waited = 0; reports.length === 0 && waited < 5_000; waited += 50) await tick(50);
+  assert.deepEqual(types(), [["error.platform.kid", true]]);
+});

@@ -105,7 +105,11 @@ export function runV4ChildMachine(
   /** Runs the State's actions and effects, as XState 4's interpreter does on each update. */
   const apply = (next: V4State) => {
     state = next;
-    const { data, effects } = toDriverStep(machine, next, next.actions, { startService, toParent });
+    const { data, effects } = toDriverStep(machine, next, next.actions, {
+      startService,
+      toParent,
+      persist: false,
+    });
     let threw = false;
     runEffects(effects, data.servicesStopped, OWN, id, services, (error) => {
       threw = true;

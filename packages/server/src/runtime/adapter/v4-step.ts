@@ -84,6 +84,8 @@ export type V4ServiceStart = (
 export type V4StepHooks = {
   startService: V4ServiceStart;
   toParent?: (event: MachineEvent, delay: unknown) => void;
+  /** False for a child run in the sandbox: its State is never stored, so not made JSON. */
+  persist?: boolean;
 };
 
 // Fields of a v4 State worth persisting; the rest is derived again by `resolveState`.
@@ -112,10 +114,12 @@ export function toDriverStep(
   actions: V4Action[],
   hooks: V4StepHooks,
 ): DriverStep {
-  const json = state.toJSON();
   const persisted = { value: state.value, context: state.context } as StepData["persisted"];
-  for (const field of PERSISTED_FIELDS)
-    if (json[field] !== undefined) persisted[field] = json[field];
+  if (hooks.persist !== false) {
+    const json = state.toJSON();
+    for (const field of PERSISTED_FIELDS)
+      if (json[field] !== undefined) persisted[field] = json[field];
+  }
   const data: StepData = {
     persisted,
     tags: [...state.tags],
