@@ -8,14 +8,6 @@ import { startV4Service } from "./v4-services.js";
 
 const HOOKS: V4StepHooks = { startService: startV4Service };
 
-export function isV4Machine(value: unknown): value is V4Machine {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    (value as { __xstatenode?: unknown }).__xstatenode === true
-  );
-}
-
 export function createV4Driver(machine: V4Machine): MachineDriver {
   // v4 builds each state node's `after` timers lazily, the first time the machine initializes.
   // `machine.transition` on a machine that never computed its initial state would enter states

@@ -19,7 +19,8 @@ import type {
 import { authorize } from "./authorize.js";
 import { freezeIntrinsics, guardIntrinsics } from "./intrinsics-guard.js";
 import type { DriverStep, MachineDriver, StepEffects } from "./driver.js";
-import { createV4Driver, isV4Machine } from "./driver-v4.js";
+import { createV4Driver } from "./driver-v4.js";
+import { isV4Machine } from "./v4-step.js";
 import { createV5Driver, isV5Machine } from "./driver-v5.js";
 import { findNonJson, utf8Length } from "../json-check.js";
 import { ServiceRegistry } from "./services.js";

@@ -9,6 +9,7 @@ import type { Running } from "./services.js";
 import { runV4ChildMachine } from "./v4-child-machine.js";
 import {
   errorEvent,
+  isV4Machine,
   mappedData,
   type V4Activity,
   type V4Machine,
@@ -44,7 +45,7 @@ export function startV4Service(
   if (typeof source === "function") return runCallback(source, report);
   if (source && typeof (source as Subscribable).subscribe === "function")
     return runObservable(source as Subscribable, id, report);
-  if (isMachine(source)) {
+  if (isV4Machine(source)) {
     // As XState 4 starts it: the invoke's data, when it has any, is the child's whole context.
     const child = data ? source.withContext(data) : source;
     return runV4ChildMachine(child, id, report, startV4Service);
@@ -113,12 +114,4 @@ function runObservable(source: Subscribable, id: string, report: Report): Runnin
       if (typeof unsubscribe === "function") (unsubscribe as () => void).call(subscription);
     },
   };
-}
-
-function isMachine(value: unknown): value is V4Machine {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    (value as { __xstatenode?: unknown }).__xstatenode === true
-  );
 }

@@ -38,6 +38,15 @@ export type V4Activity = {
   meta?: unknown;
 };
 
+/** Whether `value` is an XState 4 machine (a StateNode at its root), of whatever XState 4 copy. */
+export function isV4Machine(value: unknown): value is V4Machine {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    (value as { __xstatenode?: unknown }).__xstatenode === true
+  );
+}
+
 /** A state node as a State's configuration holds it (only what the adapter reads). */
 export type V4StateNode = {
   type: string;
