@@ -53,6 +53,7 @@ import {
   retryingStoreErrors,
 } from "./result-commit-retries.js";
 import { TimerScheduler } from "./timer-scheduler.js";
+import { HistoryPurger } from "./history-purger.js";
 import { nobodyWatches, type ReadAudience } from "./read-audience.js";
 import { UpdateEmitter, type InstanceUpdate } from "./update-emitter.js";
 import {
@@ -149,6 +150,7 @@ export class Engine {
   private readonly activity: ActivityTracker;
   private readonly committer: StepCommitter;
   private readonly timers: TimerScheduler;
+  private readonly historyPurger: HistoryPurger;
   private readonly lostServices: LostServices;
   private readonly leases: ServiceLeases;
   private readonly catalog: MachineCatalog;
@@ -242,6 +244,11 @@ export class Engine {
       retryDelayMs: options.timerRetryDelayMs ?? 30_000,
       maxAttempts: options.maxTimerAttempts ?? 5,
       leaseMs: options.timerLeaseMs ?? 10_000,
+    });
+    this.historyPurger = new HistoryPurger({
+      store: this.store,
+      clock: this.clock,
+      logger: this.logger,
     });
     this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event, final, chars) =>
       this.onServiceEvent(orgId, ref, serviceId, runId, event, final, chars),
@@ -339,9 +346,13 @@ export class Engine {
     void this.stopServicesChangedElsewhere();
   }
 
-  /** Starts firing durable timers (including those left by an earlier run). */
+  /**
+   * Starts firing durable timers and purging deleted instances' history (including what an
+   * earlier run left of either).
+   */
   start(): void {
     this.timers.start();
+    this.historyPurger.start();
   }
 
   /**
@@ -390,11 +401,13 @@ export class Engine {
     }
   }
 
-  /** Stops taking work, lets in-flight events finish, stops the timers. */
+  /** Stops taking work, lets in-flight events finish, stops the timers and the history purge. */
   async close(): Promise<void> {
     this.closed = true;
     await this.recovery;
     await this.timers.stop();
+    // Waits for one chunk at most: the rest of a purge stays queued for the next start.
+    await this.historyPurger.stop();
     await this.mailbox.drain();
     await this.leases.close();
   }
@@ -516,7 +529,10 @@ export class Engine {
     };
   }
 
-  /** Deletes an instance with its history and pending timers, after events already posted to it. */
+  /**
+   * Deletes an instance with its pending timers, after events already posted to it; its history
+   * is invisible at once and purged in the background (history-purger.ts).
+   */
   async deleteInstance(input: InstanceAddress): Promise<void> {
     const key = this.keyOf(input);
     const ref = instanceRefOf(key);
@@ -528,6 +544,8 @@ export class Engine {
       if (deleted) this.activity.stop(ref);
       return deleted;
     });
+    // Its history was queued by the delete: removed from now on, a chunk at a time.
+    if (found) this.historyPurger.wake();
     if (!found) throw new NotFoundError(`instance ${key.instanceName} not found`);
     this.updates.emit({ kind: "deleted", key });
   }

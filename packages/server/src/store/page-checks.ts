@@ -1,5 +1,5 @@
-// The checks every adapter makes of a listing's page before it queries: one place, so the stores
-// refuse the same misuse the same way.
+// The checks every adapter makes of a listing's page (or a history purge's chunk) before it
+// queries: one place, so the stores refuse the same misuse the same way.
 import type { TransitionPage } from "./store.js";
 
 export function checkLimit(limit: number): void {
@@ -14,4 +14,11 @@ export function maxBytesOf(page: TransitionPage): number {
     throw new TypeError("maxBytes must be a positive integer");
   }
   return maxBytes;
+}
+
+/** A purge chunk's size (see Store.purgeDeletedHistory): 0 would purge nothing, forever. */
+export function checkPurgeChunk(maxRows: number): void {
+  if (!Number.isInteger(maxRows) || maxRows < 1) {
+    throw new TypeError("maxRows must be a positive integer");
+  }
 }

@@ -293,8 +293,20 @@ export interface Store extends ProviderStore {
   setInstanceStatus(key: InstanceKey, status: InstanceStatus): Promise<boolean>;
   /** A machine's instances, ordered by name, after `page.after` (an instance name). */
   listInstances(orgId: string, machineName: string, page: Page): Promise<InstanceSummary[]>;
-  /** Deletes an instance with its history and timers, in one transaction. */
+  /**
+   * Deletes an instance and its timers in one transaction, and queues its history for
+   * purgeDeletedHistory: from then on no read, history page or new instance of the same name sees
+   * anything of it (history rows name their instance by its never-reused row id). The history
+   * itself is not deleted here, as a long one held the database for seconds.
+   */
   deleteInstance(key: InstanceKey): Promise<boolean>;
+  /**
+   * Deletes up to `maxRows` history rows of deleted instances, in one short transaction, and
+   * returns how many; a purge found to have nothing left leaves the queue. 0 means no queued purge
+   * has rows left (on a shared database, also: the others are being purged by other nodes right
+   * now, whose chunks this one skips rather than waits for). The engine's history purger calls it.
+   */
+  purgeDeletedHistory(maxRows: number): Promise<number>;
   /**
    * Records which services are pending without a transition (used when services are cut off),
    * if the row is still at `expected` (the sequence, pending services and status the change was

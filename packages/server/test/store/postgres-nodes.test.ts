@@ -72,6 +72,7 @@ if (url !== undefined) {
           { version: 7, name: "0007-batch-outcomes.sql" },
           { version: 8, name: "0008-timers-by-org.sql" },
           { version: 9, name: "0009-service-leases-by-until.sql" },
+          { version: 10, name: "0010-history-purges.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;

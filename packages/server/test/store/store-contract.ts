@@ -6,6 +6,7 @@ import { catalogContract } from "./contract-catalog.js";
 import { commitContract } from "./contract-commits.js";
 import { durabilityContract, type Reopen } from "./contract-durability.js";
 import { groupCommitContract } from "./contract-group-commit.js";
+import { historyPurgeContract } from "./contract-history-purge.js";
 import { listingContract } from "./contract-listings.js";
 import { providerContract } from "./contract-providers.js";
 import { serviceLeaseContract } from "./contract-service-leases.js";
@@ -35,5 +36,6 @@ export function runStoreContract(
     providerContract(openStore);
     serviceLeaseContract(openStore);
     durabilityContract(openStore, options.reopen);
+    historyPurgeContract(openStore, options.reopen);
   });
 }

@@ -63,6 +63,7 @@ import type {
   VersionPosition,
 } from "../store.js";
 import { commitBatchRunner } from "./commit.js";
+import { purgeHistoryChunk } from "./history-purge.js";
 import {
   changes,
   inTransaction,
@@ -79,7 +80,7 @@ import { ReadBatcher } from "./read-batch.js";
 import { channelOf, encodeChange, originPrefix, payloads } from "./notices.js";
 import { SQL, type Listing } from "./sql.js";
 import * as providers from "./providers.js";
-import { checkLimit, maxBytesOf } from "../page-checks.js";
+import { checkLimit, checkPurgeChunk, maxBytesOf } from "../page-checks.js";
 import { FEW_DUE_TIMERS } from "../fair-timer-claims.js";
 
 export type PostgresStoreOptions = {
@@ -568,10 +569,10 @@ class PostgresStoreImpl implements PostgresStore {
         const scope = [key.orgId, key.machineName, key.instanceName];
         const found = await row<{ id: number }>(client, SQL.lockInstance, scope);
         if (found === undefined) return false;
-        // Children first: history and timers refer to the instance row.
+        // Timers first: they refer to the instance row. The history is left to the purge.
         await client.query(SQL.deleteTimersOfInstance, [found.id]);
-        await client.query(SQL.deleteTransitionsOfInstance, [found.id]);
         await client.query(SQL.deleteInstance, [found.id]);
+        await client.query(SQL.queueHistoryPurge, [found.id]);
         // Delivered to every listening node when (and only if) the delete commits.
         const { channel, origin } = this.#notices;
         // The row's id, so that a node hearing it late stops nothing of an instance made since.
@@ -581,6 +582,14 @@ class PostgresStoreImpl implements PostgresStore {
         return true;
       }),
     );
+  }
+
+  purgeDeletedHistory(maxRows: number): Promise<number> {
+    return this.#run(() => {
+      checkPurgeChunk(maxRows);
+      // Its own short transaction: the queue rows it takes stay locked only for this chunk.
+      return inTransaction(this.#pool, (client) => purgeHistoryChunk(client, maxRows));
+    });
   }
 
   setPendingServices(

@@ -179,7 +179,15 @@ export const SQL = {
     1,
   ),
   deleteInstance: "DELETE FROM instances WHERE id = $1",
-  deleteTransitionsOfInstance: "DELETE FROM transitions WHERE instance_id = $1",
+  queueHistoryPurge: "INSERT INTO history_purges (instance_id) VALUES ($1)",
+  // A queue row another node's chunk holds is skipped, not waited for: two nodes never work on
+  // one purge at once, and neither waits on the other.
+  nextHistoryPurge: `SELECT instance_id AS "instanceId" FROM history_purges
+    ORDER BY instance_id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+  // The first rows by the primary key: a chunk reads no more of the history than it deletes.
+  deleteHistoryChunk: `DELETE FROM transitions WHERE instance_id = $1 AND sequence IN (
+      SELECT sequence FROM transitions WHERE instance_id = $1 ORDER BY sequence LIMIT $2)`,
+  endHistoryPurge: "DELETE FROM history_purges WHERE instance_id = $1",
   deleteTimersOfInstance: "DELETE FROM timers WHERE instance_id = $1",
   setStatus:
     "UPDATE instances SET status = $1 WHERE org_id = $2 AND machine_name = $3 AND name = $4",

@@ -57,7 +57,8 @@ import { insertUnique, toStoreError } from "./sqlite-errors.js";
 import { prepareStatements, type Paged, type Statements } from "./statements.js";
 import { nextTimerDue, timerClaimer } from "./timers.js";
 import { SqliteProviders } from "./providers.js";
-import { checkLimit, maxBytesOf } from "../page-checks.js";
+import { checkLimit, checkPurgeChunk, maxBytesOf } from "../page-checks.js";
+import { purgeHistoryChunk } from "./history-purge.js";
 
 export type SqliteStoreOptions = {
   /** The database file (its folder is created if missing), or ":memory:" for a private one. */
@@ -415,14 +416,21 @@ class SqliteStoreImpl implements OwnedSqliteStore {
         .transaction(() => {
           const id = s.selectInstanceId.get(key.orgId, key.machineName, key.instanceName);
           if (id === undefined) return false;
-          // Children first: history and timers refer to the instance row.
+          // Timers first: they refer to the instance row. The history is left to the purge.
           s.deleteTimersOfInstance.run(id);
-          s.deleteTransitionsOfInstance.run(id);
           s.deleteInstance.run(id);
+          s.queueHistoryPurge.run(id);
           return true;
         })
         .immediate(),
     );
+  }
+
+  purgeDeletedHistory(maxRows: number): Promise<number> {
+    return this.#run(({ s }) => {
+      checkPurgeChunk(maxRows);
+      return this.#db.transaction(() => purgeHistoryChunk(s, maxRows)).immediate();
+    });
   }
 
   setPendingServices(

@@ -297,8 +297,19 @@ export function prepareStatements(db: Database.Database) {
       "i.name > ?",
     ),
     deleteInstance: prepare<[id: number]>("DELETE FROM instances WHERE id = ?"),
-    deleteTransitionsOfInstance: prepare<[instanceId: number]>(
-      "DELETE FROM transitions WHERE instance_id = ?",
+    queueHistoryPurge: prepare<[instanceId: number]>(
+      "INSERT INTO history_purges (instance_id) VALUES (?)",
+    ),
+    nextHistoryPurge: prepareValue<[], number>(
+      "SELECT instance_id FROM history_purges ORDER BY instance_id LIMIT 1",
+    ),
+    // The first rows by the primary key: a chunk reads no more of the history than it deletes.
+    deleteHistoryChunk: prepare<[instanceId: number, instanceId: number, limit: number]>(
+      `DELETE FROM transitions WHERE instance_id = ? AND sequence IN (
+         SELECT sequence FROM transitions WHERE instance_id = ? ORDER BY sequence LIMIT ?)`,
+    ),
+    endHistoryPurge: prepare<[instanceId: number]>(
+      "DELETE FROM history_purges WHERE instance_id = ?",
     ),
     deleteTimersOfInstance: prepare<[instanceId: number]>(
       "DELETE FROM timers WHERE instance_id = ?",
