@@ -6,13 +6,13 @@ import type { VersionRef } from "../runtime/machine-runtime.js";
 import type { Clock, TimerHandle } from "./clock.js";
 
 /**
- * A service's current run: the step that started it, the sequence that step committed, and the
- * instance row it committed to (a row deleted, and one made again under its name, share its ref).
+ * A service's current run: the step that started it, the sequence that step committed, the
+ * instance row it committed to (a row deleted, and one made again under its name, share its ref)
+ * and the machine version whose code runs it (that row's: a row made again may have another).
  */
-export type Run = { runId: string; sequence: number; instanceId: number };
+export type Run = { runId: string; sequence: number; instanceId: number; version: VersionRef };
 
 type Activity = {
-  version: VersionRef;
   /** Running services: each id with its current run. */
   services: Map<string, Run>;
   deadline: number;
@@ -26,7 +26,10 @@ export class ActivityTracker {
   constructor(
     private readonly clock: Clock,
     private readonly settleTimeoutMs: number,
-    /** Called when a deadline passes with services still running: stop them. */
+    /**
+     * Called when a deadline passes with services still running, or they are stopped early:
+     * stop them, in the code of `version` (once per version their runs name).
+     */
     private readonly onDeadline: (
       instanceRef: string,
       version: VersionRef,
@@ -42,17 +45,35 @@ export class ActivityTracker {
     if (activity) this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
   }
 
-  /** Services the step `run` names started (a re-entered invoke's new run replaces its old one). */
-  started(instanceRef: string, version: VersionRef, serviceIds: string[], run: Run): void {
+  /**
+   * Services the step `run` names started (a re-entered invoke's new run replaces its old one).
+   * A run of another row that the new one replaces belongs to nothing (that row was deleted: this
+   * one took its name); in another version's code it is stopped here, as once forgotten nothing
+   * would stop it. (In the same version's, the new run's start replaces it, and a stop sent now
+   * could reach the sandbox after that start.)
+   */
+  started(instanceRef: string, serviceIds: string[], run: Run): void {
     if (serviceIds.length === 0) return;
     let activity = this.byInstance.get(instanceRef);
     if (!activity) {
-      activity = { version, services: new Map(), deadline: 0, timer: undefined, waiters: [] };
+      activity = { services: new Map(), deadline: 0, timer: undefined, waiters: [] };
       this.byInstance.set(instanceRef, activity);
       // Services start right after the event that called for them, so the deadline runs from now.
       this.arm(instanceRef, activity, this.clock.now() + this.settleTimeoutMs);
     }
-    for (const id of serviceIds) activity.services.set(id, run);
+    const orphaned: Array<[string, Run]> = [];
+    for (const id of serviceIds) {
+      const replaced = activity.services.get(id);
+      if (
+        replaced !== undefined &&
+        replaced.instanceId !== run.instanceId &&
+        replaced.version.versionId !== run.version.versionId
+      ) {
+        orphaned.push([id, replaced]);
+      }
+      activity.services.set(id, run);
+    }
+    this.stopInTheirVersions(instanceRef, orphaned);
   }
 
   /**
@@ -94,13 +115,13 @@ export class ActivityTracker {
   stopRuns(instanceRef: string, which: (run: Run) => boolean): string[] {
     const activity = this.byInstance.get(instanceRef);
     if (!activity) return [];
-    const ids = [...activity.services].filter(([, run]) => which(run)).map(([id]) => id);
-    if (ids.length === activity.services.size) this.expire(instanceRef, activity);
-    else if (ids.length > 0) {
-      for (const id of ids) activity.services.delete(id);
-      this.onDeadline(instanceRef, activity.version, ids);
+    const picked = [...activity.services].filter(([, run]) => which(run));
+    if (picked.length === activity.services.size) this.expire(instanceRef, activity);
+    else if (picked.length > 0) {
+      for (const [id] of picked) activity.services.delete(id);
+      this.stopInTheirVersions(instanceRef, picked);
     }
-    return ids;
+    return picked.map(([id]) => id);
   }
 
   /** The instance rows the instance's running services were started for. */
@@ -141,9 +162,20 @@ export class ActivityTracker {
 
   /** The instance's services are stopped: it settles, and onDeadline stops them. */
   private expire(instanceRef: string, activity: Activity): void {
-    const ids = [...activity.services.keys()];
+    const runs = [...activity.services];
     this.settle(instanceRef, activity);
-    this.onDeadline(instanceRef, activity.version, ids);
+    this.stopInTheirVersions(instanceRef, runs);
+  }
+
+  /** Has onDeadline stop each service in the version of its run: one call per version. */
+  private stopInTheirVersions(instanceRef: string, runs: ReadonlyArray<[string, Run]>): void {
+    const byVersion = new Map<string, { version: VersionRef; ids: string[] }>();
+    for (const [id, { version }] of runs) {
+      const group = byVersion.get(version.versionId);
+      if (group) group.ids.push(id);
+      else byVersion.set(version.versionId, { version, ids: [id] });
+    }
+    for (const { version, ids } of byVersion.values()) this.onDeadline(instanceRef, version, ids);
   }
 
   private settle(instanceRef: string, activity: Activity): void {

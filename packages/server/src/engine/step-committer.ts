@@ -475,8 +475,8 @@ export class StepCommitter {
     // request waiting for the instance to settle would be answered. (A re-entered invoke keeps
     // its id: its new run replaces the old one, which must not end it.)
     if (step.effectsPending) {
-      const run = { runId: step.stepId, sequence, instanceId };
-      this.deps.activity.started(ref, version, step.servicesStarted, run);
+      const run = { runId: step.stepId, sequence, instanceId, version };
+      this.deps.activity.started(ref, step.servicesStarted, run);
     }
     const restarted = new Set(step.servicesStarted);
     this.deps.activity.ended(
