@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import pg from "pg";
 import type { PostgresStore } from "../../src/store/postgres/index.js";
+import type { InstanceKey } from "../../src/store/store.js";
 import { createInstance, eventCommit, instanceKey, outcomeCode, seedMachine } from "./fixtures.js";
 import { TestSchemas, testDatabaseUrl } from "./postgres-support.js";
 
@@ -13,9 +14,12 @@ const url = testDatabaseUrl("postgres: locked rows");
 if (url !== undefined) {
   const schemas = new TestSchemas(url);
 
-  async function withStore(body: (store: PostgresStore, schema: string) => Promise<void>) {
+  async function withStore(
+    body: (store: PostgresStore, schema: string) => Promise<void>,
+    options: { poolSize?: number } = {},
+  ) {
     const schema = schemas.fresh();
-    const store = await schemas.migrated(schema);
+    const store = await schemas.migrated(schema, options);
     try {
       await seedMachine(store, "org_a");
       await body(store, schema);
@@ -99,6 +103,78 @@ if (url !== undefined) {
           [1, 2, 3, 4],
         );
       }));
+
+    test("a row held long holds up only its own commits: another row's locked commit lands meanwhile", () =>
+      withStore(async (store, schema) => {
+        // The node's locked-row commits used to share one queue: B's waited behind A's, which
+        // waits for A's row (up to 10 s), though B's row was let go long before.
+        const a = instanceKey("org_a", "a");
+        const b = instanceKey("org_a", "b");
+        const idA = await createInstance(store, a);
+        const idB = await createInstance(store, b);
+        const heldA = await holdRow(schema, idA, "UPDATE");
+        const heldB = await holdRow(schema, idB, "UPDATE");
+        try {
+          const a1 = watch(store.commitTransition(eventCommit(a, idA, 1)));
+          await heldA.waitedFor(() => a1.settled);
+          const b1 = watch(store.commitTransition(eventCommit(b, idB, 1)));
+          await heldB.waitedFor(() => b1.settled);
+          await heldB.end();
+          assert.equal(outcomeCode(await b1.promise), "ok");
+          assert.equal(a1.settled, false, "B's commit landed only once A's had given up");
+          await heldA.end();
+          assert.equal(outcomeCode(await a1.promise), "ok");
+        } finally {
+          await heldB.end("ROLLBACK");
+          await heldA.end("ROLLBACK");
+        }
+        for (const key of [a, b]) {
+          const history = await store.listTransitions(key, { limit: 10 });
+          assert.deepEqual(
+            history.map((t) => t.sequence),
+            [1, 2],
+          );
+        }
+      }));
+
+    test("commits waiting for held rows leave the pool's other connections to the other commits", () =>
+      withStore(
+        async (store, schema) => {
+          // Two connections: one may wait for a held row, the other stays for ordinary batches.
+          const [a, b, c] = ["a", "b", "c"].map((name) => instanceKey("org_a", name)) as [
+            InstanceKey,
+            InstanceKey,
+            InstanceKey,
+          ];
+          const idA = await createInstance(store, a);
+          const idB = await createInstance(store, b);
+          const idC = await createInstance(store, c);
+          const heldA = await holdRow(schema, idA, "UPDATE");
+          const heldB = await holdRow(schema, idB, "UPDATE");
+          try {
+            const a1 = watch(store.commitTransition(eventCommit(a, idA, 1)));
+            await heldA.waitedFor(() => a1.settled);
+            const b1 = watch(store.commitTransition(eventCommit(b, idB, 1)));
+            // B's commit goes in a batch of its own (cut on the next turn), and C's after it: had
+            // B's then waited for its row too, it would hold the last connection, and C's would
+            // get one only once A's or B's wait had given up.
+            await new Promise((resolve) => setImmediate(resolve));
+            assert.deepEqual(await store.commitTransition(eventCommit(c, idC, 1)), {
+              instanceId: idC,
+              sequence: 2,
+            });
+            assert.deepEqual([a1.settled, b1.settled], [false, false]);
+            await heldB.end();
+            await heldA.end();
+            const outcomes = await Promise.all([a1.promise, b1.promise]);
+            assert.deepEqual(outcomes.map(outcomeCode), ["ok", "ok"]);
+          } finally {
+            await heldB.end("ROLLBACK");
+            await heldA.end("ROLLBACK");
+          }
+        },
+        { poolSize: 2 },
+      ));
 
     test("a commit to a held row that its holder then changes is refused, with what was built on it", () =>
       withStore(async (store, schema) => {

@@ -13,6 +13,7 @@ import {
   SigningKeyGoneError,
 } from "../../errors.js";
 import type { QueuedCommit } from "../commit-chains.js";
+import { ConcurrencyLimit } from "../concurrency-limit.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
 import { settleLostBatch } from "./ambiguous-batch.js";
@@ -69,8 +70,9 @@ const defined = new WeakSet<PoolClient>();
  * A commit that found its row exactly as expected but held by another transaction ("locked")
  * is not refused: nothing changed the instance, or not yet. It is finished after its batch
  * (LockedRows), with the commits built on it, in a batch of its own that waits for that row;
- * the batches that follow do not wait for it, and one node finishes such commits one instance at
- * a time, in the order their batches found them.
+ * the batches that follow do not wait for it, and neither do other instances' locked commits:
+ * each instance's are finished in the order their batches found them, apart from the others',
+ * with at most `maxRowWaits` such batches (each a pooled connection) under way at once.
  *
  * The transaction also sends change notices (NOTIFY on `notices.channel`) naming every commit
  * that succeeded: PostgreSQL delivers them to every listening node exactly when the batch commits.
@@ -78,8 +80,9 @@ const defined = new WeakSet<PoolClient>();
 export function commitBatchRunner(
   pool: Pool,
   notices: { channel: string; origin: string },
+  maxRowWaits: number,
 ): (batch: readonly QueuedCommit[]) => Promise<Outcome<CommitResult>[]> {
-  const later = new LockedRows(pool, notices);
+  const later = new LockedRows(pool, notices, new ConcurrencyLimit(maxRowWaits));
   return (batch) => runBatch(pool, notices, batch, later);
 }
 
@@ -213,16 +216,21 @@ type Member = {
  * One node's commits whose instance row another transaction held when their batch ran. Each
  * instance's are written again in a batch of their own that first waits for the row (and then
  * holds it), so they land on the row as its holder left it: written if nothing changed it, else
- * refused as any commit on a stale record is. One such batch at a time, in the order they came:
- * a commit built on one of them is finished after it, and the node's pool gives one connection
- * at most to waiting. Waiting holds no other row, so it cannot be part of a deadlock.
+ * refused as any commit on a stale record is. One instance's such batches go one at a time, in
+ * the order they came (a commit built on one of them is finished after it: the same instance's);
+ * different instances' go side by side, so a row held long holds up only its own commits. Each
+ * batch takes a pooled connection for as long as it waits (up to LOCKED_ROW_WAIT_MS): `waits`
+ * bounds how many do at once, leaving the rest of the pool to the ordinary batches and reads.
+ * Waiting holds no other row, so it cannot be part of a deadlock.
  */
 class LockedRows {
-  #tail: Promise<void> = Promise.resolve();
+  /** Each instance's last queued batch, until it has finished. */
+  readonly #tails = new Map<string, Promise<void>>();
 
   constructor(
     private readonly pool: Pool,
     private readonly notices: { channel: string; origin: string },
+    private readonly waits: ConcurrencyLimit,
   ) {}
 
   /**
@@ -253,7 +261,16 @@ class LockedRows {
   }
 
   #queue(run: Member[]): void {
-    this.#tail = this.#tail.then(() => this.#finish(run));
+    const instance = instanceText(run[0]!.queued.commit.instance);
+    // A place among the waits is taken only once the instance's earlier batch is done: a batch
+    // queued behind its own instance's never holds one that another instance could use.
+    const tail = (this.#tails.get(instance) ?? Promise.resolve()).then(() =>
+      this.waits.run(() => this.#finish(run)),
+    );
+    this.#tails.set(instance, tail);
+    void tail.then(() => {
+      if (this.#tails.get(instance) === tail) this.#tails.delete(instance);
+    });
   }
 
   /** Writes one instance's deferred commits, settling every one of them; never throws. */
@@ -503,6 +520,11 @@ function lastPerKey(timers: readonly TimerToArm[]): TimerToArm[] {
     byKey.set(timer.key, timer);
   }
   return [...byKey.values()];
+}
+
+/** An instance key as one map key (NUL cannot occur in a name). */
+function instanceText(key: InstanceKey): string {
+  return `${key.orgId}\0${key.machineName}\0${key.instanceName}`;
 }
 
 /** Orders instance keys the same way on every node: org, then machine, then instance name. */

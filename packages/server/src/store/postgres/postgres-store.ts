@@ -131,6 +131,7 @@ class PostgresStoreImpl implements PostgresStore {
   readonly #schema: string | undefined;
   readonly #migrationsDir: string;
   readonly #maxBatchSize: number;
+  readonly #maxRowWaits: number;
   readonly #notices: { channel: string; origin: string };
   readonly #chains = new CommitChains();
   // The lookups every request makes (its key, its instance), batched per turn of the event loop.
@@ -146,6 +147,9 @@ class PostgresStoreImpl implements PostgresStore {
     checkPositive("maxBatchSize", this.#maxBatchSize);
     const poolSize = options.poolSize ?? 10;
     checkPositive("poolSize", poolSize);
+    // Commits waiting for a locked row each hold a connection (up to LOCKED_ROW_WAIT_MS): half
+    // the pool at most, so ordinary batches and reads keep connections of their own.
+    this.#maxRowWaits = Math.max(1, Math.floor(poolSize / 2));
     const connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
     checkPositive("connectionTimeoutMs", connectionTimeoutMs);
     this.#notices = { channel: channelOf(options.schema), origin: options.nodeId ?? "" };
@@ -212,13 +216,16 @@ class PostgresStoreImpl implements PostgresStore {
       throw toStoreError(error);
     }
     if (this.#ready !== undefined) return;
-    const commits = new GroupCommitter(commitBatchRunner(this.#pool, this.#notices), {
-      maxBatchSize: this.#maxBatchSize,
-      batchError: (cause) =>
-        new BackstateError("store-error", "the group commit transaction failed", {
-          cause: toStoreError(cause),
-        }),
-    });
+    const commits = new GroupCommitter(
+      commitBatchRunner(this.#pool, this.#notices, this.#maxRowWaits),
+      {
+        maxBatchSize: this.#maxBatchSize,
+        batchError: (cause) =>
+          new BackstateError("store-error", "the group commit transaction failed", {
+            cause: toStoreError(cause),
+          }),
+      },
+    );
     this.#ready = { commits };
   }
 
