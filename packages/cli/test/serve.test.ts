@@ -198,6 +198,16 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
       message: /from env 'BACKSTATE_REALTIME_TOKEN_GRACE_SECONDS' is invalid/,
     },
     {
+      args: ["--max-connections", "0"],
+      message: /--max-connections.*'0' is invalid.*number of connections/,
+    },
+    { args: ["--max-connections", "lots"], message: /--max-connections.*is invalid/ },
+    {
+      args: [],
+      env: { BACKSTATE_MAX_CONNECTIONS: "unlimited" },
+      message: /from env 'BACKSTATE_MAX_CONNECTIONS' is invalid/,
+    },
+    {
       args: [],
       env: { BACKSTATE_ALLOW_PRIVATE_FETCH: "maybe" },
       message: /BACKSTATE_ALLOW_PRIVATE_FETCH must be on .* or off .*, not 'maybe'/,

@@ -31,6 +31,7 @@ export type ErrorCode =
   | "payload-too-large"
   | "method-not-allowed"
   | "upgrade-required"
+  | "too-many-connections"
   // storage
   | "store-newer-than-server"
   | "store-error"

@@ -33,6 +33,8 @@ export type ServeOptions = {
   serviceLease?: number;
   /** How long after its expiry a token still opens a realtime socket (the server's default: 24 h). */
   realtimeTokenGrace?: number;
+  /** Connections held at once, HTTP and realtime (the server's default: 25,000 or what the open-file limit allows). */
+  maxConnections?: number;
 };
 
 /** The longest delay a Node.js timer takes (about 24.8 days). */
@@ -123,6 +125,14 @@ export function registerServe(program: Command): void {
           wholeNumberFrom(0, MAX_TOKEN_GRACE_SECONDS, "a realtime token grace in seconds"),
         ),
     )
+    .addOption(
+      new Option(
+        "--max-connections <count>",
+        "connections (HTTP and realtime) held at once; past it new ones get 503 (default 25000, fewer under a low open-file limit)",
+      )
+        .env("BACKSTATE_MAX_CONNECTIONS")
+        .argParser(wholeNumberFrom(1, 10_000_000, "a number of connections")),
+    )
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
     .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
@@ -193,6 +203,7 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
         ? { instanceCacheSize: options.instanceCacheSize }
         : {}),
       ...(options.serviceLease !== undefined ? { serviceLeaseMs: options.serviceLease } : {}),
+      ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
       ...(options.realtimeTokenGrace !== undefined
         ? { realtime: { tokenGraceSeconds: options.realtimeTokenGrace } }
         : {}),

@@ -32,9 +32,23 @@ export type CliProcess = {
 export function runCli(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
-  options: { cwd?: string } = {},
+  options: { cwd?: string; openFileLimit?: number } = {},
 ): CliProcess {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  // Under a lower open-file limit: set by a shell, which then becomes the command (exec).
+  const [command, commandArgs] =
+    options.openFileLimit === undefined
+      ? [process.execPath, [MAIN, ...args]]
+      : [
+          "/bin/sh",
+          [
+            "-c",
+            `ulimit -n ${options.openFileLimit} && exec "$0" "$@"`,
+            process.execPath,
+            MAIN,
+            ...args,
+          ],
+        ];
+  const child = spawn(command, commandArgs, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...withoutBackstateVariables(process.env), ...env },
     ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),

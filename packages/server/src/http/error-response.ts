@@ -50,6 +50,8 @@ const STATUS_OF: Record<ErrorCode, number> = {
   // Transient: a sandbox died under someone else's load, or the database is unavailable.
   "sandbox-crashed": 503,
   "store-error": 503,
+  // The node holds as many connections as it may (connection-cap.ts): later, there is room.
+  "too-many-connections": 503,
   "store-newer-than-server": 503,
   // Only at start, never in an answer: the server does not start.
   "data-dir-in-use": 503,

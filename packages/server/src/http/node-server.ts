@@ -3,7 +3,10 @@
 // content-lengths…), which node would answer with a bare "400 Bad Request".
 import { STATUS_CODES, createServer, type Server } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Logger } from "../engine/logger.js";
+import { silentLogger } from "../engine/logger.js";
 import type { RequestListener } from "./api.js";
+import { capConnections, defaultMaxConnections, readOpenFileLimit } from "./connection-cap.js";
 
 /**
  * The idle time clients are told (Keep-Alive: timeout=5, what node says by default). Clients
@@ -18,7 +21,18 @@ const ADVERTISED_KEEP_ALIVE_SECONDS = 5;
  */
 const KEEP_ALIVE_HELD_MS = 30_000;
 
-export function createHttpServer(listener: RequestListener): Server {
+export type HttpServerOptions = {
+  /** Connections held at once (HTTP and WebSocket); default: see defaultMaxConnections. */
+  maxConnections?: number;
+  /** The time idle connections are measured in (tests move it); default Date.now. */
+  now?: () => number;
+  logger?: Logger;
+};
+
+export function createHttpServer(
+  listener: RequestListener,
+  options: HttpServerOptions = {},
+): Server {
   // A missing Host is refused by the API (in JSON), not by node.
   const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
     // Set here, node sends this header instead of one derived from keepAliveTimeout.
@@ -27,6 +41,13 @@ export function createHttpServer(listener: RequestListener): Server {
   });
   server.keepAliveTimeout = KEEP_ALIVE_HELD_MS;
   server.on("clientError", answerClientError);
+  capConnections(server, {
+    maxConnections: options.maxConnections ?? defaultMaxConnections(readOpenFileLimit()),
+    // A client may reuse an idle connection up to the advertised time; past it, it should not.
+    reclaimIdleAfterMs: ADVERTISED_KEEP_ALIVE_SECONDS * 1000,
+    now: options.now ?? Date.now,
+    logger: options.logger ?? silentLogger,
+  });
   return server;
 }
 

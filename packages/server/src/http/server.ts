@@ -8,13 +8,14 @@ import { TokenExchange, type TokenExchangeOptions } from "../auth/token-exchange
 import { openBackstate, type Backstate, type BackstateOptions } from "../backstate.js";
 import { systemClock } from "../engine/clock.js";
 import { randomIds } from "../engine/ids.js";
-import { silentLogger } from "../engine/logger.js";
+import { silentLogger, type Logger } from "../engine/logger.js";
 import {
   attachRealtime,
   type Realtime,
   type RealtimeOptions,
 } from "../realtime/realtime-server.js";
 import { createApi } from "./api.js";
+import { defaultMaxConnections, readOpenFileLimit } from "./connection-cap.js";
 import { createHttpServer } from "./node-server.js";
 import type { ApiServices } from "./route.js";
 import { UploadSigner } from "./upload-signer.js";
@@ -28,6 +29,11 @@ export type ServerOptions = BackstateOptions & {
   publicUrl?: string;
   /** Audiences key tokens may carry besides State Backed's. */
   keyAudiences?: string[];
+  /**
+   * Connections (HTTP and realtime) this node holds at once; past it, new ones are answered 503.
+   * Default 25,000, or fewer if the open-file limit leaves less room (connection-cap.ts).
+   */
+  maxConnections?: number;
   /** How long close() lets requests in flight finish before cutting them. Default 100 s. */
   shutdownGraceMs?: number;
   realtime?: RealtimeOptions;
@@ -52,6 +58,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     publicUrl,
     keyAudiences,
     shutdownGraceMs,
+    maxConnections,
     realtime: realtimeOptions,
     tokenExchange,
     ...rest
@@ -81,7 +88,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         tokenExchange,
       ),
     };
-    const httpServer = createHttpServer(createApi(services));
+    warnIfBeyondFileLimit(maxConnections, services.logger);
+    const httpServer = createHttpServer(createApi(services), {
+      ...(maxConnections !== undefined ? { maxConnections } : {}),
+      logger: services.logger,
+    });
     const realtime = attachRealtime(
       httpServer,
       { ...services, updates: backstate.updates },
@@ -106,6 +117,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (err) {
     await backstate.close();
     throw err;
+  }
+}
+
+/** A cap the open-file limit cannot honour: past the limit, clients are dropped without a 503. */
+function warnIfBeyondFileLimit(maxConnections: number | undefined, logger: Logger): void {
+  const openFileLimit = readOpenFileLimit();
+  if (maxConnections === undefined || openFileLimit === undefined) return;
+  if (maxConnections > defaultMaxConnections(openFileLimit)) {
+    logger.warn("the connection cap is more than the open-file limit leaves room for", {
+      maxConnections,
+      openFileLimit,
+      fits: defaultMaxConnections(openFileLimit),
+    });
   }
 }
 

@@ -1,0 +1,163 @@
+// The cap on the connections one node's HTTP server holds at once, API requests and realtime
+// sockets alike. Past it, a connection idle for longer than the keep-alive time clients were told
+// makes room; failing that, the newcomer is answered 503 at once and closed. The connections
+// already open keep working, and room comes back as they close.
+import { readFileSync } from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Logger } from "../engine/logger.js";
+import { silentLogger } from "../engine/logger.js";
+import { BackstateError } from "../errors.js";
+import { errorResponse } from "./error-response.js";
+
+/** The most connections a node holds by default, when the open-file limit leaves room for them. */
+export const DEFAULT_MAX_CONNECTIONS = 25_000;
+
+export type ConnectionCapOptions = {
+  maxConnections: number;
+  /** Idle this long, a connection may be closed to make room for a new one. */
+  reclaimIdleAfterMs: number;
+  now: () => number;
+  logger: Logger;
+};
+
+/**
+ * Refused connections still waiting for their 503 to go out. Past this many (a flood), more are
+ * closed without one: each waiting one holds a file descriptor, taken from the reserve that
+ * defaultMaxConnections keeps under the open-file limit.
+ */
+const MAX_REFUSING = 32;
+/** How long a refused connection may take to read its 503 before it is cut. */
+const REFUSAL_LINGER_MS = 2_000;
+/** At most one log line about the cap this often, however many clients it refuses. */
+const WARN_EVERY_MS = 60_000;
+
+const REFUSAL = (() => {
+  const { status, body } = errorResponse(
+    new BackstateError(
+      "too-many-connections",
+      "the server holds as many connections as it may; try again shortly",
+    ),
+    silentLogger,
+  );
+  const text = JSON.stringify(body);
+  return (
+    `HTTP/1.1 ${status} Service Unavailable\r\n` +
+    "content-type: application/json\r\n" +
+    "access-control-allow-origin: *\r\n" +
+    "retry-after: 1\r\n" +
+    `content-length: ${Buffer.byteLength(text)}\r\n` +
+    "connection: close\r\n\r\n" +
+    text
+  );
+})();
+
+/**
+ * Puts the cap on `server`: every new connection passes it before node's HTTP handling sees it.
+ * Call before the realtime endpoint attaches, and before the server listens.
+ */
+export function capConnections(server: Server, options: ConnectionCapOptions): void {
+  const { maxConnections, reclaimIdleAfterMs, now, logger } = options;
+  if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
+    throw new TypeError("maxConnections must be a whole number, 1 or more");
+  }
+  // node:http serves a connection from its own 'connection' listener; admitted ones are handed
+  // to it, refused ones never reach it (it would parse their requests and answer them too).
+  const [serve, ...others] = server.listeners("connection");
+  if (serve === undefined || others.length > 0) {
+    throw new TypeError("capConnections needs a fresh node:http server");
+  }
+  server.removeListener("connection", serve as (...args: unknown[]) => void);
+
+  /** Every connection held, with its requests in flight (-1: a WebSocket now, never idle). */
+  const held = new Map<Duplex, { inFlight: number }>();
+  /** The idle ones and since when: a Map keeps insertion order, so the longest idle is first. */
+  const idle = new Map<Duplex, number>();
+  let refusing = 0;
+  let warnedAt = -Infinity;
+
+  const reclaimIdle = (): boolean => {
+    const oldest = idle.entries().next();
+    if (oldest.done || now() - oldest.value[1] < reclaimIdleAfterMs) return false;
+    const socket = oldest.value[0];
+    idle.delete(socket);
+    held.delete(socket);
+    socket.destroy();
+    return true;
+  };
+
+  const refuse = (socket: Duplex) => {
+    if (now() - warnedAt >= WARN_EVERY_MS) {
+      warnedAt = now();
+      logger.warn("at the connection cap: refusing new connections", { maxConnections });
+    }
+    socket.on("error", () => socket.destroy());
+    if (refusing >= MAX_REFUSING) return void socket.destroy();
+    refusing++;
+    const cut = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+    socket.once("close", () => {
+      refusing--;
+      clearTimeout(cut);
+    });
+    socket.end(REFUSAL);
+    // What the client sent is read and dropped: a socket closed with bytes unread is reset, and
+    // the reset could reach the client before the 503 does.
+    socket.resume();
+  };
+
+  server.on("connection", (socket: Duplex) => {
+    if (held.size >= maxConnections && !reclaimIdle()) return refuse(socket);
+    held.set(socket, { inFlight: 0 });
+    // A fresh connection counts as idle: one that never sends a request makes room too.
+    idle.set(socket, now());
+    socket.once("close", () => {
+      held.delete(socket);
+      idle.delete(socket);
+    });
+    serve.call(server, socket);
+  });
+
+  server.on("request", (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    const connection = held.get(incoming.socket);
+    if (connection === undefined) return;
+    connection.inFlight++;
+    idle.delete(incoming.socket);
+    // 'close' comes once the answer is written, or once the connection is gone.
+    outgoing.once("close", () => {
+      if (--connection.inFlight === 0 && held.has(incoming.socket)) {
+        idle.set(incoming.socket, now());
+      }
+    });
+  });
+
+  server.on("upgrade", (_request: IncomingMessage, socket: Duplex) => {
+    const connection = held.get(socket);
+    if (connection !== undefined) connection.inFlight = -1;
+    idle.delete(socket);
+    // Nobody else takes upgrades (no realtime endpoint): the socket would hang, unanswered.
+    if (server.listenerCount("upgrade") === 1) socket.destroy();
+  });
+}
+
+/**
+ * The default cap: DEFAULT_MAX_CONNECTIONS, or fewer when the process may not open that many
+ * files. Past the open-file limit, accepting fails (EMFILE) and new clients are dropped without
+ * an answer, and so is everything else that needs a descriptor (a sandbox process, a database
+ * connection, a JWKS fetch): a tenth of the limit, at least 64, is kept for those.
+ */
+export function defaultMaxConnections(openFileLimit: number | undefined): number {
+  if (openFileLimit === undefined) return DEFAULT_MAX_CONNECTIONS;
+  const reserve = Math.max(64, Math.ceil(openFileLimit / 10));
+  return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, openFileLimit - reserve));
+}
+
+/** The process's soft limit on open files, where the system says (Linux); undefined otherwise. */
+export function readOpenFileLimit(): number | undefined {
+  try {
+    const limits = readFileSync("/proc/self/limits", "utf8");
+    const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
+    return soft === undefined || soft === "unlimited" ? undefined : Number(soft);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,186 @@
+// The cap on the connections the HTTP server holds: at it, a new client is answered 503 and closed
+// at once while the connections already open keep working, room comes back as they close, and a
+// connection idle past the keep-alive time the server advertised makes room before anyone is
+// refused. Before the cap, the server took every connection until the process ran out of file
+// descriptors, and then dropped new ones without a word.
+import assert from "node:assert/strict";
+import type { Server } from "node:http";
+import { connect, type AddressInfo, type Socket } from "node:net";
+import { test, type TestContext } from "node:test";
+import { silentLogger } from "../../src/engine/logger.js";
+import { createHttpServer } from "../../src/http/node-server.js";
+
+const TIMEOUT = { timeout: 30_000 };
+
+/** A client connection that collects what the server sends and notes when the server ends it. */
+type Client = { socket: Socket; received(): string; ended: Promise<void> };
+
+/** Connects; the test's end closes the connection, whatever became of the test. */
+function open(t: TestContext, port: number): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    t.after(() => socket.destroy());
+    let data = "";
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => (data += chunk));
+    const ended = new Promise<void>((done) => socket.once("close", () => done()));
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      socket.on("error", () => {});
+      resolve({ socket, received: () => data, ended });
+    });
+  });
+}
+
+/** Resolves once the client has received `count` complete responses (each with a JSON body). */
+async function responses(client: Client, count: number): Promise<number[]> {
+  for (;;) {
+    const statuses = [...client.received().matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) =>
+      Number(m[1]),
+    );
+    if (statuses.length >= count && client.received().trimEnd().endsWith("}")) return statuses;
+    if (client.socket.destroyed) {
+      throw new Error(`closed after ${JSON.stringify(client.received())}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const GET = "GET /ping HTTP/1.1\r\nhost: x\r\n\r\n";
+
+async function listening(
+  t: TestContext,
+  options: Parameters<typeof createHttpServer>[1],
+  onRequest: () => void = () => {},
+): Promise<{ server: Server; port: number }> {
+  // Answers once the request's body has all arrived.
+  const server = createHttpServer((incoming, outgoing) => {
+    onRequest();
+    incoming.resume();
+    incoming.on("end", () => {
+      const body = '{"ok":true}';
+      outgoing
+        .writeHead(200, { "content-type": "application/json", "content-length": body.length })
+        .end(body);
+    });
+  }, options);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+function connections(server: Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.getConnections((err, count) => (err ? reject(err) : resolve(count))),
+  );
+}
+
+test(
+  "at the cap, the 6th connection is answered 503 and closed while the first 5 still answer",
+  TIMEOUT,
+  async (t) => {
+    let requests = 0;
+    const { server, port } = await listening(
+      t,
+      { maxConnections: 5, logger: silentLogger },
+      () => requests++,
+    );
+    // Five clients each in the middle of a request: its headers sent, its body not yet.
+    const held = await Promise.all(Array.from({ length: 5 }, () => open(t, port)));
+    for (const client of held) {
+      client.socket.write("POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n");
+    }
+    while (requests < 5) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    const sixth = await open(t, port);
+    sixth.socket.write(GET);
+    await sixth.ended;
+    assert.match(sixth.received(), /^HTTP\/1\.1 503 /);
+    assert.match(sixth.received(), /connection: close/i);
+    const body = JSON.parse(sixth.received().slice(sixth.received().indexOf("\r\n\r\n") + 4)) as {
+      code: string;
+    };
+    assert.equal(body.code, "too-many-connections");
+
+    // The five finish their requests on the connections they hold, and are answered.
+    for (const client of held) client.socket.write("{}");
+    for (const client of held) assert.deepEqual(await responses(client, 1), [200]);
+    assert.equal(await connections(server), 5);
+
+    // One leaves: a new client gets its place.
+    held[0]!.socket.end();
+    await held[0]!.ended;
+    while ((await connections(server)) > 4) await new Promise((resolve) => setTimeout(resolve, 10));
+    const seventh = await open(t, port);
+    seventh.socket.write(GET);
+    assert.deepEqual(await responses(seventh, 1), [200]);
+  },
+);
+
+test(
+  "at the cap, the connection idle longest past the advertised keep-alive makes room",
+  TIMEOUT,
+  async (t) => {
+    let time = 1_000_000;
+    const { port } = await listening(t, {
+      maxConnections: 3,
+      logger: silentLogger,
+      now: () => time,
+    });
+    const idle: Client[] = [];
+    for (let i = 0; i < 3; i++) {
+      const client = await open(t, port);
+      client.socket.write(GET);
+      assert.deepEqual(await responses(client, 1), [200]);
+      idle.push(client);
+      time += 1_000;
+    }
+    // Idle, but for less than the 5 s the server told them: they may be reused at any moment.
+    const early = await open(t, port);
+    early.socket.write(GET);
+    await early.ended;
+    assert.match(early.received(), /^HTTP\/1\.1 503 /);
+
+    // Past the advertised time: the oldest idle connection is closed to let the newcomer in.
+    time += 5_000;
+    const late = await open(t, port);
+    late.socket.write(GET);
+    assert.deepEqual(await responses(late, 1), [200]);
+    await idle[0]!.ended;
+    assert.equal(idle[0]!.received().match(/HTTP\/1\.1 /g)?.length, 1, "closed without an answer");
+    for (const client of idle.slice(1)) {
+      client.socket.write(GET);
+      assert.deepEqual(await responses(client, 2), [200, 200]);
+    }
+  },
+);
+
+test("a connection that became a WebSocket is never closed to make room", TIMEOUT, async (t) => {
+  let time = 1_000_000;
+  const { server, port } = await listening(t, {
+    maxConnections: 1,
+    logger: silentLogger,
+    now: () => time,
+  });
+  // A stand-in for the realtime endpoint: it takes the socket over and keeps it.
+  server.on("upgrade", (_request, socket: Socket) => {
+    socket.write(
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+    );
+  });
+  const upgraded = await open(t, port);
+  upgraded.socket.write(
+    "GET /rt HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+  );
+  while (!upgraded.received().includes("101")) await new Promise((r) => setTimeout(r, 10));
+  time += 60_000;
+  const newcomer = await open(t, port);
+  newcomer.socket.write(GET);
+  await newcomer.ended;
+  assert.match(newcomer.received(), /^HTTP\/1\.1 503 /);
+  assert.equal(upgraded.socket.destroyed, false);
+});
