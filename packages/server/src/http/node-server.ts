@@ -20,10 +20,19 @@ const ADVERTISED_KEEP_ALIVE_SECONDS = 5;
  * close arrives, and the request fails with the connection ("fetch failed").
  */
 const KEEP_ALIVE_HELD_MS = 30_000;
+/**
+ * How long an answer, once written, may take to reach a client. Node starts the keep-alive
+ * timeout only once the answer is all out, and has no other timeout by default: a client that
+ * never reads held its connection (and the answer buffered in it) for as long as it liked. A
+ * minute carries a 1 MB answer over a 256 kbit/s link twice over.
+ */
+const RESPONSE_DELIVERY_MS = 60_000;
 
 export type HttpServerOptions = {
   /** Connections held at once (HTTP and WebSocket); default: see defaultMaxConnections. */
   maxConnections?: number;
+  /** How long a written answer may take to go out before its connection is cut (tests). */
+  responseDeliveryMs?: number;
   /** The time idle connections are measured in (tests move it); default Date.now. */
   now?: () => number;
   logger?: Logger;
@@ -33,10 +42,16 @@ export function createHttpServer(
   listener: RequestListener,
   options: HttpServerOptions = {},
 ): Server {
+  const deliveryMs = options.responseDeliveryMs ?? RESPONSE_DELIVERY_MS;
   // A missing Host is refused by the API (in JSON), not by node.
   const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
     // Set here, node sends this header instead of one derived from keepAliveTimeout.
     outgoing.setHeader("keep-alive", `timeout=${ADVERTISED_KEEP_ALIVE_SECONDS}`);
+    // 'prefinish': the whole answer is handed to the socket. Node replaces this timeout with the
+    // keep-alive one once the answer is out ('finish'), and lifts it when the next request comes.
+    outgoing.once("prefinish", () => {
+      if (!outgoing.writableFinished) outgoing.socket?.setTimeout(deliveryMs);
+    });
     listener(incoming, outgoing);
   });
   server.keepAliveTimeout = KEEP_ALIVE_HELD_MS;
