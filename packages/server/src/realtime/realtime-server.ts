@@ -171,7 +171,10 @@ export function attachRealtime(
     // Handshakes still verifying count too: checked against open sockets only, any number of
     // handshakes sent together all passed this check and then all became sockets.
     if (connections.size + handshakes >= maxConnections) {
-      return reject(socket, 503, { error: "too many realtime connections", code: "store-error" });
+      return reject(socket, 503, {
+        error: "too many realtime connections",
+        code: "too-many-connections",
+      });
     }
     handshakes++;
     authenticate(target.query)

@@ -42,7 +42,11 @@ test("handshakes verified together cannot take more sockets than maxConnections"
     const refused = outcomes.filter((o) => o.status === "rejected");
     assert.equal(opened.length, 2, "sockets held at once");
     assert.equal(realtime.connections, 2);
-    for (const outcome of refused) assert.equal((outcome.reason as { status: number }).status, 503);
+    for (const outcome of refused) {
+      const { status, code } = outcome.reason as { status: number; code: string };
+      // The cap's own code: the database had nothing to do with it.
+      assert.deepEqual({ status, code }, { status: 503, code: "too-many-connections" });
+    }
   } finally {
     for (const outcome of outcomes) {
       if (outcome.status === "fulfilled") outcome.value.ws.terminate();
