@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import {
   FIXTURES,
   MAIN,
+  REPO_ROOT,
   backstate,
   parsed,
   startTestServer,
@@ -263,6 +264,31 @@ test(
       assert.match(top, new RegExp(`^  ${code}  \\S`, "m"));
   },
 );
+
+test("serve --help and the README's flags table name the same flags and variables", async () => {
+  const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+  const tableStart = readme.indexOf("| flag ");
+  const table = readme.slice(tableStart, readme.indexOf("\n\n", tableStart));
+  const documented = [...table.matchAll(/^\| `(--[a-z-]+)[^`]*` +\| (?:`(BACKSTATE_[A-Z_]+)`)?/gm)]
+    .map(([, flag, variable]) => `${flag} ${variable ?? ""}`.trim())
+    .sort();
+  const help = (await backstate(["serve", "--help"])).stdout;
+  // The command's own options, one block each (a block starts with its flags).
+  const own = help.slice(help.indexOf("Options:"), help.indexOf("Global Options:"));
+  const offered = own
+    .split(/\n(?= {2}(?:-\w, )?--)/)
+    .slice(1)
+    .map((block) => {
+      const flag = /--[a-z-]+/.exec(block)?.[0] ?? block;
+      const variable = /env:\s+(BACKSTATE_[A-Z_]+)/.exec(block)?.[1];
+      return `${flag} ${variable ?? ""}`.trim();
+    })
+    .filter((entry) => entry !== "--help")
+    .concat("--data-dir BACKSTATE_DATA_DIR") // a global option, which serve uses too
+    .sort();
+  assert.ok(documented.includes("--max-connections BACKSTATE_MAX_CONNECTIONS"));
+  assert.deepEqual(documented, offered);
+});
 
 test("colours and the progress indicator only on a terminal; NO_COLOR", TIMEOUT, async (t) => {
   // `script` gives the command a pseudo-terminal; without it, only the off-terminal case is shown.
