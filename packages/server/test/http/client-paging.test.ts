@@ -43,7 +43,10 @@ async function walk<T>(
     const page = (await list(cursor === undefined ? {} : { cursor })) as Page<T>;
     pages += 1;
     assert.ok(Array.isArray(page[field]), `the page holds ${field}`);
-    assert.ok(!("cursor" in page) || typeof page.cursor === "string", "cursor is absent or a string");
+    assert.ok(
+      !("cursor" in page) || typeof page.cursor === "string",
+      "cursor is absent or a string",
+    );
     assert.ok((page[field] as T[]).length <= PAGE_SIZE, "no page is longer than the page size");
     rows.push(...(page[field] as T[]));
     cursor = page.cursor;
@@ -76,10 +79,11 @@ describe("listings past one page, walked by the official client", () => {
     for (const name of names) await admin.machines.create(name);
     await admin.machineVersions.create("m-000", { code: MACHINE, clientInfo: "v1" });
 
-    const { rows, pages } = await walk<{ slug: string; createdAt: string; currentVersion?: object }>(
-      "machines",
-      (opts) => admin.machines.list(opts),
-    );
+    const { rows, pages } = await walk<{
+      slug: string;
+      createdAt: string;
+      currentVersion?: object;
+    }>("machines", (opts) => admin.machines.list(opts));
     assert.equal(pages, 2);
     assert.deepEqual(
       rows.map((row) => row.slug),
@@ -165,10 +169,7 @@ describe("listings past one page, walked by the official client", () => {
       (opts) => admin.machineVersions.list("versioned", opts),
     );
     assert.equal(pages, 2);
-    assert.deepEqual(
-      rows.map((row) => row.id).sort(),
-      [...ids].sort(),
-    );
+    assert.deepEqual(rows.map((row) => row.id).sort(), [...ids].sort());
     assert.equal(new Set(rows.map((row) => row.id)).size, ROWS);
     const times = rows.map((row) => row.createdAt);
     assert.deepEqual(times, [...times].sort(), "oldest first");
@@ -190,7 +191,10 @@ describe("listings past one page, walked by the official client", () => {
     );
     assert.equal(keys.pages, 2);
     assert.deepEqual(
-      keys.rows.map((row) => row.id).filter((id) => keyIds.includes(id)).sort(),
+      keys.rows
+        .map((row) => row.id)
+        .filter((id) => keyIds.includes(id))
+        .sort(),
       [...keyIds].sort(),
     );
     assert.equal(new Set(keys.rows.map((row) => row.id)).size, keys.rows.length);
@@ -202,7 +206,11 @@ describe("listings past one page, walked by the official client", () => {
     const services: string[] = [];
     for (let i = 0; i < ROWS; i++) {
       const service = `svc-${String(i).padStart(3, "0")}`;
-      await admin.tokenProviders.upsert({ service, keyId: keyIds[0]!, mapping: { "sub.$": "$.sub" } });
+      await admin.tokenProviders.upsert({
+        service,
+        keyId: keyIds[0]!,
+        mapping: { "sub.$": "$.sub" },
+      });
       services.push(service);
     }
     const providers = await walk<{ service: string; keyId: string; mapping: object }>(
@@ -254,7 +262,10 @@ describe("listings past one page, walked by the official client", () => {
     assert.equal(orgs.pages, 2);
     assert.equal(new Set(orgs.rows.map((row) => row.id)).size, orgs.rows.length);
     assert.deepEqual(
-      orgs.rows.map((row) => row.id).filter((id) => created.includes(id)).sort(),
+      orgs.rows
+        .map((row) => row.id)
+        .filter((id) => created.includes(id))
+        .sort(),
       [...created].sort(),
     );
     for (const row of orgs.rows) {
