@@ -11,8 +11,8 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
-import { parsed, startTestServer, tempDir } from "./support/cli.js";
+import { test, type TestContext } from "node:test";
+import { call, parsed, startTestServer, tempDir } from "./support/cli.js";
 
 /** The README's package.json for smply, plus XState 4 for the machine file smply bundles. */
 const SMPLY_PROJECT = {
@@ -43,14 +43,20 @@ type Run = { code: number | null; stdout: string; stderr: string };
 function runProcess(
   command: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; input?: string },
 ): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+    const { input, ...spawnOptions } = options;
+    const child = spawn(command, args, {
+      ...spawnOptions,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    // smply's confirmations read a line from stdin (node:readline), as typed at a prompt.
+    if (input !== undefined) child.stdin?.end(input);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
     child.on("error", (error) => {
       clearTimeout(timer);
@@ -148,43 +154,62 @@ export const allowWrite = ({ machineInstanceName, authContext }: AuthArgs) =>
   machineInstanceName === authContext.sub;
 `;
 
+type Smply = {
+  server: Awaited<ReturnType<typeof startTestServer>>;
+  /** Runs smply (`input` typed at its prompts) and answers how it ended. */
+  run: (args: string[], input?: string) => Promise<Run>;
+  /** Runs smply to a successful end and answers what it printed. */
+  text: (...args: string[]) => Promise<string>;
+  json: (...args: string[]) => Promise<Record<string, unknown>>;
+};
+
+/** smply installed, a server, and smply's credentials for it; undefined when skipped. */
+async function smplyAgainstServer(t: TestContext): Promise<Smply | undefined> {
+  const installed = await installSmply();
+  if (!installed.ok) {
+    if (process.env.CI) assert.fail(installed.reason);
+    t.skip(`smply could not be installed from the npm registry: ${installed.reason}`);
+    return undefined;
+  }
+
+  const server = await startTestServer();
+  t.after(() => server.close());
+  const home = tempDir(t);
+  const work = tempDir(t);
+  writeFileSync(join(work, "lamp.ts"), MACHINE);
+  // The machine's project: smply's esbuild resolves xstate (v4) from the file's folder.
+  symlinkSync(join(CACHE, "node_modules"), join(work, "node_modules"), "dir");
+
+  parsed(await server.run(["smply-credentials", "--home", home, "--json"]));
+  const run = (args: string[], input?: string) =>
+    runProcess(process.execPath, [SMPLY, "--api-url", server.url, ...args], {
+      cwd: work,
+      // HOME holds .smply/credentials and .smply/default-org; nothing else of ours leaks in.
+      env: { PATH: process.env.PATH, HOME: home },
+      timeoutMs: 60_000,
+      ...(input === undefined ? {} : { input }),
+    });
+  const text = async (...args: string[]) => {
+    const result = await run(args);
+    assert.equal(
+      result.code,
+      0,
+      `smply ${args.join(" ")}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
+    return result.stdout;
+  };
+  const json = async (...args: string[]) =>
+    JSON.parse(await text(...args)) as Record<string, unknown>;
+  return { server, run, text, json };
+}
+
 test(
   "smply@0.1.18, installed as documented, creates a machine and drives an instance",
   { timeout: 300_000 },
   async (t) => {
-    const installed = await installSmply();
-    if (!installed.ok) {
-      if (process.env.CI) assert.fail(installed.reason);
-      t.skip(`smply could not be installed from the npm registry: ${installed.reason}`);
-      return;
-    }
-
-    const server = await startTestServer();
-    t.after(() => server.close());
-    const home = tempDir(t);
-    const work = tempDir(t);
-    writeFileSync(join(work, "lamp.ts"), MACHINE);
-    // The machine's project: smply's esbuild resolves xstate (v4) from the file's folder.
-    symlinkSync(join(CACHE, "node_modules"), join(work, "node_modules"), "dir");
-
-    parsed(await server.run(["smply-credentials", "--home", home, "--json"]));
-    /** Runs smply to a successful end and answers what it printed. */
-    const smplyText = async (...args: string[]) => {
-      const result = await runProcess(process.execPath, [SMPLY, "--api-url", server.url, ...args], {
-        cwd: work,
-        // HOME holds .smply/credentials and .smply/default-org; nothing else of ours leaks in.
-        env: { PATH: process.env.PATH, HOME: home },
-        timeoutMs: 60_000,
-      });
-      assert.equal(
-        result.code,
-        0,
-        `smply ${args.join(" ")}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
-      );
-      return result.stdout;
-    };
-    const smply = async (...args: string[]) =>
-      JSON.parse(await smplyText(...args)) as Record<string, unknown>;
+    const smplyRun = await smplyAgainstServer(t);
+    if (smplyRun === undefined) return;
+    const { server, text: smplyText, json: smply } = smplyRun;
     const user1 = ["--machine", "lamp", "--instance", "user1"];
     const actAs = ["--auth-context", '{"sub":"user1"}'];
 
@@ -240,5 +265,216 @@ test(
       "machines.read",
       "state.read",
     ]);
+  },
+);
+
+/**
+ * A list command's output: one JSON array per page, printed one after the other (each by
+ * JSON.stringify(page, null, 2), so an empty page is "[]" and a page's last line is "]").
+ */
+function pagesOf(printed: string): unknown[][] {
+  const pages: unknown[][] = [];
+  let start = -1;
+  for (const [index, line] of printed.split("\n").entries()) {
+    if (line === "[]") pages.push([]);
+    else if (line === "[") start = index;
+    else if (line === "]" && start >= 0) {
+      pages.push(
+        JSON.parse(
+          printed
+            .split("\n")
+            .slice(start, index + 1)
+            .join("\n"),
+        ) as unknown[],
+      );
+      start = -1;
+    }
+  }
+  return pages;
+}
+
+test(
+  "smply@0.1.18's list, inspect, pause and delete commands, each as a user runs it",
+  { timeout: 300_000 },
+  async (t) => {
+    const smply = await smplyAgainstServer(t);
+    if (smply === undefined) return;
+    const { server, run, text, json } = smply;
+    const admin = (method: string, path: string, body?: unknown) =>
+      call(server.url, server.credentials.adminToken, method, path, {
+        orgId: server.credentials.orgId,
+        ...(body === undefined ? {} : { body }),
+      });
+    const lamp = ["--machine", "lamp"];
+    const actAs = (sub: string) => ["--auth-context", JSON.stringify({ sub })];
+
+    await json("machines", "create", ...lamp, "--node", "./lamp.ts");
+    // It prints "Valid bundle" (its local check), then the new version.
+    const second = await text(
+      "machine-versions",
+      "create",
+      ...lamp,
+      "--version-reference",
+      "0.0.2",
+      "--node",
+      "./lamp.ts",
+    );
+    const versions = pagesOf(await text("machine-versions", "list", ...lamp)).flat() as Array<{
+      id: string;
+      clientInfo: string;
+    }>;
+    assert.deepEqual(
+      versions.map((version) => version.clientInfo),
+      ["0.0.1", "0.0.2"],
+    );
+    assert.ok(second.includes(versions[1]!.id), second);
+
+    // More machines than one page: smply follows the cursor to the end, and stops there.
+    for (let i = 0; i < 101; i++) {
+      assert.equal((await admin("POST", "/machines", { slug: `extra-${i}` })).status, 201);
+    }
+    const machinePages = pagesOf(await text("machines", "list"));
+    assert.equal(machinePages.length, 2);
+    const machines = machinePages.flat() as Array<{ name: string; currentVersion?: unknown }>;
+    assert.equal(machines.length, 102);
+    assert.ok(machines.find((machine) => machine.name === "lamp")?.currentVersion);
+    const got = await json("machines", "get", ...lamp);
+    assert.deepEqual(Object.keys(got), ["machine"]);
+
+    for (const sub of ["user1", "user2"]) {
+      await json("instances", "create", ...lamp, "--instance", sub, ...actAs(sub));
+    }
+    await json(
+      "instances",
+      "send-event",
+      ...lamp,
+      "--instance",
+      "user1",
+      "-e",
+      "toggle",
+      ...actAs("user1"),
+    );
+    const instances = pagesOf(await text("instances", "list", ...lamp)).flat() as Array<{
+      name: string;
+      status: string;
+    }>;
+    assert.deepEqual(
+      instances.map((instance) => [instance.name, instance.status]),
+      [
+        ["user1", "running"],
+        ["user2", "running"],
+      ],
+    );
+    const transitions = pagesOf(
+      await text("instances", "list-transitions", ...lamp, "--instance", "user1"),
+    ).flat();
+    assert.equal(transitions.length, 2);
+
+    // Pausing asks for the instance's name again; a paused instance refuses events (409).
+    const paused = await run(
+      ["instances", "set-status", ...lamp, "--instance", "user1", "--status", "paused"],
+      "user1\n",
+    );
+    assert.match(paused.stdout, /Set instance status/, paused.stderr);
+    const refused = await run([
+      "instances",
+      "send-event",
+      ...lamp,
+      "--instance",
+      "user1",
+      "-e",
+      "toggle",
+      ...actAs("user1"),
+    ]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stdout + refused.stderr, /invalid-state/);
+    await text("instances", "set-status", ...lamp, "--instance", "user1", "--status", "running");
+    await json(
+      "instances",
+      "send-event",
+      ...lamp,
+      "--instance",
+      "user1",
+      "-e",
+      "toggle",
+      ...actAs("user1"),
+    );
+
+    // A machine with instances is not deleted; deleting both instances lets it go.
+    const refusedDelete = await run(["machines", "delete", ...lamp], "lamp\n");
+    assert.match(refusedDelete.stdout + refusedDelete.stderr, /instances/i);
+    assert.equal((await admin("GET", "/machines/lamp")).status, 200);
+    for (const sub of ["user1", "user2"]) {
+      const deleted = await run(["instances", "delete", ...lamp, "--instance", sub], `${sub}\n`);
+      assert.match(deleted.stdout, /Deleted instance/, deleted.stderr);
+    }
+    assert.equal(pagesOf(await text("instances", "list", ...lamp)).flat().length, 0);
+    const gone = await run(["machines", "delete", ...lamp], "lamp\n");
+    assert.match(gone.stdout, /Deleted machine/, gone.stderr);
+    assert.equal((await admin("GET", "/machines/lamp")).status, 404);
+
+    // Keys: listed, then deleted.
+    const printed = await text("keys", "create", "-n", "doomed", "--scopes", "state.read");
+    const keyId = /sbk_[A-Za-z0-9_-]+/.exec(printed)?.[0];
+    assert.ok(keyId !== undefined, printed);
+    const keys = pagesOf(await text("keys", "list")).flat() as Array<{ id: string }>;
+    assert.ok(keys.some((key) => key.id === keyId));
+    await text("keys", "delete", "-k", keyId);
+    const after = pagesOf(await text("keys", "list")).flat() as Array<{ id: string }>;
+    assert.ok(!after.some((key) => key.id === keyId));
+
+    // Token and identity providers: upsert, list, delete (each delete asks to confirm).
+    const mapping = JSON.stringify({ "sub.$": "$.sub" });
+    const kept = /sbk_[A-Za-z0-9_-]+/.exec(
+      await text("keys", "create", "-n", "app", "--scopes", "state.read"),
+    )?.[0];
+    assert.ok(kept !== undefined);
+    await text("token-providers", "upsert", "-s", "app", "-k", kept, "-m", mapping);
+    const providers = pagesOf(await text("token-providers", "list")).flat() as Array<{
+      service: string;
+    }>;
+    assert.ok(providers.some((provider) => provider.service === "app"));
+    const noProvider = await run(["token-providers", "delete", "-s", "app"], "app\n");
+    assert.match(noProvider.stdout, /Deleted token provider app/, noProvider.stderr);
+    assert.ok(
+      !(pagesOf(await text("token-providers", "list")).flat() as Array<{ service: string }>).some(
+        (provider) => provider.service === "app",
+      ),
+    );
+
+    await text(
+      "identity-providers",
+      "upsert",
+      "--audience",
+      "my-app",
+      "--algorithm",
+      "HS256",
+      "--key",
+      "a shared secret of enough bytes",
+      "--mapping",
+      mapping,
+    );
+    const idps = pagesOf(await text("identity-providers", "list")).flat() as Array<{
+      aud?: string;
+      key?: unknown;
+    }>;
+    const mine = idps.find((idp) => idp.aud === "my-app");
+    assert.ok(mine !== undefined && !("key" in mine));
+    const noIdp = await run(["identity-providers", "delete", "--audience", "my-app"], "y\n");
+    assert.match(noIdp.stdout, /Identity provider configuration deleted/, noIdp.stderr);
+    assert.ok(
+      !(pagesOf(await text("identity-providers", "list")).flat() as Array<{ aud?: string }>).some(
+        (idp) => idp.aud === "my-app",
+      ),
+    );
+
+    // Orgs: listed, and a new one created (smply prints its id).
+    const orgs = pagesOf(await text("orgs", "list")).flat() as Array<{ id: string }>;
+    assert.ok(orgs.some((org) => org.id === server.credentials.orgId));
+    const createdOrg = await text("orgs", "create", "-n", "second");
+    const newOrg = /org_[A-Za-z0-9_-]+/.exec(createdOrg)?.[0];
+    assert.ok(newOrg !== undefined, createdOrg);
+    const orgsAfter = pagesOf(await text("orgs", "list")).flat() as Array<{ id: string }>;
+    assert.ok(orgsAfter.some((org) => org.id === newOrg));
   },
 );
