@@ -354,6 +354,41 @@ test(
       "toggle",
       ...actAs("user1"),
     );
+    // An instance pinned to a version that is not current, with an initial context.
+    const secondId = versions[1]!.id;
+    await json(
+      "instances",
+      "create",
+      ...lamp,
+      "--instance",
+      "user3",
+      "--context",
+      JSON.stringify({ note: "given" }),
+      "--version",
+      secondId,
+      ...actAs("user3"),
+    );
+    const pinned = (await json("instances", "get", ...lamp, "--instance", "user3")) as {
+      context: { note?: string };
+      machineVersion: { id: string };
+    };
+    assert.deepEqual([pinned.machineVersion.id, pinned.context.note], [secondId, "given"]);
+
+    // A token `smply tokens generate` signs locally reads the instance as its end user.
+    const reader = JSON.parse(
+      /\{[\s\S]*\}/.exec(
+        await text("keys", "create", "-n", "reader", "--scopes", "state.read"),
+      )?.[0] ?? "null",
+    ) as { id: string; key: string };
+    const jwt = (
+      await text("tokens", "generate", "-k", reader.id, "-s", reader.key, "-c", '{"sub":"user1"}')
+    ).trim();
+    const readAsUser = await fetch(`${server.url}/machines/lamp/i/user1`, {
+      headers: { authorization: `Bearer ${jwt}`, "content-type": "application/json" },
+    });
+    assert.equal(readAsUser.status, 200);
+    assert.equal(((await readAsUser.json()) as { state: string }).state, "on");
+
     const instances = pagesOf(await text("instances", "list", ...lamp)).flat() as Array<{
       name: string;
       status: string;
@@ -363,6 +398,7 @@ test(
       [
         ["user1", "running"],
         ["user2", "running"],
+        ["user3", "running"],
       ],
     );
     const transitions = pagesOf(
@@ -404,7 +440,7 @@ test(
     const refusedDelete = await run(["machines", "delete", ...lamp], "lamp\n");
     assert.match(refusedDelete.stdout + refusedDelete.stderr, /instances/i);
     assert.equal((await admin("GET", "/machines/lamp")).status, 200);
-    for (const sub of ["user1", "user2"]) {
+    for (const sub of ["user1", "user2", "user3"]) {
       const deleted = await run(["instances", "delete", ...lamp, "--instance", sub], `${sub}\n`);
       assert.match(deleted.stdout, /Deleted instance/, deleted.stderr);
     }
