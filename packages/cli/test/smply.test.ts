@@ -514,3 +514,58 @@ test(
     assert.ok(orgsAfter.some((org) => org.id === newOrg));
   },
 );
+
+test(
+  "smply@0.1.18's commands for features this server lacks end with its not-implemented error",
+  { timeout: 300_000 },
+  async (t) => {
+    const smply = await smplyAgainstServer(t);
+    if (smply === undefined) return;
+    const { run, json } = smply;
+    await json("machines", "create", "--machine", "lamp", "--node", "./lamp.ts");
+    await json(
+      "instances",
+      "create",
+      "--machine",
+      "lamp",
+      "--instance",
+      "user1",
+      "--auth-context",
+      '{"sub":"user1"}',
+    );
+    const { orgId } = smply.server.credentials;
+    for (const args of [
+      ["billing"],
+      // Invitations go by raw fetch (not the client), printing the body of a failure.
+      ["invitations", "send", "-o", orgId, "-e", "someone@example.com", "-r", "read"],
+      ["invitations", "accept", "-i", "some-invitation-code"],
+      ["logs", "get", "--from", "-1h"],
+      [
+        "instances",
+        "set-desired-version",
+        "--machine",
+        "lamp",
+        "--instance",
+        "user1",
+        "--version",
+        "ver_x",
+      ],
+      [
+        "migrations",
+        "create",
+        "--machine",
+        "lamp",
+        "--from",
+        "ver_a",
+        "--to",
+        "ver_b",
+        "--node",
+        "./lamp.ts",
+      ],
+    ]) {
+      const result = await run(args);
+      assert.notEqual(result.code, 0, args.join(" "));
+      assert.match(result.stdout + result.stderr, /not implemented/, args.join(" "));
+    }
+  },
+);
