@@ -269,3 +269,31 @@ test("a child whose self-sent events multiply fails with error.platform", async 
   for (let waited = 0; reports.length === 0 && waited < 5_000; waited += 50) await tick(50);
   assert.deepEqual(types(), [["error.platform.kid", true]]);
 });
+
+test("autoForward inside a child machine: the events the child takes reach its own child", async () => {
+  // XState 4's interpreter forwards every event a machine takes to its autoForward children,
+  // a child machine's interpreter too: here the grandchild answers the forwarded ping.
+  const leaf = createMachine({
+    predictableActionArguments: true,
+    initial: "a",
+    states: { a: { on: { ping: { actions: sendParent("pong") } } } },
+  });
+  const middle = createMachine({
+    predictableActionArguments: true,
+    initial: "on",
+    states: {
+      on: {
+        invoke: { id: "leaf", src: leaf, autoForward: true },
+        on: { pong: { actions: sendParent("pong-up") } },
+      },
+    },
+  } as never);
+  const { reports, running } = startServices(parentOf(middle));
+  running[0]!.send!({ type: "ping" });
+  await tick();
+  assert.deepEqual(
+    reports.map(({ event }) => event.type),
+    ["pong-up"],
+  );
+  running[0]!.stop();
+});

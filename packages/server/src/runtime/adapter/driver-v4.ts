@@ -3,7 +3,7 @@
 // the actions still to run, which lets effects wait for the commit as in v5.
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import type { DriverStep, MachineDriver } from "./driver.js";
-import { toDriverStep, type V4Machine, type V4State, type V4StepHooks } from "./v4-step.js";
+import { autoForwarded, toDriverStep, type V4Machine, type V4StepHooks } from "./v4-step.js";
 import { startV4Service } from "./v4-services.js";
 
 const HOOKS: V4StepHooks = { startService: startV4Service };
@@ -41,13 +41,4 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
       return { value: state.value, context: state.context };
     },
   };
-}
-
-/** The ids of the state's invokes marked `autoForward` (or the older `forward`): all running. */
-function autoForwarded(state: V4State): string[] {
-  const ids: string[] = [];
-  for (const node of state.configuration ?? [])
-    for (const invoke of node.invoke ?? [])
-      if (invoke.autoForward ?? invoke.forward) ids.push(invoke.id);
-  return ids;
 }

@@ -18,6 +18,7 @@ import { toJsonSafe } from "../json-check.js";
 import { runEffects } from "./run-effects.js";
 import { later, MAX_DELAY_MS, ServiceRegistry, unlater, type Running } from "./services.js";
 import {
+  autoForwarded,
   errorEvent,
   mappedData,
   toDriverStep,
@@ -103,13 +104,20 @@ export function runV4ChildMachine(
   };
 
   /** Runs the State's actions and effects, as XState 4's interpreter does on each update. */
-  const apply = (next: V4State) => {
+  const apply = (next: V4State, forwarded?: MachineEvent) => {
+    // Its autoForward children (those of the state it was in) get the event it took, first among
+    // the messages, as the instance's get theirs (driver-v4.ts).
+    const forwards =
+      forwarded === undefined
+        ? []
+        : autoForwarded(state).map((serviceId) => ({ serviceId, event: forwarded }));
     state = next;
     const { data, effects } = toDriverStep(machine, next, next.actions, {
       startService,
       toParent,
       persist: false,
     });
+    effects.serviceMessages.unshift(...forwards);
     let threw = false;
     runEffects(effects, data.servicesStopped, OWN, id, services, (error) => {
       threw = true;
@@ -149,7 +157,7 @@ export function runV4ChildMachine(
       fail((event as { data?: unknown }).data);
       return;
     }
-    apply(machine.transition(state, event));
+    apply(machine.transition(state, event), event);
   };
 
   /** Takes the waiting events in order, a turn's worth at a time. */

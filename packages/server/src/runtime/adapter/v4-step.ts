@@ -213,6 +213,18 @@ function collect(
   }
 }
 
+/**
+ * The ids of the state's invokes marked `autoForward` (or the older `forward`): all running. XState
+ * 4's interpreter hands each event its machine takes to them first, an instance's and a child's.
+ */
+export function autoForwarded(state: V4State): string[] {
+  const ids: string[] = [];
+  for (const node of state.configuration ?? [])
+    for (const invoke of node.invoke ?? [])
+      if (invoke.autoForward ?? invoke.forward) ids.push(invoke.id);
+  return ids;
+}
+
 export function errorEvent(id: string, error: unknown): MachineEvent {
   return { type: `error.platform.${id}`, data: toJsonSafe(error) } as MachineEvent;
 }
