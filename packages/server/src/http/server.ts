@@ -11,6 +11,7 @@ import { randomIds } from "../engine/ids.js";
 import { silentLogger, type Logger } from "../engine/logger.js";
 import {
   attachRealtime,
+  DEFAULT_REALTIME_CONNECTIONS,
   type Realtime,
   type RealtimeOptions,
 } from "../realtime/realtime-server.js";
@@ -89,14 +90,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ),
     };
     warnIfBeyondFileLimit(maxConnections, services.logger);
+    const connectionCap = maxConnections ?? defaultMaxConnections(readOpenFileLimit());
     const httpServer = createHttpServer(createApi(services), {
-      ...(maxConnections !== undefined ? { maxConnections } : {}),
+      maxConnections: connectionCap,
       logger: services.logger,
     });
     const realtime = attachRealtime(
       httpServer,
       { ...services, updates: backstate.updates },
-      realtimeOptions,
+      {
+        ...realtimeOptions,
+        maxConnections: realtimeOptions?.maxConnections ?? realtimeShareOf(connectionCap),
+      },
     );
     await listen(httpServer, host, port);
     const address = httpServer.address() as AddressInfo;
@@ -118,6 +123,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await backstate.close();
     throw err;
   }
+}
+
+/**
+ * The realtime sockets a node holds at most unless told: four fifths of its connection cap (20,000
+ * of the default 25,000), never more than 20,000. Realtime sockets are never idle, so the cap
+ * cannot reclaim them: were they allowed every place under it (a cap under 20,000, set so or
+ * shrunk by the open-file limit), they could leave none to the API, an admin's requests included.
+ */
+function realtimeShareOf(connectionCap: number): number {
+  return Math.max(1, Math.min(DEFAULT_REALTIME_CONNECTIONS, Math.floor((connectionCap * 4) / 5)));
 }
 
 /** A cap the open-file limit cannot honour: past the limit, clients are dropped without a 503. */

@@ -21,11 +21,17 @@ import type { UpdateBus } from "./update-bus.js";
 
 export const REALTIME_PATH = "/rt";
 
+/** See RealtimeOptions.maxConnections. */
+export const DEFAULT_REALTIME_CONNECTIONS = 20_000;
+
 /** See RealtimeOptions.tokenGraceSeconds. */
 export const DEFAULT_TOKEN_GRACE_SECONDS = 24 * 60 * 60;
 
 export type RealtimeOptions = Partial<ConnectionLimits> & {
-  /** Sockets this node holds at once. Default 20,000. */
+  /**
+   * Sockets this node holds at once. Default 20,000 (startServer: four fifths of the node's
+   * connection cap, 20,000 at most).
+   */
   maxConnections?: number;
   /** Largest inbound frame. Default 16 KiB (the protocol's messages are tiny). */
   maxMessageBytes?: number;
@@ -71,7 +77,7 @@ export function attachRealtime(
     maxSubscriptions: options.maxSubscriptions ?? 1000,
     highWaterBytes: options.highWaterBytes ?? 256 * 1024,
   };
-  const maxConnections = options.maxConnections ?? 20_000;
+  const maxConnections = options.maxConnections ?? DEFAULT_REALTIME_CONNECTIONS;
   const idleTimeoutMs = options.idleTimeoutMs ?? 15 * 60 * 1000;
   const tokenGraceSeconds = options.tokenGraceSeconds ?? DEFAULT_TOKEN_GRACE_SECONDS;
   if (!(Number.isSafeInteger(tokenGraceSeconds) && tokenGraceSeconds >= 0)) {
