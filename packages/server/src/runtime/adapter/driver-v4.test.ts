@@ -4,7 +4,7 @@
 // more.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assign, createMachine, send, sendParent } from "xstate4";
+import { actions, assign, createMachine, send, sendParent } from "xstate4";
 import type { JsonValue, MachineEvent } from "../adapter-protocol.js";
 import { createV4Driver } from "./driver-v4.js";
 
@@ -294,6 +294,37 @@ test("autoForward inside a child machine: the events the child takes reach its o
   assert.deepEqual(
     reports.map(({ event }) => event.type),
     ["pong-up"],
+  );
+  running[0]!.stop();
+});
+
+test("a child's delayed sendParent is cancelled by its id, as a debounce does", async () => {
+  // Each input cancels the change the one before it left waiting: the parent hears of the last.
+  const debouncer = createMachine({
+    predictableActionArguments: true,
+    initial: "a",
+    states: {
+      a: {
+        on: {
+          input: {
+            actions: [
+              actions.cancel("debounce"),
+              sendParent("changed", { delay: 20, id: "debounce" }),
+            ],
+          },
+        },
+      },
+    },
+  });
+  const { reports, running } = startServices(parentOf(debouncer));
+  running[0]!.send!({ type: "input" });
+  running[0]!.send!({ type: "input" });
+  running[0]!.send!({ type: "input" });
+  // Due after every 20 ms timer the inputs armed: those fire first.
+  await tick(80);
+  assert.deepEqual(
+    reports.map(({ event }) => event.type),
+    ["changed"],
   );
   running[0]!.stop();
 });

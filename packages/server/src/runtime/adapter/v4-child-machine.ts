@@ -98,8 +98,10 @@ export function runV4ChildMachine(
     const safe = toJsonSafe(event) as { type?: unknown } | null;
     if (!over && typeof safe?.type === "string") report(safe as MachineEvent, false);
   };
-  const toParent = (event: MachineEvent, delay: unknown) => {
-    if (typeof delay === "number") arm(undefined, delay, () => toInstance(event));
+  const toParent = (event: MachineEvent, delay: unknown, sendId: unknown) => {
+    // Kept under its id, as a delayed send to itself is: a cancel of that id reaches it.
+    const key = typeof sendId === "string" ? sendId : undefined;
+    if (typeof delay === "number") arm(key, delay, () => toInstance(event));
     else toInstance(event);
   };
 
@@ -118,6 +120,9 @@ export function runV4ChildMachine(
       persist: false,
     });
     effects.serviceMessages.unshift(...forwards);
+    // Cancels before the step's own delayed sends (as for an instance: a send after a cancel of
+    // its id re-arms it), and so before the actions, which arm its delayed sends to the parent.
+    for (const key of data.cancels) cancel(key);
     let threw = false;
     runEffects(effects, data.servicesStopped, OWN, id, services, (error) => {
       threw = true;
@@ -125,7 +130,6 @@ export function runV4ChildMachine(
       return false;
     });
     if (threw || over) return;
-    for (const key of data.cancels) cancel(key);
     for (const { key, delayMs, event } of data.timers) arm(key, delayMs, () => deliver(event));
     if (queue.length + data.selfEvents.length > MAX_QUEUED_EVENTS)
       throw new RangeError(`the child machine queued more than ${MAX_QUEUED_EVENTS} events`);

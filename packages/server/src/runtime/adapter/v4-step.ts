@@ -92,7 +92,7 @@ export type V4ServiceStart = (
  */
 export type V4StepHooks = {
   startService: V4ServiceStart;
-  toParent?: (event: MachineEvent, delay: unknown) => void;
+  toParent?: (event: MachineEvent, delay: unknown, id: unknown) => void;
   /** False for a child run in the sandbox: its State is never stored, so not made JSON. */
   persist?: boolean;
 };
@@ -159,7 +159,7 @@ function collect(
       else if (action.to === "#_parent") {
         // In order with the step's other actions, as XState 4's interpreter sends it.
         const toParent = hooks.toParent;
-        if (toParent) effects.actions.push(() => toParent(event, action.delay));
+        if (toParent) effects.actions.push(() => toParent(event, action.delay, action.id));
       } else if (typeof action.to === "string") {
         queueServiceMessage(effects, serviceMessage(action.to, event, action.delay, action.id));
       }
