@@ -121,8 +121,9 @@ export function utf8Length(text: string): number {
 
 /** A JSON-safe copy of a value produced by machine code (service output, errors), or null. */
 export function toJsonSafe(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
   try {
+    // Read inside the try: machine code can make either a getter that throws, or a non-string.
+    if (value instanceof Error) return { name: String(value.name), message: String(value.message) };
     const text = JSON.stringify(value);
     return text === undefined ? null : (JSON.parse(text) as unknown);
   } catch {

@@ -328,3 +328,36 @@ test("a child's delayed sendParent is cancelled by its id, as a debounce does", 
   );
   running[0]!.stop();
 });
+
+test("a child machine that throws an error whose name cannot be read still fails with error.platform", async () => {
+  // Machine code is hostile: what it throws is read defensively, or the child ended without a
+  // word, and its parent waited for it until the settle deadline.
+  const trap = createMachine({
+    predictableActionArguments: true,
+    initial: "a",
+    states: {
+      a: {
+        on: {
+          go: {
+            actions: () => {
+              const error = new Error("boom");
+              Object.defineProperty(error, "name", {
+                get() {
+                  throw new Error("no name");
+                },
+              });
+              throw error;
+            },
+          },
+        },
+      },
+    },
+  });
+  const { reports, running } = startServices(parentOf(trap));
+  running[0]!.send!({ type: "go" });
+  await tick();
+  assert.deepEqual(
+    reports.map(({ event, final }) => [event.type, final]),
+    [["error.platform.kid", true]],
+  );
+});
