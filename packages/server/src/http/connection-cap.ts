@@ -17,6 +17,11 @@ export type ConnectionCapOptions = {
   maxConnections: number;
   /** Idle this long, a connection may be closed to make room for a new one. */
   reclaimIdleAfterMs: number;
+  /**
+   * Still sending one request this long (its headers are in, its body is not), a connection may
+   * be closed to make room when none is idle. Default SLOW_SENDER_MS.
+   */
+  reclaimSendingAfterMs?: number;
   now: () => number;
   logger: Logger;
 };
@@ -29,6 +34,13 @@ export type ConnectionCapOptions = {
 const MAX_REFUSING = 32;
 /** How long a refused connection may take to read its 503 before it is cut. */
 const REFUSAL_LINGER_MS = 2_000;
+/**
+ * How long a request may take to arrive whole before its connection can make room at the cap.
+ * Without it, clients trickling request bodies (an unauthenticated POST /tokens reads its body
+ * before any check) held their slots for node's requestTimeout, 300 s, and could keep every
+ * other client out. A legitimate upload over a slow link is cut only when the node is at its cap.
+ */
+export const SLOW_SENDER_MS = 10_000;
 /** At most one log line about the cap this often, however many clients it refuses. */
 const WARN_EVERY_MS = 60_000;
 
@@ -58,6 +70,7 @@ const REFUSAL = (() => {
  */
 export function capConnections(server: Server, options: ConnectionCapOptions): void {
   const { maxConnections, reclaimIdleAfterMs, now, logger } = options;
+  const reclaimSendingAfterMs = options.reclaimSendingAfterMs ?? SLOW_SENDER_MS;
   if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
     throw new TypeError("maxConnections must be a whole number, 1 or more");
   }
@@ -73,17 +86,41 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   const held = new Map<Duplex, { inFlight: number }>();
   /** The idle ones and since when: a Map keeps insertion order, so the longest idle is first. */
   const idle = new Map<Duplex, number>();
+  /**
+   * Connections whose request was under way when last seen, oldest request first. Kept loosely:
+   * an entry whose request has since arrived whole is dropped only when reclaimSender reaches it.
+   */
+  const sending = new Map<Duplex, { since: number; request: IncomingMessage }>();
   let refusing = 0;
   let warnedAt = -Infinity;
+
+  const reclaim = (socket: Duplex) => {
+    idle.delete(socket);
+    sending.delete(socket);
+    held.delete(socket);
+    socket.destroy();
+  };
 
   const reclaimIdle = (): boolean => {
     const oldest = idle.entries().next();
     if (oldest.done || now() - oldest.value[1] < reclaimIdleAfterMs) return false;
-    const socket = oldest.value[0];
-    idle.delete(socket);
-    held.delete(socket);
-    socket.destroy();
+    reclaim(oldest.value[0]);
     return true;
+  };
+
+  /** Closes the connection whose request has been arriving longest, if for too long. */
+  const reclaimSender = (): boolean => {
+    for (const [socket, { since, request }] of sending) {
+      // Arrived whole (its answer may take long, as a service settles: that is no slow sender).
+      if (request.complete) {
+        sending.delete(socket);
+        continue;
+      }
+      if (now() - since < reclaimSendingAfterMs) return false;
+      reclaim(socket);
+      return true;
+    }
+    return false;
   };
 
   const refuse = (socket: Duplex) => {
@@ -106,13 +143,14 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   };
 
   server.on("connection", (socket: Duplex) => {
-    if (held.size >= maxConnections && !reclaimIdle()) return refuse(socket);
+    if (held.size >= maxConnections && !reclaimIdle() && !reclaimSender()) return refuse(socket);
     held.set(socket, { inFlight: 0 });
     // A fresh connection counts as idle: one that never sends a request makes room too.
     idle.set(socket, now());
     socket.once("close", () => {
       held.delete(socket);
       idle.delete(socket);
+      sending.delete(socket);
     });
     serve.call(server, socket);
   });
@@ -122,6 +160,11 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     if (connection === undefined) return;
     connection.inFlight++;
     idle.delete(incoming.socket);
+    if (!incoming.complete) {
+      // Re-inserted, so the Map stays in the order the requests began.
+      sending.delete(incoming.socket);
+      sending.set(incoming.socket, { since: now(), request: incoming });
+    }
     // 'close' comes once the answer is written, or once the connection is gone.
     outgoing.once("close", () => {
       if (--connection.inFlight === 0 && held.has(incoming.socket)) {
@@ -134,6 +177,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     const connection = held.get(socket);
     if (connection !== undefined) connection.inFlight = -1;
     idle.delete(socket);
+    sending.delete(socket);
     // Nobody else takes upgrades (no realtime endpoint): the socket would hang, unanswered.
     if (server.listenerCount("upgrade") === 1) socket.destroy();
   });

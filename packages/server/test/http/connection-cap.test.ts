@@ -159,6 +159,48 @@ test(
   },
 );
 
+test(
+  "at the cap with none idle, the request arriving longest past the limit makes room",
+  TIMEOUT,
+  async (t) => {
+    let time = 1_000_000;
+    let started = 0;
+    const { port } = await listening(
+      t,
+      { maxConnections: 3, logger: silentLogger, now: () => time },
+      () => started++,
+    );
+    // Three clients trickle their bodies: headers in, 10 of 100 bytes sent, never the rest.
+    const senders: Client[] = [];
+    for (let i = 0; i < 3; i++) {
+      const client = await open(t, port);
+      client.socket.write(
+        "POST /tokens HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n0123456789",
+      );
+      senders.push(client);
+      while (started < i + 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      time += 1_000;
+    }
+    // Not yet past the limit: they may be slow, honest clients.
+    const early = await open(t, port);
+    early.socket.write(GET);
+    await early.ended;
+    assert.match(early.received(), /^HTTP\/1\.1 503 /);
+
+    // Past it: the one sending longest is cut to let the newcomer in; the others keep sending.
+    time += 10_000;
+    const late = await open(t, port);
+    late.socket.write(GET);
+    assert.deepEqual(await responses(late, 1), [200]);
+    await senders[0]!.ended;
+    assert.equal(senders[0]!.received(), "", "cut without an answer");
+    for (const client of senders.slice(1)) {
+      client.socket.write("x".repeat(90));
+      assert.deepEqual(await responses(client, 1), [200]);
+    }
+  },
+);
+
 test("a connection that became a WebSocket is never closed to make room", TIMEOUT, async (t) => {
   let time = 1_000_000;
   const { server, port } = await listening(t, {
