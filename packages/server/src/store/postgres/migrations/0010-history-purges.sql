@@ -13,5 +13,17 @@ CREATE TABLE history_purges (
 );
 
 -- The history's rows now outlive their instance row (every commit still writes a history row
--- only with, and for, the instance row it has just written).
-ALTER TABLE transitions DROP CONSTRAINT transitions_instance_id_fkey;
+-- only with, and for, the instance row it has just written). The foreign key is found by what it
+-- is, not by the name PostgreSQL gave it, which an operator may have changed.
+DO $$
+DECLARE
+  foreign_key TEXT;
+BEGIN
+  FOR foreign_key IN
+    SELECT conname FROM pg_constraint
+    WHERE conrelid = 'transitions'::regclass AND confrelid = 'instances'::regclass
+      AND contype = 'f'
+  LOOP
+    EXECUTE format('ALTER TABLE transitions DROP CONSTRAINT %I', foreign_key);
+  END LOOP;
+END $$;
