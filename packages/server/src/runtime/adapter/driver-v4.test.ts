@@ -361,3 +361,58 @@ test("a child machine that throws an error whose name cannot be read still fails
     [["error.platform.kid", true]],
   );
 });
+
+test("a child machine that invokes itself fails at the nesting bound instead of recursing", () => {
+  // Each level invokes the same machine again as it starts: without a bound, until the stack ends.
+  const loop: ReturnType<typeof createMachine> = createMachine({
+    id: "loop",
+    predictableActionArguments: true,
+    initial: "in",
+    states: { in: { invoke: { id: "kid", src: () => loop } } },
+  });
+  const { reports } = startServices(loop);
+  assert.equal(reports.length, 1);
+  const [{ event, final }] = reports as [Report];
+  assert.equal(event.type, "error.platform.kid");
+  assert.equal(final, true);
+  assert.match(JSON.stringify(event), /nest deeper than 8/);
+});
+
+test("child machines that multiply fail at the bound on live children", () => {
+  // Three parallel regions that each invoke the machine again and outlive a child that failed:
+  // 3 + 9 + … + 3^8 children alive at once without a bound. What failed below is noted by the
+  // child that caught it (its actions run in the sandbox, as the child's own).
+  const caught: string[] = [];
+  const region = (id: string) => ({
+    initial: "run",
+    states: {
+      run: {
+        invoke: {
+          id,
+          src: () => fan,
+          onError: {
+            target: "caught",
+            actions: (_: unknown, event: { data?: { message?: string } }) =>
+              void caught.push(event.data?.message ?? ""),
+          },
+        },
+      },
+      caught: {},
+    },
+  });
+  const fan: ReturnType<typeof createMachine> = createMachine({
+    id: "fan",
+    predictableActionArguments: true,
+    type: "parallel",
+    states: { a: region("a"), b: region("b"), c: region("c") },
+  });
+  const { running } = startServices(fan);
+  try {
+    assert.ok(
+      caught.some((message) => /child machines run under one invoke/.test(message)),
+      `caught: ${[...new Set(caught)].join("; ")}`,
+    );
+  } finally {
+    for (const run of running) run.stop();
+  }
+});

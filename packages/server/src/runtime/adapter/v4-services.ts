@@ -18,11 +18,36 @@ import {
 
 type Report = (event: MachineEvent, final: boolean) => void;
 
+/**
+ * Bounds on the child machines one invoke of an instance leads to, counting their own children:
+ * how deep they may nest, and how many may run at once. Machine code is hostile: a machine whose
+ * service creator returns itself would recurse until the stack overflowed, and one with parallel
+ * regions that each do so would start children without end, all in the org's sandbox process.
+ * A child past either bound fails to start, as XState reports any service that throws as it
+ * starts: with `error.platform.<id>` to whoever invoked it.
+ */
+export const MAX_CHILD_MACHINE_DEPTH = 8;
+export const MAX_LIVE_CHILD_MACHINES = 256;
+
+/** The child machines under one invoke of an instance: its depth here, and the live count. */
+type Tree = { depth: number; live: { count: number } };
+
+/** Starts what an instance's invoke runs (a child machine's own invokes: see startInTree). */
 export function startV4Service(
   machine: V4Machine,
   state: V4State,
   activity: V4Activity,
   report: Report,
+): Running {
+  return startInTree(machine, state, activity, report, { depth: 0, live: { count: 0 } });
+}
+
+function startInTree(
+  machine: V4Machine,
+  state: V4State,
+  activity: V4Activity,
+  report: Report,
+  tree: Tree,
 ): Running {
   const srcType =
     typeof activity.src === "string" ? activity.src : (activity.src as { type?: string })?.type;
@@ -48,11 +73,51 @@ export function startV4Service(
   if (isV4Machine(source)) {
     // As XState 4 starts it: the invoke's data, when it has any, is the child's whole context.
     const child = data ? source.withContext(data) : source;
-    return runV4ChildMachine(child, id, report, startV4Service);
+    return runChildInTree(child, id, report, tree);
   }
   throw new Error(
     `service "${srcType}" returned neither a promise, a callback, an observable nor a machine`,
   );
+}
+
+/** Runs a child machine within its tree's bounds, counted as live until it ends or is stopped. */
+function runChildInTree(child: V4Machine, id: string, report: Report, tree: Tree): Running {
+  if (tree.depth >= MAX_CHILD_MACHINE_DEPTH) {
+    throw new Error(`child machines nest deeper than ${MAX_CHILD_MACHINE_DEPTH}`);
+  }
+  if (tree.live.count >= MAX_LIVE_CHILD_MACHINES) {
+    throw new Error(`more than ${MAX_LIVE_CHILD_MACHINES} child machines run under one invoke`);
+  }
+  tree.live.count++;
+  let live = true;
+  const ended = () => {
+    if (live) tree.live.count--;
+    live = false;
+  };
+  const below: Tree = { depth: tree.depth + 1, live: tree.live };
+  let running: Running;
+  try {
+    running = runV4ChildMachine(
+      child,
+      id,
+      (event, final) => {
+        if (final) ended();
+        report(event, final);
+      },
+      (machine, state, activity, reportUp) =>
+        startInTree(machine, state, activity, reportUp, below),
+    );
+  } catch (error) {
+    ended();
+    throw error;
+  }
+  return {
+    ...running,
+    stop: () => {
+      ended();
+      running.stop();
+    },
+  };
 }
 
 function runPromise(source: PromiseLike<unknown>, id: string, report: Report): Running {
