@@ -89,8 +89,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         tokenExchange,
       ),
     };
-    warnIfBeyondFileLimit(maxConnections, services.logger);
-    const connectionCap = maxConnections ?? defaultMaxConnections(readOpenFileLimit());
+    // Read once: what the default cap fits, and what a cap set by hand is checked against.
+    const openFileLimit = readOpenFileLimit();
+    warnIfBeyondFileLimit(maxConnections, openFileLimit, services.logger);
+    const connectionCap = maxConnections ?? defaultMaxConnections(openFileLimit);
     const httpServer = createHttpServer(createApi(services), {
       maxConnections: connectionCap,
       logger: services.logger,
@@ -136,14 +138,18 @@ function realtimeShareOf(connectionCap: number): number {
 }
 
 /** A cap the open-file limit cannot honour: past the limit, clients are dropped without a 503. */
-function warnIfBeyondFileLimit(maxConnections: number | undefined, logger: Logger): void {
-  const openFileLimit = readOpenFileLimit();
+function warnIfBeyondFileLimit(
+  maxConnections: number | undefined,
+  openFileLimit: number | undefined,
+  logger: Logger,
+): void {
   if (maxConnections === undefined || openFileLimit === undefined) return;
-  if (maxConnections > defaultMaxConnections(openFileLimit)) {
+  const fits = defaultMaxConnections(openFileLimit);
+  if (maxConnections > fits) {
     logger.warn("the connection cap is more than the open-file limit leaves room for", {
       maxConnections,
       openFileLimit,
-      fits: defaultMaxConnections(openFileLimit),
+      fits,
     });
   }
 }
