@@ -47,6 +47,18 @@ describe("hostile machine code", () => {
     });
   }
 
+  test("a bundle that swaps the global Set, Map and Array does not reach the XState it runs on", async () => {
+    await h.deploy("global-swapper-v5.js", "v5-import", "swapper");
+    const swapper = { orgId: ORG, machineName: "swapper", instanceName: "s1" };
+    await h.engine.createInstance({ ...swapper, authContext: anyone });
+    const on = await h.engine.sendEvent({ ...swapper, event: "toggle", authContext: anyone });
+    assert.equal(on.state, "on");
+    const off = await h.engine.sendEvent({ ...swapper, event: "toggle", authContext: anyone });
+    assert.equal(off.state, "off");
+    assert.deepEqual(off.publicContext, { flips: 1 });
+    await othersStillWork();
+  });
+
   test("a runaway event queued with others fails alone: the others are stepped one by one", async () => {
     const name = "batch-with-runaway";
     await h.engine.createInstance({ ...hostile(name), authContext: anyone });

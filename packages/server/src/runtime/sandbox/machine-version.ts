@@ -1,5 +1,6 @@
-// Builds one machine version inside a sandbox process: a fresh context, the bundle linked and
-// evaluated in it, then the adapter script, whose install function yields the request handler.
+// Builds one machine version inside a sandbox process: a fresh context, the adapter script run in
+// it, then the bundle linked and evaluated, and the adapter's install function, given the bundle's
+// exports, yields the request handler.
 // The adapter shares the context with the bundle, so it is no trust boundary: the host treats
 // whatever a handler returns as untrusted JSON text.
 import type vm from "node:vm";
@@ -29,8 +30,9 @@ export async function loadMachineVersion(options: {
     `version ${options.versionId}`,
     options.fetch,
   );
-  const namespace = await evaluateBundle(context, options.code, options.vendor);
-
+  // The adapter runs first, in the fresh context: it binds the built-ins it uses as it starts
+  // (build-sandbox.js), so a bundle that swaps globals at load cannot reach it; its install
+  // function is taken off the global before any machine code runs.
   let install: unknown;
   try {
     options.adapter.runInContext(context);
@@ -42,6 +44,7 @@ export async function loadMachineVersion(options: {
   if (typeof install !== "function") {
     throw new BundleError(`the adapter did not define ${INSTALL_GLOBAL}`);
   }
+  const namespace = await evaluateBundle(context, options.code, options.vendor);
 
   let handler: unknown;
   try {
