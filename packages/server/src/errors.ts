@@ -32,6 +32,7 @@ export type ErrorCode =
   | "method-not-allowed"
   | "upgrade-required"
   | "too-many-connections"
+  | "too-many-connections-from-address"
   // storage
   | "store-newer-than-server"
   | "store-error"

@@ -1,13 +1,16 @@
 // The cap on the connections one node's HTTP server holds at once, API requests and realtime
 // sockets alike. Past it, a connection idle for longer than the keep-alive time clients were told
 // makes room; failing that, the newcomer is answered 503 at once and closed. The connections
-// already open keep working, and room comes back as they close.
+// already open keep working, and room comes back as they close. Under the cap, each client may
+// hold only its share (connections-per-address.ts): past it, its newcomer is answered 429.
 import { readFileSync } from "node:fs";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../engine/logger.js";
 import { silentLogger } from "../engine/logger.js";
 import { BackstateError } from "../errors.js";
+import { ConnectionsPerAddress } from "./connections-per-address.js";
 import { errorResponse } from "./error-response.js";
 
 /** The most connections a node holds by default, when the open-file limit leaves room for them. */
@@ -22,6 +25,14 @@ export type ConnectionCapOptions = {
    * be closed to make room when none is idle. Default SLOW_SENDER_MS.
    */
   reclaimSendingAfterMs?: number;
+  /**
+   * The most connections one client (an IPv4 address, an IPv6 /64) holds at once, so that no one
+   * client can keep the others out; 0: no limit. Clients on this machine and its private networks
+   * (proxies, most likely) are not limited unless limitLocalAddresses. Default 0.
+   */
+  maxConnectionsPerAddress?: number;
+  /** Limit local clients too (tests: theirs are all on loopback). */
+  limitLocalAddresses?: boolean;
   now: () => number;
   logger: Logger;
 };
@@ -44,17 +55,12 @@ export const SLOW_SENDER_MS = 10_000;
 /** At most one log line about the cap this often, however many clients it refuses. */
 const WARN_EVERY_MS = 60_000;
 
-const REFUSAL = (() => {
-  const { status, body } = errorResponse(
-    new BackstateError(
-      "too-many-connections",
-      "the server holds as many connections as it may; try again shortly",
-    ),
-    silentLogger,
-  );
+/** The whole answer a refused connection gets, written straight to its socket. */
+function refusal(error: BackstateError): string {
+  const { status, body } = errorResponse(error, silentLogger);
   const text = JSON.stringify(body);
   return (
-    `HTTP/1.1 ${status} Service Unavailable\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
     "content-type: application/json\r\n" +
     "access-control-allow-origin: *\r\n" +
     "retry-after: 1\r\n" +
@@ -62,7 +68,20 @@ const REFUSAL = (() => {
     "connection: close\r\n\r\n" +
     text
   );
-})();
+}
+
+const AT_CAP = refusal(
+  new BackstateError(
+    "too-many-connections",
+    "the server holds as many connections as it may; try again shortly",
+  ),
+);
+const AT_SHARE = refusal(
+  new BackstateError(
+    "too-many-connections-from-address",
+    "your address holds as many connections as one client may; close some, or try again shortly",
+  ),
+);
 
 /**
  * Puts the cap on `server`: every new connection passes it before node's HTTP handling sees it.
@@ -74,6 +93,11 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
     throw new TypeError("maxConnections must be a whole number, 1 or more");
   }
+  const maxConnectionsPerAddress = options.maxConnectionsPerAddress ?? 0;
+  const perAddress = new ConnectionsPerAddress({
+    maxPerAddress: maxConnectionsPerAddress,
+    limitLocal: options.limitLocalAddresses ?? false,
+  });
   // node:http serves a connection from its own 'connection' listener; admitted ones are handed
   // to it, refused ones never reach it (it would parse their requests and answer them too).
   const [serve, ...others] = server.listeners("connection");
@@ -93,6 +117,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   const sending = new Map<Duplex, { since: number; request: IncomingMessage }>();
   let refusing = 0;
   let warnedAt = -Infinity;
+  let warnedOfShareAt = -Infinity;
 
   const reclaim = (socket: Duplex) => {
     idle.delete(socket);
@@ -123,11 +148,26 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     return false;
   };
 
-  const refuse = (socket: Duplex) => {
+  const refuseAtCap = (socket: Duplex) => {
     if (now() - warnedAt >= WARN_EVERY_MS) {
       warnedAt = now();
       logger.warn("at the connection cap: refusing new connections", { maxConnections });
     }
+    refuse(socket, AT_CAP);
+  };
+
+  const refuseAtShare = (socket: Duplex, client: string) => {
+    if (now() - warnedOfShareAt >= WARN_EVERY_MS) {
+      warnedOfShareAt = now();
+      logger.warn("a client holds its share of connections: refusing its new ones", {
+        client,
+        maxConnectionsPerAddress,
+      });
+    }
+    refuse(socket, AT_SHARE);
+  };
+
+  const refuse = (socket: Duplex, answer: string) => {
     socket.on("error", () => socket.destroy());
     if (refusing >= MAX_REFUSING) return void socket.destroy();
     refusing++;
@@ -136,18 +176,27 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
       refusing--;
       clearTimeout(cut);
     });
-    socket.end(REFUSAL);
+    socket.end(answer);
     // What the client sent is read and dropped: a socket closed with bytes unread is reset, and
     // the reset could reach the client before the 503 does.
     socket.resume();
   };
 
   server.on("connection", (socket: Duplex) => {
-    if (held.size >= maxConnections && !reclaimIdle() && !reclaimSender()) return refuse(socket);
+    // The client's share first: one past it must not close anyone's idle connection for nothing.
+    // The address is the peer's as the kernel has it; no header a client sends can change it.
+    const admission = perAddress.admit((socket as Partial<Socket>).remoteAddress);
+    if (!admission.admitted) return refuseAtShare(socket, admission.client);
+    if (held.size >= maxConnections && !reclaimIdle() && !reclaimSender()) {
+      admission.release();
+      return refuseAtCap(socket);
+    }
     held.set(socket, { inFlight: 0 });
     // A fresh connection counts as idle: one that never sends a request makes room too.
     idle.set(socket, now());
+    // Released on 'close' alone, which every end comes to (reclaimed, cut or closed by the client).
     socket.once("close", () => {
+      admission.release();
       held.delete(socket);
       idle.delete(socket);
       sending.delete(socket);

@@ -41,6 +41,9 @@ const STATUS_OF: Record<ErrorCode, number> = {
   conflict: 409,
   "payload-too-large": 413,
   "upgrade-required": 426,
+  // This client holds its share of the node's connections (connections-per-address.ts): 429, not
+  // 503, as the server has room for others, and a proxy should not count it as down.
+  "too-many-connections-from-address": 429,
   // The machine's own code failed (threw, overran its budget): the request could not be done,
   // but the server is fine, and retrying the same request will fail the same way.
   "machine-error": 422,

@@ -7,6 +7,7 @@ import type { Logger } from "../engine/logger.js";
 import { silentLogger } from "../engine/logger.js";
 import type { RequestListener } from "./api.js";
 import { capConnections, defaultMaxConnections, readOpenFileLimit } from "./connection-cap.js";
+import { defaultMaxConnectionsPerAddress } from "./connections-per-address.js";
 
 /**
  * The idle time clients are told (Keep-Alive: timeout=5, what node says by default). Clients
@@ -31,6 +32,10 @@ const RESPONSE_DELIVERY_MS = 60_000;
 export type HttpServerOptions = {
   /** Connections held at once (HTTP and WebSocket); default: see defaultMaxConnections. */
   maxConnections?: number;
+  /** Connections one client holds at once; default: see defaultMaxConnectionsPerAddress; 0: no limit. */
+  maxConnectionsPerAddress?: number;
+  /** Clients on this machine and its private networks count against their share too (tests). */
+  limitLocalAddresses?: boolean;
   /** How long a written answer may take to go out before its connection is cut (tests). */
   responseDeliveryMs?: number;
   /** The time idle connections are measured in (tests move it); default Date.now. */
@@ -56,8 +61,12 @@ export function createHttpServer(
   });
   server.keepAliveTimeout = KEEP_ALIVE_HELD_MS;
   server.on("clientError", answerClientError);
+  const maxConnections = options.maxConnections ?? defaultMaxConnections(readOpenFileLimit());
   capConnections(server, {
-    maxConnections: options.maxConnections ?? defaultMaxConnections(readOpenFileLimit()),
+    maxConnections,
+    maxConnectionsPerAddress:
+      options.maxConnectionsPerAddress ?? defaultMaxConnectionsPerAddress(maxConnections),
+    limitLocalAddresses: options.limitLocalAddresses ?? false,
     // A client may reuse an idle connection up to the advertised time; past it, it should not.
     reclaimIdleAfterMs: ADVERTISED_KEEP_ALIVE_SECONDS * 1000,
     now: options.now ?? Date.now,

@@ -35,6 +35,12 @@ export type ServerOptions = BackstateOptions & {
    * Default 25,000, or fewer if the open-file limit leaves less room (connection-cap.ts).
    */
   maxConnections?: number;
+  /**
+   * Connections one client (an IPv4 address, an IPv6 /64) holds at once; past it, its new ones are
+   * answered 429. Clients on this machine and private networks (proxies) are not limited.
+   * Default a quarter of maxConnections, at least 64; 0: no limit (connections-per-address.ts).
+   */
+  maxConnectionsPerAddress?: number;
   /** How long close() lets requests in flight finish before cutting them. Default 100 s. */
   shutdownGraceMs?: number;
   realtime?: RealtimeOptions;
@@ -60,6 +66,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     keyAudiences,
     shutdownGraceMs,
     maxConnections,
+    maxConnectionsPerAddress,
     realtime: realtimeOptions,
     tokenExchange,
     ...rest
@@ -95,6 +102,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const connectionCap = maxConnections ?? defaultMaxConnections(openFileLimit);
     const httpServer = createHttpServer(createApi(services), {
       maxConnections: connectionCap,
+      ...(maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress } : {}),
       logger: services.logger,
     });
     const realtime = attachRealtime(

@@ -83,7 +83,7 @@ export function classifyAddress(address: string): AddressKind {
 }
 
 /** For `::ffff:a.b.c.d`, `::ffff:XXXX:XXXX` and NAT64 `64:ff9b::XXXX:XXXX`: the IPv4 address. */
-function embeddedIpv4(address: string): string | undefined {
+export function embeddedIpv4(address: string): string | undefined {
   // The URL parser writes every IPv6 address in one canonical, compressed, lowercase form.
   let canonical: string;
   try {

@@ -15,10 +15,13 @@ const TIMEOUT = { timeout: 30_000 };
 /** A client connection that collects what the server sends and notes when the server ends it. */
 type Client = { socket: Socket; received(): string; ended: Promise<void> };
 
-/** Connects; the test's end closes the connection, whatever became of the test. */
-function open(t: TestContext, port: number): Promise<Client> {
+/**
+ * Connects (from `from`, one of this machine's loopback addresses: each is its own client); the
+ * test's end closes the connection, whatever became of the test.
+ */
+function open(t: TestContext, port: number, from = "127.0.0.1"): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port });
+    const socket = connect({ host: "127.0.0.1", port, localAddress: from });
     t.after(() => socket.destroy());
     let data = "";
     socket.setEncoding("latin1");
@@ -53,6 +56,7 @@ async function listening(
   t: TestContext,
   options: Parameters<typeof createHttpServer>[1],
   onRequest: () => void = () => {},
+  host = "127.0.0.1",
 ): Promise<{ server: Server; port: number }> {
   // Answers once the request's body has all arrived.
   const server = createHttpServer((incoming, outgoing) => {
@@ -65,7 +69,7 @@ async function listening(
         .end(body);
     });
   }, options);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   t.after(() => {
     server.closeAllConnections();
     server.close();
@@ -225,4 +229,133 @@ test("a connection that became a WebSocket is never closed to make room", TIMEOU
   await newcomer.ended;
   assert.match(newcomer.received(), /^HTTP\/1\.1 503 /);
   assert.equal(upgraded.socket.destroyed, false);
+});
+
+/** Starts a request whose body the client holds back: the connection is busy, never idle. */
+function startSlowPost(client: Client): void {
+  client.socket.write("POST /slow HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n");
+}
+
+function codeOf(client: Client): string {
+  const text = client.received();
+  return (JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)) as { code: string }).code;
+}
+
+async function refusedWith(client: Client): Promise<{ status: string; code: string }> {
+  client.socket.write(GET);
+  await client.ended;
+  assert.match(client.received(), /connection: close/i);
+  return { status: client.received().slice(9, 12), code: codeOf(client) };
+}
+
+// One client kept many connections busy with cheap requests (never idle, never slow, so never
+// reclaimed) and could hold every place under the cap, keeping everyone else out.
+for (const host of ["127.0.0.1", "::"]) {
+  test(
+    `one client holds at most its share; the one past it is answered 429 while others are served (listening on ${host})`,
+    TIMEOUT,
+    async (t) => {
+      let requests = 0;
+      let listened: { server: Server; port: number };
+      try {
+        listened = await listening(
+          t,
+          {
+            maxConnections: 10,
+            maxConnectionsPerAddress: 3,
+            limitLocalAddresses: true,
+            logger: silentLogger,
+          },
+          () => requests++,
+          host,
+        );
+      } catch (error) {
+        // Listening on "::" takes IPv4 connections as ::ffff:127.0.0.2, where IPv6 exists.
+        return t.skip(`cannot listen on ${host}: ${(error as Error).message}`);
+      }
+      const { port } = listened;
+      const busy = await Promise.all([1, 2, 3].map(() => open(t, port, "127.0.0.2")));
+      for (const client of busy) startSlowPost(client);
+      while (requests < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+
+      const pastShare = await open(t, port, "127.0.0.2");
+      assert.deepEqual(await refusedWith(pastShare), {
+        status: "429",
+        code: "too-many-connections-from-address",
+      });
+      assert.match(pastShare.received(), /retry-after: 1/i);
+
+      // Others are served, up to a share of their own, while the first client holds its share.
+      const others = await Promise.all([1, 2, 3].map(() => open(t, port, "127.0.0.3")));
+      for (const client of others) {
+        client.socket.write(GET);
+        assert.deepEqual(await responses(client, 1), [200]);
+      }
+      for (const client of busy) client.socket.write("{}");
+      for (const client of busy) assert.deepEqual(await responses(client, 1), [200]);
+    },
+  );
+}
+
+test(
+  "a client's share comes back as its connections close, refused ones included",
+  TIMEOUT,
+  async (t) => {
+    let requests = 0;
+    const { server, port } = await listening(
+      t,
+      {
+        maxConnections: 3,
+        maxConnectionsPerAddress: 2,
+        limitLocalAddresses: true,
+        logger: silentLogger,
+      },
+      () => requests++,
+    );
+    const first = await open(t, port, "127.0.0.2");
+    const other = await Promise.all([1, 2].map(() => open(t, port, "127.0.0.3")));
+    for (const client of [first, ...other]) startSlowPost(client);
+    while (requests < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+
+    // At the cap (not at its share): refused 503, and the place it was counted for given back.
+    const atCap = await open(t, port, "127.0.0.2");
+    assert.deepEqual(await refusedWith(atCap), { status: "503", code: "too-many-connections" });
+    other[0]!.socket.destroy();
+    while ((await connections(server)) > 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = await open(t, port, "127.0.0.2");
+    second.socket.write(GET);
+    assert.deepEqual(await responses(second, 1), [200], "a refusal at the cap took no share");
+    const third = await open(t, port, "127.0.0.2");
+    assert.deepEqual(await refusedWith(third), {
+      status: "429",
+      code: "too-many-connections-from-address",
+    });
+
+    // Every connection gone: the client's whole share is there again, not a place less.
+    for (const client of [first, second, ...other]) client.socket.destroy();
+    while ((await connections(server)) > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const again = await Promise.all([1, 2].map(() => open(t, port, "127.0.0.2")));
+    for (const client of again) {
+      client.socket.write(GET);
+      assert.deepEqual(await responses(client, 1), [200]);
+    }
+    assert.deepEqual(await refusedWith(await open(t, port, "127.0.0.2")), {
+      status: "429",
+      code: "too-many-connections-from-address",
+    });
+  },
+);
+
+test("clients on this machine are not held to a share unless asked", TIMEOUT, async (t) => {
+  const { port } = await listening(t, {
+    maxConnections: 10,
+    maxConnectionsPerAddress: 1,
+    logger: silentLogger,
+  });
+  // A reverse proxy on this machine carries every client: its share would cap them all together.
+  const clients = await Promise.all([1, 2, 3].map(() => open(t, port)));
+  for (const client of clients) {
+    client.socket.write(GET);
+    assert.deepEqual(await responses(client, 1), [200]);
+  }
 });
