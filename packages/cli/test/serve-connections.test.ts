@@ -3,13 +3,14 @@
 // and under a low open-file limit the default cap stays below it, so clients are refused with an
 // answer instead of dropped, and the server neither dies nor stops answering.
 import assert from "node:assert/strict";
-import { connect, type Socket } from "node:net";
+import { BlockList, connect, type Socket } from "node:net";
+import { networkInterfaces } from "node:os";
 import { test, type TestContext } from "node:test";
 import { runCli, served, stop, tempDir, type Served } from "./support/cli.js";
 
 const TIMEOUT = { timeout: 90_000 };
 
-/** What became of a connection that sent its request's headers (and waits to send its body). */
+/** What became of a connection that sent its request's headers (and waits to send its body). Refused: 503 or 429. */
 type Outcome = "held" | "refused" | "dropped";
 
 type Client = { socket: Socket; received(): string; outcome: Promise<Outcome> };
@@ -30,7 +31,7 @@ function startRequest(t: TestContext, url: string): Client {
     socket.on("data", (chunk: string) => {
       data += chunk;
       if (data.startsWith("HTTP/1.1 100 ")) resolve("held");
-      if (data.startsWith("HTTP/1.1 503 ")) resolve("refused");
+      if (/^HTTP\/1\.1 (503|429) /.test(data)) resolve("refused");
     });
     socket.once("close", () => resolve("dropped"));
   });
@@ -139,6 +140,63 @@ test(
     for (const client of clients) client.socket.destroy();
     // It answers again once connections close: it neither died nor got stuck accepting.
     assert.equal(await answeredOnceRoom(t, server), 400);
+    assert.deepEqual(await stop(server), { code: 0, signal: null });
+  },
+);
+
+/** Where the server does not hold clients to a share: this machine and private networks. */
+const LOCAL = new BlockList();
+for (const [network, prefix] of [
+  ["127.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.168.0.0", 16],
+] as const) {
+  LOCAL.addSubnet(network, prefix, "ipv4");
+}
+
+/** An IPv4 address of this machine's that the server counts as a client of its own, if any. */
+function nonLocalAddress(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((entry) => entry?.family === "IPv4" && !LOCAL.check(entry.address, "ipv4"))?.address;
+}
+
+test(
+  "--max-connections-per-address (over its variable): a client's 3rd connection gets 429",
+  TIMEOUT,
+  async (t) => {
+    const address = nonLocalAddress();
+    if (address === undefined) {
+      return t.skip("no address on this machine outside loopback and private networks");
+    }
+    const server = await served(
+      runCli(
+        [
+          ...["serve", "--port", "0", "--host", "0.0.0.0", "--data-dir", tempDir(t)],
+          ...["--max-connections-per-address", "2"],
+        ],
+        { BACKSTATE_MAX_CONNECTIONS_PER_ADDRESS: "5" },
+      ),
+    );
+    t.after(() => server.child.kill("SIGKILL"));
+    const url = `http://${address}:${new URL(server.url).port}`;
+    const held = [startRequest(t, url), startRequest(t, url)];
+    assert.deepEqual(await outcomes(held), { held: 2, refused: 0, dropped: 0 });
+
+    const third = startRequest(t, url);
+    assert.equal(await third.outcome, "refused");
+    await new Promise((resolve) => third.socket.once("close", resolve));
+    assert.match(third.received(), /^HTTP\/1\.1 429 /);
+    assert.match(third.received(), /"code":"too-many-connections-from-address"/);
+    // On loopback, this machine's own clients (a reverse proxy, say) are not limited.
+    const local = [1, 2, 3].map(() => startRequest(t, server.url.replace("0.0.0.0", "127.0.0.1")));
+    assert.deepEqual(await outcomes(local), { held: 3, refused: 0, dropped: 0 });
+
+    for (const client of [...held, ...local]) assert.equal(await finish(client), 400);
+    assert.match(server.stderr(), /a client holds its share of connections/);
     assert.deepEqual(await stop(server), { code: 0, signal: null });
   },
 );

@@ -208,6 +208,19 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
       message: /from env 'BACKSTATE_MAX_CONNECTIONS' is invalid/,
     },
     {
+      args: ["--max-connections-per-address", "-1"],
+      message: /--max-connections-per-address.*'-1' is invalid.*number of connections.*0: no limit/,
+    },
+    {
+      args: ["--max-connections-per-address", "1.5"],
+      message: /--max-connections-per-address.*is invalid/,
+    },
+    {
+      args: [],
+      env: { BACKSTATE_MAX_CONNECTIONS_PER_ADDRESS: "a quarter" },
+      message: /from env 'BACKSTATE_MAX_CONNECTIONS_PER_ADDRESS' is invalid/,
+    },
+    {
       args: [],
       env: { BACKSTATE_ALLOW_PRIVATE_FETCH: "maybe" },
       message: /BACKSTATE_ALLOW_PRIVATE_FETCH must be on .* or off .*, not 'maybe'/,

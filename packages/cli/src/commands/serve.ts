@@ -35,6 +35,8 @@ export type ServeOptions = {
   realtimeTokenGrace?: number;
   /** Connections held at once, HTTP and realtime (the server's default: 25,000 or what the open-file limit allows). */
   maxConnections?: number;
+  /** Connections one client address holds at once (the server's default: a quarter of the cap, at least 64; 0: no limit). */
+  maxConnectionsPerAddress?: number;
 };
 
 /** The longest delay a Node.js timer takes (about 24.8 days). */
@@ -133,6 +135,14 @@ export function registerServe(program: Command): void {
         .env("BACKSTATE_MAX_CONNECTIONS")
         .argParser(wholeNumberFrom(1, 10_000_000, "a number of connections")),
     )
+    .addOption(
+      new Option(
+        "--max-connections-per-address <count>",
+        "connections one client address (IPv6: one /64) holds at once, this machine and private networks aside; past it new ones get 429 (default a quarter of --max-connections, at least 64; 0: no limit)",
+      )
+        .env("BACKSTATE_MAX_CONNECTIONS_PER_ADDRESS")
+        .argParser(wholeNumberFrom(0, 10_000_000, "a number of connections (0: no limit)")),
+    )
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
     .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
@@ -204,6 +214,9 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
         : {}),
       ...(options.serviceLease !== undefined ? { serviceLeaseMs: options.serviceLease } : {}),
       ...(options.maxConnections !== undefined ? { maxConnections: options.maxConnections } : {}),
+      ...(options.maxConnectionsPerAddress !== undefined
+        ? { maxConnectionsPerAddress: options.maxConnectionsPerAddress }
+        : {}),
       ...(options.realtimeTokenGrace !== undefined
         ? { realtime: { tokenGraceSeconds: options.realtimeTokenGrace } }
         : {}),
