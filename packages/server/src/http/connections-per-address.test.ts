@@ -25,7 +25,9 @@ test("an IPv4 address is one client, however it is written; an IPv6 /64 is one c
     ["2001:db8::5", "2001:db8:0:0::/64", false],
     ["2001:db8:0:0:1::", "2001:db8:0:0::/64", false],
     ["2001:db8:1:3::1", "2001:db8:1:3::/64", false],
-    ["2002:c000:0204::1", "2002:c000:204:0::/64", false], // 6to4: an internet client
+    // 6to4: an internet client, one per IPv4 address (its /48)
+    ["2002:c000:0204::1", "2002:c000:204::/48", false],
+    ["2002:c000:204:ffff::1", "2002:c000:204::/48", false],
     ["127.0.0.1", "127.0.0.1", true],
     ["::ffff:127.0.0.2", "127.0.0.2", true],
     ["::1", "::1", true],

@@ -38,13 +38,16 @@ LOCAL_NETWORKS.addAddress("::1", "ipv6");
 LOCAL_NETWORKS.addSubnet("fc00::", 7, "ipv6"); // unique-local
 LOCAL_NETWORKS.addSubnet("fe80::", 10, "ipv6"); // link-local
 
+const SIX_TO_FOUR = new BlockList();
+SIX_TO_FOUR.addSubnet("2002::", 16, "ipv6");
+
 /** The client a remote address counts as, and whether it is on this machine or its network. */
 export type Client = { key: string; local: boolean };
 
 /**
  * The client behind `remoteAddress`: an IPv4 address (written as such when it came IPv4-mapped,
- * `::ffff:1.2.3.4`, or through NAT64), or an IPv6 /64, the block one subscriber is given (were
- * each IPv6 address its own client, anyone could open connections from 2^64 of them).
+ * `::ffff:1.2.3.4`, or through NAT64), or an IPv6 /64, the least block one subscriber is given
+ * (were each IPv6 address its own client, anyone could open connections from 2^64 of them).
  * Undefined for what is not an IP address (a socket already closed has none).
  */
 export function clientOf(remoteAddress: string | undefined): Client | undefined {
@@ -56,11 +59,11 @@ export function clientOf(remoteAddress: string | undefined): Client | undefined 
   if (family !== 6) return undefined;
   const ipv4 = embeddedIpv4(address);
   if (ipv4 !== undefined) return ipv4Client(ipv4);
-  const local = LOCAL_NETWORKS.check(address, "ipv6");
-  return {
-    key: local ? canonicalIpv6(address) : `${prefix64(canonicalIpv6(address))}::/64`,
-    local,
-  };
+  const canonical = canonicalIpv6(address);
+  if (LOCAL_NETWORKS.check(address, "ipv6")) return { key: canonical, local: true };
+  // A 6to4 address's /48 is derived from one IPv4 address: that address's 65,536 /64s, one client.
+  const block = SIX_TO_FOUR.check(address, "ipv6") ? 48 : 64;
+  return { key: `${prefix(canonical, block / 16)}::/${block}`, local: false };
 }
 
 function ipv4Client(address: string): Client {
@@ -72,13 +75,15 @@ function canonicalIpv6(address: string): string {
   return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
 
-/** The first four groups of a canonical IPv6 address (no dotted tail), each as written there. */
-function prefix64(canonical: string): string {
+/** The first `groups` groups of a canonical IPv6 address (no dotted tail), each as written there. */
+function prefix(canonical: string, groups: number): string {
   const [head = "", tail] = canonical.split("::");
   const headGroups = head === "" ? [] : head.split(":");
   const tailGroups = tail === undefined || tail === "" ? [] : tail.split(":");
   const zeros = tail === undefined ? 0 : 8 - headGroups.length - tailGroups.length;
-  return [...headGroups, ...Array<string>(zeros).fill("0"), ...tailGroups].slice(0, 4).join(":");
+  return [...headGroups, ...Array<string>(zeros).fill("0"), ...tailGroups]
+    .slice(0, groups)
+    .join(":");
 }
 
 /** Admitted: `release` gives the place back once the connection has closed (again: nothing). */
