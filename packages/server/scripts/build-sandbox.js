@@ -30,12 +30,14 @@ const common = {
 // Inside a vm context, every free reference to a global (Object, Array, Set, …) is answered by
 // the context's interceptor, a call into C++ that V8 cannot cache: XState's transitions ran
 // about 1.5x slower there than with those names bound. So what runs in a context first binds the
-// ECMAScript intrinsics it uses to its own scope, taken from the context's global when it starts.
-// The adapter and XState are both evaluated before the bundle's body runs (machine-version.ts),
-// so a bundle cannot swap what they bind.
-// (minifySyntax also writes `undefined` as `void 0`, a global lookup less; names stay.)
+// ECMAScript intrinsics it uses to its own scope, taken from the context's global when it starts:
+// the adapter before the bundle is evaluated (machine-version.ts), XState before the bundle's body
+// runs (it is a dependency of the bundle's module), so machine code can swap neither's built-ins.
+// Only intrinsics of the realm, which every context has: the globals the sandbox adds per context
+// (timers, console, fetch) stay live. (minifySyntax also writes `Infinity` as `1 / 0`.)
 const INTRINSICS = [
   "Object",
+  "Function",
   "Array",
   "Map",
   "Set",
@@ -45,11 +47,14 @@ const INTRINSICS = [
   "Math",
   "Promise",
   "Error",
+  "TypeError",
+  "RangeError",
   "String",
   "Number",
   "Boolean",
   "Reflect",
   "Date",
+  "isNaN",
 ];
 const bindIntrinsics = `const { ${INTRINSICS.join(", ")} } = globalThis;`;
 

@@ -21,9 +21,10 @@ export type SandboxCallOptions = {
 };
 
 /**
- * What the adapter script defines in its context. The sandbox evaluates the adapter (an IIFE)
- * after the machine module has been linked and evaluated, then calls
- * `globalThis.__backstate_install(namespace, notify)` exactly once and deletes that global.
+ * What the adapter script defines in its context. The sandbox evaluates the adapter (an IIFE) in
+ * the fresh context and takes `globalThis.__backstate_install` off it, before any machine code
+ * runs; once the machine module has been linked and evaluated, it calls
+ * `install(namespace, notify)` exactly once.
  * `install` returns the handler the sandbox calls for every request.
  */
 export type AdapterInstall = (

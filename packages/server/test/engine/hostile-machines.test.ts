@@ -47,17 +47,35 @@ describe("hostile machine code", () => {
     });
   }
 
-  test("a bundle that swaps the global Set, Map and Array does not reach the XState it runs on", async () => {
-    await h.deploy("global-swapper-v5.js", "v5-import", "swapper");
-    const swapper = { orgId: ORG, machineName: "swapper", instanceName: "s1" };
-    await h.engine.createInstance({ ...swapper, authContext: anyone });
-    const on = await h.engine.sendEvent({ ...swapper, event: "toggle", authContext: anyone });
-    assert.equal(on.state, "on");
-    const off = await h.engine.sendEvent({ ...swapper, event: "toggle", authContext: anyone });
-    assert.equal(off.state, "off");
-    assert.deepEqual(off.publicContext, { flips: 1 });
-    await othersStillWork();
-  });
+  for (const [fixture, style] of [
+    ["global-swapper-v5.js", "v5-import"],
+    ["global-swapper-v4.js", "v4-npm"],
+  ] as const) {
+    test(`${fixture}: a bundle that swaps the global Set, Map, Array and JSON, at load or in an action, does not reach the XState and the adapter it runs on`, async () => {
+      const machineName = await h.deploy(fixture, style);
+      const instance = (instanceName: string) => ({ orgId: ORG, machineName, instanceName });
+      await h.engine.createInstance({ ...instance("s1"), authContext: anyone });
+      const on = await h.engine.sendEvent({
+        ...instance("s1"),
+        event: "toggle",
+        authContext: anyone,
+      });
+      assert.equal(on.state, "on");
+      // One instance's action swaps them again: the next instance of the version is not touched.
+      await h.engine.createInstance({ ...instance("s2"), authContext: anyone });
+      await h.engine.sendEvent({ ...instance("s2"), event: "sabotage", authContext: anyone });
+      const off = await h.engine.sendEvent({
+        ...instance("s1"),
+        event: "toggle",
+        authContext: anyone,
+      });
+      assert.equal(off.state, "off");
+      assert.deepEqual(off.publicContext, { flips: 1 });
+      const read = await h.engine.readInstance({ ...instance("s1"), authContext: anyone });
+      assert.equal(read.state, "off");
+      await othersStillWork();
+    });
+  }
 
   test("a runaway event queued with others fails alone: the others are stepped one by one", async () => {
     const name = "batch-with-runaway";

@@ -1,5 +1,5 @@
 // The adapter script's entry: evaluated (as an IIFE bundle) inside each machine version's vm
-// context after the machine module. It defines the one-shot install hook the sandbox calls.
+// context before the machine module. It defines the one-shot install hook the sandbox calls.
 import type { AdapterInstall, AdapterHandler } from "../sandbox-contract.js";
 import type { AdapterNotification } from "../adapter-protocol.js";
 import { createHandler } from "./handler.js";

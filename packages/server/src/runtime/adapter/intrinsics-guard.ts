@@ -11,7 +11,8 @@ type Watched = {
   values: Array<[PropertyKey, unknown]>;
 };
 
-// Captured at install: machine code may replace the globals later, not these references.
+// Captured when the adapter loads, before any machine code runs: machine code may replace the
+// globals later, not these references.
 const { ownKeys, getOwnPropertyDescriptor, defineProperty, deleteProperty, get } = Reflect;
 const same = Object.is;
 
