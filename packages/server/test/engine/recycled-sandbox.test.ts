@@ -7,17 +7,16 @@ import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
 import { ORG, OTHER_ORG, startHarness, type Harness } from "../support/engine-harness.js";
-import { slowingCommits } from "../support/slow-commits.js";
+import { CommitHolds } from "../support/held-commits.js";
 
 const THIRD_ORG = "org_test0000000000000000003";
 const alice = { sub: "alice" };
-const COMMIT_DELAY_MS = 1500;
 
 let sink: Server;
 let sinkUrl: string;
 const effects: string[] = [];
 let h: Harness;
-let slowEffectCommits = false;
+const holds = new CommitHolds();
 
 before(async () => {
   sink = createServer((request, response) => {
@@ -34,12 +33,7 @@ before(async () => {
     clock: systemClock,
     // The machines' actions report to the local sink: a private address.
     allowPrivateNetworkFetch: true,
-    wrapStore: (store) =>
-      slowingCommits(
-        store,
-        (commit) => slowEffectCommits && commit.transition.event.includes('"effect"'),
-        COMMIT_DELAY_MS,
-      ),
+    wrapStore: (store) => holds.wrap(store),
   });
   await h.store.createOrg({ id: THIRD_ORG, name: "third", createdAt: Date.now() });
   await h.deploy("workflow-v5.js", "v5-import", "wf", ORG);
@@ -60,17 +54,17 @@ test("a committed step's action runs although its sandbox's slot went to another
   }
   const at = { orgId: ORG, machineName: "wf", instanceName: "e" };
   await h.engine.createInstance({ ...at, authContext: alice });
-  slowEffectCommits = true;
+  const effectCommit = holds.hold((commit) => commit.transition.event.includes('"effect"'));
   const sent = h.engine.sendEvent({
     ...at,
     event: { type: "effect", url: sinkUrl, id: "committed" },
     authContext: alice,
   });
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await effectCommit.reached;
   // A third org needs a process while the step waits in its sandbox for the commit.
   await h.deploy("workflow-v5.js", "v5-import", "wf", THIRD_ORG);
+  effectCommit.release();
   await sent;
-  slowEffectCommits = false;
   const history = await h.store.listTransitions(at, { limit: 10 });
   assert.ok(
     history.some((t) => t.event.includes('"committed"')),

@@ -4,37 +4,58 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
-import { slowingCommits } from "../support/slow-commits.js";
-
-const RESTART_COMMIT_DELAY_MS = 400;
+import { CommitHolds } from "../support/held-commits.js";
+import { startServiceGate, type ServiceGate } from "../support/service-gate.js";
 
 let h: Harness;
-let slowRestartCommits = false;
+let gate: ServiceGate;
+const holds = new CommitHolds();
 
 before(async () => {
+  gate = await startServiceGate();
   h = await startHarness({
     clock: systemClock,
-    wrapStore: (store) =>
-      slowingCommits(
-        store,
-        (commit) => slowRestartCommits && commit.transition.event.includes('"restart"'),
-        RESTART_COMMIT_DELAY_MS,
-      ),
+    // The runs wait on the test's gate: a private address.
+    allowPrivateNetworkFetch: true,
+    wrapStore: (store) => holds.wrap(store),
   });
   await h.deploy("reenter-v5.js", "v5-import", "reenter");
 });
-after(() => h.dispose());
+after(async () => {
+  await h.dispose();
+  await gate.close();
+});
+
+/** Resolves when the engine has been handed the service result whose output is `output`. */
+function resultReceived(output: string): Promise<void> {
+  return new Promise((resolve) => {
+    // Listeners are called in turn, the engine's first: once this one is, the engine has the
+    // result (and queued it behind whatever step the instance is in).
+    h.runtime.onServiceEvent((_org, _ref, _service, _run, event) => {
+      if ((event as { output?: unknown }).output === output) resolve();
+    });
+  });
+}
 
 test("a replaced run's result, arriving while its replacement commits, does not finish it", async () => {
   const at = { orgId: ORG, machineName: "reenter", instanceName: "x" };
   const alice = { sub: "alice" };
-  // Run 1 answers after 400 ms; the restart is sent at 200 ms and its commit takes 400 ms, so
-  // run 1's result reaches the engine while the restart (which starts run 2) is committing.
-  const created = h.engine.createInstance({ ...at, authContext: alice });
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  slowRestartCommits = true;
-  const settled = await h.engine.sendEvent({ ...at, event: "restart", authContext: alice });
-  slowRestartCommits = false;
+  // Each run answers when the test opens its gate (`run-1`, `run-2`).
+  const context = { public: { run: 1, result: null }, gateUrl: gate.url };
+  const created = h.engine.createInstance({ ...at, context, authContext: alice });
+  await gate.reached("run-1");
+  // The restart (which starts run 2) is held at its commit while run 1's result reaches the
+  // engine.
+  const restartCommit = holds.hold((commit) => commit.transition.event.includes('"restart"'));
+  const restarted = h.engine.sendEvent({ ...at, event: "restart", authContext: alice });
+  await restartCommit.reached;
+  const run1Result = resultReceived("result of run 1");
+  gate.open("run-1");
+  await run1Result;
+  restartCommit.release();
+  await gate.reached("run-2");
+  gate.open("run-2");
+  const settled = await restarted;
   await created;
   assert.deepEqual(settled.publicContext, { run: 2, result: "result of run 2" });
   const events = (await h.store.listTransitions(at, { limit: 10 })).map(
