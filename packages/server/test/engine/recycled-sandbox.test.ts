@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
 import { ORG, OTHER_ORG, startHarness, type Harness } from "../support/engine-harness.js";
-import { CommitHolds } from "../support/held-commits.js";
+import { StoreHolds } from "../support/held-writes.js";
 
 const THIRD_ORG = "org_test0000000000000000003";
 const alice = { sub: "alice" };
@@ -16,7 +16,7 @@ let sink: Server;
 let sinkUrl: string;
 const effects: string[] = [];
 let h: Harness;
-const holds = new CommitHolds();
+const holds = new StoreHolds();
 
 before(async () => {
   sink = createServer((request, response) => {
@@ -54,7 +54,9 @@ test("a committed step's action runs although its sandbox's slot went to another
   }
   const at = { orgId: ORG, machineName: "wf", instanceName: "e" };
   await h.engine.createInstance({ ...at, authContext: alice });
-  const effectCommit = holds.hold((commit) => commit.transition.event.includes('"effect"'));
+  const effectCommit = holds.hold("commitTransition", (commit) =>
+    commit.transition.event.includes('"effect"'),
+  );
   const sent = h.engine.sendEvent({
     ...at,
     event: { type: "effect", url: sinkUrl, id: "committed" },

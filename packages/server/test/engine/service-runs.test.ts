@@ -4,12 +4,12 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
 import { ORG, startHarness, type Harness } from "../support/engine-harness.js";
-import { CommitHolds } from "../support/held-commits.js";
+import { StoreHolds } from "../support/held-writes.js";
 import { startServiceGate, type ServiceGate } from "../support/service-gate.js";
 
 let h: Harness;
 let gate: ServiceGate;
-const holds = new CommitHolds();
+const holds = new StoreHolds();
 
 before(async () => {
   gate = await startServiceGate();
@@ -46,7 +46,9 @@ test("a replaced run's result, arriving while its replacement commits, does not 
   await gate.reached("run-1");
   // The restart (which starts run 2) is held at its commit while run 1's result reaches the
   // engine.
-  const restartCommit = holds.hold((commit) => commit.transition.event.includes('"restart"'));
+  const restartCommit = holds.hold("commitTransition", (commit) =>
+    commit.transition.event.includes('"restart"'),
+  );
   const restarted = h.engine.sendEvent({ ...at, event: "restart", authContext: alice });
   await restartCommit.reached;
   const run1Result = resultReceived("result of run 1");

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { StoreHolds } from "../support/held-writes.js";
 
 const CODE = `import { createMachine } from "xstate";
 export default createMachine({ initial: "a", states: { a: {} } });
@@ -17,9 +18,10 @@ type Provisional = {
 };
 
 let api: ApiServer;
+const holds = new StoreHolds();
 
 before(async () => {
-  api = await startApiServer();
+  api = await startApiServer({ wrapStore: (store) => holds.wrap(store) });
   assert.equal((await api.admin("POST", "/machines", { slug: "m" })).status, 201);
   assert.equal((await api.admin("POST", "/machines", { slug: "other" })).status, 201);
 });
@@ -182,21 +184,20 @@ test("a version keeps the index selectors it was finalized with; one finalized w
 
 test("a first version finalized without makeCurrent does not override one made current meanwhile", async () => {
   assert.equal((await api.admin("POST", "/machines", { slug: "raced" })).status, 201);
-  // The slow version's bundle check takes 1.5 s (a top-level await), after the finalize has
-  // seen that the machine had no current version yet.
-  const slowCode = CODE.replace(
-    "export default",
-    "await new Promise((r) => setTimeout(r, 1500));\nexport default",
-  );
-  const slow = await provision("raced");
+  const heldCode = `${CODE}\n// held at its store write`;
+  const held = await provision("raced");
   const fast = await provision("raced");
-  assert.equal((await upload(slow, slowCode)).status, 204);
+  assert.equal((await upload(held, heldCode)).status, 204);
   assert.equal((await upload(fast, CODE)).status, 204);
-  const slowDone = api.admin("PUT", `/machines/raced/v/${slow.machineVersionId}`, {});
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // The held version's finalize has read the machine (no current version yet) and checked its
+  // bundle; its store write waits while the other version is finalized and made current.
+  const heldWrite = holds.hold("createMachineVersion", (version) => version.code === heldCode);
+  const heldDone = api.admin("PUT", `/machines/raced/v/${held.machineVersionId}`, {});
+  await heldWrite.reached;
   const fastDone = await finalize("raced", fast.machineVersionId);
   assert.equal(fastDone.status, 200, JSON.stringify(fastDone.body));
-  assert.equal((await slowDone).status, 200);
+  heldWrite.release();
+  assert.equal((await heldDone).status, 200);
   const machine = await api.admin("GET", "/machines/raced");
   assert.equal(machine.body.machine.currentVersion?.id, fastDone.body.machineVersionId);
 });
