@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { STATUS_CODES, createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Authenticator } from "../../src/auth/authenticator.js";
 import type { Caller } from "../../src/auth/principal.js";
 import type { Engine } from "../../src/engine/engine.js";
@@ -21,10 +21,21 @@ test("handshakes verified together cannot take more sockets than maxConnections"
     claims: { sub: "a" },
     expiresAt: Date.now() / 1000 + 3600,
   };
-  // Verifying takes a while (a store read, on a real server): every handshake below is under
-  // way before the first is accepted.
+  // Verifying takes a while (a store read, on a real server). Here it lasts until every
+  // handshake below is either verifying or refused: all are under way before any is accepted.
+  const HANDSHAKES = 6;
+  let verifying = 0;
+  let refusals = 0;
+  const allUnderWay = deferred<void>();
+  const underWay = () => {
+    if (verifying + refusals === HANDSHAKES) allUnderWay.resolve();
+  };
   const authenticator = {
-    verify: () => sleep(100).then(() => caller),
+    verify: () => {
+      verifying++;
+      underWay();
+      return allUnderWay.promise.then(() => caller);
+    },
     stillValid: () => Promise.resolve(true),
   } as unknown as Authenticator;
   const engine = { onInstanceUpdate: () => () => {}, watchReaders: () => {} } as unknown as Engine;
@@ -36,7 +47,15 @@ test("handshakes verified together cannot take more sockets than maxConnections"
   );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/rt?token=t`;
-  const outcomes = await Promise.allSettled(Array.from({ length: 6 }, () => openSocket(url)));
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: HANDSHAKES }, () =>
+      openSocket(url).catch((error: unknown) => {
+        refusals++;
+        underWay();
+        throw error;
+      }),
+    ),
+  );
   try {
     const opened = outcomes.filter((o) => o.status === "fulfilled");
     const refused = outcomes.filter((o) => o.status === "rejected");
@@ -108,9 +127,15 @@ function rawUpgrade(server: Server, target: string): Promise<string> {
 
 test("a client that resets its connection while its token is checked leaves the server up", async () => {
   const engine = { onInstanceUpdate: () => () => {}, watchReaders: () => {} } as unknown as Engine;
-  // The token is refused, after a while (a store read, on a real server).
+  // The token is refused once the client has reset its connection (the check is a store read,
+  // on a real server: a client can be gone by the time it ends).
+  const verifying = deferred<void>();
+  const refusal = deferred<Caller>();
   const authenticator = {
-    verify: () => sleep(300).then(() => Promise.reject(new Error("refused"))),
+    verify: () => {
+      verifying.resolve();
+      return refusal.promise;
+    },
   } as unknown as Authenticator;
   const server = createServer((_request, response) => response.end("alive"));
   const realtime = attachRealtime(server, {
@@ -119,6 +144,11 @@ test("a client that resets its connection while its token is checked leaves the 
     authenticator,
     logger: silentLogger,
   });
+  // The server's end of the connection, to see when the server is done with it. Only 'close'
+  // is listened to: an 'error' listener here would hide the unhandled error this test is about.
+  const serverEndClosed = new Promise<void>((resolve) =>
+    server.once("upgrade", (_request, socket: Duplex) => socket.once("close", () => resolve())),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   try {
@@ -129,13 +159,27 @@ test("a client that resets its connection while its token is checked leaves the 
         "GET /rt?token=t HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
       );
-      setTimeout(() => socket.resetAndDestroy(), 50);
     });
     socket.on("error", () => {});
-    await sleep(600);
+    await verifying.promise;
+    socket.resetAndDestroy();
+    await new Promise((resolve) => socket.once("close", resolve));
+    refusal.reject(new Error("refused"));
+    await serverEndClosed;
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "alive");
   } finally {
     realtime.close();
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+/** A promise with its resolve and reject at hand (Node 20 has no Promise.withResolvers). */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
