@@ -37,12 +37,17 @@ export async function runTestFiles(files, { concurrency, timeoutMs, nodeArgs, ou
       const file = files[index];
       // Node's output for one file does not name it.
       output.write(index, `# test file: ${file}\n`);
+      let text = "";
       const result = await runTestFile(file, {
         timeoutMs,
         nodeArgs,
         signal,
-        onOutput: (chunk) => output.write(index, chunk),
+        onOutput: (chunk) => {
+          text += chunk;
+          output.write(index, chunk);
+        },
       });
+      result.counts = countsOf(text);
       if (result.timedOut) {
         output.write(
           index,
@@ -58,15 +63,36 @@ export async function runTestFiles(files, { concurrency, timeoutMs, nodeArgs, ou
   return results;
 }
 
-/** One line per failed file, and a count. */
+const COUNTED = ["tests", "pass", "fail", "cancelled", "skipped", "todo"];
+
+/**
+ * The totals a file's run ends with (`# tests 12` in TAP, `ℹ tests 12` in spec), each 0 when
+ * missing (a file killed or crashed before its summary).
+ */
+export function countsOf(text) {
+  const counts = Object.fromEntries(COUNTED.map((name) => [name, 0]));
+  for (const match of text.matchAll(/^(?:# |ℹ )(\w+) (\d+)$/gm)) {
+    if (COUNTED.includes(match[1])) counts[match[1]] = Number(match[2]);
+  }
+  return counts;
+}
+
+/** The tests' totals over every file, one line per failed file, and a count of the files. */
 export function summarize(results) {
   const ran = results.filter(Boolean);
   const failed = ran.filter((result) => !result.passed);
+  const totals = Object.fromEntries(
+    COUNTED.map((name) => [
+      name,
+      ran.reduce((sum, result) => sum + (result.counts?.[name] ?? 0), 0),
+    ]),
+  );
+  const tally = COUNTED.map((name) => `${name} ${totals[name]}`).join(", ");
   const lines = failed.map((result) =>
     result.timedOut ? `  ${result.file}: timed out` : `  ${result.file}: ${result.exit}`,
   );
   const head = failed.length
     ? `${failed.length} of ${ran.length} test files failed:`
     : `all ${ran.length} test files passed`;
-  return [head, ...lines].join("\n") + "\n";
+  return [`all files: ${tally}`, head, ...lines].join("\n") + "\n";
 }

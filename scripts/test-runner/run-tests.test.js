@@ -99,6 +99,13 @@ test("files that end in time pass the run", async (t) => {
   assert.match(output, /all 1 test files passed/);
 });
 
+test("the summary adds up every file's tests", async (t) => {
+  const root = scratchRepo(t, ["passes", "passes-and-skips"]);
+  const { code, output } = await runRunner(root, { BACKSTATE_TEST_FILE_TIMEOUT_MS: "60000" });
+  assert.equal(code, 0, output);
+  assert.match(output, /^all files: tests 3, pass 2, fail 0, cancelled 0, skipped 1, todo 0$/m);
+});
+
 test("a time limit that is not a positive number of ms is refused", async (t) => {
   const root = scratchRepo(t, ["passes"]);
   const { code, output } = await runRunner(root, { BACKSTATE_TEST_FILE_TIMEOUT_MS: "10m" });
