@@ -5,7 +5,15 @@ import { runLoadFor, type LoadResult } from "../engine/load.js";
 import { instanceName } from "../engine/toggle-machine.js";
 import type { LoadClient } from "./lean-client.js";
 
-export type Side = { name: string; send: () => Promise<unknown> };
+export type Side = {
+  name: string;
+  send: () => Promise<unknown>;
+  /** CPU seconds the side's server has spent so far on the thread it is bound by, if measured. */
+  boundThreadSeconds?: () => number;
+};
+
+/** One round of one side, with its bound thread's CPU seconds over the round (when measured). */
+export type RoundResult = LoadResult & { boundThreadSeconds?: number };
 
 const toggle = { event: "toggle" };
 
@@ -38,17 +46,33 @@ export type RoundOptions = {
 export async function runRounds(
   sides: readonly Side[],
   options: RoundOptions,
-): Promise<Map<string, LoadResult[]>> {
+): Promise<Map<string, RoundResult[]>> {
   const { rounds, seconds, warmupSeconds, concurrency } = options;
   for (const side of sides) await runLoadFor(warmupSeconds, concurrency, side.send);
-  const results = new Map<string, LoadResult[]>(sides.map((side) => [side.name, []]));
+  const results = new Map<string, RoundResult[]>(sides.map((side) => [side.name, []]));
   for (let round = 0; round < rounds; round++) {
     const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
     for (const side of order) {
-      results.get(side.name)!.push(await runLoadFor(seconds, concurrency, side.send));
+      const before = side.boundThreadSeconds?.();
+      const result: RoundResult = await runLoadFor(seconds, concurrency, side.send);
+      if (before !== undefined) result.boundThreadSeconds = side.boundThreadSeconds!() - before;
+      results.get(side.name)!.push(result);
     }
   }
   return results;
+}
+
+/**
+ * The median over the rounds of the bound thread's CPU per event, in µs; undefined when the
+ * side was not measured.
+ */
+export function boundThreadMicrosPerEvent(results: RoundResult[]): number | undefined {
+  const perEvent = results.flatMap((r) =>
+    r.boundThreadSeconds === undefined || !Number.isFinite(r.boundThreadSeconds) || r.events === 0
+      ? []
+      : [(r.boundThreadSeconds * 1e6) / r.events],
+  );
+  return perEvent.length === 0 ? undefined : median(perEvent);
 }
 
 function median(values: number[]): number {

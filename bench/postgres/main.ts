@@ -8,6 +8,9 @@
 // Every server runs in child processes of its own, each side on a fresh schema (dropped at the
 // end); this process is only the load generator, whose ceiling is measured first. Rounds
 // alternate the sides' order, so drift on a shared machine hits them alike; figures are medians.
+// It also reads how much CPU each PostgreSQL side's main thread spent per event: both are single
+// Node processes, so on a machine with cores to spare that, not this machine's sharing, sets the
+// ratio between them.
 // On a small machine every process (the nodes, their sandboxes, PostgreSQL, this load generator)
 // shares the same cores, so two nodes there measure the cost of splitting one machine's load in
 // two (each node's batches get smaller, and its per-event overhead larger), not how a cluster of
@@ -23,7 +26,15 @@ import { instanceName } from "../engine/toggle-machine.js";
 import { startChild, type Child } from "../http/child.js";
 import { HttpClient } from "../http/client.js";
 import { LeanHttpClient, type LoadClient } from "../http/lean-client.js";
-import { medianOf, perRound, runRounds, toggleSender, type Side } from "../http/rounds.js";
+import {
+  boundThreadMicrosPerEvent,
+  medianOf,
+  perRound,
+  runRounds,
+  toggleSender,
+  type Side,
+} from "../http/rounds.js";
+import { threadSchedSeconds } from "../profile/machine-cpu.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { createInstances, deployToggle } from "../realtime/setup.js";
 
@@ -38,6 +49,15 @@ const DATABASE_URL =
   process.env.BACKSTATE_TEST_PG_URL ??
   "postgres://postgres@127.0.0.1:5432/test";
 const toggle = { event: "toggle" };
+
+/**
+ * CPU seconds a server's main thread has run: both servers are single Node processes whose main
+ * thread, on a machine with cores to spare, bounds their rate (the database's work runs elsewhere).
+ * NaN where /proc has no schedstat.
+ */
+function mainThreadSeconds(pid: number): number {
+  return threadSchedSeconds(pid).running;
+}
 
 /** Starts a child with `env` added to this process's environment (fork copies it then). */
 function startWith<T>(script: string, env: Record<string, string>): Promise<Child<T>> {
@@ -108,6 +128,7 @@ try {
     {
       name: "Backstate, PostgreSQL, 1 node",
       send: toggleSender([loadOf(one)], await setUp(one.info, oneClient), INSTANCES),
+      boundThreadSeconds: () => mainThreadSeconds(one.pid),
     },
     {
       name: "Backstate, PostgreSQL, 2 nodes",
@@ -121,7 +142,11 @@ try {
       name: "Backstate, SQLite (default)",
       send: toggleSender([loadOf(sqlite)], await setUp(sqlite.info, sqliteClient), INSTANCES),
     },
-    { name: "baseline, PostgreSQL", send: toggleSender([baselineLoad], {}, INSTANCES) },
+    {
+      name: "baseline, PostgreSQL",
+      send: toggleSender([baselineLoad], {}, INSTANCES),
+      boundThreadSeconds: () => mainThreadSeconds(baseline.pid),
+    },
   ];
 
   // The load generator's ceiling: the same requests to an endpoint that does no work.
@@ -157,6 +182,15 @@ try {
   console.log(
     `1 node on PostgreSQL vs the PostgreSQL baseline: ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? "meets" : "MISSES"})`,
   );
+  const oneMicros = boundThreadMicrosPerEvent(rounds.get(sides[0]!.name)!);
+  const handMicros = boundThreadMicrosPerEvent(rounds.get(sides[3]!.name)!);
+  if (oneMicros !== undefined && handMicros !== undefined) {
+    console.log(
+      `main thread CPU per event: 1 node ${Math.round(oneMicros)} µs, baseline ${Math.round(handMicros)} µs: ` +
+        `with a core for each main thread (and the database's own cores), 1 node would be about ` +
+        `${(handMicros / oneMicros).toFixed(2)}x the baseline`,
+    );
+  }
   console.log(
     `2 nodes vs 1 node: ${(pgTwo.eventsPerSecond / pgOne.eventsPerSecond).toFixed(2)}x; ` +
       `1 node on PostgreSQL vs SQLite: ${(pgOne.eventsPerSecond / sqliteDefault.eventsPerSecond).toFixed(2)}x`,
