@@ -27,7 +27,7 @@ export type ConnectionCapOptions = {
   reclaimSendingAfterMs?: number;
   /**
    * The most connections one client (an IPv4 address, an IPv6 /64) holds at once, so that no one
-   * client can keep the others out; 0: no limit. Clients on this machine and its private networks
+   * client can keep the others out; 0: no limit. Clients on loopback and on private networks
    * (proxies, most likely) are not limited unless limitLocalAddresses. Default 0.
    */
   maxConnectionsPerAddress?: number;
@@ -178,7 +178,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     });
     socket.end(answer);
     // What the client sent is read and dropped: a socket closed with bytes unread is reset, and
-    // the reset could reach the client before the 503 does.
+    // the reset could reach the client before the 503 (or 429) does.
     socket.resume();
   };
 

@@ -17,7 +17,7 @@ export function defaultMaxConnectionsPerAddress(maxConnections: number): number 
 }
 
 /**
- * This machine and the networks a node's own proxies and load balancers sit in. A connection
+ * Loopback and the networks a node's own proxies and load balancers sit in. A connection
  * from one of them most likely carries many clients (a reverse proxy on loopback, a Docker
  * bridge's gateway, a Kubernetes ingress): its address's share would cap them all together, and
  * only the proxy can tell them apart. Narrower than address-kind.ts's "not public" list on
@@ -41,7 +41,7 @@ LOCAL_NETWORKS.addSubnet("fe80::", 10, "ipv6"); // link-local
 const SIX_TO_FOUR = new BlockList();
 SIX_TO_FOUR.addSubnet("2002::", 16, "ipv6");
 
-/** The client a remote address counts as, and whether it is on this machine or its network. */
+/** The client a remote address counts as, and whether it is on loopback or a private network. */
 export type Client = { key: string; local: boolean };
 
 /**
@@ -92,7 +92,7 @@ export type Admission = { admitted: true; release(): void } | { admitted: false;
 export type ConnectionsPerAddressOptions = {
   /** The most connections one client holds at once; 0: no limit. */
   maxPerAddress: number;
-  /** Limit clients on this machine and its networks too (tests, whose clients are all there). */
+  /** Limit clients on loopback and private networks too (tests, whose clients are all there). */
   limitLocal?: boolean;
 };
 
@@ -112,8 +112,10 @@ export class ConnectionsPerAddress {
 
   /** Counts a new connection from `remoteAddress`, unless its client holds its share already. */
   admit(remoteAddress: string | undefined): Admission {
+    // With no limit, no address is worth reading (that costs microseconds a connection).
+    if (this.#max === 0) return { admitted: true, release: () => {} };
     const client = clientOf(remoteAddress);
-    if (this.#max === 0 || client === undefined || (client.local && !this.#limitLocal)) {
+    if (client === undefined || (client.local && !this.#limitLocal)) {
       return { admitted: true, release: () => {} };
     }
     const { key } = client;

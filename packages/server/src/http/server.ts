@@ -37,7 +37,7 @@ export type ServerOptions = BackstateOptions & {
   maxConnections?: number;
   /**
    * Connections one client (an IPv4 address, an IPv6 /64) holds at once; past it, its new ones are
-   * answered 429. Clients on this machine and private networks (proxies) are not limited.
+   * answered 429. Clients on loopback and on private networks (proxies) are not limited.
    * Default a quarter of maxConnections, at least 64; 0: no limit (connections-per-address.ts).
    */
   maxConnectionsPerAddress?: number;
