@@ -12,8 +12,6 @@ import { performance } from "node:perf_hooks";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { signToken } from "@backstate/token";
-import { StateBackedClient } from "@statebacked/client";
-import WebSocket from "ws";
 import { ensureBootstrapAdmin, mintAdminSession } from "../../src/auth/admin-sessions.js";
 import { systemClock } from "../../src/engine/clock.js";
 import { randomIds } from "../../src/engine/ids.js";
@@ -24,8 +22,7 @@ import { testDatabaseUrl } from "../store/postgres-support.js";
 import type { ApiResponse } from "../support/api-server.js";
 import { startClusterNode, type ClusterNode } from "../support/cluster-node.js";
 import { dropSchema, freshSchemaName } from "../support/store-target.js";
-
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+import { officialClient } from "../support/official-client.js";
 
 // Appends each "add" event's id to its context; "arm" starts a timer that counts a tick.
 const LOG_MACHINE = `
@@ -87,11 +84,7 @@ if (url !== undefined) {
     const bootstrap = await ensureBootstrapAdmin(store, randomIds, systemClock);
     orgId = bootstrap.orgId;
     const session = await mintAdminSession(store, randomIds, systemClock, bootstrap.userId);
-    const admin = new StateBackedClient(session.token, {
-      apiHost: nodes[0]!.url,
-      orgId,
-      WebSocket: WebSocket as unknown as ClientWebSocket,
-    });
+    const admin = officialClient(nodes[0]!.url, session.token, { orgId });
     await admin.machines.create("log");
     await admin.machineVersions.create("log", { code: LOG_MACHINE, makeCurrent: true });
     const key = await admin.keys.create({ name: "cluster", use: "production" });

@@ -4,9 +4,11 @@
 // ones absent rather than null, dates as Date.toISOString() writes them).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { StateBackedClient, errors } from "@statebacked/client";
+import type { StateBackedClient } from "@statebacked/client";
+import { errors } from "@statebacked/client";
 import { PAGE_SIZE } from "../../src/http/cursor.js";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { adminClient } from "../support/official-client.js";
 
 // One page and a bit: the second page must exist and be short.
 const ROWS = PAGE_SIZE + 3;
@@ -68,7 +70,7 @@ function assertKeys(row: object, required: string[], optional: string[] = []): v
 
 before(async () => {
   api = await startApiServer();
-  admin = new StateBackedClient(api.adminToken, { apiHost: api.url, orgId: api.orgId });
+  admin = adminClient(api);
 });
 
 after(() => api.dispose());

@@ -4,12 +4,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { StateBackedClient, errors } from "@statebacked/client";
-import WebSocket from "ws";
+import type { StateBackedClient } from "@statebacked/client";
+import { errors } from "@statebacked/client";
 import { bundleFixture } from "../support/bundles.js";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
-
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+import { officialClient } from "../support/official-client.js";
 
 // A toggle whose authorizers depend on the caller: allowWrite refuses "mallory" and the event
 // "forbidden"; allowRead refuses "eve". Imports xstate, as users' own bundles do.
@@ -45,11 +44,7 @@ let admin: StateBackedClient;
 let userKey: ApiKey;
 
 function clientWith(token: string | (() => Promise<string>), opts: object = {}): StateBackedClient {
-  return new StateBackedClient(token, {
-    apiHost: api.url,
-    WebSocket: WebSocket as unknown as ClientWebSocket,
-    ...opts,
-  });
+  return officialClient(api.url, token, opts);
 }
 
 function userClient(sub: string, key: ApiKey = userKey): StateBackedClient {

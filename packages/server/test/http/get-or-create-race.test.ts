@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { StateBackedClient } from "@statebacked/client";
 import { startAnotherNode, startApiServer, type ApiServer } from "../support/api-server.js";
+import { adminClient } from "../support/official-client.js";
 
 const CLIENTS = 10;
 const ROUNDS = 3;
@@ -39,7 +40,7 @@ before(async () => {
   api = await startApiServer();
   const onPostgres = api.store.options.databaseUrl !== undefined;
   other = onPostgres ? await startAnotherNode(api) : api;
-  const admin = new StateBackedClient(api.adminToken, { apiHost: api.url, orgId: api.orgId });
+  const admin = adminClient(api);
   await admin.machines.create("lobby");
   await admin.machineVersions.create("lobby", { code: MACHINE, makeCurrent: true });
 });

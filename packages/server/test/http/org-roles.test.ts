@@ -10,6 +10,7 @@ import { systemClock } from "../../src/engine/clock.js";
 import { randomIds } from "../../src/engine/ids.js";
 import type { OrgRole } from "../../src/store/store.js";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { adminClient } from "../support/official-client.js";
 
 const MACHINE = `
 import { createMachine } from "xstate";
@@ -23,7 +24,7 @@ let owner: StateBackedClient;
 
 before(async () => {
   api = await startApiServer();
-  owner = new StateBackedClient(api.adminToken, { apiHost: api.url, orgId: api.orgId });
+  owner = adminClient(api);
   await owner.machines.create("door");
   await owner.machineVersions.create("door", { code: MACHINE, makeCurrent: true });
   await owner.machineInstances.create("door", { slug: "front" });

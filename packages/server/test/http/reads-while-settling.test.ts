@@ -4,11 +4,9 @@
 // and a realtime subscription answer at once, with the committed state.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { StateBackedClient } from "@statebacked/client";
-import WebSocket from "ws";
+import type { StateBackedClient } from "@statebacked/client";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
-
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+import { adminClient } from "../support/official-client.js";
 
 const MACHINE = `
 import { createMachine, fromCallback } from "xstate";
@@ -31,11 +29,7 @@ let client: StateBackedClient;
 before(async () => {
   // Long enough that the waiting request cannot end by timing out while the test reads.
   api = await startApiServer({ settleTimeoutMs: 60_000 });
-  client = new StateBackedClient(api.adminToken, {
-    apiHost: api.url,
-    orgId: api.orgId,
-    WebSocket: WebSocket as unknown as ClientWebSocket,
-  });
+  client = adminClient(api);
   await client.machines.create("worker");
   await client.machineVersions.create("worker", { code: MACHINE, makeCurrent: true });
 });

@@ -9,7 +9,8 @@ import { createHmac, createPrivateKey, createPublicKey, type JsonWebKey } from "
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { StateBackedClient, errors } from "@statebacked/client";
+import type { StateBackedClient } from "@statebacked/client";
+import { errors } from "@statebacked/client";
 import {
   SignJWT,
   exportJWK,
@@ -18,11 +19,10 @@ import {
   type JWK,
   type JWTPayload,
 } from "jose";
-import WebSocket from "ws";
 import { TokenExchange } from "../../src/auth/token-exchange/exchange.js";
 import { startApiServer, type ApiResponse, type ApiServer } from "../support/api-server.js";
+import { adminClient, officialClient } from "../support/official-client.js";
 
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
 type Json = Record<string, unknown>;
 
 const GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -166,10 +166,7 @@ let n = 0;
 const fresh = (prefix: string) => `${prefix}-${++n}`;
 
 function clientWith(config: ConstructorParameters<typeof StateBackedClient>[0]) {
-  return new StateBackedClient(config, {
-    apiHost: api.url,
-    WebSocket: WebSocket as unknown as ClientWebSocket,
-  });
+  return officialClient(api.url, config);
 }
 
 /** POST /tokens, form-encoded like the official client; answers status and parsed body. */
@@ -254,11 +251,7 @@ before(async () => {
   );
   services.tokenExchange = devExchange;
 
-  admin = new StateBackedClient(api.adminToken, {
-    apiHost: api.url,
-    orgId: api.orgId,
-    WebSocket: WebSocket as unknown as ClientWebSocket,
-  });
+  admin = adminClient(api);
   await admin.machines.create(MACHINE);
   await admin.machineVersions.create(MACHINE, { code: NOTES, clientInfo: "1", makeCurrent: true });
 

@@ -3,8 +3,9 @@
 // rows); its answer's ts never goes back. Driven by the official client.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { StateBackedClient } from "@statebacked/client";
+import type { StateBackedClient } from "@statebacked/client";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { adminClient } from "../support/official-client.js";
 
 const MACHINE = `
 import { createMachine, assign } from "xstate";
@@ -26,7 +27,7 @@ let client: StateBackedClient;
 
 before(async () => {
   api = await startApiServer();
-  client = new StateBackedClient(api.adminToken, { apiHost: api.url, orgId: api.orgId });
+  client = adminClient(api);
   await client.machines.create("gate");
   await client.machineVersions.create("gate", { code: MACHINE, makeCurrent: true });
 });

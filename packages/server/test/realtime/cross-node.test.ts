@@ -4,9 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { StateBackedClient } from "@statebacked/client";
 import pg from "pg";
-import WebSocket from "ws";
 import type { Logger } from "../../src/engine/logger.js";
 import { channelOf } from "../../src/store/postgres/notices.js";
 import {
@@ -17,8 +15,7 @@ import {
 } from "../support/api-server.js";
 import { runOnPostgres } from "../support/store-target.js";
 import { openSocket, rtUrl, type Message } from "./raw-socket.js";
-
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+import { officialClient } from "../support/official-client.js";
 
 const COUNTER = `
 import { createMachine, assign } from "xstate";
@@ -64,11 +61,7 @@ await runOnPostgres("realtime across nodes", () => {
   });
 
   function clientFor(node: ApiServer, token: string | (() => Promise<string>), opts = {}) {
-    return new StateBackedClient(token, {
-      apiHost: node.url,
-      WebSocket: WebSocket as unknown as ClientWebSocket,
-      ...opts,
-    });
+    return officialClient(node.url, token, opts);
   }
   const user = (node: ApiServer) => clientFor(node, () => node.tokenFor(key, { sub: "u" }));
 

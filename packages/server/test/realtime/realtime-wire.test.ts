@@ -4,12 +4,9 @@
 // session, and another org's instance of the same name staying out of reach.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { StateBackedClient } from "@statebacked/client";
-import WebSocket from "ws";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
 import { openSocket, rtUrl, type Message } from "./raw-socket.js";
-
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+import { adminClient } from "../support/official-client.js";
 
 // A context with no `public` at all: nothing of it may reach an end user.
 const PRIVATE = `
@@ -152,11 +149,7 @@ describe("instance-update frames", () => {
 describe("orgs on /rt", () => {
   test("an admin session names its org in the query, as the official client does", async () => {
     await api.admin("POST", "/machines/private", { slug: "admin-watch" });
-    const admin = new StateBackedClient(api.adminToken, {
-      apiHost: api.url,
-      orgId: api.orgId,
-      WebSocket: WebSocket as unknown as ClientWebSocket,
-    });
+    const admin = adminClient(api);
     const seen: unknown[] = [];
     const failures: unknown[] = [];
     const unsubscribe = admin.machineInstances.subscribe(

@@ -3,13 +3,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { StateBackedClient, errors } from "@statebacked/client";
+import { errors } from "@statebacked/client";
 import WebSocket from "ws";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
 import { openSocket, rtUrl, type Message, type RawSocket } from "./raw-socket.js";
 import { MAX_PRECHECKED_READERS } from "../../src/engine/read-audience.js";
-
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+import { officialClient } from "../support/official-client.js";
 
 // A counter whose "secret" state only its owner may read, with a durable timer and a payload
 // event that makes each update large (to fill a slow reader's buffers quickly).
@@ -57,11 +56,7 @@ before(async () => {
 after(() => api.dispose());
 
 function clientFor(token: string | (() => Promise<string>), opts: object = {}) {
-  return new StateBackedClient(token, {
-    apiHost: api.url,
-    WebSocket: WebSocket as unknown as ClientWebSocket,
-    ...opts,
-  });
+  return officialClient(api.url, token, opts);
 }
 
 const user = (sub: string) => clientFor(() => api.tokenFor(key, { sub }));

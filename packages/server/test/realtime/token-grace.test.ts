@@ -7,14 +7,11 @@ import assert from "node:assert/strict";
 import type { Duplex } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { StateBackedClient } from "@statebacked/client";
-import WebSocket from "ws";
 import { systemClock, type Clock } from "../../src/engine/clock.js";
 import { DEFAULT_TOKEN_GRACE_SECONDS } from "../../src/realtime/realtime-server.js";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
 import { openSocket, rtUrl, type Message, type RawSocket } from "./raw-socket.js";
-
-type ClientWebSocket = NonNullable<ConstructorParameters<typeof StateBackedClient>[1]>["WebSocket"];
+import { officialClient } from "../support/official-client.js";
 
 const COUNTER = `
 import { createMachine, assign } from "xstate";
@@ -147,10 +144,7 @@ describe("with the default grace", () => {
     };
     api.server.httpServer.on("upgrade", onUpgrade);
     const token = await served.token(60);
-    const client = new StateBackedClient(token, {
-      apiHost: api.url,
-      WebSocket: WebSocket as unknown as ClientWebSocket,
-    });
+    const client = officialClient(api.url, token);
     const counts: number[] = [];
     const failures: unknown[] = [];
     const count = (update: { publicContext?: unknown }) =>
