@@ -3,7 +3,7 @@
 // requests (never idle, never slow, so never reclaimed at the cap) could hold most of the places
 // and keep everyone else out.
 import { BlockList, isIP } from "node:net";
-import { embeddedIpv4 } from "../net/address-kind.js";
+import { canonicalIpv6, ipv4InCanonical } from "../net/address-kind.js";
 
 /** The share a client gets whatever the cap, so that a benchmark or a busy proxy fits in it. */
 export const MIN_CONNECTIONS_PER_ADDRESS = 64;
@@ -57,9 +57,10 @@ export function clientOf(remoteAddress: string | undefined): Client | undefined 
   const family = isIP(address);
   if (family === 4) return ipv4Client(address);
   if (family !== 6) return undefined;
-  const ipv4 = embeddedIpv4(address);
-  if (ipv4 !== undefined) return ipv4Client(ipv4);
   const canonical = canonicalIpv6(address);
+  if (canonical === undefined) return undefined;
+  const ipv4 = ipv4InCanonical(canonical);
+  if (ipv4 !== undefined) return ipv4Client(ipv4);
   if (LOCAL_NETWORKS.check(address, "ipv6")) return { key: canonical, local: true };
   // A 6to4 address's /48 is derived from one IPv4 address: that address's 65,536 /64s, one client.
   const block = SIX_TO_FOUR.check(address, "ipv6") ? 48 : 64;
@@ -68,11 +69,6 @@ export function clientOf(remoteAddress: string | undefined): Client | undefined 
 
 function ipv4Client(address: string): Client {
   return { key: address, local: LOCAL_NETWORKS.check(address, "ipv4") };
-}
-
-/** One canonical form (lowercase, compressed) for each IPv6 address. */
-function canonicalIpv6(address: string): string {
-  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
 }
 
 /** The first `groups` groups of a canonical IPv6 address (no dotted tail), each as written there. */

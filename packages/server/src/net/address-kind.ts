@@ -84,13 +84,24 @@ export function classifyAddress(address: string): AddressKind {
 
 /** For `::ffff:a.b.c.d`, `::ffff:XXXX:XXXX` and NAT64 `64:ff9b::XXXX:XXXX`: the IPv4 address. */
 export function embeddedIpv4(address: string): string | undefined {
-  // The URL parser writes every IPv6 address in one canonical, compressed, lowercase form.
-  let canonical: string;
+  const canonical = canonicalIpv6(address);
+  return canonical === undefined ? undefined : ipv4InCanonical(canonical);
+}
+
+/**
+ * An IPv6 address in its one canonical form (compressed, lowercase, as the URL parser writes
+ * it), so that every spelling of it compares equal; undefined for what is not one.
+ */
+export function canonicalIpv6(address: string): string | undefined {
   try {
-    canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
   } catch {
     return undefined;
   }
+}
+
+/** embeddedIpv4, for an address already in canonicalIpv6's form. */
+export function ipv4InCanonical(canonical: string): string | undefined {
   const match = /^(?:::ffff|64:ff9b:):([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
   if (!match) return undefined;
   const high = Number.parseInt(match[1]!, 16);
