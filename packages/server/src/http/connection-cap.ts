@@ -116,8 +116,18 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
    */
   const sending = new Map<Duplex, { since: number; request: IncomingMessage }>();
   let refusing = 0;
-  let warnedAt = -Infinity;
-  let warnedOfShareAt = -Infinity;
+
+  /** A warning logged at most once per WARN_EVERY_MS, however often it is called. */
+  const rateLimited = (message: string) => {
+    let warnedAt = -Infinity;
+    return (fields: Record<string, unknown>) => {
+      if (now() - warnedAt < WARN_EVERY_MS) return;
+      warnedAt = now();
+      logger.warn(message, fields);
+    };
+  };
+  const warnAtCap = rateLimited("at the connection cap: refusing new connections");
+  const warnAtShare = rateLimited("a client holds its share of connections: refusing its new ones");
 
   const reclaim = (socket: Duplex) => {
     idle.delete(socket);
@@ -149,21 +159,12 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   };
 
   const refuseAtCap = (socket: Duplex) => {
-    if (now() - warnedAt >= WARN_EVERY_MS) {
-      warnedAt = now();
-      logger.warn("at the connection cap: refusing new connections", { maxConnections });
-    }
+    warnAtCap({ maxConnections });
     refuse(socket, AT_CAP);
   };
 
   const refuseAtShare = (socket: Duplex, client: string) => {
-    if (now() - warnedOfShareAt >= WARN_EVERY_MS) {
-      warnedOfShareAt = now();
-      logger.warn("a client holds its share of connections: refusing its new ones", {
-        client,
-        maxConnectionsPerAddress,
-      });
-    }
+    warnAtShare({ client, maxConnectionsPerAddress });
     refuse(socket, AT_SHARE);
   };
 

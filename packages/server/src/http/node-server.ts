@@ -34,7 +34,7 @@ export type HttpServerOptions = {
   maxConnections?: number;
   /** Connections one client holds at once; default: see defaultMaxConnectionsPerAddress; 0: no limit. */
   maxConnectionsPerAddress?: number;
-  /** Clients on this machine and its private networks count against their share too (tests). */
+  /** Clients on loopback and private networks count against their share too (tests). */
   limitLocalAddresses?: boolean;
   /** How long a written answer may take to go out before its connection is cut (tests). */
   responseDeliveryMs?: number;
