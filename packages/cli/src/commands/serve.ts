@@ -19,6 +19,8 @@ export type ServeOptions = {
   showToken?: boolean;
   /** PostgreSQL instead of the embedded SQLite database: several nodes may share it. */
   databaseUrl?: string;
+  /** Connections this node's PostgreSQL pool opens at most (the store's default: 10). */
+  databasePoolSize?: number;
   /** Identity providers may serve their JWKS from loopback (development). */
   allowLoopbackJwks?: boolean;
   /** Identity providers may serve their JWKS from private addresses (inside your network). */
@@ -41,6 +43,10 @@ export type ServeOptions = {
 
 /** The longest delay a Node.js timer takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A pool of one would let a commit waiting for a locked row stall every other commit. */
+const MIN_DATABASE_POOL_SIZE = 2;
+/** Far past what one PostgreSQL server accepts (max_connections is 100 by default). */
+const MAX_DATABASE_POOL_SIZE = 1_000;
 /** Ten years: past that, issue tokens that live longer. */
 const MAX_TOKEN_GRACE_SECONDS = 10 * 365 * 24 * 3600;
 
@@ -74,6 +80,22 @@ export function registerServe(program: Command): void {
       )
         .env("BACKSTATE_DATABASE_URL")
         .argParser(parsePostgresUrl),
+    )
+    .addOption(
+      new Option(
+        "--database-pool-size <count>",
+        "with --database-url: connections this node's pool opens at most, besides one that listens for other nodes' changes (default 10)",
+      )
+        .env("BACKSTATE_DATABASE_POOL_SIZE")
+        // At least 2: a commit waiting for a row another transaction holds keeps its connection
+        // (up to half the pool), and the other commits need one meanwhile.
+        .argParser(
+          wholeNumberFrom(
+            MIN_DATABASE_POOL_SIZE,
+            MAX_DATABASE_POOL_SIZE,
+            "a number of connections",
+          ),
+        ),
     )
     .addOption(
       new Option(
@@ -190,6 +212,13 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
   const { jsonLogger, startServer } = await import("@backstate/server");
   const { ensureAdminCredentials } = await import("../bootstrap.js");
   logger ??= jsonLogger;
+  if (options.databasePoolSize !== undefined && options.databaseUrl === undefined) {
+    // SQLite has no pool: a size given for it is a mistake the operator should hear about.
+    throw new CliError(
+      "--database-pool-size (BACKSTATE_DATABASE_POOL_SIZE) needs --database-url: the embedded SQLite database has no connection pool",
+      EXIT_USAGE,
+    );
+  }
   const dataDir = resolve(options.dataDir);
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -208,6 +237,9 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
       logger,
       ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
       ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
+      ...(options.databasePoolSize !== undefined
+        ? { postgres: { poolSize: options.databasePoolSize } }
+        : {}),
       ...(options.settleTimeout !== undefined ? { settleTimeoutMs: options.settleTimeout } : {}),
       ...(options.instanceCacheSize !== undefined
         ? { instanceCacheSize: options.instanceCacheSize }
