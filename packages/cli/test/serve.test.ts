@@ -378,13 +378,12 @@ test(
     const slug = { orgId, body: { slug: "one" } };
     assert.equal((await call(server.url, token, "POST", "/machines/hangs", slug)).status, 200);
 
-    const sentAt = Date.now();
+    // The default would hold this request for 90 s, past the test's own limit (60 s): no clock
+    // is read here, an answer at all is what shows the flag took effect.
     const hung = await call(server.url, token, "POST", "/machines/hangs/i/one/events", {
       orgId,
       body: { event: { type: "hang" } },
     });
-    // The default would hold this request for 90 s.
-    assert.ok(Date.now() - sentAt < 20_000, "answered after the settle timeout, not 90 s");
     assert.equal(hung.status, 200, JSON.stringify(hung));
     assert.equal((hung.body as { state: unknown }).state, "hanging");
     // The service was stopped at the deadline: its error event comes before the next event.
