@@ -208,10 +208,6 @@ function switchesFromEnvironment(command: Command): Partial<ServeOptions> {
 
 /** Runs until SIGINT or SIGTERM has closed the server. */
 export async function serve(options: ServeOptions, logger?: Logger): Promise<void> {
-  // Loaded here, not at the top: --help and usage errors answer without loading the server.
-  const { jsonLogger, startServer } = await import("@backstate/server");
-  const { ensureAdminCredentials } = await import("../bootstrap.js");
-  logger ??= jsonLogger;
   if (options.databasePoolSize !== undefined && options.databaseUrl === undefined) {
     // SQLite has no pool: a size given for it is a mistake the operator should hear about.
     throw new CliError(
@@ -219,6 +215,10 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
       EXIT_USAGE,
     );
   }
+  // Loaded here, not at the top: --help and usage errors answer without loading the server.
+  const { jsonLogger, startServer } = await import("@backstate/server");
+  const { ensureAdminCredentials } = await import("../bootstrap.js");
+  logger ??= jsonLogger;
   const dataDir = resolve(options.dataDir);
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
