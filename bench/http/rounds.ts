@@ -18,18 +18,26 @@ export type RoundResult = LoadResult & { boundThreadSeconds?: number };
 const toggle = { event: "toggle" };
 
 /**
- * A side's send: POST one toggle to a random one of `instances` instances (through each client
- * in turn), which must answer 200.
+ * How a side with several nodes spreads its events: to each node in turn (a round-robin load
+ * balancer), or each instance's always to the same node (a balancer that hashes the instance's path).
+ */
+export type Routing = "rotate" | "by-instance";
+
+/**
+ * A side's send: POST one toggle to a random one of `instances` instances, through `clients` as
+ * `routing` says, which must answer 200.
  */
 export function toggleSender(
   clients: LoadClient[],
   headers: Record<string, string>,
   instances: number,
+  routing: Routing = "rotate",
 ): () => Promise<unknown> {
   let next = 0;
   return async () => {
-    const client = clients[next++ % clients.length]!;
-    const path = `/machines/toggle/i/${instanceName(Math.floor(Math.random() * instances))}/events`;
+    const instance = Math.floor(Math.random() * instances);
+    const client = clients[(routing === "rotate" ? next++ : instance) % clients.length]!;
+    const path = `/machines/toggle/i/${instanceName(instance)}/events`;
     const reply = await client.call("POST", path, toggle, headers);
     if (reply.status !== 200) throw new Error(`POST ${path}: ${reply.status} ${reply.body}`);
   };

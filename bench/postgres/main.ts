@@ -1,7 +1,9 @@
 // bench/postgres: send-event events/s and p50/p99 latency over HTTP on loopback, for the toggle
 // machine over 1,000 instances at concurrency 64, in one run, on four sides:
 //   - Backstate on PostgreSQL, one node;
-//   - Backstate on PostgreSQL, two nodes on one schema (the load split between them);
+//   - Backstate on PostgreSQL, two nodes on one schema, the load split between them by turns (a
+//     round-robin load balancer), and the same two nodes with each instance's events sent to one
+//     of them (a balancer that hashes the instance's path);
 //   - Backstate on its SQLite default (bench/http's server);
 //   - a hand-written baseline on PostgreSQL (baseline-server.ts: node:http + XState v5's pure
 //     transition + pg, load-transition-save per request in one transaction).
@@ -124,6 +126,8 @@ try {
     await createInstances(client, token!, names, CONCURRENCY);
     return { authorization: `Bearer ${token}` };
   };
+  const twoHeaders = await setUp(twoA.info, twoClients[0]!);
+  const twoLoads = [loadOf(twoA), loadOf(twoB)];
   const sides: Side[] = [
     {
       name: "Backstate, PostgreSQL, 1 node",
@@ -132,11 +136,11 @@ try {
     },
     {
       name: "Backstate, PostgreSQL, 2 nodes",
-      send: toggleSender(
-        [loadOf(twoA), loadOf(twoB)],
-        await setUp(twoA.info, twoClients[0]!),
-        INSTANCES,
-      ),
+      send: toggleSender(twoLoads, twoHeaders, INSTANCES),
+    },
+    {
+      name: "Backstate, PostgreSQL, 2 nodes by instance",
+      send: toggleSender(twoLoads, twoHeaders, INSTANCES, "by-instance"),
     },
     {
       name: "Backstate, SQLite (default)",
@@ -162,12 +166,9 @@ try {
   });
 
   const result = (name: string) => medianOf(rounds.get(name)!);
-  const [pgOne, pgTwo, sqliteDefault, hand] = sides.map((side) => result(side.name)) as [
-    LoadResult,
-    LoadResult,
-    LoadResult,
-    LoadResult,
-  ];
+  const [pgOne, pgTwo, pgTwoByInstance, sqliteDefault, hand] = sides.map((side) =>
+    result(side.name),
+  ) as [LoadResult, LoadResult, LoadResult, LoadResult, LoadResult];
   const ratio = pgOne.eventsPerSecond / hand.eventsPerSecond;
   const width = Math.max(...sides.map((side) => side.name.length));
   console.log(
@@ -183,7 +184,7 @@ try {
     `1 node on PostgreSQL vs the PostgreSQL baseline: ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? "meets" : "MISSES"})`,
   );
   const oneMicros = boundThreadMicrosPerEvent(rounds.get(sides[0]!.name)!);
-  const handMicros = boundThreadMicrosPerEvent(rounds.get(sides[3]!.name)!);
+  const handMicros = boundThreadMicrosPerEvent(rounds.get(sides[4]!.name)!);
   if (oneMicros !== undefined && handMicros !== undefined) {
     console.log(
       `main thread CPU per event: 1 node ${Math.round(oneMicros)} µs, baseline ${Math.round(handMicros)} µs: ` +
@@ -192,7 +193,8 @@ try {
     );
   }
   console.log(
-    `2 nodes vs 1 node: ${(pgTwo.eventsPerSecond / pgOne.eventsPerSecond).toFixed(2)}x; ` +
+    `2 nodes vs 1 node: ${(pgTwo.eventsPerSecond / pgOne.eventsPerSecond).toFixed(2)}x by turns, ` +
+      `${(pgTwoByInstance.eventsPerSecond / pgOne.eventsPerSecond).toFixed(2)}x by instance; ` +
       `1 node on PostgreSQL vs SQLite: ${(pgOne.eventsPerSecond / sqliteDefault.eventsPerSecond).toFixed(2)}x`,
   );
 } finally {

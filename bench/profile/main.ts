@@ -7,7 +7,10 @@
 // server's main thread ran and how much it waited for a core, the whole machine's busy and idle
 // shares, and PostgreSQL transactions per event.
 //
-// Run: npm run bench:profile -- [postgres|sqlite|baseline] [seconds]  (default postgres, 10 s).
+// Run: npm run bench:profile -- [postgres|postgres2|postgres2-by-instance|sqlite|baseline] [seconds]
+// (default postgres, 10 s). postgres2 is two nodes on one database, the load split between them by
+// turns (postgres2-by-instance: each instance's events to one of them); the server figures are
+// then the sum of both.
 // BENCH_CONCURRENCY changes the concurrency; BENCH_PG_URL the database (as bench/postgres).
 // For a CPU profile of the server, run the built file under node's profiler: children inherit it,
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/dist/profile/main.js sqlite
@@ -20,7 +23,7 @@ import { instanceName } from "../engine/toggle-machine.js";
 import { startChild, type Child } from "../http/child.js";
 import { HttpClient } from "../http/client.js";
 import { LeanHttpClient } from "../http/lean-client.js";
-import { toggleSender } from "../http/rounds.js";
+import { toggleSender, type Routing } from "../http/rounds.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { descendantsSeconds, ownSeconds } from "../realtime/cpu.js";
 import { createInstances, deployToggle } from "../realtime/setup.js";
@@ -41,9 +44,26 @@ const DATABASE_URL =
   "postgres://postgres@127.0.0.1:5432/test";
 
 const SIDES = {
-  postgres: { title: "Backstate, PostgreSQL, 1 node", script: "../postgres/backstate-server.js" },
-  sqlite: { title: "Backstate, SQLite (default)", script: "../http/backstate-server.js" },
-  baseline: { title: "baseline, PostgreSQL", script: "../postgres/baseline-server.js" },
+  postgres: {
+    title: "Backstate, PostgreSQL, 1 node",
+    script: "../postgres/backstate-server.js",
+    nodes: 1,
+  },
+  // Both nodes on one schema, the load split between them by turns or by instance (as
+  // bench/postgres's two sides of 2 nodes).
+  postgres2: {
+    title: "Backstate, PostgreSQL, 2 nodes",
+    script: "../postgres/backstate-server.js",
+    nodes: 2,
+  },
+  "postgres2-by-instance": {
+    title: "Backstate, PostgreSQL, 2 nodes by instance",
+    script: "../postgres/backstate-server.js",
+    nodes: 2,
+    routing: "by-instance",
+  },
+  sqlite: { title: "Backstate, SQLite (default)", script: "../http/backstate-server.js", nodes: 1 },
+  baseline: { title: "baseline, PostgreSQL", script: "../postgres/baseline-server.js", nodes: 1 },
 } as const;
 type SideName = keyof typeof SIDES;
 
@@ -66,15 +86,21 @@ type Sample = {
   serverThread: { running: number; waiting: number };
 };
 
-function sample(server: number): Sample {
+/** Server figures are summed over the servers (two nodes: both processes). */
+function sample(servers: readonly number[]): Sample {
   const self = process.cpuUsage();
+  const sum = (of: (pid: number) => number) => servers.reduce((total, pid) => total + of(pid), 0);
+  const threads = servers.map((pid) => threadSchedSeconds(pid));
   return {
-    server: ownSeconds(server),
-    children: descendantsSeconds(server),
+    server: sum(ownSeconds),
+    children: sum(descendantsSeconds),
     postgres: postgresCpuSeconds(),
     self: (self.user + self.system) / 1e6,
     machine: machineTimes(),
-    serverThread: threadSchedSeconds(server),
+    serverThread: {
+      running: threads.reduce((total, thread) => total + thread.running, 0),
+      waiting: threads.reduce((total, thread) => total + thread.waiting, 0),
+    },
   };
 }
 
@@ -91,11 +117,16 @@ const usesPostgres = sideName !== "sqlite";
 const database = new pg.Client({ connectionString: DATABASE_URL });
 if (usesPostgres) await database.connect();
 
-let child: Child<BackstateInfo | { url: string }> | undefined;
+const children: Array<Child<BackstateInfo | { url: string }>> = [];
 let client: HttpClient | undefined;
-let load: LeanHttpClient | undefined;
+const loads: LeanHttpClient[] = [];
 try {
-  child = await startChild<BackstateInfo | { url: string }>(side.script);
+  // A second node starts once the first has set the database up (and its admin).
+  for (let n = 0; n < side.nodes; n++) {
+    children.push(await startChild<BackstateInfo | { url: string }>(side.script));
+  }
+  const child = children[0]!;
+  const pids = children.map((node) => node.pid);
   client = new HttpClient(child.info.url, CONCURRENCY);
   let headers: Record<string, string> = {};
   if (sideName !== "baseline") {
@@ -104,14 +135,15 @@ try {
     await createInstances(client, token!, names, CONCURRENCY);
     headers = { authorization: `Bearer ${token}` };
   }
-  load = new LeanHttpClient(child.info.url, CONCURRENCY);
-  const send = toggleSender([load], headers, INSTANCES);
+  for (const node of children) loads.push(new LeanHttpClient(node.info.url, CONCURRENCY));
+  const routing: Routing = "routing" in side ? side.routing : "rotate";
+  const send = toggleSender(loads, headers, INSTANCES, routing);
   await runLoadFor(WARMUP_SECONDS, CONCURRENCY, send);
 
   const transactionsBefore = usesPostgres ? await committedTransactions(database) : NaN;
-  const before = sample(child.pid);
+  const before = sample(pids);
   const result = await runLoadFor(seconds, CONCURRENCY, send);
-  const after = sample(child.pid);
+  const after = sample(pids);
   const transactionsAfter = usesPostgres ? await committedTransactions(database) : NaN;
 
   const events = result.events;
@@ -131,8 +163,9 @@ try {
   );
   console.log(`  ${describeLoad(result)}`);
   console.log("  CPU per event:");
-  console.log(`    the server process      ${perEvent(after.server - before.server)}`);
-  console.log(`    its child processes     ${perEvent(after.children - before.children)}`);
+  const servers = side.nodes === 1 ? "the server process  " : "the server processes";
+  console.log(`    ${servers}    ${perEvent(after.server - before.server)}`);
+  console.log(`    their child processes   ${perEvent(after.children - before.children)}`);
   if (usesPostgres) {
     console.log(`    PostgreSQL              ${perEvent(after.postgres - before.postgres)}`);
   }
@@ -149,8 +182,9 @@ try {
   );
   const thread = (kind: "running" | "waiting") =>
     `${(((after.serverThread[kind] - before.serverThread[kind]) / seconds) * 100).toFixed(0)}%`;
+  const mainThreads = side.nodes === 1 ? "the server's main thread" : "the servers' main threads";
   console.log(
-    `  the server's main thread: on a core ${thread("running")} of the time, ` +
+    `  ${mainThreads}: on a core ${thread("running")} of the time, ` +
       `waiting for one ${thread("waiting")} (runnable while other processes had both)`,
   );
   console.log(
@@ -164,8 +198,8 @@ try {
   }
 } finally {
   client?.close();
-  load?.close();
-  await child?.close();
+  for (const load of loads) load.close();
+  await Promise.all(children.map((node) => node.close()));
   if (usesPostgres) {
     await database.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await database.end();
