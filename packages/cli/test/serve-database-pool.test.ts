@@ -8,16 +8,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import pg from "pg";
-import {
-  backstate,
-  call,
-  deploy,
-  serve,
-  stop,
-  tempDir,
-  type Reply,
-  type Served,
-} from "./support/cli.js";
+import { call, deploy, serve, stop, tempDir, type Reply, type Served } from "./support/cli.js";
 
 const TIMEOUT = { timeout: 90_000 };
 const PG_URL = process.env.BACKSTATE_TEST_PG_URL;
@@ -169,52 +160,3 @@ for (const poolSize of [4, undefined]) {
     },
   );
 }
-
-test(
-  "--database-pool-size: bad values, and a size without --database-url, exit 2",
-  TIMEOUT,
-  async (t) => {
-    const dataDir = tempDir(t);
-    const postgres = ["--database-url", "postgres://127.0.0.1:1/none"];
-    const cases: { args: string[]; env?: NodeJS.ProcessEnv; message: RegExp }[] = [
-      {
-        args: [...postgres, "--database-pool-size", "1"],
-        message: /--database-pool-size.*'1' is invalid.*number of connections.*from 2 to 1,000/,
-      },
-      {
-        args: [...postgres, "--database-pool-size", "1001"],
-        message: /--database-pool-size.*is invalid/,
-      },
-      {
-        args: [...postgres, "--database-pool-size", "2.5"],
-        message: /--database-pool-size.*is invalid/,
-      },
-      {
-        args: [...postgres, "--database-pool-size", "ten"],
-        message: /--database-pool-size.*is invalid/,
-      },
-      {
-        args: postgres,
-        env: { BACKSTATE_DATABASE_POOL_SIZE: "0" },
-        message: /from env 'BACKSTATE_DATABASE_POOL_SIZE' is invalid/,
-      },
-      {
-        args: ["--database-pool-size", "4"],
-        message: /--database-pool-size \(BACKSTATE_DATABASE_POOL_SIZE\) needs --database-url/,
-      },
-      {
-        args: [],
-        env: { BACKSTATE_DATABASE_POOL_SIZE: "4" },
-        message: /--database-pool-size \(BACKSTATE_DATABASE_POOL_SIZE\) needs --database-url/,
-      },
-    ];
-    for (const { args, env, message } of cases) {
-      const result = await backstate(["serve", "--port", "0", "--data-dir", dataDir, ...args], {
-        ...(env ? { env } : {}),
-      });
-      assert.equal(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
-      assert.match(result.stderr, message, args.join(" "));
-      assert.equal(result.stdout, "", "nothing was started");
-    }
-  },
-);

@@ -169,6 +169,9 @@ test(
   },
 );
 
+/** A database no test reaches: the values beside it are refused before it would be. */
+const POSTGRES = ["--database-url", "postgres://127.0.0.1:1/none"];
+
 test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
   const dataDir = tempDir(t);
   const cases: { args: string[]; env?: NodeJS.ProcessEnv; message: RegExp }[] = [
@@ -229,6 +232,34 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
       args: [],
       env: { BACKSTATE_SERVICE_LEASE_MS: "soon" },
       message: /from env 'BACKSTATE_SERVICE_LEASE_MS' is invalid/,
+    },
+    // At least 2: a commit waiting for a held row keeps a connection while the rest commit.
+    {
+      args: [...POSTGRES, "--database-pool-size", "1"],
+      message: /--database-pool-size.*'1' is invalid.*number of connections.*from 2 to 1,000/,
+    },
+    {
+      args: [...POSTGRES, "--database-pool-size", "1001"],
+      message: /--database-pool-size.*is invalid/,
+    },
+    {
+      args: [...POSTGRES, "--database-pool-size", "2.5"],
+      message: /--database-pool-size.*is invalid/,
+    },
+    {
+      args: POSTGRES,
+      env: { BACKSTATE_DATABASE_POOL_SIZE: "ten" },
+      message: /from env 'BACKSTATE_DATABASE_POOL_SIZE' is invalid/,
+    },
+    // SQLite has no pool.
+    {
+      args: ["--database-pool-size", "4"],
+      message: /--database-pool-size \(BACKSTATE_DATABASE_POOL_SIZE\) needs --database-url/,
+    },
+    {
+      args: [],
+      env: { BACKSTATE_DATABASE_POOL_SIZE: "4" },
+      message: /--database-pool-size \(BACKSTATE_DATABASE_POOL_SIZE\) needs --database-url/,
     },
   ];
   for (const { args, env, message } of cases) {
