@@ -1,14 +1,16 @@
 // bench/postgres: send-event events/s and p50/p99 latency over HTTP on loopback, for the toggle
-// machine over 1,000 instances at concurrency 64, in one run, on four sides:
+// machine over 1,000 instances at concurrency 64, in one run, on five sides:
 //   - Backstate on PostgreSQL, one node;
 //   - Backstate on PostgreSQL, two nodes on one schema, the load split between them by turns (a
 //     round-robin load balancer), and the same two nodes with each instance's events sent to one
-//     of them (a balancer that hashes the instance's path);
+//     of them (a balancer that hashes the instance's path). The second often runs right after
+//     the first, whose writes left each node with about half its instances to read again: that
+//     costs it a few hundred reads a round, so its figure errs low;
 //   - Backstate on its SQLite default (bench/http's server);
 //   - a hand-written baseline on PostgreSQL (baseline-server.ts: node:http + XState v5's pure
 //     transition + pg, load-transition-save per request in one transaction).
-// Every server runs in child processes of its own, each side on a fresh schema (dropped at the
-// end); this process is only the load generator, whose ceiling is measured first. Rounds
+// Every server runs in child processes of its own, each pair of nodes or single server on a
+// fresh schema (dropped at the end); this process is only the load generator, whose ceiling is measured first. Rounds
 // alternate the sides' order, so drift on a shared machine hits them alike; figures are medians.
 // It also reads how much CPU each PostgreSQL side's main thread spent per event: both are single
 // Node processes, so on a machine with cores to spare that, not this machine's sharing, sets the

@@ -1,8 +1,9 @@
 // bench/profile: one side of the toggle workload under load, and where its CPU goes. Not a
 // benchmark with a goal (bench/http and bench/postgres are): a tool for finding what to make
-// faster. It runs one server in a child process, drives it like bench/postgres (1,000 instances,
-// concurrency 64), and prints events/s and latency with the CPU per event of each process group:
-// the server process, its children (the sandboxes), PostgreSQL, and this load generator, and
+// faster. It runs one server (or two) in child processes, drives it like bench/postgres (1,000
+// instances, concurrency 64), and prints events/s and latency with the CPU per event of each
+// process group: the server process, its children (the sandboxes), PostgreSQL, and this load
+// generator, and
 // their sum with the rate it would allow if every core were busy; then how much of the time the
 // server's main thread ran and how much it waited for a core, the whole machine's busy and idle
 // shares, and PostgreSQL transactions per event.
@@ -165,7 +166,8 @@ try {
   console.log("  CPU per event:");
   const servers = side.nodes === 1 ? "the server process  " : "the server processes";
   console.log(`    ${servers}    ${perEvent(after.server - before.server)}`);
-  console.log(`    their child processes   ${perEvent(after.children - before.children)}`);
+  const sandboxes = side.nodes === 1 ? "its child processes  " : "their child processes";
+  console.log(`    ${sandboxes}   ${perEvent(after.children - before.children)}`);
   if (usesPostgres) {
     console.log(`    PostgreSQL              ${perEvent(after.postgres - before.postgres)}`);
   }
@@ -182,7 +184,9 @@ try {
   );
   const thread = (kind: "running" | "waiting") =>
     `${(((after.serverThread[kind] - before.serverThread[kind]) / seconds) * 100).toFixed(0)}%`;
-  const mainThreads = side.nodes === 1 ? "the server's main thread" : "the servers' main threads";
+  // Two nodes' threads are summed: 100% is one core's worth between them.
+  const mainThreads =
+    side.nodes === 1 ? "the server's main thread" : "the servers' main threads together";
   console.log(
     `  ${mainThreads}: on a core ${thread("running")} of the time, ` +
       `waiting for one ${thread("waiting")} (runnable while other processes had both)`,
