@@ -93,13 +93,21 @@ const children: Array<Child<unknown>> = [];
 const clients: LoadClient[] = [];
 const pgEnv = (schema: string) => ({ BENCH_PG_URL: DATABASE_URL, BENCH_PG_SCHEMA: schema });
 try {
-  const started = await Promise.all([
+  const starts = [
     startWith<BackstateInfo>("../postgres/backstate-server.js", pgEnv(schemas.one)),
     startWith<BackstateInfo>("../postgres/backstate-server.js", pgEnv(schemas.two)),
     startChild<BackstateInfo>("./backstate-server.js"),
     startWith<{ url: string }>("../postgres/baseline-server.js", pgEnv(schemas.base)),
-  ]);
-  children.push(...started);
+  ] as const;
+  // Each child is kept for the cleanup below once it has started, even when another failed to
+  // (it would otherwise outlive this process's failure).
+  for (const start of starts)
+    start.then(
+      (child) => children.push(child),
+      () => {},
+    );
+  await Promise.allSettled(starts);
+  const started = await Promise.all(starts);
   // The pair's second node starts once the first has set the database up (and its admin).
   const twoB = await startWith<BackstateInfo>(
     "../postgres/backstate-server.js",
