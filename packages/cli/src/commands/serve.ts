@@ -43,7 +43,10 @@ export type ServeOptions = {
 
 /** The longest delay a Node.js timer takes (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A pool of one would let a commit waiting for a locked row stall every other commit. */
+/**
+ * A pool of one would let a commit waiting for a locked row stall every other commit: such waits
+ * each keep a connection (up to half the pool), and the other commits need one meanwhile.
+ */
 const MIN_DATABASE_POOL_SIZE = 2;
 /** Far past what one PostgreSQL server accepts (max_connections is 100 by default). */
 const MAX_DATABASE_POOL_SIZE = 1_000;
@@ -87,8 +90,6 @@ export function registerServe(program: Command): void {
         "with --database-url: connections this node's pool opens at most, besides one that listens for other nodes' changes (default 10)",
       )
         .env("BACKSTATE_DATABASE_POOL_SIZE")
-        // At least 2: a commit waiting for a row another transaction holds keeps its connection
-        // (up to half the pool), and the other commits need one meanwhile.
         .argParser(
           wholeNumberFrom(
             MIN_DATABASE_POOL_SIZE,
