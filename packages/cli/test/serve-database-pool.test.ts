@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import pg from "pg";
 import { call, deploy, serve, stop, tempDir, type Reply, type Served } from "./support/cli.js";
+import { freshSchema } from "./support/postgres-schema.js";
 
 const TIMEOUT = { timeout: 90_000 };
 const PG_URL = process.env.BACKSTATE_TEST_PG_URL;
@@ -22,30 +23,6 @@ export default createMachine({
 export const allowRead = () => true;
 export const allowWrite = () => true;
 `;
-
-/**
- * A schema of its own for a node, and a URL whose connections use it and carry `applicationName`,
- * so the test can tell the node's sessions from everyone else's.
- */
-async function freshDatabase(applicationName: string) {
-  const schema = `bs_test_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  const url = new URL(PG_URL!);
-  url.searchParams.set("options", `-c search_path=${schema}`);
-  url.searchParams.set("application_name", applicationName);
-  return {
-    url: url.toString(),
-    async drop(): Promise<void> {
-      try {
-        await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-      } finally {
-        await admin.end();
-      }
-    },
-  };
-}
 
 /** How many of the node's sessions wait for a lock `holder` has. */
 async function waitingFor(watcher: pg.Client, applicationName: string, holder: number) {
@@ -92,7 +69,10 @@ for (const poolSize of [4, undefined]) {
     async (t) => {
       assert.ok(PG_URL, "CI must run this on PostgreSQL: set BACKSTATE_TEST_PG_URL");
       const applicationName = `bs_pool_${randomBytes(4).toString("hex")}`;
-      const database = await freshDatabase(applicationName);
+      const database = await freshSchema(PG_URL);
+      // The node's connections carry this name, so the test can tell its sessions from others'.
+      const nodeUrl = new URL(database.url);
+      nodeUrl.searchParams.set("application_name", applicationName);
       const started: { server?: Served } = {};
       // One hook, in this order: the schema is dropped once no session of the node is left on it.
       t.after(async () => {
@@ -102,7 +82,7 @@ for (const poolSize of [4, undefined]) {
       });
       const server = (started.server = await serve(tempDir(t), [
         "--database-url",
-        database.url,
+        nodeUrl.toString(),
         ...(poolSize === undefined ? [] : ["--database-pool-size", String(poolSize)]),
       ]));
       const { url } = server;
@@ -127,7 +107,7 @@ for (const poolSize of [4, undefined]) {
 
       // Another session holds four instance rows, as an operator's SELECT … FOR UPDATE would.
       const holder = new pg.Client({
-        connectionString: database.url.replace(applicationName, "holder"),
+        connectionString: database.url,
       });
       await holder.connect();
       const watcher = new pg.Client({ connectionString: PG_URL });

@@ -3,14 +3,13 @@
 // the store under the setup's feet failed the start (exit 1) and left the admin half created.
 // Run in this process, so that the signal comes at the exact step each test names.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import type { Logger } from "@backstate/server";
-import pg from "pg";
 import { serve, type ServeOptions } from "../src/commands/serve.js";
+import { freshSchema } from "./support/postgres-schema.js";
 
 const TIMEOUT = { timeout: 60_000 };
 const PG_URL = process.env.BACKSTATE_TEST_PG_URL;
@@ -45,21 +44,6 @@ function tempDataDir(t: TestContext): string {
   const dataDir = mkdtempSync(join(tmpdir(), "backstate-serve-signal-"));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   return dataDir;
-}
-
-/** A database URL whose connections use a schema of their own, dropped after the test. */
-async function freshPostgres(t: TestContext, url: string): Promise<string> {
-  const schema = `bs_test_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  t.after(async () => {
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-    await admin.end();
-  });
-  const withSchema = new URL(url);
-  withSchema.searchParams.set("options", `-c search_path=${schema}`);
-  return withSchema.toString();
 }
 
 function options(dataDir: string, databaseUrl?: string): ServeOptions {
@@ -107,7 +91,10 @@ for (const store of ["sqlite", "postgres"] as const) {
         "CI must run this on PostgreSQL: set BACKSTATE_TEST_PG_URL",
       );
       const dataDir = tempDataDir(t);
-      const databaseUrl = store === "postgres" ? await freshPostgres(t, PG_URL!) : undefined;
+      const schema = store === "postgres" ? await freshSchema(PG_URL!) : undefined;
+      // serve() has returned, its server closed, before the test ends: the schema is free then.
+      if (schema) t.after(() => schema.drop());
+      const databaseUrl = schema?.url;
       signalWhenHandled(t);
       const seen: string[] = [];
       await serve(options(dataDir, databaseUrl), signalOn(undefined, seen));
