@@ -10,8 +10,9 @@
 //   - a hand-written baseline on PostgreSQL (baseline-server.ts: node:http + XState v5's pure
 //     transition + pg, load-transition-save per request in one transaction).
 // Every server runs in child processes of its own, each pair of nodes or single server on a
-// fresh schema (dropped at the end); this process is only the load generator, whose ceiling is measured first. Rounds
-// alternate the sides' order, so drift on a shared machine hits them alike; figures are medians.
+// fresh schema (dropped at the end); this process is only the load generator, whose ceiling is
+// measured first. Rounds alternate the sides' order, so drift on a shared machine hits them
+// alike; figures are medians.
 // It also reads how much CPU each PostgreSQL side's main thread spent per event: both are single
 // Node processes, so on a machine with cores to spare that, not this machine's sharing, sets the
 // ratio between them.
@@ -138,12 +139,18 @@ try {
   };
   const twoHeaders = await setUp(twoA.info, twoClients[0]!);
   const twoLoads = [loadOf(twoA), loadOf(twoB)];
+  const pgOneSide: Side = {
+    name: "Backstate, PostgreSQL, 1 node",
+    send: toggleSender([loadOf(one)], await setUp(one.info, oneClient), INSTANCES),
+    boundThreadSeconds: () => mainThreadSeconds(one.pid),
+  };
+  const baselineSide: Side = {
+    name: "baseline, PostgreSQL",
+    send: toggleSender([baselineLoad], {}, INSTANCES),
+    boundThreadSeconds: () => mainThreadSeconds(baseline.pid),
+  };
   const sides: Side[] = [
-    {
-      name: "Backstate, PostgreSQL, 1 node",
-      send: toggleSender([loadOf(one)], await setUp(one.info, oneClient), INSTANCES),
-      boundThreadSeconds: () => mainThreadSeconds(one.pid),
-    },
+    pgOneSide,
     {
       name: "Backstate, PostgreSQL, 2 nodes",
       send: toggleSender(twoLoads, twoHeaders, INSTANCES),
@@ -156,11 +163,7 @@ try {
       name: "Backstate, SQLite (default)",
       send: toggleSender([loadOf(sqlite)], await setUp(sqlite.info, sqliteClient), INSTANCES),
     },
-    {
-      name: "baseline, PostgreSQL",
-      send: toggleSender([baselineLoad], {}, INSTANCES),
-      boundThreadSeconds: () => mainThreadSeconds(baseline.pid),
-    },
+    baselineSide,
   ];
 
   // The load generator's ceiling: the same requests to an endpoint that does no work.
@@ -193,8 +196,8 @@ try {
   console.log(
     `1 node on PostgreSQL vs the PostgreSQL baseline: ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? "meets" : "MISSES"})`,
   );
-  const oneMicros = boundThreadMicrosPerEvent(rounds.get(sides[0]!.name)!);
-  const handMicros = boundThreadMicrosPerEvent(rounds.get(sides[4]!.name)!);
+  const oneMicros = boundThreadMicrosPerEvent(rounds.get(pgOneSide.name)!);
+  const handMicros = boundThreadMicrosPerEvent(rounds.get(baselineSide.name)!);
   if (oneMicros !== undefined && handMicros !== undefined) {
     console.log(
       `main thread CPU per event: 1 node ${Math.round(oneMicros)} µs, baseline ${Math.round(handMicros)} µs: ` +

@@ -3,10 +3,9 @@
 // faster. It runs one server (or two) in child processes, drives it like bench/postgres (1,000
 // instances, concurrency 64), and prints events/s and latency with the CPU per event of each
 // process group: the server process, its children (the sandboxes), PostgreSQL, and this load
-// generator, and
-// their sum with the rate it would allow if every core were busy; then how much of the time the
-// server's main thread ran and how much it waited for a core, the whole machine's busy and idle
-// shares, and PostgreSQL transactions per event.
+// generator, and their sum with the rate it would allow if every core were busy; then how much of
+// the time the server's main thread ran and how much it waited for a core, the whole machine's
+// busy and idle shares, and PostgreSQL transactions per event.
 //
 // Run: npm run bench:profile -- [postgres|postgres2|postgres2-by-instance|sqlite|baseline] [seconds]
 // (default postgres, 10 s). postgres2 is two nodes on one database, the load split between them by
