@@ -2,6 +2,7 @@
 // translation of pg's errors into the server's coded errors at the adapter's edge.
 import { DatabaseError, Pool, TypeOverrides, type PoolClient, type QueryResultRow } from "pg";
 import { AlreadyExistsError, BackstateError, ConflictError, NotFoundError } from "../../errors.js";
+import { applySessionSettings } from "./session-settings.js";
 
 export type PoolOptions = {
   connectionString: string;
@@ -43,6 +44,10 @@ export function openPool({
   // An idle connection that breaks (server restart, network) is dropped from the pool, which opens
   // a new one when next needed; without a listener the error would crash the process.
   pool.on("error", () => {});
+  // Queued ahead of the first statement the connection is taken for. Should it fail, that
+  // statement fails the same way (a broken connection) or the session merely keeps the server's
+  // defaults: nothing to answer here.
+  pool.on("connect", (client) => void applySessionSettings(client).catch(() => {}));
   return pool;
 }
 

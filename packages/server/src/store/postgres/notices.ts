@@ -9,6 +9,7 @@ import pg from "pg";
 import type { Logger } from "../../engine/logger.js";
 import type { InstanceKey, TransitionCommit } from "../store.js";
 import { checkSchemaName } from "./connection.js";
+import { applySessionSettings } from "./session-settings.js";
 
 export type Change =
   | {
@@ -278,6 +279,7 @@ export class NoticeListener {
     client.on("end", () => lost(new Error("the connection ended")));
     try {
       await client.connect();
+      await applySessionSettings(client);
       // channelOf made a plain lowercase identifier: quoting it is enough.
       await client.query(`LISTEN "${this.#channel}"`);
     } catch (error) {
