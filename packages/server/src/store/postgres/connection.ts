@@ -38,16 +38,16 @@ export function openPool({
     connectionTimeoutMillis: connectionTimeoutMs,
     fallback_application_name: "backstate",
     types,
+    // The pool awaits it before a new connection is first handed out (its types say void).
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises
+    onConnect: applySessionSettings,
     // A startup option, so the setting holds on every connection from its first query on.
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   });
   // An idle connection that breaks (server restart, network) is dropped from the pool, which opens
   // a new one when next needed; without a listener the error would crash the process.
   pool.on("error", () => {});
-  // Queued ahead of the first statement the connection is taken for. Should it fail, that
-  // statement fails the same way (a broken connection) or the session merely keeps the server's
-  // defaults: nothing to answer here.
-  pool.on("connect", (client) => void applySessionSettings(client).catch(() => {}));
+
   return pool;
 }
 

@@ -18,7 +18,7 @@ export const SESSION_SETTINGS = `SELECT
   CASE WHEN current_setting('server_version_num')::int >= 140000
     THEN set_config('client_connection_check_interval', '2000', false) END`;
 
-/** Sets them on a connection just opened (queued ahead of anything else it is asked to run). */
+/** Sets them on a connection just opened, before it runs anything else. */
 export function applySessionSettings(client: Pick<ClientBase, "query">): Promise<unknown> {
   return client.query(SESSION_SETTINGS);
 }
