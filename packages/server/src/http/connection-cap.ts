@@ -2,7 +2,8 @@
 // sockets alike. Past it, a connection idle for longer than the keep-alive time clients were told
 // makes room; failing that, the newcomer is answered 503 at once and closed. The connections
 // already open keep working, and room comes back as they close. Under the cap, each client may
-// hold only its share (connections-per-address.ts): past it, its newcomer is answered 429.
+// hold only its share (connections-per-address.ts): past it, its own connection idle that long
+// makes room for its newcomer; failing that, the newcomer is answered 429.
 import { readFileSync } from "node:fs";
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -106,10 +107,15 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   }
   server.removeListener("connection", serve as (...args: unknown[]) => void);
 
-  /** Every connection held, with its requests in flight (-1: a WebSocket now, never idle). */
-  const held = new Map<Duplex, { inFlight: number }>();
+  /**
+   * Every connection held: its requests in flight (-1: a WebSocket now, never idle), the client
+   * whose share it counts against (if any) and how to give that place back.
+   */
+  const held = new Map<Duplex, { inFlight: number; client?: string; release: () => void }>();
   /** The idle ones and since when: a Map keeps insertion order, so the longest idle is first. */
   const idle = new Map<Duplex, number>();
+  /** The same, for each client with a share: its own idle connections, longest idle first. */
+  const idleOf = new Map<string, Map<Duplex, number>>();
   /**
    * Connections whose request was under way when last seen, oldest request first. Kept loosely:
    * an entry whose request has since arrived whole is dropped only when reclaimSender reaches it.
@@ -129,16 +135,44 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   const warnAtCap = rateLimited("at the connection cap: refusing new connections");
   const warnAtShare = rateLimited("a client holds its share of connections: refusing its new ones");
 
-  const reclaim = (socket: Duplex) => {
+  const markIdle = (socket: Duplex, since: number) => {
+    idle.set(socket, since);
+    const client = held.get(socket)?.client;
+    if (client === undefined) return;
+    let own = idleOf.get(client);
+    if (own === undefined) idleOf.set(client, (own = new Map<Duplex, number>()));
+    own.set(socket, since);
+  };
+
+  const markBusy = (socket: Duplex) => {
     idle.delete(socket);
+    const client = held.get(socket)?.client;
+    const own = client === undefined ? undefined : idleOf.get(client);
+    if (own === undefined) return;
+    own.delete(socket);
+    // Deleted when empty: a client that has gone takes no memory.
+    if (own.size === 0) idleOf.delete(client!);
+  };
+
+  /** Forgets a connection and gives its place back at once (its 'close' comes later). */
+  const forget = (socket: Duplex) => {
+    markBusy(socket);
     sending.delete(socket);
+    held.get(socket)?.release();
     held.delete(socket);
+  };
+
+  const reclaim = (socket: Duplex) => {
+    forget(socket);
     socket.destroy();
   };
 
-  const reclaimIdle = (): boolean => {
-    const oldest = idle.entries().next();
-    if (oldest.done || now() - oldest.value[1] < reclaimIdleAfterMs) return false;
+  /** Closes the longest idle connection (of `among`), if idle past the advertised keep-alive. */
+  const reclaimIdle = (among: Map<Duplex, number> | undefined = idle): boolean => {
+    const oldest = among?.entries().next();
+    if (oldest === undefined || oldest.done || now() - oldest.value[1] < reclaimIdleAfterMs) {
+      return false;
+    }
     reclaim(oldest.value[0]);
     return true;
   };
@@ -184,24 +218,31 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   };
 
   server.on("connection", (socket: Duplex) => {
-    // The client's share first: one past it must not close anyone's idle connection for nothing.
+    // The client's share first: one past it must not close anyone else's idle connection for
+    // nothing. Its own, idle past the keep-alive time it was told, makes room for it: a client
+    // (a browser, a proxy) that opens a new connection rather than reuse an old one is not
+    // refused for connections it has stopped using.
     // The address is the peer's as the kernel has it; no header a client sends can change it.
-    const admission = perAddress.admit((socket as Partial<Socket>).remoteAddress);
+    const remoteAddress = (socket as Partial<Socket>).remoteAddress;
+    let admission = perAddress.admit(remoteAddress);
+    if (!admission.admitted && reclaimIdle(idleOf.get(admission.client))) {
+      admission = perAddress.admit(remoteAddress);
+    }
     if (!admission.admitted) return refuseAtShare(socket, admission.client);
     if (held.size >= maxConnections && !reclaimIdle() && !reclaimSender()) {
       admission.release();
       return refuseAtCap(socket);
     }
-    held.set(socket, { inFlight: 0 });
-    // A fresh connection counts as idle: one that never sends a request makes room too.
-    idle.set(socket, now());
-    // Released on 'close' alone, which every end comes to (reclaimed, cut or closed by the client).
-    socket.once("close", () => {
-      admission.release();
-      held.delete(socket);
-      idle.delete(socket);
-      sending.delete(socket);
+    held.set(socket, {
+      inFlight: 0,
+      ...(admission.client === undefined ? {} : { client: admission.client }),
+      release: admission.release,
     });
+    // A fresh connection counts as idle: one that never sends a request makes room too.
+    markIdle(socket, now());
+    // Forgotten on 'close', which every end comes to (reclaimed, cut or closed by the client);
+    // a reclaimed one was forgotten already, its place given back as it was reclaimed.
+    socket.once("close", () => forget(socket));
     serve.call(server, socket);
   });
 
@@ -209,7 +250,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     const connection = held.get(incoming.socket);
     if (connection === undefined) return;
     connection.inFlight++;
-    idle.delete(incoming.socket);
+    markBusy(incoming.socket);
     if (!incoming.complete) {
       // Re-inserted, so the Map stays in the order the requests began.
       sending.delete(incoming.socket);
@@ -218,7 +259,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     // 'close' comes once the answer is written, or once the connection is gone.
     outgoing.once("close", () => {
       if (--connection.inFlight === 0 && held.has(incoming.socket)) {
-        idle.set(incoming.socket, now());
+        markIdle(incoming.socket, now());
       }
     });
   });
@@ -226,7 +267,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   server.on("upgrade", (_request: IncomingMessage, socket: Duplex) => {
     const connection = held.get(socket);
     if (connection !== undefined) connection.inFlight = -1;
-    idle.delete(socket);
+    markBusy(socket);
     sending.delete(socket);
     // Nobody else takes upgrades (no realtime endpoint): the socket would hang, unanswered.
     if (server.listenerCount("upgrade") === 1) socket.destroy();

@@ -82,8 +82,12 @@ function prefix(canonical: string, groups: number): string {
     .join(":");
 }
 
-/** Admitted: `release` gives the place back once the connection has closed (again: nothing). */
-export type Admission = { admitted: true; release(): void } | { admitted: false; client: string };
+/**
+ * Admitted: `release` gives the place back once the connection has closed (again: nothing), and
+ * `client` is whose share it counts against (none for a client with no share to keep).
+ */
+export type Admission =
+  { admitted: true; client?: string; release: () => void } | { admitted: false; client: string };
 
 export type ConnectionsPerAddressOptions = {
   /** The most connections one client holds at once; 0: no limit. */
@@ -121,6 +125,7 @@ export class ConnectionsPerAddress {
     let released = false;
     return {
       admitted: true,
+      client: key,
       release: () => {
         if (released) return;
         released = true;

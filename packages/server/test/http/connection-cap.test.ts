@@ -346,6 +346,68 @@ test(
   },
 );
 
+// A client at its share was refused even when the connections it held were ones it had stopped
+// using (a browser or proxy that opens new connections rather than reuse old ones).
+test(
+  "at its share, a client's own connection idle past the advertised keep-alive makes room, no one else's",
+  TIMEOUT,
+  async (t) => {
+    let time = 1_000_000;
+    let requests = 0;
+    const { port } = await listening(
+      t,
+      {
+        maxConnections: 10,
+        maxConnectionsPerAddress: 2,
+        limitLocalAddresses: true,
+        logger: silentLogger,
+        now: () => time,
+      },
+      () => requests++,
+    );
+    const other = await open(t, port, "127.0.0.3");
+    other.socket.write(GET);
+    assert.deepEqual(await responses(other, 1), [200]);
+    const own: Client[] = [];
+    for (let i = 0; i < 2; i++) {
+      const client = await open(t, port, "127.0.0.2");
+      client.socket.write(GET);
+      assert.deepEqual(await responses(client, 1), [200]);
+      own.push(client);
+      time += 1_000;
+    }
+    // Idle for less than the 5 s it was told: it may reuse them at any moment.
+    assert.deepEqual(await refusedWith(await open(t, port, "127.0.0.2")), {
+      status: "429",
+      code: "too-many-connections-from-address",
+    });
+
+    // Past that time: its longest idle connection goes, and the newcomer is served in its place.
+    time += 5_000;
+    const newcomer = await open(t, port, "127.0.0.2");
+    newcomer.socket.write(GET);
+    assert.deepEqual(await responses(newcomer, 1), [200]);
+    await own[0]!.ended;
+    assert.equal(own[0]!.received().match(/HTTP\/1\.1 /g)?.length, 1, "closed without an answer");
+    // The other client's connection, idle longer than any, was not touched.
+    other.socket.write(GET);
+    assert.deepEqual(await responses(other, 2), [200, 200]);
+
+    // Its connections busy (never idle), it is at its share and refused, however long they take.
+    const before = requests;
+    for (const client of [own[1]!, newcomer]) startSlowPost(client);
+    while (requests < before + 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    time += 60_000;
+    assert.deepEqual(await refusedWith(await open(t, port, "127.0.0.2")), {
+      status: "429",
+      code: "too-many-connections-from-address",
+    });
+    for (const client of [own[1]!, newcomer]) client.socket.write("{}");
+    assert.deepEqual(await responses(own[1]!, 2), [200, 200]);
+    assert.deepEqual(await responses(newcomer, 2), [200, 200]);
+  },
+);
+
 test("clients on this machine are not held to a share unless asked", TIMEOUT, async (t) => {
   const { port } = await listening(t, {
     maxConnections: 10,
