@@ -318,6 +318,33 @@ test("a port in use fails with a clear message", TIMEOUT, async (t) => {
   assert.deepEqual(await stop(first), { code: 0, signal: null });
 });
 
+// An unreachable database ended the start with a stack trace, the error's class name and no hint.
+test(
+  "a PostgreSQL database it cannot use fails with a clear message, its password not shown",
+  TIMEOUT,
+  async (t) => {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    const refused = runCli([
+      "serve",
+      "--port",
+      "0",
+      "--data-dir",
+      tempDir(t),
+      "--database-url",
+      "postgres://someone:s3cret-pass@127.0.0.1:1/somedb",
+    ]);
+    assert.equal((await refused.exited).code, 1);
+    const stderr = refused.stderr();
+    assert.match(
+      stderr,
+      /cannot use the PostgreSQL database someone@127\.0\.0\.1:1\/somedb: .*ECONNREFUSED/,
+    );
+    assert.match(stderr, /hint: check that PostgreSQL runs/);
+    assert.doesNotMatch(stderr, /s3cret-pass/);
+    assert.doesNotMatch(stderr, /\n\s+at /, `no stack trace: ${stderr}`);
+  },
+);
+
 test(
   "a second server on a data dir in use is refused; the dir is free once the first dies",
   TIMEOUT,

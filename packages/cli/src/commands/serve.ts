@@ -8,7 +8,7 @@ import type { Logger, RunningServer } from "@backstate/server";
 import { Option, type Command } from "commander";
 import { globalOptions } from "../connection.js";
 import { credentialsPath } from "../credentials.js";
-import { CliError, EXIT_USAGE } from "../errors.js";
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from "../errors.js";
 import { parseHost, parseHttpUrl, parsePort, parsePostgresUrl, wholeNumberFrom } from "../parse.js";
 
 export type ServeOptions = {
@@ -352,7 +352,22 @@ function startError(error: unknown, options: ServeOptions): CliError | undefined
     case "ENOTFOUND":
     case "EAI_AGAIN":
       return new CliError(`cannot listen on ${where}: no such address on this machine (--host)`);
+    // The database refused or could not be reached as the server set it up (migrations first).
+    case "store-error":
+      if (options.databaseUrl === undefined) return undefined;
+      return new CliError(
+        `cannot use the PostgreSQL database ${databaseShown(options.databaseUrl)}: ${(error as Error).message}`,
+        EXIT_FAILURE,
+        "check that PostgreSQL runs and is reachable from here, and the host, port, user, password and database of --database-url (BACKSTATE_DATABASE_URL)",
+      );
     default:
       return undefined;
   }
+}
+
+/** A database URL as people may see it in a message: user, host, port and database, no secret. */
+function databaseShown(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  const user = url.username === "" ? "" : `${decodeURIComponent(url.username)}@`;
+  return `${user}${url.host}${url.pathname}`;
 }
