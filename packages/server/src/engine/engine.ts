@@ -1025,12 +1025,18 @@ export class Engine {
       .finally(() => this.committer.releaseIfIdle(version.orgId, ref));
   }
 
-  /** The state once settled: the committed one if nothing was running, else the latest stored. */
+  /**
+   * The state once settled: the committed one if nothing was running, else the latest stored.
+   * An event settled at its own step (nothing it or an earlier step started still runs) is
+   * answered at once, even when an event delivered after it in the same batch started a service:
+   * that event's caller waits for it, as it would had the two come one after the other.
+   */
   private async settledState(
     ref: string,
     key: InstanceKey,
     committed: Committed,
   ): Promise<InstanceState> {
+    if (committed.instance.pendingServices.length === 0) return committed.state;
     if (this.activity.running(ref).length === 0) return committed.state;
     await this.activity.whenSettled(ref);
     // Let results that arrived just before the deadline finish committing.
