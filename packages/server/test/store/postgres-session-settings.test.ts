@@ -8,19 +8,17 @@ import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { checkOut, openPool } from "../../src/store/postgres/connection.js";
+import {
+  applySessionSettings,
+  SESSION_SETTINGS,
+} from "../../src/store/postgres/session-settings.js";
 import { testDatabaseUrl } from "./postgres-support.js";
 
 const url = testDatabaseUrl("PostgreSQL session settings");
 
 if (url !== undefined) {
-  const application = `bs_settings_${process.pid}`;
-  const connectionString = (() => {
-    const withName = new URL(url);
-    withName.searchParams.set("application_name", application);
-    return withName.toString();
-  })();
   const pool = openPool({
-    connectionString,
+    connectionString: url,
     poolSize: 2,
     connectionTimeoutMs: 5_000,
     schema: undefined,
@@ -42,16 +40,43 @@ if (url !== undefined) {
       const version = Number(await settingOf(client, "server_version_num"));
       assert.equal(await settingOf(client, "tcp_keepalives_count"), "3");
       // On a Unix socket the server reports 0 for these whatever is set: the URL here is TCP.
-      if (!new URL(url).hostname.startsWith("/") && new URL(url).hostname !== "") {
-        assert.equal(await settingOf(client, "tcp_keepalives_idle"), "30");
-        assert.equal(await settingOf(client, "tcp_keepalives_interval"), "10");
-      }
+      assert.equal(await settingOf(client, "tcp_keepalives_idle"), "30");
+      assert.equal(await settingOf(client, "tcp_keepalives_interval"), "10");
+      if (version >= 120000) assert.equal(await settingOf(client, "tcp_user_timeout"), "60000");
       if (version >= 140000) {
         assert.equal(await settingOf(client, "client_connection_check_interval"), "2s");
       }
     } finally {
       client.release();
     }
+  });
+
+  test("a setting the server refuses leaves its default, and the rest are set", async () => {
+    // As on a server too old for a setting, or a platform without the connection check.
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      // PostgreSQL before 14 knows no such setting, and says so as it does for this one.
+      const refused = SESSION_SETTINGS.replace(
+        "client_connection_check_interval",
+        "no_such_setting",
+      );
+      assert.notEqual(refused, SESSION_SETTINGS);
+      await client.query(refused);
+      assert.equal(await settingOf(client, "tcp_keepalives_count"), "3");
+      assert.equal(await settingOf(client, "client_connection_check_interval"), "0");
+    } finally {
+      await client.end();
+    }
+  });
+
+  test("a refusal of the whole statement is let go; a broken connection is not", async () => {
+    const refusing = {
+      query: () => Promise.reject(new pg.DatabaseError("permission denied", 0, "error")),
+    };
+    await applySessionSettings(refusing as never, 1_000);
+    const broken = { query: () => Promise.reject(new Error("Connection terminated")) };
+    await assert.rejects(applySessionSettings(broken as never, 1_000), /Connection terminated/);
   });
 
   test("a statement whose client gave up is cancelled on the server within seconds", async (t) => {
@@ -61,6 +86,7 @@ if (url !== undefined) {
       return;
     }
     const client = await checkOut(pool);
+    const pid = (client as unknown as { processID: number }).processID;
     let broken: Error | undefined;
     try {
       // pg's types lack query_timeout, which it honours per statement (as commit.ts uses it).
@@ -79,13 +105,15 @@ if (url !== undefined) {
         (
           await observer.query<{ n: string }>(
             `SELECT count(*) AS n FROM pg_stat_activity
-              WHERE application_name = $1 AND query = 'SELECT pg_sleep(30)' AND state = 'active'`,
-            [application],
+              WHERE pid = $1 AND query = 'SELECT pg_sleep(30)' AND state = 'active'`,
+            [pid],
           )
         ).rows[0]!.n,
       );
-    // It ran once the client had gone (the check comes every 2 s); without the setting it would
-    // run its full 30 s.
+    // Just given up, it still runs: this is the statement watched below.
+    assert.equal(await running(), 1, "the statement is seen running on the server");
+    // It ends once the server has seen its client go (the check comes every 2 s); without the
+    // setting it would run its full 30 s.
     const deadline = Date.now() + 10_000;
     let still = await running();
     while (still > 0 && Date.now() < deadline) {

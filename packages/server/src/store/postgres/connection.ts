@@ -38,9 +38,10 @@ export function openPool({
     connectionTimeoutMillis: connectionTimeoutMs,
     fallback_application_name: "backstate",
     types,
-    // The pool awaits it before a new connection is first handed out (its types say void).
+    // The pool awaits it before a new connection is first handed out (its types say void), and
+    // times nothing out by then: the settings take the connection timeout as their own.
     // eslint-disable-next-line @typescript-eslint/no-misused-promises
-    onConnect: applySessionSettings,
+    onConnect: (client) => applySessionSettings(client, connectionTimeoutMs),
     // A startup option, so the setting holds on every connection from its first query on.
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   });

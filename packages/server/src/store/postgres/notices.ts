@@ -279,7 +279,7 @@ export class NoticeListener {
     client.on("end", () => lost(new Error("the connection ended")));
     try {
       await client.connect();
-      await applySessionSettings(client);
+      await applySessionSettings(client, timeoutMs);
       // channelOf made a plain lowercase identifier: quoting it is enough.
       await client.query(`LISTEN "${this.#channel}"`);
     } catch (error) {
