@@ -161,7 +161,7 @@ export function registerServe(program: Command): void {
     .addOption(
       new Option(
         "--max-connections-per-address <count>",
-        "connections one client address (IPv6: one /64) holds at once, loopback and private networks aside; past it new ones get 429 (default a quarter of --max-connections, at least 64; 0: no limit)",
+        "connections one client address (IPv6: one /64) holds at once, loopback and private networks aside; past it its own connection idle 15 s makes room, else new ones get 429 (default a quarter of --max-connections, at least 64; 0: no limit)",
       )
         .env("BACKSTATE_MAX_CONNECTIONS_PER_ADDRESS")
         .argParser(wholeNumberFrom(0, 10_000_000, "a number of connections (0: no limit)")),

@@ -2,8 +2,8 @@
 // sockets alike. Past it, a connection idle for longer than the keep-alive time clients were told
 // makes room; failing that, the newcomer is answered 503 at once and closed. The connections
 // already open keep working, and room comes back as they close. Under the cap, each client may
-// hold only its share (connections-per-address.ts): past it, its own connection idle that long
-// makes room for its newcomer; failing that, the newcomer is answered 429.
+// hold only its share (connections-per-address.ts): past it, its own connection idle for longer
+// still makes room for its newcomer; failing that, the newcomer is answered 429.
 import { readFileSync } from "node:fs";
 import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -21,6 +21,11 @@ export type ConnectionCapOptions = {
   maxConnections: number;
   /** Idle this long, a connection may be closed to make room for a new one. */
   reclaimIdleAfterMs: number;
+  /**
+   * Idle this long, a client's connection may be closed to make room for the same client's new
+   * one when it is at its share. Default reclaimIdleAfterMs.
+   */
+  reclaimOwnIdleAfterMs?: number;
   /**
    * Still sending one request this long (its headers are in, its body is not), a connection may
    * be closed to make room when none is idle. Default SLOW_SENDER_MS.
@@ -90,6 +95,7 @@ const AT_SHARE = refusal(
  */
 export function capConnections(server: Server, options: ConnectionCapOptions): void {
   const { maxConnections, reclaimIdleAfterMs, now, logger } = options;
+  const reclaimOwnIdleAfterMs = options.reclaimOwnIdleAfterMs ?? reclaimIdleAfterMs;
   const reclaimSendingAfterMs = options.reclaimSendingAfterMs ?? SLOW_SENDER_MS;
   if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
     throw new TypeError("maxConnections must be a whole number, 1 or more");
@@ -167,12 +173,13 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     socket.destroy();
   };
 
-  /** Closes the longest idle connection (of `among`), if idle past the advertised keep-alive. */
-  const reclaimIdle = (among: Map<Duplex, number> | undefined = idle): boolean => {
+  /** Closes the longest idle connection (of `among`), if idle for `afterMs` at least. */
+  const reclaimIdle = (
+    among: Map<Duplex, number> | undefined = idle,
+    afterMs = reclaimIdleAfterMs,
+  ): boolean => {
     const oldest = among?.entries().next();
-    if (oldest === undefined || oldest.done || now() - oldest.value[1] < reclaimIdleAfterMs) {
-      return false;
-    }
+    if (oldest === undefined || oldest.done || now() - oldest.value[1] < afterMs) return false;
     reclaim(oldest.value[0]);
     return true;
   };
@@ -219,13 +226,13 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
 
   server.on("connection", (socket: Duplex) => {
     // The client's share first: one past it must not close anyone else's idle connection for
-    // nothing. Its own, idle past the keep-alive time it was told, makes room for it: a client
-    // (a browser, a proxy) that opens a new connection rather than reuse an old one is not
-    // refused for connections it has stopped using.
+    // nothing. Its own, idle well past the keep-alive time it was told, makes room for it: a
+    // client (a proxy, the users behind one NAT address) that opens a new connection rather than
+    // reuse an old one is not refused for connections it has stopped using.
     // The address is the peer's as the kernel has it; no header a client sends can change it.
     const remoteAddress = (socket as Partial<Socket>).remoteAddress;
     let admission = perAddress.admit(remoteAddress);
-    if (!admission.admitted && reclaimIdle(idleOf.get(admission.client))) {
+    if (!admission.admitted && reclaimIdle(idleOf.get(admission.client), reclaimOwnIdleAfterMs)) {
       admission = perAddress.admit(remoteAddress);
     }
     if (!admission.admitted) return refuseAtShare(socket, admission.client);

@@ -21,6 +21,8 @@ const ADVERTISED_KEEP_ALIVE_SECONDS = 5;
  * close arrives, and the request fails with the connection ("fetch failed").
  */
 const KEEP_ALIVE_HELD_MS = 30_000;
+/** A client at its share: its own connection idle this long makes room for its new one. */
+const OWN_IDLE_RECLAIMED_MS = 15_000;
 /**
  * How long an answer, once written, may take to reach a client. Node starts the keep-alive
  * timeout only once the answer is all out, and has no other timeout by default: a client that
@@ -69,6 +71,10 @@ export function createHttpServer(
     limitLocalAddresses: options.limitLocalAddresses ?? false,
     // A client may reuse an idle connection up to the advertised time; past it, it should not.
     reclaimIdleAfterMs: ADVERTISED_KEEP_ALIVE_SECONDS * 1000,
+    // For the client's own newcomer, a wider margin: the alternative is only a 429 to that
+    // client, not refusing others, so a stalled client's next request on an old connection
+    // deserves more room (it would fail with the connection, its outcome unknown).
+    reclaimOwnIdleAfterMs: OWN_IDLE_RECLAIMED_MS,
     now: options.now ?? Date.now,
     logger: options.logger ?? silentLogger,
   });
