@@ -18,7 +18,12 @@ const alice = { sub: "alice" };
 before(async () => {
   gate = await startServiceGate();
   // The service waits on the test's gate: a private address.
-  h = await startHarness({ clock: systemClock, allowPrivateNetworkFetch: true });
+  // A short settle deadline: should an answer wait for the gate again, the file still ends soon.
+  h = await startHarness({
+    clock: systemClock,
+    allowPrivateNetworkFetch: true,
+    settleTimeoutMs: 20_000,
+  });
   await h.deploy("workflow-v5.js", "v5-import", "workflow");
 });
 after(async () => {
@@ -29,7 +34,8 @@ after(async () => {
 
 /** The answer, or "still waiting" if none came within `ms`. */
 function within(ms: number, answer: Promise<InstanceState>): Promise<InstanceState | string> {
-  return Promise.race([answer, sleep(ms).then(() => "still waiting")]);
+  // Unreferenced: a pending wait does not keep the test process alive once the answer is in.
+  return Promise.race([answer, sleep(ms, "still waiting", { ref: false })]);
 }
 
 test("an event batched before one that starts a service is answered without waiting for it", async () => {

@@ -70,11 +70,16 @@ if (url !== undefined) {
     }
   });
 
-  test("a refusal of the whole statement is let go; a broken connection is not", async () => {
-    const refusing = {
-      query: () => Promise.reject(new pg.DatabaseError("permission denied", 0, "error")),
-    };
-    await applySessionSettings(refusing as never, 1_000);
+  test("a refusal of the whole statement is let go; a broken or terminated connection is not", async () => {
+    const refusal = new pg.DatabaseError("permission denied", 0, "error");
+    refusal.severity = "ERROR";
+    await applySessionSettings({ query: () => Promise.reject(refusal) } as never, 1_000);
+    const terminated = new pg.DatabaseError("terminating connection", 0, "error");
+    terminated.severity = "FATAL";
+    await assert.rejects(
+      applySessionSettings({ query: () => Promise.reject(terminated) } as never, 1_000),
+      /terminating connection/,
+    );
     const broken = { query: () => Promise.reject(new Error("Connection terminated")) };
     await assert.rejects(applySessionSettings(broken as never, 1_000), /Connection terminated/);
   });

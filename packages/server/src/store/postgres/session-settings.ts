@@ -49,6 +49,7 @@ export async function applySessionSettings(
     const statement = { text: SESSION_SETTINGS, query_timeout: timeoutMs };
     await client.query(statement);
   } catch (error) {
-    if (!(error instanceof DatabaseError)) throw error;
+    // A FATAL one (the session terminated) leaves the connection dead: that is no refusal.
+    if (!(error instanceof DatabaseError) || error.severity !== "ERROR") throw error;
   }
 }
