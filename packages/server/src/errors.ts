@@ -33,6 +33,7 @@ export type ErrorCode =
   | "upgrade-required"
   | "too-many-connections"
   | "too-many-connections-from-address"
+  | "shutting-down"
   // storage
   | "store-newer-than-server"
   | "store-error"

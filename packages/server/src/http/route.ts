@@ -11,6 +11,7 @@ import type { IdGenerator } from "../engine/ids.js";
 import type { Logger } from "../engine/logger.js";
 import type { Store } from "../store/store.js";
 import type { ApiRequest } from "./api-request.js";
+import type { HealthCheck } from "./health-check.js";
 import type { UploadSigner } from "./upload-signer.js";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
@@ -37,6 +38,8 @@ export type ApiServices = {
    * When absent, the routes make one with the default (strict) options on first use.
    */
   tokenExchange?: TokenExchange;
+  /** GET /healthz: whether this node takes requests. */
+  health: HealthCheck;
 };
 
 export type RouteInput<P, Q, B> = {

@@ -16,6 +16,7 @@ import {
   type RealtimeOptions,
 } from "../realtime/realtime-server.js";
 import { createApi } from "./api.js";
+import { HealthCheck } from "./health-check.js";
 import { defaultMaxConnections, readOpenFileLimit } from "./connection-cap.js";
 import { createHttpServer } from "./node-server.js";
 import type { ApiServices } from "./route.js";
@@ -95,6 +96,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         { store: backstate.store, clock, logger: options.logger ?? silentLogger },
         tokenExchange,
       ),
+      health: new HealthCheck(
+        () => backstate.store.ping(),
+        () => clock.now(),
+      ),
     };
     // Read once: what the default cap fits, and what a cap set by hand is checked against.
     const openFileLimit = readOpenFileLimit();
@@ -123,6 +128,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       httpServer,
       realtime,
       close: once(async () => {
+        // Said first: a balancer polling /healthz on a connection it keeps takes the node out.
+        services.health.drain();
         // Sockets first: an open WebSocket would keep the HTTP server from ever closing.
         realtime.close();
         await closeHttp(httpServer, shutdownGraceMs ?? 100_000);

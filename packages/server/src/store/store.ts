@@ -197,6 +197,9 @@ export interface Store extends ProviderStore {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
+  /** Resolves once the database has answered a trivial query (a health check); else store-error. */
+  ping(): Promise<void>;
+
   /**
    * The value stored under `name`, storing `value` first when there is none. Every node of a
    * cluster therefore agrees on the first value written (server secrets, bootstrap ids).

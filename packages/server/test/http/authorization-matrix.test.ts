@@ -443,6 +443,13 @@ const table: Record<string, Entry> = {
       assert.equal(state.body?.status, "paused");
     },
   },
+  "GET /healthz": {
+    build: () => Promise.resolve({ path: "/healthz" }),
+    done(reply) {
+      assert.deepEqual(reply.body, { status: "ok" });
+      return Promise.resolve();
+    },
+  },
   // A plain GET of the WebSocket endpoint (the socket itself is tested with the realtime code).
   "GET /rt": {
     build: () => Promise.resolve({ path: "/rt" }),

@@ -24,6 +24,12 @@ function key(orgId: string, id: string, extra: Partial<KeyRecord> = {}): KeyReco
 }
 
 export function adminContract(open: () => Promise<ContractStore>): void {
+  test("ping: an open store's database answers", () =>
+    using(open, async (store) => {
+      await store.ping();
+      await store.ping();
+    }));
+
   test("settings: the first value written is the one every later call gets", () =>
     using(open, async (store) => {
       assert.equal(await store.ensureSetting("secret", "first"), "first");

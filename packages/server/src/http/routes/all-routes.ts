@@ -1,6 +1,7 @@
 // Every route of the API, in one list: the router, /openapi.json and the tests read it.
 import type { Route } from "../route.js";
 import { codeUploadRoutes } from "./code-upload.js";
+import { healthRoutes } from "./health.js";
 import { identityProviderRoutes } from "./identity-providers.js";
 import { instanceRoutes } from "./instances.js";
 import { keyRoutes } from "./keys.js";
@@ -24,4 +25,5 @@ export const apiRoutes: readonly Route[] = [
   ...tokenProviderRoutes,
   ...tokenRoutes,
   ...notImplementedRoutes,
+  ...healthRoutes,
 ];

@@ -83,6 +83,9 @@ import * as providers from "./providers.js";
 import { checkLimit, checkPurgeChunk, maxBytesOf } from "../page-checks.js";
 import { FEW_DUE_TIMERS } from "../fair-timer-claims.js";
 
+/** How long a health check's query may take (see ping). */
+const PING_TIMEOUT_MS = 5_000;
+
 export type PostgresStoreOptions = {
   /** A libpq-style URL, e.g. postgres://user:password@host:5432/database. */
   connectionString: string;
@@ -236,6 +239,12 @@ class PostgresStoreImpl implements PostgresStore {
     await this.#ready?.commits.drain();
     // Waits for the connections still in use (reads under way) to be given back.
     await this.#pool.end();
+  }
+
+  ping(): Promise<void> {
+    // A database that takes longer than this to say "1" is in no state to take requests.
+    const statement = { text: SQL.ping, query_timeout: PING_TIMEOUT_MS };
+    return this.#run(async (db) => void (await db.query(statement)));
   }
 
   ensureSetting(name: string, value: string): Promise<string> {

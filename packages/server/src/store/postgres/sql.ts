@@ -33,6 +33,7 @@ const INSTANCE_COLUMNS = `id, org_id AS "orgId", machine_name AS "machineName",
 
 export const SQL = {
   // The first value written stays, whoever wrote it.
+  ping: "SELECT 1",
   insertSetting: "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
   selectSetting: "SELECT value FROM settings WHERE name = $1",
 

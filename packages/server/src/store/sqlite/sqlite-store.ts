@@ -147,6 +147,10 @@ class SqliteStoreImpl implements OwnedSqliteStore {
     this.#db.close();
   }
 
+  ping(): Promise<void> {
+    return this.#run(({ s }) => void s.ping.get());
+  }
+
   ensureSetting(name: string, value: string): Promise<string> {
     return this.#run(({ s }) => {
       s.insertSetting.run(name, value);

@@ -68,6 +68,7 @@ export function prepareStatements(db: Database.Database) {
     after: prepare<[...P, ...A, limit: number], R>(sql.replace("{after}", `AND ${afterCondition}`)),
   });
   return {
+    ping: prepareValue<[], number>("SELECT 1"),
     // INSERT OR IGNORE: the first value written stays, whoever wrote it.
     insertSetting: prepare<[name: string, value: string]>(
       "INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)",
