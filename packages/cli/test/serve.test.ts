@@ -190,6 +190,16 @@ test("bad flags and values exit 2 with a message", TIMEOUT, async (t) => {
     { args: ["--instance-cache-size", "many"], message: /--instance-cache-size.*is invalid/ },
     { args: ["--service-lease", "999"], message: /--service-lease.*'999' is invalid/ },
     {
+      args: ["--shutdown-delay", "-1"],
+      message: /--shutdown-delay.*'-1' is invalid.*milliseconds/,
+    },
+    { args: ["--shutdown-delay", "600001"], message: /--shutdown-delay.*'600001' is invalid/ },
+    {
+      args: [],
+      env: { BACKSTATE_SHUTDOWN_DELAY_MS: "soon" },
+      message: /from env 'BACKSTATE_SHUTDOWN_DELAY_MS' is invalid/,
+    },
+    {
       args: ["--realtime-token-grace", "-1"],
       message: /--realtime-token-grace.*'-1' is invalid.*seconds/,
     },
@@ -305,6 +315,32 @@ test(
       assert.match(cli.stderr(), message);
       assert.doesNotMatch(cli.stderr(), /\n\s+at /, `no stack trace: ${cli.stderr()}`);
     }
+  },
+);
+
+// Behind a load balancer, a node that stopped taking connections at the signal refused the
+// requests the balancer still sent it until its health check noticed.
+test(
+  "with --shutdown-delay, a signal drains first: /healthz answers 503 while the node still serves, then it stops",
+  TIMEOUT,
+  async (t) => {
+    const server = await serve(tempDir(t), ["--shutdown-delay", "4000"]);
+    t.after(() => server.child.kill("SIGKILL"));
+    const { adminToken } = readCredentials(server.credentialsPath);
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    const signalled = Date.now();
+    server.child.kill("SIGTERM");
+    let health = await fetch(`${server.url}/healthz`);
+    while (health.status === 200) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      health = await fetch(`${server.url}/healthz`);
+    }
+    assert.equal(health.status, 503);
+    assert.equal(((await health.json()) as { code: string }).code, "shutting-down");
+    // Still serving, on new connections too, while the delay runs.
+    assert.equal((await call(server.url, adminToken, "GET", "/orgs")).status, 200);
+    assert.deepEqual(await server.exited, { code: 0, signal: null });
+    assert.ok(Date.now() - signalled >= 4000, "it served on for the whole delay");
   },
 );
 

@@ -39,6 +39,8 @@ export type ServeOptions = {
   maxConnections?: number;
   /** Connections one client address holds at once (the server's default: a quarter of the cap, at least 64; 0: no limit). */
   maxConnectionsPerAddress?: number;
+  /** How long after the first signal the server goes on serving, /healthz saying 503, before it closes. */
+  shutdownDelay?: number;
 };
 
 /** The longest delay a Node.js timer takes (about 24.8 days). */
@@ -50,6 +52,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MIN_DATABASE_POOL_SIZE = 2;
 /** Far past what one PostgreSQL server accepts (max_connections is 100 by default). */
 const MAX_DATABASE_POOL_SIZE = 1_000;
+/** Ten minutes: a load balancer that takes longer to stop sending requests is misconfigured. */
+const MAX_SHUTDOWN_DELAY_MS = 10 * 60 * 1000;
 /** Ten years: past that, issue tokens that live longer. */
 const MAX_TOKEN_GRACE_SECONDS = 10 * 365 * 24 * 3600;
 
@@ -166,6 +170,14 @@ export function registerServe(program: Command): void {
         .env("BACKSTATE_MAX_CONNECTIONS_PER_ADDRESS")
         .argParser(wholeNumberFrom(0, 10_000_000, "a number of connections (0: no limit)")),
     )
+    .addOption(
+      new Option(
+        "--shutdown-delay <ms>",
+        "after SIGTERM/SIGINT, go on serving this long with /healthz answering 503, so a load balancer takes the node out first (default 0)",
+      )
+        .env("BACKSTATE_SHUTDOWN_DELAY_MS")
+        .argParser(wholeNumberFrom(0, MAX_SHUTDOWN_DELAY_MS, "a shutdown delay in milliseconds")),
+    )
     .option("--show-token", "also print the admin token")
     // --data-dir is a global option (program.ts): the same folder API commands read credentials from.
     .action((options: Omit<ServeOptions, "dataDir">, command: Command) =>
@@ -264,7 +276,7 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
   }
   let setupDone!: () => void;
   const setup = new Promise<void>((resolve) => (setupDone = resolve));
-  const stopped = closeOnSignals(server, logger, setup);
+  const stopped = closeOnSignals(server, logger, setup, options.shutdownDelay ?? 0);
 
   try {
     const apiUrl = options.publicUrl ?? clientUrl(server.url);
@@ -294,12 +306,15 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
  * The first signal closes the server (the promise resolves after); a second exits at once. A
  * signal during the first start's setup (`setup` pending) closes it once the setup is done: the
  * store closed under the setup's feet failed the start (exit 1) with the bootstrap admin half
- * created (on PostgreSQL, whose queries let the signal in between them).
+ * created (on PostgreSQL, whose queries let the signal in between them). With a delay, the server
+ * first serves on for that long, draining (/healthz answers 503), so that a load balancer polling
+ * it stops sending it requests before it stops taking connections.
  */
 function closeOnSignals(
   server: RunningServer,
   logger: Logger,
   setup: Promise<void>,
+  delayMs: number,
 ): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     let closing = false;
@@ -309,8 +324,15 @@ function closeOnSignals(
         process.exit(signal === "SIGINT" ? 130 : 143);
       }
       closing = true;
-      logger.info("shutting down: requests in flight finish first", { signal });
+      server.drain();
+      if (delayMs > 0) {
+        logger.info("draining: serving on, /healthz answering 503, before shutting down", {
+          signal,
+          delayMs,
+        });
+      } else logger.info("shutting down: requests in flight finish first", { signal });
       setup
+        .then(() => drained(delayMs, logger))
         .then(() => server.close())
         .then(
           () => {
@@ -325,6 +347,13 @@ function closeOnSignals(
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   });
+}
+
+/** Waits out the shutdown delay (nothing to wait for when it is 0). */
+async function drained(delayMs: number, logger: Logger): Promise<void> {
+  if (delayMs === 0) return;
+  await new Promise((resolve) => setTimeout(resolve, delayMs));
+  logger.info("shutting down: requests in flight finish first");
 }
 
 /** A URL a client on this machine can use: a wildcard listen address becomes loopback. */

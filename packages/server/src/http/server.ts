@@ -56,6 +56,11 @@ export type RunningServer = {
   services: ApiServices;
   httpServer: Server;
   realtime: Realtime;
+  /**
+   * From now on GET /healthz answers 503 shutting-down while everything else is served as before:
+   * a load balancer takes the node out before close() stops it taking connections.
+   */
+  drain(): void;
   close(): Promise<void>;
 };
 
@@ -127,6 +132,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       services,
       httpServer,
       realtime,
+      drain: () => services.health.drain(),
       close: once(async () => {
         // Said first: a balancer polling /healthz on a connection it keeps takes the node out.
         services.health.drain();
