@@ -337,8 +337,20 @@ test(
     }
     assert.equal(health.status, 503);
     assert.equal(((await health.json()) as { code: string }).code, "shutting-down");
-    // Still serving, on new connections too, while the delay runs.
-    assert.equal((await call(server.url, adminToken, "GET", "/orgs")).status, 200);
+    // Still serving while the delay runs, on a new connection too (not one fetch kept open).
+    const onNewConnection = await new Promise<number>((resolve, reject) => {
+      const asked = request(
+        `${server.url}/orgs`,
+        { agent: false, headers: { authorization: `Bearer ${adminToken}` } },
+        (answer) => {
+          answer.resume();
+          resolve(answer.statusCode ?? 0);
+        },
+      );
+      asked.once("error", reject);
+      asked.end();
+    });
+    assert.equal(onNewConnection, 200);
     assert.deepEqual(await server.exited, { code: 0, signal: null });
     assert.ok(Date.now() - signalled >= 4000, "it served on for the whole delay");
   },

@@ -117,3 +117,14 @@ export class ForbiddenError extends BackstateError {
     super(code, message);
   }
 }
+
+/**
+ * GET /healthz's no: the node is shutting down, or its database does not answer. Not logged per
+ * request (a balancer asks every few seconds); the health check logs the cause itself.
+ */
+export class UnhealthyError extends BackstateError {
+  override name = "UnhealthyError";
+  constructor(code: "shutting-down" | "store-error", message: string) {
+    super(code, message);
+  }
+}

@@ -3,7 +3,12 @@
 // exception is POST /tokens, whose OAuth errors (RFC 6749) keep their own body, decided in
 // auth/token-exchange/oauth-error.ts.
 import { TokenError } from "@backstate/token";
-import { BackstateError, InvalidParameterError, type ErrorCode } from "../errors.js";
+import {
+  BackstateError,
+  InvalidParameterError,
+  UnhealthyError,
+  type ErrorCode,
+} from "../errors.js";
 import type { Logger } from "../engine/logger.js";
 import { OAuthError } from "../auth/token-exchange/oauth-error.js";
 
@@ -74,7 +79,9 @@ export function errorResponse(err: unknown, logger: Logger): { status: number; b
   if (err instanceof BackstateError) {
     // A code outside the table (one that came from elsewhere with a cast) is ours to answer: 500.
     const status = Object.hasOwn(STATUS_OF, err.code) ? STATUS_OF[err.code] : 500;
-    if (status >= 500) logger.warn("request failed", { code: err.code, error: String(err) });
+    if (status >= 500 && !(err instanceof UnhealthyError)) {
+      logger.warn("request failed", { code: err.code, error: String(err) });
+    }
     const body: ErrorBody = { error: err.message, code: err.code };
     if (err instanceof InvalidParameterError) body.parameter = err.parameter;
     return { status, body };

@@ -1,7 +1,20 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { Logger } from "../engine/logger.js";
 import { BackstateError } from "../errors.js";
 import { HealthCheck } from "./health-check.js";
+
+function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  const none = () => {};
+  return {
+    warnings,
+    debug: none,
+    info: none,
+    error: none,
+    warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`),
+  };
+}
 
 function counted(result: () => Promise<void>) {
   const calls = { count: 0 };
@@ -14,10 +27,10 @@ function counted(result: () => Promise<void>) {
   };
 }
 
-test("a database that answered counts as answering for a second; checks under way are shared", async () => {
+test("an answer stands for a second; checks under way are shared", async () => {
   let time = 0;
   const { calls, ping } = counted(() => Promise.resolve());
-  const health = new HealthCheck(ping, () => time);
+  const health = new HealthCheck(ping, () => time, recordingLogger());
   await Promise.all([health.check(), health.check(), health.check()]);
   assert.equal(calls.count, 1);
   time += 999;
@@ -28,22 +41,59 @@ test("a database that answered counts as answering for a second; checks under wa
   assert.equal(calls.count, 2);
 });
 
-test("a database that does not answer fails every check until it does, none remembered", async () => {
+test("a failure stands for a second too, tells the caller nothing of its cause, and is logged once a minute", async () => {
+  let time = 0;
   let up = false;
   const { calls, ping } = counted(() =>
-    up ? Promise.resolve() : Promise.reject(new BackstateError("store-error", "refused")),
+    up
+      ? Promise.resolve()
+      : Promise.reject(new BackstateError("store-error", "connect ECONNREFUSED 10.1.2.3:5432")),
   );
-  const health = new HealthCheck(ping, () => 0);
-  await assert.rejects(health.check(), { code: "store-error" });
+  const logger = recordingLogger();
+  const health = new HealthCheck(ping, () => time, logger);
+  for (let i = 0; i < 5; i++) {
+    await assert.rejects(health.check(), (error: BackstateError) => {
+      assert.equal(error.code, "store-error");
+      assert.equal(error.message, "the database does not answer");
+      return true;
+    });
+  }
+  assert.equal(calls.count, 1, "one query for five checks within the second");
+  time += 1_000;
   await assert.rejects(health.check(), { code: "store-error" });
   assert.equal(calls.count, 2);
+  assert.equal(logger.warnings.length, 1, "logged once within the minute");
+  assert.match(logger.warnings[0]!, /10\.1\.2\.3/, "the cause goes to the log");
   up = true;
+  time += 1_000;
   await health.check();
+});
+
+test("a database that does not answer within 2 s fails the check, and is not asked again meanwhile", async () => {
+  let time = 0;
+  const { calls, ping } = counted(() => new Promise<void>(() => {}));
+  const health = new HealthCheck(ping, () => time, recordingLogger());
+  const started = performance.now();
+  await assert.rejects(health.check(), { code: "store-error" });
+  const waited = performance.now() - started;
+  assert.ok(waited >= 1_900 && waited < 10_000, `answered after ${waited} ms`);
+  time += 1_000;
+  await assert.rejects(health.check(), { code: "store-error" });
+  assert.equal(calls.count, 1, "the first query is still under way: not asked again");
+});
+
+test("an error of any kind counts as no answer (a closed store's TypeError too)", async () => {
+  const health = new HealthCheck(
+    () => Promise.reject(new TypeError("the store is closed")),
+    () => 0,
+    recordingLogger(),
+  );
+  await assert.rejects(health.check(), { code: "store-error" });
 });
 
 test("a draining node says so without asking the database", async () => {
   const { calls, ping } = counted(() => Promise.resolve());
-  const health = new HealthCheck(ping, () => 0);
+  const health = new HealthCheck(ping, () => 0, recordingLogger());
   health.drain();
   await assert.rejects(health.check(), { code: "shutting-down" });
   assert.equal(calls.count, 0);

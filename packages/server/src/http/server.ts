@@ -103,7 +103,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ),
       health: new HealthCheck(
         () => backstate.store.ping(),
-        () => clock.now(),
+        () => performance.now(),
+        options.logger ?? silentLogger,
       ),
     };
     // Read once: what the default cap fits, and what a cap set by hand is checked against.

@@ -1,26 +1,61 @@
 // GET /healthz, for load balancers: 200 while the node serves and its database answers, to anyone
-// (no token); 503 shutting-down once the node has begun to close. What it remembers and shares
-// between checks is tested with HealthCheck itself (src/http/health-check.test.ts).
+// (no token); 503 shutting-down once the node drains or closes; 503 store-error when the database
+// does not answer, with nothing of the cause (an address, a role) in the answer. What the check
+// remembers, shares and waits for is tested with HealthCheck itself (src/http/health-check.test.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { BackstateError } from "../../src/errors.js";
 import { startApiServer } from "../support/api-server.js";
 
-test("a serving node answers 200 to anyone, without a token", async (t) => {
+async function healthz(url: string) {
+  const response = await fetch(`${url}/healthz`);
+  return {
+    status: response.status,
+    cacheControl: response.headers.get("cache-control"),
+    body: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+test("a serving node answers 200 to anyone, without a token, never to be cached", async (t) => {
   const api = await startApiServer();
   t.after(() => api.dispose());
-  const response = await fetch(`${api.url}/healthz`);
-  assert.equal(response.status, 200);
-  assert.deepEqual(await response.json(), { status: "ok" });
+  const answer = await healthz(api.url);
+  assert.equal(answer.status, 200);
+  assert.deepEqual(answer.body, { status: "ok" });
+  assert.equal(answer.cacheControl, "no-store");
   // Only GET: the same path with another method is no endpoint.
   const posted = await fetch(`${api.url}/healthz`, { method: "POST" });
   assert.equal(posted.status, 404);
 });
 
-test("a node that has begun to close says it is shutting down", async (t) => {
+test("a node whose database does not answer says only that", async (t) => {
   const api = await startApiServer();
   t.after(() => api.dispose());
-  await api.server.services.health.check();
-  const closing = api.server.close();
-  await assert.rejects(api.server.services.health.check(), { code: "shutting-down" });
-  await closing;
+  const { store } = api.server.backstate;
+  // As the PostgreSQL adapter reports a refused connection.
+  store.ping = () =>
+    Promise.reject(
+      new BackstateError("store-error", "storage failed: connect ECONNREFUSED 10.1.2.3:5432"),
+    );
+  const answer = await healthz(api.url);
+  assert.equal(answer.status, 503);
+  assert.deepEqual(answer.body, { error: "the database does not answer", code: "store-error" });
+});
+
+test("a draining node answers 503 shutting-down, as does one that has begun to close", async (t) => {
+  const api = await startApiServer();
+  t.after(() => api.dispose());
+  assert.equal((await healthz(api.url)).status, 200);
+  api.server.drain();
+  const answer = await healthz(api.url);
+  assert.equal(answer.status, 503);
+  assert.deepEqual(answer.body, { error: "this node is shutting down", code: "shutting-down" });
+  // Everything else is still served while it drains.
+  assert.equal((await api.admin("GET", "/orgs")).status, 200);
+
+  const closing = await startApiServer();
+  t.after(() => closing.dispose());
+  const closed = closing.server.close();
+  await assert.rejects(closing.server.services.health.check(), { code: "shutting-down" });
+  await closed;
 });

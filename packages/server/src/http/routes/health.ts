@@ -10,6 +10,8 @@ export const healthRoutes = [
     summary:
       "Whether this node takes requests: 200 {status: 'ok'}, else 503 with the reason's code",
     access: { kind: "public" },
+    // A balancer must see this node's answer of now, never one a cache kept.
+    noStore: true,
     status: 200,
     async handle({ services }) {
       await services.health.check();
