@@ -292,6 +292,7 @@ function targets(): Record<string, Target> {
     },
     // A plain GET of the WebSocket endpoint: always refused (426).
     "GET /rt": failing("/rt?token=x"),
+    "GET /healthz": { path: "/healthz" },
     "PUT /machines/:machineName/i/:instanceName/v": notImplemented(`${instancePath}/v`),
     "POST /machines/:machineName/migrations": notImplemented(`/machines/${MACHINE}/migrations`),
     "PUT /machines/:machineName/migrations/:signedMigrationId": notImplemented(
