@@ -173,13 +173,10 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     socket.destroy();
   };
 
-  /** Closes the longest idle connection (of `among`), if idle for `afterMs` at least. */
-  const reclaimIdle = (
-    among: Map<Duplex, number> | undefined = idle,
-    afterMs = reclaimIdleAfterMs,
-  ): boolean => {
-    const oldest = among?.entries().next();
-    if (oldest === undefined || oldest.done || now() - oldest.value[1] < afterMs) return false;
+  /** Closes the longest idle connection of `among`, if idle for `afterMs` at least. */
+  const reclaimIdle = (among: Map<Duplex, number>, afterMs: number): boolean => {
+    const oldest = among.entries().next();
+    if (oldest.done || now() - oldest.value[1] < afterMs) return false;
     reclaim(oldest.value[0]);
     return true;
   };
@@ -232,11 +229,14 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     // The address is the peer's as the kernel has it; no header a client sends can change it.
     const remoteAddress = (socket as Partial<Socket>).remoteAddress;
     let admission = perAddress.admit(remoteAddress);
-    if (!admission.admitted && reclaimIdle(idleOf.get(admission.client), reclaimOwnIdleAfterMs)) {
+    // Only its own: a client with none idle closes nothing (an undefined map here once fell back
+    // to every client's idle connections).
+    const ownIdle = admission.admitted ? undefined : idleOf.get(admission.client);
+    if (ownIdle !== undefined && reclaimIdle(ownIdle, reclaimOwnIdleAfterMs)) {
       admission = perAddress.admit(remoteAddress);
     }
     if (!admission.admitted) return refuseAtShare(socket, admission.client);
-    if (held.size >= maxConnections && !reclaimIdle() && !reclaimSender()) {
+    if (held.size >= maxConnections && !reclaimIdle(idle, reclaimIdleAfterMs) && !reclaimSender()) {
       admission.release();
       return refuseAtCap(socket);
     }

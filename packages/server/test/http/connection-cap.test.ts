@@ -406,6 +406,9 @@ test(
     for (const client of [own[1]!, newcomer]) client.socket.write("{}");
     assert.deepEqual(await responses(own[1]!, 2), [200, 200]);
     assert.deepEqual(await responses(newcomer, 2), [200, 200]);
+    // The other client's connection, idle for over a minute now, was not closed for that refusal.
+    other.socket.write(GET);
+    assert.deepEqual(await responses(other, 3), [200, 200, 200]);
   },
 );
 
