@@ -229,8 +229,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     // The address is the peer's as the kernel has it; no header a client sends can change it.
     const remoteAddress = (socket as Partial<Socket>).remoteAddress;
     let admission = perAddress.admit(remoteAddress);
-    // Only its own: a client with none idle closes nothing (an undefined map here once fell back
-    // to every client's idle connections).
+    // Only its own idle connections: a client with none closes nothing.
     const ownIdle = admission.admitted ? undefined : idleOf.get(admission.client);
     if (ownIdle !== undefined && reclaimIdle(ownIdle, reclaimOwnIdleAfterMs)) {
       admission = perAddress.admit(remoteAddress);
