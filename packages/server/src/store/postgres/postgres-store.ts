@@ -83,7 +83,7 @@ import * as providers from "./providers.js";
 import { checkLimit, checkPurgeChunk, maxBytesOf } from "../page-checks.js";
 import { FEW_DUE_TIMERS } from "../fair-timer-claims.js";
 
-/** How long a health check's query may take (see ping). */
+/** How long a health check's query may hold its connection (see ping). */
 const PING_TIMEOUT_MS = 5_000;
 
 export type PostgresStoreOptions = {
@@ -242,7 +242,7 @@ class PostgresStoreImpl implements PostgresStore {
   }
 
   ping(): Promise<void> {
-    // A database that takes longer than this to say "1" is in no state to take requests.
+    // Bounds how long a hung ping holds its connection; the health check has answered by then.
     const statement = { text: SQL.ping, query_timeout: PING_TIMEOUT_MS };
     return this.#run(async (db) => void (await db.query(statement)));
   }
