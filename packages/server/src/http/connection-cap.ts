@@ -58,8 +58,8 @@ const REFUSAL_LINGER_MS = 2_000;
  * other client out. A legitimate upload over a slow link is cut only when the node is at its cap.
  */
 export const SLOW_SENDER_MS = 10_000;
-/** At most one log line about the cap this often, however many clients it refuses. */
-const WARN_EVERY_MS = 60_000;
+/** At most one log line of each kind about the cap this often, however many clients it meets. */
+const LOG_EVERY_MS = 60_000;
 
 /** The whole answer a refused connection gets, written straight to its socket. */
 function refusal(error: BackstateError): string {
@@ -129,17 +129,34 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
   const sending = new Map<Duplex, { since: number; request: IncomingMessage }>();
   let refusing = 0;
 
-  /** A warning logged at most once per WARN_EVERY_MS, however often it is called. */
-  const rateLimited = (message: string) => {
-    let warnedAt = -Infinity;
+  /** A line logged at most once per LOG_EVERY_MS, however often it is called. */
+  const rateLimited = (level: "info" | "warn", message: string) => {
+    let loggedAt = -Infinity;
     return (fields: Record<string, unknown>) => {
-      if (now() - warnedAt < WARN_EVERY_MS) return;
-      warnedAt = now();
-      logger.warn(message, fields);
+      if (now() - loggedAt < LOG_EVERY_MS) return;
+      loggedAt = now();
+      logger[level](message, fields);
     };
   };
-  const warnAtCap = rateLimited("at the connection cap: refusing new connections");
-  const warnAtShare = rateLimited("a client holds its share of connections: refusing its new ones");
+  const warnAtCap = rateLimited("warn", "at the connection cap: refusing new connections");
+  const warnAtShare = rateLimited(
+    "warn",
+    "a client holds its share of connections: refusing its new ones",
+  );
+  // Closing a connection to admit another is no failure, but an operator sizing the cap (or
+  // wondering why clients see connections close) should hear of it.
+  const noteIdleClosedAtCap = rateLimited(
+    "info",
+    "at the connection cap: closing the longest idle connections to admit new ones",
+  );
+  const noteSenderClosedAtCap = rateLimited(
+    "info",
+    "at the connection cap: closing connections whose request has been arriving too long",
+  );
+  const noteOwnIdleClosedAtShare = rateLimited(
+    "info",
+    "a client at its share of connections: closing its own longest idle ones to admit its new ones",
+  );
 
   const markIdle = (socket: Duplex, since: number) => {
     idle.set(socket, since);
@@ -191,6 +208,7 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
       }
       if (now() - since < reclaimSendingAfterMs) return false;
       reclaim(socket);
+      noteSenderClosedAtCap({ maxConnections });
       return true;
     }
     return false;
@@ -232,12 +250,16 @@ export function capConnections(server: Server, options: ConnectionCapOptions): v
     // Only its own idle connections: a client with none closes nothing.
     const ownIdle = admission.admitted ? undefined : idleOf.get(admission.client);
     if (ownIdle !== undefined && reclaimIdle(ownIdle, reclaimOwnIdleAfterMs)) {
+      noteOwnIdleClosedAtShare({ client: admission.client, maxConnectionsPerAddress });
       admission = perAddress.admit(remoteAddress);
     }
     if (!admission.admitted) return refuseAtShare(socket, admission.client);
-    if (held.size >= maxConnections && !reclaimIdle(idle, reclaimIdleAfterMs) && !reclaimSender()) {
-      admission.release();
-      return refuseAtCap(socket);
+    if (held.size >= maxConnections) {
+      if (reclaimIdle(idle, reclaimIdleAfterMs)) noteIdleClosedAtCap({ maxConnections });
+      else if (!reclaimSender()) {
+        admission.release();
+        return refuseAtCap(socket);
+      }
     }
     held.set(socket, {
       inFlight: 0,

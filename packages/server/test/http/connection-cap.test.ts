@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import { test, type TestContext } from "node:test";
-import { silentLogger } from "../../src/engine/logger.js";
+import { silentLogger, type Logger } from "../../src/engine/logger.js";
 import { createHttpServer } from "../../src/http/node-server.js";
 
 const TIMEOUT = { timeout: 30_000 };
@@ -130,11 +130,8 @@ test(
   TIMEOUT,
   async (t) => {
     let time = 1_000_000;
-    const { port } = await listening(t, {
-      maxConnections: 3,
-      logger: silentLogger,
-      now: () => time,
-    });
+    const { logger, lines } = recordingLogger();
+    const { port } = await listening(t, { maxConnections: 3, logger, now: () => time });
     const idle: Client[] = [];
     for (let i = 0; i < 3; i++) {
       const client = await open(t, port);
@@ -156,6 +153,11 @@ test(
     assert.deepEqual(await responses(late, 1), [200]);
     await idle[0]!.ended;
     assert.equal(idle[0]!.received().match(/HTTP\/1\.1 /g)?.length, 1, "closed without an answer");
+    // Both told to the operator: the refusal as a warning, the closing as information.
+    assert.deepEqual(lines, [
+      "warn: at the connection cap: refusing new connections",
+      "info: at the connection cap: closing the longest idle connections to admit new ones",
+    ]);
     for (const client of idle.slice(1)) {
       client.socket.write(GET);
       assert.deepEqual(await responses(client, 2), [200, 200]);
@@ -169,9 +171,10 @@ test(
   async (t) => {
     let time = 1_000_000;
     let started = 0;
+    const { logger, lines } = recordingLogger();
     const { port } = await listening(
       t,
-      { maxConnections: 3, logger: silentLogger, now: () => time },
+      { maxConnections: 3, logger, now: () => time },
       () => started++,
     );
     // Three clients trickle their bodies: headers in, 10 of 100 bytes sent, never the rest.
@@ -198,6 +201,10 @@ test(
     assert.deepEqual(await responses(late, 1), [200]);
     await senders[0]!.ended;
     assert.equal(senders[0]!.received(), "", "cut without an answer");
+    assert.deepEqual(lines, [
+      "warn: at the connection cap: refusing new connections",
+      "info: at the connection cap: closing connections whose request has been arriving too long",
+    ]);
     for (const client of senders.slice(1)) {
       client.socket.write("x".repeat(90));
       assert.deepEqual(await responses(client, 1), [200]);
@@ -230,6 +237,16 @@ test("a connection that became a WebSocket is never closed to make room", TIMEOU
   assert.match(newcomer.received(), /^HTTP\/1\.1 503 /);
   assert.equal(upgraded.socket.destroyed, false);
 });
+
+/** A logger keeping each line as "level: message". */
+function recordingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const keep = (level: string) => (message: string) => void lines.push(`${level}: ${message}`);
+  return {
+    lines,
+    logger: { debug: keep("debug"), info: keep("info"), warn: keep("warn"), error: keep("error") },
+  };
+}
 
 /** Starts a request whose body the client holds back: the connection is busy, never idle. */
 function startSlowPost(client: Client): void {
@@ -354,13 +371,14 @@ test(
   async (t) => {
     let time = 1_000_000;
     let requests = 0;
+    const { logger, lines } = recordingLogger();
     const { port } = await listening(
       t,
       {
         maxConnections: 10,
         maxConnectionsPerAddress: 2,
         limitLocalAddresses: true,
-        logger: silentLogger,
+        logger,
         now: () => time,
       },
       () => requests++,
@@ -393,6 +411,10 @@ test(
     // The other client's connection, idle longer than any, was not touched.
     other.socket.write(GET);
     assert.deepEqual(await responses(other, 2), [200, 200]);
+    assert.deepEqual(lines, [
+      "warn: a client holds its share of connections: refusing its new ones",
+      "info: a client at its share of connections: closing its own longest idle ones to admit its new ones",
+    ]);
 
     // Its connections busy (never idle), it is at its share and refused, however long they take.
     const before = requests;
