@@ -81,14 +81,17 @@ export function commitBatchRunner(
   pool: Pool,
   notices: { channel: string; origin: string },
   maxRowWaits: number,
+  /** Called each time the database answers a batch (see recent-answer.ts). */
+  answered: () => void,
 ): (batch: readonly QueuedCommit[]) => Promise<Outcome<CommitResult>[]> {
-  const later = new LockedRows(pool, notices, new ConcurrencyLimit(maxRowWaits));
-  return (batch) => runBatch(pool, notices, batch, later);
+  const later = new LockedRows(pool, notices, answered, new ConcurrencyLimit(maxRowWaits));
+  return (batch) => runBatch(pool, notices, answered, batch, later);
 }
 
 async function runBatch(
   pool: Pool,
   notices: { channel: string; origin: string },
+  answered: () => void,
   batch: readonly QueuedCommit[],
   later: LockedRows,
 ): Promise<Outcome<CommitResult>[]> {
@@ -120,7 +123,7 @@ async function runBatch(
   if (elements.length === 0) return later.take(order, deferred, outcomes);
   let results: ElementResult[];
   try {
-    results = await writeElements(pool, notices, elements);
+    results = await writeElements(pool, notices, answered, elements);
   } catch (error) {
     // The whole batch fails, the commits held back for a predecessor with it: none is deferred.
     for (const queued of deferred) queued.deferred = false;
@@ -178,6 +181,7 @@ function addElement(
 async function writeElements(
   pool: Pool,
   notices: { channel: string; origin: string },
+  answered: () => void,
   elements: Element[],
   waitFor?: number,
 ): Promise<ElementResult[]> {
@@ -189,6 +193,8 @@ async function writeElements(
     if (!(error instanceof BatchFateUnknown)) throw error;
     results = await fateOf(pool, error, elements);
   }
+  // The batch's own answer, or the answer read back under its token: either way, the database's.
+  answered();
   if (results.length !== elements.length) {
     throw new BackstateError(
       "store-error",
@@ -230,6 +236,7 @@ class LockedRows {
   constructor(
     private readonly pool: Pool,
     private readonly notices: { channel: string; origin: string },
+    private readonly answered: () => void,
     private readonly waits: ConcurrencyLimit,
   ) {}
 
@@ -296,7 +303,13 @@ class LockedRows {
         else sent.push(member);
       }
       if (elements.length === 0) return;
-      const results = await writeElements(this.pool, this.notices, elements, elements[0]!.id);
+      const results = await writeElements(
+        this.pool,
+        this.notices,
+        this.answered,
+        elements,
+        elements[0]!.id,
+      );
       sent.forEach((member, i) => settle(member, outcomeOf(member.queued, results[i]!)));
     } catch (cause) {
       const error =

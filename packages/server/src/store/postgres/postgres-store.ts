@@ -226,10 +226,9 @@ class PostgresStoreImpl implements PostgresStore {
       throw toStoreError(error);
     }
     if (this.#ready !== undefined) return;
-    const runBatch = commitBatchRunner(this.#pool, this.#notices, this.#maxRowWaits);
     const answers = this.#answers;
     const commits = new GroupCommitter(
-      async (batch: readonly QueuedCommit[]) => answers.noted(runBatch(batch)),
+      commitBatchRunner(this.#pool, this.#notices, this.#maxRowWaits, () => answers.answered()),
       {
         maxBatchSize: this.#maxBatchSize,
         batchError: (cause) =>
@@ -251,15 +250,18 @@ class PostgresStoreImpl implements PostgresStore {
   }
 
   async ping(): Promise<void> {
+    this.#readyOrThrow();
     // A busy node's connections may all be taken for longer than a health check waits: then the
-    // statements they run, answered a moment ago, stand for the check's own (recent-answer.ts).
-    if (this.#answers.within(ANSWERED_RECENTLY_MS)) {
-      this.#readyOrThrow();
-      return;
-    }
+    // statements they run, answered a moment ago or while the check's own query waits for a
+    // connection, stand for it (recent-answer.ts).
+    if (this.#answers.within(ANSWERED_RECENTLY_MS)) return;
     // Bounds how long a hung ping holds its connection; the health check has answered by then.
     const statement = { text: SQL.ping, query_timeout: PING_TIMEOUT_MS };
-    return this.#run(async (db) => void (await db.query(statement)));
+    const own = this.#run(async (db) => void (await this.#answers.noted(db.query(statement))));
+    // Its own query still runs: a failure of it is not this ping's to report once another
+    // statement was answered, and must not go unhandled.
+    own.catch(() => {});
+    await Promise.race([own, this.#answers.next()]);
   }
 
   ensureSetting(name: string, value: string): Promise<string> {
@@ -804,7 +806,7 @@ class PostgresStoreImpl implements PostgresStore {
   async #run<T>(work: (db: Queryable) => Promise<T>): Promise<T> {
     this.#readyOrThrow();
     try {
-      return await this.#answers.noted(work(this.#pool));
+      return await work(this.#pool);
     } catch (error) {
       throw toStoreError(error);
     }
