@@ -28,6 +28,8 @@ export type PostgresOptions = {
   poolSize?: number;
   /** The most commits one group-commit transaction takes. Default 64. */
   maxBatchSize?: number;
+  /** How many group-commit transactions may run at once. Default 2 (1 with a pool under 4). */
+  maxConcurrentBatches?: number;
 
   /** How long to wait for a pooled connection. Default 10000 ms. */
   connectionTimeoutMs?: number;

@@ -199,3 +199,149 @@ test("an item settling after its batch does not hold up the next batch, and drai
   await one;
   assert.equal(first, 10);
 });
+
+// Batches side by side (PostgreSQL): items are objects naming the item they were built on.
+type Linked = { n: number; on?: Linked };
+const linked = (n: number, on?: Linked): Linked => (on === undefined ? { n } : { n, on });
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A runner whose batches each wait until released, recording what each held. */
+function heldRunner() {
+  const batches: number[][] = [];
+  const releases: Array<(fail?: Error) => void> = [];
+  const run = (batch: readonly Linked[]) => {
+    batches.push(batch.map((item) => item.n));
+    return new Promise<Outcome<number>[]>((resolve, reject) =>
+      releases.push((fail) =>
+        fail ? reject(fail) : resolve(batch.map((item) => ({ ok: true, value: item.n }))),
+      ),
+    );
+  };
+  return { batches, releases, run };
+}
+
+test("with two batches allowed, items arriving while one runs go at once in a second", async () => {
+  const { batches, releases, run } = heldRunner();
+  const committer = new GroupCommitter<Linked, number>(run, {
+    maxBatchSize: 100,
+    batchError,
+    maxConcurrentBatches: 2,
+    dependsOn: (item) => item.on,
+  });
+  const first = committer.submit(linked(1));
+  await turn();
+  const second = committer.submit(linked(2));
+  await turn();
+  assert.deepEqual(batches, [[1], [2]], "the second runs while the first is open");
+  const third = committer.submit(linked(3));
+  await turn();
+  assert.deepEqual(batches, [[1], [2]], "no third while two are open");
+  releases[1]!();
+  assert.equal(await second, 2);
+  await turn();
+  assert.deepEqual(batches, [[1], [2], [3]], "the third once one of them ended");
+  releases[0]!();
+  releases[2]!();
+  assert.deepEqual(await Promise.all([first, third]), [1, 3]);
+});
+
+test("an item built on one still running waits for a batch cut after it, and so do its own", async () => {
+  const { batches, releases, run } = heldRunner();
+  const committer = new GroupCommitter<Linked, number>(run, {
+    maxBatchSize: 100,
+    batchError,
+    maxConcurrentBatches: 2,
+    dependsOn: (item) => item.on,
+  });
+  const one = linked(1);
+  const done = [committer.submit(one)];
+  await turn();
+  // 2 is built on 1 (running), 3 on 2 (held back), 4 on nothing: only 4 may go beside 1.
+  const two = linked(2, one);
+  done.push(committer.submit(two), committer.submit(linked(3, two)), committer.submit(linked(4)));
+  await turn();
+  assert.deepEqual(batches, [[1], [4]]);
+  releases[1]!();
+  await turn();
+  assert.deepEqual(batches, [[1], [4]], "1 still runs: 2 and 3 still wait");
+  releases[0]!();
+  await done[0];
+  await turn();
+  assert.deepEqual(batches, [[1], [4], [2, 3]], "together, once 1 has settled, in order");
+  releases[2]!();
+  assert.deepEqual(await Promise.all(done), [1, 2, 3, 4]);
+});
+
+test("after a batch fails, none is cut in that turn, even when another running batch ends", async () => {
+  const { batches, releases, run } = heldRunner();
+  // What an item's dependency was known as when the item's batch was cut: failed or not.
+  const failed = new Set<Linked>();
+  const dependencyFailed: boolean[] = [];
+  const committer = new GroupCommitter<Linked, number>(
+    (batch) => {
+      for (const item of batch) if (item.on) dependencyFailed.push(failed.has(item.on));
+      return run(batch);
+    },
+    { maxBatchSize: 100, batchError, maxConcurrentBatches: 2, dependsOn: (item) => item.on },
+  );
+  const one = linked(1);
+  // As commit-chains.ts learns of a failure: through the item's own rejection.
+  const first = committer.submit(one).catch((error: Error) => {
+    failed.add(one);
+    throw error;
+  });
+  await turn();
+  const second = committer.submit(linked(2));
+  await turn();
+  const third = committer.submit(linked(3, one));
+  // Both end in the same turn: 1 fails first, then 2 succeeds, which would start the next batch.
+  releases[0]!(new Error("lost"));
+  releases[1]!();
+  await assert.rejects(first, /batch failed/);
+  assert.equal(await second, 2);
+  assert.deepEqual(batches, [[1], [2]], "nothing cut in the turn the failure came");
+  await turn();
+  assert.deepEqual(batches, [[1], [2], [3]]);
+  assert.deepEqual(dependencyFailed, [true], "3 was cut knowing 1 had failed");
+  releases[2]!();
+  assert.equal(await third, 3);
+});
+
+test("drain waits for every batch running, and writes what is queued", async () => {
+  const { batches, releases, run } = heldRunner();
+  const committer = new GroupCommitter<Linked, number>(run, {
+    maxBatchSize: 100,
+    batchError,
+    maxConcurrentBatches: 2,
+    dependsOn: (item) => item.on,
+  });
+  const one = linked(1);
+  const submitted = [committer.submit(one)];
+  await turn();
+  submitted.push(committer.submit(linked(2)));
+  await turn();
+  submitted.push(committer.submit(linked(3, one)));
+  let drained = false;
+  const draining = committer.drain().then(() => (drained = true));
+  await turn();
+  assert.equal(drained, false);
+  releases[0]!();
+  releases[1]!();
+  while (releases.length < 3) await turn();
+  assert.deepEqual(batches, [[1], [2], [3]]);
+  releases[2]!();
+  await draining;
+  assert.deepEqual(await Promise.all(submitted), [1, 2, 3]);
+});
+
+test("more than one batch at once needs dependsOn", () => {
+  assert.throws(
+    () =>
+      new GroupCommitter<number, number>(() => [], {
+        maxBatchSize: 1,
+        batchError,
+        maxConcurrentBatches: 2,
+      }),
+    /needs dependsOn/,
+  );
+});

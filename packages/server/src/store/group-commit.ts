@@ -15,28 +15,55 @@ export type Outcome<R> =
  */
 export type BatchRunner<T, R> = (batch: readonly T[]) => Outcome<R>[] | Promise<Outcome<R>[]>;
 
-export type GroupCommitOptions = {
+export type GroupCommitOptions<T> = {
   /** The most items one transaction takes; the rest wait for the next batch. */
   maxBatchSize: number;
   /** Turns the cause of a failed batch into the error every caller in it receives. */
   batchError: (cause: unknown) => Error;
+  /**
+   * How many batches may run at once. Default 1. More suit a runner whose batches run elsewhere
+   * (PostgreSQL): one batch's round trip then no longer holds up the items queued behind it. It
+   * takes `dependsOn`, so an item never runs beside the one it was built on.
+   */
+  maxConcurrentBatches?: number;
+  /**
+   * The unsettled item `item` was built on, if any. While other batches run, a batch takes no
+   * item whose dependency is in one of them, or is held back itself: such an item waits for a
+   * batch cut after that one has settled, as it would with one batch at a time.
+   */
+  dependsOn?: (item: T) => T | undefined;
 };
 
 type Waiter<T, R> = { item: T; resolve: (value: R) => void; reject: (error: Error) => void };
 
 export class GroupCommitter<T, R> {
   readonly #run: BatchRunner<T, R>;
-  readonly #options: GroupCommitOptions;
+  readonly #options: GroupCommitOptions<T>;
   #queue: Waiter<T, R>[] = [];
   #scheduled: NodeJS.Immediate | undefined;
-  #flushing: Promise<void> | undefined;
+  /** The batches running, each until its callers are told (or, when it failed, about to be). */
+  readonly #running = new Set<Promise<void>>();
+  /** The items of the batches running. */
+  readonly #runningItems = new Set<T>();
+  /**
+   * A batch ended that the next must not follow in the same turn (see #ended): none is cut
+   * before the next turn, even when another batch running meanwhile ends.
+   */
+  #holdUntilNextTurn = false;
   /** Items settling apart from their batch (Outcome "later"), until they have. */
   readonly #later = new Set<Promise<unknown>>();
   #batches = 0;
 
-  constructor(run: BatchRunner<T, R>, options: GroupCommitOptions) {
+  constructor(run: BatchRunner<T, R>, options: GroupCommitOptions<T>) {
     if (!Number.isInteger(options.maxBatchSize) || options.maxBatchSize < 1) {
       throw new TypeError("maxBatchSize must be a positive integer");
+    }
+    const concurrent = options.maxConcurrentBatches ?? 1;
+    if (!Number.isInteger(concurrent) || concurrent < 1) {
+      throw new TypeError("maxConcurrentBatches must be a positive integer");
+    }
+    if (concurrent > 1 && options.dependsOn === undefined) {
+      throw new TypeError("more than one batch at once needs dependsOn");
     }
     this.#run = run;
     this.#options = options;
@@ -61,7 +88,7 @@ export class GroupCommitter<T, R> {
    */
   async drain(): Promise<void> {
     for (;;) {
-      if (this.#flushing !== undefined) await this.#flushing;
+      if (this.#running.size > 0) await Promise.all([...this.#running]);
       else if (this.#queue.length > 0) await this.#flush();
       else if (this.#later.size > 0) await Promise.allSettled([...this.#later]);
       else break;
@@ -70,15 +97,20 @@ export class GroupCommitter<T, R> {
   }
 
   #schedule(): void {
-    // One flush at a time: a flush that is running starts the next when it ends (#ended), so items
-    // arriving meanwhile form the next batch instead of joining a transaction already under way.
-    if (this.#scheduled !== undefined || this.#flushing !== undefined) return;
+    // As many batches at once as allowed: the last of them starts the next when it ends
+    // (#ended), so items arriving meanwhile form the next batch.
+    if (this.#scheduled !== undefined || this.#running.size >= this.#maxConcurrent) return;
     // setImmediate, not a microtask: every caller of this turn of the event loop (and of the
     // promise continuations it triggers) gets to enqueue before the batch is cut.
     this.#scheduled = setImmediate(() => {
       this.#scheduled = undefined;
+      this.#holdUntilNextTurn = false;
       void this.#flush();
     });
+  }
+
+  get #maxConcurrent(): number {
+    return this.#options.maxConcurrentBatches ?? 1;
   }
 
   #unschedule(): void {
@@ -88,34 +120,63 @@ export class GroupCommitter<T, R> {
 
   #flush(): Promise<void> {
     this.#unschedule();
-    const batch = this.#queue.splice(0, this.#options.maxBatchSize);
+    const batch = this.#cut();
     if (batch.length === 0) return Promise.resolve();
-    // Marked in flight before it starts: a runner that throws synchronously ends it (#ended)
+    // Marked running before it starts: a runner that throws synchronously ends it (#ended)
     // before #runBatch returns.
     let ended!: () => void;
-    const flushing = new Promise<void>((resolve) => (ended = resolve));
-    this.#flushing = flushing;
-    void this.#runBatch(batch).finally(ended);
-    return flushing;
+    const running = new Promise<void>((resolve) => (ended = resolve));
+    this.#running.add(running);
+    for (const waiter of batch) this.#runningItems.add(waiter.item);
+    void this.#runBatch(batch, running).finally(ended);
+    return running;
+  }
+
+  /** Takes the next batch off the queue: in order, apart from items that must wait (see dependsOn). */
+  #cut(): Waiter<T, R>[] {
+    const max = this.#options.maxBatchSize;
+    if (this.#running.size === 0) return this.#queue.splice(0, max);
+    const dependsOn = this.#options.dependsOn!;
+    const batch: Waiter<T, R>[] = [];
+    const waiting: Waiter<T, R>[] = [];
+    const held = new Set<T>();
+    for (const waiter of this.#queue) {
+      const dependency = dependsOn(waiter.item);
+      const mustWait =
+        dependency !== undefined &&
+        (this.#runningItems.has(dependency) || held.has(dependency));
+      if (batch.length < max && !mustWait) batch.push(waiter);
+      else {
+        waiting.push(waiter);
+        held.add(waiter.item);
+      }
+    }
+    this.#queue = waiting;
+    return batch;
   }
 
   /**
-   * The batch in flight is over. After a transaction that ran elsewhere (the runner answered a
-   * promise), what queued meanwhile goes at once, before that batch's callers are told: telling
-   * them runs their continuations (answers to write, further steps to start), which on a busy
-   * node takes about as long as the next transaction, and the database works on it meanwhile. A
-   * synchronous runner (SQLite) or a failed batch gets no such overlap: the next batch waits for
-   * the next turn, so a backlog never runs without yielding to the event loop, and the callers of
-   * a failed batch hear of it before the next batch is cut (commit-chains.ts relies on that).
+   * A batch is over. After a transaction that ran elsewhere (the runner answered a promise), what
+   * queued meanwhile goes at once, before that batch's callers are told: telling them runs their
+   * continuations (answers to write, further steps to start), which on a busy node takes about
+   * as long as the next transaction, and the database works on it meanwhile. A synchronous
+   * runner (SQLite) or a failed batch gets no such overlap: the next batch waits for the next
+   * turn, so a backlog never runs without yielding to the event loop, and the callers of a failed
+   * batch hear of it before the next batch is cut (commit-chains.ts relies on that), however
+   * many other batches end meanwhile.
    */
-  #ended(startNextNow: boolean): void {
-    this.#flushing = undefined;
+  #ended(batch: Waiter<T, R>[], running: Promise<void>, startNextNow: boolean): void {
+    this.#running.delete(running);
+    for (const waiter of batch) this.#runningItems.delete(waiter.item);
+    // Another batch still running may end before this one's callers are told: it must not cut
+    // the next batch (with items built on this one's) before then either.
+    if (!startNextNow) this.#holdUntilNextTurn = true;
     if (this.#queue.length === 0) return;
-    if (startNextNow) void this.#flush();
+    if (startNextNow && !this.#holdUntilNextTurn) void this.#flush();
     else this.#schedule();
   }
 
-  async #runBatch(batch: Waiter<T, R>[]): Promise<void> {
+  async #runBatch(batch: Waiter<T, R>[], running: Promise<void>): Promise<void> {
     this.#batches++;
     let outcomes: Outcome<R>[];
     let ranElsewhere: boolean;
@@ -124,14 +185,14 @@ export class GroupCommitter<T, R> {
       ranElsewhere = running instanceof Promise;
       outcomes = await running;
     } catch (cause) {
-      this.#ended(false);
+      this.#ended(batch, running, false);
       return this.#rejectAll(batch, cause);
     }
     if (!Array.isArray(outcomes)) {
-      this.#ended(false);
+      this.#ended(batch, running, false);
       return this.#rejectAll(batch, new Error("the batch runner answered no outcomes"));
     }
-    this.#ended(ranElsewhere);
+    this.#ended(batch, running, ranElsewhere);
     batch.forEach((waiter, index) => {
       const outcome = outcomes[index];
       if (outcome === undefined) waiter.reject(new Error("batch runner returned too few outcomes"));

@@ -103,6 +103,11 @@ export type PostgresStoreOptions = {
   connectionTimeoutMs?: number;
   /** The most commits one group-commit transaction takes. Default 64 (see below). */
   maxBatchSize?: number;
+  /**
+   * How many group-commit transactions may run at once. Default 2 with a pool of 4 or more
+   * connections, else 1 (see below).
+   */
+  maxConcurrentBatches?: number;
 
   /** The folder of numbered .sql migrations. Default: the package's own. */
   migrationsDir?: string;
@@ -123,6 +128,7 @@ export type PostgresStore = Store & {
 // keeps 64 of those per transaction in shared memory; past that, every other session taking a
 // snapshot meanwhile has to look them up on disk. So a batch stays within 64.
 const DEFAULT_MAX_BATCH_SIZE = 64;
+const DEFAULT_CONCURRENT_BATCHES = 2;
 
 /** Opens the connection pool (lazily: nothing connects yet); call `migrate()` before anything else. */
 export function openPostgresStore(options: PostgresStoreOptions): PostgresStore {
@@ -139,6 +145,7 @@ class PostgresStoreImpl implements PostgresStore {
   readonly #migrationsDir: string;
   readonly #maxBatchSize: number;
   readonly #maxRowWaits: number;
+  readonly #maxConcurrentBatches: number;
   readonly #notices: { channel: string; origin: string };
   readonly #chains = new CommitChains();
   // The lookups every request makes (its key, its instance), batched per turn of the event loop.
@@ -157,6 +164,12 @@ class PostgresStoreImpl implements PostgresStore {
     // Commits waiting for a locked row each hold a connection (up to LOCKED_ROW_WAIT_MS): half
     // the pool at most, so ordinary batches and reads keep connections of their own.
     this.#maxRowWaits = Math.max(1, Math.floor(poolSize / 2));
+    // A batch's round trip, which on a busy node includes waiting for its event loop to read the
+    // answer, held up every commit queued behind it: a second batch meanwhile keeps PostgreSQL
+    // working rather than waiting. Each holds a connection, so a small pool keeps to one.
+    this.#maxConcurrentBatches =
+      options.maxConcurrentBatches ?? (poolSize >= 4 ? DEFAULT_CONCURRENT_BATCHES : 1);
+    checkPositive("maxConcurrentBatches", this.#maxConcurrentBatches);
     const connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
     checkPositive("connectionTimeoutMs", connectionTimeoutMs);
     this.#notices = { channel: channelOf(options.schema), origin: options.nodeId ?? "" };
@@ -231,6 +244,9 @@ class PostgresStoreImpl implements PostgresStore {
       commitBatchRunner(this.#pool, this.#notices, this.#maxRowWaits, () => answers.answered()),
       {
         maxBatchSize: this.#maxBatchSize,
+        maxConcurrentBatches: this.#maxConcurrentBatches,
+        // A commit built on one still running goes in a batch cut after that one has settled.
+        dependsOn: (queued) => queued.builtOn,
         batchError: (cause) =>
           new BackstateError("store-error", "the group commit transaction failed", {
             cause: toStoreError(cause),
