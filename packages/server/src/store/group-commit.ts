@@ -143,8 +143,7 @@ export class GroupCommitter<T, R> {
     for (const waiter of this.#queue) {
       const dependency = dependsOn(waiter.item);
       const mustWait =
-        dependency !== undefined &&
-        (this.#runningItems.has(dependency) || held.has(dependency));
+        dependency !== undefined && (this.#runningItems.has(dependency) || held.has(dependency));
       if (batch.length < max && !mustWait) batch.push(waiter);
       else {
         waiting.push(waiter);
