@@ -28,7 +28,7 @@ export type PostgresOptions = {
   poolSize?: number;
   /** The most commits one group-commit transaction takes. Default 64. */
   maxBatchSize?: number;
-  /** How many group-commit transactions may run at once. Default 2 (1 with a pool under 4). */
+  /** How many group-commit transactions may run at once. Default 2 (1 with a pool under 6). */
   maxConcurrentBatches?: number;
 
   /** How long to wait for a pooled connection. Default 10000 ms. */

@@ -200,9 +200,9 @@ test("an item settling after its batch does not hold up the next batch, and drai
   assert.equal(first, 10);
 });
 
-// Batches side by side (PostgreSQL): items are objects naming the item they were built on.
-type Linked = { n: number; on?: Linked };
-const linked = (n: number, on?: Linked): Linked => (on === undefined ? { n } : { n, on });
+// Batches side by side (PostgreSQL): items are numbered writes of a key (an instance).
+type Linked = { n: number; key: string };
+const linked = (n: number, key: string): Linked => ({ n, key });
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A runner whose batches each wait until released, recording what each held. */
@@ -226,14 +226,14 @@ test("with two batches allowed, items arriving while one runs go at once in a se
     maxBatchSize: 100,
     batchError,
     maxConcurrentBatches: 2,
-    dependsOn: (item) => item.on,
+    keyOf: (item) => item.key,
   });
-  const first = committer.submit(linked(1));
+  const first = committer.submit(linked(1, "a"));
   await turn();
-  const second = committer.submit(linked(2));
+  const second = committer.submit(linked(2, "b"));
   await turn();
   assert.deepEqual(batches, [[1], [2]], "the second runs while the first is open");
-  const third = committer.submit(linked(3));
+  const third = committer.submit(linked(3, "c"));
   await turn();
   assert.deepEqual(batches, [[1], [2]], "no third while two are open");
   releases[1]!();
@@ -245,20 +245,22 @@ test("with two batches allowed, items arriving while one runs go at once in a se
   assert.deepEqual(await Promise.all([first, third]), [1, 3]);
 });
 
-test("an item built on one still running waits for a batch cut after it, and so do its own", async () => {
+test("an item of a key still running waits for a batch cut after it, in order, with the rest of its key", async () => {
   const { batches, releases, run } = heldRunner();
   const committer = new GroupCommitter<Linked, number>(run, {
     maxBatchSize: 100,
     batchError,
     maxConcurrentBatches: 2,
-    dependsOn: (item) => item.on,
+    keyOf: (item) => item.key,
   });
-  const one = linked(1);
-  const done = [committer.submit(one)];
+  const done = [committer.submit(linked(1, "a"))];
   await turn();
-  // 2 is built on 1 (running), 3 on 2 (held back), 4 on nothing: only 4 may go beside 1.
-  const two = linked(2, one);
-  done.push(committer.submit(two), committer.submit(linked(3, two)), committer.submit(linked(4)));
+  // 2 and 3 write what 1 (running) writes; 4 something else: only 4 may go beside 1.
+  done.push(
+    committer.submit(linked(2, "a")),
+    committer.submit(linked(3, "a")),
+    committer.submit(linked(4, "b")),
+  );
   await turn();
   assert.deepEqual(batches, [[1], [4]]);
   releases[1]!();
@@ -279,21 +281,22 @@ test("after a batch fails, none is cut in that turn, even when another running b
   const dependencyFailed: boolean[] = [];
   const committer = new GroupCommitter<Linked, number>(
     (batch) => {
-      for (const item of batch) if (item.on) dependencyFailed.push(failed.has(item.on));
+      for (const item of batch) if (item.n === 3) dependencyFailed.push(failed.has(one));
       return run(batch);
     },
-    { maxBatchSize: 100, batchError, maxConcurrentBatches: 2, dependsOn: (item) => item.on },
+    { maxBatchSize: 100, batchError, maxConcurrentBatches: 2, keyOf: (item) => item.key },
   );
-  const one = linked(1);
+  const one = linked(1, "a");
   // As commit-chains.ts learns of a failure: through the item's own rejection.
   const first = committer.submit(one).catch((error: Error) => {
     failed.add(one);
     throw error;
   });
   await turn();
-  const second = committer.submit(linked(2));
+  const second = committer.submit(linked(2, "b"));
   await turn();
-  const third = committer.submit(linked(3, one));
+  // 3 is built on 1 (the next write of its instance).
+  const third = committer.submit(linked(3, "a"));
   // Both end in the same turn: 1 fails first, then 2 succeeds, which would start the next batch.
   releases[0]!(new Error("lost"));
   releases[1]!();
@@ -313,14 +316,13 @@ test("drain waits for every batch running, and writes what is queued", async () 
     maxBatchSize: 100,
     batchError,
     maxConcurrentBatches: 2,
-    dependsOn: (item) => item.on,
+    keyOf: (item) => item.key,
   });
-  const one = linked(1);
-  const submitted = [committer.submit(one)];
+  const submitted = [committer.submit(linked(1, "a"))];
   await turn();
-  submitted.push(committer.submit(linked(2)));
+  submitted.push(committer.submit(linked(2, "b")));
   await turn();
-  submitted.push(committer.submit(linked(3, one)));
+  submitted.push(committer.submit(linked(3, "a")));
   let drained = false;
   const draining = committer.drain().then(() => (drained = true));
   await turn();
@@ -334,7 +336,7 @@ test("drain waits for every batch running, and writes what is queued", async () 
   assert.deepEqual(await Promise.all(submitted), [1, 2, 3]);
 });
 
-test("more than one batch at once needs dependsOn", () => {
+test("more than one batch at once needs keyOf", () => {
   assert.throws(
     () =>
       new GroupCommitter<number, number>(() => [], {
@@ -342,6 +344,6 @@ test("more than one batch at once needs dependsOn", () => {
         batchError,
         maxConcurrentBatches: 2,
       }),
-    /needs dependsOn/,
+    /needs keyOf/,
   );
 });

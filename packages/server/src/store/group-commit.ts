@@ -23,15 +23,17 @@ export type GroupCommitOptions<T> = {
   /**
    * How many batches may run at once. Default 1. More suit a runner whose batches run elsewhere
    * (PostgreSQL): one batch's round trip then no longer holds up the items queued behind it. It
-   * takes `dependsOn`, so an item never runs beside the one it was built on.
+   * takes `keyOf`, so that one key's items never run in two batches at once.
    */
   maxConcurrentBatches?: number;
   /**
-   * The unsettled item `item` was built on, if any. While other batches run, a batch takes no
-   * item whose dependency is in one of them, or is held back itself: such an item waits for a
-   * batch cut after that one has settled, as it would with one batch at a time.
+   * The key of what `item` writes (its instance). While other batches run, a batch takes no item
+   * whose key is in one of them, or held back before it: such an item waits for a batch cut after
+   * those have settled, in order, as it would with one batch at a time. So an item built on
+   * another (the next commit of its instance) never runs beside it, and never before its
+   * failure is known.
    */
-  dependsOn?: (item: T) => T | undefined;
+  keyOf?: (item: T) => string;
 };
 
 type Waiter<T, R> = { item: T; resolve: (value: R) => void; reject: (error: Error) => void };
@@ -43,8 +45,8 @@ export class GroupCommitter<T, R> {
   #scheduled: NodeJS.Immediate | undefined;
   /** The batches running, each until its callers are told (or, when it failed, about to be). */
   readonly #running = new Set<Promise<void>>();
-  /** The items of the batches running. */
-  readonly #runningItems = new Set<T>();
+  /** The keys of the items of the batches running, each with how many such items there are. */
+  readonly #runningKeys = new Map<string, number>();
   /**
    * A batch ended that the next must not follow in the same turn (see #ended): none is cut
    * before the next turn, even when another batch running meanwhile ends.
@@ -62,8 +64,8 @@ export class GroupCommitter<T, R> {
     if (!Number.isInteger(concurrent) || concurrent < 1) {
       throw new TypeError("maxConcurrentBatches must be a positive integer");
     }
-    if (concurrent > 1 && options.dependsOn === undefined) {
-      throw new TypeError("more than one batch at once needs dependsOn");
+    if (concurrent > 1 && options.keyOf === undefined) {
+      throw new TypeError("more than one batch at once needs keyOf");
     }
     this.#run = run;
     this.#options = options;
@@ -127,31 +129,40 @@ export class GroupCommitter<T, R> {
     let ended!: () => void;
     const running = new Promise<void>((resolve) => (ended = resolve));
     this.#running.add(running);
-    for (const waiter of batch) this.#runningItems.add(waiter.item);
+    this.#countRunning(batch, +1);
     void this.#runBatch(batch, running).finally(ended);
     return running;
   }
 
-  /** Takes the next batch off the queue: in order, apart from items that must wait (see dependsOn). */
+  /** Takes the next batch off the queue: in order, apart from items that must wait (see keyOf). */
   #cut(): Waiter<T, R>[] {
     const max = this.#options.maxBatchSize;
     if (this.#running.size === 0) return this.#queue.splice(0, max);
-    const dependsOn = this.#options.dependsOn!;
+    const keyOf = this.#options.keyOf!;
     const batch: Waiter<T, R>[] = [];
     const waiting: Waiter<T, R>[] = [];
-    const held = new Set<T>();
+    const held = new Set<string>();
     for (const waiter of this.#queue) {
-      const dependency = dependsOn(waiter.item);
-      const mustWait =
-        dependency !== undefined && (this.#runningItems.has(dependency) || held.has(dependency));
-      if (batch.length < max && !mustWait) batch.push(waiter);
+      const key = keyOf(waiter.item);
+      if (batch.length < max && !this.#runningKeys.has(key) && !held.has(key)) batch.push(waiter);
       else {
         waiting.push(waiter);
-        held.add(waiter.item);
+        held.add(key);
       }
     }
     this.#queue = waiting;
     return batch;
+  }
+
+  #countRunning(batch: readonly Waiter<T, R>[], change: 1 | -1): void {
+    const keyOf = this.#options.keyOf;
+    if (keyOf === undefined) return;
+    for (const { item } of batch) {
+      const key = keyOf(item);
+      const count = (this.#runningKeys.get(key) ?? 0) + change;
+      if (count === 0) this.#runningKeys.delete(key);
+      else this.#runningKeys.set(key, count);
+    }
   }
 
   /**
@@ -166,7 +177,7 @@ export class GroupCommitter<T, R> {
    */
   #ended(batch: Waiter<T, R>[], running: Promise<void>, startNextNow: boolean): void {
     this.#running.delete(running);
-    for (const waiter of batch) this.#runningItems.delete(waiter.item);
+    this.#countRunning(batch, -1);
     // Another batch still running may end before this one's callers are told: it must not cut
     // the next batch (with items built on this one's) before then either.
     if (!startNextNow) this.#holdUntilNextTurn = true;

@@ -55,9 +55,12 @@ export class TestSchemas {
     return name;
   }
 
-  /** Opens a store on `schema`, not yet migrated. */
+  /**
+   * Opens a store on `schema`, not yet migrated. Its pool of 6 is the smallest that runs two
+   * commit batches at once, as a node does by default.
+   */
   open(schema: string, options: Partial<PostgresStoreOptions> = {}): PostgresStore {
-    return openPostgresStore({ connectionString: this.url, schema, poolSize: 4, ...options });
+    return openPostgresStore({ connectionString: this.url, schema, poolSize: 6, ...options });
   }
 
   /** Opens and migrates a store on `schema`; closes it again when migrating fails. */

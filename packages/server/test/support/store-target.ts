@@ -50,7 +50,8 @@ export function freshStore(name: string): FreshStore {
   const { url } = target;
   const schema = freshSchemaName();
   return {
-    options: { databaseUrl: url, postgres: { schema, poolSize: 4 } },
+    // 6: the smallest pool that runs two commit batches at once, as a node does by default.
+    options: { databaseUrl: url, postgres: { schema, poolSize: 6 } },
     dispose: () => dropSchema(url, schema),
   };
 }

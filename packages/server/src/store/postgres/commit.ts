@@ -536,7 +536,7 @@ function lastPerKey(timers: readonly TimerToArm[]): TimerToArm[] {
 }
 
 /** An instance key as one map key (NUL cannot occur in a name). */
-function instanceText(key: InstanceKey): string {
+export function instanceText(key: InstanceKey): string {
   return `${key.orgId}\0${key.machineName}\0${key.instanceName}`;
 }
 

@@ -62,7 +62,7 @@ import type {
   UserRecord,
   VersionPosition,
 } from "../store.js";
-import { commitBatchRunner } from "./commit.js";
+import { commitBatchRunner, instanceText } from "./commit.js";
 import { purgeHistoryChunk } from "./history-purge.js";
 import {
   changes,
@@ -104,7 +104,7 @@ export type PostgresStoreOptions = {
   /** The most commits one group-commit transaction takes. Default 64 (see below). */
   maxBatchSize?: number;
   /**
-   * How many group-commit transactions may run at once. Default 2 with a pool of 4 or more
+   * How many group-commit transactions may run at once. Default 2 with a pool of 6 or more
    * connections, else 1 (see below).
    */
   maxConcurrentBatches?: number;
@@ -161,15 +161,16 @@ class PostgresStoreImpl implements PostgresStore {
     checkPositive("maxBatchSize", this.#maxBatchSize);
     const poolSize = options.poolSize ?? 10;
     checkPositive("poolSize", poolSize);
-    // Commits waiting for a locked row each hold a connection (up to LOCKED_ROW_WAIT_MS): half
-    // the pool at most, so ordinary batches and reads keep connections of their own.
-    this.#maxRowWaits = Math.max(1, Math.floor(poolSize / 2));
     // A batch's round trip, which on a busy node includes waiting for its event loop to read the
     // answer, held up every commit queued behind it: a second batch meanwhile keeps PostgreSQL
     // working rather than waiting. Each holds a connection, so a small pool keeps to one.
     this.#maxConcurrentBatches =
-      options.maxConcurrentBatches ?? (poolSize >= 4 ? DEFAULT_CONCURRENT_BATCHES : 1);
+      options.maxConcurrentBatches ?? (poolSize >= 6 ? DEFAULT_CONCURRENT_BATCHES : 1);
     checkPositive("maxConcurrentBatches", this.#maxConcurrentBatches);
+    // Commits waiting for a locked row each hold a connection (up to LOCKED_ROW_WAIT_MS): half
+    // the pool at most, less one for each batch beyond the first, so that ordinary batches and
+    // reads keep connections of their own.
+    this.#maxRowWaits = Math.max(1, Math.floor(poolSize / 2) - (this.#maxConcurrentBatches - 1));
     const connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
     checkPositive("connectionTimeoutMs", connectionTimeoutMs);
     this.#notices = { channel: channelOf(options.schema), origin: options.nodeId ?? "" };
@@ -245,8 +246,9 @@ class PostgresStoreImpl implements PostgresStore {
       {
         maxBatchSize: this.#maxBatchSize,
         maxConcurrentBatches: this.#maxConcurrentBatches,
-        // A commit built on one still running goes in a batch cut after that one has settled.
-        dependsOn: (queued) => queued.builtOn,
+        // One instance's commits never run in two transactions at once: the next one is built
+        // on the one before (commit-chains.ts), and must find it written, or know it failed.
+        keyOf: (queued) => instanceText(queued.commit.instance),
         batchError: (cause) =>
           new BackstateError("store-error", "the group commit transaction failed", {
             cause: toStoreError(cause),
