@@ -1,7 +1,7 @@
 // Unit tests of the adapter-independent group-commit queue, with a fake batch runner.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { GroupCommitter, type Outcome } from "./group-commit.js";
+import { GroupCommitter, type GroupCommitOptions, type Outcome } from "./group-commit.js";
 
 const batchError = (cause: unknown) => new Error("batch failed", { cause });
 
@@ -204,6 +204,12 @@ test("an item settling after its batch does not hold up the next batch, and drai
 type Linked = { n: number; key: string };
 const linked = (n: number, key: string): Linked => ({ n, key });
 const turn = () => new Promise((resolve) => setImmediate(resolve));
+const SIDE_BY_SIDE: GroupCommitOptions<Linked> = {
+  maxBatchSize: 100,
+  batchError,
+  maxConcurrentBatches: 2,
+  keyOf: (item) => item.key,
+};
 
 /** A runner whose batches each wait until released, recording what each held. */
 function heldRunner() {
@@ -222,12 +228,7 @@ function heldRunner() {
 
 test("with two batches allowed, items arriving while one runs go at once in a second", async () => {
   const { batches, releases, run } = heldRunner();
-  const committer = new GroupCommitter<Linked, number>(run, {
-    maxBatchSize: 100,
-    batchError,
-    maxConcurrentBatches: 2,
-    keyOf: (item) => item.key,
-  });
+  const committer = new GroupCommitter<Linked, number>(run, SIDE_BY_SIDE);
   const first = committer.submit(linked(1, "a"));
   await turn();
   const second = committer.submit(linked(2, "b"));
@@ -247,12 +248,7 @@ test("with two batches allowed, items arriving while one runs go at once in a se
 
 test("an item of a key still running waits for a batch cut after it, in order, with the rest of its key", async () => {
   const { batches, releases, run } = heldRunner();
-  const committer = new GroupCommitter<Linked, number>(run, {
-    maxBatchSize: 100,
-    batchError,
-    maxConcurrentBatches: 2,
-    keyOf: (item) => item.key,
-  });
+  const committer = new GroupCommitter<Linked, number>(run, SIDE_BY_SIDE);
   const done = [committer.submit(linked(1, "a"))];
   await turn();
   // 2 and 3 write what 1 (running) writes; 4 something else: only 4 may go beside 1.
@@ -279,13 +275,10 @@ test("after a batch fails, none is cut in that turn, even when another running b
   // What an item's dependency was known as when the item's batch was cut: failed or not.
   const failed = new Set<Linked>();
   const dependencyFailed: boolean[] = [];
-  const committer = new GroupCommitter<Linked, number>(
-    (batch) => {
-      for (const item of batch) if (item.n === 3) dependencyFailed.push(failed.has(one));
-      return run(batch);
-    },
-    { maxBatchSize: 100, batchError, maxConcurrentBatches: 2, keyOf: (item) => item.key },
-  );
+  const committer = new GroupCommitter<Linked, number>((batch) => {
+    for (const item of batch) if (item.n === 3) dependencyFailed.push(failed.has(one));
+    return run(batch);
+  }, SIDE_BY_SIDE);
   const one = linked(1, "a");
   // As commit-chains.ts learns of a failure: through the item's own rejection.
   const first = committer.submit(one).catch((error: Error) => {
@@ -312,12 +305,7 @@ test("after a batch fails, none is cut in that turn, even when another running b
 
 test("drain waits for every batch running, and writes what is queued", async () => {
   const { batches, releases, run } = heldRunner();
-  const committer = new GroupCommitter<Linked, number>(run, {
-    maxBatchSize: 100,
-    batchError,
-    maxConcurrentBatches: 2,
-    keyOf: (item) => item.key,
-  });
+  const committer = new GroupCommitter<Linked, number>(run, SIDE_BY_SIDE);
   const submitted = [committer.submit(linked(1, "a"))];
   await turn();
   submitted.push(committer.submit(linked(2, "b")));
