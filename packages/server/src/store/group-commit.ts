@@ -41,6 +41,7 @@ type Waiter<T, R> = { item: T; resolve: (value: R) => void; reject: (error: Erro
 export class GroupCommitter<T, R> {
   readonly #run: BatchRunner<T, R>;
   readonly #options: GroupCommitOptions<T>;
+  readonly #maxConcurrent: number;
   #queue: Waiter<T, R>[] = [];
   #scheduled: NodeJS.Immediate | undefined;
   /** The batches running, each until its callers are told (or, when it failed, about to be). */
@@ -60,11 +61,11 @@ export class GroupCommitter<T, R> {
     if (!Number.isInteger(options.maxBatchSize) || options.maxBatchSize < 1) {
       throw new TypeError("maxBatchSize must be a positive integer");
     }
-    const concurrent = options.maxConcurrentBatches ?? 1;
-    if (!Number.isInteger(concurrent) || concurrent < 1) {
+    this.#maxConcurrent = options.maxConcurrentBatches ?? 1;
+    if (!Number.isInteger(this.#maxConcurrent) || this.#maxConcurrent < 1) {
       throw new TypeError("maxConcurrentBatches must be a positive integer");
     }
-    if (concurrent > 1 && options.keyOf === undefined) {
+    if (this.#maxConcurrent > 1 && options.keyOf === undefined) {
       throw new TypeError("more than one batch at once needs keyOf");
     }
     this.#run = run;
@@ -109,10 +110,6 @@ export class GroupCommitter<T, R> {
       this.#holdUntilNextTurn = false;
       void this.#flush();
     });
-  }
-
-  get #maxConcurrent(): number {
-    return this.#options.maxConcurrentBatches ?? 1;
   }
 
   #unschedule(): void {
