@@ -240,9 +240,10 @@ class PostgresStoreImpl implements PostgresStore {
       throw toStoreError(error);
     }
     if (this.#ready !== undefined) return;
-    const answers = this.#answers;
     const commits = new GroupCommitter(
-      commitBatchRunner(this.#pool, this.#notices, this.#maxRowWaits, () => answers.answered()),
+      commitBatchRunner(this.#pool, this.#notices, this.#maxRowWaits, () =>
+        this.#answers.answered(),
+      ),
       {
         maxBatchSize: this.#maxBatchSize,
         maxConcurrentBatches: this.#maxConcurrentBatches,
