@@ -10,7 +10,27 @@ const NAME = /^[A-Za-z0-9_-]{1,128}$/;
  * Event types the runtime itself produces (timers, service results, upgrades). A client sending
  * one could fire a timer early or fake a service result, so they are refused from outside.
  */
-const RESERVED_EVENT_PREFIXES = ["xstate.", "done.", "error.", "statebacked."];
+const RESERVED_EVENT_PREFIXES = ["xstate.", "statebacked."];
+/**
+ * XState v4's own event families outside `xstate.` (its ActionTypes): a service's result
+ * (`done.invoke.<id>`), its error (`error.platform.<id>`), a final state reached (`done.state.<id>`),
+ * an action that threw. Each is refused as itself or followed by a dot; any other type under
+ * `done.` or `error.` (`done.reviewing`) is the machine's own, and a client may send it.
+ */
+const RESERVED_EVENT_FAMILIES = [
+  "done.invoke",
+  "done.state",
+  "error.platform",
+  "error.execution",
+  "error.communication",
+];
+
+function isReservedEventType(type: string): boolean {
+  return (
+    RESERVED_EVENT_PREFIXES.some((prefix) => type.startsWith(prefix)) ||
+    RESERVED_EVENT_FAMILIES.some((family) => type === family || type.startsWith(`${family}.`))
+  );
+}
 
 export function checkName(parameter: string, name: unknown): string {
   if (typeof name !== "string" || !NAME.test(name)) {
@@ -31,7 +51,7 @@ export function checkExternalEvent(event: unknown): MachineEvent {
       'event must be a string or an object with a string "type"',
     );
   }
-  if (RESERVED_EVENT_PREFIXES.some((prefix) => (normalized.type as string).startsWith(prefix))) {
+  if (isReservedEventType(normalized.type)) {
     throw new InvalidParameterError(
       "event",
       `event type "${normalized.type}" is reserved for the runtime`,
