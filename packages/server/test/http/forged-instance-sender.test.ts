@@ -2,7 +2,8 @@
 // Backed sets it itself and promises it cannot be forged (behavior.md §13), so machines admit such
 // events on that claim alone (the docs' child machine does). It used to pass from a key token's
 // act, the act-as header and a token provider's mapping straight to allowWrite: any holder of an
-// org key could pass for an instance. Now each is refused before any machine code runs.
+// org key could pass for an instance. Now each is refused before any machine code runs, and so is
+// the claim hidden under a `__proto__` key.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { SignJWT } from "jose";
@@ -89,6 +90,65 @@ test("a token exchange whose mapping yields a sender claim issues no token", asy
     .setExpirationTime("10m")
     .sign(IDP_SECRET);
   const { status, body } = await api.exchangeToken("children", subjectToken);
+  assert.equal(status, 403, JSON.stringify(body));
+  assert.equal(body.code, "token-claim-invalid");
+  assert.equal(body.access_token, undefined);
+});
+
+// JSON keeps `__proto__` as a key, but an authorizer that copies its argument by assignment turns
+// it into the copy's prototype, where the hidden claim reads as the real one.
+const HIDDEN_SENDER = JSON.parse(
+  `{"__proto__": {"stateBackedSender": ${JSON.stringify(PARENT)}}}`,
+) as Record<string, unknown>;
+
+test("a key token whose act hides the sender claim under __proto__, at any depth, is refused (403)", async () => {
+  for (const [slug, act] of [
+    ["hidden-top", { sub: "u1", ...HIDDEN_SENDER }],
+    ["hidden-deep", { sub: "u1", profile: { nested: HIDDEN_SENDER } }],
+  ] as const) {
+    assert.ok(JSON.stringify(act).includes("__proto__"), "the act carries the key");
+    const token = await api.tokenFor(key, act);
+    const answer = await createChild(slug, { authorization: `Bearer ${token}` });
+    assert.equal(answer.status, 403, JSON.stringify(answer.body));
+    assert.equal(answer.body.code, "token-claim-invalid");
+    assert.match(answer.body.error ?? "", /__proto__/);
+    await assertNoInstance(slug);
+  }
+});
+
+test("an act-as header with a __proto__ key at any depth is refused (400)", async () => {
+  const answer = await createChild("hidden-act-as", {
+    authorization: `Bearer ${api.adminToken}`,
+    "x-statebacked-org-id": api.orgId,
+    "x-statebacked-act": JSON.stringify({ sub: "u1", profile: HIDDEN_SENDER }),
+  });
+  assert.equal(answer.status, 400, JSON.stringify(answer.body));
+  assert.equal(answer.body.parameter, "x-statebacked-act");
+  await assertNoInstance("hidden-act-as");
+});
+
+test("a token exchange whose mapped claims hold a __proto__ key issues no token", async () => {
+  const issuer = "https://proto.example.test/";
+  const idp = await api.admin("POST", "/idps", {
+    iss: issuer,
+    algs: ["HS256"],
+    key: IDP_SECRET.toString("base64url"),
+    mapping: { "sub.$": "$.sub", "profile.$": "$.profile" },
+  });
+  assert.equal(idp.status, 204, JSON.stringify(idp.body));
+  const provider = await api.admin("POST", "/token-providers", {
+    service: "profiles",
+    keyId: key.id,
+    mapping: { "sub.$": "$.sub", "profile.$": "$.profile" },
+  });
+  assert.equal(provider.status, 204, JSON.stringify(provider.body));
+  const subjectToken = await new SignJWT({ sub: "u3", profile: HIDDEN_SENDER })
+    .setProtectedHeader({ alg: "HS256" })
+    .setIssuer(issuer)
+    .setIssuedAt()
+    .setExpirationTime("10m")
+    .sign(IDP_SECRET);
+  const { status, body } = await api.exchangeToken("profiles", subjectToken);
   assert.equal(status, 403, JSON.stringify(body));
   assert.equal(body.code, "token-claim-invalid");
   assert.equal(body.access_token, undefined);
