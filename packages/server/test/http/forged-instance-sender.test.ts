@@ -69,27 +69,48 @@ test("an act-as header naming an instance as sender is refused (400) and creates
   await assertNoInstance("by-act-as");
 });
 
-test("a token exchange whose mapping yields a sender claim issues no token", async () => {
+/**
+ * Sets up an identity provider (issuer `issuer`, mapping `idpMapping`) and token provider
+ * `service` (mapping `providerMapping`) for the org's key, then exchanges a subject token
+ * carrying `claims`: the exchange's answer.
+ */
+async function exchangeThrough(options: {
+  issuer: string;
+  service: string;
+  idpMapping: Record<string, string>;
+  providerMapping: Record<string, string>;
+  claims: Record<string, unknown>;
+}) {
   const idp = await api.admin("POST", "/idps", {
-    iss: IDP_ISSUER,
+    iss: options.issuer,
     algs: ["HS256"],
     key: IDP_SECRET.toString("base64url"),
-    mapping: { "sub.$": "$.sub", "sender.$": "$.sender" },
+    mapping: options.idpMapping,
   });
   assert.equal(idp.status, 204, JSON.stringify(idp.body));
   const provider = await api.admin("POST", "/token-providers", {
-    service: "children",
+    service: options.service,
     keyId: key.id,
-    mapping: { "sub.$": "$.sub", "stateBackedSender.$": "$.sender" },
+    mapping: options.providerMapping,
   });
   assert.equal(provider.status, 204, JSON.stringify(provider.body));
-  const subjectToken = await new SignJWT({ sub: "u2", sender: PARENT })
+  const subjectToken = await new SignJWT(options.claims)
     .setProtectedHeader({ alg: "HS256" })
-    .setIssuer(IDP_ISSUER)
+    .setIssuer(options.issuer)
     .setIssuedAt()
     .setExpirationTime("10m")
     .sign(IDP_SECRET);
-  const { status, body } = await api.exchangeToken("children", subjectToken);
+  return api.exchangeToken(options.service, subjectToken);
+}
+
+test("a token exchange whose mapping yields a sender claim issues no token", async () => {
+  const { status, body } = await exchangeThrough({
+    issuer: IDP_ISSUER,
+    service: "children",
+    idpMapping: { "sub.$": "$.sub", "sender.$": "$.sender" },
+    providerMapping: { "sub.$": "$.sub", "stateBackedSender.$": "$.sender" },
+    claims: { sub: "u2", sender: PARENT },
+  });
   assert.equal(status, 403, JSON.stringify(body));
   assert.equal(body.code, "token-claim-invalid");
   assert.equal(body.access_token, undefined);
@@ -128,27 +149,14 @@ test("an act-as header with a __proto__ key at any depth is refused (400)", asyn
 });
 
 test("a token exchange whose mapped claims hold a __proto__ key issues no token", async () => {
-  const issuer = "https://proto.example.test/";
-  const idp = await api.admin("POST", "/idps", {
-    iss: issuer,
-    algs: ["HS256"],
-    key: IDP_SECRET.toString("base64url"),
-    mapping: { "sub.$": "$.sub", "profile.$": "$.profile" },
-  });
-  assert.equal(idp.status, 204, JSON.stringify(idp.body));
-  const provider = await api.admin("POST", "/token-providers", {
+  const profile = { "sub.$": "$.sub", "profile.$": "$.profile" };
+  const { status, body } = await exchangeThrough({
+    issuer: "https://proto.example.test/",
     service: "profiles",
-    keyId: key.id,
-    mapping: { "sub.$": "$.sub", "profile.$": "$.profile" },
+    idpMapping: profile,
+    providerMapping: profile,
+    claims: { sub: "u3", profile: HIDDEN_SENDER },
   });
-  assert.equal(provider.status, 204, JSON.stringify(provider.body));
-  const subjectToken = await new SignJWT({ sub: "u3", profile: HIDDEN_SENDER })
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer(issuer)
-    .setIssuedAt()
-    .setExpirationTime("10m")
-    .sign(IDP_SECRET);
-  const { status, body } = await api.exchangeToken("profiles", subjectToken);
   assert.equal(status, 403, JSON.stringify(body));
   assert.equal(body.code, "token-claim-invalid");
   assert.equal(body.access_token, undefined);
