@@ -480,6 +480,17 @@ export class Engine {
 
   /** Reads an instance's state through its allowRead. Never waits for processing. */
   async readInstance(input: InstanceAddress & { authContext: unknown }): Promise<InstanceState> {
+    return (await this.readInstanceRow(input)).state;
+  }
+
+  /**
+   * readInstance, with the row the state was read from: an instance deleted and made again under
+   * its name is another row (a larger id), which a realtime subscriber must not take for the one
+   * it watched.
+   */
+  async readInstanceRow(
+    input: InstanceAddress & { authContext: unknown },
+  ): Promise<{ instanceId: number; state: InstanceState }> {
     const key = this.keyOf(input);
     const authContext = checkAuthContext(input.authContext);
     const instance = await this.load(key);
@@ -494,7 +505,7 @@ export class Engine {
         `the machine's authorizer refused: ${decision.reason ?? "denied"}`,
       );
     }
-    return stateOf(envelope.view, instance.updatedAt);
+    return { instanceId: instance.id, state: stateOf(envelope.view, instance.updatedAt) };
   }
 
   async setInstanceStatus(

@@ -34,8 +34,12 @@ export class Connection {
   /** The authContext as JSON: connections with equal ones share one allowRead decision. */
   readonly authKey: string;
   lastSeen = Date.now();
-  /** Per instance, the newest state this socket was sent (or has waiting), and its frame. */
-  private readonly lastSent = new Map<string, { ts: number; frame: string }>();
+  /**
+   * Per instance name, the newest state this socket was sent (or has waiting), the row it is of,
+   * and its frame. A row made under the name after a delete has a larger id, and is newer
+   * whatever its ts (another node's clock may be behind).
+   */
+  private readonly lastSent = new Map<string, { instanceId: number; ts: number; frame: string }>();
   private readonly waiting = new Map<string, string>();
   private drainTimer: NodeJS.Timeout | undefined;
 
@@ -59,15 +63,21 @@ export class Connection {
     return false;
   }
 
-  /** Whether this socket was already sent the instance's state at `ts`, or a newer one. */
-  hasSeen(ref: string, ts: number): boolean {
-    return ts <= (this.lastSent.get(ref)?.ts ?? -Infinity);
+  /** Whether this socket was already sent row `instanceId`'s state at `ts`, or a newer one. */
+  hasSeen(ref: string, instanceId: number, ts: number): boolean {
+    const last = this.lastSent.get(ref);
+    return last !== undefined && !isNewer({ instanceId, ts }, last);
+  }
+
+  /** The row of the instance whose state this socket was last sent, if any. */
+  rowShown(ref: string): number | undefined {
+    return this.lastSent.get(ref)?.instanceId;
   }
 
   /** Sends an update unless this socket already has a newer (or the same) state of the instance. */
-  sendUpdate(ref: string, ts: number, frame: string): void {
-    if (this.hasSeen(ref, ts)) return;
-    this.lastSent.set(ref, { ts, frame });
+  sendUpdate(ref: string, instanceId: number, ts: number, frame: string): void {
+    if (this.hasSeen(ref, instanceId, ts)) return;
+    this.lastSent.set(ref, { instanceId, ts, frame });
     this.enqueue(`update:${ref}`, frame);
   }
 
@@ -78,9 +88,10 @@ export class Connection {
    * at once). The socket's other subscribers get it once more, which the client takes as the
    * same state again. Never older than what the socket was sent last: that newer state goes.
    */
-  sendCurrentState(ref: string, ts: number, frame: string): void {
+  sendCurrentState(ref: string, instanceId: number, ts: number, frame: string): void {
     const last = this.lastSent.get(ref);
-    const current = last !== undefined && last.ts > ts ? last : { ts, frame };
+    const read = { instanceId, ts, frame };
+    const current = last !== undefined && isNewer(last, read) ? last : read;
     this.lastSent.set(ref, current);
     this.enqueue(`update:${ref}`, current.frame);
   }
@@ -135,4 +146,12 @@ export class Connection {
     if (this.waiting.size > 0) this.drainTimer = setTimeout(() => this.drain(), DRAIN_POLL_MS);
     else this.socket.resume();
   }
+}
+
+/** Whether state `a` of an instance name is newer than `b`: a later row, or later in one row. */
+function isNewer(
+  a: { instanceId: number; ts: number },
+  b: { instanceId: number; ts: number },
+): boolean {
+  return a.instanceId !== b.instanceId ? a.instanceId > b.instanceId : a.ts > b.ts;
 }

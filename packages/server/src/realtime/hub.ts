@@ -117,13 +117,13 @@ export class RealtimeHub {
     connection.subscriptions.set(requestId, subscription);
     this.watch(subscription.ref, connection);
     try {
-      const state = await this.deps.engine.readInstance({
+      const { instanceId, state } = await this.deps.engine.readInstanceRow({
         ...key,
         authContext: principal.authContext,
       });
       if (connection.subscriptions.get(requestId) !== subscription) return;
       const frame = updateFrame(subscription, wireState(state));
-      connection.sendCurrentState(subscription.ref, state.ts, frame);
+      connection.sendCurrentState(subscription.ref, instanceId, state.ts, frame);
     } catch (err) {
       // Unsubscribed, replaced by a newer subscribe with this id, or dropped with its reason
       // meanwhile: as for an admission, this read answers nothing (an error would name the
@@ -193,8 +193,14 @@ export class RealtimeHub {
   private onUpdate(update: BusUpdate): void {
     switch (update.kind) {
       case "state":
-      case "deleted":
         return this.fanOut(update);
+      case "deleted":
+        // This node's own delete comes in order with its commits: every watcher's row is gone.
+        // Another node's names its row, and may come late, after the instance was made again
+        // under its name and watched here as the new row: what exists now is read, and only
+        // those shown the deleted row (or an older one) lose their subscription (see deliver).
+        if (update.instanceId === undefined) return this.fanOut(update);
+        return this.reload(instanceRefOf(update.key), update.key);
       case "changed":
         return this.reload(instanceRefOf(update.key), update.key);
       case "resync":
@@ -256,17 +262,23 @@ export class RealtimeHub {
     const ref = instanceRefOf(update.kind === "state" ? update.instance : update.key);
     const watching = this.watchers.get(ref);
     if (!watching || watching.size === 0) return;
+    const deleted = { status: 404, code: "not-found", error: "the instance was deleted" };
     if (update.kind === "deleted") {
-      for (const connection of [...watching.connections]) {
-        this.drop(connection, ref, {
-          status: 404,
-          code: "not-found",
-          error: "the instance was deleted",
-        });
-      }
+      for (const connection of [...watching.connections]) this.drop(connection, ref, deleted);
       return;
     }
-    this.deliver(update, ref, [...watching.connections]).catch((err: unknown) =>
+    // A socket shown an older row of this name watched an instance since deleted (its notice
+    // may have been missed while the bus reconnected, or be on its way): that subscription
+    // ends as the delete would have ended it, rather than go on with another instance.
+    const current: Connection[] = [];
+    for (const connection of [...watching.connections]) {
+      const shown = connection.rowShown(ref);
+      if (shown !== undefined && shown < update.instance.id) {
+        this.drop(connection, ref, deleted);
+      } else current.push(connection);
+    }
+    if (current.length === 0) return;
+    this.deliver(update, ref, current).catch((err: unknown) =>
       this.deps.logger.error("a realtime update was not delivered", {
         instance: ref,
         error: String(err),
@@ -302,8 +314,8 @@ export class RealtimeHub {
           // A decision that had to wait for its own read may come after a newer state's (asked
           // with its step): the newer one stands, whether it showed that state or ended the
           // subscription.
-          if (!connection.watches(ref) || connection.hasSeen(ref, state.ts)) continue;
-          if (allowed === true) connection.sendUpdate(ref, state.ts, frame);
+          if (!connection.watches(ref) || connection.hasSeen(ref, instance.id, state.ts)) continue;
+          if (allowed === true) connection.sendUpdate(ref, instance.id, state.ts, frame);
           else if (allowed === false) {
             this.drop(connection, ref, {
               status: 403,

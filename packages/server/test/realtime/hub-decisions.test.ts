@@ -21,7 +21,7 @@ import type { InstanceRecord, Store } from "../../src/store/store.js";
 const ORG = "org_hub";
 const names = { orgId: ORG, machineName: "m", instanceName: "i" };
 const stateAt = (ts: number): InstanceState => ({ state: `s${ts}`, tags: [], done: false, ts });
-const record = { ...names } as InstanceRecord;
+const record = { ...names, id: 1 } as InstanceRecord;
 
 type Deferred = { resolve: (allowed: boolean) => void; reject: (error: Error) => void };
 
@@ -58,7 +58,7 @@ function setUp() {
   const engine = {
     onInstanceUpdate: (l: (update: InstanceUpdate) => void) => ((listener = l), () => {}),
     watchReaders: (a: ReadAudience) => (audience = a),
-    readInstance: () => Promise.resolve(stateAt(1)),
+    readInstanceRow: () => Promise.resolve({ instanceId: 1, state: stateAt(1) }),
     canRead: () => new Promise<boolean>((resolve, reject) => reads.push({ resolve, reject })),
     stateOf: () => stateAt(1),
   } as unknown as Engine;
@@ -245,10 +245,10 @@ describe("subscriptions being admitted (the checks read the store)", () => {
   test("a read that fails after its subscription was replaced answers nothing", async () => {
     const { hub, engine } = setUp();
     let failRead!: (err: unknown) => void;
-    engine.readInstance = ({ instanceName }: { instanceName: string }) =>
+    engine.readInstanceRow = ({ instanceName }: { instanceName: string }) =>
       instanceName === "missing"
         ? new Promise((_, reject) => (failRead = reject))
-        : Promise.resolve(stateAt(1));
+        : Promise.resolve({ instanceId: 1, state: stateAt(1) });
     const { connection, sent } = socketOf();
     const first = hub.subscribe(connection, subscribe("r", "missing"));
     await tick();
@@ -281,19 +281,24 @@ describe("subscriptions being admitted (the checks read the store)", () => {
 });
 
 describe("other nodes' updates (loaded from the store)", () => {
-  test("a load that fails is tried again: the other node's change still arrives", async () => {
-    let loads = 0;
-    const store = {
-      loadInstance: () =>
-        ++loads === 1
-          ? Promise.reject(new Error("the store is briefly away"))
-          : Promise.resolve(record),
-    } as unknown as Store;
+  /**
+   * A hub on a bus of other nodes' notices (`emit`), over a store answering `loadInstance`, with
+   * one socket subscribed to the instance as `subscribedTo` (its row and ts).
+   */
+  async function subscribedOnBus(options: {
+    loadInstance: () => Promise<InstanceRecord | undefined>;
+    subscribedTo: { instanceId: number; ts: number };
+    stateOf: (instance: InstanceRecord) => InstanceState;
+  }) {
     const engine = {
       watchReaders: () => {},
-      readInstance: () => Promise.resolve(stateAt(1)),
+      readInstanceRow: () =>
+        Promise.resolve({
+          instanceId: options.subscribedTo.instanceId,
+          state: stateAt(options.subscribedTo.ts),
+        }),
       canRead: () => Promise.resolve(true),
-      stateOf: () => stateAt(2),
+      stateOf: options.stateOf,
     } as unknown as Engine;
     let emit!: (update: BusUpdate) => void;
     const updates = {
@@ -301,7 +306,7 @@ describe("other nodes' updates (loaded from the store)", () => {
     } as unknown as UpdateBus;
     const hub = new RealtimeHub({
       engine,
-      store,
+      store: { loadInstance: options.loadInstance } as unknown as Store,
       authenticator: {
         stillValid: () => Promise.resolve(true),
         checkExpiry: () => {},
@@ -315,23 +320,116 @@ describe("other nodes' updates (loaded from the store)", () => {
       maxSubscriptions: 10,
       highWaterBytes: 1 << 20,
     });
+    await hub.subscribe(connection, {
+      type: "subscribe-to-instance",
+      requestId: "r",
+      machineName: "m",
+      machineInstanceName: "i",
+    });
+    const close = () => {
+      hub.disconnect(connection);
+      hub.close();
+    };
+    return { emit, sent, connection, close };
+  }
+
+  async function until(done: () => boolean): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (!done() && Date.now() < deadline) await sleep(20);
+  }
+
+  test("a load that fails is tried again: the other node's change still arrives", async () => {
+    let loads = 0;
+    const { emit, sent, close } = await subscribedOnBus({
+      loadInstance: () =>
+        ++loads === 1
+          ? Promise.reject(new Error("the store is briefly away"))
+          : Promise.resolve(record),
+      subscribedTo: { instanceId: 1, ts: 1 },
+      stateOf: () => stateAt(2),
+    });
     try {
-      await hub.subscribe(connection, {
-        type: "subscribe-to-instance",
-        requestId: "r",
-        machineName: "m",
-        machineInstanceName: "i",
-      });
       // Another node committed ts 2; the first load of it fails. It used to be dropped there,
       // leaving the subscriber at ts 1 until the instance changed again, maybe never.
       emit({ kind: "changed", key: names, sequence: 2 });
-      const deadline = Date.now() + 5000;
-      while (sent.length < 2 && Date.now() < deadline) await sleep(20);
+      await until(() => sent.length >= 2);
       assert.deepEqual(kinds(sent), ["ts:1", "ts:2"]);
     } finally {
-      hub.disconnect(connection);
-      hub.close();
+      close();
     }
+  });
+
+  test("a late notice of an older row's delete ends no subscription to the row made since", async () => {
+    // Row 1 was deleted and row 2 made under its name; the socket subscribed to row 2.
+    const row2 = { ...names, id: 2 } as InstanceRecord;
+    const { emit, sent, connection, close } = await subscribedOnBus({
+      loadInstance: () => Promise.resolve(row2),
+      subscribedTo: { instanceId: 2, ts: 10 },
+      stateOf: () => stateAt(10),
+    });
+    try {
+      emit({ kind: "deleted", key: names, instanceId: 1 });
+      await sleep(50);
+      assert.deepEqual(kinds(sent), ["ts:10"]);
+      assert.equal(connection.subscriptions.size, 1, "still subscribed");
+    } finally {
+      close();
+    }
+  });
+
+  test("another node's delete of the row a socket watches ends its subscription (404)", async () => {
+    const { emit, sent, connection, close } = await subscribedOnBus({
+      loadInstance: () => Promise.resolve(undefined),
+      subscribedTo: { instanceId: 1, ts: 1 },
+      stateOf: () => stateAt(1),
+    });
+    try {
+      emit({ kind: "deleted", key: names, instanceId: 1 });
+      await until(() => sent.length >= 2);
+      assert.deepEqual(kinds(sent), ["ts:1", "error:not-found"]);
+      assert.equal(connection.subscriptions.size, 0);
+    } finally {
+      close();
+    }
+  });
+
+  test("a row made since under the name, found on a reload, ends the old row's subscription", async () => {
+    // The delete's notice was missed (the bus reconnected): the reload finds row 2, whose ts is
+    // even below what the socket was shown of row 1 (another node's clock is behind).
+    const row2 = { ...names, id: 2 } as InstanceRecord;
+    const { emit, sent, connection, close } = await subscribedOnBus({
+      loadInstance: () => Promise.resolve(row2),
+      subscribedTo: { instanceId: 1, ts: 50 },
+      stateOf: () => stateAt(5),
+    });
+    try {
+      emit({ kind: "resync" });
+      await until(() => sent.length >= 2);
+      assert.deepEqual(kinds(sent), ["ts:50", "error:not-found"]);
+      assert.equal(connection.subscriptions.size, 0);
+    } finally {
+      close();
+    }
+  });
+});
+
+describe("Connection: what a socket was shown of an instance name", () => {
+  test("a later row is newer whatever its ts; within a row, a later ts is", () => {
+    const { socket, sent } = fakeSocket();
+    const connection = new Connection(socket, principal("alice"), {
+      maxSubscriptions: 10,
+      highWaterBytes: 1 << 20,
+    });
+    const frame = (ts: number) => JSON.stringify({ type: "instance-update", ts });
+    connection.sendCurrentState("ref", 1, 50, frame(50));
+    connection.sendUpdate("ref", 1, 40, frame(40));
+    connection.sendUpdate("ref", 2, 5, frame(5));
+    connection.sendUpdate("ref", 1, 60, frame(60));
+    connection.sendUpdate("ref", 2, 6, frame(6));
+    // A first state read of the older row, arriving late, gives way to the newer one shown.
+    connection.sendCurrentState("ref", 1, 70, frame(70));
+    assert.deepEqual(kinds(sent), ["ts:50", "ts:5", "ts:6", "ts:6"]);
+    assert.equal(connection.rowShown("ref"), 2);
   });
 });
 
