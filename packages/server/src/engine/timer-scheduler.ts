@@ -125,7 +125,7 @@ export class TimerScheduler {
       if (drop) this.options.logger.warn("timer dropped after its last failed delivery", fields);
       else this.options.logger.info("timer delivery failed; will retry", fields);
       const retryAt = this.options.clock.now() + this.options.retryDelayMs;
-      await this.options.store.recordTimerFailure(timer.id, retryAt, drop).catch((e: unknown) => {
+      await this.options.store.recordTimerFailure(timer, retryAt, drop).catch((e: unknown) => {
         this.options.logger.error("could not record a timer failure", {
           timerId: timer.id,
           error: String(e),

@@ -3,6 +3,7 @@
 // adapter aliases its columns to these row types' field names.
 import { BackstateError } from "../errors.js";
 import type {
+  EpochMs,
   InstanceRecord,
   InstanceStatus,
   InstanceSummary,
@@ -167,9 +168,10 @@ export function toInstanceRecord(row: InstanceRow): InstanceRecord {
   };
 }
 
-export function toTimerRecord(row: DueTimerRow): TimerRecord {
+/** A timer a claim just leased until `claimedUntil`. */
+export function toTimerRecord(row: DueTimerRow, claimedUntil: EpochMs): TimerRecord {
   const { orgId, machineName, instanceName, ...timer } = row;
-  return { ...timer, instance: { orgId, machineName, instanceName } };
+  return { ...timer, instance: { orgId, machineName, instanceName }, claimedUntil };
 }
 
 function toStatus(status: string): InstanceStatus {

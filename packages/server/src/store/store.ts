@@ -126,6 +126,12 @@ export type TimerRecord = TimerToArm & {
   instance: InstanceKey;
   /** Delivery attempts that failed so far. */
   attempts: number;
+  /**
+   * The end of the lease the claim that returned this record holds. A claimer whose delivery
+   * outlived its lease may find the timer claimed again by another: what it then records of its
+   * failure must change nothing (see Store.recordTimerFailure).
+   */
+  claimedUntil: EpochMs;
 };
 
 /** Which history rows to list (see Store.listTransitions). */
@@ -342,8 +348,16 @@ export interface Store extends ProviderStore {
    * result lists them earliest due first.
    */
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]>;
-  /** A delivery failed: count it and retry at `retryAt`, or drop the timer when `drop`. */
-  recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void>;
+  /**
+   * A delivery of a claimed timer failed: count it and retry at `retryAt`, or drop the timer when
+   * `drop`. Only while the claim still holds it (its lease unchanged): a timer claimed again
+   * since (the failed delivery outlived its lease) is the new claimer's to deliver, or to give up.
+   */
+  recordTimerFailure(
+    timer: Pick<TimerRecord, "id" | "claimedUntil">,
+    retryAt: EpochMs,
+    drop: boolean,
+  ): Promise<void>;
   /**
    * Running instances with pending services, by id after `afterId` (0: from the first), at most
    * `limit`: what a node that knows every service died with its predecessor (a claimed SQLite data

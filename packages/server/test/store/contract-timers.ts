@@ -40,6 +40,7 @@ export function timerContract(open: () => Promise<ContractStore>): void {
           dueAt: 1000,
           event: '{"type":"tick"}',
           attempts: 0,
+          claimedUntil: 1000 + LEASE,
         },
       );
       assert.deepEqual(
@@ -214,14 +215,15 @@ export function timerContract(open: () => Promise<ContractStore>): void {
       const drop = claimed.find((t) => t.key === "drop");
       assert.ok(retry && drop);
 
-      await store.recordTimerFailure(retry.id, 5000, false);
-      await store.recordTimerFailure(drop.id, 5000, true);
+      await store.recordTimerFailure(retry, 5000, false);
+      await store.recordTimerFailure(drop, 5000, true);
       // The failure cleared the lease: the retry time alone decides.
       assert.equal(await store.nextTimerDue(), 5000);
       assert.deepEqual(await store.claimDueTimers(4999, 10, LEASE), []);
       const [again] = await store.claimDueTimers(5000, 10, LEASE);
-      assert.deepEqual(again && [again.id, again.attempts, again.dueAt], [retry.id, 1, 5000]);
-      await store.recordTimerFailure(retry.id, 6000, false);
+      assert.ok(again);
+      assert.deepEqual([again.id, again.attempts, again.dueAt], [retry.id, 1, 5000]);
+      await store.recordTimerFailure(again, 6000, false);
       assert.equal((await store.claimDueTimers(6000, 10, LEASE))[0]?.attempts, 2);
       const everything = await store.claimDueTimers(Number.MAX_SAFE_INTEGER - LEASE, 10, LEASE);
       assert.deepEqual(
@@ -229,6 +231,30 @@ export function timerContract(open: () => Promise<ContractStore>): void {
         [retry.id],
         "the dropped timer is gone",
       );
+    }));
+
+  test("a failure recorded after the lease lapsed and another claimed the timer changes nothing", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      await createInstance(store, instanceKey("org_a", "i1"), {
+        timersToArm: [timer("slow", 100)],
+      });
+      // The first claimer's delivery outlives its lease, and a second claimer takes the timer.
+      const [first] = await store.claimDueTimers(100, 10, LEASE);
+      const [second] = await store.claimDueTimers(100 + LEASE, 10, LEASE);
+      assert.ok(first && second);
+      assert.equal(second.id, first.id);
+      assert.notEqual(second.claimedUntil, first.claimedUntil);
+      // The first gives up (its last attempt), then fails once more: neither drops the timer
+      // nor lifts the second's lease.
+      await store.recordTimerFailure(first, 5000, true);
+      await store.recordTimerFailure(first, 5000, false);
+      assert.equal(await store.nextTimerDue(), second.claimedUntil);
+      assert.deepEqual(await store.claimDueTimers(second.claimedUntil - 1, 10, LEASE), []);
+      // Its own claimer may still record its failure: the timer comes back, attempt counted.
+      await store.recordTimerFailure(second, 9000, false);
+      const [third] = await store.claimDueTimers(9000, 10, LEASE);
+      assert.deepEqual(third && [third.id, third.attempts], [first.id, 1]);
     }));
 
   test("one org's backlog of due timers does not hold back another org's due timer", () =>

@@ -749,14 +749,18 @@ class PostgresStoreImpl implements PostgresStore {
       ]);
       // RETURNING lists rows in no particular order: earliest due first, as they were picked.
       claimed.sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
-      return claimed.map(toTimerRecord);
+      return claimed.map((row) => toTimerRecord(row, now + leaseMs));
     });
   }
 
-  recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void> {
+  recordTimerFailure(
+    timer: Pick<TimerRecord, "id" | "claimedUntil">,
+    retryAt: EpochMs,
+    drop: boolean,
+  ): Promise<void> {
     return this.#run(async (db) => {
-      if (drop) await db.query(SQL.deleteTimer, [timerId]);
-      else await db.query(SQL.retryTimer, [retryAt, timerId]);
+      if (drop) await db.query(SQL.dropClaimedTimer, [timer.id, timer.claimedUntil]);
+      else await db.query(SQL.retryClaimedTimer, [retryAt, timer.id, timer.claimedUntil]);
     });
   }
 

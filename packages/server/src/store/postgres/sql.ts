@@ -291,9 +291,10 @@ export const SQL = {
     RETURNING t.id, t.instance_id AS "instanceId", t.key, t.due_at AS "dueAt", t.event,
       t.attempts, i.org_id AS "orgId", i.machine_name AS "machineName",
       i.name AS "instanceName"`,
-  retryTimer: `UPDATE timers SET attempts = attempts + 1, claimed_until = NULL, due_at = $1
-    WHERE id = $2`,
-  deleteTimer: "DELETE FROM timers WHERE id = $1",
+  // A failed delivery's record, made only while its claim still holds the timer.
+  retryClaimedTimer: `UPDATE timers SET attempts = attempts + 1, claimed_until = NULL, due_at = $1
+    WHERE id = $2 AND claimed_until = $3`,
+  dropClaimedTimer: "DELETE FROM timers WHERE id = $1 AND claimed_until = $2",
   instancesWithPendingServices: `SELECT id, org_id AS "orgId", machine_name AS "machineName",
       name AS "instanceName"
     FROM instances WHERE id > $1 AND status = 'running' AND pending_services <> '[]'

@@ -496,10 +496,14 @@ class SqliteStoreImpl implements OwnedSqliteStore {
     });
   }
 
-  recordTimerFailure(timerId: number, retryAt: EpochMs, drop: boolean): Promise<void> {
+  recordTimerFailure(
+    timer: Pick<TimerRecord, "id" | "claimedUntil">,
+    retryAt: EpochMs,
+    drop: boolean,
+  ): Promise<void> {
     return this.#run(({ s }) => {
-      if (drop) s.deleteTimer.run(timerId);
-      else s.retryTimer.run(retryAt, timerId);
+      if (drop) s.dropClaimedTimer.run(timer.id, timer.claimedUntil);
+      else s.retryClaimedTimer.run(retryAt, timer.id, timer.claimedUntil);
     });
   }
 

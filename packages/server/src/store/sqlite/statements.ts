@@ -436,11 +436,14 @@ export function prepareStatements(db: Database.Database) {
     leaseTimer: prepare<[claimedUntil: number, id: number]>(
       "UPDATE timers SET claimed_until = ? WHERE id = ?",
     ),
-    retryTimer: prepare<[dueAt: number, id: number]>(
+    // A failed delivery's record, made only while its claim still holds the timer.
+    retryClaimedTimer: prepare<[dueAt: number, id: number, claimedUntil: number]>(
       `UPDATE timers SET attempts = attempts + 1, claimed_until = NULL, due_at = ?
-       WHERE id = ?`,
+       WHERE id = ? AND claimed_until = ?`,
     ),
-    deleteTimer: prepare<[id: number]>("DELETE FROM timers WHERE id = ?"),
+    dropClaimedTimer: prepare<[id: number, claimedUntil: number]>(
+      "DELETE FROM timers WHERE id = ? AND claimed_until = ?",
+    ),
     releaseTimerClaims: prepare<[]>(
       "UPDATE timers SET claimed_until = NULL WHERE claimed_until IS NOT NULL",
     ),

@@ -34,7 +34,7 @@ export function timerClaimer(
     const rows = picked.map((id) => s.dueTimerById.get(id)).filter((row) => row !== undefined);
     for (const row of rows) s.leaseTimer.run(now + leaseMs, row.id);
     rows.sort((a, b) => a.dueAt - b.dueAt || a.id - b.id);
-    return rows.map(toTimerRecord);
+    return rows.map((row) => toTimerRecord(row, now + leaseMs));
   });
   return (now, limit, leaseMs) => {
     if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
