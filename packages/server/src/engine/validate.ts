@@ -25,6 +25,9 @@ const RESERVED_EVENT_FAMILIES = [
   "error.communication",
 ];
 
+/** The key that marks XState 4's internal (SCXML) event records. */
+const SCXML_MARK = "$$type";
+
 function isReservedEventType(type: string): boolean {
   return (
     RESERVED_EVENT_PREFIXES.some((prefix) => type.startsWith(prefix)) ||
@@ -55,6 +58,15 @@ export function checkExternalEvent(event: unknown): MachineEvent {
     throw new InvalidParameterError(
       "event",
       `event type "${normalized.type}" is reserved for the runtime`,
+    );
+  }
+  // XState 4 takes an object whose `$$type` is "scxml" for its own event record and matches
+  // transitions on that record's `name`, not on `type`: such an event could pass for any event
+  // above, and show allowWrite a harmless type meanwhile.
+  if (Object.hasOwn(normalized, SCXML_MARK)) {
+    throw new InvalidParameterError(
+      "event",
+      `event cannot carry "${SCXML_MARK}": XState 4 would take it for one of its own events`,
     );
   }
   const problem = findNonJson(normalized, "event");
