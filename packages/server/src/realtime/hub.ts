@@ -20,6 +20,9 @@ import type { BusUpdate, UpdateBus } from "./update-bus.js";
 
 type Subscribe = Extract<ClientMessage, { type: "subscribe-to-instance" }>;
 
+/** Why a subscription ends when the instance row it watched is gone. */
+const DELETED = { status: 404, code: "not-found", error: "the instance was deleted" } as const;
+
 /** The first wait before loading again another node's update whose load failed, and the longest. */
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 10_000;
@@ -122,6 +125,12 @@ export class RealtimeHub {
         authContext: principal.authContext,
       });
       if (connection.subscriptions.get(requestId) !== subscription) return;
+      // The socket's other subscriptions to the name were shown an older row, since deleted
+      // (its notice missed, or on its way): they end as the delete ends them, rather than be
+      // moved over to this one with the frame both share.
+      if (showsOlderRow(connection, subscription.ref, instanceId)) {
+        this.drop(connection, subscription.ref, DELETED, subscription);
+      }
       const frame = updateFrame(subscription, wireState(state));
       connection.sendCurrentState(subscription.ref, instanceId, state.ts, frame);
     } catch (err) {
@@ -195,10 +204,11 @@ export class RealtimeHub {
       case "state":
         return this.fanOut(update);
       case "deleted":
-        // This node's own delete comes in order with its commits: every watcher's row is gone.
-        // Another node's names its row, and may come late, after the instance was made again
-        // under its name and watched here as the new row: what exists now is read, and only
-        // those shown the deleted row (or an older one) lose their subscription (see deliver).
+        // Another node's delete names its row, and may come late, after the instance was made
+        // again under its name and watched here as the new row: what exists now is read, and
+        // only those shown the deleted row (or an older one) lose their subscription (see
+        // deliver). One that names no row is this node's own, in order with its commits, or an
+        // older node's (during a rolling upgrade): every watcher of the name loses it, as before.
         if (update.instanceId === undefined) return this.fanOut(update);
         return this.reload(instanceRefOf(update.key), update.key);
       case "changed":
@@ -262,23 +272,11 @@ export class RealtimeHub {
     const ref = instanceRefOf(update.kind === "state" ? update.instance : update.key);
     const watching = this.watchers.get(ref);
     if (!watching || watching.size === 0) return;
-    const deleted = { status: 404, code: "not-found", error: "the instance was deleted" };
     if (update.kind === "deleted") {
-      for (const connection of [...watching.connections]) this.drop(connection, ref, deleted);
+      for (const connection of [...watching.connections]) this.drop(connection, ref, DELETED);
       return;
     }
-    // A socket shown an older row of this name watched an instance since deleted (its notice
-    // may have been missed while the bus reconnected, or be on its way): that subscription
-    // ends as the delete would have ended it, rather than go on with another instance.
-    const current: Connection[] = [];
-    for (const connection of [...watching.connections]) {
-      const shown = connection.rowShown(ref);
-      if (shown !== undefined && shown < update.instance.id) {
-        this.drop(connection, ref, deleted);
-      } else current.push(connection);
-    }
-    if (current.length === 0) return;
-    this.deliver(update, ref, current).catch((err: unknown) =>
+    this.deliver(update, ref, [...watching.connections]).catch((err: unknown) =>
       this.deps.logger.error("a realtime update was not delivered", {
         instance: ref,
         error: String(err),
@@ -315,7 +313,11 @@ export class RealtimeHub {
           // with its step): the newer one stands, whether it showed that state or ended the
           // subscription.
           if (!connection.watches(ref) || connection.hasSeen(ref, instance.id, state.ts)) continue;
-          if (allowed === true) connection.sendUpdate(ref, instance.id, state.ts, frame);
+          // Shown an older row of the name (by now: a subscribe may have read one meanwhile), it
+          // watched an instance since deleted, whose notice was missed or is on its way: the
+          // subscription ends as the delete would end it, rather than go on with another one.
+          if (showsOlderRow(connection, ref, instance.id)) this.drop(connection, ref, DELETED);
+          else if (allowed === true) connection.sendUpdate(ref, instance.id, state.ts, frame);
           else if (allowed === false) {
             this.drop(connection, ref, {
               status: 403,
@@ -331,17 +333,25 @@ export class RealtimeHub {
     );
   }
 
-  /** Ends every subscription of the socket on the instance, telling each one why. */
+  /** Ends every subscription of the socket on the instance (but `keep`), telling each one why. */
   private drop(
     connection: Connection,
     ref: string,
     why: { status: number; code: string; error: string },
+    keep?: Subscription,
   ) {
     for (const subscription of connection.subscriptionsOf(ref)) {
+      if (subscription === keep) continue;
       this.unsubscribe(connection, subscription.requestId);
       connection.sendError({ requestId: subscription.requestId, ...why });
     }
   }
+}
+
+/** Whether the socket was last shown a row of the instance's name older than `instanceId`. */
+function showsOlderRow(connection: Connection, ref: string, instanceId: number): boolean {
+  const shown = connection.rowShown(ref);
+  return shown !== undefined && shown < instanceId;
 }
 
 function updateFrame(

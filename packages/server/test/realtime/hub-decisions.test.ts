@@ -281,23 +281,28 @@ describe("subscriptions being admitted (the checks read the store)", () => {
 });
 
 describe("other nodes' updates (loaded from the store)", () => {
+  type Row = { instanceId: number; ts: number };
+
   /**
    * A hub on a bus of other nodes' notices (`emit`), over a store answering `loadInstance`, with
-   * one socket subscribed to the instance as `subscribedTo` (its row and ts).
+   * one socket subscribed (request id "r") to the instance as a subscribe reads it: as
+   * `subscribedTo` (its row and ts), or what `readRow` answers, when given.
    */
   async function subscribedOnBus(options: {
     loadInstance: () => Promise<InstanceRecord | undefined>;
-    subscribedTo: { instanceId: number; ts: number };
+    subscribedTo: Row;
     stateOf: (instance: InstanceRecord) => InstanceState;
+    readRow?: () => Promise<Row>;
+    canRead?: () => Promise<boolean>;
   }) {
+    const readRow = options.readRow ?? (() => Promise.resolve(options.subscribedTo));
     const engine = {
       watchReaders: () => {},
-      readInstanceRow: () =>
-        Promise.resolve({
-          instanceId: options.subscribedTo.instanceId,
-          state: stateAt(options.subscribedTo.ts),
-        }),
-      canRead: () => Promise.resolve(true),
+      readInstanceRow: async () => {
+        const { instanceId, ts } = await readRow();
+        return { instanceId, state: stateAt(ts) };
+      },
+      canRead: options.canRead ?? (() => Promise.resolve(true)),
       stateOf: options.stateOf,
     } as unknown as Engine;
     let emit!: (update: BusUpdate) => void;
@@ -320,17 +325,21 @@ describe("other nodes' updates (loaded from the store)", () => {
       maxSubscriptions: 10,
       highWaterBytes: 1 << 20,
     });
-    await hub.subscribe(connection, {
-      type: "subscribe-to-instance",
-      requestId: "r",
-      machineName: "m",
-      machineInstanceName: "i",
-    });
+    const subscribe = (requestId: string) =>
+      hub.subscribe(connection, {
+        type: "subscribe-to-instance",
+        requestId,
+        machineName: "m",
+        machineInstanceName: "i",
+      });
+    const subscribed = subscribe("r");
+    // Admitted and watching: the read of its first state may still be under way.
+    await sleep(0);
     const close = () => {
       hub.disconnect(connection);
       hub.close();
     };
-    return { emit, sent, connection, close };
+    return { emit, sent, connection, close, subscribe, subscribed };
   }
 
   async function until(done: () => boolean): Promise<void> {
@@ -340,7 +349,7 @@ describe("other nodes' updates (loaded from the store)", () => {
 
   test("a load that fails is tried again: the other node's change still arrives", async () => {
     let loads = 0;
-    const { emit, sent, close } = await subscribedOnBus({
+    const { emit, sent, close, subscribed } = await subscribedOnBus({
       loadInstance: () =>
         ++loads === 1
           ? Promise.reject(new Error("the store is briefly away"))
@@ -349,6 +358,7 @@ describe("other nodes' updates (loaded from the store)", () => {
       stateOf: () => stateAt(2),
     });
     try {
+      await subscribed;
       // Another node committed ts 2; the first load of it fails. It used to be dropped there,
       // leaving the subscriber at ts 1 until the instance changed again, maybe never.
       emit({ kind: "changed", key: names, sequence: 2 });
@@ -362,12 +372,13 @@ describe("other nodes' updates (loaded from the store)", () => {
   test("a late notice of an older row's delete ends no subscription to the row made since", async () => {
     // Row 1 was deleted and row 2 made under its name; the socket subscribed to row 2.
     const row2 = { ...names, id: 2 } as InstanceRecord;
-    const { emit, sent, connection, close } = await subscribedOnBus({
+    const { emit, sent, connection, close, subscribed } = await subscribedOnBus({
       loadInstance: () => Promise.resolve(row2),
       subscribedTo: { instanceId: 2, ts: 10 },
       stateOf: () => stateAt(10),
     });
     try {
+      await subscribed;
       emit({ kind: "deleted", key: names, instanceId: 1 });
       await sleep(50);
       assert.deepEqual(kinds(sent), ["ts:10"]);
@@ -378,12 +389,13 @@ describe("other nodes' updates (loaded from the store)", () => {
   });
 
   test("another node's delete of the row a socket watches ends its subscription (404)", async () => {
-    const { emit, sent, connection, close } = await subscribedOnBus({
+    const { emit, sent, connection, close, subscribed } = await subscribedOnBus({
       loadInstance: () => Promise.resolve(undefined),
       subscribedTo: { instanceId: 1, ts: 1 },
       stateOf: () => stateAt(1),
     });
     try {
+      await subscribed;
       emit({ kind: "deleted", key: names, instanceId: 1 });
       await until(() => sent.length >= 2);
       assert.deepEqual(kinds(sent), ["ts:1", "error:not-found"]);
@@ -397,13 +409,63 @@ describe("other nodes' updates (loaded from the store)", () => {
     // The delete's notice was missed (the bus reconnected): the reload finds row 2, whose ts is
     // even below what the socket was shown of row 1 (another node's clock is behind).
     const row2 = { ...names, id: 2 } as InstanceRecord;
-    const { emit, sent, connection, close } = await subscribedOnBus({
+    const { emit, sent, connection, close, subscribed } = await subscribedOnBus({
       loadInstance: () => Promise.resolve(row2),
       subscribedTo: { instanceId: 1, ts: 50 },
       stateOf: () => stateAt(5),
     });
     try {
+      await subscribed;
       emit({ kind: "resync" });
+      await until(() => sent.length >= 2);
+      assert.deepEqual(kinds(sent), ["ts:50", "error:not-found"]);
+      assert.equal(connection.subscriptions.size, 0);
+    } finally {
+      close();
+    }
+  });
+
+  test("a socket's second subscription to a name that reads a newer row ends the first (404)", async () => {
+    // Row 1 was deleted and row 2 made under its name; the delete's notice has not come yet.
+    const rows = [
+      { instanceId: 1, ts: 50 },
+      { instanceId: 2, ts: 5 },
+    ];
+    const { sent, connection, close, subscribe, subscribed } = await subscribedOnBus({
+      loadInstance: () => Promise.resolve({ ...names, id: 2 } as InstanceRecord),
+      subscribedTo: rows[0]!,
+      stateOf: () => stateAt(5),
+      readRow: () => Promise.resolve(rows.shift()!),
+    });
+    try {
+      await subscribed;
+      await subscribe("r2");
+      assert.deepEqual(kinds(sent), ["ts:50", "error:not-found", "ts:5"]);
+      assert.deepEqual([...connection.subscriptions.keys()], ["r2"]);
+      assert.equal(sent[1]?.requestId, "r");
+    } finally {
+      close();
+    }
+  });
+
+  test("a newer row whose read decision comes after a subscribe showed an older one ends it", async () => {
+    // The subscribe's read is slow and finds row 1; meanwhile a reload finds row 2 (row 1 was
+    // deleted), whose allowRead decision comes only after that read has been shown.
+    let answerRead!: (row: Row) => void;
+    let answerCanRead!: (allowed: boolean) => void;
+    const { emit, sent, connection, close, subscribed } = await subscribedOnBus({
+      loadInstance: () => Promise.resolve({ ...names, id: 2 } as InstanceRecord),
+      subscribedTo: { instanceId: 1, ts: 50 },
+      stateOf: () => stateAt(5),
+      readRow: () => new Promise((resolve) => (answerRead = resolve)),
+      canRead: () => new Promise((resolve) => (answerCanRead = resolve)),
+    });
+    try {
+      emit({ kind: "changed", key: names, sequence: 1 });
+      await until(() => answerCanRead !== undefined);
+      answerRead({ instanceId: 1, ts: 50 });
+      await subscribed;
+      answerCanRead(true);
       await until(() => sent.length >= 2);
       assert.deepEqual(kinds(sent), ["ts:50", "error:not-found"]);
       assert.equal(connection.subscriptions.size, 0);

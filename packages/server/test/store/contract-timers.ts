@@ -233,6 +233,13 @@ export function timerContract(open: () => Promise<ContractStore>): void {
       );
     }));
 
+  test("a claim's lease is at least 1 ms, so that no two claims of a timer share its end", () =>
+    using(open, async (store) => {
+      for (const leaseMs of [0, -1, 1.5]) {
+        await assert.rejects(store.claimDueTimers(100, 10, leaseMs), TypeError, String(leaseMs));
+      }
+    }));
+
   test("a failure recorded after the lease lapsed and another claimed the timer changes nothing", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");

@@ -737,8 +737,10 @@ class PostgresStoreImpl implements PostgresStore {
   claimDueTimers(now: EpochMs, limit: number, leaseMs: number): Promise<TimerRecord[]> {
     return this.#run(async (db) => {
       checkLimit(limit);
-      if (!Number.isInteger(leaseMs) || leaseMs < 0) {
-        throw new TypeError("leaseMs must be an integer ≥ 0");
+      // At least 1 ms: each claim's lease end then differs from the one before it, and tells
+      // which claim a failure is recorded by (recordTimerFailure).
+      if (!Number.isInteger(leaseMs) || leaseMs < 1) {
+        throw new TypeError("leaseMs must be an integer ≥ 1");
       }
       if (limit === 0) return [];
       const claimed = await rows<DueTimerRow>(db, SQL.claimTimers, [

@@ -38,8 +38,10 @@ export function timerClaimer(
   });
   return (now, limit, leaseMs) => {
     if (!Number.isInteger(limit) || limit < 0) throw new TypeError("limit must be an integer ≥ 0");
-    if (!Number.isInteger(leaseMs) || leaseMs < 0)
-      throw new TypeError("leaseMs must be an integer ≥ 0");
+    // At least 1 ms: each claim's lease end then differs from the one before it, and tells
+    // which claim a failure is recorded by (recordTimerFailure).
+    if (!Number.isInteger(leaseMs) || leaseMs < 1)
+      throw new TypeError("leaseMs must be an integer ≥ 1");
     return limit === 0 ? [] : claim.immediate(now, limit, leaseMs);
   };
 }
