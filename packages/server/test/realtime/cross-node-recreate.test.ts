@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { channelOf } from "../../src/store/postgres/notices.js";
 import {
   startAnotherNode,
   startApiServer,
@@ -19,22 +18,9 @@ import {
 import { runOnPostgres } from "../support/store-target.js";
 import { openSocket, rtUrl, type Message } from "./raw-socket.js";
 import { officialClient } from "../support/official-client.js";
+import { COUNTER, cutListener, listenerName } from "./two-nodes.js";
 
-const COUNTER = `
-import { createMachine, assign } from "xstate";
-export default createMachine({
-  id: "counter",
-  initial: "open",
-  context: { public: { count: 0 } },
-  states: { open: { on: { inc: { actions: "inc" } } } },
-}, {
-  actions: { inc: assign({ public: ({ context }) => ({ count: context.public.count + 1 }) }) },
-});
-export const allowRead = () => true;
-export const allowWrite = () => true;
-`;
-
-const LISTENER_OF_A = "backstate-listener node_rc_a";
+const LISTENER_OF_A = listenerName("node_rc_a");
 /** While set, node A's listening connection hands on its notices this much later. */
 let lagOfA = 0;
 // eslint-disable-next-line @typescript-eslint/unbound-method
@@ -123,18 +109,7 @@ await runOnPostgres("deleted and made again across nodes", () => {
       const socket = await subscribeOnA(name);
       try {
         await socket.next(isCount(1));
-        const client = new pg.Client({ connectionString: a.store.options.databaseUrl });
-        await client.connect();
-        try {
-          const cut = await client.query(
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE application_name = $2 AND query LIKE $1`,
-            [`%${channelOf(a.store.options.postgres?.schema)}%`, LISTENER_OF_A],
-          );
-          assert.equal(cut.rowCount, 1);
-        } finally {
-          await client.end();
-        }
+        await cutListener(a, "node_rc_a");
         await deleteThroughB(name);
         await user(b).machineInstances.create("counter", { slug: name });
         await sleep(1500);

@@ -4,9 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import pg from "pg";
 import type { Logger } from "../../src/engine/logger.js";
-import { channelOf } from "../../src/store/postgres/notices.js";
 import {
   startAnotherNode,
   startApiServer,
@@ -16,23 +14,7 @@ import {
 import { runOnPostgres } from "../support/store-target.js";
 import { openSocket, rtUrl, type Message } from "./raw-socket.js";
 import { officialClient } from "../support/official-client.js";
-
-const COUNTER = `
-import { createMachine, assign } from "xstate";
-export default createMachine({
-  id: "counter",
-  initial: "open",
-  context: { public: { count: 0 } },
-  states: {
-    open: { on: { inc: { actions: "inc" }, arm: "armed" } },
-    armed: { after: { 300: { target: "open", actions: "inc" } } },
-  },
-}, {
-  actions: { inc: assign({ public: ({ context }) => ({ count: context.public.count + 1 }) }) },
-});
-export const allowRead = () => true;
-export const allowWrite = () => true;
-`;
+import { COUNTER, cutListener } from "./two-nodes.js";
 
 await runOnPostgres("realtime across nodes", () => {
   let a: ApiServer;
@@ -124,18 +106,7 @@ await runOnPostgres("realtime across nodes", () => {
     test("what B commits while A's listening connection is cut still reaches A", async () => {
       const { name, socket } = await watchedOnA();
       try {
-        const client = new pg.Client({ connectionString: a.store.options.databaseUrl });
-        await client.connect();
-        try {
-          const cut = await client.query(
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-             WHERE application_name = 'backstate-listener node_xa' AND query LIKE $1`,
-            [`%${channelOf(a.store.options.postgres?.schema)}%`],
-          );
-          assert.equal(cut.rowCount, 1);
-        } finally {
-          await client.end();
-        }
+        await cutListener(a, "node_xa");
         // Sent at once: the first ones land before A's listener is back.
         const bob = user(b);
         for (let i = 0; i < 20; i++) {
