@@ -44,7 +44,11 @@ import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
-import { eventTooLarge, selfEventBackstopKey } from "./transition-commit.js";
+import {
+  eventTooLarge,
+  isSelfEventBackstopKey,
+  selfEventBackstopKey,
+} from "./transition-commit.js";
 import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
 import {
   isStoreError,
@@ -896,6 +900,17 @@ export class Engine {
     await this.exclusive(ref, () =>
       this.retryingConflicts(timer.instance, async (base) => {
         const instance = await this.prepareDelivery(base.instance);
+        // XState stops a machine that reached its final state, and with it every delayed event
+        // it had scheduled: one still stored is dropped, never delivered to the finished
+        // instance. (A backstop stands in for an event already sent, and goes on as that event.)
+        if (!isSelfEventBackstopKey(timer.key) && parseEnvelope(instance.snapshot).view.done) {
+          await this.store.cancelTimers(instance.id, [timer.key]);
+          this.logger.info("a delayed event of a finished instance was dropped", {
+            instance: ref,
+            event: event.type,
+          });
+          return undefined;
+        }
         const origin = { kind: "timer", timerId: timer.id } as const;
         // Counted before the step, so the timers it arms are paced once the budget is spent.
         this.timerPacing.charge(ref, 1, this.clock.now());

@@ -43,7 +43,14 @@ export type CommitFields = Omit<
  * This is the backstop timer's key of self-sent event `index` of the step committed at `sequence`.
  */
 export function selfEventBackstopKey(sequence: number, index: number): string {
-  return `backstate:self:${sequence}:${index}`;
+  return `${BACKSTOP_KEY_PREFIX}${sequence}:${index}`;
+}
+
+const BACKSTOP_KEY_PREFIX = "backstate:self:";
+
+/** Whether a timer is a self-sent event's backstop rather than a delayed event the machine armed. */
+export function isSelfEventBackstopKey(key: string): boolean {
+  return key.startsWith(BACKSTOP_KEY_PREFIX);
 }
 
 export type CommitLimits = {
