@@ -14,6 +14,7 @@ import type {
 } from "./adapter-protocol.js";
 import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-contract.js";
 import { cutMachineText } from "./machine-text.js";
+import { LogBudget, MACHINE_LOG_BUDGET } from "./log-budget.js";
 
 export { MAX_NOTIFICATION_CHARS } from "./sandbox/notification-bound.js";
 
@@ -59,6 +60,13 @@ export type ServiceEventListener = (
 const RETRYABLE_OPS = new Set(["inspect", "create", "send", "send-batch", "read"]);
 
 export class MachineRuntime {
+  /**
+   * Per org, the budget of the log lines its machines' adapter reports (an action that threw, a
+   * built-in changed): as many as machine code makes happen, and it can make thousands in one
+   * step, so they are held to a budget as its console output is (sandbox-process.ts).
+   */
+  readonly #logBudgets = new Map<string, LogBudget>();
+
   constructor(
     private readonly pool: SandboxCaller,
     private readonly loadCode: CodeLoader,
@@ -132,9 +140,24 @@ export class MachineRuntime {
           Math.max(json.length, Number(notification.chars) || 0),
         );
       } else if (notification.type === "log") {
-        this.log("info", `machine log: ${cutMachineText(String(notification.message))}`, { orgId });
+        this.#logMachineLine(orgId, String(notification.message));
       }
     });
+  }
+
+  #logMachineLine(orgId: string, message: string): void {
+    let budget = this.#logBudgets.get(orgId);
+    if (budget === undefined) this.#logBudgets.set(orgId, (budget = new LogBudget()));
+    if (!budget.take()) return;
+    const dropped = budget.takeDropped();
+    if (dropped > 0) {
+      this.log(
+        "warn",
+        `machine log: ${dropped} lines dropped, over ${MACHINE_LOG_BUDGET.perSecond} a second`,
+        { orgId },
+      );
+    }
+    this.log("info", `machine log: ${cutMachineText(message)}`, { orgId });
   }
 
   onSandboxLost(listener: (loss: SandboxLoss) => void): void {
