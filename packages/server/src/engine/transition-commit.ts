@@ -79,6 +79,12 @@ export const STEP_LIMITS = {
   /** Delayed events one step arms, and those it cancels. */
   maxTimersArmed: 1_000,
   maxTimersCancelled: 1_000,
+  /**
+   * Events one step sends itself (each is stored with its commit, as a backstop timer), and their
+   * characters as JSON in all.
+   */
+  maxSelfEventsSent: 1_000,
+  maxSelfEventChars: 4 * 1024 * 1024,
   /** Services (invoked or spawned children) one step starts. */
   maxServicesStarted: 100,
   /** Characters of a machine's failure message or authorizer's reason that are kept. */
@@ -184,13 +190,20 @@ export function buildCommit(
       `the delayed events this step arms are ${timerEventChars} characters as JSON; the limit is ${STEP_LIMITS.maxTimerEventChars}`,
     );
   }
-  // Not counted against the machine's delayed events: they are the engine's, each event is
-  // bounded (maxEventChars) and so is their number (the self-sent events a step may make).
+  // Not counted against the machine's delayed events: they are the engine's, bounded on their own
+  // (maxSelfEventsSent, maxSelfEventChars).
   const backstops = step.selfEvents.map((selfEvent, index) => ({
     key: selfEventBackstopKey(fields.expectedSequence + 1, index),
     dueAt: dueAtOf(limits.backstopMs, limits.now, -Infinity),
     event: JSON.stringify(selfEvent),
   }));
+  const selfEventChars = backstops.reduce((sum, backstop) => sum + backstop.event.length, 0);
+  if (selfEventChars > STEP_LIMITS.maxSelfEventChars) {
+    throw new MachineCodeError(
+      "machine-error",
+      `the events this step sends itself are ${selfEventChars} characters as JSON; the limit is ${STEP_LIMITS.maxSelfEventChars}`,
+    );
+  }
   return {
     ...fields,
     snapshot,
@@ -247,6 +260,7 @@ function checkStepCounts(step: Step): void {
     [step.timers.length, STEP_LIMITS.maxTimersArmed, "delayed events armed"],
     [step.cancels.length, STEP_LIMITS.maxTimersCancelled, "delayed events cancelled"],
     [step.servicesStarted.length, STEP_LIMITS.maxServicesStarted, "services started"],
+    [step.selfEvents.length, STEP_LIMITS.maxSelfEventsSent, "events sent to itself"],
   ] as const;
   for (const [count, limit, what] of counts) {
     if (count > limit) {

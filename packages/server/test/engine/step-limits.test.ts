@@ -46,6 +46,23 @@ test("delayed events one step arms: up to the limit, not past it", async () => {
   assert.deepEqual(await historyOf(where), ["xstate.init", "timers"]);
 });
 
+test("events one step sends itself: a few go, past the limit none (in number or in size)", async () => {
+  const where = await fresh();
+  await send(where, { type: "selfSends", count: 3 });
+  assert.deepEqual(await historyOf(where), ["xstate.init", "selfSends", "tick", "tick", "tick"]);
+  await assert.rejects(
+    send(where, { type: "selfSends", count: STEP_LIMITS.maxSelfEventsSent + 1 }),
+    { code: "machine-error", message: /1001 events sent to itself in one step; the limit is 1000/ },
+  );
+  // Each below the limit of one event, together over the limit of all.
+  const padChars = Math.ceil(STEP_LIMITS.maxSelfEventChars / 3) + 1;
+  await assert.rejects(send(where, { type: "selfSends", count: 3, padChars }), {
+    code: "machine-error",
+    message: /the events this step sends itself are \d+ characters as JSON; the limit is/,
+  });
+  assert.deepEqual(await historyOf(where), ["xstate.init", "selfSends", "tick", "tick", "tick"]);
+});
+
 test("services one step starts: up to the limit, not past it", async () => {
   const where = await fresh();
   await assert.rejects(
