@@ -3,6 +3,7 @@ import { test } from "node:test";
 import {
   MAX_CALLER_JSON_DEPTH,
   callerNestingProblem,
+  mayHoldMoreContainers,
   findNonJson,
   nestsDeeperThan,
 } from "./json-check.js";
@@ -68,4 +69,14 @@ test("callerNestingProblem allows MAX_CALLER_JSON_DEPTH levels and refuses one m
     `the body nests deeper than ${MAX_CALLER_JSON_DEPTH} levels`,
   );
   assert.equal(callerNestingProblem({ a: { b: { c: "ok" } } }, "x"), undefined);
+});
+
+test("mayHoldMoreContainers counts every { and [, and reads no text too short to hold more", () => {
+  assert.equal(mayHoldMoreContainers("[{},{},{}]", 4), false);
+  assert.equal(mayHoldMoreContainers("[{},{},{},{}]", 4), true);
+  // Those in strings count too: never too few.
+  assert.equal(mayHoldMoreContainers(JSON.stringify({ text: "{[{[{[" }), 4), true);
+  // At most `max` characters: at most max / 2 containers, not read.
+  assert.equal(mayHoldMoreContainers("[[[[", 4), false);
+  assert.equal(mayHoldMoreContainers("x".repeat(100), 4), false);
 });

@@ -147,3 +147,26 @@ export function holdsProtoKey(value: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * How many objects and arrays JSON text from a sandbox may hold before the server parses it. The
+ * parse runs on the main thread every org shares, and its time grows with them, not with the
+ * text's size: a step answer padded with 18 million empty objects (51 MB) held it for 13 s. A
+ * million takes about 0.2 s, and no answer within the step limits needs as many.
+ */
+export const MAX_SANDBOX_JSON_CONTAINERS = 1_000_000;
+
+/**
+ * Whether JSON text may hold more than `max` objects and arrays. Every `{` and `[` is counted,
+ * those in strings too, so it never counts too few; text of at most `max` characters cannot hold
+ * more (each takes two), and is not read.
+ */
+export function mayHoldMoreContainers(text: string, max: number): boolean {
+  if (text.length <= max) return false;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if ((code === 0x7b || code === 0x5b) && ++count > max) return true;
+  }
+  return false;
+}

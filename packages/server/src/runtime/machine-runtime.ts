@@ -1,5 +1,5 @@
 // The engine's typed view of the sandbox pool: one method per adapter request, JSON in and out.
-import { BackstateError } from "../errors.js";
+import { BackstateError, MachineCodeError } from "../errors.js";
 import type {
   AdapterNotification,
   CreateRequest,
@@ -14,6 +14,7 @@ import type {
 } from "./adapter-protocol.js";
 import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-contract.js";
 import { cutMachineText } from "./machine-text.js";
+import { MAX_SANDBOX_JSON_CONTAINERS, mayHoldMoreContainers } from "./json-check.js";
 import { LogBudget, MACHINE_LOG_BUDGET } from "./log-budget.js";
 
 export { MAX_NOTIFICATION_CHARS } from "./sandbox/notification-bound.js";
@@ -202,6 +203,12 @@ export class MachineRuntime {
         throw err;
       this.log("info", "retrying a call whose sandbox was lost to another call", { op });
       json = await this.pool.call(target, op, payloadJson, options);
+    }
+    if (mayHoldMoreContainers(json, MAX_SANDBOX_JSON_CONTAINERS)) {
+      throw new MachineCodeError(
+        "machine-error",
+        `the sandbox answered with more than ${MAX_SANDBOX_JSON_CONTAINERS} objects and arrays`,
+      );
     }
     try {
       return JSON.parse(json) as T;
