@@ -31,7 +31,17 @@ export type ServiceRuns = Record<string, string>;
  * The text the store keeps as an instance's snapshot. `runs` is absent when no service is pending,
  * and in envelopes written before it was kept.
  */
-export type SnapshotEnvelope = { machine: JsonValue; view: StateView; runs?: ServiceRuns };
+export type SnapshotEnvelope = {
+  machine: JsonValue;
+  view: StateView;
+  runs?: ServiceRuns;
+  /**
+   * A random id of the commit that wrote it, kept by commits tried again after a store error: a
+   * later try can then tell its own landed write from another writer's of the same event, state
+   * and time (result-commit-retries.ts).
+   */
+  write?: string;
+};
 
 export function viewOf(step: Step): StateView {
   const view: StateView = { value: step.value, tags: step.tags, done: step.done };
@@ -39,9 +49,10 @@ export function viewOf(step: Step): StateView {
   return view;
 }
 
-export function envelopeOf(step: Step, runs?: ServiceRuns): string {
+export function envelopeOf(step: Step, runs?: ServiceRuns, write?: string): string {
   const envelope: SnapshotEnvelope = { machine: step.snapshot, view: viewOf(step) };
   if (runs !== undefined) envelope.runs = runs;
+  if (write !== undefined) envelope.write = write;
   return JSON.stringify(envelope);
 }
 

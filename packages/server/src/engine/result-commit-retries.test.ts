@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BackstateError, ConflictError, NotFoundError } from "../errors.js";
-import type { CommitResult, Store, TransitionCommit, TransitionRecord } from "../store/store.js";
+import type {
+  CommitResult,
+  InstanceRecord,
+  Store,
+  TransitionCommit,
+  TransitionRecord,
+} from "../store/store.js";
 import { commitRetryingStoreErrors, retryingStoreErrors } from "./result-commit-retries.js";
 
 const commit: TransitionCommit = {
@@ -11,7 +17,7 @@ const commit: TransitionCommit = {
   machineVersionId: "ver",
   expectedSequence: 3,
   expectedPendingServices: ["s"],
-  snapshot: "{}",
+  snapshot: '{"machine":{},"write":"w-ours"}',
   pendingServices: [],
   transition: { event: '{"type":"done"}', state: '"idle"' },
   timersToArm: [],
@@ -26,10 +32,25 @@ const ours: TransitionRecord = {
   createdAt: commit.at,
 };
 
+/** The instance as this commit leaves it. */
+const landed = {
+  ...commit.instance,
+  id: 7,
+  sequence: 4,
+  snapshot: commit.snapshot,
+} as InstanceRecord;
+
 type Answer = CommitResult | Error;
 
-/** A store answering each commit, and each read of the history, with the next of its answers. */
-function scripted(commits: Answer[], reads: Array<TransitionRecord[] | Error> = []) {
+/**
+ * A store answering each commit, and each read of the history, with the next of its answers, and
+ * a read of the instance with `instance` (this commit's landed write, unless told).
+ */
+function scripted(
+  commits: Answer[],
+  reads: Array<TransitionRecord[] | Error> = [],
+  instance: InstanceRecord | undefined = landed,
+) {
   const calls = { commits: 0, reads: 0 };
   const store = {
     commitTransition: (given: TransitionCommit) => {
@@ -43,6 +64,7 @@ function scripted(commits: Answer[], reads: Array<TransitionRecord[] | Error> = 
       if (answer === undefined) throw new Error("more reads than expected");
       return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
     },
+    loadInstance: () => Promise.resolve(instance),
   } as unknown as Store;
   return { store, calls };
 }
@@ -99,6 +121,24 @@ test("a conflict after a store error: thrown when another writer's row moved the
     const { store } = scripted([storeError(), conflict], [rows]);
     await assert.rejects(commitRetryingStoreErrors(store, commit, DELAYS, ignore), conflict);
   }
+});
+
+test("a conflict after a store error: thrown when another writer's like row is the last, its snapshot not this commit's", async () => {
+  // Another node stepped the same event from the same record at the same time (a service lost to
+  // both): its row reads as this commit's, its write (snapshot, with its own id) does not.
+  const theirs = { ...landed, snapshot: '{"machine":{},"write":"w-theirs"}' };
+  const conflict = new ConflictError("moved on");
+  const { store } = scripted([storeError(), conflict], [[ours]], theirs);
+  await assert.rejects(commitRetryingStoreErrors(store, commit, DELAYS, ignore), conflict);
+});
+
+test("a conflict after a store error: this commit's row, the instance moved on since: answered as written", async () => {
+  const movedOn = { ...landed, sequence: 5, snapshot: '{"machine":{},"write":"w-later"}' };
+  const { store } = scripted([storeError(), new ConflictError("moved on")], [[ours]], movedOn);
+  assert.deepEqual(await commitRetryingStoreErrors(store, commit, DELAYS, ignore), {
+    instanceId: 7,
+    sequence: 4,
+  });
 });
 
 test("a history that cannot be read counts as another store error", async () => {

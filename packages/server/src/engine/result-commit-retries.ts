@@ -108,8 +108,12 @@ function pause(ms: number): Promise<void> {
 }
 
 /**
- * What an earlier try of `commit` came to if it landed: the history row after the sequence it
- * expected is its own (the same event and state, at the same time), else undefined.
+ * What an earlier try of `commit` came to if it landed, else undefined. The history row after the
+ * sequence it expected must be as its own (the same event and state, at the same time); another
+ * node may have written just such a row (the error event of a service lost to both, stepped
+ * from the same record), so while that row is the instance's last, the instance's snapshot must
+ * be the commit's own too, which its write id (SnapshotEnvelope.write) makes unique. Once a later
+ * commit has moved the instance on, the row is all there is to go by.
  */
 async function landedEarlier(
   store: Store,
@@ -120,11 +124,15 @@ async function landedEarlier(
     afterSequence: commit.expectedSequence,
     limit: 1,
   });
-  const ours =
+  const sameRow =
     row !== undefined &&
     row.sequence === commit.expectedSequence + 1 &&
     row.createdAt === commit.at &&
     row.event === commit.transition.event &&
     row.state === commit.transition.state;
-  return ours ? { instanceId: commit.instanceId, sequence: row.sequence } : undefined;
+  if (!sameRow) return undefined;
+  const instance = await store.loadInstance(commit.instance);
+  const stillLast = instance?.id === commit.instanceId && instance.sequence === row.sequence;
+  if (stillLast && instance.snapshot !== commit.snapshot) return undefined;
+  return { instanceId: commit.instanceId, sequence: row.sequence };
 }

@@ -1,5 +1,6 @@
 // The heart of the path of one event: ask the sandbox for the step, commit it, and only then let
 // its effects run. A step that fails any check is discarded in the sandbox and changes nothing.
+import { randomUUID } from "node:crypto";
 import { BackstateError } from "../errors.js";
 import type {
   JsonObject,
@@ -393,7 +394,11 @@ export class StepCommitter {
           loggingRetries(this.deps.logger, "lease", instanceRefOf(fields.instance)),
         );
       }
-      const commit = buildCommit(step, event, fields, this.limits(fields.instance), previous);
+      // A commit tried again after a store error carries an id of its own, by which a later try
+      // knows its landed write from another writer's (result-commit-retries.ts).
+      const write = retryDelaysMs.length > 0 ? randomUUID() : undefined;
+      const limits = this.limits(fields.instance);
+      const commit = buildCommit(step, event, fields, limits, previous, write);
       const result = await this.stored(commit, retryDelaysMs);
       return this.finish(version, step, commit, previous, result, readers);
     } catch (err) {

@@ -150,17 +150,23 @@ export function eventCommitFields(
   };
 }
 
-/** The whole commit for a step; throws when the step breaks a limit the engine enforces itself. */
+/**
+ * The whole commit for a step; throws when the step breaks a limit the engine enforces itself.
+ * `write`: the commit's own random id, kept in its snapshot, for a commit that is tried again
+ * after a store error (see SnapshotEnvelope.write).
+ */
 export function buildCommit(
   step: Step,
   event: MachineEvent,
   fields: CommitFields,
   limits: CommitLimits,
   previous: InstanceRecord | undefined,
+  write?: string,
 ): TransitionCommit {
   checkStepCounts(step);
   checkTimerKeys(step);
-  const snapshot = envelopeOf(step, serviceRunsAfter(previous, step, fields.pendingServices));
+  const runs = serviceRunsAfter(previous, step, fields.pendingServices);
+  const snapshot = envelopeOf(step, runs, write);
   if (snapshot.length > MAX_SNAPSHOT_CHARS) {
     throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
   }

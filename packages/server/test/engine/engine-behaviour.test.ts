@@ -2,6 +2,7 @@
 // inlined) and XState v4 (inlined and minified as State Backed's CLI built it, and `npm:xstate`).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { parseEnvelope } from "../../src/engine/instance-state.js";
 import { BackstateError } from "../../src/errors.js";
 import type { Store, TransitionCommit } from "../../src/store/store.js";
 import type { BundleStyle } from "../support/bundles.js";
@@ -139,6 +140,23 @@ for (const style of STYLES) {
         (await history(name)).map((t) => t.event),
         ["xstate.init", "inc", "start", doneEvent],
       );
+    });
+
+    test("a service result's commit, which is tried again on store errors, carries a write id of its own", async () => {
+      const name = fresh();
+      await h.engine.createInstance({ ...at(name), authContext: alice });
+      const writeOf = async () =>
+        parseEnvelope((await h.store.loadInstance(at(name)))!.snapshot).write;
+      // A client's event is not tried again (its caller hears of a store error).
+      await h.engine.sendEvent({ ...at(name), event: "inc", authContext: alice });
+      assert.equal(await writeOf(), undefined);
+      await h.engine.sendEvent({ ...at(name), event: "start", authContext: alice });
+      const first = await writeOf();
+      assert.match(first ?? "", /^[0-9a-f-]{36}$/);
+      await h.engine.sendEvent({ ...at(name), event: "start", authContext: alice });
+      const second = await writeOf();
+      assert.match(second ?? "", /^[0-9a-f-]{36}$/);
+      assert.notEqual(first, second);
     });
 
     test("context over the limit fails the event and leaves the instance as it was", async () => {
