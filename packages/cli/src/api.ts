@@ -65,6 +65,8 @@ type RequestOptions = { body?: unknown; actAs?: JsonObject | undefined };
 
 /** Long enough for a request that waits for an instance to settle (the server waits up to 90 s). */
 const REQUEST_TIMEOUT_MS = 120_000;
+/** Pages of one list the CLI follows at most: a million items at the server's page size. */
+const MAX_LIST_PAGES = 10_000;
 
 export class ApiClient {
   constructor(readonly connection: Pick<Connection, "apiUrl" | "token" | "orgId">) {}
@@ -87,22 +89,30 @@ export class ApiClient {
     return (await readReply(response)) as T;
   }
 
-  /** Every page of a list: follows `cursor` until the server gives none. */
+  /**
+   * Every page of a list: follows `cursor` until the server gives none. A list that does not end
+   * (a cursor given again, or more than MAX_LIST_PAGES pages) fails rather than print part of it.
+   */
   async list<T>(path: string, field: string): Promise<T[]> {
     const items: T[] = [];
     let cursor: string | undefined;
-    for (let page = 0; page < 10_000; page++) {
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
       const query = cursor === undefined ? "" : `?cursor=${encodeURIComponent(cursor)}`;
-      const reply = await this.request<Record<string, unknown>>("GET", path + query);
-      const found = reply[field];
-      if (!Array.isArray(found)) {
+      const reply = await this.request<unknown>("GET", path + query);
+      const found = isObject(reply) ? reply[field] : undefined;
+      if (!isObject(reply) || !Array.isArray(found)) {
         throw new CliError(`the server's answer to GET ${path} has no ${field} list`);
       }
       items.push(...(found as T[]));
-      cursor = typeof reply.cursor === "string" && reply.cursor !== "" ? reply.cursor : undefined;
-      if (cursor === undefined) break;
+      const next =
+        typeof reply.cursor === "string" && reply.cursor !== "" ? reply.cursor : undefined;
+      if (next === undefined) return items;
+      if (next === cursor) {
+        throw new CliError(`the server's list at GET ${path} gave the same cursor again`);
+      }
+      cursor = next;
     }
-    return items;
+    throw new CliError(`the server's list at GET ${path} did not end in ${MAX_LIST_PAGES} pages`);
   }
 
   orgs(): Promise<Org[]> {
@@ -269,9 +279,19 @@ function instancePath(machine: string, instance: string): string {
   return `/machines/${segment(machine)}/i/${segment(instance)}`;
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 /** The JSON body of a success (undefined when empty), or the server's error as an ApiError. */
 async function readReply(response: Response): Promise<unknown> {
-  const text = await response.text();
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    // The connection broke (or timed out) after the headers: as unreachable as before them.
+    throw unreachable(response.url, error);
+  }
   let body: unknown;
   try {
     body = text === "" ? undefined : JSON.parse(text);
