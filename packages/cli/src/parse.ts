@@ -51,6 +51,13 @@ export function parseHttpUrl(value: string): string {
   if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.search || url.hash) {
     throw new InvalidArgumentError("Expected an http(s) URL, e.g. https://backstate.example.com.");
   }
+  // Our own error, not commander's, which repeats the value: with the password in it.
+  if (url.username !== "" || url.password !== "") {
+    throw new CliError(
+      "the server's URL cannot carry a user or password (the value is not shown): the token is what signs in",
+      EXIT_USAGE,
+    );
+  }
   return url.href.replace(/\/+$/, "");
 }
 
@@ -215,9 +222,14 @@ export function parseAbsoluteUrl(value: string): string {
 
 /** A binary key in base64 or base64url; answers its base64url. */
 export function parseBase64Key(value: string): string {
-  const text = value.trim();
+  // Line breaks and spaces are dropped: `base64` wraps its output at 76 columns.
+  const text = value.replace(/\s+/g, "");
   if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) {
-    throw new InvalidArgumentError("Expected the key's bytes in base64 or base64url.");
+    // Our own error, not commander's, which repeats the value: a secret.
+    throw new CliError(
+      "--base64-key is not the key's bytes in base64 or base64url (the value is not shown)",
+      EXIT_USAGE,
+    );
   }
   return Buffer.from(text.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("base64url");
 }
@@ -257,4 +269,21 @@ export function parseMapping(value: string): JsonObject {
   };
   walk(mapping, "");
   return mapping;
+}
+
+/** The most characters of a version's reference (its clientInfo) the server keeps. */
+export const MAX_VERSION_REFERENCE_CHARS = 1024;
+
+/**
+ * A version's reference (-r), checked as the server checks clientInfo before anything is sent:
+ * `machines create --file` would otherwise make the machine, then fail to finalize its version.
+ */
+export function parseVersionReference(value: string): string {
+  if (value.length > MAX_VERSION_REFERENCE_CHARS || value.includes("\u0000")) {
+    throw new CliError(
+      `--version-reference is at most ${MAX_VERSION_REFERENCE_CHARS} characters, with no NUL`,
+      EXIT_USAGE,
+    );
+  }
+  return value;
 }

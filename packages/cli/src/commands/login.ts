@@ -12,7 +12,7 @@ import {
   readCredentials,
   writeCredentials,
 } from "../credentials.js";
-import { CliError, EXIT_AUTH, EXIT_USAGE } from "../errors.js";
+import { CliError, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_USAGE } from "../errors.js";
 import { Output } from "../output.js";
 import { examples } from "./common.js";
 
@@ -113,6 +113,13 @@ export function registerLogin(program: Command): void {
             ? orgs[0]
             : undefined;
       const { apiUrl, sources, files } = connection;
+      // Checked as every other command would find it: an org of someone else's is not found.
+      if (connection.orgId !== undefined && org === undefined) {
+        throw new CliError(
+          `org ${connection.orgId} (from ${sources.orgId ?? "the server"}) is not one of this token's orgs`,
+          EXIT_NOT_FOUND,
+        );
+      }
       out.print(
         { apiUrl, orgId: org?.id ?? connection.orgId ?? null, org: org ?? null, sources, files },
         () =>

@@ -7,7 +7,7 @@ import type { ApiClient } from "../api.js";
 import { buildMachine, type BuiltMachine } from "../bundle.js";
 import { CliError, EXIT_USAGE } from "../errors.js";
 import { formatBytes, shortDate, type Output } from "../output.js";
-import { parseFile } from "../parse.js";
+import { parseFile, parseVersionReference } from "../parse.js";
 import { apiAction, examples, localAction, machineOption } from "./common.js";
 
 const fileOption = () =>
@@ -19,7 +19,7 @@ const referenceOption = () =>
   new Option(
     "-r, --version-reference <ref>",
     "your name for this version, such as a git commit (the API's clientInfo)",
-  );
+  ).argParser(parseVersionReference);
 
 export function registerMachines(program: Command): void {
   const machines = program

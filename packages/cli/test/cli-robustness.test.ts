@@ -1,0 +1,200 @@
+// What the CLI does when things go wrong around it: a server that answers garbage or drops the
+// connection, a list that never ends, a reader slower than the output, a flag with a secret in
+// it, an org the token is no member of, a version reference the server would refuse. Each answer
+// is a plain message and the README's exit code, and nothing is left half done.
+import assert from "node:assert/strict";
+import { createServer, type RequestListener } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { FIXTURES, MAIN, backstate, startTestServer, type TestServer } from "./support/cli.js";
+
+const TIMEOUT = { timeout: 90_000 };
+const STACK = /\n\s+at /;
+
+/** A fake server answering every request with `handler`, closed after the test. */
+async function fake(t: { after(fn: () => void): void }, handler: RequestListener): Promise<string> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const flags = (url: string) => ["--api-url", url, "--token", "t", "--org", "org_x"];
+
+let server: TestServer;
+before(async () => {
+  server = await startTestServer();
+});
+after(() => server.close());
+
+test(
+  "a 200 whose body is null or empty, for a list: a plain message, no stack trace",
+  TIMEOUT,
+  async (t) => {
+    for (const body of ["null", ""]) {
+      const url = await fake(t, (_request, response) => {
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(body);
+      });
+      const result = await backstate(["machines", "list", ...flags(url)]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /has no machines list/);
+      assert.doesNotMatch(result.stderr, STACK, result.stderr);
+    }
+  },
+);
+
+test(
+  "a server that drops the connection mid-body: exit 7 (cannot be reached), no stack trace",
+  TIMEOUT,
+  async (t) => {
+    const url = await fake(t, (_request, response) => {
+      response.writeHead(200, { "content-type": "application/json", "content-length": "1000" });
+      response.write('{"machines":[');
+      setTimeout(() => response.destroy(), 50);
+    });
+    const result = await backstate(["machines", "list", ...flags(url)]);
+    assert.doesNotMatch(result.stderr, STACK, result.stderr);
+    assert.equal(result.code, 7, result.stderr);
+  },
+);
+
+test(
+  "lists: a cursor that never ends is not silently cut at 10,000 pages with exit 0",
+  TIMEOUT,
+  async (t) => {
+    const url = await fake(t, (_request, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({ machines: [{ slug: "x", createdAt: "2020-01-01" }], cursor: "same" }),
+      );
+    });
+    const result = await backstate(["machines", "list", "--json", ...flags(url)]);
+    assert.notEqual(result.code, 0, "exit 0 with a list cut at 10,000 pages");
+  },
+);
+
+test(
+  "--json piped into a reader gets the whole document (not cut at 64 KiB)",
+  TIMEOUT,
+  async (t) => {
+    const machines = Array.from({ length: 5000 }, (_, i) => ({
+      slug: `m-${i}`,
+      createdAt: "2020-01-01T00:00:00Z",
+    }));
+    const url = await fake(t, (_request, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ machines }));
+    });
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
+    // As `backstate machines list --json | jq …` with a reader a little slower than the writer.
+    const { stdout: bytes } = await promisify(execFile)(
+      "/bin/sh",
+      [
+        "-c",
+        `"${process.execPath}" "${MAIN}" machines list --json --api-url ${url} --token t | (sleep 0.5; wc -c)`,
+      ],
+      { encoding: "utf8" },
+    );
+    const file = await backstate(["machines", "list", "--json", ...flags(url)]);
+    assert.equal(
+      Number(bytes.trim()),
+      Buffer.byteLength(file.stdout),
+      "stdout cut short in a pipe",
+    );
+  },
+);
+
+test(
+  "--api-url with a user:password is refused as usage (2), and the password is not printed",
+  TIMEOUT,
+  async () => {
+    const result = await backstate([
+      "machines",
+      "list",
+      "--api-url",
+      "http://admin:hunter2@127.0.0.1:9",
+      "--token",
+      "t",
+    ]);
+    assert.doesNotMatch(result.stderr, /hunter2/, result.stderr);
+    assert.equal(result.code, 2, result.stderr);
+  },
+);
+
+test(
+  "whoami checks the org: an org the token is no member of is not reported as fine",
+  TIMEOUT,
+  async () => {
+    const result = await server.run(["whoami", "--org", "org_notamember"]);
+    const list = await server.run(["machines", "list", "--org", "org_notamember"]);
+    assert.notEqual(list.code, 0);
+    assert.notEqual(
+      result.code,
+      0,
+      `whoami exit 0 while machines list exits ${list.code}:\n${result.stdout}`,
+    );
+  },
+);
+
+test(
+  "-r longer than the API takes (1024) is a usage error before anything is sent",
+  TIMEOUT,
+  async () => {
+    const create = await server.run([
+      "machines",
+      "create",
+      "-m",
+      "longref",
+      "--file",
+      join(FIXTURES, "toggle.ts"),
+      "-r",
+      "x".repeat(1025),
+    ]);
+    const get = await server.run(["machines", "get", "-m", "longref"]);
+    assert.equal(
+      get.code,
+      4,
+      `machine longref was created and left without a version:\n${get.stdout}`,
+    );
+    assert.equal(create.code, 2, create.stderr);
+  },
+);
+
+test(
+  "a refused --base64-key is not repeated in the message (it is a secret); a wrapped one is read",
+  TIMEOUT,
+  async () => {
+    const args = (key: string) => [
+      "identity-providers",
+      "upsert",
+      "--iss",
+      "https://id.example.com/",
+      "--alg",
+      "HS256",
+      "--base64-key",
+      key,
+      "--mapping",
+      '{"sub.$":"$.sub"}',
+      "--api-url",
+      "http://127.0.0.1:9",
+      "--token",
+      "t",
+    ];
+    const refused = await backstate(args("s3cr3t-but!not-base64"));
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.ok(!refused.stderr.includes("s3cr3t"), `the secret is printed:\n${refused.stderr}`);
+    // As `base64 key.bin` prints a 64-byte key: wrapped at 76 columns. Read, and sent (nothing
+    // listens there: exit 7).
+    const wrapped = Buffer.alloc(64, 7)
+      .toString("base64")
+      .replace(/(.{76})/, "$1\n");
+    const sent = await backstate(args(wrapped));
+    assert.equal(sent.code, 7, sent.stderr);
+  },
+);
