@@ -55,7 +55,7 @@ function flagSource(command: Command, name: keyof GlobalOptions): Source | undef
 export function resolveConnection(command: Command): Connection {
   const options = globalOptions(command);
   const dataDirPath = credentialsPath(resolve(options.dataDir));
-  const dataDir = usable(readCredentials(dataDirPath));
+  const { credentials: dataDir, problem: dataDirProblem } = readForConnection(dataDirPath);
   const home = backstateHome();
 
   let apiUrl: string;
@@ -72,8 +72,8 @@ export function resolveConnection(command: Command): Connection {
     if (!only) {
       throw new CliError(
         logins.length === 0
-          ? "no server to talk to: no --api-url, no login, and no credentials.json in the data dir " +
-              `(${dataDirPath})`
+          ? "no server to talk to: no --api-url, no login, and " +
+              (dataDirProblem ?? `no credentials.json in the data dir (${dataDirPath})`)
           : `logged in to several servers (${logins.map((login) => login.credentials.apiUrl).join(", ")}): choose one with --api-url`,
         EXIT_AUTH,
         "log in with `backstate login --api-url URL --token TOKEN`, run the command where " +
@@ -85,7 +85,7 @@ export function resolveConnection(command: Command): Connection {
   }
 
   const loginPath = loginCredentialsPath(apiUrl, home);
-  const login = usable(readCredentials(loginPath));
+  const { credentials: login, problem: loginProblem } = readForConnection(loginPath);
   const fromLogin = login && sameServer(login.apiUrl, apiUrl) ? login : undefined;
   const fromDataDir = dataDir && sameServer(dataDir.apiUrl, apiUrl) ? dataDir : undefined;
   const files = [...(fromLogin ? [loginPath] : []), ...(fromDataDir ? [dataDirPath] : [])];
@@ -103,7 +103,9 @@ export function resolveConnection(command: Command): Connection {
     tokenSource = "data-dir";
   } else {
     throw new CliError(
-      `no credentials for ${apiUrl}`,
+      [`no credentials for ${apiUrl}`, loginProblem, dataDirProblem]
+        .filter((part) => part !== undefined)
+        .join("; "),
       EXIT_AUTH,
       `log in with \`backstate login --api-url ${apiUrl} --token TOKEN\`, or pass --token ` +
         `(or BACKSTATE_TOKEN); looked in ${loginPath} and ${dataDirPath}`,
@@ -132,8 +134,21 @@ export function resolveConnection(command: Command): Connection {
   };
 }
 
-function usable(found: Credentials | "invalid" | undefined): Credentials | undefined {
-  return found === "invalid" ? undefined : found;
+/**
+ * The credentials a file holds for choosing a connection. One that cannot be read, or is not a
+ * credentials file, holds none (flags may still name everything), and `problem` says why, for
+ * the message when nothing else does.
+ */
+function readForConnection(path: string): { credentials?: Credentials; problem?: string } {
+  let found: ReturnType<typeof readCredentials>;
+  try {
+    found = readCredentials(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    return { problem: `${path} cannot be read (${code})` };
+  }
+  if (found === "invalid") return { problem: `${path} is not a credentials file (malformed)` };
+  return found === undefined ? {} : { credentials: found };
 }
 
 /** Two spellings of one API URL (a trailing slash, a default port) are the same server. */

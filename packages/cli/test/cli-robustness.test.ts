@@ -3,11 +3,19 @@
 // it, an org the token is no member of, a version reference the server would refuse. Each answer
 // is a plain message and the README's exit code, and nothing is left half done.
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { FIXTURES, MAIN, backstate, startTestServer, type TestServer } from "./support/cli.js";
+import {
+  FIXTURES,
+  MAIN,
+  backstate,
+  startTestServer,
+  tempDir,
+  type TestServer,
+} from "./support/cli.js";
 
 const TIMEOUT = { timeout: 90_000 };
 const STACK = /\n\s+at /;
@@ -196,5 +204,43 @@ test(
       .replace(/(.{76})/, "$1\n");
     const sent = await backstate(args(wrapped));
     assert.equal(sent.code, 7, sent.stderr);
+  },
+);
+
+test(
+  "--api-url and --token win: an unreadable credentials.json in the data dir is no crash",
+  TIMEOUT,
+  async (t) => {
+    const url = await fake(t, (_request, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end('{"machines":[]}');
+    });
+    const cwd = tempDir(t);
+    // A directory stands for a file this user cannot read (EISDIR here, EACCES for another's).
+    mkdirSync(join(cwd, ".backstate", "credentials.json"), { recursive: true });
+    const result = await backstate(["machines", "list", ...flags(url)], { cwd });
+    assert.equal(result.code, 0, result.stderr);
+    // Without flags, it is named as the reason there is nothing to talk to.
+    const alone = await backstate(["machines", "list"], {
+      cwd,
+      env: { BACKSTATE_HOME: join(cwd, "home") },
+    });
+    assert.equal(alone.code, 3, alone.stderr);
+    assert.match(alone.stderr, /credentials\.json cannot be read \(EISDIR\)/);
+    assert.doesNotMatch(alone.stderr, STACK, alone.stderr);
+  },
+);
+
+test(
+  "a malformed credentials.json is reported as malformed, not as missing",
+  TIMEOUT,
+  async (t) => {
+    const dir = tempDir(t);
+    writeFileSync(join(dir, "credentials.json"), "{not json");
+    const result = await backstate(["machines", "list", "--data-dir", dir], {
+      env: { BACKSTATE_HOME: join(dir, "home") },
+    });
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, /credentials\.json is not a credentials file \(malformed\)/);
   },
 );
