@@ -182,19 +182,26 @@ type CheckReport = {
 
 const MARKER = "@@backstate-check@@";
 
-// Runs in the child: reads the bundle from stdin, imports it, reports on its exports.
+// Runs in the child: reads the bundle from stdin, imports it, reports on its exports. Node's own
+// globals are gone before the import, as the server's sandbox has none of them (only web
+// standard ones): a bundle that reads `process.env` at load fails here as it would there.
 const CHECK_SCRIPT = `
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
-const code = Buffer.concat(chunks).toString("utf8");
-const report = (value) => process.stdout.write("\\n${MARKER}" + JSON.stringify(value) + "\\n");
+const url = "data:text/javascript;base64," + Buffer.concat(chunks).toString("base64");
+const stdout = process.stdout;
+const exit = process.exit.bind(process);
+for (const name of ["process", "Buffer", "global", "setImmediate", "clearImmediate"]) {
+  delete globalThis[name];
+}
+const report = (value) => stdout.write("\\n${MARKER}" + JSON.stringify(value) + "\\n");
 let ns;
 try {
-  ns = await import("data:text/javascript;base64," + Buffer.from(code).toString("base64"));
+  ns = await import(url);
 } catch (error) {
   const text = error instanceof Error ? error.name + ": " + error.message : String(error);
   report({ loaded: false, error: text, exports: [], xstate: null, problems: [] });
-  process.exit(0);
+  exit(0);
 }
 const problems = [];
 const machine = ns.default;
@@ -302,7 +309,10 @@ function runCheck(code: string): Promise<CheckReport> {
         .reverse()
         .find((candidate) => candidate.startsWith(MARKER));
       if (line !== undefined) {
-        resolvePromise(JSON.parse(line.slice(MARKER.length)) as CheckReport);
+        // The bundle runs in that process, and can print a line of its own after the marker.
+        const report = parseReport(line.slice(MARKER.length));
+        if (report !== undefined) resolvePromise(report);
+        else reject(invalid("the bundle cannot be checked: it printed a corrupt check report"));
         return;
       }
       const why =
@@ -316,6 +326,24 @@ function runCheck(code: string): Promise<CheckReport> {
     });
     child.stdin.end(code);
   });
+}
+
+function parseReport(text: string): CheckReport | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const report = value as Partial<CheckReport> | null;
+  const fits =
+    typeof report === "object" &&
+    report !== null &&
+    typeof report.loaded === "boolean" &&
+    Array.isArray(report.exports) &&
+    Array.isArray(report.problems) &&
+    (report.xstate === 4 || report.xstate === 5 || report.xstate === null);
+  return fits ? (report as CheckReport) : undefined;
 }
 
 function firstLines(text: string): string {

@@ -3,7 +3,7 @@
 // it, an org the token is no member of, a version reference the server would refuse. Each answer
 // is a plain message and the README's exit code, and nothing is left half done.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import {
   FIXTURES,
   MAIN,
   backstate,
+  projectDir,
   startTestServer,
   tempDir,
   type TestServer,
@@ -242,5 +243,51 @@ test(
     });
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stderr, /credentials\.json is not a credentials file \(malformed\)/);
+  },
+);
+
+const TOGGLE = readFileSync(join(FIXTURES, "toggle.ts"), "utf8");
+
+test(
+  "a machine file that reads Node's `process` at load is refused locally, as the sandbox refuses it: exit 6, no machine made",
+  TIMEOUT,
+  async (t) => {
+    const dir = projectDir(t, 5, {
+      "lamp.ts": `${TOGGLE}\nexport const debug = process.env.DEBUG === "1";\n`,
+    });
+    const check = await server.run(["machine-versions", "check", "--file", join(dir, "lamp.ts")]);
+    assert.equal(check.code, 6, check.stdout + check.stderr);
+    assert.match(check.stderr, /process is not defined/);
+    const create = await server.run([
+      "machines",
+      "create",
+      "-m",
+      "procuser",
+      "--file",
+      join(dir, "lamp.ts"),
+    ]);
+    assert.equal(create.code, 6, create.stderr);
+    const get = await server.run(["machines", "get", "-m", "procuser"]);
+    assert.equal(get.code, 4, `the machine was made:\n${get.stdout}`);
+  },
+);
+
+test(
+  "a machine file that corrupts the check's report: exit 6, no stack trace",
+  TIMEOUT,
+  async (t) => {
+    const dir = tempDir(t);
+    // The bundle runs in the checking process, and can change how the report is written: not JSON
+    // at all, or JSON of another shape.
+    for (const tamper of [
+      "Object.prototype.toJSON = () => undefined;",
+      'Array.prototype.toJSON = function () { return "x"; };',
+    ]) {
+      writeFileSync(join(dir, "m.js"), `${tamper}\nexport default 1;\n`);
+      const result = await backstate(["machine-versions", "check", "--file", join(dir, "m.js")]);
+      assert.equal(result.code, 6, `${tamper}\n${result.stderr}`);
+      assert.match(result.stderr, /corrupt check report/);
+      assert.doesNotMatch(result.stderr, /SyntaxError|TypeError|\n\s+at /, result.stderr);
+    }
   },
 );
