@@ -46,12 +46,19 @@ Exit codes:
 ${EXIT_CODES.map(([code, meaning]) => `  ${code}  ${meaning}`).join("\n")}
 `;
 
-export function createProgram(): Command {
+/**
+ * The program. With `jsonErrors`, commander prints no usage error of its own: `run` prints it as
+ * the JSON `--json` promises on stderr.
+ */
+export function createProgram(options: { jsonErrors?: boolean } = {}): Command {
   const program = new Command("backstate")
     .description("Backstate: a self-hostable, State Backed-compatible XState backend")
     .version(version(), "-v, --version")
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureOutput(
+      options.jsonErrors === true ? { outputError: () => {}, writeErr: () => {} } : {},
+    )
     // Settings above are inherited by commands created with program.command(), so set them first.
     .exitOverride()
     .addOption(
@@ -84,16 +91,23 @@ export function createProgram(): Command {
 
 /** Runs the program on `argv` (as process.argv: node, script, args…); answers the exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
+  const json = argv.includes("--json");
   try {
-    await createProgram().parseAsync(argv);
+    await createProgram({ jsonErrors: json }).parseAsync(argv);
     return 0;
   } catch (error) {
     stopAllProgress();
     if (error instanceof CommanderError) {
-      // Commander has printed the message already; help and --version end with code 0.
-      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+      // Help and --version end with code 0. Otherwise commander has printed the message, unless
+      // --json asked for it as JSON.
+      if (error.exitCode === 0) return 0;
+      if (json) {
+        const message = error.message.replace(/^error: /, "");
+        process.stderr.write(`${JSON.stringify({ error: { message, exitCode: EXIT_USAGE } })}
+`);
+      }
+      return EXIT_USAGE;
     }
-    const json = argv.includes("--json");
     if (error instanceof CliError) {
       if (json) process.stderr.write(`${JSON.stringify(error.toJSON())}\n`);
       else {

@@ -291,3 +291,20 @@ test(
     }
   },
 );
+
+test("--json: a usage error goes to stderr as {error:{…}} too", TIMEOUT, async () => {
+  for (const args of [
+    ["machines", "get", "--json"],
+    ["instances", "create", "-m", "a", "-i", "b", "--context", "[1]", "--json"],
+    ["bogus", "--json"],
+  ]) {
+    const result = await backstate(args);
+    assert.equal(result.code, 2, result.stderr);
+    const parsed = JSON.parse(result.stderr) as { error?: { message?: string; exitCode?: number } };
+    assert.equal(parsed.error?.exitCode, 2, `${args.join(" ")}: ${result.stderr}`);
+    assert.ok((parsed.error?.message ?? "") !== "", result.stderr);
+  }
+  // Without --json, commander's own text, as before.
+  const plain = await backstate(["machines", "get"]);
+  assert.match(plain.stderr, /^error: required option/);
+});
