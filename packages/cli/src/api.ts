@@ -90,6 +90,26 @@ export class ApiClient {
   }
 
   /**
+   * A request whose answer is a JSON object: any other answer (a proxy's `null`, an empty body)
+   * fails with a message instead of a TypeError wherever its fields are read.
+   */
+  async requestObject<T extends object>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    const reply = await this.request<unknown>(method, path, options);
+    if (!isObject(reply)) {
+      throw new CliError(
+        `the server's answer to ${method} ${path} is not a JSON object`,
+        undefined,
+        "is --api-url the URL of a Backstate server?",
+      );
+    }
+    return reply as T;
+  }
+
+  /**
    * Every page of a list: follows `cursor` until the server gives none. A list that does not end
    * (a cursor given again, or more than MAX_LIST_PAGES pages) fails rather than print part of it.
    */
@@ -124,8 +144,10 @@ export class ApiClient {
   }
 
   async getMachine(machine: string): Promise<Machine> {
-    return (await this.request<{ machine: Machine }>("GET", `/machines/${segment(machine)}`))
-      .machine;
+    const path = `/machines/${segment(machine)}`;
+    const { machine: found } = await this.requestObject<{ machine?: unknown }>("GET", path);
+    if (!isObject(found)) throw new CliError(`the server's answer to GET ${path} has no machine`);
+    return found as Machine;
   }
 
   async createMachine(machine: string): Promise<void> {
@@ -183,15 +205,15 @@ export class ApiClient {
     body: { slug: string; context?: JsonObject; machineVersionId?: string },
     actAs: JsonObject | undefined,
   ): Promise<State> {
-    return this.request<State>("POST", `/machines/${segment(machine)}`, { body, actAs });
+    return this.requestObject<State>("POST", `/machines/${segment(machine)}`, { body, actAs });
   }
 
   getInstance(machine: string, instance: string, actAs: JsonObject | undefined): Promise<State> {
-    return this.request<State>("GET", instancePath(machine, instance), { actAs });
+    return this.requestObject<State>("GET", instancePath(machine, instance), { actAs });
   }
 
   getInstanceAdmin(machine: string, instance: string): Promise<AdminState> {
-    return this.request<AdminState>("GET", `${instancePath(machine, instance)}/admin`);
+    return this.requestObject<AdminState>("GET", `${instancePath(machine, instance)}/admin`);
   }
 
   sendEvent(
@@ -200,7 +222,7 @@ export class ApiClient {
     event: string | JsonObject,
     actAs: JsonObject | undefined,
   ): Promise<State> {
-    return this.request<State>("POST", `${instancePath(machine, instance)}/events`, {
+    return this.requestObject<State>("POST", `${instancePath(machine, instance)}/events`, {
       body: { event },
       actAs,
     });

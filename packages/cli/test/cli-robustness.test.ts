@@ -48,19 +48,21 @@ before(async () => {
 });
 after(() => server.close());
 
-test(
-  "a 200 whose body is null or empty, for a list: a plain message, no stack trace",
-  TIMEOUT,
-  async (t) => {
-    for (const body of ["null", ""]) {
-      const url = await answering(t, body);
-      const result = await backstate(["machines", "list", ...flags(url)]);
-      assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stderr, /has no machines list/);
+test("a 200 whose body is null or empty: a plain message, no stack trace", TIMEOUT, async (t) => {
+  for (const body of ["null", ""]) {
+    const url = await answering(t, body);
+    for (const args of [
+      ["machines", "list"],
+      ["machines", "get", "-m", "x"],
+      ["instances", "get", "-m", "x", "-i", "y"],
+    ]) {
+      const result = await backstate([...args, ...flags(url)]);
+      assert.equal(result.code, 1, `${args.join(" ")}: ${result.stderr}`);
+      assert.match(result.stderr, /the server's answer to GET \S+ (has no|is not a JSON object)/);
       assert.doesNotMatch(result.stderr, STACK, result.stderr);
     }
-  },
-);
+  }
+});
 
 test(
   "a server that drops the connection mid-body: exit 7 (cannot be reached), no stack trace",
