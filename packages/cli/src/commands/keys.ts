@@ -3,7 +3,7 @@
 import { Option, type Command } from "commander";
 import { CliError, EXIT_USAGE } from "../errors.js";
 import { shortDate } from "../output.js";
-import { parseKeyId, parseScope } from "../parse.js";
+import { parseKeyId, parseNonEmpty, parseScope } from "../parse.js";
 import { apiAction, examples } from "./common.js";
 
 export function registerKeys(program: Command): void {
@@ -13,7 +13,11 @@ export function registerKeys(program: Command): void {
     keys
       .command("create")
       .description("create a key and print its id and secret (shown only this once)")
-      .requiredOption("-n, --name <name>", "a name to recognise the key by")
+      .addOption(
+        new Option("-n, --name <name>", "a name to recognise the key by")
+          .makeOptionMandatory()
+          .argParser(parseNonEmpty),
+      )
       .addOption(
         new Option("--use <preset>", "a preset: production (end-user tokens) or ci (deployments)")
           .choices(["production", "ci"])
