@@ -1,5 +1,6 @@
 // On every start of `backstate serve`: make sure the database has its first admin and that
 // credentials.json holds a working session token for them, reusing the one already there.
+import { chmodSync } from "node:fs";
 import { ensureBootstrapAdmin, mintAdminSession, type RunningServer } from "@backstate/server";
 import { readCredentials, writeCredentials, type Credentials } from "./credentials.js";
 
@@ -40,7 +41,18 @@ export async function ensureAdminCredentials(
 
   const credentials: Credentials = { apiUrl, orgId: admin.orgId, adminToken: token };
   const reusable = found !== undefined && found !== "invalid" && found.adminToken === token;
-  if (reusable && found.apiUrl === apiUrl) return { credentials, outcome: "reused" };
+  if (reusable && found.apiUrl === apiUrl) {
+    // Kept, and kept to its owner: a mode loosened since (a copy, a chmod) is put back.
+    try {
+      chmodSync(path, 0o600);
+    } catch (error) {
+      logger.warn("could not make the credentials file readable by its owner only", {
+        path,
+        error: String(error),
+      });
+    }
+    return { credentials, outcome: "reused" };
+  }
   writeCredentials(path, credentials);
   return { credentials, outcome: reusable ? "updated" : "created" };
 

@@ -308,3 +308,20 @@ test("--json: a usage error goes to stderr as {error:{…}} too", TIMEOUT, async
   const plain = await backstate(["machines", "get"]);
   assert.match(plain.stderr, /^error: required option/);
 });
+
+test(
+  "keys create with a blank --name is a usage error before anything is sent",
+  TIMEOUT,
+  async () => {
+    for (const name of ["", "   "]) {
+      const result = await server.run(["keys", "create", "--name", name, "--use", "production"]);
+      assert.equal(result.code, 2, result.stderr);
+    }
+    const keys = await server.run(["keys", "list", "--json"]);
+    const listed = (JSON.parse(keys.stdout) as { keys: Array<{ name: string }> }).keys;
+    assert.ok(
+      listed.every((key) => key.name.trim() !== ""),
+      `a key with a blank name was made: ${keys.stdout}`,
+    );
+  },
+);

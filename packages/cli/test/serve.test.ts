@@ -1,6 +1,7 @@
 // `backstate serve` as a user runs it: a child process on a free port with its own data dir.
 import assert from "node:assert/strict";
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   readdirSync,
@@ -67,6 +68,23 @@ test(
     assert.deepEqual(listed, [credentials.orgId]);
 
     assert.deepEqual(await stop(server), { code: 0, signal: null });
+  },
+);
+
+test(
+  "a restart that keeps the credentials file puts back its owner-only mode",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    // The same public URL both times: the file is kept as it is, not written again.
+    const args = ["--public-url", "https://backstate.example.test"];
+    const first = await serve(dataDir, args);
+    assert.deepEqual(await stop(first), { code: 0, signal: null });
+    chmodSync(first.credentialsPath, 0o644);
+    const second = await serve(dataDir, args);
+    t.after(() => second.child.kill("SIGKILL"));
+    assert.equal(statSync(second.credentialsPath).mode & 0o777, 0o600);
+    assert.deepEqual(await stop(second), { code: 0, signal: null });
   },
 );
 
