@@ -903,7 +903,11 @@ export class Engine {
         // XState stops a machine that reached its final state, and with it every delayed event
         // it had scheduled: one still stored is dropped, never delivered to the finished
         // instance. (A backstop stands in for an event already sent, and goes on as that event.)
-        if (!isSelfEventBackstopKey(timer.key) && parseEnvelope(instance.snapshot).view.done) {
+        // Only on the timer's own row: a record of another (remembered from before a delete)
+        // goes the usual way, whose commit is refused and tried again on a fresh read.
+        const finished =
+          instance.id === timer.instanceId && parseEnvelope(instance.snapshot).view.done;
+        if (finished && !isSelfEventBackstopKey(timer.key)) {
           await this.store.cancelTimers(instance.id, [timer.key]);
           this.logger.info("a delayed event of a finished instance was dropped", {
             instance: ref,
