@@ -102,9 +102,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       // --json asked for it as JSON.
       if (error.exitCode === 0) return 0;
       if (json) {
-        const message = error.message.replace(/^error: /, "");
-        process.stderr.write(`${JSON.stringify({ error: { message, exitCode: EXIT_USAGE } })}
-`);
+        const usage = new CliError(error.message.replace(/^error: /, ""), EXIT_USAGE);
+        process.stderr.write(`${JSON.stringify(usage.toJSON())}\n`);
       }
       return EXIT_USAGE;
     }
