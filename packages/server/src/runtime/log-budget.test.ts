@@ -1,17 +1,41 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { LogBudget } from "./log-budget.js";
+import { KeyedLogBudgets, LogBudget } from "./log-budget.js";
 
 test("a burst goes through, then a steady rate; the refused lines are counted once", () => {
   let now = 1_000;
   const budget = new LogBudget({ perSecond: 10, burst: 5, now: () => now });
-  const taken = Array.from({ length: 8 }, () => budget.take());
-  assert.deepEqual(taken, [true, true, true, true, true, false, false, false]);
-  assert.equal(budget.takeDropped(), 3);
-  assert.equal(budget.takeDropped(), 0);
-  now += 100; // a tenth of a second earns one line
-  assert.equal(budget.take(), true);
-  assert.equal(budget.take(), false);
+  const admitted = Array.from({ length: 8 }, () => budget.admit());
+  assert.deepEqual(admitted, [0, 0, 0, 0, 0, undefined, undefined, undefined]);
+  now += 100; // a tenth of a second earns one line, which tells the three dropped before it
+  assert.equal(budget.admit(), 3);
+  assert.equal(budget.admit(), undefined);
   now += 60_000; // a long quiet spell earns the burst back, no more
-  assert.equal(Array.from({ length: 7 }, () => budget.take()).filter(Boolean).length, 5);
+  const afterQuiet = Array.from({ length: 7 }, () => budget.admit());
+  assert.deepEqual(afterQuiet, [1, 0, 0, 0, 0, undefined, undefined]);
+});
+
+test("keyed budgets forget the keys whose budget is back to full, once past the number kept", () => {
+  let now = 0;
+  const budgets = new KeyedLogBudgets({ perSecond: 10, burst: 2, now: () => now }, 3);
+  budgets.of("quiet").admit();
+  for (let i = 0; i < 3; i++) budgets.of("flooding").admit(); // one dropped, not yet told
+  budgets.of("third").admit();
+  assert.equal(budgets.size, 3);
+  now += 1_000; // every budget refills; the dropped line is still to be told
+  budgets.of("fourth");
+  assert.equal(budgets.size, 2, "only the full budgets were forgotten");
+  assert.equal(budgets.of("flooding").admit(), 1, "the kept budget still tells its drop");
+  assert.equal(budgets.size, 2);
+});
+
+test("under the number kept, no budget is forgotten", () => {
+  let now = 0;
+  const budgets = new KeyedLogBudgets({ perSecond: 10, burst: 1, now: () => now }, 3);
+  const first = budgets.of("a");
+  budgets.of("b");
+  now += 1_000;
+  budgets.of("c");
+  assert.equal(budgets.of("a"), first);
+  assert.equal(budgets.size, 3);
 });

@@ -23,24 +23,66 @@ export class LogBudget {
     this.#refilledAt = this.#now();
   }
 
-  /** Whether one more line may be logged now; a refused one is counted (see takeDropped). */
-  take(): boolean {
-    const now = this.#now();
-    const earned = ((now - this.#refilledAt) / 1000) * this.#perSecond;
-    this.#tokens = Math.min(this.#burst, this.#tokens + earned);
-    this.#refilledAt = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return true;
+  /**
+   * Whether one more line may be logged now: undefined if not (it is counted as dropped), else
+   * how many lines were dropped since the last one let through, to be told with this one.
+   */
+  admit(): number | undefined {
+    this.#refill();
+    if (this.#tokens < 1) {
+      this.#dropped++;
+      return undefined;
     }
-    this.#dropped++;
-    return false;
-  }
-
-  /** How many lines were refused since the last call: told once, with the next line let through. */
-  takeDropped(): number {
+    this.#tokens -= 1;
     const dropped = this.#dropped;
     this.#dropped = 0;
     return dropped;
   }
+
+  /** Whether the budget is back to where a new one starts: forgetting it then changes nothing. */
+  isFull(): boolean {
+    this.#refill();
+    return this.#tokens >= this.#burst && this.#dropped === 0;
+  }
+
+  #refill(): void {
+    const now = this.#now();
+    const earned = ((now - this.#refilledAt) / 1000) * this.#perSecond;
+    this.#tokens = Math.min(this.#burst, this.#tokens + earned);
+    this.#refilledAt = now;
+  }
+}
+
+/**
+ * One budget per key (an org). A key's budget back to full is the same as a new one: past `kept`
+ * keys, those are forgotten, else every org that ever logged stayed in memory.
+ */
+export class KeyedLogBudgets {
+  readonly #budgets = new Map<string, LogBudget>();
+  readonly #options: LogBudgetOptions;
+  readonly #kept: number;
+
+  constructor(options: LogBudgetOptions = MACHINE_LOG_BUDGET, kept = 1024) {
+    this.#options = options;
+    this.#kept = kept;
+  }
+
+  of(key: string): LogBudget {
+    let budget = this.#budgets.get(key);
+    if (budget !== undefined) return budget;
+    if (this.#budgets.size >= this.#kept) {
+      for (const [other, kept] of this.#budgets) if (kept.isFull()) this.#budgets.delete(other);
+    }
+    this.#budgets.set(key, (budget = new LogBudget(this.#options)));
+    return budget;
+  }
+
+  get size(): number {
+    return this.#budgets.size;
+  }
+}
+
+/** The warning that tells how many lines of one kind a budget dropped. */
+export function droppedLinesWarning(kind: string, dropped: number): string {
+  return `${kind}: ${dropped} lines dropped, over ${MACHINE_LOG_BUDGET.perSecond} a second`;
 }

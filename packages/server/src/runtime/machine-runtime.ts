@@ -15,7 +15,7 @@ import type {
 import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-contract.js";
 import { cutMachineText } from "./machine-text.js";
 import { MAX_SANDBOX_JSON_CONTAINERS, mayHoldMoreContainers } from "./json-check.js";
-import { LogBudget, MACHINE_LOG_BUDGET } from "./log-budget.js";
+import { droppedLinesWarning, KeyedLogBudgets } from "./log-budget.js";
 
 export { MAX_NOTIFICATION_CHARS } from "./sandbox/notification-bound.js";
 
@@ -66,7 +66,7 @@ export class MachineRuntime {
    * built-in changed): as many as machine code makes happen, and it can make thousands in one
    * step, so they are held to a budget as its console output is (sandbox-process.ts).
    */
-  readonly #logBudgets = new Map<string, LogBudget>();
+  readonly #logBudgets = new KeyedLogBudgets();
 
   constructor(
     private readonly pool: SandboxCaller,
@@ -147,17 +147,9 @@ export class MachineRuntime {
   }
 
   #logMachineLine(orgId: string, message: string): void {
-    let budget = this.#logBudgets.get(orgId);
-    if (budget === undefined) this.#logBudgets.set(orgId, (budget = new LogBudget()));
-    if (!budget.take()) return;
-    const dropped = budget.takeDropped();
-    if (dropped > 0) {
-      this.log(
-        "warn",
-        `machine log: ${dropped} lines dropped, over ${MACHINE_LOG_BUDGET.perSecond} a second`,
-        { orgId },
-      );
-    }
+    const dropped = this.#logBudgets.of(orgId).admit();
+    if (dropped === undefined) return;
+    if (dropped > 0) this.log("warn", droppedLinesWarning("machine log", dropped), { orgId });
     this.log("info", `machine log: ${cutMachineText(message)}`, { orgId });
   }
 

@@ -30,7 +30,7 @@ import {
   type UnloadMessage,
 } from "./sandbox/protocol.js";
 import type { SandboxLaunch } from "./sandbox-launch.js";
-import { LogBudget, MACHINE_LOG_BUDGET } from "./log-budget.js";
+import { droppedLinesWarning, LogBudget } from "./log-budget.js";
 import { cutMachineText } from "./machine-text.js";
 import type { SandboxLogger } from "./sandbox-logger.js";
 
@@ -326,15 +326,12 @@ export class SandboxProcess {
         this.#events.notify(this, message.versionId, message.json);
         return;
       case "log": {
-        if (!this.#logBudget.take()) return;
-        const fields = { orgId: this.orgId, versionId: message.versionId, level: message.level };
-        const dropped = this.#logBudget.takeDropped();
+        const dropped = this.#logBudget.admit();
+        if (dropped === undefined) return;
         if (dropped > 0) {
-          this.#logger.warn(
-            `machine console: ${dropped} lines dropped, over ${MACHINE_LOG_BUDGET.perSecond} a second`,
-            { orgId: this.orgId },
-          );
+          this.#logger.warn(droppedLinesWarning("machine console", dropped), { orgId: this.orgId });
         }
+        const fields = { orgId: this.orgId, versionId: message.versionId, level: message.level };
         const text = cutMachineText(String(message.message));
         if (message.versionId === undefined) this.#logger.warn(`sandbox: ${text}`, fields);
         else this.#logger.info(`machine console: ${text}`, fields);
