@@ -5,6 +5,7 @@
 //   3. <data-dir>/credentials.json (what `backstate serve` writes), when it names that server.
 // Without --api-url the server is the one <data-dir>/credentials.json names, else the only server
 // logged in to. A token is never sent to a server other than the one its file names.
+import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import {
@@ -36,6 +37,8 @@ export type Connection = {
   /** Where each value came from, and the file read (for `backstate whoami`). */
   sources: { apiUrl: Source; token: Source; orgId: Source | undefined };
   files: string[];
+  /** What the user should hear of before the command runs (a token file others can read). */
+  warnings: string[];
 };
 
 export function globalOptions(command: Command): GlobalOptions {
@@ -125,13 +128,35 @@ export function resolveConnection(command: Command): Connection {
     orgSource = "data-dir";
   }
 
+  const tokenFile =
+    tokenSource === "login" ? loginPath : tokenSource === "data-dir" ? dataDirPath : undefined;
+  const exposed = tokenFile === undefined ? undefined : exposureOf(tokenFile);
   return {
     apiUrl,
     token,
     orgId,
     sources: { apiUrl: apiUrlSource, token: tokenSource, orgId: orgSource },
     files,
+    warnings: exposed === undefined ? [] : [exposed],
   };
+}
+
+/**
+ * Why a file holding an admin token is open to other users of the machine, if it is: its mode
+ * gives group or others any access. It is still used (as `serve` and `login` write 0600, a looser
+ * mode was set by hand), but the user is told how to close it.
+ */
+function exposureOf(path: string): string | undefined {
+  if (process.platform === "win32") return undefined;
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  const octal = mode.toString(8).padStart(4, "0");
+  return `${path} holds an admin token and other users can read it (mode ${octal}): run \`chmod 600 ${path}\``;
 }
 
 /**

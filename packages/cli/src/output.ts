@@ -72,6 +72,11 @@ export class Output {
     }
   }
 
+  /** A warning on stderr, with --json too: stdout stays clean, and it must not go unseen. */
+  warn(text: string): void {
+    process.stderr.write(`warning: ${text}\n`);
+  }
+
   /** A note for people on stderr (never with --json, so scripts see clean output). */
   note(text: string): void {
     if (!this.json) process.stderr.write(`${text}\n`);

@@ -3,7 +3,7 @@
 // it, an org the token is no member of, a version reference the server would refuse. Each answer
 // is a plain message and the README's exit code, and nothing is left half done.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -243,6 +243,34 @@ test(
     });
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stderr, /credentials\.json is not a credentials file \(malformed\)/);
+  },
+);
+
+test(
+  "a credentials file other users can read is still used, with a warning on stderr (--json too)",
+  TIMEOUT,
+  async (t) => {
+    const url = await answering(t, '{"machines":[]}');
+    const dir = tempDir(t);
+    const file = join(dir, "credentials.json");
+    writeFileSync(file, JSON.stringify({ apiUrl: url, orgId: "org_x", adminToken: "t" }));
+    const env = { BACKSTATE_HOME: join(dir, "home") };
+    chmodSync(file, 0o600);
+    const closed = await backstate(["machines", "list", "--data-dir", dir], { env });
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.doesNotMatch(closed.stderr, /warning/);
+    chmodSync(file, 0o644);
+    const open = await backstate(["--json", "machines", "list", "--data-dir", dir], { env });
+    assert.equal(open.code, 0, open.stderr);
+    assert.deepEqual(JSON.parse(open.stdout), { machines: [] }, "stdout stays the JSON");
+    assert.match(open.stderr, /^warning: .*credentials\.json holds an admin token .*\(mode 0644\)/);
+    assert.match(open.stderr, /chmod 600 /);
+    // A token from --token reads no file: nothing to warn about.
+    const flagged = await backstate(["machines", "list", "--data-dir", dir, "--token", "t2"], {
+      env,
+    });
+    assert.equal(flagged.code, 0, flagged.stderr);
+    assert.doesNotMatch(flagged.stderr, /warning/);
   },
 );
 

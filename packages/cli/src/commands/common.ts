@@ -20,6 +20,7 @@ export function apiAction<T>(
   return async (options, command) => {
     const connection = resolveConnection(command);
     const out = Output.of(command);
+    for (const warning of connection.warnings) out.warn(warning);
     await run({ api: new ApiClient(connection), out, connection, command }, options);
   };
 }

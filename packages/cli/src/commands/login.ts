@@ -105,6 +105,7 @@ export function registerLogin(program: Command): void {
     .action(async (_options: unknown, command: Command) => {
       const connection = resolveConnection(command);
       const out = Output.of(command);
+      for (const warning of connection.warnings) out.warn(warning);
       const orgs = await new ApiClient(connection).orgs();
       const org =
         connection.orgId !== undefined
