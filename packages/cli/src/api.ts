@@ -1,6 +1,7 @@
 // A small typed client for the Backstate (State Backed) HTTP API over fetch: what the commands
 // call, with errors that keep the server's status, code and parameter (see errors.ts), and the
 // three-step version upload with a callback per step for the progress indicator.
+import { createHmac } from "node:crypto";
 import type { Connection } from "./connection.js";
 import { ApiError, CliError, EXIT_UNREACHABLE, hintFor } from "./errors.js";
 import type { JsonObject } from "./parse.js";
@@ -152,6 +153,17 @@ export class ApiClient {
 
   async createMachine(machine: string): Promise<void> {
     await this.request("POST", "/machines", { body: { slug: machine } });
+  }
+
+  /** Deletes a machine (refused while it has instances), with the confirmation the API asks. */
+  async deleteMachine(machine: string): Promise<void> {
+    const confirmation = createHmac("sha256", machine).update(machine).digest("base64url");
+    await this.request("DELETE", `/machines/${segment(machine)}`, {
+      body: {
+        dangerDataWillBeDeletedForever: true,
+        hmacSha256OfMachineNameWithMachineNameKey: confirmation,
+      },
+    });
   }
 
   listVersions(machine: string): Promise<VersionInfo[]> {

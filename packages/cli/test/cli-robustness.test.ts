@@ -3,6 +3,7 @@
 // it, an org the token is no member of, a version reference the server would refuse. Each answer
 // is a plain message and the README's exit code, and nothing is left half done.
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -297,6 +298,56 @@ test(
     assert.equal(create.code, 6, create.stderr);
     const get = await server.run(["machines", "get", "-m", "procuser"]);
     assert.equal(get.code, 4, `the machine was made:\n${get.stdout}`);
+  },
+);
+
+test(
+  "machines create --file: a machine made for a first version the server refuses is deleted again",
+  TIMEOUT,
+  async (t) => {
+    const dir = projectDir(t, 5, { "toggle.ts": TOGGLE });
+    for (const deleteStatus of [204, 500]) {
+      const deletes: string[] = [];
+      const url: string = await fake(t, (request, response) => {
+        let body = "";
+        request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+        request.on("end", () => {
+          const route = `${request.method} ${request.url}`;
+          const reply = (status: number, value?: unknown) => {
+            response.writeHead(status, { "content-type": "application/json" });
+            response.end(value === undefined ? undefined : JSON.stringify(value));
+          };
+          if (route === "POST /machines") reply(204);
+          else if (route === "POST /machines/lamp/v?gzip") {
+            reply(200, {
+              machineVersionId: "x",
+              codeUploadUrl: `${url}/upload`,
+              codeUploadFields: {},
+            });
+          } else if (route === "POST /upload") reply(204);
+          else if (route === "PUT /machines/lamp/v/x") {
+            reply(400, { error: "the bundle failed to load", code: "invalid-parameter" });
+          } else if (route === "DELETE /machines/lamp") {
+            deletes.push(body);
+            reply(deleteStatus, deleteStatus === 204 ? undefined : { error: "down" });
+          } else reply(404, { error: route });
+        });
+      });
+      const args = ["machines", "create", "-m", "lamp", "--file", join(dir, "toggle.ts")];
+      const result = await backstate([...args, ...flags(url)]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /the bundle failed to load/);
+      assert.equal(deletes.length, 1, "the machine is deleted once");
+      assert.deepEqual(JSON.parse(deletes[0]!), {
+        dangerDataWillBeDeletedForever: true,
+        // base64url(HMAC-SHA256(key "lamp", "lamp")), as the official client computes it.
+        hmacSha256OfMachineNameWithMachineNameKey: createHmac("sha256", "lamp")
+          .update("lamp")
+          .digest("base64url"),
+      });
+      if (deleteStatus === 204) assert.match(result.stderr, /machine lamp was deleted again/);
+      else assert.match(result.stderr, /warning: machine lamp was made .*deleting it failed/);
+    }
   },
 );
 

@@ -1,6 +1,7 @@
 // `backstate machines create|list|get`, and `machine-versions create|list|check`: machine
 // definitions and their versions. A machine file is bundled and checked before anything is sent,
-// so a bad file leaves nothing behind on the server (not even the machine).
+// so a bad file leaves nothing behind on the server (not even the machine); a machine made for a
+// first version the server refuses is deleted again.
 import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import type { ApiClient } from "../api.js";
@@ -45,7 +46,7 @@ export function registerMachines(program: Command): void {
               ? await uploadVersion(api, out, options.machine, built, {
                   makeCurrent: true,
                   clientInfo: options.versionReference,
-                })
+                }).catch((error: unknown) => undoMachine(api, out, options.machine, error))
               : undefined;
             out.progress.stop();
             out.print(
@@ -233,6 +234,31 @@ async function uploadVersion(
     } else out.progress.step("Finalizing: the server loads and checks the bundle");
   });
   return machineVersionId;
+}
+
+/**
+ * The machine was made for a first version the server then refused (it checks more than the
+ * local check can, and may fail on the way): the machine is deleted again, so that the command
+ * fails as a whole and can be run again. Rethrows the version's error.
+ */
+async function undoMachine(
+  api: ApiClient,
+  out: Output,
+  machine: string,
+  error: unknown,
+): Promise<never> {
+  out.progress.stop();
+  try {
+    await api.deleteMachine(machine);
+    out.note(`machine ${machine} was deleted again: its first version was not made`);
+  } catch (undoError) {
+    const why = undoError instanceof Error ? undoError.message : String(undoError);
+    out.warn(
+      `machine ${machine} was made but its first version was not, and deleting it failed ` +
+        `(${why}): upload a version with \`backstate machine-versions create\`, or delete it`,
+    );
+  }
+  throw error;
 }
 
 function versionReport(versionId: string, built: BuiltMachine, current: boolean) {
