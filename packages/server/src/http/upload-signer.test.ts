@@ -14,24 +14,28 @@ function signerAt(start: number) {
 
 test("a signed version id verifies for its org and machine only, until it expires", () => {
   const { signer, advance } = signerAt(10_000);
-  const { signedId } = signer.signVersionId(target);
-  assert.equal(signer.verifySignedVersionId(signedId, "org_a", "m"), "ver_1");
-  assert.throws(() => signer.verifySignedVersionId(signedId, "org_b", "m"), {
+  const { signedId } = signer.signVersionId(target, 5);
+  assert.equal(signer.verifySignedVersionId(signedId, "org_a", "m", 5), "ver_1");
+  assert.throws(() => signer.verifySignedVersionId(signedId, "org_b", "m", 5), {
     code: "invalid-parameter",
   });
-  assert.throws(() => signer.verifySignedVersionId(signedId, "org_a", "n"), {
+  assert.throws(() => signer.verifySignedVersionId(signedId, "org_a", "n", 5), {
     code: "invalid-parameter",
   });
-  assert.throws(() => signer.verifySignedVersionId(`${signedId}.extra`, "org_a", "m"));
+  // Signed for the machine made at 5: not for another made since under its name.
+  assert.throws(() => signer.verifySignedVersionId(signedId, "org_a", "m", 6), {
+    code: "invalid-parameter",
+  });
+  assert.throws(() => signer.verifySignedVersionId(`${signedId}.extra`, "org_a", "m", 5));
   advance(1001);
-  assert.throws(() => signer.verifySignedVersionId(signedId, "org_a", "m"), {
+  assert.throws(() => signer.verifySignedVersionId(signedId, "org_a", "m", 5), {
     code: "invalid-parameter",
   });
 });
 
 test("upload fields verify only intact, unexpired, and under the same secret", () => {
   const { signer, advance } = signerAt(10_000);
-  const { fields } = signer.signVersionId(target);
+  const { fields } = signer.signVersionId(target, 5);
   assert.deepEqual(signer.verifyUploadFields(fields), target);
   const other = new UploadSigner("another secret", () => 10_000, 1000);
   assert.throws(() => other.verifyUploadFields(fields), { code: "invalid-parameter" });
@@ -46,7 +50,7 @@ test("upload fields verify only intact, unexpired, and under the same secret", (
     assert.throws(() => signer.verifyUploadFields(tampered), { code: "invalid-parameter" });
   }
   // The finalize signature is not an upload signature, nor the reverse.
-  const signedMac = signer.signVersionId(target).signedId.split(".")[2];
+  const signedMac = signer.signVersionId(target, 5).signedId.split(".")[2];
   assert.throws(() => signer.verifyUploadFields({ ...fields, signature: signedMac }));
   advance(1001);
   assert.throws(() => signer.verifyUploadFields(fields), { code: "invalid-parameter" });

@@ -21,10 +21,17 @@ export class UploadSigner {
     private readonly lifetimeMs = 60 * 60 * 1000,
   ) {}
 
-  /** The path-safe signed id `ver_….<expiry>.<mac>` the finalize step takes. */
-  signVersionId(target: UploadTarget): { signedId: string; fields: UploadFields } {
+  /**
+   * The path-safe signed id `ver_….<expiry>.<mac>` the finalize step takes. It is signed for the
+   * machine as it is now, told by its creation time: once the machine is deleted, the id cannot
+   * finalize a version onto another machine made since under the same name.
+   */
+  signVersionId(
+    target: UploadTarget,
+    machineCreatedAt: number,
+  ): { signedId: string; fields: UploadFields } {
     const expires = String(this.now() + this.lifetimeMs);
-    const mac = this.mac("finalize", target, expires);
+    const mac = this.mac("finalize", target, expires, machineCreatedAt);
     return {
       signedId: `${target.versionId}.${expires}.${mac}`,
       fields: {
@@ -35,12 +42,20 @@ export class UploadSigner {
     };
   }
 
-  /** The version id a signed id names, when it was signed for this org and machine and is alive. */
-  verifySignedVersionId(signedId: string, orgId: string, machineName: string): string {
+  /**
+   * The version id a signed id names, when it was signed for this org and machine (the one made at
+   * `machineCreatedAt`) and is alive.
+   */
+  verifySignedVersionId(
+    signedId: string,
+    orgId: string,
+    machineName: string,
+    machineCreatedAt: number,
+  ): string {
     const [versionId = "", expires = "", mac = "", ...rest] = signedId.split(".");
     const target = { orgId, machineName, versionId };
     this.check(rest.length === 0 && VERSION_ID.test(versionId), "machineVersionId");
-    this.check(this.valid("finalize", target, expires, mac), "machineVersionId");
+    this.check(this.valid("finalize", target, expires, mac, machineCreatedAt), "machineVersionId");
     return versionId;
   }
 
@@ -66,16 +81,28 @@ export class UploadSigner {
     return target;
   }
 
-  private valid(purpose: string, target: UploadTarget, expires: string, mac: string): boolean {
+  private valid(
+    purpose: string,
+    target: UploadTarget,
+    expires: string,
+    mac: string,
+    machineCreatedAt?: number,
+  ): boolean {
     if (!/^\d{1,16}$/.test(expires) || Number(expires) < this.now()) return false;
-    const expected = Buffer.from(this.mac(purpose, target, expires));
+    const expected = Buffer.from(this.mac(purpose, target, expires, machineCreatedAt));
     const given = Buffer.from(mac);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  private mac(purpose: string, target: UploadTarget, expires: string): string {
+  private mac(
+    purpose: string,
+    target: UploadTarget,
+    expires: string,
+    machineCreatedAt?: number,
+  ): string {
     // The parts cannot contain "\n" (names and ids are validated), so the message is unambiguous.
     const message = [purpose, target.orgId, target.machineName, target.versionId, expires];
+    if (machineCreatedAt !== undefined) message.push(String(machineCreatedAt));
     return createHmac("sha256", this.secret).update(message.join("\n")).digest("base64url");
   }
 

@@ -1,6 +1,7 @@
 // The code upload flow's bad cases, over real HTTP: the upload URL is unauthenticated, so its
 // signed fields are all that stands between the internet and an org's machine code.
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
@@ -101,6 +102,30 @@ test("tampered fields, another machine or another org's id are refused and store
   assert.equal((await finalize("m", forged)).status, 400);
   assert.equal(await versionCount(), before);
   assert.equal(await versionCount("other"), 0);
+});
+
+test("a version provisioned for a deleted machine is not finalized onto one made since under its name", async () => {
+  assert.equal((await api.admin("POST", "/machines", { slug: "reborn" })).status, 201);
+  const provisional = await provision("reborn");
+  const name = "reborn";
+  const confirmation = createHmac("sha256", name).update(name).digest("base64url");
+  const deleted = await api.admin("DELETE", `/machines/${name}`, {
+    dangerDataWillBeDeletedForever: true,
+    hmacSha256OfMachineNameWithMachineNameKey: confirmation,
+  });
+  assert.equal(deleted.status, 204);
+  // Another machine made under the name (created in a later millisecond than the first).
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal((await api.admin("POST", "/machines", { slug: name })).status, 201);
+  assert.equal((await upload(provisional, gzipSync(CODE))).status, 204);
+  const response = await finalize(name, provisional.machineVersionId);
+  assert.equal(response.status, 400);
+  assert.equal((response.body as { parameter: string }).parameter, "machineVersionId");
+  assert.equal(await versionCount(name), 0);
+  // A version provisioned for the new machine goes through.
+  const fresh = await provision(name);
+  assert.equal((await upload(fresh, gzipSync(CODE))).status, 204);
+  assert.equal((await finalize(name, fresh.machineVersionId)).status, 200);
 });
 
 test("a finalize before any upload is a 400", async () => {

@@ -58,12 +58,11 @@ export const versionRoutes = [
     query: z.object({ gzip: z.string().max(16).optional() }),
     status: 200,
     async handle({ principal, params, services, request }) {
-      await requireMachine(services.store, principal.orgId, params.machineName);
-      const { signedId, fields } = services.uploads.signVersionId({
-        orgId: principal.orgId,
-        machineName: params.machineName,
-        versionId: services.ids("ver"),
-      });
+      const machine = await requireMachine(services.store, principal.orgId, params.machineName);
+      const { signedId, fields } = services.uploads.signVersionId(
+        { orgId: principal.orgId, machineName: params.machineName, versionId: services.ids("ver") },
+        machine.createdAt,
+      );
       return {
         machineVersionId: signedId,
         codeUploadUrl: `${services.publicUrl(request)}${CODE_UPLOAD_PATH}`,
@@ -91,6 +90,7 @@ export const versionRoutes = [
         params.signedMachineVersionId,
         orgId,
         machineName,
+        machine.createdAt,
       );
       const unknownIndex = Object.keys(body.indexSelectors ?? {}).find(
         (index) => !machine.indexes.includes(index),
