@@ -209,8 +209,11 @@ export class TokenExchange {
     checkMayUse(idp, anonymous, provider, key);
     const mapped = applyMapping(provider.mapping, applyMapping(idp.mapping, claims));
     const act = anonymous ? anonymousClaims(mapped) : mapped;
-    // The Authenticator would refuse the token on every request: mint none.
-    const reserved = reservedClaimProblem(act, "the mapped claims");
+    // The Authenticator would refuse the token on every request: mint none. (The mappings may
+    // nest what they select deeper than the subject token held it.)
+    const reserved =
+      reservedClaimProblem(act, "the mapped claims") ??
+      callerNestingProblem(act, "the mapped claims");
     if (reserved !== undefined) throw grantError("token-claim-invalid", reserved);
     if (atobSafeJson(act).length > MAX_ACT_BYTES) {
       throw new OAuthError(
