@@ -327,10 +327,11 @@ export class TokenExchange {
       return grantError("token-expired", "the subject token has expired");
     }
     if (error instanceof errors.JWTClaimValidationFailed) {
-      if (error.claim === "nbf") {
+      // jose's reason says which check failed: an nbf or exp that is not a number is "invalid".
+      if (error.claim === "nbf" && error.reason === "check_failed") {
         return grantError("token-not-yet-valid", "the subject token is not valid yet (nbf)");
       }
-      if (error.claim === "exp") {
+      if (error.claim === "exp" && error.reason === "missing") {
         return grantError("token-expiry-missing", "the subject token has no exp claim");
       }
       return grantError(
