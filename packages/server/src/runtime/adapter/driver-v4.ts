@@ -3,7 +3,13 @@
 // the actions still to run, which lets effects wait for the commit as in v5.
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import type { DriverStep, MachineDriver } from "./driver.js";
-import { autoForwarded, toDriverStep, type V4Machine, type V4StepHooks } from "./v4-step.js";
+import {
+  autoForwarded,
+  toDriverStep,
+  type V4Machine,
+  type V4State,
+  type V4StepHooks,
+} from "./v4-step.js";
 import { startV4Service } from "./v4-services.js";
 
 const HOOKS: V4StepHooks = { startService: startV4Service };
@@ -22,7 +28,7 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
       const own = machine.context;
       const merged = { ...(typeof own === "object" ? own : undefined), ...context };
       const state = machine.withContext(merged).initialState;
-      return toDriverStep(machine, state, state.actions, HOOKS);
+      return stoppingWhenDone(state, toDriverStep(machine, state, state.actions, HOOKS));
     },
     transition(persisted: JsonValue, event: MachineEvent): DriverStep {
       const state = machine.resolveState(persisted);
@@ -30,7 +36,7 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
       // `transition` would still take a root-level transition out of the final state.
       if (state.done) return toDriverStep(machine, state, [], HOOKS);
       const next = machine.transition(state, event);
-      const step = toDriverStep(machine, next, next.actions, HOOKS);
+      const step = stoppingWhenDone(next, toDriverStep(machine, next, next.actions, HOOKS));
       // XState 4's interpreter hands each event it takes to its `autoForward` children first.
       const forwarded = autoForwarded(state).map((serviceId) => ({ serviceId, event }));
       step.effects.serviceMessages.unshift(...forwarded);
@@ -41,4 +47,27 @@ export function createV4Driver(machine: V4Machine): MachineDriver {
       return { value: state.value, context: state.context };
     },
   };
+}
+
+/**
+ * XState 4's interpreter stops when its machine reaches its final state, and with it every
+ * service still running: those invoked by the states the final step did not leave (the root's).
+ * The pure `transition` names no stop for them, so the step does: they end with the machine
+ * rather than keeping it pending until the settle deadline. One the same step started is
+ * started and stopped at once, as the interpreter does.
+ */
+function stoppingWhenDone(state: V4State, step: DriverStep): DriverStep {
+  if (!state.done) return step;
+  const { data, effects } = step;
+  for (const node of state.configuration ?? []) {
+    for (const { id } of node.invoke ?? []) {
+      const started = effects.services.find((service) => service.id === id);
+      if (started) {
+        effects.services = effects.services.filter((service) => service !== started);
+        effects.actions.push(() => started.starter(() => {}).stop());
+      }
+      if (!data.servicesStopped.includes(id)) data.servicesStopped.push(id);
+    }
+  }
+  return step;
 }
