@@ -1082,7 +1082,13 @@ export class Engine {
         instance: ref,
         error: String(err),
       });
-      latest = this.cache.get(key) ?? committed.instance;
+      const remembered = this.cache.get(key);
+      latest = remembered?.id === committed.instance.id ? remembered : committed.instance;
+    }
+    // Deleted while it settled, and made again under its name: that is another instance, whose
+    // state is not this request's to see (its allowRead was never asked). Its own is gone.
+    if (latest.id !== committed.instance.id) {
+      throw new NotFoundError(`instance ${key.instanceName} not found`);
     }
     return stateOf(parseEnvelope(latest.snapshot).view, latest.updatedAt);
   }
