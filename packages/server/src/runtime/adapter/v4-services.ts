@@ -67,7 +67,7 @@ function startInTree(
   const id = activity.id;
   if (source && typeof (source as PromiseLike<unknown>).then === "function")
     return runPromise(source as PromiseLike<unknown>, id, report);
-  if (typeof source === "function") return runCallback(source, report);
+  if (typeof source === "function") return runCallback(source, id, report);
   if (source && typeof (source as Subscribable).subscribe === "function")
     return runObservable(source as Subscribable, id, report);
   if (isV4Machine(source)) {
@@ -131,14 +131,28 @@ function runPromise(source: PromiseLike<unknown>, id: string, report: Report): R
   return { stop: () => void (stopped = true) };
 }
 
-/** A callback service: events it sends back go to the instance; it never "completes". */
-function runCallback(source: unknown, report: Report): Running {
+/**
+ * A callback service: events it sends back go to the instance; it never "completes". Unless it
+ * returns a promise (an async function): XState 4's interpreter then runs it as that promise, its
+ * resolution `done.invoke.<id>`, its rejection `error.platform.<id>`.
+ */
+function runCallback(source: unknown, id: string, report: Report): Running {
   let stopped = false;
   const listeners: Array<(event: unknown) => void> = [];
   const cleanup: unknown = (source as (send: unknown, receive: unknown) => unknown)(
     (event: unknown) => !stopped && report(toEvent(event), false),
     (listener: (event: unknown) => void) => listeners.push(listener),
   );
+  if (cleanup && typeof (cleanup as PromiseLike<unknown>).then === "function") {
+    const promise = runPromise(cleanup as PromiseLike<unknown>, id, report);
+    return {
+      stop: () => {
+        stopped = true;
+        promise.stop();
+      },
+      send: (event: MachineEvent) => listeners.forEach((listener) => listener(event)),
+    };
+  }
   return {
     stop: () => {
       stopped = true;
