@@ -43,6 +43,10 @@ export class LostServices {
     const lost = known ?? (await this.lostOf(instance));
     let current = instance;
     for (const serviceId of lost) {
+      // An error event delivered before may have stopped it (left the state that invoked it) or
+      // started it again (re-entered that state): no error is owed for its old run then.
+      if (!current.pendingServices.includes(serviceId)) continue;
+      if (this.deps.activity.isRunning(ref, serviceId)) continue;
       const event = await this.errorEventFor(current, serviceId);
       let committed: Committed;
       try {
