@@ -37,7 +37,13 @@ export function claimDataDir(dataDir: string): DataDirClaim {
   const path = join(dataDir, CLAIM_FILE);
   // Private like every file of the data dir (SQLite gives its journal the file's mode), even in
   // a folder open to others, and whatever mode an older server left it with.
-  closeSync(openSync(path, "a", 0o600));
+  // Created only when missing: closing a descriptor of the file would drop every lock this
+  // process holds on it, a claim it already holds among them (a second claimer here is refused).
+  try {
+    closeSync(openSync(path, "wx", 0o600));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
   chmodSync(path, 0o600);
   if (existsSync(`${path}-journal`)) chmodSync(`${path}-journal`, 0o600);
   // timeout 0: a held claim is refused at once rather than waited for.
