@@ -29,7 +29,17 @@ export const KeyColumnText = z.string().superRefine(storable(MAX_KEY_TEXT_BYTES)
 /** A JSON object (as parsed from a body: it cannot hold anything JSON cannot). */
 export const JsonObjectSchema = z.record(z.string(), z.unknown());
 
-export const CursorQuery = z.object({ cursor: z.string().max(1024).optional() });
+/**
+ * Long enough for every cursor a listing gives out: the longest position is an identity
+ * provider's (aud, iss), up to 1,024 bytes each, as base64url JSON (about 2,800 characters for
+ * ASCII ones). 16 KiB is also what Node takes of a request's headers, URL included, by default.
+ */
+export const CursorQuery = z.object({
+  cursor: z
+    .string()
+    .max(16 * 1024)
+    .optional(),
+});
 
 export const MachineParams = z.object({ machineName: Name });
 export const InstanceParams = z.object({ machineName: Name, instanceName: Name });
