@@ -248,8 +248,21 @@ async function closeRevoked(
   );
 }
 
+/** How long a refused handshake's client may take to read its answer before it is cut. */
+const REFUSAL_LINGER_MS = 2_000;
+
+/**
+ * Answers a handshake with an HTTP error and lets go of the connection. Node hands an upgrade's
+ * socket over half-open (allowHalfOpen) and with no timeout, and the connection cap counts it as
+ * never idle: ended only, it was held (with its place under the cap) for as long as the client
+ * kept its end open. What the client sends meanwhile is read and dropped, so its close is seen,
+ * and no reset (for unread bytes) overtakes the answer.
+ */
 function reject(socket: Duplex, status: number, body: object): void {
   const text = JSON.stringify(body);
+  const cut = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS);
+  socket.once("close", () => clearTimeout(cut));
+  socket.resume();
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\n` +
       "content-type: application/json\r\n" +
