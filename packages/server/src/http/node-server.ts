@@ -1,7 +1,7 @@
 // The node:http server under the API. Requests too broken to reach the API still get its JSON
 // error body: those node's parser refuses (raw bytes in the URL, a 20 KB URL, two
 // content-lengths…), which node would answer with a bare "400 Bad Request".
-import { STATUS_CODES, createServer, type Server } from "node:http";
+import { STATUS_CODES, createServer, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../engine/logger.js";
 import { silentLogger } from "../engine/logger.js";
@@ -51,14 +51,30 @@ export function createHttpServer(
 ): Server {
   const deliveryMs = options.responseDeliveryMs ?? RESPONSE_DELIVERY_MS;
   // A missing Host is refused by the API (in JSON), not by node.
+  // Per connection, the answers not yet written whole: more than one when requests are pipelined.
+  const unwritten = new WeakMap<object, Set<ServerResponse>>();
   const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
     // Set here, node sends this header instead of one derived from keepAliveTimeout.
     outgoing.setHeader("keep-alive", `timeout=${ADVERTISED_KEEP_ALIVE_SECONDS}`);
+    const socket = incoming.socket;
+    let answers = unwritten.get(socket);
+    if (answers === undefined) unwritten.set(socket, (answers = new Set()));
+    answers.add(outgoing);
     // 'prefinish': the whole answer is handed to the socket. Node replaces this timeout with the
     // keep-alive one once the answer is out ('finish'), and lifts it when the next request comes.
     outgoing.once("prefinish", () => {
-      if (!outgoing.writableFinished) outgoing.socket?.setTimeout(deliveryMs);
+      answers.delete(outgoing);
+      if (outgoing.writableFinished) return;
+      socket.setTimeout(deliveryMs);
+      // Once out, node hands the connection to a pipelined request's answer (if one waits)
+      // without touching the timeout: that request, still being answered (an event may wait
+      // 90 s for its instance to settle), had its connection cut. Its own answer, once written,
+      // sets its own.
+      outgoing.once("finish", () => {
+        if (answers.size > 0) socket.setTimeout(0);
+      });
     });
+    outgoing.once("close", () => answers.delete(outgoing));
     listener(incoming, outgoing);
   });
   server.keepAliveTimeout = KEEP_ALIVE_HELD_MS;
