@@ -91,13 +91,31 @@ export class RealtimeHub {
         ),
       );
     }
+    // Every admission under way holds a store read until it ends, whether its subscribe was
+    // replaced or unsubscribed since or not: bounded too, or repeating one subscribe (or subscribe
+    // and unsubscribe) started reads without limit. This refusal is the id's answer: an earlier
+    // attempt of it ends unanswered.
+    if (connection.admissionsUnderWay >= connection.limits.maxSubscriptions) {
+      connection.admitting.delete(requestId);
+      return this.refuse(
+        connection,
+        requestId,
+        new BackstateError(
+          "invalid-parameter",
+          `a socket may have at most ${connection.limits.maxSubscriptions} subscribes being checked at once`,
+        ),
+      );
+    }
     const attempt = {};
     connection.admitting.set(requestId, attempt);
     let refusal: unknown;
+    connection.admissionsUnderWay++;
     try {
       await this.admit(connection);
     } catch (err) {
       refusal = err ?? new Error("refused");
+    } finally {
+      connection.admissionsUnderWay--;
     }
     // Unsubscribed, subscribed again or closed meanwhile: this attempt is over, unanswered.
     if (connection.admitting.get(requestId) !== attempt) return;

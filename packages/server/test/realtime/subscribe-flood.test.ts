@@ -1,0 +1,73 @@
+// A socket's subscribes being admitted are bounded by its subscription limit: each one reads the
+// store (is the socket's key or session still there?), and a subscribe that replaced one with the
+// same request id, or came after its unsubscribe, took no place. A client repeating one subscribe
+// (or subscribe and unsubscribe) as fast as it could send them started a store read for each, all
+// at once, and held each waiting subscribe meanwhile: as many as it sent while the store was slow.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type WebSocket from "ws";
+import type { Authenticator } from "../../src/auth/authenticator.js";
+import type { Principal } from "../../src/auth/principal.js";
+import type { Engine } from "../../src/engine/engine.js";
+import { silentLogger } from "../../src/engine/logger.js";
+import { Connection } from "../../src/realtime/connection.js";
+import { RealtimeHub } from "../../src/realtime/hub.js";
+import type { Store } from "../../src/store/store.js";
+
+const ORG = "org_flood";
+
+test("a flood of subscribes with one request id starts no more store reads than the limit", () => {
+  // The store is slow: no read ends while the flood comes in.
+  let reads = 0;
+  const authenticator = {
+    checkExpiry: () => {},
+    stillValid: () => {
+      reads++;
+      return new Promise<boolean>(() => {});
+    },
+  } as unknown as Authenticator;
+  const engine = { onInstanceUpdate: () => () => {}, watchReaders: () => {} } as unknown as Engine;
+  const hub = new RealtimeHub({
+    engine,
+    store: {} as Store,
+    authenticator,
+    logger: silentLogger,
+    tokenGraceSeconds: 0,
+  });
+  const sent: Array<Record<string, unknown>> = [];
+  const socket = {
+    OPEN: 1,
+    readyState: 1,
+    bufferedAmount: 0,
+    send: (frame: string) => sent.push(JSON.parse(frame) as Record<string, unknown>),
+    close: () => {},
+  } as unknown as WebSocket;
+  const principal: Principal = {
+    caller: {
+      kind: "key",
+      key: { id: "k", orgId: ORG } as never,
+      claims: { sub: "a" },
+      expiresAt: Date.now() / 1000 + 3600,
+    },
+    orgId: ORG,
+    scopes: new Set(["state.read"]),
+    authContext: { sub: "a" },
+  };
+  const maxSubscriptions = 10;
+  const connection = new Connection(socket, principal, {
+    maxSubscriptions,
+    highWaterBytes: 1 << 20,
+  });
+  const subscribe = {
+    type: "subscribe-to-instance",
+    requestId: "r1",
+    machineName: "m",
+    machineInstanceName: "i",
+  } as const;
+  for (let i = 0; i < 1000; i++) {
+    void hub.subscribe(connection, subscribe);
+    if (i % 2 === 1) hub.unsubscribe(connection, "r1");
+  }
+  hub.close();
+  assert.ok(reads <= maxSubscriptions, `${reads} store reads under way for one socket`);
+});
