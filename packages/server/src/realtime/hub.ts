@@ -149,7 +149,9 @@ export class RealtimeHub {
       if (showsOlderRow(connection, subscription.ref, instanceId)) {
         this.drop(connection, subscription.ref, DELETED, subscription);
       }
-      const frame = updateFrame(subscription, wireState(state));
+      const frame = this.frameOf(subscription.ref, instanceId, state.ts, () =>
+        updateFrame(subscription, wireState(state)),
+      );
       connection.sendCurrentState(subscription.ref, instanceId, state.ts, frame);
     } catch (err) {
       // Unsubscribed, replaced by a newer subscribe with this id, or dropped with its reason
@@ -286,6 +288,11 @@ export class RealtimeHub {
     });
   }
 
+  /** The frame of a state, shared by every socket watching the instance (instance-watchers.ts). */
+  private frameOf(ref: string, instanceId: number, ts: number, build: () => string): string {
+    return this.watchers.get(ref)?.frameOf(instanceId, ts, build) ?? build();
+  }
+
   private fanOut(update: InstanceUpdate): void {
     const ref = instanceRefOf(update.kind === "state" ? update.instance : update.key);
     const watching = this.watchers.get(ref);
@@ -314,7 +321,9 @@ export class RealtimeHub {
       else byAuth.set(connection.authKey, [connection]);
     }
     const names = { machineName: instance.machineName, instanceName: instance.instanceName };
-    const frame = updateFrame(names, wireState(state));
+    const frame = this.frameOf(ref, instance.id, state.ts, () =>
+      updateFrame(names, wireState(state)),
+    );
     await Promise.all(
       [...byAuth.values()].map(async (group) => {
         const { authKey, principal } = group[0]!;
