@@ -31,8 +31,8 @@ export class Connection {
    * or drops it, and the attempt then ends without subscribing.
    */
   readonly admitting = new Map<string, object>();
-  /** Admissions whose checks are still running, those `admitting` no longer names included. */
-  admissionsUnderWay = 0;
+  /** Subscribes whose checks and first read are still running, replaced ones included. */
+  subscribesUnderWay = 0;
   /** The authContext as JSON: connections with equal ones share one allowRead decision. */
   readonly authKey: string;
   lastSeen = Date.now();

@@ -63,7 +63,6 @@ export class RealtimeHub {
 
   async subscribe(connection: Connection, message: Subscribe): Promise<void> {
     const { requestId } = message;
-    const { principal } = connection;
     // The same subscribe again (the client replays its subscribes when a socket opens, and may
     // have queued them too): it is live and has had its state, so nothing changes. Unless a
     // subscribe with this id to something else is being admitted: this one, the later, stands.
@@ -91,11 +90,11 @@ export class RealtimeHub {
         ),
       );
     }
-    // Every admission under way holds a store read until it ends, whether its subscribe was
-    // replaced or unsubscribed since or not: bounded too, or repeating one subscribe (or subscribe
-    // and unsubscribe) started reads without limit. This refusal is the id's answer: an earlier
-    // attempt of it ends unanswered.
-    if (connection.admissionsUnderWay >= connection.limits.maxSubscriptions) {
+    // Every subscribe under way holds a store read, and then a read of the instance with its
+    // allowRead, until it ends, whether it was replaced or unsubscribed since or not: bounded
+    // too, or repeating one subscribe (or subscribe and unsubscribe) started reads without limit.
+    // This refusal is the id's answer: an earlier attempt of it ends unanswered.
+    if (connection.subscribesUnderWay >= connection.limits.maxSubscriptions) {
       connection.admitting.delete(requestId);
       return this.refuse(
         connection,
@@ -106,16 +105,25 @@ export class RealtimeHub {
         ),
       );
     }
+    connection.subscribesUnderWay++;
+    try {
+      await this.admitAndRead(connection, message);
+    } finally {
+      connection.subscribesUnderWay--;
+    }
+  }
+
+  /** The rest of a subscribe: its admission, then the instance's current state. */
+  private async admitAndRead(connection: Connection, message: Subscribe): Promise<void> {
+    const { requestId } = message;
+    const { principal } = connection;
     const attempt = {};
     connection.admitting.set(requestId, attempt);
     let refusal: unknown;
-    connection.admissionsUnderWay++;
     try {
       await this.admit(connection);
     } catch (err) {
       refusal = err ?? new Error("refused");
-    } finally {
-      connection.admissionsUnderWay--;
     }
     // Unsubscribed, subscribed again or closed meanwhile: this attempt is over, unanswered.
     if (connection.admitting.get(requestId) !== attempt) return;

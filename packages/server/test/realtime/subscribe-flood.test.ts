@@ -1,8 +1,9 @@
-// A socket's subscribes being admitted are bounded by its subscription limit: each one reads the
-// store (is the socket's key or session still there?), and a subscribe that replaced one with the
-// same request id, or came after its unsubscribe, took no place. A client repeating one subscribe
-// (or subscribe and unsubscribe) as fast as it could send them started a store read for each, all
-// at once, and held each waiting subscribe meanwhile: as many as it sent while the store was slow.
+// A socket's subscribes under way are bounded by its subscription limit: each one reads the store
+// (is the socket's key or session still there?), then the instance with its allowRead, and a
+// subscribe that replaced one with the same request id, or came after its unsubscribe, took no
+// place. A client repeating one subscribe (or subscribe and unsubscribe) as fast as it could send
+// them started reads for each, all at once, and held each waiting subscribe meanwhile: as many as
+// it sent while the store (or the machine's allowRead) was slow.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type WebSocket from "ws";
@@ -16,17 +17,28 @@ import type { Store } from "../../src/store/store.js";
 
 const ORG = "org_flood";
 
-test("a flood of subscribes with one request id starts no more store reads than the limit", () => {
-  // The store is slow: no read ends while the flood comes in.
-  let reads = 0;
+const maxSubscriptions = 10;
+const subscribe = {
+  type: "subscribe-to-instance",
+  requestId: "r1",
+  machineName: "m",
+  machineInstanceName: "i",
+} as const;
+
+/** A hub and one socket's connection, with the checks and reads given. */
+function socketOf(deps: {
+  stillValid: () => Promise<boolean>;
+  readInstanceRow?: () => Promise<never>;
+}): { hub: RealtimeHub; connection: Connection } {
   const authenticator = {
     checkExpiry: () => {},
-    stillValid: () => {
-      reads++;
-      return new Promise<boolean>(() => {});
-    },
+    stillValid: deps.stillValid,
   } as unknown as Authenticator;
-  const engine = { onInstanceUpdate: () => () => {}, watchReaders: () => {} } as unknown as Engine;
+  const engine = {
+    onInstanceUpdate: () => () => {},
+    watchReaders: () => {},
+    readInstanceRow: deps.readInstanceRow,
+  } as unknown as Engine;
   const hub = new RealtimeHub({
     engine,
     store: {} as Store,
@@ -34,12 +46,11 @@ test("a flood of subscribes with one request id starts no more store reads than 
     logger: silentLogger,
     tokenGraceSeconds: 0,
   });
-  const sent: Array<Record<string, unknown>> = [];
   const socket = {
     OPEN: 1,
     readyState: 1,
     bufferedAmount: 0,
-    send: (frame: string) => sent.push(JSON.parse(frame) as Record<string, unknown>),
+    send: () => {},
     close: () => {},
   } as unknown as WebSocket;
   const principal: Principal = {
@@ -53,21 +64,47 @@ test("a flood of subscribes with one request id starts no more store reads than 
     scopes: new Set(["state.read"]),
     authContext: { sub: "a" },
   };
-  const maxSubscriptions = 10;
   const connection = new Connection(socket, principal, {
     maxSubscriptions,
     highWaterBytes: 1 << 20,
   });
-  const subscribe = {
-    type: "subscribe-to-instance",
-    requestId: "r1",
-    machineName: "m",
-    machineInstanceName: "i",
-  } as const;
+  return { hub, connection };
+}
+
+test("a flood of subscribes with one request id starts no more store reads than the limit", () => {
+  // The store is slow: no read ends while the flood comes in.
+  let reads = 0;
+  const { hub, connection } = socketOf({
+    stillValid: () => {
+      reads++;
+      return new Promise<boolean>(() => {});
+    },
+  });
   for (let i = 0; i < 1000; i++) {
     void hub.subscribe(connection, subscribe);
     if (i % 2 === 1) hub.unsubscribe(connection, "r1");
   }
   hub.close();
   assert.ok(reads <= maxSubscriptions, `${reads} store reads under way for one socket`);
+});
+
+test("admitted at once, a flood of subscribes starts no more instance reads than the limit", async () => {
+  // The admission answers at once; the read of the instance (its allowRead) never ends.
+  let reads = 0;
+  const { hub, connection } = socketOf({
+    stillValid: () => Promise.resolve(true),
+    readInstanceRow: () => {
+      reads++;
+      return new Promise<never>(() => {});
+    },
+  });
+  for (let i = 0; i < 200; i++) {
+    void hub.subscribe(connection, subscribe);
+    // Each admission ends before the unsubscribe and the next subscribe arrive.
+    await new Promise((resolve) => setImmediate(resolve));
+    hub.unsubscribe(connection, "r1");
+  }
+  hub.close();
+  assert.ok(reads >= 1, "the reads started");
+  assert.ok(reads <= maxSubscriptions, `${reads} instance reads under way for one socket`);
 });
