@@ -19,28 +19,65 @@ function freezeChain(start: object | null): void {
  * makes (`stream.constructor = ReadableStream`, for its internal stream classes). Frozen as they
  * are, that assignment would throw (the "override mistake"); as --frozen-intrinsics does for the
  * built-ins, `constructor` becomes an accessor whose setter gives the object its own property.
+ * With `allMembers`, every writable member is made so: Node's own classes (EventEmitter, streams)
+ * assign over inherited members all the time (`this._events = …`, `this._read = options.read`).
  */
-function freezeChainAllowingOverrides(start: object | null): void {
+function freezeChainAllowingOverrides(start: object | null, allMembers = false): void {
   for (let value = start; value !== null; value = Reflect.getPrototypeOf(value)) {
     if (Object.isFrozen(value)) continue;
-    allowConstructorOverride(value);
-    Object.freeze(value);
+    if (!allMembers) {
+      allowOverride(value, "constructor");
+      Object.freeze(value);
+      continue;
+    }
+    for (const key of Reflect.ownKeys(value)) allowOverride(value, key);
+    freezeAllButFixedPrimitives(value);
   }
 }
 
-function allowConstructorOverride(prototype: object): void {
-  const descriptor = Reflect.getOwnPropertyDescriptor(prototype, "constructor");
-  if (descriptor === undefined || !("value" in descriptor) || descriptor.configurable !== true) {
+/**
+ * Object.freeze, except for members that can neither be made read-only nor accessors without
+ * breaking Node: writable, non-configurable ones (EventEmitter.prototype[kCapture], a flag its
+ * instances assign over). Only primitives are left so: a function or object among them would be
+ * a way in, and the sandbox refuses to start rather than leave it.
+ */
+function freezeAllButFixedPrimitives(value: object): void {
+  Object.preventExtensions(value);
+  for (const key of Reflect.ownKeys(value)) {
+    const descriptor = Reflect.getOwnPropertyDescriptor(value, key)!;
+    if ("value" in descriptor && descriptor.writable === true && descriptor.configurable !== true) {
+      const member: unknown = descriptor.value;
+      if ((typeof member === "object" && member !== null) || typeof member === "function") {
+        throw new TypeError(`a host prototype has a member that cannot be frozen: ${String(key)}`);
+      }
+      continue;
+    }
+    Reflect.defineProperty(
+      value,
+      key,
+      "value" in descriptor ? { configurable: false, writable: false } : { configurable: false },
+    );
+  }
+}
+
+function allowOverride(prototype: object, key: string | symbol): void {
+  const descriptor = Reflect.getOwnPropertyDescriptor(prototype, key);
+  if (
+    descriptor === undefined ||
+    !("value" in descriptor) ||
+    descriptor.configurable !== true ||
+    descriptor.writable !== true
+  ) {
     return;
   }
-  const constructor: unknown = descriptor.value;
-  Reflect.defineProperty(prototype, "constructor", {
-    get: () => constructor,
+  const member: unknown = descriptor.value;
+  Reflect.defineProperty(prototype, key, {
+    get: () => member,
     set(this: unknown, value: unknown) {
       if (this === prototype || typeof this !== "object" || this === null) {
-        throw new TypeError("Cannot assign to read only property 'constructor'");
+        throw new TypeError(`Cannot assign to read only property '${String(key)}'`);
       }
-      Reflect.defineProperty(this, "constructor", {
+      Reflect.defineProperty(this, key, {
         value,
         writable: true,
         enumerable: true,
@@ -50,6 +87,49 @@ function allowConstructorOverride(prototype: object): void {
     enumerable: descriptor.enumerable === true,
     configurable: false,
   });
+}
+
+/**
+ * Freezes, for the whole process, the prototype chains (and their constructors) of every host
+ * object reachable from `roots` through own data properties, symbol-keyed ones included. Web
+ * classes Node implements on top of its own keep their machinery in symbol-keyed members that
+ * machine code can read: a CompressionStream's `[kHandle]` is a zlib stream, whose chain ends in
+ * EventEmitter.prototype and whose buffers are Node Buffers. Left open, one patched
+ * `EventEmitter.prototype.emit` is called by the sandbox's own message loop, and by `process`
+ * itself, with them as `this`: machine code gets the process, its builtin modules and the
+ * network, past the fetch guard.
+ */
+function hardenReachable(roots: readonly unknown[]): void {
+  const seen = new Set<object>();
+  const visit = (value: unknown, depth: number): void => {
+    if ((typeof value !== "object" && typeof value !== "function") || value === null) return;
+    if (depth > 8 || seen.has(value) || isProxy(value)) return;
+    seen.add(value);
+    for (let prototype = Reflect.getPrototypeOf(value); prototype !== null;) {
+      if (typeof prototype === "function") {
+        // A class's static side (Gzip's [[Prototype]] is Zlib): nothing assigns over it.
+        freezeChain(prototype);
+      } else if (!Object.isFrozen(prototype)) {
+        const constructor = Reflect.getOwnPropertyDescriptor(prototype, "constructor");
+        if (constructor !== undefined && "value" in constructor) {
+          if (typeof constructor.value === "function") freezeChain(constructor.value as object);
+        }
+        freezeChainAllowingOverrides(prototype, true);
+      }
+      visit(prototype, depth + 1);
+      prototype = Reflect.getPrototypeOf(prototype);
+    }
+    for (const key of Reflect.ownKeys(value)) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(value, key);
+      if (descriptor === undefined) continue;
+      if ("value" in descriptor) visit(descriptor.value, depth + 1);
+      else {
+        visit(descriptor.get, depth + 1);
+        visit(descriptor.set, depth + 1);
+      }
+    }
+  };
+  for (const root of roots) visit(root, 0);
 }
 
 /** Freezes a constructor, its prototype object, and both prototype chains. */
@@ -68,7 +148,7 @@ export function hardenClass(constructor: unknown): void {
  * export a non-extractable key. Only a key leads to it, and keys are made asynchronously: the
  * sandbox makes one and waits for this before it reports ready.
  */
-async function hardenCryptoKeys(): Promise<void> {
+async function hardenCryptoKeys(): Promise<object> {
   const key = await crypto.subtle.importKey(
     "raw",
     new Uint8Array(16),
@@ -77,6 +157,7 @@ async function hardenCryptoKeys(): Promise<void> {
     ["sign"],
   );
   freezeChain(Reflect.getPrototypeOf(key));
+  return key;
 }
 
 /**
@@ -102,7 +183,27 @@ export async function hardenHostPrototypes(): Promise<void> {
     socketError(),
   ];
   for (const sample of samples) freezeChainAllowingOverrides(Reflect.getPrototypeOf(sample));
-  await hardenCryptoKeys();
+  const key = await hardenCryptoKeys();
+  // Asymmetric keys' Node KeyObjects have classes of their own (PrivateKeyObject, …).
+  const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ])) as { privateKey: object; publicKey: object };
+  hardenReachable([
+    key,
+    pair.privateKey,
+    pair.publicKey,
+    new Blob(["x"]),
+    new CompressionStream("gzip"),
+    new CompressionStream("deflate"),
+    new CompressionStream("deflate-raw"),
+    new DecompressionStream("gzip"),
+    new DecompressionStream("deflate"),
+    new DecompressionStream("deflate-raw"),
+    new TextEncoderStream(),
+    new TextDecoderStream(),
+    AbortSignal.timeout(1),
+  ]);
 }
 
 /**
