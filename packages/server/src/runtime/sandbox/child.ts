@@ -6,6 +6,7 @@ import net from "node:net";
 import vm from "node:vm";
 import type { AdapterHandler } from "../sandbox-contract.js";
 import { batchedWriter } from "./batched-writer.js";
+import { confineProcess } from "./confine-process.js";
 import { describeThrown } from "./describe.js";
 import { refuseDynamicImport } from "./globals.js";
 import { hardenHostPrototypes } from "./harden.js";
@@ -219,6 +220,8 @@ process.on("uncaughtException", (error) => log("error", `uncaught: ${describeThr
 process.on("unhandledRejection", (reason) =>
   log("error", `unhandled rejection: ${describeThrown(reason)}`),
 );
+
+confineProcess();
 
 process.stdin.on("data", (chunk: Buffer) => reader.push(chunk));
 // The pool closing our stdin is the shutdown signal.
