@@ -63,6 +63,30 @@ describe("SandboxPool version unloading", () => {
     assert.equal(other!.loads, 2);
   });
 
+  test("a dropped version's own timers stop with it", async () => {
+    const logger = memoryLogger();
+    pool = new SandboxPool({
+      adapterPath: TEST_ADAPTER,
+      size: 1,
+      maxVersionsPerProcess: 1,
+      logger,
+    });
+    // A timer of machine code's own, at load: no step or service of the adapter's owns it.
+    const ticking = target(
+      "org_a",
+      `export default {}; setInterval(() => console.log("tick"), 20); export const ok = () => "ok";`,
+    );
+    const ticks = () =>
+      logger.entries.filter((entry) => entry.fields?.versionId === ticking.versionId).length;
+    assert.equal(await callExport(pool, ticking, "ok"), "ok");
+    await waitFor(() => ticks() > 0, "a tick");
+    assert.equal(await callExport(pool, target("org_a", COUNTER), "bump"), 1); // ticking goes
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const atDrop = ticks();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(ticks(), atDrop, "the dropped version's interval still runs");
+  });
+
   test("never drops a version in the middle of one of its calls", async () => {
     pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, maxVersionsPerProcess: 1 });
     const slow = target(

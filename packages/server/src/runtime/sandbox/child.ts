@@ -55,6 +55,8 @@ let started: { vendor: VendorSources; adapter: vm.Script; fetch: SandboxFetch } 
 const versions = new Map<string, Promise<AdapterHandler>>();
 /** How each version's load ended, once it has: its handler, or undefined when it failed. */
 const settled = new Map<string, AdapterHandler | undefined>();
+/** What stops each version's timers, called when the version is dropped. */
+const disposers = new Map<string, () => void>();
 /** Calls under way, per version: a version is never dropped in the middle of one. */
 const callsUnderWay = new Map<string, number>();
 
@@ -90,6 +92,7 @@ function load({ versionId, code }: LoadMessage): void {
     vendor: started.vendor,
     adapter: started.adapter,
     fetch: started.fetch,
+    onDispose: (dispose) => disposers.set(versionId, dispose),
     hooks: {
       log: (level, text) => send({ type: "log", level, message: text, versionId }),
       notify: (json) => {
@@ -130,6 +133,8 @@ function unload({ id, versionId }: UnloadMessage): void {
   if (dropped) {
     versions.delete(versionId);
     settled.delete(versionId);
+    disposers.get(versionId)?.();
+    disposers.delete(versionId);
   }
   send({ type: "result", id, result: JSON.stringify(dropped) });
 }

@@ -26,7 +26,12 @@ export type ContextHooks = {
 };
 
 /** A new context, and its `notify` as a function of the context's own realm. */
-export type SandboxContext = { context: vm.Context; notify: (json: string) => void };
+export type SandboxContext = {
+  context: vm.Context;
+  notify: (json: string) => void;
+  /** Stops the context's timers for good (its version is dropped). */
+  dispose: () => void;
+};
 
 type HostFunction = (...args: unknown[]) => unknown;
 
@@ -224,5 +229,5 @@ export function createSandboxContext(
   const install = installerScript.runInContext(context) as (
     host: typeof bindings,
   ) => (json: string) => void;
-  return { context, notify: install(bindings) };
+  return { context, notify: install(bindings), dispose: timers.dispose };
 }

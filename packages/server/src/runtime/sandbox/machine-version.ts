@@ -24,12 +24,15 @@ export async function loadMachineVersion(options: {
   adapter: vm.Script;
   hooks: ContextHooks;
   fetch: SandboxFetch;
+  /** Receives, at once, what stops the version's timers once it is dropped. */
+  onDispose?: (dispose: () => void) => void;
 }): Promise<AdapterHandler> {
-  const { context, notify } = createSandboxContext(
+  const { context, notify, dispose } = createSandboxContext(
     options.hooks,
     `version ${options.versionId}`,
     options.fetch,
   );
+  options.onDispose?.(dispose);
   // The adapter runs first, in the fresh context: it binds the built-ins it uses as it starts
   // (build-sandbox.js), so a bundle that swaps globals at load cannot reach it; its install
   // function is taken off the global before any machine code runs.

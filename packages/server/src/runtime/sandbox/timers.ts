@@ -8,12 +8,19 @@ export type TimerFunctions = {
   setInterval: (callback: unknown, delay?: unknown, ...args: unknown[]) => number;
   clearInterval: (id: unknown) => void;
   queueMicrotask: (callback: unknown) => void;
+  /**
+   * Cancels every timer still armed and arms none from now on: the version is dropped, and a
+   * timer left running (a setInterval at module load) would keep its context, and its code
+   * running, for the rest of the process.
+   */
+  dispose: () => void;
 };
 
 /** `onThrow` receives whatever a callback threw; the sandbox logs it and carries on. */
 export function createTimers(onThrow: (error: unknown) => void): TimerFunctions {
   const active = new Map<number, NodeJS.Timeout>();
   let nextId = 1;
+  let disposed = false;
 
   function checkCallback(callback: unknown): asserts callback is (...args: unknown[]) => unknown {
     // Browsers also accept a string to evaluate; code from strings is not offered here.
@@ -45,6 +52,7 @@ export function createTimers(onThrow: (error: unknown) => void): TimerFunctions 
     setTimeout(callback, delay, ...args) {
       checkCallback(callback);
       const id = nextId++;
+      if (disposed) return id;
       active.set(
         id,
         setTimeout(() => {
@@ -58,6 +66,7 @@ export function createTimers(onThrow: (error: unknown) => void): TimerFunctions 
     setInterval(callback, delay, ...args) {
       checkCallback(callback);
       const id = nextId++;
+      if (disposed) return id;
       active.set(
         id,
         setInterval(() => run(callback, args), toDelay(delay)),
@@ -67,7 +76,12 @@ export function createTimers(onThrow: (error: unknown) => void): TimerFunctions 
     clearInterval: clear,
     queueMicrotask(callback) {
       checkCallback(callback);
+      if (disposed) return;
       queueMicrotask(() => run(callback, []));
+    },
+    dispose() {
+      disposed = true;
+      for (const id of [...active.keys()]) clear(id);
     },
   };
 }
