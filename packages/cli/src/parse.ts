@@ -61,7 +61,7 @@ export function parseHttpUrl(value: string): string {
   return url.href.replace(/\/+$/, "");
 }
 
-/** A PostgreSQL connection URL (its password stays in it; it is never printed). */
+/** A PostgreSQL connection URL (its password stays in it; it is never printed, refused or not). */
 export function parsePostgresUrl(value: string): string {
   let url: URL | undefined;
   try {
@@ -70,7 +70,11 @@ export function parsePostgresUrl(value: string): string {
     url = undefined;
   }
   if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
-    throw new InvalidArgumentError("Expected a postgres:// URL, e.g. postgres://user@host/db.");
+    // Our own error, not commander's, which repeats the value: with the password in it.
+    throw new CliError(
+      "--database-url (or BACKSTATE_DATABASE_URL) is not a postgres:// URL, e.g. postgres://user@host/db (the value is not shown)",
+      EXIT_USAGE,
+    );
   }
   return value.trim();
 }

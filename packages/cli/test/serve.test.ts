@@ -411,6 +411,34 @@ test(
   },
 );
 
+// A --database-url refused as no PostgreSQL URL was repeated by commander's usage error, with
+// the password in it, on stderr (and in the JSON of --json), where CI logs keep it.
+test(
+  "a database URL refused as malformed is not repeated: its password stays out",
+  TIMEOUT,
+  async (t) => {
+    const dataDir = tempDir(t);
+    const cases: { args: string[]; env?: NodeJS.ProcessEnv }[] = [
+      { args: ["--database-url", "mysql://someone:s3cret-pass@db.internal/app"] },
+      // A postgres URL that does not parse: its port is out of range.
+      { args: ["--database-url", "postgres://someone:s3cret-pass@db.internal:99999/app"] },
+      {
+        args: [],
+        env: { BACKSTATE_DATABASE_URL: "postgresql+psycopg://someone:s3cret-pass@db/app" },
+      },
+      { args: ["--json", "--database-url", "mysql://someone:s3cret-pass@db.internal/app"] },
+    ];
+    for (const { args, env } of cases) {
+      const cli = runCli(["serve", "--data-dir", dataDir, ...args], env);
+      const exit = await cli.exited;
+      assert.deepEqual(exit, { code: 2, signal: null }, `${args.join(" ")}: ${cli.stderr()}`);
+      assert.match(cli.stderr(), /--database-url.*postgres:\/\//);
+      assert.doesNotMatch(cli.stderr(), /s3cret-pass/);
+    }
+    assert.ok(!existsSync(join(dataDir, "backstate.db")), "nothing was started");
+  },
+);
+
 test(
   "a second server on a data dir in use is refused; the dir is free once the first dies",
   TIMEOUT,
