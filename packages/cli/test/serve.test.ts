@@ -763,3 +763,27 @@ test(
     assert.deepEqual(await stop(server), { code: 0, signal: null });
   },
 );
+
+// Naming the database in the message decoded the URL's user, and a stray '%' there ended the
+// start with URIError's stack trace instead of the message and its hint.
+test(
+  "a database it cannot use whose URL's user is not percent-encoded is still named plainly",
+  TIMEOUT,
+  async (t) => {
+    const refused = runCli([
+      "serve",
+      "--port",
+      "0",
+      "--data-dir",
+      tempDir(t),
+      "--database-url",
+      "postgres://100%user:s3cret-pass@127.0.0.1:1/somedb",
+    ]);
+    assert.equal((await refused.exited).code, 1);
+    const stderr = refused.stderr();
+    assert.match(stderr, /cannot use the PostgreSQL database 100%user@127\.0\.0\.1:1\/somedb: /);
+    assert.match(stderr, /hint: check that PostgreSQL runs/);
+    assert.doesNotMatch(stderr, /s3cret-pass/);
+    assert.doesNotMatch(stderr, /\n\s+at /, `no stack trace: ${stderr}`);
+  },
+);

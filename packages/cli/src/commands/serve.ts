@@ -397,6 +397,15 @@ function startError(error: unknown, options: ServeOptions): CliError | undefined
 /** A database URL as people may see it in a message: user, host, port and database, no secret. */
 function databaseShown(databaseUrl: string): string {
   const url = new URL(databaseUrl);
-  const user = url.username === "" ? "" : `${decodeURIComponent(url.username)}@`;
+  const user = url.username === "" ? "" : `${decoded(url.username)}@`;
   return `${user}${url.host}${url.pathname}`;
+}
+
+/** `text` percent-decoded, or as it is when it is not (a stray '%' must not fail the message). */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
