@@ -82,7 +82,13 @@ export function errorResponse(err: unknown, logger: Logger): { status: number; b
     if (status >= 500 && !(err instanceof UnhealthyError)) {
       logger.warn("request failed", { code: err.code, error: String(err) });
     }
-    const body: ErrorBody = { error: err.message, code: err.code };
+    // The driver's words (a refused connection's address, a refused login's role) are for the
+    // log above, not for whoever sent the request: no token is needed to make the store answer.
+    const message =
+      err.code === "store-error" && !(err instanceof UnhealthyError)
+        ? "storage is unavailable; try again"
+        : err.message;
+    const body: ErrorBody = { error: message, code: err.code };
     if (err instanceof InvalidParameterError) body.parameter = err.parameter;
     return { status, body };
   }
