@@ -4,6 +4,7 @@ import {
   chmodSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -321,9 +322,13 @@ test(
     const store = openSqliteStore({ path: join(newer, "backstate.db"), migrationsDir: future });
     await store.migrate();
     await store.close();
+    // The credentials file the server keeps there cannot be read (here: it is a folder).
+    const credentialsFolder = tempDir(t);
+    mkdirSync(join(credentialsFolder, "credentials.json"));
 
     const cases: [dataDir: string, message: RegExp][] = [
       [notADatabase, /cannot use the data dir .*: .*backstate\.db.*not a database/],
+      [credentialsFolder, /cannot use the credentials file .*credentials\.json: EISDIR/],
       [aFile, /cannot use the data dir .*a-file/],
       [newer, new RegExp(`migration ${next}, unknown to this server.*upgrade Backstate`)],
     ];

@@ -278,9 +278,9 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
   const setup = new Promise<void>((resolve) => (setupDone = resolve));
   const stopped = closeOnSignals(server, logger, setup, options.shutdownDelay ?? 0);
 
+  const path = credentialsPath(dataDir);
   try {
     const apiUrl = options.publicUrl ?? clientUrl(server.url);
-    const path = credentialsPath(dataDir);
     // SQLite: the data dir is claimed, so no other server is setting up this database.
     const alone = options.databaseUrl === undefined;
     const { credentials, outcome } = await ensureAdminCredentials(server, path, apiUrl, alone);
@@ -295,6 +295,11 @@ export async function serve(options: ServeOptions, logger?: Logger): Promise<voi
     await server.close();
     // A signal's close may still end after this one's (the same close): nobody waits for it.
     stopped.catch(() => {});
+    // credentials.json cannot be read or written (a folder, not ours, a full disk): the operator's
+    // to fix, said plainly rather than with a stack trace.
+    if (isFileSystemError(error)) {
+      throw new CliError(`cannot use the credentials file ${path}: ${error.message}`);
+    }
     throw error;
   } finally {
     setupDone();
@@ -354,6 +359,12 @@ async function drained(delayMs: number, logger: Logger): Promise<void> {
   if (delayMs === 0) return;
   await new Promise((resolve) => setTimeout(resolve, delayMs));
   logger.info("shutting down: requests in flight finish first");
+}
+
+/** A failed system call (open, read, rename…): node gives it an errno code and a syscall name. */
+function isFileSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const { code, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+  return typeof code === "string" && typeof syscall === "string";
 }
 
 /** A URL a client on this machine can use: a wildcard listen address becomes loopback. */
