@@ -25,10 +25,10 @@ type ExecutableAction = {
 type ActorLike = {
   id: string;
   logic: unknown;
-  options?: { input?: unknown };
+  options?: { input?: unknown; syncSnapshot?: boolean };
   constructor: new (
     logic: unknown,
-    options: { id: string; input?: unknown; parent?: RunnableActor },
+    options: { id: string; input?: unknown; parent?: RunnableActor; syncSnapshot?: boolean },
   ) => RunnableActor;
 };
 
@@ -280,7 +280,10 @@ function startActor(
   report: (event: MachineEvent, final: boolean) => void,
 ) {
   const parent = relayingParent(ref, id, report);
-  const actor = new ref.constructor(ref.logic, { id, input, parent });
+  // An invoke with onSnapshot (or a spawn with syncSnapshot): the child sends its parent each
+  // snapshot it takes while active, as `xstate.snapshot.<id>`.
+  const syncSnapshot = ref.options?.syncSnapshot === true;
+  const actor = new ref.constructor(ref.logic, { id, input, parent, syncSnapshot });
   // Stopping completes the actor too: that is no result to report.
   let stopped = false;
   actor.subscribe({
