@@ -111,7 +111,10 @@ function reusableScope(machine: AnyStateMachine) {
   } catch {
     return undefined;
   }
-  const system = self.system as unknown as { _unregister(actor: unknown): void };
+  const system = self.system as unknown as {
+    _unregister(actor: unknown): void;
+    _set(systemId: string, actor: unknown): void;
+  };
   let collected: ExecutableAction[] = [];
   const scope = {
     self,
@@ -122,12 +125,25 @@ function reusableScope(machine: AnyStateMachine) {
     stopChild: () => {},
     system: self.system,
     emit: () => {},
-    actionExecutor: (action: ExecutableAction) => void collected.push(action),
+    actionExecutor: (action: ExecutableAction) => {
+      // As XState's stopChild does at once: frees the child's systemId, so a child started
+      // later in the step (a reentered state's invoke) may take it.
+      if (action.type === "xstate.stopChild" && action.params) system._unregister(action.params);
+      collected.push(action);
+    },
   };
   return (snapshot: unknown, event: MachineEvent): [unknown, ExecutableAction[]] => {
     collected = [];
     let next: unknown;
+    // Children revived from the snapshot each sit in a system of their own: those with a
+    // systemId are put in this scope's system for the step, so `system.get(systemId)` finds them
+    // as it does in XState's own actor (not finding one, a sendTo would go to the instance).
+    const keyed = Object.values(childrenOf(snapshot)).filter(
+      (child): child is ActorLike & { systemId: string } =>
+        typeof (child as { systemId?: unknown } | undefined)?.systemId === "string",
+    );
     try {
+      for (const child of keyed) system._set(child.systemId, child);
       next = machine.transition(snapshot as never, event, scope as never);
       return [next, collected];
     } finally {
@@ -135,6 +151,7 @@ function reusableScope(machine: AnyStateMachine) {
         if (action.type === "xstate.spawnChild" && action.params?.actorRef)
           system._unregister(action.params.actorRef);
       }
+      for (const child of keyed) system._unregister(child);
       // Children spawned in an assign hold their systemId in this scope's system too.
       const had = new Set(Object.values(childrenOf(snapshot)));
       for (const child of Object.values(childrenOf(next))) {
