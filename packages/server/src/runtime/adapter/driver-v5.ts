@@ -231,6 +231,9 @@ function childrenOf(snapshot: unknown): Record<string, ActorLike | undefined> {
   );
 }
 
+/** Sends to a child made before the step stopped it: they never reach a run started later. */
+const toEarlierRun = new WeakSet<object>();
+
 function collect(action: ExecutableAction, data: StepData, effects: StepEffects): void {
   const params = action.params ?? {};
   switch (action.type) {
@@ -247,6 +250,12 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       const ref = params.actorRef as ActorLike | undefined;
       const id = typeof params.id === "string" ? params.id : ref?.id;
       if (!ref || !id) return;
+      // An entry action's send to a child its state invokes comes before the invoke's start
+      // among the actions, yet XState delivers it to that new child (the send is resolved once
+      // the state's invokes are spawned): unless the step stopped a run of that id since, such a
+      // send goes to the run started here.
+      for (const message of effects.serviceMessages)
+        if (message.serviceId === id && !toEarlierRun.has(message)) message.toNewRun = true;
       effects.services.push({
         id,
         starter: (report) => startActor(ref, id, params.input, report),
@@ -262,6 +271,8 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       // A child this same step spawned is stopped before it ever ran, as XState stops it before
       // it can answer: it is not started (a later spawn under the id starts afresh).
       effects.services = effects.services.filter((service) => service.id !== id);
+      for (const message of effects.serviceMessages)
+        if (message.serviceId === id) toEarlierRun.add(message);
       data.servicesStopped.push(id);
       return;
     }
