@@ -120,7 +120,9 @@ function reusableScope(machine: AnyStateMachine) {
     self,
     defer: () => {},
     id: "",
-    logger: () => {},
+    // The `log` action's output, when the action runs (after the commit): the machine console,
+    // as XState 4's log actions go there too.
+    logger: (...args: unknown[]) => console.log(...args),
     sessionId: "",
     stopChild: () => {},
     system: self.system,
