@@ -13,6 +13,7 @@
 // - Host prototypes reachable from those objects are frozen (--frozen-intrinsics and harden.ts),
 //   so machine code cannot patch the sandbox's own code through them.
 import vm from "node:vm";
+import { sandboxStructuredClone } from "./clone.js";
 import { formatConsoleArgs, describeThrown } from "./describe.js";
 import { hardenClass } from "./harden.js";
 import { FETCH_CLASSES, type SandboxFetch } from "./network.js";
@@ -188,8 +189,9 @@ export function createSandboxContext(
     functions: {
       atob: (data: unknown) => atob(String(data)),
       btoa: (data: unknown) => btoa(String(data)),
-      structuredClone: (value: unknown, options?: Parameters<typeof structuredClone>[1]) =>
-        structuredClone(value, options),
+      // Not Node's: it rebuilds host objects as whatever class they name (clone.ts).
+      structuredClone: (value: unknown, options?: unknown) =>
+        sandboxStructuredClone(value, options),
       setTimeout: timers.setTimeout,
       clearTimeout: timers.clearTimeout,
       setInterval: timers.setInterval,
