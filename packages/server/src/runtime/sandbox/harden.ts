@@ -5,7 +5,7 @@
 // this covers the web classes Node defines on top, and the host prototypes only objects lead to.
 import { constants } from "node:os";
 import util from "node:util";
-import { isProxy } from "node:util/types";
+import { isMap, isProxy } from "node:util/types";
 import { errors as undiciErrors, FormData, Headers } from "undici";
 
 function freezeChain(start: object | null): void {
@@ -181,6 +181,7 @@ export async function hardenHostPrototypes(): Promise<void> {
     new ReadableStream({ type: "bytes" }).tee()[0],
     new TransformStream().writable,
     socketError(),
+    listenerRecord(),
   ];
   for (const sample of samples) freezeChainAllowingOverrides(Reflect.getPrototypeOf(sample));
   const key = await hardenCryptoKeys();
@@ -204,6 +205,27 @@ export async function hardenHostPrototypes(): Promise<void> {
     new TextDecoderStream(),
     AbortSignal.timeout(1),
   ]);
+}
+
+/**
+ * The record an EventTarget keeps for each listener (Node's internal Listener class), which machine
+ * code reaches through a target's symbol-keyed [kEvents] map. Every EventTarget of the process
+ * shares its prototype, and Node's dispatch reads it (`once`, `weak`, `remove`) for every event:
+ * left open, one version would be handed the listeners of all the others, functions of their
+ * realms, and through them their globals. Without it, the sandbox refuses to start.
+ */
+function listenerRecord(): object {
+  const target = new EventTarget();
+  target.addEventListener("sample", () => {});
+  const kEvents = Object.getOwnPropertySymbols(target).find((s) => s.description === "kEvents");
+  const events: unknown = kEvents === undefined ? undefined : Reflect.get(target, kEvents);
+  // A SafeMap: a Map whose prototype chain leaves Map.prototype out.
+  const root: unknown = isMap(events) ? Map.prototype.get.call(events, "sample") : undefined;
+  const record: unknown = (root as { next?: unknown } | undefined)?.next;
+  if (typeof record !== "object" || record === null) {
+    throw new Error("an EventTarget's listener records are not where the sandbox expects them");
+  }
+  return record;
 }
 
 /**
