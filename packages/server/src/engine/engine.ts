@@ -834,7 +834,7 @@ export class Engine {
       this.logger.warn("a service result was not applied", {
         instance: ref,
         serviceId,
-        error: eventTooLarge(event.type, chars),
+        error: eventTooLarge(event.type, chars, "characters"),
       });
       if (final) {
         this.activity.ended(ref, [serviceId], runId);

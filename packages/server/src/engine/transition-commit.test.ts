@@ -75,3 +75,35 @@ test("a delay that is not a number, or too long to keep, is the machine's error"
     assert.throws(() => armed(delayMs), { code: "machine-error" }, String(delayMs));
   }
 });
+
+test("an event's 4 MiB limit is counted in bytes of UTF-8, as the context's is", () => {
+  const step = {
+    stepId: "s",
+    effectsPending: false,
+    snapshot: { context: {} },
+    value: "a",
+    tags: [],
+    done: false,
+    contextBytes: 2,
+    timers: [{ key: "t", delayMs: 1000, event: { type: "later", pad: "€".repeat(1_500_000) } }],
+    cancels: [],
+    servicesStopped: [],
+    servicesStarted: [],
+    selfEvents: [{ type: "mine", pad: "€".repeat(1_500_000) }],
+  } as unknown as Step;
+  const origin = { kind: "external", authContext: {} } as const;
+  const fields = eventCommitFields(instance, step, origin, NOW);
+  const limits = { now: NOW, maxContextBytes: 400_000, backstopMs: 30_000 };
+  // 1.5 million characters, 4.5 MB as UTF-8: over 4 MiB.
+  const big = { type: "result", output: "€".repeat(1_500_000) };
+  const bare = { ...step, timers: [], selfEvents: [] } as unknown as Step;
+  assert.throws(() => buildCommit(bare, big, fields, limits, instance), { code: "machine-error" });
+  const timerOnly = { ...step, selfEvents: [] } as unknown as Step;
+  assert.throws(() => buildCommit(timerOnly, { type: "go" }, fields, limits, instance), {
+    code: "machine-error",
+  });
+  const selfOnly = { ...step, timers: [] } as unknown as Step;
+  assert.throws(() => buildCommit(selfOnly, { type: "go" }, fields, limits, instance), {
+    code: "machine-error",
+  });
+});

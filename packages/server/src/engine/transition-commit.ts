@@ -69,22 +69,22 @@ const MAX_SNAPSHOT_CHARS = 2_000_000;
  * What one step may ask of the store and the node, whatever machine code returns: each is work on
  * the node's main thread and rows in the store, so a machine must not choose it without bound.
  * An event from a caller is bounded by the HTTP body (4 MiB), so only events the machine makes
- * (service results, delayed and self-sent events) can reach MAX_EVENT_CHARS.
+ * (service results, delayed and self-sent events) can reach maxEventBytes.
  */
 export const STEP_LIMITS = {
-  /** Characters of one event as JSON, in the history or in a timer. */
-  maxEventChars: 4 * 1024 * 1024,
-  /** Characters of all the events of the timers one step arms, as JSON. */
-  maxTimerEventChars: 4 * 1024 * 1024,
+  /** Bytes of one event as UTF-8 JSON, in the history or in a timer. */
+  maxEventBytes: 4 * 1024 * 1024,
+  /** Bytes of all the events of the timers one step arms, as UTF-8 JSON. */
+  maxTimerEventBytes: 4 * 1024 * 1024,
   /** Delayed events one step arms, and those it cancels. */
   maxTimersArmed: 1_000,
   maxTimersCancelled: 1_000,
   /**
    * Events one step sends itself (each is stored with its commit, as a backstop timer), and their
-   * characters as JSON in all.
+   * bytes as UTF-8 JSON in all.
    */
   maxSelfEventsSent: 1_000,
-  maxSelfEventChars: 4 * 1024 * 1024,
+  maxSelfEventBytes: 4 * 1024 * 1024,
   /** Services (invoked or spawned children) one step starts. */
   maxServicesStarted: 100,
   /** Characters of a machine's failure message or authorizer's reason that are kept. */
@@ -180,8 +180,11 @@ export function buildCommit(
     );
   }
   const eventJson = JSON.stringify(event);
-  if (eventJson.length > STEP_LIMITS.maxEventChars) {
-    throw new MachineCodeError("machine-error", eventTooLarge(event.type, eventJson.length));
+  // Counted in bytes of UTF-8, as the limit is documented and as the store keeps the text: a
+  // character count let 4 Mi characters of three-byte text (12 MiB) through.
+  const eventBytes = utf8Length(eventJson);
+  if (eventBytes > STEP_LIMITS.maxEventBytes) {
+    throw new MachineCodeError("machine-error", eventTooLarge(event.type, eventBytes));
   }
   const earliest = limits.timersNotBefore ?? -Infinity;
   const timersToArm = step.timers.map((t) => ({
@@ -189,25 +192,25 @@ export function buildCommit(
     dueAt: dueAtOf(t.delayMs, limits.now, earliest),
     event: JSON.stringify(t.event),
   }));
-  const timerEventChars = timersToArm.reduce((sum, timer) => sum + timer.event.length, 0);
-  if (timerEventChars > STEP_LIMITS.maxTimerEventChars) {
+  const timerEventChars = timersToArm.reduce((sum, timer) => sum + utf8Length(timer.event), 0);
+  if (timerEventChars > STEP_LIMITS.maxTimerEventBytes) {
     throw new MachineCodeError(
       "machine-error",
-      `the delayed events this step arms are ${timerEventChars} characters as JSON; the limit is ${STEP_LIMITS.maxTimerEventChars}`,
+      `the delayed events this step arms are ${timerEventChars} bytes as JSON; the limit is ${STEP_LIMITS.maxTimerEventBytes}`,
     );
   }
   // Not counted against the machine's delayed events: they are the engine's, bounded on their own
-  // (maxSelfEventsSent, maxSelfEventChars).
+  // (maxSelfEventsSent, maxSelfEventBytes).
   const backstops = step.selfEvents.map((selfEvent, index) => ({
     key: selfEventBackstopKey(fields.expectedSequence + 1, index),
     dueAt: dueAtOf(limits.backstopMs, limits.now, -Infinity),
     event: JSON.stringify(selfEvent),
   }));
-  const selfEventChars = backstops.reduce((sum, backstop) => sum + backstop.event.length, 0);
-  if (selfEventChars > STEP_LIMITS.maxSelfEventChars) {
+  const selfEventChars = backstops.reduce((sum, backstop) => sum + utf8Length(backstop.event), 0);
+  if (selfEventChars > STEP_LIMITS.maxSelfEventBytes) {
     throw new MachineCodeError(
       "machine-error",
-      `the events this step sends itself are ${selfEventChars} characters as JSON; the limit is ${STEP_LIMITS.maxSelfEventChars}`,
+      `the events this step sends itself are ${selfEventChars} bytes as JSON; the limit is ${STEP_LIMITS.maxSelfEventBytes}`,
     );
   }
   return {
@@ -237,9 +240,13 @@ function contextBytesOver(
   return bytes > maxContextBytes ? bytes : undefined;
 }
 
-/** Why an event of `chars` characters as JSON is not stored: the one wording for every path. */
-export function eventTooLarge(type: string, chars: number): string {
-  return `the event ${JSON.stringify(cutMachineText(type, 100))} is ${chars} characters as JSON; the limit is ${STEP_LIMITS.maxEventChars}`;
+/** Why an event of `size` bytes (or characters) as JSON is not stored: one wording for every path. */
+export function eventTooLarge(
+  type: string,
+  size: number,
+  unit: "bytes" | "characters" = "bytes",
+): string {
+  return `the event ${JSON.stringify(cutMachineText(type, 100))} is ${size} ${unit} as JSON; the limit is ${STEP_LIMITS.maxEventBytes} bytes`;
 }
 
 /**

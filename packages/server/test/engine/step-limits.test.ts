@@ -55,10 +55,10 @@ test("events one step sends itself: a few go, past the limit none (in number or 
     { code: "machine-error", message: /1001 events sent to itself in one step; the limit is 1000/ },
   );
   // Each below the limit of one event, together over the limit of all.
-  const padChars = Math.ceil(STEP_LIMITS.maxSelfEventChars / 3) + 1;
+  const padChars = Math.ceil(STEP_LIMITS.maxSelfEventBytes / 3) + 1;
   await assert.rejects(send(where, { type: "selfSends", count: 3, padChars }), {
     code: "machine-error",
-    message: /the events this step sends itself are \d+ characters as JSON; the limit is/,
+    message: /the events this step sends itself are \d+ bytes as JSON; the limit is/,
   });
   assert.deepEqual(await historyOf(where), ["xstate.init", "selfSends", "tick", "tick", "tick"]);
 });

@@ -18,11 +18,11 @@ test("a notification within the bound goes out as it is", () => {
   // Any event the server would store fits, with its envelope.
   const largest = serviceEvent({
     type: "done",
-    output: "x".repeat(STEP_LIMITS.maxEventChars - 40),
+    output: "x".repeat(STEP_LIMITS.maxEventBytes - 40),
   });
   assert.ok(
-    JSON.stringify({ output: "x".repeat(STEP_LIMITS.maxEventChars - 40) }).length <
-      STEP_LIMITS.maxEventChars,
+    JSON.stringify({ output: "x".repeat(STEP_LIMITS.maxEventBytes - 40) }).length <
+      STEP_LIMITS.maxEventBytes,
   );
   assert.equal(boundedNotification(largest), largest);
 });
