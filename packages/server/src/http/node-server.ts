@@ -51,30 +51,40 @@ export function createHttpServer(
 ): Server {
   const deliveryMs = options.responseDeliveryMs ?? RESPONSE_DELIVERY_MS;
   // A missing Host is refused by the API (in JSON), not by node.
-  // Per connection, the answers not yet written whole: more than one when requests are pipelined.
-  const unwritten = new WeakMap<object, Set<ServerResponse>>();
+  // Per connection, the answers not yet written whole (more than one when requests are
+  // pipelined), and those written whole but still going out.
+  const connections = new WeakMap<object, ConnectionAnswers>();
   const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
     // Set here, node sends this header instead of one derived from keepAliveTimeout.
     outgoing.setHeader("keep-alive", `timeout=${ADVERTISED_KEEP_ALIVE_SECONDS}`);
     const socket = incoming.socket;
-    let answers = unwritten.get(socket);
-    if (answers === undefined) unwritten.set(socket, (answers = new Set()));
-    answers.add(outgoing);
+    let answers = connections.get(socket);
+    if (answers === undefined) {
+      connections.set(socket, (answers = { unwritten: new Set(), goingOut: new Set() }));
+    }
+    const { unwritten, goingOut } = answers;
+    unwritten.add(outgoing);
     // 'prefinish': the whole answer is handed to the socket. Node replaces this timeout with the
     // keep-alive one once the answer is out ('finish'), and lifts it when the next request comes.
     outgoing.once("prefinish", () => {
-      answers.delete(outgoing);
+      unwritten.delete(outgoing);
       if (outgoing.writableFinished) return;
+      goingOut.add(outgoing);
       socket.setTimeout(deliveryMs);
       // Once out, node hands the connection to a pipelined request's answer (if one waits)
       // without touching the timeout: that request, still being answered (an event may wait
       // 90 s for its instance to settle), had its connection cut. Its own answer, once written,
-      // sets its own.
+      // sets its own. Not when the next answer was written already and is going out now (node
+      // wrote it before this event): lifted, that answer would have no timeout at all.
       outgoing.once("finish", () => {
-        if (answers.size > 0) socket.setTimeout(0);
+        goingOut.delete(outgoing);
+        if (unwritten.size > 0 && goingOut.size === 0) socket.setTimeout(0);
       });
     });
-    outgoing.once("close", () => answers.delete(outgoing));
+    outgoing.once("close", () => {
+      unwritten.delete(outgoing);
+      goingOut.delete(outgoing);
+    });
     listener(incoming, outgoing);
   });
   server.keepAliveTimeout = KEEP_ALIVE_HELD_MS;
@@ -96,6 +106,9 @@ export function createHttpServer(
   });
   return server;
 }
+
+/** A connection's answers, by how far they are out. */
+type ConnectionAnswers = { unwritten: Set<ServerResponse>; goingOut: Set<ServerResponse> };
 
 const CLIENT_ERRORS: Record<string, [status: number, code: string, error: string]> = {
   HPE_HEADER_OVERFLOW: [431, "payload-too-large", "the request's headers are too large"],
