@@ -30,7 +30,7 @@ export class Connection {
    * of each. An unsubscribe, a newer subscribe with the same id, or the socket's close replaces
    * or drops it, and the attempt then ends without subscribing.
    */
-  readonly admitting = new Map<string, object>();
+  readonly admitting = new Map<string, { machineName: string; instanceName: string }>();
   /** Subscribes whose checks and first read are still running, replaced ones included. */
   subscribesUnderWay = 0;
   /** The authContext as JSON: connections with equal ones share one allowRead decision. */

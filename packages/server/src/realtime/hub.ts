@@ -64,8 +64,16 @@ export class RealtimeHub {
   async subscribe(connection: Connection, message: Subscribe): Promise<void> {
     const { requestId } = message;
     // The same subscribe again (the client replays its subscribes when a socket opens, and may
-    // have queued them too): it is live and has had its state, so nothing changes. Unless a
-    // subscribe with this id to something else is being admitted: this one, the later, stands.
+    // have queued them too): being admitted, it will answer; live, it has had its state. Either
+    // way nothing changes. Unless a subscribe with this id to something else is being admitted:
+    // this one, the later, stands.
+    const pending = connection.admitting.get(requestId);
+    if (
+      pending?.machineName === message.machineName &&
+      pending.instanceName === message.machineInstanceName
+    ) {
+      return;
+    }
     const live = connection.subscriptions.get(requestId);
     if (
       live?.machineName === message.machineName &&
@@ -117,7 +125,7 @@ export class RealtimeHub {
   private async admitAndRead(connection: Connection, message: Subscribe): Promise<void> {
     const { requestId } = message;
     const { principal } = connection;
-    const attempt = {};
+    const attempt = { machineName: message.machineName, instanceName: message.machineInstanceName };
     connection.admitting.set(requestId, attempt);
     let refusal: unknown;
     try {

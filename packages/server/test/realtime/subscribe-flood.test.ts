@@ -28,7 +28,8 @@ const subscribe = {
 /** A hub and one socket's connection, with the checks and reads given. */
 function socketOf(deps: {
   stillValid: () => Promise<boolean>;
-  readInstanceRow?: () => Promise<never>;
+  readInstanceRow?: () => Promise<unknown>;
+  sent?: string[];
 }): { hub: RealtimeHub; connection: Connection } {
   const authenticator = {
     checkExpiry: () => {},
@@ -50,7 +51,7 @@ function socketOf(deps: {
     OPEN: 1,
     readyState: 1,
     bufferedAmount: 0,
-    send: () => {},
+    send: (frame: string) => deps.sent?.push(frame),
     close: () => {},
   } as unknown as WebSocket;
   const principal: Principal = {
@@ -107,4 +108,33 @@ test("admitted at once, a flood of subscribes starts no more instance reads than
   hub.close();
   assert.ok(reads >= 1, "the reads started");
   assert.ok(reads <= maxSubscriptions, `${reads} instance reads under way for one socket`);
+});
+
+test("subscribes replayed while the first ones are admitted are no new attempts, and lose none", async () => {
+  // More subscriptions than half the limit, each sent twice (the client replays its subscribes
+  // when the socket opens, and may have queued them too).
+  let admit: (valid: boolean) => void = () => {};
+  const admitted = new Promise<boolean>((resolve) => (admit = resolve));
+  let reads = 0;
+  const sent: string[] = [];
+  const { hub, connection } = socketOf({
+    stillValid: () => admitted,
+    readInstanceRow: () => {
+      reads++;
+      const state = { state: "on", tags: [], done: false, ts: 1 };
+      return Promise.resolve({ instanceId: 1, state });
+    },
+    sent,
+  });
+  const ids = Array.from({ length: 8 }, (_, i) => `r${i}`);
+  const subscribes = [...ids, ...ids].map((requestId) =>
+    hub.subscribe(connection, { ...subscribe, requestId, machineInstanceName: requestId }),
+  );
+  admit(true);
+  await Promise.all(subscribes);
+  hub.close();
+  assert.deepEqual([...connection.subscriptions.keys()].sort(), ids);
+  assert.equal(reads, ids.length, "one read per subscription");
+  const errors = sent.filter((frame) => frame.includes('"error"'));
+  assert.deepEqual(errors, []);
 });
