@@ -103,6 +103,8 @@ export class SandboxProcess {
   #resolveReady!: () => void;
   #rejectReady!: (error: unknown) => void;
   #ping: { seq: number; sentAt: number } | undefined;
+  /** When the process last answered a call (see #armBudget). */
+  #lastAnswerAt = 0;
   #pingSeq = 0;
   #checkingMemory = false;
   #stderrTail = "";
@@ -247,16 +249,28 @@ export class SandboxProcess {
     const call = this.#calls.get(pending.id);
     if (call === undefined || call.dispatchedAt !== undefined) return;
     call.dispatchedAt = Date.now();
+    this.#armBudget(call, call.timeoutMs);
+    this.#send(message);
+  }
+
+  /**
+   * A process runs one call at a time, in order: a call's budget runs from its dispatch or from
+   * the last answer of its process, whichever is later, not from its dispatch alone, which
+   * charged a call the time it waited behind others (ten 300 ms steps of one org, sent together,
+   * overran a 1 s budget and took their process down).
+   */
+  #armBudget(call: CallRecord, ms: number): void {
     call.timer = setTimeout(() => {
       // Replies already read from the pipe but not yet handled get their turn first, so a call
       // that answered in time is never blamed because the host itself was busy.
       setImmediate(() => {
-        if (this.#calls.has(call.id)) {
-          this.kill({ kind: "timeout", callId: call.id, timeoutMs: call.timeoutMs });
-        }
+        if (!this.#calls.has(call.id)) return;
+        const since = Math.max(call.dispatchedAt ?? 0, this.#lastAnswerAt);
+        const left = since + call.timeoutMs - Date.now();
+        if (left > 0) this.#armBudget(call, left);
+        else this.kill({ kind: "timeout", callId: call.id, timeoutMs: call.timeoutMs });
       });
-    }, call.timeoutMs);
-    this.#send(message);
+    }, ms);
   }
 
   /** Fails a call that could not be dispatched (e.g. its code could not be fetched). */
@@ -353,6 +367,7 @@ export class SandboxProcess {
     clearTimeout(call.timer);
     this.#calls.delete(call.id);
     this.lastUsedAt = Date.now();
+    this.#lastAnswerAt = this.lastUsedAt;
   }
 
   #protocolError(detail: string): void {

@@ -159,6 +159,29 @@ function errorCode(error: unknown): string {
   }
 }
 
+/** Calls whose code is loaded, waiting for their turn to run (see turnToRun). */
+const runQueue: Array<() => void> = [];
+let pumping = false;
+
+/** Resolves when it is this call's turn: one per turn of the event loop, first come first run. */
+function turnToRun(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    runQueue.push(resolve);
+    if (!pumping) {
+      pumping = true;
+      setImmediate(pump);
+    }
+  });
+}
+
+function pump(): void {
+  // The call's code runs in the microtasks right after this (its handler answers synchronously);
+  // the next call waits for the next turn, after the writer has flushed this one's answer.
+  runQueue.shift()?.();
+  if (runQueue.length > 0) setImmediate(pump);
+  else pumping = false;
+}
+
 async function call({ id, versionId, op, payload }: CallMessage): Promise<void> {
   callsUnderWay.set(versionId, (callsUnderWay.get(versionId) ?? 0) + 1);
   try {
@@ -169,6 +192,11 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
       });
     }
     const handler = await loading;
+    // One call's machine code per turn of the event loop, in arrival order: its answer leaves
+    // (the writer flushes at the end of the turn) and pings are answered before the next call
+    // runs, so the pool sees each call end when it does and times each from there, rather than
+    // blaming calls queued behind others for the time they waited.
+    await turnToRun();
     const result: unknown = await Reflect.apply(handler, undefined, [op, payload]);
     if (typeof result !== "string") {
       throw new TypeError(`the adapter answered ${typeof result}, not JSON text`);
