@@ -8,7 +8,7 @@ import type { AdapterHandler } from "../sandbox-contract.js";
 import { batchedWriter } from "./batched-writer.js";
 import { confineProcess } from "./confine-process.js";
 import { describeThrown } from "./describe.js";
-import { refuseDynamicImport } from "./globals.js";
+import { hardenGlobalClasses, refuseDynamicImport } from "./globals.js";
 import { hardenHostPrototypes } from "./harden.js";
 import { encodeLine, LineReader } from "./line-reader.js";
 import { loadMachineVersion } from "./machine-version.js";
@@ -73,6 +73,7 @@ function init(message: InitMessage): void {
     return;
   }
   // No machine code runs before ready: the pool sends code and calls only after it.
+  hardenGlobalClasses();
   hardenHostPrototypes().then(
     () => send({ type: "ready" }),
     (error: unknown) => failInit(`host prototypes could not be hardened: ${describeThrown(error)}`),

@@ -146,12 +146,20 @@ function collectClasses(): Record<string, unknown> {
     if (typeof host[name] === "function") classes[name] = host[name];
   }
   Object.assign(classes, FETCH_CLASSES);
-  if (!classesHardened) {
-    for (const value of Object.values(classes)) hardenClass(value);
-    for (const name of REACHABLE_CLASS_NAMES) hardenClass(host[name]);
-    classesHardened = true;
-  }
   return classes;
+}
+
+/**
+ * Freezes the classes offered to machine code, plainly: before harden.ts's hardenHostPrototypes,
+ * which lets instances of the Node classes it finds behind them override inherited members
+ * (Node's own code assigns over them), and would let machine code do so on these too.
+ */
+export function hardenGlobalClasses(): void {
+  if (classesHardened) return;
+  const host = globalThis as Record<string, unknown>;
+  for (const value of Object.values(collectClasses())) hardenClass(value);
+  for (const name of REACHABLE_CLASS_NAMES) hardenClass(host[name]);
+  classesHardened = true;
 }
 
 function subtleFunctions(): Record<string, HostFunction> {
@@ -185,6 +193,8 @@ export function createSandboxContext(
     consoleFunctions[method] = (...args) => hooks.log(level, formatConsoleArgs(args));
   }
 
+  // Already done at the sandbox's start (child.ts); here for contexts made without it (tests).
+  hardenGlobalClasses();
   const bindings = {
     functions: {
       atob: (data: unknown) => atob(String(data)),
