@@ -156,7 +156,7 @@ function exposureOf(path: string): string | undefined {
   }
   if ((mode & 0o077) === 0) return undefined;
   const octal = mode.toString(8).padStart(4, "0");
-  return `${path} holds an admin token and other users can read it (mode ${octal}): run \`chmod 600 ${path}\``;
+  return `${path} holds an admin token and is open to other users (mode ${octal}): run \`chmod 600 ${path}\``;
 }
 
 /**

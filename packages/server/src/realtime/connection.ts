@@ -151,7 +151,6 @@ export class Connection {
 }
 
 /** Whether state `a` of an instance name is newer than `b`: a later row, or later in one row. */
-/** Whether state `a` is newer than `b`: of a later row of the name, or later on the same row. */
 export function isNewer(
   a: { instanceId: number; ts: number },
   b: { instanceId: number; ts: number },

@@ -39,10 +39,13 @@ export class LogBudget {
     return dropped;
   }
 
-  /** Whether the budget is back to where a new one starts: forgetting it then changes nothing. */
+  /**
+   * Whether the budget is back to where a new one starts: forgetting it then loses no more than
+   * the count of lines dropped long enough ago to have earned the whole burst back since.
+   */
   isFull(): boolean {
     this.#refill();
-    return this.#tokens >= this.#burst && this.#dropped === 0;
+    return this.#tokens >= this.#burst;
   }
 
   #refill(): void {
