@@ -4,38 +4,28 @@
 // claims are now refused as the invalid claims they are (token-claim-invalid).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { SignJWT, type JWTPayload } from "jose";
+import type { JWTPayload } from "jose";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { setUpHs256Exchange, signSubjectToken } from "../support/hs256-exchange.js";
 
-const IDP_SECRET = Buffer.from("an HS256 secret shared with the identity provider");
-const IDP_ISSUER = "https://login.example.test/";
 const SERVICE = "clock";
 
 let api: ApiServer;
 
 before(async () => {
   api = await startApiServer();
-  const key = await api.createKey(["state.read"]);
-  const idp = await api.admin("POST", "/idps", {
-    iss: IDP_ISSUER,
-    algs: ["HS256"],
-    key: IDP_SECRET.toString("base64url"),
-    mapping: { "sub.$": "$.sub" },
-  });
-  assert.equal(idp.status, 204, JSON.stringify(idp.body));
-  const provider = await api.admin("POST", "/token-providers", {
+  const mapping = { "sub.$": "$.sub" };
+  await setUpHs256Exchange(api, {
     service: SERVICE,
-    keyId: key.id,
-    mapping: { "sub.$": "$.sub" },
+    scopes: ["state.read"],
+    idpMapping: mapping,
+    providerMapping: mapping,
   });
-  assert.equal(provider.status, 204, JSON.stringify(provider.body));
 });
 after(() => api.dispose());
 
-const sign = (claims: JWTPayload) =>
-  new SignJWT({ iss: IDP_ISSUER, sub: "u1", ...claims })
-    .setProtectedHeader({ alg: "HS256" })
-    .sign(IDP_SECRET);
+// Only the time claims given: a missing exp is one of the cases.
+const sign = (claims: JWTPayload) => signSubjectToken({ sub: "u1", exp: undefined, ...claims });
 
 test("an exp or nbf that is not a number is an invalid claim, not a missing or early one", async () => {
   const inAnHour = Math.floor(Date.now() / 1000) + 3600;

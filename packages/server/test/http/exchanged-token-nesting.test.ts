@@ -5,46 +5,32 @@
 // The exchange now refuses such claims, as it refuses those too large, instead of issuing them.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { SignJWT } from "jose";
 import { startApiServer, type ApiServer } from "../support/api-server.js";
+import { setUpHs256Exchange, signSubjectToken } from "../support/hs256-exchange.js";
 
-const IDP_SECRET = Buffer.from("an HS256 secret shared with the identity provider");
-const IDP_ISSUER = "https://login.example.test/";
 const SERVICE = "nested";
 
 let api: ApiServer;
 
 before(async () => {
   api = await startApiServer();
-  const key = await api.createKey(["state.read"]);
-  const idp = await api.admin("POST", "/idps", {
-    iss: IDP_ISSUER,
-    algs: ["HS256"],
-    key: IDP_SECRET.toString("base64url"),
-    mapping: { "sub.$": "$.sub", "profile.$": "$.profile" },
-  });
-  assert.equal(idp.status, 204, JSON.stringify(idp.body));
-  // The profile, seven objects deeper than it came.
-  const provider = await api.admin("POST", "/token-providers", {
+  await setUpHs256Exchange(api, {
     service: SERVICE,
-    keyId: key.id,
-    mapping: {
+    scopes: ["state.read"],
+    idpMapping: { "sub.$": "$.sub", "profile.$": "$.profile" },
+    // The profile, seven objects deeper than it came.
+    providerMapping: {
       "sub.$": "$.sub",
       a: { b: { c: { d: { e: { f: { "profile.$": "$.profile" } } } } } },
     },
   });
-  assert.equal(provider.status, 204, JSON.stringify(provider.body));
 });
 after(() => api.dispose());
 
 test("claims nested too deep for a request are refused, not issued unusable", async () => {
   let profile: unknown = "deep";
   for (let level = 0; level < 125; level++) profile = { inner: profile };
-  const subjectToken = await new SignJWT({ sub: "u1", profile })
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer(IDP_ISSUER)
-    .setExpirationTime("10m")
-    .sign(IDP_SECRET);
+  const subjectToken = await signSubjectToken({ sub: "u1", profile });
   const answer = await api.exchangeToken(SERVICE, subjectToken);
   if (answer.status === 200) {
     // What the bug did: a token no request can use.

@@ -5,11 +5,9 @@
 // claims as the token writes them, so every token the exchange grants can be used.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { SignJWT } from "jose";
 import { startApiServer, type ApiResponse, type ApiServer } from "../support/api-server.js";
+import { setUpHs256Exchange, signSubjectToken } from "../support/hs256-exchange.js";
 
-const IDP_SECRET = Buffer.from("an HS256 secret shared with the identity provider");
-const IDP_ISSUER = "https://login.example.test/";
 const SERVICE = "named";
 const MACHINE = "wf";
 
@@ -18,32 +16,19 @@ let api: ApiServer;
 before(async () => {
   api = await startApiServer();
   await api.deploy("workflow-v5.js", "v5-import", MACHINE);
-  const key = await api.createKey(["instances.write", "state.read"]);
-  const idp = await api.admin("POST", "/idps", {
-    iss: IDP_ISSUER,
-    algs: ["HS256"],
-    key: IDP_SECRET.toString("base64url"),
-    mapping: { "sub.$": "$.sub", "name.$": "$.name" },
-  });
-  assert.equal(idp.status, 204, JSON.stringify(idp.body));
-  const provider = await api.admin("POST", "/token-providers", {
+  const mapping = { "sub.$": "$.sub", "name.$": "$.name" };
+  await setUpHs256Exchange(api, {
     service: SERVICE,
-    keyId: key.id,
-    mapping: { "sub.$": "$.sub", "name.$": "$.name" },
+    scopes: ["instances.write", "state.read"],
+    idpMapping: mapping,
+    providerMapping: mapping,
   });
-  assert.equal(provider.status, 204, JSON.stringify(provider.body));
 });
 after(() => api.dispose());
 
 /** Exchanges an identity provider token for a user with this name. */
 async function exchange(name: string): Promise<ApiResponse> {
-  const subjectToken = await new SignJWT({ sub: "u1", name })
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer(IDP_ISSUER)
-    .setIssuedAt()
-    .setExpirationTime("10m")
-    .sign(IDP_SECRET);
-  return api.exchangeToken(SERVICE, subjectToken);
+  return api.exchangeToken(SERVICE, await signSubjectToken({ sub: "u1", name }));
 }
 
 /** Creates an instance with the token: the status answered. */
