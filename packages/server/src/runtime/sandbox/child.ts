@@ -162,28 +162,37 @@ function errorCode(error: unknown): string {
 
 /** Calls whose code is loaded, waiting for their turn to run (see turnToRun). */
 const runQueue: Array<() => void> = [];
-let pumping = false;
+/** Whether a call has its turn, or one is about to be given (see endTurn). */
+let running = false;
 
-/** Resolves when it is this call's turn: one per turn of the event loop, first come first run. */
+/** Resolves when it is this call's turn: one call at a time, first come first run. */
 function turnToRun(): Promise<void> {
   return new Promise<void>((resolve) => {
     runQueue.push(resolve);
-    if (!pumping) {
-      pumping = true;
+    if (!running) {
+      running = true;
       setImmediate(pump);
     }
   });
 }
 
 function pump(): void {
-  // The call's code runs in the microtasks right after this (its handler answers synchronously);
-  // the next call waits for the next turn, after the writer has flushed this one's answer.
+  // The call's code runs in the microtasks right after this (its handler answers synchronously).
   runQueue.shift()?.();
+}
+
+/**
+ * Ends a call's turn once its answer is written. The next call runs from an immediate queued
+ * after the writer's flush (batched-writer.ts uncorks from an immediate queued at the first
+ * write), so the answer, and any pong read meanwhile, leave before the next call's code runs.
+ */
+function endTurn(): void {
   if (runQueue.length > 0) setImmediate(pump);
-  else pumping = false;
+  else running = false;
 }
 
 async function call({ id, versionId, op, payload }: CallMessage): Promise<void> {
+  let turned = false;
   callsUnderWay.set(versionId, (callsUnderWay.get(versionId) ?? 0) + 1);
   try {
     const loading = versions.get(versionId);
@@ -198,6 +207,7 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
     // runs, so the pool sees each call end when it does and times each from there, rather than
     // blaming calls queued behind others for the time they waited.
     await turnToRun();
+    turned = true;
     const result: unknown = await Reflect.apply(handler, undefined, [op, payload]);
     if (typeof result !== "string") {
       throw new TypeError(`the adapter answered ${typeof result}, not JSON text`);
@@ -208,6 +218,7 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
   } catch (error) {
     send({ type: "error", id, error: { message: describeThrown(error), code: errorCode(error) } });
   } finally {
+    if (turned) endTurn();
     const left = (callsUnderWay.get(versionId) ?? 1) - 1;
     if (left > 0) callsUnderWay.set(versionId, left);
     else callsUnderWay.delete(versionId);
