@@ -18,8 +18,15 @@ function dataCloneError(message: string): DOMException {
 }
 
 class SandboxSerializer extends v8.Serializer {
-  // No _writeHostObject: V8's default refuses every host object, with the error this makes.
   _getDataCloneError = dataCloneError;
+  // V8's defaults refuse host objects and SharedArrayBuffers with a plain Error of the host, not
+  // a DataCloneError: refuse them here as the web's structuredClone does.
+  _writeHostObject(): never {
+    throw dataCloneError("a host object could not be cloned");
+  }
+  _getSharedArrayBufferId(): never {
+    throw dataCloneError("a SharedArrayBuffer cannot be cloned in the sandbox");
+  }
 }
 
 function transferList(options: unknown): ArrayBuffer[] {
