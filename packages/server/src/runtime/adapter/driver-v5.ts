@@ -112,8 +112,20 @@ function reusableScope(machine: AnyStateMachine) {
     return undefined;
   }
   const system = self.system as unknown as {
-    _unregister(actor: unknown): void;
-    _set(systemId: string, actor: unknown): void;
+    _unregister: (actor: unknown) => void;
+    _set: (systemId: string, actor: unknown) => void;
+    get: (systemId: string) => unknown;
+  };
+  // Revived children registered for the step under way. The driver cannot tell whether one of
+  // them has finished (it runs elsewhere; XState keeps a finished child among the children, and
+  // unregisters it): such a child yields its systemId to a child that claims it later, rather
+  // than make the step throw (two revived children keep the later one, the newer spawn).
+  const revived = new Set<unknown>();
+  const set = system._set;
+  system._set = (systemId, actor) => {
+    const holder = system.get(systemId);
+    if (holder !== undefined && holder !== actor && revived.has(holder)) system._unregister(holder);
+    set(systemId, actor);
   };
   let collected: ExecutableAction[] = [];
   const scope = {
@@ -145,7 +157,10 @@ function reusableScope(machine: AnyStateMachine) {
         typeof (child as { systemId?: unknown } | undefined)?.systemId === "string",
     );
     try {
-      for (const child of keyed) system._set(child.systemId, child);
+      for (const child of keyed) {
+        revived.add(child);
+        system._set(child.systemId, child);
+      }
       next = machine.transition(snapshot as never, event, scope as never);
       return [next, collected];
     } finally {
@@ -154,6 +169,7 @@ function reusableScope(machine: AnyStateMachine) {
           system._unregister(action.params.actorRef);
       }
       for (const child of keyed) system._unregister(child);
+      revived.clear();
       // Children spawned in an assign hold their systemId in this scope's system too.
       const had = new Set(Object.values(childrenOf(snapshot)));
       for (const child of Object.values(childrenOf(next))) {
