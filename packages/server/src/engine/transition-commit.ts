@@ -192,13 +192,7 @@ export function buildCommit(
     dueAt: dueAtOf(t.delayMs, limits.now, earliest),
     event: JSON.stringify(t.event),
   }));
-  const timerEventChars = timersToArm.reduce((sum, timer) => sum + utf8Length(timer.event), 0);
-  if (timerEventChars > STEP_LIMITS.maxTimerEventBytes) {
-    throw new MachineCodeError(
-      "machine-error",
-      `the delayed events this step arms are ${timerEventChars} bytes as JSON; the limit is ${STEP_LIMITS.maxTimerEventBytes}`,
-    );
-  }
+  checkEventBytes(timersToArm, STEP_LIMITS.maxTimerEventBytes, "the delayed events this step arms");
   // Not counted against the machine's delayed events: they are the engine's, bounded on their own
   // (maxSelfEventsSent, maxSelfEventBytes).
   const backstops = step.selfEvents.map((selfEvent, index) => ({
@@ -206,13 +200,7 @@ export function buildCommit(
     dueAt: dueAtOf(limits.backstopMs, limits.now, -Infinity),
     event: JSON.stringify(selfEvent),
   }));
-  const selfEventChars = backstops.reduce((sum, backstop) => sum + utf8Length(backstop.event), 0);
-  if (selfEventChars > STEP_LIMITS.maxSelfEventBytes) {
-    throw new MachineCodeError(
-      "machine-error",
-      `the events this step sends itself are ${selfEventChars} bytes as JSON; the limit is ${STEP_LIMITS.maxSelfEventBytes}`,
-    );
-  }
+  checkEventBytes(backstops, STEP_LIMITS.maxSelfEventBytes, "the events this step sends itself");
   return {
     ...fields,
     snapshot,
@@ -220,6 +208,21 @@ export function buildCommit(
     timersToArm: [...timersToArm, ...backstops],
     timersToCancel: step.cancels,
   };
+}
+
+/** Refuses the step when the events of `timers` are over `limit` bytes of UTF-8 JSON in all. */
+function checkEventBytes(
+  timers: ReadonlyArray<{ event: string }>,
+  limit: number,
+  what: string,
+): void {
+  const bytes = timers.reduce((sum, timer) => sum + utf8Length(timer.event), 0);
+  if (bytes > limit) {
+    throw new MachineCodeError(
+      "machine-error",
+      `${what} are ${bytes} bytes as JSON; the limit is ${limit}`,
+    );
+  }
 }
 
 /**
