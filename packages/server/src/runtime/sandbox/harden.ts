@@ -14,25 +14,36 @@ function freezeChain(start: object | null): void {
   }
 }
 
+/** Calls `freeze` on each prototype of the chain from `start` that is not frozen yet. */
+function freezeEachUnfrozen(start: object | null, freeze: (value: object) => void): void {
+  for (let value = start; value !== null; value = Reflect.getPrototypeOf(value)) {
+    if (!Object.isFrozen(value)) freeze(value);
+  }
+}
+
 /**
  * freezeChain for prototypes whose `constructor` Node's own code overrides on the objects it
  * makes (`stream.constructor = ReadableStream`, for its internal stream classes). Frozen as they
  * are, that assignment would throw (the "override mistake"); as --frozen-intrinsics does for the
  * built-ins, `constructor` becomes an accessor whose setter gives the object its own property.
- * With `allMembers`, every writable member is made so: Node's own classes (EventEmitter, streams)
- * assign over inherited members all the time (`this._events = …`, `this._read = options.read`).
  */
-function freezeChainAllowingOverrides(start: object | null, allMembers = false): void {
-  for (let value = start; value !== null; value = Reflect.getPrototypeOf(value)) {
-    if (Object.isFrozen(value)) continue;
-    if (!allMembers) {
-      allowOverride(value, "constructor");
-      Object.freeze(value);
-      continue;
-    }
+function freezeChainAllowingOverrides(start: object | null): void {
+  freezeEachUnfrozen(start, (value) => {
+    allowOverride(value, "constructor");
+    Object.freeze(value);
+  });
+}
+
+/**
+ * freezeChainAllowingOverrides for every writable member, not `constructor` alone: Node's own
+ * classes (EventEmitter, streams) assign over inherited members all the time (`this._events = …`,
+ * `this._read = options.read`).
+ */
+function freezeChainAllowingMemberOverrides(start: object | null): void {
+  freezeEachUnfrozen(start, (value) => {
     for (const key of Reflect.ownKeys(value)) allowOverride(value, key);
     freezeAllButFixedPrimitives(value);
-  }
+  });
 }
 
 /**
@@ -114,7 +125,7 @@ function hardenReachable(roots: readonly unknown[]): void {
         if (constructor !== undefined && "value" in constructor) {
           if (typeof constructor.value === "function") freezeChain(constructor.value as object);
         }
-        freezeChainAllowingOverrides(prototype, true);
+        freezeChainAllowingMemberOverrides(prototype);
       }
       visit(prototype, depth + 1);
       prototype = Reflect.getPrototypeOf(prototype);
