@@ -4,7 +4,7 @@
 import { rmSync } from "node:fs";
 import type { Command } from "commander";
 import { ApiClient } from "../api.js";
-import { globalOptions, resolveConnection, sameServer } from "../connection.js";
+import { globalOptions, sameServer } from "../connection.js";
 import {
   backstateHome,
   listLogins,
@@ -14,7 +14,7 @@ import {
 } from "../credentials.js";
 import { CliError, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_USAGE } from "../errors.js";
 import { Output } from "../output.js";
-import { examples } from "./common.js";
+import { apiAction, examples } from "./common.js";
 
 export function registerLogin(program: Command): void {
   examples(
@@ -102,38 +102,37 @@ export function registerLogin(program: Command): void {
   program
     .command("whoami")
     .description("show which server, org and credentials commands use, and check them")
-    .action(async (_options: unknown, command: Command) => {
-      const connection = resolveConnection(command);
-      const out = Output.of(command);
-      for (const warning of connection.warnings) out.warn(warning);
-      const orgs = await new ApiClient(connection).orgs();
-      const org =
-        connection.orgId !== undefined
-          ? orgs.find((candidate) => candidate.id === connection.orgId)
-          : orgs.length === 1
-            ? orgs[0]
-            : undefined;
-      const { apiUrl, sources, files } = connection;
-      // Checked as every other command would find it: an org of someone else's is not found.
-      if (connection.orgId !== undefined && org === undefined) {
-        throw new CliError(
-          `org ${connection.orgId} (from ${sources.orgId ?? "the server"}) is not one of this token's orgs`,
-          EXIT_NOT_FOUND,
+    .action(
+      apiAction(async ({ api, out, connection }) => {
+        const orgs = await api.orgs();
+        const org =
+          connection.orgId !== undefined
+            ? orgs.find((candidate) => candidate.id === connection.orgId)
+            : orgs.length === 1
+              ? orgs[0]
+              : undefined;
+        const { apiUrl, sources, files } = connection;
+        // Checked as every other command would find it: an org of someone else's is not found.
+        if (connection.orgId !== undefined && org === undefined) {
+          throw new CliError(
+            `org ${connection.orgId} (from ${sources.orgId ?? "the server"}) is not one of this token's orgs`,
+            EXIT_NOT_FOUND,
+          );
+        }
+        out.print(
+          { apiUrl, orgId: org?.id ?? connection.orgId ?? null, org: org ?? null, sources, files },
+          () =>
+            out.details([
+              ["server", `${apiUrl} ${out.style.dim(`(from ${sources.apiUrl})`)}`],
+              [
+                "org",
+                `${org ? `${org.id} ${org.name} (${org.role})` : (connection.orgId ?? "(any)")} ` +
+                  out.style.dim(`(from ${sources.orgId ?? "the server"})`),
+              ],
+              ["token", out.style.dim(`from ${sources.token}`)],
+              ["files", files.length > 0 ? files.join("\n") : "-"],
+            ]),
         );
-      }
-      out.print(
-        { apiUrl, orgId: org?.id ?? connection.orgId ?? null, org: org ?? null, sources, files },
-        () =>
-          out.details([
-            ["server", `${apiUrl} ${out.style.dim(`(from ${sources.apiUrl})`)}`],
-            [
-              "org",
-              `${org ? `${org.id} ${org.name} (${org.role})` : (connection.orgId ?? "(any)")} ` +
-                out.style.dim(`(from ${sources.orgId ?? "the server"})`),
-            ],
-            ["token", out.style.dim(`from ${sources.token}`)],
-            ["files", files.length > 0 ? files.join("\n") : "-"],
-          ]),
-      );
-    });
+      }),
+    );
 }
