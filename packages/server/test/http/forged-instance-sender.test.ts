@@ -6,12 +6,11 @@
 // the claim hidden under a `__proto__` key.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { SignJWT } from "jose";
 import { startApiServer, type ApiKey, type ApiServer } from "../support/api-server.js";
+import { setUpHs256Exchange, signSubjectToken } from "../support/hs256-exchange.js";
 
 const MACHINE = "child";
 const PARENT = { machineName: "parent-machine", machineInstanceName: "p1" };
-const IDP_SECRET = Buffer.from("an HS256 secret shared with the identity provider");
 const IDP_ISSUER = "https://login.example.test/";
 
 /** A child that admits only events from its parent, as State Backed's docs write one. */
@@ -71,8 +70,8 @@ test("an act-as header naming an instance as sender is refused (400) and creates
 
 /**
  * Sets up an identity provider (issuer `issuer`, mapping `idpMapping`) and token provider
- * `service` (mapping `providerMapping`) for the org's key, then exchanges a subject token
- * carrying `claims`: the exchange's answer.
+ * `service` (mapping `providerMapping`), then exchanges a subject token carrying `claims`: the
+ * exchange's answer.
  */
 async function exchangeThrough(options: {
   issuer: string;
@@ -81,26 +80,10 @@ async function exchangeThrough(options: {
   providerMapping: Record<string, string>;
   claims: Record<string, unknown>;
 }) {
-  const idp = await api.admin("POST", "/idps", {
-    iss: options.issuer,
-    algs: ["HS256"],
-    key: IDP_SECRET.toString("base64url"),
-    mapping: options.idpMapping,
-  });
-  assert.equal(idp.status, 204, JSON.stringify(idp.body));
-  const provider = await api.admin("POST", "/token-providers", {
-    service: options.service,
-    keyId: key.id,
-    mapping: options.providerMapping,
-  });
-  assert.equal(provider.status, 204, JSON.stringify(provider.body));
-  const subjectToken = await new SignJWT(options.claims)
-    .setProtectedHeader({ alg: "HS256" })
-    .setIssuer(options.issuer)
-    .setIssuedAt()
-    .setExpirationTime("10m")
-    .sign(IDP_SECRET);
-  return api.exchangeToken(options.service, subjectToken);
+  const { issuer, service, idpMapping, providerMapping } = options;
+  const scopes = ["instances.write", "state.read"] as const;
+  await setUpHs256Exchange(api, { service, scopes, idpMapping, providerMapping, issuer });
+  return api.exchangeToken(service, await signSubjectToken({ ...options.claims, iss: issuer }));
 }
 
 test("a token exchange whose mapping yields a sender claim issues no token", async () => {

@@ -16,11 +16,13 @@ export async function setUpHs256Exchange(
     scopes: readonly Scope[];
     idpMapping: Record<string, unknown>;
     providerMapping: Record<string, unknown>;
+    /** The identity provider's issuer, when a test sets up more than one. */
+    issuer?: string;
   },
 ): Promise<void> {
   const key = await api.createKey(options.scopes);
   const idp = await api.admin("POST", "/idps", {
-    iss: IDP_ISSUER,
+    iss: options.issuer ?? IDP_ISSUER,
     algs: ["HS256"],
     key: IDP_SECRET.toString("base64url"),
     mapping: options.idpMapping,
@@ -34,7 +36,10 @@ export async function setUpHs256Exchange(
   assert.equal(provider.status, 204, JSON.stringify(provider.body));
 }
 
-/** A token of the identity provider: its issuer, an exp 10 minutes on, and `claims` over them. */
+/**
+ * A token of the identity provider: its issuer, an exp 10 minutes on, and `claims` over them (an
+ * `iss` among them names another provider set up with `issuer`).
+ */
 export function signSubjectToken(claims: JWTPayload): Promise<string> {
   const exp = Math.floor(Date.now() / 1000) + 600;
   return new SignJWT({ iss: IDP_ISSUER, exp, ...claims })
