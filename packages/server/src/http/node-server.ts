@@ -52,7 +52,8 @@ export function createHttpServer(
   const deliveryMs = options.responseDeliveryMs ?? RESPONSE_DELIVERY_MS;
   // A missing Host is refused by the API (in JSON), not by node.
   // Per connection, the answers not yet written whole (more than one when requests are
-  // pipelined), and those written whole but still going out.
+  // pipelined), and those written whole but still going out. An answer cut off with its
+  // connection is never taken out: the connection's sets go with it.
   const connections = new WeakMap<object, ConnectionAnswers>();
   const server = createServer({ requireHostHeader: false }, (incoming, outgoing) => {
     // Set here, node sends this header instead of one derived from keepAliveTimeout.
@@ -80,10 +81,6 @@ export function createHttpServer(
         goingOut.delete(outgoing);
         if (unwritten.size > 0 && goingOut.size === 0) socket.setTimeout(0);
       });
-    });
-    outgoing.once("close", () => {
-      unwritten.delete(outgoing);
-      goingOut.delete(outgoing);
     });
     listener(incoming, outgoing);
   });
