@@ -50,6 +50,10 @@ test("parseChildMessage accepts exactly the known shapes", () => {
     parseChildMessage({ type: "error", id: 3, error: { message: "m", code: "c" }, extra: 1 }),
     { type: "error", id: 3, error: { message: "m", code: "c" } },
   );
+  assert.deepEqual(parseChildMessage({ type: "recalled", ids: [4, 2] }), {
+    type: "recalled",
+    ids: [4, 2],
+  });
   const inherited: unknown = Object.create({ type: "ready" });
   for (const bad of [
     null,
@@ -65,6 +69,9 @@ test("parseChildMessage accepts exactly the known shapes", () => {
     { type: "log", level: "fatal", message: "m" },
     { type: "log", level: "info", message: "m", versionId: 5 },
     { type: "pong" },
+    { type: "recalled", ids: 3 },
+    { type: "recalled", ids: [3, -1] },
+    { type: "recalled", ids: ["3"] },
     { type: "NODE_HANDLE" },
   ]) {
     assert.equal(parseChildMessage(bad), undefined, JSON.stringify(bad));

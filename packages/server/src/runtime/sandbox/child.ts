@@ -6,6 +6,7 @@ import net from "node:net";
 import vm from "node:vm";
 import type { AdapterHandler } from "../sandbox-contract.js";
 import { batchedWriter } from "./batched-writer.js";
+import { CallTurns } from "./call-turns.js";
 import { confineProcess } from "./confine-process.js";
 import { describeThrown } from "./describe.js";
 import { hardenGlobalClasses, refuseDynamicImport } from "./globals.js";
@@ -23,6 +24,7 @@ import {
   type ChildMessage,
   type InitMessage,
   type LoadMessage,
+  type RecallMessage,
   type UnloadMessage,
   type VendorSources,
   UNLOADABLE_OP,
@@ -160,35 +162,17 @@ function errorCode(error: unknown): string {
   }
 }
 
-/** Calls whose code is loaded, waiting for their turn to run (see turnToRun). */
-const runQueue: Array<() => void> = [];
-/** Whether a call has its turn, or one is about to be given (see endTurn). */
-let running = false;
-
-/** Resolves when it is this call's turn: one call at a time, first come first run. */
-function turnToRun(): Promise<void> {
-  return new Promise<void>((resolve) => {
-    runQueue.push(resolve);
-    if (!running) {
-      running = true;
-      setImmediate(pump);
-    }
-  });
-}
-
-function pump(): void {
-  // The call's code runs in the microtasks right after this (its handler answers synchronously).
-  runQueue.shift()?.();
-}
+/** Runs calls one at a time, in arrival order, and hands back those the pool recalls. */
+const turns = new CallTurns();
 
 /**
- * Ends a call's turn once its answer is written. The next call runs from an immediate queued
- * after the writer's flush (batched-writer.ts uncorks from an immediate queued at the first
- * write), so the answer, and any pong read meanwhile, leave before the next call's code runs.
+ * Hands back the calls named that have not started, so that this process, which the pool wants
+ * for another org, is free after the call under way rather than after its whole backlog. The
+ * pool runs them in another process of the org; each gets no answer here but this one.
  */
-function endTurn(): void {
-  if (runQueue.length > 0) setImmediate(pump);
-  else running = false;
+function recall({ ids }: RecallMessage): void {
+  const handedBack = turns.recall(ids);
+  if (handedBack.length > 0) send({ type: "recalled", ids: handedBack });
 }
 
 async function call({ id, versionId, op, payload }: CallMessage): Promise<void> {
@@ -201,13 +185,16 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
         code: "invalid-state",
       });
     }
-    const handler = await loading;
+    // Queued at once when the code is there: a recall reads the queue, and must find every call
+    // read before it (a call and the recall may arrive in one chunk, before any microtask runs).
+    const handler = settled.get(versionId) ?? (await turns.whileLoading(id, loading));
+    if (handler === undefined) return; // handed back: the recall answered for it
     // One call's machine code per turn of the event loop, in arrival order: its answer leaves
     // (the writer flushes at the end of the turn) and pings are answered before the next call
     // runs, so the pool sees each call end when it does and times each from there, rather than
     // blaming calls queued behind others for the time they waited.
-    await turnToRun();
-    turned = true;
+    turned = await turns.next(id);
+    if (!turned) return; // handed back
     const result: unknown = await Reflect.apply(handler, undefined, [op, payload]);
     if (typeof result !== "string") {
       throw new TypeError(`the adapter answered ${typeof result}, not JSON text`);
@@ -218,7 +205,7 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
   } catch (error) {
     send({ type: "error", id, error: { message: describeThrown(error), code: errorCode(error) } });
   } finally {
-    if (turned) endTurn();
+    if (turned) turns.end();
     const left = (callsUnderWay.get(versionId) ?? 1) - 1;
     if (left > 0) callsUnderWay.set(versionId, left);
     else callsUnderWay.delete(versionId);
@@ -247,6 +234,9 @@ const reader = new LineReader(MAX_PARENT_LINE_LENGTH, {
         return;
       case "ping":
         send({ type: "pong", seq: message.seq });
+        return;
+      case "recall":
+        recall(message);
         return;
     }
   },

@@ -30,8 +30,14 @@ export type PingMessage = { type: "ping"; seq: number };
  * with the result "true" (dropped: its code must be sent again before its next call) or "false".
  */
 export type UnloadMessage = { type: "unload"; id: number; versionId: string };
+/**
+ * Asks the sandbox to hand back the calls named that it has not started (see RecalledMessage): the
+ * pool runs them elsewhere. A call that has started runs to its end and is answered as usual.
+ */
+export type RecallMessage = { type: "recall"; ids: number[] };
 
-export type ParentMessage = InitMessage | LoadMessage | CallMessage | PingMessage | UnloadMessage;
+export type ParentMessage =
+  InitMessage | LoadMessage | CallMessage | PingMessage | UnloadMessage | RecallMessage;
 
 /**
  * The adapter op the sandbox asks before it drops a version: the handler answers "true" when
@@ -51,6 +57,8 @@ export type ErrorMessage = { type: "error"; id: number; error: { message: string
 export type NotifyMessage = { type: "notify"; versionId: string; json: string };
 /** Console output of machine code (or of the sandbox itself when `versionId` is absent). */
 export type LogMessage = { type: "log"; level: LogLevel; message: string; versionId?: string };
+/** The calls of a RecallMessage the sandbox will not run: they get no other answer. */
+export type RecalledMessage = { type: "recalled"; ids: number[] };
 
 export type ChildMessage =
   | ReadyMessage
@@ -59,7 +67,8 @@ export type ChildMessage =
   | ResultMessage
   | ErrorMessage
   | NotifyMessage
-  | LogMessage;
+  | LogMessage
+  | RecalledMessage;
 
 /** The longest line the pool reads from a sandbox; a longer one gets the sandbox killed. */
 export const MAX_CHILD_LINE_LENGTH = 64 * 1024 * 1024;
@@ -74,6 +83,10 @@ function isFields(value: unknown): value is Fields {
 
 function isId(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isIds(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every(isId);
 }
 
 function isString(value: unknown): value is string {
@@ -132,6 +145,10 @@ export function parseChildMessage(value: unknown): ChildMessage | undefined {
         ? { type: "log", level: level as LogLevel, message }
         : { type: "log", level: level as LogLevel, message, versionId };
     }
+    case "recalled": {
+      const ids = get("ids");
+      return isIds(ids) ? { type: "recalled", ids } : undefined;
+    }
     default:
       return undefined;
   }
@@ -175,6 +192,10 @@ export function parseParentMessage(value: unknown): ParentMessage | undefined {
       const id = get("id");
       const versionId = get("versionId");
       return isId(id) && isString(versionId) ? { type: "unload", id, versionId } : undefined;
+    }
+    case "recall": {
+      const ids = get("ids");
+      return isIds(ids) ? { type: "recall", ids } : undefined;
     }
     default:
       return undefined;
