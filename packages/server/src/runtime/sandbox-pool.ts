@@ -8,6 +8,11 @@
 // their effects would be lost although their transitions are committed. When no idle process free
 // of held steps can go, the cheapest one retires instead: it takes nothing new but the calls that
 // settle its steps, and goes once idle with them settled (or overdue).
+//
+// A retiring process also hands back the calls it has not started, once it has served its org for
+// a turn (orgTurnMs): they wait for a process of their org again, and the org waiting for the slot
+// gets it after the call under way, not after the other org's whole backlog. With one org busy,
+// nothing retires and nothing of this runs.
 import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -22,6 +27,7 @@ import { DEFAULT_CHILD_ENTRY, sandboxLaunch, type SandboxLaunch } from "./sandbo
 import { consoleWarningLogger, type SandboxLogger } from "./sandbox-logger.js";
 import { describeCause, type DeathCause } from "./sandbox-death.js";
 import {
+  RECALLED,
   SandboxProcess,
   type PendingCall,
   type ProcessEvents,
@@ -51,6 +57,14 @@ export type SandboxPoolOptions = {
    * version it ever ran or checked. Versions in use are kept beyond it. Default 16.
    */
   maxVersionsPerProcess?: number;
+  /**
+   * How long a process serves its org, at least, before it gives up its slot to another org whose
+   * calls wait for one: from then, a process retiring for another org hands back the calls it has
+   * not started, and goes once the one it runs is answered. Shorter, a waiting org is served
+   * sooner; longer, two busy orgs sharing a slot switch less often (a switch costs a process start
+   * and the loading of code). Default 1000.
+   */
+  orgTurnMs?: number;
   /** The budget of one call, in milliseconds, unless the call sets its own. Default 5000. */
   callTimeoutMs?: number;
   /**
@@ -124,7 +138,10 @@ export class SandboxPool {
   readonly #processes = new Set<SandboxProcess>();
   /** Affinity → process, keyed by org too: affinities are only unique within an org. */
   readonly #affinities = new Map<string, SandboxProcess>();
-  readonly #waiters: Waiter[] = [];
+  #waiters: Waiter[] = [];
+  /** Calls a retiring process handed back, in the order they were assigned (see #takeBack). */
+  #handedBack: Waiter[] = [];
+  readonly #orgTurnMs: number;
   /** Per process, the steps waiting there for their commit (see holdStep). */
   readonly #heldSteps = new Map<SandboxProcess, number>();
   /** Processes that go once their held steps are settled, with when they began to retire. */
@@ -178,6 +195,7 @@ export class SandboxPool {
     );
     this.#callTimeoutMs = positiveInteger("callTimeoutMs", options.callTimeoutMs, 5000);
     this.#maxVersions = positiveInteger("maxVersionsPerProcess", options.maxVersionsPerProcess, 16);
+    this.#orgTurnMs = positiveInteger("orgTurnMs", options.orgTurnMs, 1000);
     this.#retireWithinMs = positiveInteger(
       "retireWithinMs",
       options.retireWithinMs,
@@ -271,33 +289,42 @@ export class SandboxPool {
     const init = await this.#initMessage();
     if (this.#closed) throw closed();
 
-    const { sandbox, call } = await new Promise<Assignment>((resolve, reject) => {
-      const waiter: Waiter = {
-        orgId: target.orgId,
-        affinity: options.affinity,
-        op,
-        timeoutMs,
-        init,
-        resolve,
-        reject,
-      };
-      if (!this.#assign(waiter)) this.#waiters.push(waiter);
-    });
-    let inUse = false;
-    try {
-      await sandbox.ready;
-      await this.#ensureVersion(sandbox, target);
-      inUse = true; // counted by #ensureVersion
-      sandbox.dispatch(call, target.versionId, op, payloadJson);
-    } catch (error) {
-      sandbox.abandon(call, error);
-    }
-    try {
-      return await call.promise;
-    } finally {
-      if (inUse) countCall(sandbox, target.versionId, -1);
-      // The process may be idle now, and a waiter of another org may be able to take it.
-      this.#scheduleDrain();
+    for (let handedBack = false; ; handedBack = true) {
+      const { sandbox, call } = await new Promise<Assignment>((resolve, reject) => {
+        const waiter: Waiter = {
+          orgId: target.orgId,
+          affinity: options.affinity,
+          op,
+          timeoutMs,
+          init,
+          resolve,
+          reject,
+        };
+        if (handedBack) {
+          this.#handedBack.push(waiter);
+          this.#scheduleDrain();
+        } else if (!this.#assign(waiter)) this.#waiters.push(waiter);
+      });
+      let inUse = false;
+      try {
+        await sandbox.ready;
+        await this.#ensureVersion(sandbox, target);
+        inUse = true; // counted by #ensureVersion
+        sandbox.dispatch(call, target.versionId, op, payloadJson);
+      } catch (error) {
+        sandbox.abandon(call, error);
+      }
+      let answer: string | typeof RECALLED;
+      try {
+        answer = await call.promise;
+      } finally {
+        if (inUse) countCall(sandbox, target.versionId, -1);
+        // The process may be idle now, and a waiter of another org may be able to take it.
+        this.#scheduleDrain();
+      }
+      if (answer !== RECALLED) return answer;
+      // Handed back unrun by a process retiring for another org: it waits to be served again.
+      if (this.#closed) throw closed();
     }
   }
 
@@ -318,7 +345,9 @@ export class SandboxPool {
     this.#closed = true;
     clearTimeout(this.#lookAgain);
     const closedError = new MachineCodeError("sandbox-crashed", "the sandbox pool is closed");
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(closedError);
+    for (const waiter of [...this.#waiters.splice(0), ...this.#handedBack.splice(0)]) {
+      waiter.reject(closedError);
+    }
     const processes = [...this.#processes];
     for (const sandbox of processes) sandbox.kill({ kind: "closed" });
     await Promise.all(processes.map((sandbox) => sandbox.exited));
@@ -432,7 +461,9 @@ export class SandboxPool {
       this.#affinities.set(affinityKey(waiter.orgId, waiter.affinity), sandbox);
     }
     sandbox.lastUsedAt = Date.now();
-    waiter.resolve({ sandbox, call: sandbox.begin(waiter.timeoutMs) });
+    // A call that settles a held step must run where the step is: it is never handed back.
+    const recallable = !SETTLING_OPS.has(waiter.op);
+    waiter.resolve({ sandbox, call: sandbox.begin(waiter.timeoutMs, recallable) });
     return true;
   }
 
@@ -495,11 +526,32 @@ export class SandboxPool {
       const retiree = this.#cheapest(() => true);
       if (retiree !== undefined) {
         this.#retiring.set(retiree, now);
+        this.#recallAfterTurn(retiree);
         // Nothing may settle before it is overdue: look again then.
         this.#lookAgainIn(this.#retireWithinMs);
       }
     }
     return undefined;
+  }
+
+  /**
+   * Once the retiring process has served its org for a turn (from when it was ready), it hands
+   * back the calls it has not started, unless its retirement ended meanwhile: the waiting org
+   * gets the slot after the call under way. Not sooner: two busy orgs sharing a slot would switch
+   * after every call, and each switch costs a process start.
+   */
+  #recallAfterTurn(sandbox: SandboxProcess): void {
+    const recall = () => {
+      if (!this.#closed && this.#retiring.has(sandbox)) sandbox.recall();
+    };
+    sandbox.ready.then(
+      () => {
+        const left = (sandbox.readyAt ?? 0) + this.#orgTurnMs - Date.now();
+        if (left <= 0) recall();
+        else setTimeout(recall, left).unref();
+      },
+      () => {}, // it died starting: nothing to hand back
+    );
   }
 
   /** Drains again in `ms` (and a little: timers may fire a millisecond early by Date.now()). */
@@ -579,13 +631,15 @@ export class SandboxPool {
 
   /** Serves waiting calls, later: deaths and settlements happen in the middle of other work. */
   #scheduleDrain(): void {
-    if (this.#drainScheduled || this.#waiters.length === 0) return;
+    if (this.#drainScheduled) return;
+    if (this.#waiters.length === 0 && this.#handedBack.length === 0) return;
     this.#drainScheduled = true;
     // On the next turn, not as a microtask: a call just answered may be a step, whose caller
     // holds it (holdStep) in its continuation, before its process may be recycled.
     setImmediate(() => {
       this.#drainScheduled = false;
       if (this.#closed) return;
+      this.#takeBack();
       for (let i = 0; i < this.#waiters.length;) {
         const waiter = this.#waiters[i];
         if (waiter !== undefined && this.#assign(waiter)) this.#waiters.splice(i, 1);
@@ -593,6 +647,34 @@ export class SandboxPool {
       }
       this.#endNeedlessRetirements();
     });
+  }
+
+  /**
+   * Queues the calls handed back: ahead of the later calls of their org, which keeps the calls of
+   * one affinity in order, but behind the calls of other orgs already waiting, for which their
+   * process gave up its slot. One pass over the queue, for all the calls handed back since the
+   * last.
+   */
+  #takeBack(): void {
+    if (this.#handedBack.length === 0) return;
+    const back = new Map<string, Waiter[]>();
+    for (const waiter of this.#handedBack) {
+      const ofOrg = back.get(waiter.orgId);
+      if (ofOrg === undefined) back.set(waiter.orgId, [waiter]);
+      else ofOrg.push(waiter);
+    }
+    this.#handedBack = [];
+    const waiters: Waiter[] = [];
+    for (const waiter of this.#waiters) {
+      const ofOrg = back.get(waiter.orgId);
+      if (ofOrg !== undefined) {
+        back.delete(waiter.orgId);
+        for (const earlier of ofOrg) waiters.push(earlier);
+      }
+      waiters.push(waiter);
+    }
+    for (const ofOrg of back.values()) for (const earlier of ofOrg) waiters.push(earlier);
+    this.#waiters = waiters;
   }
 
   /**

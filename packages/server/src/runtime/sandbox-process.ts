@@ -49,18 +49,25 @@ export type ProcessEvents = {
   protocolError(process: SandboxProcess, detail: string): void;
 };
 
+/** What a call resolves to when its process handed it back unrun (see recall). */
+export const RECALLED: unique symbol = Symbol("recalled");
+
 /** A call assigned to a process; `dispatchedAt` is set once the request is written. */
 export type PendingCall = {
   readonly id: number;
   readonly timeoutMs: number;
-  readonly promise: Promise<string>;
+  /** Whether the call may be handed back unrun, to run in another process (see recall). */
+  readonly recallable: boolean;
+  readonly promise: Promise<string | typeof RECALLED>;
   dispatchedAt?: number;
 };
 
 type CallRecord = PendingCall & {
-  resolve(result: string): void;
+  resolve(result: string | typeof RECALLED): void;
   reject(error: unknown): void;
   timer?: NodeJS.Timeout;
+  /** Set once the process was asked to hand it back: the one case in which it may. */
+  recallAsked?: boolean;
 };
 
 const STDERR_TAIL_LENGTH = 16 * 1024;
@@ -98,6 +105,7 @@ export class SandboxProcess {
   readonly #logBudget = new LogBudget();
   readonly #calls = new Map<number, CallRecord>();
   #readyState: "starting" | "ready" | "dead" = "starting";
+  #readyAt: number | undefined;
   /** Set when the OS process has exited but its pipes have not closed yet. */
   #exiting = false;
   #resolveReady!: () => void;
@@ -196,6 +204,11 @@ export class SandboxProcess {
     return this.#readyState !== "dead" && !this.#exiting;
   }
 
+  /** When the process became ready for calls; undefined before. */
+  get readyAt(): number | undefined {
+    return this.#readyAt;
+  }
+
   get pid(): number | undefined {
     return this.#child.pid;
   }
@@ -206,16 +219,16 @@ export class SandboxProcess {
   }
 
   /** Assigns a call to this process; it counts toward `load` from now on. */
-  begin(timeoutMs: number): PendingCall {
-    let resolve!: (result: string) => void;
+  begin(timeoutMs: number, recallable = false): PendingCall {
+    let resolve!: (result: string | typeof RECALLED) => void;
     let reject!: (error: unknown) => void;
-    const promise = new Promise<string>((res, rej) => {
+    const promise = new Promise<string | typeof RECALLED>((res, rej) => {
       resolve = res;
       reject = rej;
     });
     // The caller may not await it before the process dies; that must not be an unhandled rejection.
     promise.catch(() => {});
-    const call: CallRecord = { id: nextCallId++, timeoutMs, promise, resolve, reject };
+    const call: CallRecord = { id: nextCallId++, timeoutMs, recallable, promise, resolve, reject };
     if (this.alive) this.#calls.set(call.id, call);
     else reject(this.#crashed("the sandbox process is gone"));
     return call;
@@ -273,6 +286,24 @@ export class SandboxProcess {
     }, ms);
   }
 
+  /**
+   * Hands back the recallable calls that have not started, each resolving RECALLED: at once those
+   * not dispatched yet, and the dispatched ones the process confirms it will not run (it runs a
+   * call it has started to its end). Their budgets stop; the pool runs them elsewhere.
+   */
+  recall(): void {
+    const ids: number[] = [];
+    for (const call of this.#calls.values()) {
+      if (!call.recallable || call.recallAsked === true) continue;
+      if (call.dispatchedAt === undefined) this.#handBack(call);
+      else {
+        call.recallAsked = true;
+        ids.push(call.id);
+      }
+    }
+    if (ids.length > 0) this.#send({ type: "recall", ids });
+  }
+
   /** Fails a call that could not be dispatched (e.g. its code could not be fetched). */
   abandon(pending: PendingCall, error: unknown): void {
     const call = this.#calls.get(pending.id);
@@ -308,6 +339,7 @@ export class SandboxProcess {
       case "ready":
         if (this.#readyState === "starting") {
           this.#readyState = "ready";
+          this.#readyAt = Date.now();
           clearTimeout(this.#startupTimer);
           this.#resolveReady();
         }
@@ -332,6 +364,9 @@ export class SandboxProcess {
         call.reject(machineError(message.error.code, message.error.message));
         return;
       }
+      case "recalled":
+        this.#recalled(message.ids);
+        return;
       case "notify":
         if (!this.versions.has(message.versionId)) {
           this.#protocolError(`a notification for version ${message.versionId}, never loaded here`);
@@ -361,6 +396,27 @@ export class SandboxProcess {
     // Overrunning calls get the process killed, so no late reply is legitimate.
     this.#protocolError(`a reply for call ${id}, which it was not asked`);
     return undefined;
+  }
+
+  /**
+   * The calls the process will not run. Only calls it was asked to hand back count, taken in the
+   * order they were assigned (whatever order it names them in): an affinity's calls keep theirs.
+   */
+  #recalled(ids: number[]): void {
+    let unasked = 0;
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const call = this.#calls.get(id);
+      if (call?.recallAsked === true) this.#handBack(call);
+      else unasked++;
+    }
+    if (unasked > 0) this.#protocolError(`${unasked} calls handed back that it was not asked to`);
+  }
+
+  /** Not an answer: the process's last answer, which times the call it runs, stays as it was. */
+  #handBack(call: CallRecord): void {
+    clearTimeout(call.timer);
+    this.#calls.delete(call.id);
+    call.resolve(RECALLED);
   }
 
   #settle(call: CallRecord): void {

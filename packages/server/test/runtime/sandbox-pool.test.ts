@@ -442,6 +442,85 @@ describe("SandboxPool scheduling", () => {
     },
   );
 
+  test(
+    "an org waiting for a slot is served after the call under way, not after another org's whole backlog",
+    { timeout: 60_000 },
+    async () => {
+      const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
+      try {
+        const a = target("org_a", PROCESS_ID);
+        await callExport(pool, a, "whoami");
+        let answered = 0;
+        const backlog = Array.from({ length: 200 }, (_, i) =>
+          callExport(pool, a, "wait", [20], { affinity: `inst_${i % 20}` }).then(() => answered++),
+        );
+        // One turn (1 s by default) of 20 ms calls, then org_a's process hands back the rest.
+        await callExport(pool, target("org_b", PROCESS_ID), "whoami");
+        const answeredFirst = answered;
+        await Promise.all(backlog);
+        assert.ok(answeredFirst < 100, `org_b waited for ${answeredFirst} of org_a's 200 calls`);
+        assert.equal(answered, 200, "the calls handed back were served in the end");
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
+  test(
+    "a process retiring for another org serves its own org for a turn before it hands back calls",
+    { timeout: 60_000 },
+    async () => {
+      const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, orgTurnMs: 2000 });
+      try {
+        const a = target("org_a", PROCESS_ID);
+        await callExport(pool, a, "whoami");
+        const turnBegunBy = Date.now();
+        const backlog = Array.from({ length: 100 }, () => callExport(pool, a, "wait", [30]));
+        await callExport(pool, target("org_b", PROCESS_ID), "whoami");
+        const waited = Date.now() - turnBegunBy;
+        await Promise.all(backlog);
+        // Its turn began a little before the first answer: 1 s of margin for that.
+        assert.ok(waited >= 1000, `org_b took the slot after ${waited} ms`);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
+  test(
+    "calls handed back keep their order within an affinity, and a held step's execute stays with it",
+    { timeout: 60_000 },
+    async () => {
+      const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, orgTurnMs: 1 });
+      try {
+        const a = target("org_a", PROCESS_ID);
+        const first = await callExport(pool, a, "whoami", [], { affinity: "inst_a" });
+        const release = pool.holdStep("org_a", "inst_a");
+        const order: number[] = [];
+        const backlog = Array.from({ length: 30 }, (_, i) =>
+          callExport(pool, a, "wait", [20], { affinity: "inst_a" }).then(() => order.push(i)),
+        );
+        // Queued behind the backlog: it settles the step, so it runs where the step waits.
+        const executed = pool.call(a, "execute", "{}", { affinity: "inst_a" });
+        const other = callExport(pool, target("org_b", PROCESS_ID), "whoami");
+        const executedBy = JSON.parse(await executed) as unknown;
+        const ranBefore = order.length;
+        release();
+        const otherBy = await other;
+        await Promise.all(backlog);
+        assert.equal(executedBy, first);
+        assert.ok(ranBefore < 10, `${ranBefore} calls of the backlog ran before the execute`);
+        assert.notEqual(otherBy, first);
+        assert.deepEqual(
+          order,
+          Array.from({ length: 30 }, (_, i) => i),
+        );
+      } finally {
+        await pool.close();
+      }
+    },
+  );
+
   test("fails pending and later calls with sandbox-crashed once closed", async () => {
     const pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1 });
     const at = target("org_a", PROCESS_ID);
