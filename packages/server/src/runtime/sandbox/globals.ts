@@ -15,7 +15,7 @@
 import vm from "node:vm";
 import { sandboxStructuredClone } from "./clone.js";
 import { formatConsoleArgs, describeThrown } from "./describe.js";
-import { hardenClass } from "./harden.js";
+import { hardenClass, hardenReachable } from "./harden.js";
 import { FETCH_CLASSES, type SandboxFetch } from "./network.js";
 import type { LogLevel } from "./protocol.js";
 import { createTimers } from "./timers.js";
@@ -157,8 +157,14 @@ function collectClasses(): Record<string, unknown> {
 export function hardenGlobalClasses(): void {
   if (classesHardened) return;
   const host = globalThis as Record<string, unknown>;
-  for (const value of Object.values(collectClasses())) hardenClass(value);
-  for (const name of REACHABLE_CLASS_NAMES) hardenClass(host[name]);
+  const classes = [
+    ...Object.values(collectClasses()),
+    ...REACHABLE_CLASS_NAMES.map((name) => host[name]),
+  ];
+  for (const value of classes) hardenClass(value);
+  // Then their methods and statics, and what those lead to: one version could otherwise give
+  // `Headers.prototype.get` a member, or `Response.json` a Symbol.hasInstance, for all the others.
+  hardenReachable(classes);
   classesHardened = true;
 }
 

@@ -71,6 +71,9 @@ function freezeAllButFixedPrimitives(value: object): void {
   }
 }
 
+/** The member behind each getter allowOverride made, for hardenReachable to walk on to. */
+const overriddenMembers = new WeakMap<object, unknown>();
+
 function allowOverride(prototype: object, key: string | symbol): void {
   const descriptor = Reflect.getOwnPropertyDescriptor(prototype, key);
   if (
@@ -98,24 +101,42 @@ function allowOverride(prototype: object, key: string | symbol): void {
     enumerable: descriptor.enumerable === true,
     configurable: false,
   });
+  const { get, set } = Reflect.getOwnPropertyDescriptor(prototype, key)!;
+  overriddenMembers.set(get!, member);
+  // Machine code reaches both as the accessor's; they are the prototype's, for every version.
+  Object.freeze(get);
+  Object.freeze(set);
 }
 
 /**
  * Freezes, for the whole process, the prototype chains (and their constructors) of every host
- * object reachable from `roots` through own data properties, symbol-keyed ones included. Web
- * classes Node implements on top of its own keep their machinery in symbol-keyed members that
- * machine code can read: a CompressionStream's `[kHandle]` is a zlib stream, whose chain ends in
+ * object reachable from `roots` through own data properties, symbol-keyed ones included, and
+ * every host function on the way (hardenFunction). Web classes Node implements on top of its own
+ * keep their machinery in symbol-keyed members that machine code can read: a
+ * CompressionStream's `[kHandle]` is a zlib stream, whose chain ends in
  * EventEmitter.prototype and whose buffers are Node Buffers. Left open, one patched
  * `EventEmitter.prototype.emit` is called by the sandbox's own message loop, and by `process`
  * itself, with them as `this`: machine code gets the process, its builtin modules and the
  * network, past the fetch guard.
  */
-function hardenReachable(roots: readonly unknown[]): void {
+export function hardenReachable(roots: readonly unknown[]): void {
   const seen = new Set<object>();
-  const visit = (value: unknown, depth: number): void => {
+  // Breadth first, so that each object is walked from its shortest path: met first at the depth
+  // limit down a long path, it would be left unwalked for good (Writable, behind a CryptoKey).
+  const queue: Array<{ value: object; depth: number }> = [];
+  const reach = (value: unknown, depth: number): void => {
     if ((typeof value !== "object" && typeof value !== "function") || value === null) return;
     if (depth > 8 || seen.has(value) || isProxy(value)) return;
     seen.add(value);
+    queue.push({ value, depth });
+  };
+  for (const root of roots) reach(root, 0);
+  for (let at = 0; at < queue.length; at++) {
+    const { value, depth } = queue[at]!;
+    if (typeof value === "function") {
+      hardenFunction(value);
+      for (const member of lazyStatics(value)) reach(member, depth + 1);
+    }
     for (let prototype = Reflect.getPrototypeOf(value); prototype !== null;) {
       if (typeof prototype === "function") {
         // A class's static side (Gzip's [[Prototype]] is Zlib): nothing assigns over it.
@@ -127,20 +148,70 @@ function hardenReachable(roots: readonly unknown[]): void {
         }
         freezeChainAllowingMemberOverrides(prototype);
       }
-      visit(prototype, depth + 1);
+      reach(prototype, depth + 1);
       prototype = Reflect.getPrototypeOf(prototype);
     }
     for (const key of Reflect.ownKeys(value)) {
       const descriptor = Reflect.getOwnPropertyDescriptor(value, key);
       if (descriptor === undefined) continue;
-      if ("value" in descriptor) visit(descriptor.value, depth + 1);
-      else {
-        visit(descriptor.get, depth + 1);
-        visit(descriptor.set, depth + 1);
+      if ("value" in descriptor) reach(descriptor.value, depth + 1);
+      else if (descriptor.get !== undefined && overriddenMembers.has(descriptor.get)) {
+        // A member allowOverride turned into an accessor: a prototype's `constructor` is how
+        // the walk gets from an object to its class and the class's statics.
+        reach(overriddenMembers.get(descriptor.get), depth + 1);
+      } else {
+        reach(descriptor.get, depth + 1);
+        reach(descriptor.set, depth + 1);
       }
     }
-  };
-  for (const root of roots) visit(root, 0);
+  }
+}
+
+/**
+ * Freezes a host function machine code can reach, with the objects among its statics and its
+ * `prototype` object. Node's classes reach one another through their statics: a zlib stream's
+ * class inherits those of the legacy Stream, which are node:stream's exports (Writable,
+ * PassThrough, `promises`, …). Left open, one version could patch Writable.prototype, or replace
+ * it (Writable is a plain function, whose `prototype` is writable), and be handed every Writable
+ * another version makes, with that version's callbacks, and so its realm, inside; or give a host
+ * function a `Symbol.hasInstance` that host code's `instanceof` would call with its own objects.
+ */
+function hardenFunction(fn: object): void {
+  for (const key of Reflect.ownKeys(fn)) {
+    const descriptor = Reflect.getOwnPropertyDescriptor(fn, key)!;
+    if (!("value" in descriptor)) continue;
+    const member: unknown = descriptor.value;
+    if (typeof member !== "object" || member === null || isProxy(member)) continue;
+    // Instances assign over the members of a class's prototype; a static object is a module.
+    if (key === "prototype") freezeChainAllowingMemberOverrides(member);
+    else Object.freeze(member);
+  }
+  freezeChain(fn);
+}
+
+/**
+ * The objects a host function's static getters answer: node:stream's `promises` and events'
+ * EventEmitterAsyncResource are made on first read, which machine code can do as well as we can.
+ * Each is frozen as a static of the function, then walked.
+ */
+function lazyStatics(fn: object): object[] {
+  const members: object[] = [];
+  for (const key of Reflect.ownKeys(fn)) {
+    const descriptor = Reflect.getOwnPropertyDescriptor(fn, key)!;
+    if (descriptor.get === undefined) continue;
+    let member: unknown;
+    try {
+      member = Reflect.apply(descriptor.get, fn, []);
+    } catch {
+      continue;
+    }
+    if (typeof member === "function") members.push(member);
+    else if (typeof member === "object" && member !== null && !isProxy(member)) {
+      Object.freeze(member);
+      members.push(member);
+    }
+  }
+  return members;
 }
 
 /** Freezes a constructor, its prototype object, and both prototype chains. */
@@ -202,6 +273,8 @@ export async function hardenHostPrototypes(): Promise<void> {
     "verify",
   ])) as { privateKey: object; publicKey: object };
   hardenReachable([
+    // The samples' classes too (InternalReadableStream, …), and what their statics lead to.
+    ...samples,
     key,
     pair.privateKey,
     pair.publicKey,
@@ -214,6 +287,8 @@ export async function hardenHostPrototypes(): Promise<void> {
     new DecompressionStream("deflate-raw"),
     new TextEncoderStream(),
     new TextDecoderStream(),
+    // Encodings other than UTF-8 decode through an ICU converter, an object of a Node binding.
+    new TextDecoder("utf-16le"),
     AbortSignal.timeout(1),
   ]);
 }
