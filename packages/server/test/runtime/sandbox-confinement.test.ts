@@ -3,12 +3,21 @@
 // main realm, as escaped code would, with `process` and every Node module at hand.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { DEFAULT_CHILD_ENTRY, sandboxLaunch } from "../../src/runtime/sandbox-launch.js";
-import { SERVER_DIR, TEST_ADAPTER } from "./sandbox-helpers.js";
+import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
+import {
+  callExport,
+  CONFINEMENT_PROBE,
+  memoryLogger,
+  SERVER_DIR,
+  target,
+  TEST_ADAPTER,
+  waitFor,
+} from "./sandbox-helpers.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "backstate-data-"));
 const secretFile = join(dataDir, "secret.json");
@@ -125,4 +134,34 @@ test("where there is no shell to set the data limit, the sandbox starts without 
   );
   assert.equal(result.status, 0, result.stderr);
   assert.equal(result.stdout.trim(), "started");
+});
+
+// confineProcess is the second line of defence, so nothing else fails when the sandbox stops
+// calling it. This runs the real entry under the pool, with a probe beside it in the process's
+// main realm that reports, after each message, what escaped code would find of `process`.
+test("a started sandbox process has no process.kill, _debugProcess, getBuiltinModule or bindings", async () => {
+  const probeDir = mkdtempSync(join(tmpdir(), "backstate-probe-"));
+  copyFileSync(DEFAULT_CHILD_ENTRY, join(probeDir, "child.mjs"));
+  copyFileSync(CONFINEMENT_PROBE, join(probeDir, "entry.mjs"));
+  const logger = memoryLogger();
+  const pool = new SandboxPool({
+    adapterPath: TEST_ADAPTER,
+    childEntry: join(probeDir, "entry.mjs"),
+    logger,
+  });
+  try {
+    const at = target("org_a", "export default {}; export const ok = () => 'ok';");
+    assert.equal(await callExport(pool, at, "ok"), "ok");
+    const reports = () =>
+      logger.entries.flatMap(({ message }) => [...message.matchAll(/confinement (\{.*\})/g)]);
+    await waitFor(() => reports().length > 0, "the probe's report");
+    const outcomes = JSON.parse(reports().at(-1)![1]!) as Record<string, string>;
+    assert.equal(Object.keys(outcomes).length, 8);
+    for (const [name, outcome] of Object.entries(outcomes)) {
+      assert.match(outcome, /is not available in the sandbox/, name);
+    }
+  } finally {
+    await pool.close();
+    rmSync(probeDir, { recursive: true, force: true });
+  }
 });
