@@ -63,6 +63,9 @@ export function sandboxLaunch(options: {
     "--disallow-code-generation-from-strings",
     // The host realm's built-ins cannot be patched from a context through a host object.
     "--frozen-intrinsics",
+    // Machine code reaches Buffer: allocUnsafe must not hand it memory other versions' data
+    // was in (bodies host code decoded for them). See sandbox/buffer-pool.ts for the pool.
+    "--zero-fill-buffers",
     "--experimental-vm-modules",
     // Permission, vm modules and frozen intrinsics each print a warning on every start.
     "--disable-warning=ExperimentalWarning",

@@ -6,6 +6,7 @@ import net from "node:net";
 import vm from "node:vm";
 import type { AdapterHandler } from "../sandbox-contract.js";
 import { batchedWriter } from "./batched-writer.js";
+import { unpoolBuffers } from "./buffer-pool.js";
 import { CallTurns } from "./call-turns.js";
 import { confineProcess } from "./confine-process.js";
 import { describeThrown } from "./describe.js";
@@ -256,6 +257,7 @@ process.on("unhandledRejection", (reason) =>
   log("error", `unhandled rejection: ${describeThrown(reason)}`),
 );
 
+unpoolBuffers();
 confineProcess();
 
 process.stdin.on("data", (chunk: Buffer) => reader.push(chunk));
