@@ -7,6 +7,7 @@ import { constants } from "node:os";
 import util from "node:util";
 import { isMap, isProxy } from "node:util/types";
 import { errors as undiciErrors, FormData, Headers } from "undici";
+import { nodeErrorSamples } from "./node-error-samples.js";
 
 function freezeChain(start: object | null): void {
   for (let value = start; value !== null; value = Reflect.getPrototypeOf(value)) {
@@ -290,6 +291,8 @@ export async function hardenHostPrototypes(): Promise<void> {
     // Encodings other than UTF-8 decode through an ICU converter, an object of a Node binding.
     new TextDecoder("utf-16le"),
     AbortSignal.timeout(1),
+    // Node's error classes, each led to by its errors only, and the statics they lead to.
+    ...(await nodeErrorSamples()),
   ]);
 }
 
