@@ -17,7 +17,7 @@ import { ConcurrencyLimit } from "../concurrency-limit.js";
 import type { Outcome } from "../group-commit.js";
 import type { CommitResult, InstanceKey, TimerToArm, TransitionCommit } from "../store.js";
 import { settleLostBatch } from "./ambiguous-batch.js";
-import { checkOut } from "./connection.js";
+import { checkOut, endsSession } from "./connection.js";
 import {
   BATCH_TIMEOUT_MS,
   COMMIT_BATCH,
@@ -378,9 +378,10 @@ async function writeBatch(
     return answer.rows[0]?.results ?? [];
   } catch (error) {
     // An error PostgreSQL reported leaves the connection usable (the statement's transaction is
-    // over, nothing of it written); any other (the connection broke, or timed out) means it must
-    // not go back to the pool, and leaves unknown whether the batch committed.
-    if (error instanceof DatabaseError) throw error;
+    // over, nothing of it written); any other (the connection broke, or timed out), or one that
+    // ends the session (its backend terminated), means it must not go back to the pool, and
+    // leaves unknown whether the batch committed.
+    if (error instanceof DatabaseError && !endsSession(error)) throw error;
     broken = error instanceof Error ? error : new Error(String(error));
     throw sent ? new BatchFateUnknown(token, broken) : broken;
   } finally {

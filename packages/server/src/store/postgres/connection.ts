@@ -134,6 +134,18 @@ export async function rollback(client: PoolClient, sql: string): Promise<Error |
   }
 }
 
+/**
+ * The server ends the session after this error: a FATAL (or PANIC) one, as when its backend is
+ * terminated (pg_terminate_backend, a shutdown). pg fails the statement under way with it, but
+ * takes the connection for usable until its socket closes a moment later; released as usable
+ * meanwhile, the connection would go to the next caller waiting for one, whose statement fails.
+ */
+export function endsSession(error: unknown): boolean {
+  return (
+    error instanceof DatabaseError && (error.severity === "FATAL" || error.severity === "PANIC")
+  );
+}
+
 /** A UNIQUE or PRIMARY KEY constraint refused the write: the name or id is taken. */
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof DatabaseError && error.code === "23505";
