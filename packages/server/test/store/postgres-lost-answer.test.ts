@@ -85,6 +85,31 @@ if (url !== undefined) {
       }
     });
 
+    test("committed, its answer lost as the database went away: reported written once it is back", async () => {
+      const { cut, direct } = await openPair();
+      try {
+        const key = instanceKey("org_a", "i1");
+        const id = await createInstance(cut, key);
+        // A restart, say: the answer is lost, and the database refuses connections for a while.
+        proxy.cutNext({ marker: BATCH_STATEMENT, when: "after-answer", down: true });
+        const written = cut.commitTransition(eventCommit(key, id, 1)).then(
+          (result) => result,
+          (error: { code?: string }) => error.code,
+        );
+        while (!proxy.down) await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        proxy.comeUp();
+        assert.deepEqual(await written, { instanceId: id, sequence: 2 });
+        assert.equal((await direct.loadInstance(key))?.sequence, 2);
+        const next = await cut.commitTransition(eventCommit(key, id, 2));
+        assert.equal(next.sequence, 3);
+      } finally {
+        proxy.comeUp();
+        await cut.close();
+        await direct.close();
+      }
+    });
+
     test("another node's identical commit won: this one is reported refused, not written", async () => {
       const { cut, direct } = await openPair();
       try {

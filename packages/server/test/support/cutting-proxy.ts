@@ -3,7 +3,8 @@
 import { createServer, connect, type Server, type Socket } from "node:net";
 
 /**
- * When the next client message holding `marker` comes by:
+ * When the next client message holding `marker` comes by (and with `down`, the database then goes
+ * away as in a restart: every connection breaks, and new ones are refused until `comeUp()`):
  * - "before-sending": it is not passed on, and the connection breaks (the database never saw it);
  * - "after-sending": it is passed on, and the client's side breaks at once while the database's
  *   side stays open, so the database goes on with it undisturbed (and its answer is lost);
@@ -11,16 +12,24 @@ import { createServer, connect, type Server, type Socket } from "node:net";
  *   back, which is then lost (the database did the work; the client cannot know).
  * One-shot: the connections after that pass everything.
  */
-export type Cut = { marker: string; when: "before-sending" | "after-sending" | "after-answer" };
+export type Cut = {
+  marker: string;
+  when: "before-sending" | "after-sending" | "after-answer";
+  down?: boolean;
+};
 
 export class CuttingProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #cut: Cut | undefined;
+  #down = false;
   #port = 0;
 
   private constructor(target: { host: string; port: number }) {
-    this.#server = createServer((client) => this.#relay(client, target));
+    this.#server = createServer((client) => {
+      if (this.#down) client.destroy();
+      else this.#relay(client, target);
+    });
   }
 
   /** Listens on a free loopback port, relaying to `target`. */
@@ -51,6 +60,21 @@ export class CuttingProxy {
     return this.#cut === undefined;
   }
 
+  /** Whether the database is away (see Cut's `down`). */
+  get down(): boolean {
+    return this.#down;
+  }
+
+  /** Breaks every connection, and refuses new ones until comeUp(). */
+  goDown(): void {
+    this.#down = true;
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  comeUp(): void {
+    this.#down = false;
+  }
+
   async close(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
@@ -71,6 +95,7 @@ export class CuttingProxy {
 
     let seen = ""; // the tail of what the client sent, so a marker split across chunks is found
     let answerToLose = false;
+    let downAfter = false;
     client.on("data", (chunk: Buffer) => {
       const cut = this.#cut;
       const text = seen + chunk.toString("latin1");
@@ -84,11 +109,16 @@ export class CuttingProxy {
           return client.destroy();
         }
         answerToLose = true;
+        downAfter = cut.down === true;
       }
       server.write(chunk);
     });
     server.on("data", (chunk: Buffer) => {
-      if (answerToLose) return breakBoth();
+      if (answerToLose) {
+        breakBoth();
+        if (downAfter) this.goDown();
+        return;
+      }
       if (!client.destroyed) client.write(chunk);
     });
   }

@@ -11,12 +11,26 @@
 // (or not even arrived), the node's own row, a fence that is never purged, takes the token first,
 // and the batch's insert, whenever it comes, fails and takes the whole batch with it. Nothing here
 // depends on which session ran the batch, so a pooler or proxy in between changes nothing.
+//
+// The answer is lost most often because the database went away (a crash and its recovery, a
+// failover, the network): then the fence cannot be sent at once either, and is tried again until
+// the database answers, for a while. Given up at once, a batch that had committed was reported
+// failed: its effects dropped, and its callers, told "failed", retried and applied it twice.
+import { performance } from "node:perf_hooks";
 import type { Pool } from "pg";
 import { DATABASE_NOW_MS } from "./commit-function.js";
 import { inTransaction } from "./connection.js";
 
 /** How long the fence may wait for a batch still running (on locks, say) before giving up. */
 const FENCE_LOCK_TIMEOUT = "10s";
+/**
+ * How long a batch's fate is asked for before it is given up as unknown: long enough for a
+ * database to restart or fail over, short of the engine's settle timeout (90 s).
+ */
+export const SETTLE_WITHIN_MS = 30_000;
+/** The first wait between tries, doubling up to the last. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 2_000;
 
 const FENCE = `INSERT INTO batch_outcomes (token, results, created_at)
   VALUES ($1, NULL, ${DATABASE_NOW_MS})
@@ -25,20 +39,36 @@ const OUTCOME = "SELECT results FROM batch_outcomes WHERE token = $1";
 
 /**
  * The answer of the batch sent under `token` (what the commit function returned), or undefined
- * when it wrote nothing and now never will. Throws when that cannot be learnt (the database cannot
- * be reached, or the batch outlasted the fence's wait).
+ * when it wrote nothing and now never will. Throws when that cannot be learnt within `withinMs`
+ * (the database cannot be reached, or the batch outlasts the fence's waits).
  */
-export async function settleLostBatch<R>(pool: Pool, token: string): Promise<R | undefined> {
+export async function settleLostBatch<R>(
+  pool: Pool,
+  token: string,
+  withinMs = SETTLE_WITHIN_MS,
+): Promise<R | undefined> {
+  const deadline = performance.now() + withinMs;
+  for (let wait = RETRY_FIRST_MS; ; wait = Math.min(wait * 2, RETRY_MAX_MS)) {
+    try {
+      return await fenceOrRead<R>(pool, token);
+    } catch (error) {
+      if (performance.now() + wait > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+async function fenceOrRead<R>(pool: Pool, token: string): Promise<R | undefined> {
   return inTransaction(pool, async (client) => {
     await client.query(`SET LOCAL lock_timeout = '${FENCE_LOCK_TIMEOUT}'`);
     const fenced = await client.query(FENCE, [token]);
     if (fenced.rowCount === 1) return undefined;
     const found = await client.query<{ results: R | null }>(OUTCOME, [token]);
     const results = found.rows[0]?.results;
-    // Another fence under the same token: a token is one batch's, so this cannot happen.
-    if (results === null || results === undefined) {
-      throw new Error(`batch ${token}: its outcome row holds no answer`);
-    }
+    // A fence with no answer: an earlier try's, which committed though its own answer was lost
+    // (a token is one batch's, fenced by nobody else).
+    if (results === null) return undefined;
+    if (results === undefined) throw new Error(`batch ${token}: its outcome row is gone`);
     return results;
   });
 }
