@@ -98,3 +98,40 @@ test("a draining node says so without asking the database", async () => {
   await assert.rejects(health.check(), { code: "shutting-down" });
   assert.equal(calls.count, 0);
 });
+
+test("a node without its change-notice connection past the grace is not ready, without asking the database", async () => {
+  let time = 0;
+  let lostAt: number | undefined;
+  const { calls, ping } = counted(() => Promise.resolve());
+  const logger = recordingLogger();
+  const health = new HealthCheck(
+    ping,
+    () => time,
+    logger,
+    () => lostAt,
+  );
+  await health.check();
+  assert.equal(calls.count, 1);
+
+  // A reconnect under way for a moment does not flap the node out of its balancer's pool.
+  lostAt = time;
+  time += 10_000;
+  await health.check();
+  assert.equal(calls.count, 2);
+
+  time += 1;
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(health.check(), (error: BackstateError) => {
+      assert.equal(error.code, "store-error");
+      assert.equal(error.message, "this node does not hear the database's change notices");
+      return true;
+    });
+  }
+  assert.equal(calls.count, 2, "the database is not asked: its answer would change nothing");
+  assert.equal(logger.warnings.length, 1, "logged once within the minute");
+  assert.match(logger.warnings[0]!, /change-notice connection is down/);
+
+  // Listening again: ready at once.
+  lostAt = undefined;
+  await health.check();
+});

@@ -105,6 +105,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         () => backstate.store.ping(),
         () => performance.now(),
         options.logger ?? silentLogger,
+        // The bus's clock is performance.now too.
+        () => backstate.updates.notListeningSince(),
       ),
     };
     // Read once: what the default cap fits, and what a cap set by hand is checked against.

@@ -17,6 +17,8 @@ export type PostgresUpdateBusOptions = {
   reconnectDelayMs?: number;
   /** How often the listening connection is checked. Default 10 s. */
   heartbeatMs?: number;
+  /** A monotonic clock, in milliseconds, for `notListeningSince`. Default performance.now. */
+  now?: () => number;
 };
 
 export class PostgresUpdateBus extends LocalUpdateBus {
@@ -38,6 +40,7 @@ export class PostgresUpdateBus extends LocalUpdateBus {
         ? {}
         : { reconnectDelayMs: options.reconnectDelayMs }),
       ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+      ...(options.now === undefined ? {} : { now: options.now }),
     });
   }
 
@@ -49,6 +52,10 @@ export class PostgresUpdateBus extends LocalUpdateBus {
   /** Whether the listening connection is up right now. */
   get listening(): boolean {
     return this.#listener.listening;
+  }
+
+  override notListeningSince(): number | undefined {
+    return this.#listener.notListeningSince;
   }
 
   override async close(): Promise<void> {

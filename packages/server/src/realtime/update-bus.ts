@@ -34,6 +34,11 @@ export interface UpdateBus {
   publish(update: InstanceUpdate): void;
   /** Calls `listener` with every update, this node's and other nodes'; returns the unsubscribe. */
   subscribe(listener: (update: BusUpdate) => void): () => void;
+  /**
+   * Since when (a monotonic time, in milliseconds) the bus has not been hearing other nodes'
+   * updates, or undefined while it hears them (always, for a single node).
+   */
+  notListeningSince(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -50,6 +55,10 @@ export class LocalUpdateBus implements UpdateBus {
   subscribe(listener: (update: BusUpdate) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  notListeningSince(): number | undefined {
+    return undefined;
   }
 
   close(): Promise<void> {

@@ -1,7 +1,8 @@
 // GET /healthz, for load balancers: 200 while the node serves and its database answers, to anyone
 // (no token); 503 shutting-down once the node drains or closes; 503 store-error when the database
-// does not answer, with nothing of the cause (an address, a role) in the answer. What the check
-// remembers, shares and waits for is tested with HealthCheck itself (src/http/health-check.test.ts).
+// does not answer, or the node has long not heard the other nodes' change notices, with nothing
+// of the cause (an address, a role) in the answer. What the check remembers, shares and waits for
+// is tested with HealthCheck itself (src/http/health-check.test.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BackstateError } from "../../src/errors.js";
@@ -40,6 +41,23 @@ test("a node whose database does not answer says only that", async (t) => {
   const answer = await healthz(api.url);
   assert.equal(answer.status, 503);
   assert.deepEqual(answer.body, { error: "the database does not answer", code: "store-error" });
+});
+
+test("a node that has not heard other nodes' changes for long says so", async (t) => {
+  const api = await startApiServer();
+  t.after(() => api.dispose());
+  const { updates } = api.server.backstate;
+  // As the PostgreSQL update bus reports a listening connection lost a minute ago.
+  const lostAt = performance.now() - 60_000;
+  updates.notListeningSince = () => lostAt;
+  const answer = await healthz(api.url);
+  assert.equal(answer.status, 503);
+  assert.deepEqual(answer.body, {
+    error: "this node does not hear the database's change notices",
+    code: "store-error",
+  });
+  updates.notListeningSince = () => undefined;
+  assert.equal((await healthz(api.url)).status, 200);
 });
 
 test("a draining node answers 503 shutting-down, as does one that has begun to close", async (t) => {

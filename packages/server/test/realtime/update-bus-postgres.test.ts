@@ -17,6 +17,7 @@ import {
   type Change,
 } from "../../src/store/postgres/notices.js";
 import { testDatabaseUrl } from "../store/postgres-support.js";
+import { CuttingProxy } from "../support/cutting-proxy.js";
 import { freshSchemaName } from "../support/store-target.js";
 
 const key = { orgId: "org_1", machineName: "m", instanceName: "i" };
@@ -89,9 +90,9 @@ if (url !== undefined) {
   const buses: PostgresUpdateBus[] = [];
   after(() => Promise.all(buses.map((bus) => bus.close())));
 
-  async function openBus(schema: string, nodeId: string) {
+  async function openBus(schema: string, nodeId: string, connectionString = url!) {
     const bus = new PostgresUpdateBus({
-      connectionString: url!,
+      connectionString,
       schema,
       nodeId,
       logger: silentLogger,
@@ -183,6 +184,31 @@ if (url !== undefined) {
         payloads("node_b", [encodeChange({ kind: "deleted", key })])[0]!,
       );
       await waitFor(() => a.seen.some((u) => u.kind === "deleted"), "a notice after reconnecting");
+    });
+
+    test("a bus that cannot get its connection back says since when, until it is back", async (t) => {
+      const target = new URL(url);
+      const proxy = await CuttingProxy.start({
+        host: target.hostname,
+        port: Number(target.port || 5432),
+      });
+      t.after(() => proxy.close());
+      const a = await openBus(freshSchemaName(), "node_a", proxy.urlFor(url));
+      assert.equal(a.bus.notListeningSince(), undefined);
+
+      // The database goes away: the connection breaks and every reconnect is refused.
+      const before = performance.now();
+      proxy.goDown();
+      await waitFor(() => a.bus.notListeningSince() !== undefined, "the connection's loss");
+      const since = a.bus.notListeningSince()!;
+      assert.ok(since >= before && since <= performance.now());
+      // Failed attempts do not move the time it was lost: the outage is as long as it is.
+      await sleep(300);
+      assert.equal(a.bus.notListeningSince(), since);
+
+      proxy.comeUp();
+      await waitFor(() => a.bus.notListeningSince() === undefined, "the connection back");
+      assert.ok(a.bus.listening);
     });
   });
 }

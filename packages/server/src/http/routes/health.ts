@@ -1,6 +1,6 @@
 // GET /healthz: 200 while this node serves and its database answers; 503 while it shuts down
-// (shutting-down) or cannot reach its database (store-error), so that a load balancer sends the
-// requests to the other nodes. Not part of State Backed's API; it says nothing else.
+// (shutting-down), or cannot reach its database or has long not heard the other nodes' change
+// notices (store-error), so that a load balancer sends the requests to the other nodes. Not part of State Backed's API; it says nothing else.
 import { route } from "../route.js";
 
 export const healthRoutes = [

@@ -203,6 +203,8 @@ export type NoticeListenerOptions = {
   timeoutMs?: number;
   /** The connection's application_name (pg_stat_activity shows it). Default "backstate-listener". */
   applicationName?: string;
+  /** A monotonic clock, in milliseconds, for `notListeningSince`. Default performance.now. */
+  now?: () => number;
 };
 
 /**
@@ -219,6 +221,8 @@ export class NoticeListener {
   #heartbeat: NodeJS.Timeout | undefined;
   #delayMs: number;
   #closed = false;
+  /** When the current connection was lost; undefined while listening (and before start). */
+  #lostAt: number | undefined;
 
   constructor(options: NoticeListenerOptions) {
     this.#options = options;
@@ -229,6 +233,14 @@ export class NoticeListener {
   /** Whether the connection is up and listening right now. */
   get listening(): boolean {
     return this.#client !== undefined;
+  }
+
+  /**
+   * Since when (on the `now` clock) the listener has been trying to get its connection back, or
+   * undefined while it listens: how long this node may have been missing other nodes' changes.
+   */
+  get notListeningSince(): number | undefined {
+    return this.#closed ? undefined : this.#lostAt;
   }
 
   /** Connects and listens; rejects (and stays closed) when the first attempt fails. */
@@ -295,6 +307,7 @@ export class NoticeListener {
       return;
     }
     this.#client = client;
+    this.#lostAt = undefined;
   }
 
   #check(): void {
@@ -308,6 +321,7 @@ export class NoticeListener {
   #lost(client: pg.Client, error: unknown): void {
     if (client !== this.#client) return;
     this.#client = undefined;
+    this.#lostAt = (this.#options.now ?? performance.now.bind(performance))();
     client.on("error", () => {});
     client.end().catch(() => {});
     if (this.#closed) return;
