@@ -11,7 +11,7 @@ import { PostgresUpdateBus } from "./realtime/update-bus-postgres.js";
 import { MachineRuntime } from "./runtime/machine-runtime.js";
 import { SandboxPool } from "./runtime/sandbox-pool.js";
 import { ADAPTER_PATH } from "./runtime/vendor-paths.js";
-import { openPostgresStore } from "./store/postgres/index.js";
+import { openPostgresStore, warnIfCommitsNotDurable } from "./store/postgres/index.js";
 import { claimDataDir } from "./store/sqlite/data-dir-claim.js";
 import { unusableDataDir } from "./store/sqlite/unusable-data-dir.js";
 import { openSqliteStore, type OwnedSqliteStore } from "./store/sqlite/index.js";
@@ -246,6 +246,7 @@ async function openStore(
   const updates = new PostgresUpdateBus({ connectionString: databaseUrl, schema, nodeId, logger });
   try {
     await store.migrate();
+    await warnIfCommitsNotDurable(store, logger);
     // Listening before the node serves anything: no change another node commits from now on is
     // missed by this node's subscribers.
     await updates.start();

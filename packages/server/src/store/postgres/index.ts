@@ -5,3 +5,4 @@ export {
   type PostgresStoreOptions,
 } from "./postgres-store.js";
 export { NoticeListener, channelOf, type Notice, type NoticeListenerOptions } from "./notices.js";
+export { warnIfCommitsNotDurable } from "./synchronous-commit.js";

@@ -121,6 +121,8 @@ export type PostgresStoreOptions = {
 export type PostgresStore = Store & {
   /** Counters for tests and metrics: `batches` is how many group-commit transactions ran. */
   readonly stats: { readonly batches: number };
+  /** The `synchronous_commit` this store's sessions commit with (see synchronous-commit.ts). */
+  synchronousCommit(): Promise<string>;
 };
 
 // When a commit of a batch fails with an error, the batch is applied again with each commit in a
@@ -281,6 +283,14 @@ class PostgresStoreImpl implements PostgresStore {
     // statement was answered, and must not go unhandled.
     own.catch(() => {});
     await Promise.race([own, this.#answers.next()]);
+  }
+
+  synchronousCommit(): Promise<string> {
+    return this.#run(async (db) => {
+      const setting = await row<{ value: string }>(db, SQL.selectSynchronousCommit);
+      if (setting === undefined) throw new Error("current_setting returned no row");
+      return setting.value;
+    });
   }
 
   ensureSetting(name: string, value: string): Promise<string> {

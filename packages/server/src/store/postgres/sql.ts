@@ -34,6 +34,8 @@ const INSTANCE_COLUMNS = `id, org_id AS "orgId", machine_name AS "machineName",
 export const SQL = {
   // The first value written stays, whoever wrote it.
   ping: "SELECT 1",
+  // As the pool's sessions have it: the server's default, or the role's, database's or URL's.
+  selectSynchronousCommit: "SELECT current_setting('synchronous_commit') AS value",
   insertSetting: "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
   selectSetting: "SELECT value FROM settings WHERE name = $1",
 
