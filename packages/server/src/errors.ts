@@ -37,6 +37,7 @@ export type ErrorCode =
   // storage
   | "store-newer-than-server"
   | "store-error"
+  | "migration-blocked"
   // starting a server
   | "data-dir-in-use"
   | "data-dir-unusable";

@@ -379,10 +379,12 @@ function clientUrl(listenUrl: string): string {
 function startError(error: unknown, options: ServeOptions): CliError | undefined {
   const where = `${options.host}:${options.port}`;
   switch ((error as NodeJS.ErrnoException | undefined)?.code) {
-    // The data dir cannot be served as it is: the message says why and what to do.
+    // The data dir or database cannot be served as it is (or a long transaction holds a table a
+    // migration changes): the message says why and what to do.
     case "data-dir-in-use":
     case "data-dir-unusable":
     case "store-newer-than-server":
+    case "migration-blocked":
       return new CliError((error as Error).message);
     case "EADDRINUSE":
       return new CliError(`cannot listen on ${where}: the port is in use (choose one with --port)`);

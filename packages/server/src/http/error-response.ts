@@ -61,6 +61,8 @@ const STATUS_OF: Record<ErrorCode, number> = {
   // The node holds as many connections as it may (connection-cap.ts): later, there is room.
   "too-many-connections": 503,
   "store-newer-than-server": 503,
+  // Only at start: a migration could not lock its tables (a long transaction holds them).
+  "migration-blocked": 503,
   // The node is draining (GET /healthz while it shuts down): a balancer sends requests elsewhere.
   "shutting-down": 503,
   // Only at start, never in an answer: the server does not start.

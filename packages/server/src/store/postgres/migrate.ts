@@ -2,8 +2,13 @@
 // (the same numbers, and revisions, as SQLite's), each applied in its own transaction and
 // recorded in schema_migrations. Several nodes starting at once take turns through an advisory
 // lock, so each migration is applied exactly once; a database from a newer server is refused.
+// A step waits for the tables it changes for a few seconds at most (lock_timeout): a statement
+// waiting for a lock queues every later one on that table behind it, so a migration stuck behind
+// a long transaction would stall every node's queries there. It gives way, tries again a few
+// times, and then fails the start with `migration-blocked`.
 import { createHash } from "node:crypto";
-import type { Pool, PoolClient } from "pg";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DatabaseError, type Pool, type PoolClient } from "pg";
 import { BackstateError } from "../../errors.js";
 import { checkNotNewer, type Migration } from "../migrations.js";
 import { checkSchemaName, inTransaction, row, rows } from "./connection.js";
@@ -20,7 +25,17 @@ export type MigrateOptions = {
   /** The schema the connections' search_path names, created when missing; else the default one. */
   schema?: string | undefined;
   now?: () => number;
+  /** How long a step waits for a table lock before it gives way. Default 5000 ms. */
+  lockTimeoutMs?: number;
+  /** How many times a step is tried when it could not take its locks. Default 5. */
+  attempts?: number;
+  /** The pause between those tries, which lets the queries queued meanwhile through. Default 1 s. */
+  retryDelayMs?: number;
 };
+
+const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
+const DEFAULT_ATTEMPTS = 5;
+const DEFAULT_RETRY_DELAY_MS = 1_000;
 
 /**
  * Applies the migrations the database has not recorded yet and returns their versions. Throws
@@ -30,15 +45,27 @@ export type MigrateOptions = {
 export async function applyMigrations(
   pool: Pool,
   migrations: readonly Migration[],
-  { schema, now = Date.now }: MigrateOptions = {},
+  options: MigrateOptions = {},
 ): Promise<number[]> {
+  const { schema, now = Date.now } = options;
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   if (schema !== undefined) checkSchemaName(schema);
   const key = lockKey(schema ?? "");
+  const step = <T>(name: string, work: () => Promise<T>) =>
+    retried(name, work, {
+      lockTimeoutMs,
+      attempts: options.attempts ?? DEFAULT_ATTEMPTS,
+      retryDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+    });
 
   // Every step holds the lock until its transaction ends, and reads what is applied inside it:
-  // a node that waited sees what the node before it did.
-  const lock = (client: PoolClient) =>
-    client.query("SELECT pg_advisory_xact_lock($1::integer, $2::integer)", [LOCK_CLASS, key]);
+  // a node that waited sees what the node before it did. The lock timeout is set only once it is
+  // held: waiting for another node's migrations is no stall, and it must not give way.
+  const lock = async (client: PoolClient) => {
+    await client.query("SELECT pg_advisory_xact_lock($1::integer, $2::integer)", [LOCK_CLASS, key]);
+    // A whole number of milliseconds: safe to put in the statement, which takes no parameters.
+    await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
+  };
   const readApplied = async (client: PoolClient): Promise<Set<number>> => {
     const applied = await rows<{ version: number }>(
       client,
@@ -93,6 +120,43 @@ export async function applyMigrations(
     );
   }
   return appliedNow;
+}
+
+/** Runs a step's transaction, again while it could not take its locks, up to `attempts` times. */
+async function retried<T>(
+  name: string,
+  work: () => Promise<T>,
+  tries: { lockTimeoutMs: number; attempts: number; retryDelayMs: number },
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step(name, work);
+    } catch (error) {
+      if (!isLockTimeout(error)) throw error;
+      if (attempt >= tries.attempts) throw blocked(name, tries, error);
+      await sleep(tries.retryDelayMs);
+    }
+  }
+}
+
+function isLockTimeout(error: unknown): boolean {
+  const cause = error instanceof BackstateError ? error.cause : error;
+  return cause instanceof DatabaseError && cause.code === "55P03";
+}
+
+function blocked(
+  name: string,
+  tries: { lockTimeoutMs: number; attempts: number },
+  error: unknown,
+): BackstateError {
+  const what = name === "setup" ? "preparing the migrations" : `migration ${name}`;
+  return new BackstateError(
+    "migration-blocked",
+    `${what} could not lock the tables it changes (waited ${tries.lockTimeoutMs} ms, ` +
+      `${tries.attempts} times): another session's transaction holds them; find it in ` +
+      `pg_stat_activity (pg_blocking_pids), end it, and start the node again`,
+    { cause: error instanceof BackstateError ? error.cause : error },
+  );
 }
 
 async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
