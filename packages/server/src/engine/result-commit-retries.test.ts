@@ -22,6 +22,7 @@ const commit: TransitionCommit = {
   transition: { event: '{"type":"done"}', state: '"idle"' },
   timersToArm: [],
   timersToCancel: [],
+  timersToDetach: [],
   at: 1000,
 };
 

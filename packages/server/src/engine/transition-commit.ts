@@ -26,7 +26,7 @@ export type EventOrigin =
 /** A commit before the step's own parts (snapshot, history row, timers) are added. */
 export type CommitFields = Omit<
   TransitionCommit,
-  "snapshot" | "transition" | "timersToArm" | "timersToCancel"
+  "snapshot" | "transition" | "timersToArm" | "timersToCancel" | "timersToDetach"
 >;
 
 /**
@@ -207,6 +207,7 @@ export function buildCommit(
     transition: { event: eventJson, state: JSON.stringify(step.value) },
     timersToArm: [...timersToArm, ...backstops],
     timersToCancel: step.cancels,
+    timersToDetach: [],
   };
 }
 

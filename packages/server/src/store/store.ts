@@ -117,8 +117,13 @@ export type VersionPosition = { createdAt: EpochMs; id: string };
 
 export type DeleteMachineResult = "deleted" | "not-found" | "has-instances";
 
-/** A delayed event: fires at `dueAt` unless cancelled; `key` is the send id, unique per instance. */
-export type TimerToArm = { key: string; dueAt: EpochMs; event: string };
+/**
+ * A delayed event: fires at `dueAt` unless cancelled. `key` is its send id; several timers of an
+ * instance may share one, as XState keeps every delayed event it schedules. A cancel of the key
+ * reaches only the one armed last, unless that one is `detached`: still armed, out of a cancel's
+ * reach (see TransitionCommit.timersToDetach).
+ */
+export type TimerToArm = { key: string; dueAt: EpochMs; event: string; detached?: true };
 
 export type TimerRecord = TimerToArm & {
   id: number;
@@ -172,9 +177,20 @@ export type TransitionCommit = {
   snapshot: string;
   pendingServices: string[];
   transition: { event: string; state: string };
+  /**
+   * Applied after the cancels and detaches, in order. Arming a timer that is not detached first
+   * detaches the key's timer a cancel would reach, if any: that one stays armed, and the new one
+   * is now the one a cancel reaches (as XState's scheduler keeps only the last id it scheduled).
+   */
   timersToArm: TimerToArm[];
-  /** Send ids of timers this transition cancelled. */
+  /** Send ids this transition cancelled: each deletes the key's timer a cancel reaches, if any. */
   timersToCancel: string[];
+  /**
+   * Send ids whose timer a cancel would reach stays armed but out of any cancel's reach: the
+   * machine armed another under the key, then cancelled that one, in this same step (or XState 5
+   * delivered a timer of the key, which makes it forget the id).
+   */
+  timersToDetach: string[];
   /**
    * The timer whose delivery this transition is: deleted in the same transaction. The commit
    * fails with ConflictError when that timer no longer exists (cancelled after it was claimed).
@@ -367,7 +383,10 @@ export interface Store extends ProviderStore {
     afterId: number,
     limit: number,
   ): Promise<Array<InstanceKey & { id: number }>>;
-  /** Deletes the instance's timers with these keys, outside any transition (none there: a no-op). */
+  /**
+   * Deletes the instance's timers with these keys (every one under each key, detached or not),
+   * outside any transition (none there: a no-op).
+   */
   cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void>;
 
   /**

@@ -1,5 +1,6 @@
-// Contract, part 4: durable timers. Armed, cancelled and re-armed by commits, deleted by their
-// delivery, leased to one deliverer at a time, retried or dropped after a failed delivery.
+// Contract, part 4: durable timers. Armed (several under one key), cancelled and detached from
+// their key by commits, deleted by their delivery, leased to one deliverer at a time, retried or
+// dropped after a failed delivery.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { FEW_DUE_TIMERS } from "../../src/store/fair-timer-claims.js";
@@ -139,20 +140,76 @@ export function timerContract(open: () => Promise<ContractStore>): void {
       );
     }));
 
-  test("re-arming a key replaces its timer", () =>
+  test("a key armed again keeps its earlier timer; a cancel reaches only the one armed last", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");
       const key = instanceKey("org_a", "i1");
-      const id = await createInstance(store, key, { timersToArm: [timer("t", 100, '"old"')] });
+      const id = await createInstance(store, key, { timersToArm: [timer("t", 100, '"first"')] });
       await store.commitTransition(
-        eventCommit(key, id, 1, { timersToArm: [timer("t", 500, '"new"')] }),
+        eventCommit(key, id, 1, { timersToArm: [timer("t", 500, '"second"')] }),
       );
-      assert.equal(await store.nextTimerDue(), 500);
-      assert.deepEqual(await store.claimDueTimers(499, 10, LEASE), []);
-      const due = await store.claimDueTimers(500, 10, LEASE);
+      await store.commitTransition(eventCommit(key, id, 2, { timersToArm: [timer("t", 300)] }));
+      await store.commitTransition(eventCommit(key, id, 3, { timersToCancel: ["t"] }));
+      // The second cancel finds no timer it reaches: the earlier ones were let go by the arms.
+      await store.commitTransition(eventCommit(key, id, 4, { timersToCancel: ["t"] }));
+      const due = await store.claimDueTimers(1000, 10, LEASE);
       assert.deepEqual(
         due.map((t) => [t.key, t.dueAt, t.event]),
-        [["t", 500, '"new"']],
+        [
+          ["t", 100, '"first"'],
+          ["t", 500, '"second"'],
+        ],
+      );
+    }));
+
+  test("timers armed under one key in one commit all fire; a cancel reaches the last", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key, { timersToArm: [timer("t", 50, '"stored"')] });
+      await store.commitTransition(
+        eventCommit(key, id, 1, {
+          timersToArm: [timer("t", 100, '"a"'), timer("t", 200, '"b"'), timer("t", 300, '"c"')],
+        }),
+      );
+      await store.commitTransition(eventCommit(key, id, 2, { timersToCancel: ["t"] }));
+      const due = await store.claimDueTimers(1000, 10, LEASE);
+      assert.deepEqual(
+        due.map((t) => t.event),
+        ['"stored"', '"a"', '"b"'],
+      );
+    }));
+
+  test("a detached timer fires but no cancel reaches it; a detach lets go of a key's timer", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const key = instanceKey("org_a", "i1");
+      const id = await createInstance(store, key, {
+        timersToArm: [timer("kept", 100), timer("let-go", 200)],
+      });
+      await store.commitTransition(
+        eventCommit(key, id, 1, {
+          timersToDetach: ["let-go", "nope"],
+          timersToArm: [{ ...timer("kept", 300, '"detached"'), detached: true }],
+        }),
+      );
+      await store.commitTransition(eventCommit(key, id, 2, { timersToCancel: ["let-go", "kept"] }));
+      // Arming a detached timer let go of nothing, so the cancel took "kept"'s first timer.
+      const due = await store.claimDueTimers(1000, 10, LEASE);
+      assert.deepEqual(
+        due.map((t) => [t.key, t.event]),
+        [
+          ["let-go", '{"type":"let-go"}'],
+          ["kept", '"detached"'],
+        ],
+      );
+      // A detached timer is delivered by its id as any other is.
+      const [first] = due;
+      assert.ok(first);
+      await store.commitTransition(eventCommit(key, id, 3, { deliveredTimerId: first.id }));
+      await assert.rejects(
+        store.commitTransition(eventCommit(key, id, 4, { deliveredTimerId: first.id })),
+        { code: "conflict" },
       );
     }));
 

@@ -64,6 +64,7 @@ export function createCommit(
     transition: { event: '{"type":"xstate.init"}', state: '"idle"' },
     timersToArm: [],
     timersToCancel: [],
+    timersToDetach: [],
     at: T0,
     ...extra,
   };

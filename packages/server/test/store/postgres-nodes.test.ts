@@ -73,6 +73,7 @@ if (url !== undefined) {
           { version: 8, name: "0008-timers-by-org.sql" },
           { version: 9, name: "0009-service-leases-by-until.sql" },
           { version: 10, name: "0010-history-purges.sql" },
+          { version: 11, name: "0011-timers-sharing-a-key.sql" },
         ]);
         // Every node works on the one schema they made.
         const [first, second] = nodes;

@@ -212,6 +212,72 @@ test("timers armed before 0008 get their instance's org, and are claimed org by 
   }
 });
 
+test("timers armed before 0011 are kept, each its key's, and no timer id is used again", async () => {
+  const path = freshPath();
+  const db = new Database(path);
+  let lastId: number;
+  try {
+    applyMigrations(
+      db,
+      readMigrations(findMigrationsDir()).filter((m) => m.version < 11),
+    );
+    db.prepare("INSERT INTO orgs (id, name, created_at) VALUES ('org_a', 'a', 0)").run();
+    db.prepare("INSERT INTO machines (org_id, name, created_at) VALUES ('org_a', 'm', 0)").run();
+    db.prepare(
+      `INSERT INTO machine_versions (org_id, machine_name, id, code, hash, created_at)
+       VALUES ('org_a', 'm', 'v', '', '', 0)`,
+    ).run();
+    const instance = Number(
+      db
+        .prepare(
+          `INSERT INTO instances (org_id, machine_name, name, machine_version_id, snapshot,
+             status, sequence, pending_services, created_at, updated_at)
+           VALUES ('org_a', 'm', 'i', 'v', '{}', 'running', 1, '[]', 0, 0)`,
+        )
+        .run().lastInsertRowid,
+    );
+    const timer = db.prepare(
+      "INSERT INTO timers (instance_id, org_id, key, due_at, event) VALUES (?, 'org_a', ?, ?, '{}')",
+    );
+    timer.run(instance, "kept", 100);
+    lastId = Number(timer.run(instance, "gone", 200).lastInsertRowid);
+    db.prepare("DELETE FROM timers WHERE key = 'gone'").run();
+  } finally {
+    db.close();
+  }
+
+  const store = openSqliteStore({ path });
+  try {
+    await store.migrate();
+    const key = { orgId: "org_a", machineName: "m", instanceName: "i" };
+    const id = (await store.loadInstance(key))!.id;
+    await store.commitTransition({
+      kind: "event",
+      instance: key,
+      instanceId: id,
+      machineVersionId: "v",
+      expectedSequence: 1,
+      expectedPendingServices: [],
+      snapshot: "{}",
+      pendingServices: [],
+      transition: { event: "{}", state: '"s"' },
+      timersToArm: [{ key: "new", dueAt: 300, event: "{}" }],
+      // The timer from before the migration is the one a cancel of its key reaches.
+      timersToCancel: ["kept"],
+      timersToDetach: [],
+      at: 1,
+    });
+    const claimed = await store.claimDueTimers(1000, 10, 30_000);
+    assert.deepEqual(
+      claimed.map((t) => t.key),
+      ["new"],
+    );
+    assert.ok(claimed[0]!.id > lastId, "a timer id is never used again");
+  } finally {
+    await store.close();
+  }
+});
+
 test("migration files must be numbered without gaps", async () => {
   const dir = join(root, `migrations-${++n}`);
   mkdirSync(dir);

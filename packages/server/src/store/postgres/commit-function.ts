@@ -12,7 +12,8 @@
 // and the key it names, if any, still there; v4: plain event commits are written together; v5, the
 // batch only: its answer is kept under a token, see batch_outcomes; v5 of the commit and v6 of the
 // batch: a row another transaction holds is answered "locked", not "conflict", and a batch may
-// wait for one instance's row first), so a definition never stands in for another's.
+// wait for one instance's row first; v6 and v7: timers sharing a key, detached from it (uk, and
+// x in t) rather than replaced), so a definition never stands in for another's.
 //
 // Plain event commits (marked "f" by commit.ts: an event with no timer to deliver, cancel or arm,
 // of an instance no other commit of the batch touches) are written by one set-based statement in
@@ -38,7 +39,9 @@
 //   at     the commit's time;  dt  the timer this commit delivers (deleted, or the commit fails)
 //   dk     the same, by key (the backstop of a self-sent event)
 //   kid    the API key that must still exist in the org (refused with "key" otherwise)
-//   rk     timer keys to delete (cancelled, or armed again);  t  timers to arm: [{k, d, e}]
+//   rk     timer keys cancelled: each deletes the key's timer a cancel reaches
+//   uk     timer keys whose timer a cancel reaches is detached (stays armed, out of its reach)
+//   t      timers to arm, in order: [{k, d, e, x?}]; x: armed detached (see TimerToArm)
 //   a      the position of the commit this one was built on, if in this batch: refused if it failed
 //   f      1 on a plain event commit, written with the others in one statement
 //   np     the change to announce if the commit is written (notices.ts): the written ones go out
@@ -79,7 +82,7 @@ export type CommitFailure = {
 };
 
 export const DEFINE_COMMIT_BATCH = `
-CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v5(c jsonb)
+CREATE OR REPLACE FUNCTION pg_temp.backstate_apply_commit_v6(c jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
   iid bigint;
@@ -137,18 +140,28 @@ BEGIN
     END IF;
   END IF;
   IF c ? 'dk' THEN
-    DELETE FROM timers WHERE instance_id = iid AND key = c ->> 'dk';
+    DELETE FROM timers WHERE instance_id = iid AND key = c ->> 'dk' AND NOT detached;
     IF NOT FOUND THEN
       RAISE EXCEPTION 'the delivered timer is gone' USING ERRCODE = 'BSTMR';
     END IF;
   END IF;
   IF c ? 'rk' THEN
-    DELETE FROM timers WHERE instance_id = iid
+    DELETE FROM timers WHERE instance_id = iid AND NOT detached
       AND key = ANY (ARRAY(SELECT jsonb_array_elements_text(c -> 'rk')));
   END IF;
+  IF c ? 'uk' THEN
+    UPDATE timers SET detached = true WHERE instance_id = iid AND NOT detached
+      AND key = ANY (ARRAY(SELECT jsonb_array_elements_text(c -> 'uk')));
+  END IF;
   IF c ? 't' THEN
-    INSERT INTO timers (instance_id, key, due_at, event)
-    SELECT iid, armed.value ->> 'k', (armed.value ->> 'd')::bigint, armed.value ->> 'e'
+    -- A key armed again keeps its earlier timer armed, out of a cancel's reach. Of this commit's
+    -- timers, at most one per key comes attached (commit.ts detached the others).
+    UPDATE timers SET detached = true WHERE instance_id = iid AND NOT detached
+      AND key = ANY (ARRAY(
+        SELECT armed ->> 'k' FROM jsonb_array_elements(c -> 't') AS armed WHERE NOT armed ? 'x'));
+    INSERT INTO timers (instance_id, key, due_at, event, detached)
+    SELECT iid, armed.value ->> 'k', (armed.value ->> 'd')::bigint, armed.value ->> 'e',
+      armed.value ? 'x'
     FROM jsonb_array_elements(c -> 't') WITH ORDINALITY AS armed (value, position)
     ORDER BY armed.position;
   END IF;
@@ -156,7 +169,7 @@ BEGIN
 END
 $body$;
 
-CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v6(
+CREATE OR REPLACE FUNCTION pg_temp.backstate_commit_batch_v7(
   batch jsonb, plain_count int, channel text, origin text, token text, wait_for bigint)
 RETURNS jsonb LANGUAGE plpgsql AS $body$
 DECLARE
@@ -187,7 +200,7 @@ BEGIN
   -- error), that costs one subtransaction for the batch.
   BEGIN
     IF plain_count > 0 THEN
-      -- The plain event commits, each checked as backstate_apply_commit_v5 checks one: its key
+      -- The plain event commits, each checked as backstate_apply_commit_v6 checks one: its key
       -- first, then the row exactly as the step was computed on, skipped (and answered "locked")
       -- if another transaction holds it. A row is written at most once: no two plain commits
       -- share an instance.
@@ -250,7 +263,7 @@ BEGIN
         THEN
           result := jsonb_build_object('ok', false, 'err', 'chain');
         ELSE
-          result := pg_temp.backstate_apply_commit_v5(c);
+          result := pg_temp.backstate_apply_commit_v6(c);
         END IF;
         results := results || result;
         IF (result ->> 'ok')::boolean THEN changes := changes || (c ->> 'np'); END IF;
@@ -268,7 +281,7 @@ BEGIN
         CONTINUE;
       END IF;
       BEGIN
-        result := pg_temp.backstate_apply_commit_v5(c);
+        result := pg_temp.backstate_apply_commit_v6(c);
       EXCEPTION
         WHEN unique_violation THEN
           result := jsonb_build_object('ok', false,
@@ -337,4 +350,4 @@ $body$`;
 
 /** One batch, in its own transaction: a single statement, so a single round trip. */
 export const COMMIT_BATCH =
-  "SELECT pg_temp.backstate_commit_batch_v6($1::jsonb, $2::int, $3::text, $4::text, $5::text, $6::bigint) AS results";
+  "SELECT pg_temp.backstate_commit_batch_v7($1::jsonb, $2::int, $3::text, $4::text, $5::text, $6::bigint) AS results";

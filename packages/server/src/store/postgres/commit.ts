@@ -46,7 +46,8 @@ type Element = {
   dk?: string;
   kid?: string;
   rk?: string[];
-  t?: Array<{ k: string; d: number; e: string }>;
+  uk?: string[];
+  t?: Array<{ k: string; d: number; e: string; x?: 1 }>;
   a?: number;
   f?: 1;
   np: string;
@@ -359,7 +360,7 @@ async function writeBatch(
     }
     sent = true;
     const statement = {
-      name: "bs_commit_batch_v6",
+      name: "bs_commit_batch_v7",
       text: COMMIT_BATCH,
       values: [
         JSON.stringify(elements),
@@ -428,6 +429,7 @@ function markPlainCommits(elements: Element[]): number {
       element.dt === undefined &&
       element.dk === undefined &&
       element.rk === undefined &&
+      element.uk === undefined &&
       element.t === undefined &&
       count.get(instanceOf(element)) === 1;
     if (plain) {
@@ -471,14 +473,14 @@ function toElement(commit: TransitionCommit): Element {
   if (commit.deliveredTimerId !== undefined) element.dt = commit.deliveredTimerId;
   if (commit.deliveredTimerKey !== undefined) element.dk = commit.deliveredTimerKey;
   if (commit.requiresKeyId !== undefined) element.kid = commit.requiresKeyId;
-  // Cancelled keys go, and so does the old timer of every key armed again: re-arming replaces the
-  // timer with a new id, so a late delivery of the old one (which names the old id) cannot delete
-  // its replacement.
-  const armed = lastPerKey(commit.timersToArm);
-  const replaced = [...new Set([...commit.timersToCancel, ...armed.map((timer) => timer.key)])];
-  if (replaced.length > 0) element.rk = replaced;
-  if (armed.length > 0) {
-    element.t = armed.map((timer) => ({ k: timer.key, d: timer.dueAt, e: timer.event }));
+  if (commit.timersToCancel.length > 0) element.rk = [...new Set(commit.timersToCancel)];
+  if (commit.timersToDetach.length > 0) element.uk = [...new Set(commit.timersToDetach)];
+  if (commit.timersToArm.length > 0) {
+    element.t = attachedLastPerKey(commit.timersToArm).map((timer) =>
+      timer.detached === true
+        ? { k: timer.key, d: timer.dueAt, e: timer.event, x: 1 }
+        : { k: timer.key, d: timer.dueAt, e: timer.event },
+    );
   }
   return element;
 }
@@ -499,7 +501,7 @@ function failureError(commit: TransitionCommit, failure: CommitFailure): Error {
         `machine ${key.machineName} has no version ${commit.machineVersionId}`,
       );
     case "timer":
-      // The timer this commit delivers was cancelled (or re-armed) after it was claimed:
+      // The timer this commit delivers was cancelled after it was claimed:
       // delivering it now would be wrong, so the commit fails and a timer fires at most once.
       return new ConflictError(
         `timer ${commit.deliveredTimerId ?? commit.deliveredTimerKey} was cancelled or already delivered`,
@@ -526,14 +528,16 @@ function chainBroken(commit: TransitionCommit): ConflictError {
   );
 }
 
-/** A key armed twice by one commit ends up with its last timer, as arming them in turn would. */
-function lastPerKey(timers: readonly TimerToArm[]): TimerToArm[] {
-  const byKey = new Map<string, TimerToArm>();
-  for (const timer of timers) {
-    byKey.delete(timer.key);
-    byKey.set(timer.key, timer);
-  }
-  return [...byKey.values()];
+/**
+ * The timers to arm, each detached but the last of its key that is not: arming them in turn
+ * would leave them so (see TimerToArm), and the function arms a commit's timers in one statement.
+ */
+function attachedLastPerKey(timers: readonly TimerToArm[]): TimerToArm[] {
+  const last = new Map<string, TimerToArm>();
+  for (const timer of timers) if (timer.detached !== true) last.set(timer.key, timer);
+  return timers.map((timer) =>
+    timer.detached === true || last.get(timer.key) === timer ? timer : { ...timer, detached: true },
+  );
 }
 
 /** An instance key as one map key (NUL cannot occur in a name). */

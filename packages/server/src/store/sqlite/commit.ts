@@ -96,8 +96,8 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
     commit.at,
   );
   // Scoped to this instance: a timer id from anywhere else deletes nothing. A timer that is gone
-  // was cancelled (or re-armed) after it was claimed: delivering it now would be wrong, so the
-  // whole commit fails and a timer fires at most once.
+  // was cancelled after it was claimed: delivering it now would be wrong, so the whole commit
+  // fails and a timer fires at most once.
   if (commit.deliveredTimerId !== undefined) {
     if (s.deleteTimerOfInstance.run(commit.deliveredTimerId, instanceId).changes === 0) {
       throw new ConflictError(
@@ -106,18 +106,25 @@ export function applyCommit(s: Statements, commit: TransitionCommit): CommitResu
     }
   }
   if (commit.deliveredTimerKey !== undefined) {
-    if (s.deleteTimerByKey.run(instanceId, commit.deliveredTimerKey).changes === 0) {
+    if (s.deleteAttachedTimer.run(instanceId, commit.deliveredTimerKey).changes === 0) {
       throw new ConflictError(
         `timer ${commit.deliveredTimerKey} was cancelled or already delivered`,
       );
     }
   }
-  for (const timerKey of commit.timersToCancel) s.deleteTimerByKey.run(instanceId, timerKey);
+  for (const timerKey of commit.timersToCancel) s.deleteAttachedTimer.run(instanceId, timerKey);
+  for (const timerKey of commit.timersToDetach) s.detachTimer.run(instanceId, timerKey);
   for (const timer of commit.timersToArm) {
-    // Re-arming replaces the timer with a new id, so a late delivery of the old one (which names
-    // the old id) cannot delete its replacement.
-    s.deleteTimerByKey.run(instanceId, timer.key);
-    s.insertTimer.run(instanceId, commit.instance.orgId, timer.key, timer.dueAt, timer.event);
+    // The key's timer armed before stays armed, out of a cancel's reach (see TimerToArm).
+    if (timer.detached !== true) s.detachTimer.run(instanceId, timer.key);
+    s.insertTimer.run(
+      instanceId,
+      commit.instance.orgId,
+      timer.key,
+      timer.dueAt,
+      timer.event,
+      timer.detached === true ? 1 : 0,
+    );
   }
   return { instanceId, sequence };
 }

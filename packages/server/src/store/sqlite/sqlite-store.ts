@@ -518,7 +518,7 @@ class SqliteStoreImpl implements OwnedSqliteStore {
   cancelTimers(instanceId: number, timerKeys: readonly string[]): Promise<void> {
     return this.#run(({ s }) =>
       this.#db.transaction(() => {
-        for (const key of timerKeys) s.deleteTimerByKey.run(instanceId, key);
+        for (const key of timerKeys) s.deleteTimersByKey.run(instanceId, key);
       })(),
     );
   }

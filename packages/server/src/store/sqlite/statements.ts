@@ -375,8 +375,17 @@ export function prepareStatements(db: Database.Database) {
     ),
 
     insertTimer: prepare<
-      [instanceId: number, orgId: string, key: string, dueAt: number, event: string]
-    >("INSERT INTO timers (instance_id, org_id, key, due_at, event) VALUES (?, ?, ?, ?, ?)"),
+      [
+        instanceId: number,
+        orgId: string,
+        key: string,
+        dueAt: number,
+        event: string,
+        detached: number,
+      ]
+    >(
+      "INSERT INTO timers (instance_id, org_id, key, due_at, event, detached) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
     instancesWithPendingServices: prepare<
       [afterId: number, limit: number],
       { id: number; orgId: string; machineName: string; instanceName: string }
@@ -385,8 +394,15 @@ export function prepareStatements(db: Database.Database) {
        FROM instances WHERE id > ? AND status = 'running' AND pending_services <> '[]'
        ORDER BY id LIMIT ?`,
     ),
-    deleteTimerByKey: prepare<[instanceId: number, key: string]>(
+    deleteTimersByKey: prepare<[instanceId: number, key: string]>(
       "DELETE FROM timers WHERE instance_id = ? AND key = ?",
+    ),
+    // The key's one timer a cancel reaches (see TimerToArm).
+    deleteAttachedTimer: prepare<[instanceId: number, key: string]>(
+      "DELETE FROM timers WHERE instance_id = ? AND key = ? AND detached = 0",
+    ),
+    detachTimer: prepare<[instanceId: number, key: string]>(
+      "UPDATE timers SET detached = 1 WHERE instance_id = ? AND key = ? AND detached = 0",
     ),
     deleteTimerOfInstance: prepare<[id: number, instanceId: number]>(
       "DELETE FROM timers WHERE id = ? AND instance_id = ?",
