@@ -915,7 +915,7 @@ export class Engine {
           });
           return undefined;
         }
-        const origin = { kind: "timer", timerId: timer.id } as const;
+        const origin = { kind: "timer", timerId: timer.id, timerKey: timer.key } as const;
         // Counted before the step, so the timers it arms are paced once the budget is spent.
         this.timerPacing.charge(ref, 1, this.clock.now());
         const committed = await this.committer.transition(instance, event, origin);

@@ -38,6 +38,7 @@ import {
   acceptStep,
   buildCommit,
   eventCommitFields,
+  isSelfEventBackstopKey,
   projected,
   type CommitFields,
   type CommitLimits,
@@ -232,6 +233,10 @@ export class StepCommitter {
         event,
         maxContextBytes: this.deps.maxContextBytes,
         ...(origin.kind === "external" ? { authContext: origin.authContext } : {}),
+        // A backstop stands in for an event sent at once, not for one the machine scheduled.
+        ...(origin.kind === "timer" && !isSelfEventBackstopKey(origin.timerKey)
+          ? { timerKey: origin.timerKey }
+          : {}),
         ...readersField(readers),
       },
       ref,

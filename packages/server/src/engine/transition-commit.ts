@@ -17,7 +17,7 @@ import { envelopeOf, serviceRunsAfter } from "./instance-state.js";
 /** Where an event comes from decides what is checked and what the commit also does. */
 export type EventOrigin =
   | { kind: "external"; authContext: JsonObject }
-  | { kind: "timer"; timerId: number }
+  | { kind: "timer"; timerId: number; timerKey: string }
   /** final: false for an event a running service sent, which leaves it running and pending. */
   | { kind: "service"; serviceId: string; final?: boolean }
   /** backstopKey: the timer that stands in for this event until it is committed (see below). */
@@ -76,9 +76,10 @@ export const STEP_LIMITS = {
   maxEventBytes: 4 * 1024 * 1024,
   /** Bytes of all the events of the timers one step arms, as UTF-8 JSON. */
   maxTimerEventBytes: 4 * 1024 * 1024,
-  /** Delayed events one step arms, and those it cancels. */
+  /** Delayed events one step arms, and those it cancels or detaches from their send id. */
   maxTimersArmed: 1_000,
   maxTimersCancelled: 1_000,
+  maxTimersDetached: 1_000,
   /**
    * Events one step sends itself (each is stored with its commit, as a backstop timer), and their
    * bytes as UTF-8 JSON in all.
@@ -191,6 +192,7 @@ export function buildCommit(
     key: t.key,
     dueAt: dueAtOf(t.delayMs, limits.now, earliest),
     event: JSON.stringify(t.event),
+    ...(t.detached === true ? { detached: true as const } : {}),
   }));
   checkEventBytes(timersToArm, STEP_LIMITS.maxTimerEventBytes, "the delayed events this step arms");
   // Not counted against the machine's delayed events: they are the engine's, bounded on their own
@@ -207,7 +209,7 @@ export function buildCommit(
     transition: { event: eventJson, state: JSON.stringify(step.value) },
     timersToArm: [...timersToArm, ...backstops],
     timersToCancel: step.cancels,
-    timersToDetach: [],
+    timersToDetach: step.detaches,
   };
 }
 
@@ -276,6 +278,7 @@ function checkStepCounts(step: Step): void {
   const counts = [
     [step.timers.length, STEP_LIMITS.maxTimersArmed, "delayed events armed"],
     [step.cancels.length, STEP_LIMITS.maxTimersCancelled, "delayed events cancelled"],
+    [step.detaches.length, STEP_LIMITS.maxTimersDetached, "delayed events detached"],
     [step.servicesStarted.length, STEP_LIMITS.maxServicesStarted, "services started"],
     [step.selfEvents.length, STEP_LIMITS.maxSelfEventsSent, "events sent to itself"],
   ] as const;
@@ -295,7 +298,8 @@ function checkStepCounts(step: Step): void {
  * (PostgreSQL would fail the commit as a storage error, SQLite would keep a NUL).
  */
 function checkTimerKeys(step: Step): void {
-  for (const key of [...step.timers.map((timer) => timer.key), ...step.cancels]) {
+  const keys = [...step.timers.map((timer) => timer.key), ...step.cancels, ...step.detaches];
+  for (const key of keys) {
     const problem = unstorableTextProblem(key, MAX_KEY_TEXT_BYTES);
     if (problem !== undefined) {
       throw new MachineCodeError("machine-error", `a delayed event's id ${problem}`);

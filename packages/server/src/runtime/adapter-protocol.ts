@@ -36,6 +36,8 @@ export type SendRequest = {
   maxContextBytes?: number;
   /** Readers to ask `allowRead` about the step's state (Step.readable): engine/read-audience.ts. */
   readers?: JsonObject[];
+  /** The send id of the delayed event this is the delivery of (XState 5 then forgets the id). */
+  timerKey?: string;
 };
 
 /**
@@ -57,8 +59,11 @@ export type SendBatchResponse = { results: StepResponse[] };
 
 export type ReadRequest = { instanceName: string; snapshot: JsonValue; authContext: JsonObject };
 
-/** A delayed event to arm as a durable timer. */
-export type TimerEffect = { key: string; delayMs: number; event: MachineEvent };
+/**
+ * A delayed event to arm as a durable timer. `detached`: no cancel of its key reaches it (another
+ * was armed under the key after it in the same step), yet it fires (see store.ts, TimerToArm).
+ */
+export type TimerEffect = { key: string; delayMs: number; event: MachineEvent; detached?: true };
 
 /** The outcome of one macrostep, before it is committed. */
 export type Step = {
@@ -75,8 +80,10 @@ export type Step = {
   /** Size of the context as UTF-8 JSON, for the 400 KB limit. */
   contextBytes: number;
   timers: TimerEffect[];
-  /** Send ids of timers to cancel. */
+  /** Send ids of timers to cancel: each reaches its key's timer armed last, unless detached. */
   cancels: string[];
+  /** Send ids whose timer armed last stays armed, out of a cancel's reach (store.ts). */
+  detaches: string[];
   /** Ids of services this step starts (once executed). */
   servicesStarted: string[];
   /** Ids of services this step stops. */

@@ -59,35 +59,14 @@ function random(seed: number): () => number {
   };
 }
 
-/**
- * Events that arm a delayed event under a fixed id (XState 4's default id is the event type), and
- * its delay. Two pending under one id is a gap the README owns (the engine keeps the later one,
- * XState fires both), so a sequence sends one again only once the first is due.
- */
-const DELAYED: Record<string, number> = { schedule: 250, delayedSelf: 150 };
-
 function sequence(seed: number, generation: 4 | 5, length: number): Op[] {
   const next = random(seed);
   const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)]!;
   const ops: Op[] = [];
-  let now = 0;
-  const dueAt = new Map<string, number>();
   for (let i = 0; i < length; i++) {
     const roll = next();
-    if (roll < 0.2) {
-      const ms = pick([50, 100, 150, 300]);
-      now += ms;
-      ops.push({ advanceMs: ms });
-    } else {
-      const event = roll < 0.23 ? pick(RARE) : pick(EVENTS[generation]);
-      const delay = DELAYED[event];
-      if (delay === undefined) ops.push({ send: event });
-      else if (now < (dueAt.get(event) ?? 0)) ops.push({ send: "nothing" });
-      else {
-        dueAt.set(event, now + delay);
-        ops.push({ send: event });
-      }
-    }
+    if (roll < 0.2) ops.push({ advanceMs: pick([50, 100, 150, 300]) });
+    else ops.push({ send: roll < 0.23 ? pick(RARE) : pick(EVENTS[generation]) });
   }
   return ops;
 }

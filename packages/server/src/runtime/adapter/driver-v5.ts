@@ -4,6 +4,7 @@ import { createActor, initialTransition, transition, type AnyStateMachine } from
 import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js";
 import {
   cancelDelayed,
+  detachTimer,
   queueServiceMessage,
   sendToSelf,
   serviceMessage,
@@ -63,7 +64,7 @@ export function createV5Driver(machine: AnyStateMachine): MachineDriver {
       const [snapshot, actions] = initialTransition(merging, context);
       return toDriverStep(machine, snapshot, actions as unknown as ExecutableAction[]);
     },
-    transition(persisted: JsonValue, event: MachineEvent): DriverStep {
+    transition(persisted: JsonValue, event: MachineEvent, timerKey?: string): DriverStep {
       const snapshot = restore(machine, persisted);
       // An actor that reached its final state has stopped and ignores events; the pure
       // `transition` would still take a root-level transition out of it.
@@ -72,7 +73,7 @@ export function createV5Driver(machine: AnyStateMachine): MachineDriver {
       const [next, actions]: [unknown, unknown[]] = step
         ? step(snapshot, event)
         : transition(machine, snapshot, event);
-      return toDriverStep(machine, next, actions as ExecutableAction[], snapshot);
+      return toDriverStep(machine, next, actions as ExecutableAction[], snapshot, timerKey);
     },
     view(persisted: JsonValue) {
       const snapshot = persisted as { value: JsonValue; context: unknown };
@@ -189,6 +190,7 @@ function toDriverStep(
   snapshot: unknown,
   actions: ExecutableAction[],
   before?: unknown,
+  timerKey?: string,
 ): DriverStep {
   const s = snapshot as { status: string; error?: unknown; tags: Set<string> };
   if (s.status === "error") throw s.error instanceof Error ? s.error : new Error(String(s.error));
@@ -201,9 +203,14 @@ function toDriverStep(
     done: s.status === "done",
     timers: [],
     cancels: [],
+    detaches: [],
     servicesStopped: [],
     selfEvents: [],
   };
+  // XState 5's scheduler forgets a delayed event's id once it delivers it, before the step the
+  // event takes: an event armed earlier under that id still fires, and a cancel no longer
+  // reaches it. (XState 4's keeps the id on the last one armed.)
+  if (timerKey !== undefined) detachTimer(data, timerKey);
   const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
   for (const action of actions) collect(action, data, effects);
   for (const [id, ref] of spawnedInAssign(before, snapshot, actions)) {

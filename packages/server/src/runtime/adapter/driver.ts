@@ -65,14 +65,12 @@ export function serviceMessage(
 
 /**
  * A cancel of the delayed event `sendId`: a durable timer (the store's), or a send to a child kept
- * in the sandbox. The store applies a step's cancels before its timers, and the sandbox its
- * cancels before its delayed sends, so one armed earlier in this same macrostep (entry arms it,
- * an eventless transition leaves the state and its exit cancels it) is taken out here: it would
- * otherwise be kept, and delivered.
+ * in the sandbox. The sandbox applies its cancels before its delayed sends, so one armed earlier
+ * in this same macrostep (entry arms it, an eventless transition leaves the state and its exit
+ * cancels it) is taken out here: it would otherwise be kept, and delivered.
  */
 export function cancelDelayed(data: StepData, effects: StepEffects, sendId: string): void {
-  data.timers = data.timers.filter((timer) => timer.key !== sendId);
-  data.cancels.push(sendId);
+  cancelTimer(data, sendId);
   effects.serviceMessages = effects.serviceMessages.filter(
     (message) => message.delayMs === undefined || message.sendId !== sendId,
   );
@@ -86,9 +84,42 @@ export function cancelDelayed(data: StepData, effects: StepEffects, sendId: stri
  */
 export function sendToSelf(data: StepData, event: MachineEvent, delay: unknown, id: unknown): void {
   if (typeof delay === "number") {
-    const key = typeof id === "string" ? id : generatedId(event.type);
-    data.timers.push({ key, delayMs: delay, event });
+    armTimer(data, typeof id === "string" ? id : generatedId(event.type), delay, event);
   } else data.selfEvents.push(event);
+}
+
+// XState's scheduler keeps every delayed event it is given, and under each id the last one
+// scheduled: a cancel reaches that one only, and one scheduled before under the id still fires.
+// A step's arms and cancels are folded here into what the store applies (cancels, then detaches,
+// then timers in order: see store.ts, TimerToArm), which leaves the timers as applying the
+// machine's own arms and cancels in turn would.
+
+/** Arms a timer under `key`: the one a cancel of the key now reaches. */
+function armTimer(data: StepData, key: string, delayMs: number, event: MachineEvent): void {
+  for (const timer of data.timers) if (timer.key === key) timer.detached = true;
+  data.timers.push({ key, delayMs, event });
+}
+
+/** Cancels the timer under `key` armed last, if no cancel or detach since has taken it. */
+function cancelTimer(data: StepData, key: string): void {
+  const index = data.timers.findLastIndex((timer) => timer.key === key && !timer.detached);
+  // Not armed in this step: the stored timer the key reaches, unless this step let go of it.
+  if (index < 0) {
+    if (!data.cancels.includes(key) && !data.detaches.includes(key)) data.cancels.push(key);
+    return;
+  }
+  data.timers.splice(index, 1);
+  // That arm had let go of the stored timer under the key, if any: it stays armed, and now no
+  // cancel reaches it (the store would take the next cancel of the key for it).
+  detachTimer(data, key);
+}
+
+/**
+ * The stored timer under `key` stays armed but no cancel reaches it any more: what XState 5's
+ * scheduler does when a delayed event under the key is delivered (it forgets the id).
+ */
+export function detachTimer(data: StepData, key: string): void {
+  if (!data.cancels.includes(key) && !data.detaches.includes(key)) data.detaches.push(key);
 }
 
 /** The data half of a step, before the adapter adds its id and the JSON checks. */
@@ -98,6 +129,7 @@ export type StepData = {
   done: boolean;
   timers: TimerEffect[];
   cancels: string[];
+  detaches: string[];
   servicesStopped: string[];
   selfEvents: MachineEvent[];
 };
@@ -109,8 +141,11 @@ export interface MachineDriver {
   readonly machineId: string;
   /** The first macrostep, with `context` shallow-merged over the machine's own initial context. */
   initial(context: JsonObject): DriverStep;
-  /** One macrostep from a persisted snapshot. */
-  transition(persisted: JsonValue, event: MachineEvent): DriverStep;
+  /**
+   * One macrostep from a persisted snapshot. `timerKey`: the send id of the delayed event this
+   * event is the delivery of, if it is one.
+   */
+  transition(persisted: JsonValue, event: MachineEvent, timerKey?: string): DriverStep;
   /** State value and full context of a persisted snapshot, for the authorizers. */
   view(persisted: JsonValue): { value: JsonValue; context: unknown };
 }

@@ -77,7 +77,8 @@ export function createHandler(
         at: Date.now(),
       });
     }
-    const { persisted, tags, done, timers, cancels, servicesStopped, selfEvents } = step.data;
+    const { persisted, tags, done, timers, cancels, detaches, servicesStopped, selfEvents } =
+      step.data;
     return {
       outcome: "step",
       step: {
@@ -91,6 +92,7 @@ export function createHandler(
         contextBytes,
         timers,
         cancels,
+        detaches,
         servicesStarted: step.effects.services.map((s) => s.id),
         servicesStopped,
         selfEvents,
@@ -112,7 +114,7 @@ export function createHandler(
       if (!decision.allowed) return { outcome: "denied", reason: decision.reason };
     }
     return toResponse(
-      () => driver.transition(request.snapshot, request.event),
+      () => driver.transition(request.snapshot, request.event, request.timerKey),
       request.maxContextBytes,
     );
   };

@@ -123,6 +123,7 @@ export function runV4ChildMachine(
     // Cancels before the step's own delayed sends (as for an instance: a send after a cancel of
     // its id re-arms it), and so before the actions, which arm its delayed sends to the parent.
     for (const key of data.cancels) cancel(key);
+    for (const key of data.detaches) byKey.delete(key);
     let threw = false;
     runEffects(effects, data.servicesStopped, OWN, id, services, (error) => {
       threw = true;
@@ -130,7 +131,8 @@ export function runV4ChildMachine(
       return false;
     });
     if (threw || over) return;
-    for (const { key, delayMs, event } of data.timers) arm(key, delayMs, () => deliver(event));
+    for (const { key, delayMs, event, detached } of data.timers)
+      arm(detached ? undefined : key, delayMs, () => deliver(event));
     if (queue.length + data.selfEvents.length > MAX_QUEUED_EVENTS)
       throw new RangeError(`the child machine queued more than ${MAX_QUEUED_EVENTS} events`);
     queue.push(...data.selfEvents);

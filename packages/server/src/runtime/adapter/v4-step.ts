@@ -135,6 +135,7 @@ export function toDriverStep(
     done: state.done,
     timers: [],
     cancels: [],
+    detaches: [],
     servicesStopped: [],
     selfEvents: [],
   };
