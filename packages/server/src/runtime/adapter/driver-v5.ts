@@ -5,6 +5,7 @@ import type { JsonObject, JsonValue, MachineEvent } from "../adapter-protocol.js
 import {
   cancelDelayed,
   detachTimer,
+  markSentBeforeStop,
   queueServiceMessage,
   sendToSelf,
   serviceMessage,
@@ -298,6 +299,7 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
       effects.services = effects.services.filter((service) => service.id !== id);
       for (const message of effects.serviceMessages)
         if (message.serviceId === id) toEarlierRun.add(message);
+      markSentBeforeStop(effects, id);
       data.servicesStopped.push(id);
       return;
     }

@@ -29,6 +29,7 @@ export type StepEffects = {
 /**
  * `sendId`: the id a delayed send may be cancelled by. `toNewRun`: sent after a start of the
  * service in the same step, so it goes to the run that step starts (see queueServiceMessage).
+ * `beforeStop`: sent before the step stops the service (see markSentBeforeStop).
  */
 export type ServiceMessage = {
   serviceId: string;
@@ -36,6 +37,7 @@ export type ServiceMessage = {
   delayMs?: number;
   sendId?: string;
   toNewRun?: true;
+  beforeStop?: true;
 };
 
 /**
@@ -47,6 +49,19 @@ export type ServiceMessage = {
 export function queueServiceMessage(effects: StepEffects, message: ServiceMessage): void {
   if (effects.services.some((service) => service.id === message.serviceId)) message.toNewRun = true;
   effects.serviceMessages.push(message);
+}
+
+/**
+ * The step stops service `serviceId`: the events sent to its running run so far in the step reach
+ * it before it stops. An exit action's send to a child its state invokes is one: XState runs the
+ * state's exit actions, then stops its children (in XState 4 the send is resolved to the child
+ * before the stop, and reaches it too). A delayed one is left to its delay, which outlasts the run.
+ */
+export function markSentBeforeStop(effects: StepEffects, serviceId: string): void {
+  for (const message of effects.serviceMessages) {
+    if (message.serviceId === serviceId && !message.toNewRun && message.delayMs === undefined)
+      message.beforeStop = true;
+  }
 }
 
 /** A send to a child: after `delay` milliseconds if it is a number other than 0 (or NaN), else at once. */

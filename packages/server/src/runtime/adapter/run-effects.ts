@@ -5,10 +5,11 @@ import type { StepEffects } from "./driver.js";
 import type { ServiceRegistry } from "./services.js";
 
 /**
- * Actions in order, then stops, then messages to running services, then new services, then the
- * messages sent after their service's start in the step (they reach the run it starts), then the
- * delayed messages (so one for a service this step starts reaches that run). `actionFailed` says
- * whether the rest goes on after an action threw.
+ * Actions in order, then the messages to services the step stops that were sent before the stop
+ * (they reach the run being stopped), then stops, then messages to running services, then new
+ * services, then the messages sent after their service's start in the step (they reach the run it
+ * starts), then the delayed messages (so one for a service this step starts reaches that run).
+ * `actionFailed` says whether the rest goes on after an action threw.
  */
 export function runEffects(
   effects: StepEffects,
@@ -25,10 +26,14 @@ export function runEffects(
       if (!actionFailed(err)) return;
     }
   }
-  for (const id of servicesStopped) services.stop(instanceRef, id);
   const { serviceMessages } = effects;
-  for (const { serviceId, event, delayMs, toNewRun } of serviceMessages) {
-    if (delayMs === undefined && !toNewRun) services.send(instanceRef, serviceId, event);
+  for (const { serviceId, event, beforeStop } of serviceMessages) {
+    if (beforeStop) services.send(instanceRef, serviceId, event);
+  }
+  for (const id of servicesStopped) services.stop(instanceRef, id);
+  for (const { serviceId, event, delayMs, toNewRun, beforeStop } of serviceMessages) {
+    if (delayMs === undefined && !toNewRun && !beforeStop)
+      services.send(instanceRef, serviceId, event);
   }
   for (const service of effects.services) {
     services.start(instanceRef, service.id, runId, service.starter, service.failure);

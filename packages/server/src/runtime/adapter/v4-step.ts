@@ -5,6 +5,7 @@ import type { JsonValue, MachineEvent } from "../adapter-protocol.js";
 import type { Running } from "./services.js";
 import {
   cancelDelayed,
+  markSentBeforeStop,
   queueServiceMessage,
   sendToSelf,
   serviceMessage,
@@ -197,6 +198,7 @@ function collect(
         effects.services = effects.services.filter((service) => service !== started);
         effects.actions.push(() => started.starter(() => {}).stop());
       }
+      markSentBeforeStop(effects, id);
       data.servicesStopped.push(id);
       return;
     }
