@@ -16,6 +16,7 @@ import {
   type StepEffects,
 } from "./driver.js";
 import { toJsonSafe } from "../json-check.js";
+import { revivingInlineChildren, withInlineChildrenNamed } from "./v5-inline-children.js";
 
 type ExecutableAction = {
   type: string;
@@ -55,7 +56,8 @@ export function isV5Machine(value: unknown): value is AnyStateMachine {
   );
 }
 
-export function createV5Driver(machine: AnyStateMachine): MachineDriver {
+export function createV5Driver(bundled: AnyStateMachine): MachineDriver {
+  const machine = revivingInlineChildren(bundled);
   const merging = withCallerContext(machine);
   const step = reusableScope(machine);
   return {
@@ -195,9 +197,9 @@ function toDriverStep(
 ): DriverStep {
   const s = snapshot as { status: string; error?: unknown; tags: Set<string> };
   if (s.status === "error") throw s.error instanceof Error ? s.error : new Error(String(s.error));
-  const persisted = machine.getPersistedSnapshot(
-    snapshot as never,
-  ) as unknown as StepData["persisted"];
+  const persisted = withInlineChildrenNamed(
+    machine.getPersistedSnapshot(snapshot as never) as unknown as StepData["persisted"],
+  );
   const data: StepData = {
     persisted,
     tags: [...s.tags],
