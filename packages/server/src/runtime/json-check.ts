@@ -119,13 +119,17 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
-/** A JSON-safe copy of a value produced by machine code (service output, errors), or null. */
+/**
+ * A JSON-safe copy of a value produced by machine code (service output, errors), or null when it
+ * cannot be made. A value JSON has no form for (undefined, a function) is undefined, so the field
+ * that holds it is left out, as XState leaves a promise's `output` undefined when it returns none.
+ */
 export function toJsonSafe(value: unknown): unknown {
   try {
     // Read inside the try: machine code can make either a getter that throws, or a non-string.
     if (value instanceof Error) return { name: String(value.name), message: String(value.message) };
     const text = JSON.stringify(value);
-    return text === undefined ? null : (JSON.parse(text) as unknown);
+    return text === undefined ? undefined : (JSON.parse(text) as unknown);
   } catch {
     return null;
   }
