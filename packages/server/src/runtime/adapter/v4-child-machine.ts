@@ -98,7 +98,10 @@ export function runV4ChildMachine(
     const safe = toJsonSafe(event) as { type?: unknown } | null;
     if (!over && typeof safe?.type === "string") report(safe as MachineEvent, false);
   };
-  const toParent = (event: MachineEvent, delay: unknown, sendId: unknown) => {
+  const toParent = (sent: MachineEvent, delay: unknown, sendId: unknown) => {
+    // `escalate` sends its parent an `xstate.error`, which XState 4's interpreter delivers as
+    // this child's `error.platform.<id>` (its data kept), so the invoke's onError takes it.
+    const event = sent.type === "xstate.error" ? { ...sent, type: `error.platform.${id}` } : sent;
     // Kept under its id, as a delayed send to itself is: a cancel of that id reaches it.
     const key = typeof sendId === "string" ? sendId : undefined;
     if (typeof delay === "number") arm(key, delay, () => toInstance(event));
