@@ -403,12 +403,19 @@ export class SandboxProcess {
    * order they were assigned (whatever order it names them in): an affinity's calls keep theirs.
    */
   #recalled(ids: number[]): void {
-    let unasked = 0;
-    for (const id of [...ids].sort((a, b) => a - b)) {
-      const call = this.#calls.get(id);
-      if (call?.recallAsked === true) this.#handBack(call);
-      else unasked++;
+    // Its length is checked before anything else is done with it: a hostile child may name
+    // millions of ids in one line, and the host would spend seconds on them, every org waiting.
+    if (ids.length > this.#calls.size) {
+      this.#protocolError(`${ids.length} calls handed back, more than it was given`);
+      return;
     }
+    const named = new Set(ids);
+    // #calls is in assignment order.
+    const handedBack = [...this.#calls.values()].filter(
+      (call) => call.recallAsked === true && named.has(call.id),
+    );
+    for (const call of handedBack) this.#handBack(call);
+    const unasked = named.size - handedBack.length;
     if (unasked > 0) this.#protocolError(`${unasked} calls handed back that it was not asked to`);
   }
 

@@ -94,6 +94,10 @@ test("a sandbox sending garbage around its replies cannot disturb the host", asy
       assert.equal(await pool.call(at, "echo", `"${i}"`), JSON.stringify({ echo: `"${i}"` }));
     }
     assert.ok(pool.stats.protocolErrors >= 10, String(pool.stats.protocolErrors));
+    assert.ok(
+      logger.entries.some((entry) => /more than it was given/.test(String(entry.fields?.detail))),
+      "a recalled list longer than the calls it holds is refused as such",
+    );
     assert.equal(pool.stats.killed + pool.stats.crashed, 0);
 
     // A line past the limit gets the process killed; the call fails, the next one is served.
