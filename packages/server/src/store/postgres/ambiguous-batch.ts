@@ -52,9 +52,17 @@ export async function settleLostBatch<R>(
     try {
       return await fenceOrRead<R>(pool, token);
     } catch (error) {
-      if (performance.now() + wait > deadline) throw error;
+      // An answer the database gave stands: only a database out of reach (or busy) may change.
+      if (error instanceof OutcomeRowGone || performance.now() + wait > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
+  }
+}
+
+/** The fence found the token taken, then no row under it: nothing a later try would change. */
+class OutcomeRowGone extends Error {
+  constructor(token: string) {
+    super(`batch ${token}: its outcome row is gone`);
   }
 }
 
@@ -68,7 +76,7 @@ async function fenceOrRead<R>(pool: Pool, token: string): Promise<R | undefined>
     // A fence with no answer: an earlier try's, which committed though its own answer was lost
     // (a token is one batch's, fenced by nobody else).
     if (results === null) return undefined;
-    if (results === undefined) throw new Error(`batch ${token}: its outcome row is gone`);
+    if (results === undefined) throw new OutcomeRowGone(token);
     return results;
   });
 }
