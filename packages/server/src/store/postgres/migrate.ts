@@ -51,12 +51,13 @@ export async function applyMigrations(
   const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   if (schema !== undefined) checkSchemaName(schema);
   const key = lockKey(schema ?? "");
+  const tries = {
+    lockTimeoutMs,
+    attempts: options.attempts ?? DEFAULT_ATTEMPTS,
+    retryDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
+  };
   const step = <T>(name: string, work: () => Promise<T>) =>
-    retried(name, work, {
-      lockTimeoutMs,
-      attempts: options.attempts ?? DEFAULT_ATTEMPTS,
-      retryDelayMs: options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS,
-    });
+    reportedAs(name, () => retried(name, work, tries));
 
   // Every step holds the lock until its transaction ends, and reads what is applied inside it:
   // a node that waited sees what the node before it did. The lock timeout is set only once it is
@@ -130,7 +131,7 @@ async function retried<T>(
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await step(name, work);
+      return await work();
     } catch (error) {
       if (!isLockTimeout(error)) throw error;
       if (attempt >= tries.attempts) throw blocked(name, tries, error);
@@ -140,8 +141,7 @@ async function retried<T>(
 }
 
 function isLockTimeout(error: unknown): boolean {
-  const cause = error instanceof BackstateError ? error.cause : error;
-  return cause instanceof DatabaseError && cause.code === "55P03";
+  return error instanceof DatabaseError && error.code === "55P03";
 }
 
 function blocked(
@@ -149,23 +149,28 @@ function blocked(
   tries: { lockTimeoutMs: number; attempts: number },
   error: unknown,
 ): BackstateError {
-  const what = name === "setup" ? "preparing the migrations" : `migration ${name}`;
   return new BackstateError(
     "migration-blocked",
-    `${what} could not lock the tables it changes (waited ${tries.lockTimeoutMs} ms, ` +
+    `${describeStep(name)} could not lock the tables it changes (waited ${tries.lockTimeoutMs} ms, ` +
       `${tries.attempts} times): another session's transaction holds them; find it in ` +
       `pg_stat_activity (pg_blocking_pids), end it, and start the node again`,
-    { cause: error instanceof BackstateError ? error.cause : error },
+    { cause: error },
   );
 }
 
-async function step<T>(name: string, work: () => Promise<T>): Promise<T> {
+/** Runs a step, its driver errors turned into store-error naming the step. */
+async function reportedAs<T>(name: string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if (error instanceof BackstateError || error instanceof TypeError) throw error;
-    const what = name === "setup" ? "preparing the migrations" : `migration ${name}`;
     const reason = error instanceof Error ? `: ${error.message}` : "";
-    throw new BackstateError("store-error", `${what} failed${reason}`, { cause: error });
+    throw new BackstateError("store-error", `${describeStep(name)} failed${reason}`, {
+      cause: error,
+    });
   }
+}
+
+function describeStep(name: string): string {
+  return name === "setup" ? "preparing the migrations" : `migration ${name}`;
 }
