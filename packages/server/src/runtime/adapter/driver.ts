@@ -120,7 +120,7 @@ function cancelTimer(data: StepData, key: string): void {
   const index = data.timers.findLastIndex((timer) => timer.key === key && !timer.detached);
   // Not armed in this step: the stored timer the key reaches, unless this step let go of it.
   if (index < 0) {
-    if (!data.cancels.includes(key) && !data.detaches.includes(key)) data.cancels.push(key);
+    if (!letGoOfStored(data, key)) data.cancels.push(key);
     return;
   }
   data.timers.splice(index, 1);
@@ -134,7 +134,12 @@ function cancelTimer(data: StepData, key: string): void {
  * scheduler does when a delayed event under the key is delivered (it forgets the id).
  */
 export function detachTimer(data: StepData, key: string): void {
-  if (!data.cancels.includes(key) && !data.detaches.includes(key)) data.detaches.push(key);
+  if (!letGoOfStored(data, key)) data.detaches.push(key);
+}
+
+/** Whether the step already cancelled or detached the stored timer under `key`. */
+function letGoOfStored(data: StepData, key: string): boolean {
+  return data.cancels.includes(key) || data.detaches.includes(key);
 }
 
 /** The data half of a step, before the adapter adds its id and the JSON checks. */
