@@ -4,9 +4,9 @@
 // timeout: the connection was cut while the second request was still being answered, its outcome
 // lost to the client, however fast the client read.
 import assert from "node:assert/strict";
-import { connect, type AddressInfo } from "node:net";
 import { test } from "node:test";
 import { createHttpServer } from "../../src/http/node-server.js";
+import { connectRawClient } from "../support/raw-http-client.js";
 
 test(
   "a pipelined request may take longer to answer than an answer may take to go out",
@@ -23,14 +23,7 @@ test(
       },
       { responseDeliveryMs: 200 },
     );
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    t.after(() => {
-      server.closeAllConnections();
-      server.close();
-    });
-    const client = connect({ port: (server.address() as AddressInfo).port, host: "127.0.0.1" });
-    client.on("error", () => {});
-    t.after(() => client.destroy());
+    const client = await connectRawClient(t, server);
     let received = "";
     client.setEncoding("latin1");
     // Read as fast as it comes.

@@ -3,9 +3,10 @@
 // for the connection left the second answer with no timeout at all: the connection, and the
 // answer buffered in it, were held for as long as the client liked.
 import assert from "node:assert/strict";
-import { connect, type AddressInfo, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { test } from "node:test";
 import { createHttpServer } from "../../src/http/node-server.js";
+import { connectRawClient } from "../support/raw-http-client.js";
 
 test(
   "an answer behind a pipelined one still times out when the client stops reading it",
@@ -21,14 +22,7 @@ test(
     );
     const serverSockets: Socket[] = [];
     server.on("connection", (socket: Socket) => serverSockets.push(socket));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    t.after(() => {
-      server.closeAllConnections();
-      server.close();
-    });
-    const client = connect({ port: (server.address() as AddressInfo).port, host: "127.0.0.1" });
-    client.on("error", () => {});
-    t.after(() => client.destroy());
+    const client = await connectRawClient(t, server);
     let received = 0;
     const firstRead = new Promise<void>((resolve) => {
       client.on("data", (chunk: Buffer) => {

@@ -4,9 +4,9 @@
 // cap. The server now gives an answer a bounded time to go out once it is written.
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
-import { connect, type AddressInfo } from "node:net";
 import { test } from "node:test";
 import { createHttpServer } from "../../src/http/node-server.js";
+import { connectRawClient } from "../support/raw-http-client.js";
 
 test(
   "a connection whose client never reads its answer is closed by the server",
@@ -23,14 +23,7 @@ test(
       { responseDeliveryMs: 200 },
     );
     const serverSide = new Promise<Socket>((resolve) => server.once("connection", resolve));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const client = connect({ host: "127.0.0.1", port: (server.address() as AddressInfo).port });
-    client.on("error", () => {});
-    t.after(() => {
-      client.destroy();
-      server.closeAllConnections();
-      server.close();
-    });
+    const client = await connectRawClient(t, server);
     // Sends its request, then never reads.
     client.pause();
     client.write("GET /big HTTP/1.1\r\nhost: x\r\n\r\n");
