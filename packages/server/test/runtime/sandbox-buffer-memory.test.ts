@@ -4,9 +4,8 @@
 // left it. Both hold what the sandbox's host code decoded for other versions (response bodies,
 // form data): one version could read another's, as it left them or later, as they are written.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
-import { callExport, memoryLogger, target, TEST_ADAPTER } from "./sandbox-helpers.js";
+import { test } from "node:test";
+import { versionsSharingAProcess } from "./sandbox-helpers.js";
 
 const SECRET = "the-victim-secret";
 
@@ -51,21 +50,13 @@ export function found() {
 }
 `;
 
-let pool: SandboxPool;
-
-before(() => {
-  pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, logger: memoryLogger() });
-});
-after(() => pool.close());
+const { attacker, victim } = versionsSharingAProcess(ESCAPE, VICTIM);
 
 test("one version cannot read another's data in Node's shared Buffer pool or in memory allocUnsafe leaves", async () => {
-  const options = { affinity: "buffers" };
-  const escape = target("org_evil", ESCAPE);
-  const victim = target("org_evil", VICTIM);
   // The pool, if any, is taken first: the victim's data would be written into it later.
-  await callExport(pool, escape, "takePool", [], options);
-  assert.equal(await callExport(pool, victim, "readBodies", [], options), 3);
-  assert.deepEqual(await callExport(pool, escape, "found", [], options), {
+  await attacker("takePool");
+  assert.equal(await victim("readBodies"), 3);
+  assert.deepEqual(await attacker("found"), {
     inPool: false,
     leftOver: 0,
   });

@@ -1,9 +1,10 @@
 // Shared helpers for the sandbox pool tests: the test adapter, bundles built with esbuild, targets,
 // a logger that remembers, and a bounded wait.
 import { build } from "esbuild";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { SandboxCallOptions, SandboxTarget } from "../../src/runtime/sandbox-contract.js";
-import type { SandboxPool } from "../../src/runtime/sandbox-pool.js";
+import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
 import type { LogFields, SandboxLogger } from "../../src/runtime/sandbox-logger.js";
 
 // Compiled tests run from dist/test/runtime/; fixtures stay in the source tree.
@@ -45,6 +46,31 @@ export async function callExport(
   return JSON.parse(
     await pool.call(at, "call-export", JSON.stringify({ name, args }), options),
   ) as unknown;
+}
+
+/** Calls one version's export by name, with no arguments. */
+export type ExportCaller = (name: string) => Promise<unknown>;
+
+/**
+ * An attacker's and a victim's version of one org, in one sandbox process (a pool of one, started
+ * before the file's tests and closed after them), for tests of what one version's code can do to
+ * another's through what the process shares.
+ */
+export function versionsSharingAProcess(
+  attackerCode: string,
+  victimCode: string,
+): { attacker: ExportCaller; victim: ExportCaller } {
+  let pool: SandboxPool;
+  before(() => {
+    pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, logger: memoryLogger() });
+  });
+  after(() => pool.close());
+  const options = { affinity: "shared" };
+  const callerOf = (at: SandboxTarget) => (name: string) => callExport(pool, at, name, [], options);
+  return {
+    attacker: callerOf(target("org_evil", attackerCode)),
+    victim: callerOf(target("org_evil", victimCode)),
+  };
 }
 
 /** Bundles `source` (which may import xstate) with xstate inlined, as users' tools do. */

@@ -4,9 +4,8 @@
 // `weak`, `remove`) for every event of every version: patched by one version, it hands that
 // version the listeners of the others, functions of their realms, and with them their globals.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
-import { callExport, memoryLogger, target, TEST_ADAPTER } from "./sandbox-helpers.js";
+import { test } from "node:test";
+import { versionsSharingAProcess } from "./sandbox-helpers.js";
 
 const VICTIM = `
 export default { id: "victim" };
@@ -53,19 +52,11 @@ export function loot() {
 }
 `;
 
-let pool: SandboxPool;
-
-before(() => {
-  pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, logger: memoryLogger() });
-});
-after(() => pool.close());
+const { attacker, victim } = versionsSharingAProcess(ESCAPE, VICTIM);
 
 test("one version cannot patch the listener records of every EventTarget", async () => {
-  const options = { affinity: "listeners" };
-  const escape = target("org_evil", ESCAPE);
-  const victim = target("org_evil", VICTIM);
-  const patched = await callExport(pool, escape, "patchListeners", [], options);
-  assert.equal(await callExport(pool, victim, "abort", [], options), true);
-  const looted = await callExport(pool, escape, "loot", [], options);
+  const patched = await attacker("patchListeners");
+  assert.equal(await victim("abort"), true);
+  const looted = await attacker("loot");
   assert.deepEqual({ patched, looted }, { patched: "refused", looted: null });
 });

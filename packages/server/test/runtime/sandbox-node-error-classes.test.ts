@@ -4,9 +4,8 @@
 // every version of a sandbox process. Left open, one version could take over the `toString` of
 // another's errors, and read what their messages quote of that version's data.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
-import { callExport, memoryLogger, target, TEST_ADAPTER } from "./sandbox-helpers.js";
+import { test } from "node:test";
+import { versionsSharingAProcess } from "./sandbox-helpers.js";
 
 const SECRET = "the-victim-secret";
 
@@ -69,19 +68,11 @@ export async function patchErrorClasses() {
 export const loot = () => seen.filter((message) => message.includes(${JSON.stringify(SECRET)}));
 `;
 
-let pool: SandboxPool;
-
-before(() => {
-  pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, logger: memoryLogger() });
-});
-after(() => pool.close());
+const { attacker, victim } = versionsSharingAProcess(ESCAPE, VICTIM);
 
 test("one version cannot take over the classes of the Node errors the web classes throw", async () => {
-  const options = { affinity: "node-errors" };
-  const escape = target("org_evil", ESCAPE);
-  const victim = target("org_evil", VICTIM);
-  const taken = await callExport(pool, escape, "patchErrorClasses", [], options);
-  assert.equal(await callExport(pool, victim, "describeFailure", [], options), true);
-  const looted = await callExport(pool, escape, "loot", [], options);
+  const taken = await attacker("patchErrorClasses");
+  assert.equal(await victim("describeFailure"), true);
+  const looted = await attacker("loot");
   assert.deepEqual({ taken, looted }, { taken: [], looted: [] });
 });

@@ -5,9 +5,8 @@
 // streams another version makes, with the callbacks of that version's realm inside them, and so
 // its globals; or patch stream.promises.pipeline for everyone who pipes through it.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
-import { callExport, memoryLogger, target, TEST_ADAPTER } from "./sandbox-helpers.js";
+import { test } from "node:test";
+import { versionsSharingAProcess } from "./sandbox-helpers.js";
 
 const NODE_STREAM = `
 function nodeStream() {
@@ -72,20 +71,12 @@ export function loot() {
 }
 `;
 
-let pool: SandboxPool;
-
-before(() => {
-  pool = new SandboxPool({ adapterPath: TEST_ADAPTER, size: 1, logger: memoryLogger() });
-});
-after(() => pool.close());
+const { attacker, victim } = versionsSharingAProcess(ESCAPE, VICTIM);
 
 test("Node's stream classes reached as statics (Writable, PassThrough, stream.promises) cannot be patched for another version", async () => {
-  const options = { affinity: "stream-statics" };
-  const escape = target("org_evil", ESCAPE);
-  const victim = target("org_evil", VICTIM);
-  const taken = await callExport(pool, escape, "patchStreamStatics", [], options);
+  const taken = await attacker("patchStreamStatics");
   // The streams still work, frozen.
-  assert.equal(await callExport(pool, victim, "writeThrough", [], options), "hello");
-  const looted = await callExport(pool, escape, "loot", [], options);
+  assert.equal(await victim("writeThrough"), "hello");
+  const looted = await attacker("loot");
   assert.deepEqual({ taken, looted }, { taken: [], looted: null });
 });
