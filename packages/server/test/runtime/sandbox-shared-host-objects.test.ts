@@ -19,6 +19,19 @@ const isContextObject = (value) => {
 };
 const failed = (promise) => promise.then(() => null, (error) => error);
 
+// util.inspect, which Node hands to an object's inspect.custom method when one of its error
+// messages describes the object.
+function hostInspect() {
+  let inspect = null;
+  const bait = Object.create(null);
+  bait[Symbol.for("nodejs.util.inspect.custom")] = (depth, options, hostInspect) => {
+    inspect = hostInspect;
+    return "bait";
+  };
+  try { new Blob(bait); } catch {}
+  return inspect;
+}
+
 // The objects machine code gets from the globals, made afresh for each walk.
 async function handedOut() {
   const bytes = () => new Blob(["hello"]).stream();
@@ -48,6 +61,7 @@ async function handedOut() {
     form: await new Response(form).formData(),
     headers: [new Headers({ a: "b" }).entries(), new URLSearchParams("a=b").entries()],
     url: new URL("https://a.test/?a=b"),
+    inspect: hostInspect(),
     signals: [AbortSignal.timeout(60_000), AbortSignal.any([new AbortController().signal]), AbortSignal.abort()],
     target: new EventTarget(),
     events: [new Event("x"), new DOMException("x")],

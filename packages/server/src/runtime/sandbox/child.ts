@@ -17,6 +17,7 @@ import { loadMachineVersion } from "./machine-version.js";
 import { BundleError } from "./module-loader.js";
 import { boundedNotification } from "./notification-bound.js";
 import { createSandboxFetch, type SandboxFetch } from "./network.js";
+import { lockProcessSettings } from "./process-settings.js";
 import {
   MAX_CHILD_LINE_LENGTH,
   MAX_PARENT_LINE_LENGTH,
@@ -75,7 +76,14 @@ function init(message: InitMessage): void {
     failInit(`the adapter does not compile: ${describeThrown(error)}`);
     return;
   }
-  // No machine code runs before ready: the pool sends code and calls only after it.
+  // No machine code runs before ready: the pool sends code and calls only after it. The settings
+  // are locked first: once hardening has frozen the objects that carry them, they cannot be.
+  try {
+    lockProcessSettings();
+  } catch (error) {
+    failInit(`process settings could not be locked: ${describeThrown(error)}`);
+    return;
+  }
   hardenGlobalClasses();
   hardenHostPrototypes().then(
     () => send({ type: "ready" }),

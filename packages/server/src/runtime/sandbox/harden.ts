@@ -293,6 +293,10 @@ export async function hardenHostPrototypes(): Promise<void> {
     AbortSignal.timeout(1),
     // Node's error classes, each led to by its errors only, and the statics they lead to.
     ...(await nodeErrorSamples()),
+    // util.inspect, which no object leads to: Node hands it to an object's `inspect.custom`
+    // method when one of its error messages describes the object (`new Blob(x)` of one that is
+    // not a sequence). Its settings are process-settings.ts's; this closes the rest of it.
+    util.inspect,
   ]);
 }
 
