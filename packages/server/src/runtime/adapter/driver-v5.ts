@@ -15,6 +15,7 @@ import {
   type StepData,
   type StepEffects,
 } from "./driver.js";
+import { instanceSelf, type InstanceSelf } from "./instance-self.js";
 import { toJsonSafe } from "../json-check.js";
 import { revivingInlineChildren, withInlineChildrenNamed } from "./v5-inline-children.js";
 
@@ -115,6 +116,11 @@ function reusableScope(machine: AnyStateMachine) {
   } catch {
     return undefined;
   }
+  // What machine code sends this actor while a step is computed (`self.send` in an assign or an
+  // enqueueActions callback) would queue in its mailbox, never drained as it never starts, for
+  // every instance of the machine as long as the version stays loaded: it is dropped instead.
+  // (A step's actions get a `self` of their own: instance-self.ts.)
+  (self as unknown as { _send: (event: unknown) => void })._send = () => {};
   const system = self.system as unknown as {
     _unregister: (actor: unknown) => void;
     _set: (systemId: string, actor: unknown) => void;
@@ -214,8 +220,18 @@ function toDriverStep(
   // event takes: an event armed earlier under that id still fires, and a cancel no longer
   // reaches it. (XState 4's keeps the id on the last one armed.)
   if (timerKey !== undefined) detachTimer(data, timerKey);
-  const effects: StepEffects = { actions: [], services: [], serviceMessages: [], cancels: [] };
-  for (const action of actions) collect(action, data, effects);
+  // XState 5's actor runs an event's actions while it takes the event, before it stores the state
+  // the event leads to, and the first step's actions once it has stored the initial state: what
+  // `self.getSnapshot()` answers in them.
+  const self = instanceSelf(before ?? snapshot);
+  const effects: StepEffects = {
+    actions: [],
+    services: [],
+    serviceMessages: [],
+    cancels: [],
+    self,
+  };
+  for (const action of actions) collect(action, data, effects, self);
   for (const [id, ref] of spawnedInAssign(before, snapshot, actions)) {
     effects.services.push({
       id,
@@ -262,7 +278,12 @@ function childrenOf(snapshot: unknown): Record<string, ActorLike | undefined> {
 /** Sends to a child made before the step stopped it: they never reach a run started later. */
 const toEarlierRun = new WeakSet<object>();
 
-function collect(action: ExecutableAction, data: StepData, effects: StepEffects): void {
+function collect(
+  action: ExecutableAction,
+  data: StepData,
+  effects: StepEffects,
+  self: InstanceSelf,
+): void {
   const params = action.params ?? {};
   switch (action.type) {
     case "xstate.raise": {
@@ -325,7 +346,9 @@ function collect(action: ExecutableAction, data: StepData, effects: StepEffects)
     default:
       if (action.exec) {
         const exec = action.exec;
-        effects.actions.push(() => exec(action.info, action.params));
+        // The step's own `self`, not the scope's actor the step was computed with (instance-self.ts).
+        const info = { ...(action.info as object), self: self.ref };
+        effects.actions.push(() => exec(info, action.params));
       }
   }
 }

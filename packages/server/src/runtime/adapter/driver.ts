@@ -1,6 +1,7 @@
 // What the adapter needs from a machine, whichever XState generation built it. Each driver turns
 // a macrostep into a Step (data, committed by the engine) and the effects to run after the commit.
 import type { JsonObject, JsonValue, MachineEvent, TimerEffect } from "../adapter-protocol.js";
+import type { InstanceSelf } from "./instance-self.js";
 import type { ServiceStarter } from "./services.js";
 
 /** A service the step starts once executed. */
@@ -24,6 +25,11 @@ export type StepEffects = {
    * (see serviceMessages) of the instance with that id must not be delivered.
    */
   cancels: string[];
+  /**
+   * The `self` the step's actions see, when the driver gives them one of their own: its runner
+   * says where what they send it goes (instance-self.ts).
+   */
+  self?: InstanceSelf;
 };
 
 /**
