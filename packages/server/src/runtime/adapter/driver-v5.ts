@@ -15,7 +15,7 @@ import {
   type StepData,
   type StepEffects,
 } from "./driver.js";
-import { instanceSelf, type InstanceSelf } from "./instance-self.js";
+import { instanceSelf, keepNothingOn, type InstanceSelf } from "./instance-self.js";
 import { toJsonSafe } from "../json-check.js";
 import { revivingInlineChildren, withInlineChildrenNamed } from "./v5-inline-children.js";
 
@@ -116,11 +116,9 @@ function reusableScope(machine: AnyStateMachine) {
   } catch {
     return undefined;
   }
-  // What machine code sends this actor while a step is computed (`self.send` in an assign or an
-  // enqueueActions callback) would queue in its mailbox, never drained as it never starts, for
-  // every instance of the machine as long as the version stays loaded: it is dropped instead.
-  // (A step's actions get a `self` of their own: instance-self.ts.)
-  (self as unknown as { _send: (event: unknown) => void })._send = () => {};
+  // Machine code reaches this actor while a step is computed (an assign's or enqueueActions'
+  // `self` and `system`): it must keep nothing of what one instance hands it.
+  keepNothingOn(self);
   const system = self.system as unknown as {
     _unregister: (actor: unknown) => void;
     _set: (systemId: string, actor: unknown) => void;

@@ -4,7 +4,7 @@
 // loaded), and one instance's actions must see their own instance, not that shared actor.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { assign, createMachine, type AnyActorRef } from "xstate";
+import { assign, createMachine, emit, type AnyActorRef } from "xstate";
 import type { JsonValue, MachineEvent } from "../adapter-protocol.js";
 import { createV5Driver } from "./driver-v5.js";
 import type { DriverStep } from "./driver.js";
@@ -110,4 +110,41 @@ test("an action's self is its own instance's: getSnapshot shows its state, sends
   ]);
   for (const name of ["ann", "bob"])
     assert.deepEqual(sinks[name], Array(3).fill({ type: "PING", from: name }), name);
+});
+
+test("what an assign subscribes to the shared actor or its system is not kept there", () => {
+  let shared: AnyActorRef | undefined;
+  let called = 0;
+  const count = () => {
+    called++;
+  };
+  const machine = createMachine({
+    initial: "idle",
+    // Run when the shared actor starts below: what listened to it then hears this.
+    entry: emit({ type: "ping" }),
+    states: {
+      idle: {
+        on: {
+          GO: {
+            actions: assign(({ self, system }) => {
+              shared = self;
+              self.subscribe(count);
+              self.on("ping", count);
+              (system as { inspect: (observer: () => void) => unknown }).inspect(count);
+              return {};
+            }),
+          },
+        },
+      },
+    },
+  });
+  const driver = createV5Driver(machine);
+  const persisted = driver.initial({}).data.persisted as unknown as JsonValue;
+  for (let i = 0; i < 100; i++) execute(driver.transition(persisted, { type: "GO" }));
+  assert.ok(shared, "the assign saw the scope's actor");
+  // Started, the actor would tell its observers its first state, its inspectors of its start and
+  // its listeners of the `ping` it emits: it holds none of them.
+  shared.start();
+  shared.stop();
+  assert.equal(called, 0);
 });

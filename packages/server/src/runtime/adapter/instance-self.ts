@@ -34,3 +34,24 @@ export function instanceSelf(snapshot: unknown): InstanceSelf {
     },
   };
 }
+
+/** What a subscription of the shared actor answers: there is nothing to end. */
+const NO_SUBSCRIPTION = Object.freeze({ unsubscribe: (): void => {} });
+
+/**
+ * Makes the actor a machine's steps are computed with (shared by all its instances, never started)
+ * keep nothing machine code hands it then, in an assign or an enqueueActions callback: an event
+ * sent to it would queue in its mailbox, never drained; an observer, an emitted-event listener or
+ * a system inspector would stay in its sets; each for as long as the version stays loaded, a leak
+ * one line of machine code grows with every step. Sends are dropped, and the rest answer a
+ * subscription that ends nothing. XState never subscribes to the actor itself while it computes
+ * a step (the step's children are not started there).
+ */
+export function keepNothingOn(actor: object): void {
+  const members = actor as Record<string, unknown>;
+  members._send = () => {};
+  members.subscribe = () => NO_SUBSCRIPTION;
+  members.on = () => NO_SUBSCRIPTION;
+  const system = members.system as Record<string, unknown> | undefined;
+  if (system !== undefined) system.inspect = () => NO_SUBSCRIPTION;
+}
