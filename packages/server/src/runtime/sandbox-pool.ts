@@ -2,7 +2,8 @@
 // a call: each process serves one org for its whole life (a sandbox escape must never find another
 // org's code or data in its process), calls with the same affinity stay on one process, and a
 // process that must change org is killed and replaced. Whatever a process does, the host only
-// ever sees coded errors and reports.
+// ever sees coded errors and reports. Which versions' code each process holds is
+// sandbox-versions.ts's.
 //
 // A process holding steps that wait for their commit (holdStep) is not killed for another org:
 // their effects would be lost although their transitions are committed. When no idle process free
@@ -33,6 +34,7 @@ import {
   type ProcessEvents,
   type Timing,
 } from "./sandbox-process.js";
+import { ensureVersion, versionCallSettled } from "./sandbox-versions.js";
 import type { InitMessage } from "./sandbox/protocol.js";
 
 export type SandboxPoolOptions = {
@@ -308,8 +310,8 @@ export class SandboxPool {
       let inUse = false;
       try {
         await sandbox.ready;
-        await this.#ensureVersion(sandbox, target);
-        inUse = true; // counted by #ensureVersion
+        await ensureVersion(sandbox, target, this.#maxVersions);
+        inUse = true; // counted by ensureVersion
         sandbox.dispatch(call, target.versionId, op, payloadJson);
       } catch (error) {
         sandbox.abandon(call, error);
@@ -318,7 +320,7 @@ export class SandboxPool {
       try {
         answer = await call.promise;
       } finally {
-        if (inUse) countCall(sandbox, target.versionId, -1);
+        if (inUse) versionCallSettled(sandbox, target.versionId);
         // The process may be idle now, and a waiter of another org may be able to take it.
         this.#scheduleDrain();
       }
@@ -380,69 +382,6 @@ export class SandboxPool {
       this.#init = undefined;
     });
     return this.#init;
-  }
-
-  /**
-   * Sends the version's code to the process unless it has it (or is getting it) already, and
-   * counts the call as using it. When its unload is being asked, waits for the answer: dropped,
-   * the code is sent again.
-   */
-  async #ensureVersion(sandbox: SandboxProcess, target: SandboxTarget): Promise<void> {
-    const { versionId } = target;
-    for (;;) {
-      let loaded = sandbox.versions.get(versionId);
-      if (loaded === undefined) {
-        loaded = (async () => {
-          const code = await target.loadCode();
-          if (typeof code !== "string") throw new TypeError("loadCode must resolve to the bundle");
-          sandbox.sendCode(versionId, code);
-        })();
-        const attempt = loaded;
-        sandbox.versions.set(versionId, attempt);
-        attempt.then(
-          () => this.#unloadIdleVersions(sandbox),
-          () => {
-            if (sandbox.versions.get(versionId) === attempt) sandbox.versions.delete(versionId);
-          },
-        );
-      }
-      await loaded;
-      if (sandbox.versions.get(versionId) !== loaded) continue; // dropped meanwhile: again
-      // In the same turn as the check that the code is there: no unload can come in between.
-      countCall(sandbox, versionId, +1);
-      sent.add(loaded);
-      // Re-inserted: the Map's order is the order versions were last used in.
-      sandbox.versions.delete(versionId);
-      sandbox.versions.set(versionId, loaded);
-      return;
-    }
-  }
-
-  /**
-   * Past the limit, asks the process to drop its least recently used versions that no call is
-   * using (it keeps those its handler says something still lives in). A call for a version whose
-   * unload is being asked waits for the answer (see #ensureVersion).
-   */
-  #unloadIdleVersions(sandbox: SandboxProcess): void {
-    let excess = sandbox.versions.size - this.#maxVersions;
-    if (excess <= 0 || !sandbox.alive) return;
-    for (const [versionId, loaded] of sandbox.versions) {
-      if (excess <= 0) break;
-      // Only code known to be there (not still being fetched, nor being unloaded) and unused.
-      if (!sent.has(loaded) || sandbox.versionCalls.has(versionId)) continue;
-      excess--;
-      const attempt = sandbox.unload(versionId).then((dropped) => {
-        if (sandbox.versions.get(versionId) !== attempt) return;
-        sandbox.versions.delete(versionId);
-        if (dropped) return;
-        // Kept (something of it lives there): its code is there, and the versions behind it
-        // are asked first next time.
-        sent.add(attempt);
-        sandbox.versions.set(versionId, attempt);
-      });
-      // Set over the same key: the Map's order, and this walk over it, stay as they are.
-      sandbox.versions.set(versionId, attempt);
-    }
   }
 
   /** Picks a process for the waiter and assigns the call to it; false if it must wait. */
@@ -700,16 +639,6 @@ export class SandboxPool {
       }
     }
   }
-}
-
-/** Version entries (SandboxProcess.versions) whose code is known to be in their process. */
-const sent = new WeakSet<Promise<void>>();
-
-/** Counts a call of the version assigned to the process (+1) or settled there (-1). */
-function countCall(sandbox: SandboxProcess, versionId: string, delta: 1 | -1): void {
-  const calls = (sandbox.versionCalls.get(versionId) ?? 0) + delta;
-  if (calls > 0) sandbox.versionCalls.set(versionId, calls);
-  else sandbox.versionCalls.delete(versionId);
 }
 
 function affinityKey(orgId: string, affinity: string): string {
