@@ -3,17 +3,8 @@
 // org's code or data in its process), calls with the same affinity stay on one process, and a
 // process that must change org is killed and replaced. Whatever a process does, the host only
 // ever sees coded errors and reports. Which versions' code each process holds is
-// sandbox-versions.ts's.
-//
-// A process holding steps that wait for their commit (holdStep) is not killed for another org:
-// their effects would be lost although their transitions are committed. When no idle process free
-// of held steps can go, the cheapest one retires instead: it takes nothing new but the calls that
-// settle its steps, and goes once idle with them settled (or overdue).
-//
-// A retiring process also hands back the calls it has not started, once it has served its org for
-// a turn (orgTurnMs): they wait for a process of their org again, and the org waiting for the slot
-// gets it after the call under way, not after the other org's whole backlog. With one org busy,
-// nothing retires and nothing of this runs.
+// sandbox-versions.ts's; which process gives up its slot to another org when every slot is taken,
+// and when (held steps, retirement, calls handed back after a turn), is sandbox-retirement.ts's.
 import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -34,6 +25,7 @@ import {
   type ProcessEvents,
   type Timing,
 } from "./sandbox-process.js";
+import { SandboxRetirement, settlesHeldStep } from "./sandbox-retirement.js";
 import { ensureVersion, versionCallSettled } from "./sandbox-versions.js";
 import type { InitMessage } from "./sandbox/protocol.js";
 
@@ -114,9 +106,6 @@ type Waiter = {
 
 type Assignment = { sandbox: SandboxProcess; call: PendingCall };
 
-/** Calls that settle a step held in its process: the only ones a retiring process takes. */
-const SETTLING_OPS = new Set(["execute", "discard", "stop-services"]);
-
 const VENDOR_DIR = new URL("../../vendor/", import.meta.url);
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
@@ -143,13 +132,8 @@ export class SandboxPool {
   #waiters: Waiter[] = [];
   /** Calls a retiring process handed back, in the order they were assigned (see #takeBack). */
   #handedBack: Waiter[] = [];
-  readonly #orgTurnMs: number;
-  /** Per process, the steps waiting there for their commit (see holdStep). */
-  readonly #heldSteps = new Map<SandboxProcess, number>();
-  /** Processes that go once their held steps are settled, with when they began to retire. */
-  readonly #retiring = new Map<SandboxProcess, number>();
-  /** How long a retiring process may keep its held steps before it goes regardless. */
-  readonly #retireWithinMs: number;
+  /** Held steps and the processes retiring for another org (see sandbox-retirement.ts). */
+  readonly #retirement: SandboxRetirement;
   readonly #notificationListeners = new Set<(notification: SandboxNotification) => void>();
   readonly #lossListeners = new Set<(loss: SandboxLoss) => void>();
   readonly #events: ProcessEvents;
@@ -161,7 +145,6 @@ export class SandboxPool {
     for (const sandbox of this.#processes) sandbox.kill({ kind: "closed" });
   };
   #init: Promise<InitMessage> | undefined;
-  #lookAgain: NodeJS.Timeout | undefined;
   #drainScheduled = false;
   #closed = false;
   readonly #stats: Omit<SandboxPoolStats, "live"> = {
@@ -197,8 +180,8 @@ export class SandboxPool {
     );
     this.#callTimeoutMs = positiveInteger("callTimeoutMs", options.callTimeoutMs, 5000);
     this.#maxVersions = positiveInteger("maxVersionsPerProcess", options.maxVersionsPerProcess, 16);
-    this.#orgTurnMs = positiveInteger("orgTurnMs", options.orgTurnMs, 1000);
-    this.#retireWithinMs = positiveInteger(
+    const orgTurnMs = positiveInteger("orgTurnMs", options.orgTurnMs, 1000);
+    const retireWithinMs = positiveInteger(
       "retireWithinMs",
       options.retireWithinMs,
       Math.max(10_000, 2 * this.#callTimeoutMs),
@@ -215,6 +198,13 @@ export class SandboxPool {
       maxResidentMb,
     });
     this.#logger = options.logger ?? consoleWarningLogger;
+    this.#retirement = new SandboxRetirement({
+      processes: this.#processes,
+      orgTurnMs,
+      retireWithinMs,
+      logger: this.#logger,
+      serveWaiting: () => this.#scheduleDrain(),
+    });
     if (process.platform === "linux" && this.#launch.dataLimitMb === undefined) {
       this.#logger.warn(
         "no /bin/sh to set the sandboxes' data limit: their ArrayBuffers are bounded only by the resident check, once a second",
@@ -255,17 +245,7 @@ export class SandboxPool {
   holdStep(orgId: string, affinity: string): () => void {
     const sandbox = this.#affinities.get(affinityKey(orgId, affinity));
     if (sandbox === undefined || !sandbox.alive) return () => {};
-    this.#heldSteps.set(sandbox, (this.#heldSteps.get(sandbox) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.#heldSteps.get(sandbox) ?? 1) - 1;
-      if (left > 0) this.#heldSteps.set(sandbox, left);
-      else this.#heldSteps.delete(sandbox);
-      // A retiring process may be free to go now, and a waiter to take its slot.
-      this.#scheduleDrain();
-    };
+    return this.#retirement.hold(sandbox);
   }
 
   /**
@@ -345,7 +325,7 @@ export class SandboxPool {
   /** Kills every process; pending and later calls fail with sandbox-crashed. */
   async close(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#lookAgain);
+    this.#retirement.close();
     const closedError = new MachineCodeError("sandbox-crashed", "the sandbox pool is closed");
     for (const waiter of [...this.#waiters.splice(0), ...this.#handedBack.splice(0)]) {
       waiter.reject(closedError);
@@ -401,7 +381,7 @@ export class SandboxPool {
     }
     sandbox.lastUsedAt = Date.now();
     // A call that settles a held step must run where the step is: it is never handed back.
-    const recallable = !SETTLING_OPS.has(waiter.op);
+    const recallable = !settlesHeldStep(waiter.op);
     waiter.resolve({ sandbox, call: sandbox.begin(waiter.timeoutMs, recallable) });
     return true;
   }
@@ -409,16 +389,13 @@ export class SandboxPool {
   #choose({ orgId, affinity, op, init }: Waiter): SandboxProcess | undefined {
     if (affinity !== undefined) {
       const pinned = this.#affinities.get(affinityKey(orgId, affinity));
-      if (pinned?.alive) {
-        // A retiring process settles what it holds and starts nothing new: such a call waits
-        // for it to go, and then takes a fresh process.
-        return !this.#retiring.has(pinned) || SETTLING_OPS.has(op) ? pinned : undefined;
-      }
+      if (pinned?.alive) return this.#retirement.takes(pinned, op) ? pinned : undefined;
     }
     let own: SandboxProcess | undefined;
     let owned = 0;
     for (const sandbox of this.#processes) {
-      if (sandbox.orgId !== orgId || !sandbox.alive || this.#retiring.has(sandbox)) continue;
+      if (sandbox.orgId !== orgId || !sandbox.alive) continue;
+      if (this.#retirement.isRetiring(sandbox)) continue;
       owned++;
       if (own === undefined || sandbox.load < own.load) own = sandbox;
     }
@@ -429,94 +406,14 @@ export class SandboxPool {
   }
 
   /**
-   * Every slot is taken by other orgs: recycle a process that has retired (idle, its held steps
-   * settled or overdue), or else an idle one holding no steps, preferring the one whose loss
-   * costs least (fewest pinned affinities, then least recently used). Failing both, the waiter
-   * waits and the cheapest process begins to retire: it takes no new work but the calls that
-   * settle its steps, so it goes idle even while its org keeps sending (a retirement no waiter
-   * needs any more ends: #endNeedlessRetirements).
+   * Every slot is taken by other orgs: kills the process sandbox-retirement.ts picks to go, if
+   * any, and starts one for the org in its place; else the call waits.
    */
   #recycle(orgId: string, init: InitMessage): SandboxProcess | undefined {
-    const now = Date.now();
-    let victim: SandboxProcess | undefined;
-    for (const [sandbox, since] of this.#retiring) {
-      if (sandbox.orgId === orgId || sandbox.load > 0 || !sandbox.alive) continue;
-      const held = this.#heldSteps.get(sandbox) ?? 0;
-      if (held === 0) victim = sandbox;
-      else if (now - since < this.#retireWithinMs)
-        this.#lookAgainIn(this.#retireWithinMs - (now - since));
-      else {
-        this.#logger.warn("a retiring sandbox process still held steps: their effects are lost", {
-          orgId: sandbox.orgId,
-          pid: sandbox.pid,
-          steps: held,
-        });
-        victim = sandbox;
-      }
-      if (victim !== undefined) break;
-    }
-    victim ??= this.#cheapest((sandbox) => sandbox.load === 0 && !this.#heldSteps.has(sandbox));
-    if (victim !== undefined) {
-      this.#retiring.delete(victim);
-      victim.kill({ kind: "reassigned" });
-      return this.#start(orgId, init);
-    }
-    if (this.#retiring.size === 0) {
-      const retiree = this.#cheapest(() => true);
-      if (retiree !== undefined) {
-        this.#retiring.set(retiree, now);
-        this.#recallAfterTurn(retiree);
-        // Nothing may settle before it is overdue: look again then.
-        this.#lookAgainIn(this.#retireWithinMs);
-      }
-    }
-    return undefined;
-  }
-
-  /**
-   * Once the retiring process has served its org for a turn (from when it was ready), it hands
-   * back the calls it has not started, unless its retirement ended meanwhile: the waiting org
-   * gets the slot after the call under way. Not sooner: two busy orgs sharing a slot would switch
-   * after every call, and each switch costs a process start.
-   */
-  #recallAfterTurn(sandbox: SandboxProcess): void {
-    const recall = () => {
-      if (!this.#closed && this.#retiring.has(sandbox)) sandbox.recall();
-    };
-    sandbox.ready.then(
-      () => {
-        const left = (sandbox.readyAt ?? 0) + this.#orgTurnMs - Date.now();
-        if (left <= 0) recall();
-        else setTimeout(recall, left).unref();
-      },
-      () => {}, // it died starting: nothing to hand back
-    );
-  }
-
-  /** Drains again in `ms` (and a little: timers may fire a millisecond early by Date.now()). */
-  #lookAgainIn(ms: number): void {
-    if (this.#lookAgain !== undefined) return;
-    this.#lookAgain = setTimeout(() => {
-      this.#lookAgain = undefined;
-      this.#scheduleDrain();
-    }, ms + 5);
-    this.#lookAgain.unref();
-  }
-
-  /** Of the live processes that are not retiring and pass `fits`: the one whose loss costs least. */
-  #cheapest(fits: (sandbox: SandboxProcess) => boolean): SandboxProcess | undefined {
-    let best: SandboxProcess | undefined;
-    for (const sandbox of this.#processes) {
-      if (!sandbox.alive || this.#retiring.has(sandbox) || !fits(sandbox)) continue;
-      if (
-        best === undefined ||
-        sandbox.affinities.size < best.affinities.size ||
-        (sandbox.affinities.size === best.affinities.size && sandbox.lastUsedAt < best.lastUsedAt)
-      ) {
-        best = sandbox;
-      }
-    }
-    return best;
+    const victim = this.#retirement.processToRecycle(orgId);
+    if (victim === undefined) return undefined;
+    victim.kill({ kind: "reassigned" });
+    return this.#start(orgId, init);
   }
 
   #start(orgId: string, init: InitMessage): SandboxProcess {
@@ -536,8 +433,7 @@ export class SandboxPool {
 
   #onDeath(sandbox: SandboxProcess, cause: DeathCause, killed: boolean): void {
     this.#processes.delete(sandbox);
-    this.#heldSteps.delete(sandbox);
-    this.#retiring.delete(sandbox);
+    this.#retirement.forget(sandbox);
     if (this.#processes.size === 0) process.off("exit", this.#killOnExit);
     for (const affinity of sandbox.affinities) {
       const key = affinityKey(sandbox.orgId, affinity);
@@ -584,7 +480,7 @@ export class SandboxPool {
         if (waiter !== undefined && this.#assign(waiter)) this.#waiters.splice(i, 1);
         else i++;
       }
-      this.#endNeedlessRetirements();
+      this.#retirement.endNeedless(this.#waiters);
     });
   }
 
@@ -614,20 +510,6 @@ export class SandboxPool {
     }
     for (const ofOrg of back.values()) for (const earlier of ofOrg) waiters.push(earlier);
     this.#waiters = waiters;
-  }
-
-  /**
-   * A process retires for waiters of other orgs: once none waits (another slot served them), it
-   * serves again, and the calls parked for it go on (else they would wait for nothing, forever).
-   */
-  #endNeedlessRetirements(): void {
-    let ended = false;
-    for (const sandbox of [...this.#retiring.keys()]) {
-      if (this.#waiters.some((waiter) => waiter.orgId !== sandbox.orgId)) continue;
-      this.#retiring.delete(sandbox);
-      ended = true;
-    }
-    if (ended) this.#scheduleDrain();
   }
 
   #emit<T>(listeners: Set<(value: T) => void>, value: T): void {
