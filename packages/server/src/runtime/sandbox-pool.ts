@@ -27,6 +27,7 @@ import {
 } from "./sandbox-process.js";
 import { SandboxRetirement, settlesHeldStep } from "./sandbox-retirement.js";
 import { ensureVersion, versionCallSettled } from "./sandbox-versions.js";
+import { WaitingCalls } from "./waiting-calls.js";
 import type { InitMessage } from "./sandbox/protocol.js";
 
 export type SandboxPoolOptions = {
@@ -129,9 +130,7 @@ export class SandboxPool {
   readonly #processes = new Set<SandboxProcess>();
   /** Affinity → process, keyed by org too: affinities are only unique within an org. */
   readonly #affinities = new Map<string, SandboxProcess>();
-  #waiters: Waiter[] = [];
-  /** Calls a retiring process handed back, in the order they were assigned (see #takeBack). */
-  #handedBack: Waiter[] = [];
+  readonly #waiting = new WaitingCalls<Waiter>();
   /** Held steps and the processes retiring for another org (see sandbox-retirement.ts). */
   readonly #retirement: SandboxRetirement;
   readonly #notificationListeners = new Set<(notification: SandboxNotification) => void>();
@@ -283,9 +282,9 @@ export class SandboxPool {
           reject,
         };
         if (handedBack) {
-          this.#handedBack.push(waiter);
+          this.#waiting.handBack(waiter);
           this.#scheduleDrain();
-        } else if (!this.#assign(waiter)) this.#waiters.push(waiter);
+        } else if (!this.#assign(waiter)) this.#waiting.add(waiter);
       });
       let inUse = false;
       try {
@@ -327,9 +326,7 @@ export class SandboxPool {
     this.#closed = true;
     this.#retirement.close();
     const closedError = new MachineCodeError("sandbox-crashed", "the sandbox pool is closed");
-    for (const waiter of [...this.#waiters.splice(0), ...this.#handedBack.splice(0)]) {
-      waiter.reject(closedError);
-    }
+    for (const waiter of this.#waiting.takeAll()) waiter.reject(closedError);
     const processes = [...this.#processes];
     for (const sandbox of processes) sandbox.kill({ kind: "closed" });
     await Promise.all(processes.map((sandbox) => sandbox.exited));
@@ -467,49 +464,16 @@ export class SandboxPool {
   /** Serves waiting calls, later: deaths and settlements happen in the middle of other work. */
   #scheduleDrain(): void {
     if (this.#drainScheduled) return;
-    if (this.#waiters.length === 0 && this.#handedBack.length === 0) return;
+    if (this.#waiting.empty) return;
     this.#drainScheduled = true;
     // On the next turn, not as a microtask: a call just answered may be a step, whose caller
     // holds it (holdStep) in its continuation, before its process may be recycled.
     setImmediate(() => {
       this.#drainScheduled = false;
       if (this.#closed) return;
-      this.#takeBack();
-      for (let i = 0; i < this.#waiters.length;) {
-        const waiter = this.#waiters[i];
-        if (waiter !== undefined && this.#assign(waiter)) this.#waiters.splice(i, 1);
-        else i++;
-      }
-      this.#retirement.endNeedless(this.#waiters);
+      this.#waiting.serve((waiter) => this.#assign(waiter));
+      this.#retirement.endNeedless(this.#waiting.calls);
     });
-  }
-
-  /**
-   * Queues the calls handed back: ahead of the later calls of their org, which keeps the calls of
-   * one affinity in order, but behind the calls of other orgs already waiting, for which their
-   * process gave up its slot. One pass over the queue, for all the calls handed back since the
-   * last.
-   */
-  #takeBack(): void {
-    if (this.#handedBack.length === 0) return;
-    const back = new Map<string, Waiter[]>();
-    for (const waiter of this.#handedBack) {
-      const ofOrg = back.get(waiter.orgId);
-      if (ofOrg === undefined) back.set(waiter.orgId, [waiter]);
-      else ofOrg.push(waiter);
-    }
-    this.#handedBack = [];
-    const waiters: Waiter[] = [];
-    for (const waiter of this.#waiters) {
-      const ofOrg = back.get(waiter.orgId);
-      if (ofOrg !== undefined) {
-        back.delete(waiter.orgId);
-        for (const earlier of ofOrg) waiters.push(earlier);
-      }
-      waiters.push(waiter);
-    }
-    for (const ofOrg of back.values()) for (const earlier of ofOrg) waiters.push(earlier);
-    this.#waiters = waiters;
   }
 
   #emit<T>(listeners: Set<(value: T) => void>, value: T): void {
