@@ -5,7 +5,6 @@
 // ever sees coded errors and reports. Which versions' code each process holds is
 // sandbox-versions.ts's; which process gives up its slot to another org when every slot is taken,
 // and when (held steps, retirement, calls handed back after a turn), is sandbox-retirement.ts's.
-import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MachineCodeError } from "../errors.js";
@@ -15,68 +14,27 @@ import type {
   SandboxNotification,
   SandboxTarget,
 } from "./sandbox-contract.js";
-import { DEFAULT_CHILD_ENTRY, sandboxLaunch, type SandboxLaunch } from "./sandbox-launch.js";
-import { consoleWarningLogger, type SandboxLogger } from "./sandbox-logger.js";
+import { sandboxLaunch, type SandboxLaunch } from "./sandbox-launch.js";
+import type { SandboxLogger } from "./sandbox-logger.js";
+import {
+  poolSettings,
+  positiveInteger,
+  type SandboxPoolOptions,
+  type SandboxPoolSettings,
+} from "./sandbox-pool-options.js";
 import { describeCause, type DeathCause } from "./sandbox-death.js";
 import {
   RECALLED,
   SandboxProcess,
   type PendingCall,
   type ProcessEvents,
-  type Timing,
 } from "./sandbox-process.js";
 import { SandboxRetirement, settlesHeldStep } from "./sandbox-retirement.js";
 import { ensureVersion, versionCallSettled } from "./sandbox-versions.js";
 import { WaitingCalls } from "./waiting-calls.js";
 import type { InitMessage } from "./sandbox/protocol.js";
 
-export type SandboxPoolOptions = {
-  /** Absolute path of the adapter script (an IIFE defining `__backstate_install`). */
-  adapterPath: string;
-  /** How many sandbox processes may run at once. Default 2. */
-  size?: number;
-  /** Most processes one org's calls spread over. Default: the cores left besides the server's, at least 1. */
-  processesPerOrg?: number;
-  /** The V8 heap cap of each process, in MB. Default 128. */
-  memoryLimitMb?: number;
-  /**
-   * The cap on each process's resident memory, in MB, which also counts ArrayBuffers, code and
-   * stacks (Linux only). Default twice the heap cap plus 128. It is also the process's data limit
-   * (RLIMIT_DATA): an allocation past it fails at once, rather than at the next check.
-   */
-  maxResidentMb?: number;
-  /**
-   * How many machine versions a process keeps loaded. Each holds its bundle and its own XState
-   * in a context; past this many, the least recently used ones that nothing lives in any more
-   * are dropped (and loaded again if called again), so a process does not grow with every
-   * version it ever ran or checked. Versions in use are kept beyond it. Default 16.
-   */
-  maxVersionsPerProcess?: number;
-  /**
-   * How long a process serves its org, at least, before it gives up its slot to another org whose
-   * calls wait for one: from then, a process retiring for another org hands back the calls it has
-   * not started, and goes once the one it runs is answered. Shorter, a waiting org is served
-   * sooner; longer, two busy orgs sharing a slot switch less often (a switch costs a process start
-   * and the loading of code). Default 1000.
-   */
-  orgTurnMs?: number;
-  /** The budget of one call, in milliseconds, unless the call sets its own. Default 5000. */
-  callTimeoutMs?: number;
-  /**
-   * How long a process retiring for another org may keep steps held (see holdStep) before it
-   * goes regardless, losing their effects. Default twice callTimeoutMs, at least 10 s.
-   */
-  retireWithinMs?: number;
-  /**
-   * Machine code's fetch may connect to loopback, private, link-local and other non-public
-   * addresses, for operators whose machines call services inside their own network. Default
-   * false: such a fetch fails as a network error would, and nothing is sent.
-   */
-  allowPrivateNetworkFetch?: boolean;
-  logger?: SandboxLogger;
-  /** Another sandbox entry script, for tests; it is confined the same way, to its directory. */
-  childEntry?: string;
-};
+export type { SandboxPoolOptions } from "./sandbox-pool-options.js";
 
 export type SandboxPoolStats = {
   /** Processes alive now. */
@@ -109,23 +67,9 @@ type Assignment = { sandbox: SandboxProcess; call: PendingCall };
 
 const VENDOR_DIR = new URL("../../vendor/", import.meta.url);
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${name} must be a positive integer`);
-  }
-  return value;
-}
-
 export class SandboxPool {
-  readonly #size: number;
-  readonly #perOrg: number;
-  readonly #callTimeoutMs: number;
-  readonly #maxVersions: number;
-  readonly #timing: Timing;
+  readonly #settings: SandboxPoolSettings;
   readonly #launch: SandboxLaunch;
-  readonly #adapterPath: string;
-  readonly #allowPrivateNetworkFetch: boolean;
   readonly #logger: SandboxLogger;
   readonly #processes = new Set<SandboxProcess>();
   /** Affinity → process, keyed by org too: affinities are only unique within an org. */
@@ -158,49 +102,18 @@ export class SandboxPool {
   };
 
   constructor(options: SandboxPoolOptions) {
-    if (typeof options.adapterPath !== "string" || options.adapterPath === "") {
-      throw new TypeError("adapterPath must be the path of the adapter script");
-    }
-    this.#adapterPath = options.adapterPath;
-    this.#allowPrivateNetworkFetch = options.allowPrivateNetworkFetch === true;
-    this.#size = positiveInteger("size", options.size, 2);
-    // One org's calls gain nothing from more processes than there are spare cores: the server's
-    // own thread needs one, and more sandboxes than cores only take turns on them.
-    this.#perOrg = positiveInteger(
-      "processesPerOrg",
-      options.processesPerOrg,
-      Math.max(1, Math.min(this.#size, availableParallelism() - 1)),
-    );
-    const memoryLimitMb = positiveInteger("memoryLimitMb", options.memoryLimitMb, 128);
-    const maxResidentMb = positiveInteger(
-      "maxResidentMb",
-      options.maxResidentMb,
-      2 * memoryLimitMb + 128,
-    );
-    this.#callTimeoutMs = positiveInteger("callTimeoutMs", options.callTimeoutMs, 5000);
-    this.#maxVersions = positiveInteger("maxVersionsPerProcess", options.maxVersionsPerProcess, 16);
-    const orgTurnMs = positiveInteger("orgTurnMs", options.orgTurnMs, 1000);
-    const retireWithinMs = positiveInteger(
-      "retireWithinMs",
-      options.retireWithinMs,
-      Math.max(10_000, 2 * this.#callTimeoutMs),
-    );
-    this.#timing = {
-      callTimeoutMs: this.#callTimeoutMs,
-      heartbeatMs: Math.min(1000, Math.max(50, Math.round(this.#callTimeoutMs / 5))),
-      startupTimeoutMs: Math.max(10_000, 2 * this.#callTimeoutMs),
-      maxResidentBytes: maxResidentMb * 1024 * 1024,
-    };
+    const settings = poolSettings(options);
+    this.#settings = settings;
     this.#launch = sandboxLaunch({
-      entry: options.childEntry ?? DEFAULT_CHILD_ENTRY,
-      memoryLimitMb,
-      maxResidentMb,
+      entry: settings.childEntry,
+      memoryLimitMb: settings.memoryLimitMb,
+      maxResidentMb: settings.maxResidentMb,
     });
-    this.#logger = options.logger ?? consoleWarningLogger;
+    this.#logger = settings.logger;
     this.#retirement = new SandboxRetirement({
       processes: this.#processes,
-      orgTurnMs,
-      retireWithinMs,
+      orgTurnMs: settings.orgTurnMs,
+      retireWithinMs: settings.retireWithinMs,
       logger: this.#logger,
       serveWaiting: () => this.#scheduleDrain(),
     });
@@ -264,7 +177,11 @@ export class SandboxPool {
     if (typeof op !== "string" || typeof payloadJson !== "string") {
       throw new TypeError("op and payloadJson must be strings");
     }
-    const timeoutMs = positiveInteger("timeoutMs", options.timeoutMs, this.#callTimeoutMs);
+    const timeoutMs = positiveInteger(
+      "timeoutMs",
+      options.timeoutMs,
+      this.#settings.timing.callTimeoutMs,
+    );
     const closed = () => new MachineCodeError("sandbox-crashed", "the sandbox pool is closed");
     if (this.#closed) throw closed();
     const init = await this.#initMessage();
@@ -289,7 +206,7 @@ export class SandboxPool {
       let inUse = false;
       try {
         await sandbox.ready;
-        await ensureVersion(sandbox, target, this.#maxVersions);
+        await ensureVersion(sandbox, target, this.#settings.maxVersionsPerProcess);
         inUse = true; // counted by ensureVersion
         sandbox.dispatch(call, target.versionId, op, payloadJson);
       } catch (error) {
@@ -343,7 +260,7 @@ export class SandboxPool {
           );
         });
       const [adapter, xstate5, xstate4] = await Promise.all([
-        readFile(this.#adapterPath, "utf8"),
+        readFile(this.#settings.adapterPath, "utf8"),
         vendorFile("xstate5.js"),
         vendorFile("xstate4.js"),
       ]);
@@ -351,7 +268,7 @@ export class SandboxPool {
         type: "init",
         adapter,
         vendor: { xstate5, xstate4 },
-        allowPrivateNetworkFetch: this.#allowPrivateNetworkFetch,
+        allowPrivateNetworkFetch: this.#settings.allowPrivateNetworkFetch,
       } satisfies InitMessage;
     })();
     // A failed read (file not built yet) is retried by the next call rather than cached.
@@ -397,7 +314,8 @@ export class SandboxPool {
       if (own === undefined || sandbox.load < own.load) own = sandbox;
     }
     if (own !== undefined && own.load === 0) return own;
-    if (this.#processes.size < this.#size && owned < this.#perOrg) return this.#start(orgId, init);
+    const { size, processesPerOrg } = this.#settings;
+    if (this.#processes.size < size && owned < processesPerOrg) return this.#start(orgId, init);
     if (own !== undefined) return own;
     return this.#recycle(orgId, init);
   }
@@ -419,7 +337,7 @@ export class SandboxPool {
       orgId,
       launch: this.#launch,
       init,
-      timing: this.#timing,
+      timing: this.#settings.timing,
       events: this.#events,
       logger: this.#logger,
     });
