@@ -221,7 +221,11 @@ function toDriverStep(
   // XState 5's actor runs an event's actions while it takes the event, before it stores the state
   // the event leads to, and the first step's actions once it has stored the initial state: what
   // `self.getSnapshot()` answers in them.
-  const self = instanceSelf(before ?? snapshot);
+  // Its `system` is the one the step's actions get (each action's arguments carry the same).
+  const system = (
+    actions.find((action) => action.info !== undefined)?.info as { system?: unknown } | undefined
+  )?.system;
+  const self = instanceSelf(before ?? snapshot, system);
   const effects: StepEffects = {
     actions: [],
     services: [],

@@ -148,3 +148,32 @@ test("what an assign subscribes to the shared actor or its system is not kept th
   shared.stop();
   assert.equal(called, 0);
 });
+
+test("an action's self carries the system its actions get, as XState's actor does", () => {
+  const seen: Array<[unknown, unknown]> = [];
+  const machine = createMachine({
+    initial: "idle",
+    states: {
+      idle: {
+        entry: ({ self, system }) => {
+          seen.push([self.system, system]);
+        },
+        on: {
+          GO: {
+            actions: ({ self, system }) => {
+              // `self.system.get(…)`, as XState's docs write it, must not throw.
+              seen.push([self.system.get("nobody"), undefined], [self.system, system]);
+            },
+          },
+        },
+      },
+    },
+  });
+  const driver = createV5Driver(machine);
+  const first = driver.initial({});
+  execute(first);
+  execute(driver.transition(first.data.persisted as unknown as JsonValue, { type: "GO" }));
+  assert.equal(seen.length, 3);
+  for (const [fromSelf, given] of seen) assert.equal(fromSelf, given);
+  assert.notEqual(seen[0]![1], undefined);
+});

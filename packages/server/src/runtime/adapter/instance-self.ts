@@ -19,13 +19,16 @@ export type InstanceSelf = {
 /**
  * The `self` of one step's actions. `snapshot` is what its `getSnapshot()` answers: the
  * instance's state as XState 5's actor shows it to the step's actions (see driver-v5.ts).
+ * `system` is the one the step's actions get as their own `system` argument, which XState's actor
+ * carries as `self.system` too (`self.system.get(systemId)`).
  */
-export function instanceSelf(snapshot: unknown): InstanceSelf {
+export function instanceSelf(snapshot: unknown, system?: unknown): InstanceSelf {
   let sink: SelfSendSink | undefined;
-  // Frozen, and holding only these two: nothing one action puts on it outlives its step's objects.
+  // Frozen, and holding only these: nothing one action puts on it outlives its step's objects.
   const ref = Object.freeze({
     send: (event: unknown): void => sink?.(event),
     getSnapshot: (): unknown => snapshot,
+    system,
   });
   return {
     ref,
