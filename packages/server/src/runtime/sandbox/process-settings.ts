@@ -33,9 +33,11 @@ export function lockProcessSettings(): void {
  * EventEmitter.init, which each emitter's constructor looks up and calls, is wrapped to give an
  * emitter its own limit and flag (Node reads the default limit only for an emitter without one).
  * Left to the setters: the limit of an EventTarget (an AbortSignal) made afterwards, which Node
- * copies from the default as it makes one, where nothing can step in. A limit only decides when
- * Node warns of a listener leak, on the sandbox's stderr, so one version can at most make those
- * warnings appear for another's signals, or keep them from appearing.
+ * copies from the default as it makes one, where nothing can step in, and of the emitters made
+ * before this runs (the process's own stdin and output socket), which read the default whenever
+ * they check. A limit only decides when Node warns of a listener leak, on the sandbox's stderr,
+ * so one version can at most make those warnings appear for another's signals, or keep them from
+ * appearing.
  */
 function lockEmitterDefaults(): void {
   const prototype = EventEmitter.prototype as unknown as Record<symbol, unknown>;
