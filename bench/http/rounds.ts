@@ -8,12 +8,15 @@ import type { LoadClient } from "./lean-client.js";
 export type Side = {
   name: string;
   send: () => Promise<unknown>;
-  /** CPU seconds the side's server has spent so far on the thread it is bound by, if measured. */
-  boundThreadSeconds?: () => number;
+  /**
+   * Meters of the CPU seconds the side's processes have spent so far, by name (its server's main
+   * thread, its sandboxes, the database), for those measured.
+   */
+  cpuMeters?: Record<string, () => number>;
 };
 
-/** One round of one side, with its bound thread's CPU seconds over the round (when measured). */
-export type RoundResult = LoadResult & { boundThreadSeconds?: number };
+/** One round of one side, with each of its meters' CPU seconds over the round. */
+export type RoundResult = LoadResult & { cpuSeconds?: Record<string, number> };
 
 const toggle = { event: "toggle" };
 
@@ -61,9 +64,14 @@ export async function runRounds(
   for (let round = 0; round < rounds; round++) {
     const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
     for (const side of order) {
-      const before = side.boundThreadSeconds?.();
+      const meters = Object.entries(side.cpuMeters ?? {});
+      const before = meters.map(([, read]) => read());
       const result: RoundResult = await runLoadFor(seconds, concurrency, side.send);
-      if (before !== undefined) result.boundThreadSeconds = side.boundThreadSeconds!() - before;
+      if (meters.length > 0) {
+        result.cpuSeconds = Object.fromEntries(
+          meters.map(([name, read], i) => [name, read() - before[i]!]),
+        );
+      }
       results.get(side.name)!.push(result);
     }
   }
@@ -71,15 +79,16 @@ export async function runRounds(
 }
 
 /**
- * The median over the rounds of the bound thread's CPU per event, in µs; undefined when the
- * side was not measured.
+ * The median over the rounds of a meter's CPU per event, in µs; undefined when the side was not
+ * measured by it (or could not be: no /proc).
  */
-export function boundThreadMicrosPerEvent(results: RoundResult[]): number | undefined {
-  const perEvent = results.flatMap((r) =>
-    r.boundThreadSeconds === undefined || !Number.isFinite(r.boundThreadSeconds) || r.events === 0
+export function cpuMicrosPerEvent(results: RoundResult[], meter: string): number | undefined {
+  const perEvent = results.flatMap((r) => {
+    const seconds = r.cpuSeconds?.[meter];
+    return seconds === undefined || !Number.isFinite(seconds) || r.events === 0
       ? []
-      : [(r.boundThreadSeconds * 1e6) / r.events],
-  );
+      : [(seconds * 1e6) / r.events];
+  });
   return perEvent.length === 0 ? undefined : median(perEvent);
 }
 

@@ -13,9 +13,11 @@
 // fresh schema (dropped at the end); this process is only the load generator, whose ceiling is
 // measured first. Rounds alternate the sides' order, so drift on a shared machine hits them
 // alike; figures are medians.
-// It also reads how much CPU each PostgreSQL side's main thread spent per event: both are single
-// Node processes, so on a machine with cores to spare that, not this machine's sharing, sets the
-// ratio between them.
+// It also reads how much CPU the 1-node side and the baseline spent per event: each server's main
+// thread (both are single Node processes: on a machine with cores to spare, that, not this
+// machine's sharing, sets the ratio between them), each server with its child processes (the
+// sandboxes), and PostgreSQL (every postgres process of the machine, so a database busy with
+// others errs high). How either would scale with more cores follows from those.
 // On a small machine every process (the nodes, their sandboxes, PostgreSQL, this load generator)
 // shares the same cores, so two nodes there measure the cost of splitting one machine's load in
 // two (each node's batches get smaller, and its per-event overhead larger), not how a cluster of
@@ -32,14 +34,16 @@ import { startChild, type Child } from "../http/child.js";
 import { HttpClient } from "../http/client.js";
 import { LeanHttpClient, type LoadClient } from "../http/lean-client.js";
 import {
-  boundThreadMicrosPerEvent,
+  cpuMicrosPerEvent,
   medianOf,
   perRound,
   runRounds,
   toggleSender,
+  type RoundResult,
   type Side,
 } from "../http/rounds.js";
-import { threadSchedSeconds } from "../profile/machine-cpu.js";
+import { postgresCpuSeconds, threadSchedSeconds } from "../profile/machine-cpu.js";
+import { treeCpuSeconds } from "../realtime/cpu.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { createInstances, deployToggle } from "../realtime/setup.js";
 
@@ -55,13 +59,23 @@ const DATABASE_URL =
   "postgres://postgres@127.0.0.1:5432/test";
 const toggle = { event: "toggle" };
 
+/** The CPU a PostgreSQL side is measured by (cpuMicrosPerEvent reads them by these names). */
+const METERS = {
+  mainThread: "main thread",
+  server: "server and its sandboxes",
+  postgres: "PostgreSQL",
+} as const;
+
 /**
- * CPU seconds a server's main thread has run: both servers are single Node processes whose main
- * thread, on a machine with cores to spare, bounds their rate (the database's work runs elsewhere).
- * NaN where /proc has no schedstat.
+ * The meters of a server process: its main thread (the one that, on a machine with cores to
+ * spare, bounds its rate), the process with its children, and PostgreSQL. NaN without /proc.
  */
-function mainThreadSeconds(pid: number): number {
-  return threadSchedSeconds(pid).running;
+function cpuMetersOf(pid: number): Record<string, () => number> {
+  return {
+    [METERS.mainThread]: () => threadSchedSeconds(pid).running,
+    [METERS.server]: () => treeCpuSeconds(pid),
+    [METERS.postgres]: () => postgresCpuSeconds(),
+  };
 }
 
 /** Starts a child with `env` added to this process's environment (fork copies it then). */
@@ -142,12 +156,12 @@ try {
   const pgOneSide: Side = {
     name: "Backstate, PostgreSQL, 1 node",
     send: toggleSender([loadOf(one)], await setUp(one.info, oneClient), INSTANCES),
-    boundThreadSeconds: () => mainThreadSeconds(one.pid),
+    cpuMeters: cpuMetersOf(one.pid),
   };
   const baselineSide: Side = {
     name: "baseline, PostgreSQL",
     send: toggleSender([baselineLoad], {}, INSTANCES),
-    boundThreadSeconds: () => mainThreadSeconds(baseline.pid),
+    cpuMeters: cpuMetersOf(baseline.pid),
   };
   const sides: Side[] = [
     pgOneSide,
@@ -196,15 +210,7 @@ try {
   console.log(
     `1 node on PostgreSQL vs the PostgreSQL baseline: ${ratio.toFixed(2)}x (goal >= ${GOAL}x: ${ratio >= GOAL ? "meets" : "MISSES"})`,
   );
-  const oneMicros = boundThreadMicrosPerEvent(rounds.get(pgOneSide.name)!);
-  const handMicros = boundThreadMicrosPerEvent(rounds.get(baselineSide.name)!);
-  if (oneMicros !== undefined && handMicros !== undefined) {
-    console.log(
-      `main thread CPU per event: 1 node ${Math.round(oneMicros)} µs, baseline ${Math.round(handMicros)} µs: ` +
-        `with a core for each main thread (and the database's own cores), 1 node would be about ` +
-        `${(handMicros / oneMicros).toFixed(2)}x the baseline`,
-    );
-  }
+  reportCpu(rounds.get(pgOneSide.name)!, rounds.get(baselineSide.name)!);
   console.log(
     `2 nodes vs 1 node: ${(pgTwo.eventsPerSecond / pgOne.eventsPerSecond).toFixed(2)}x by turns, ` +
       `${(pgTwoByInstance.eventsPerSecond / pgOne.eventsPerSecond).toFixed(2)}x by instance; ` +
@@ -215,5 +221,31 @@ try {
   await Promise.all(children.map((child) => child.close()));
   await dropSchemas(Object.values(schemas)).catch((error: unknown) =>
     console.error(`could not drop the benchmark's schemas: ${String(error)}`),
+  );
+}
+
+/**
+ * CPU per event of the 1-node side and the baseline, and the ratios they give on a machine where
+ * one part, then another, has cores to spare: a core for each main thread; enough cores for each
+ * server's whole process tree; a database server of its own; and, as here, every process on the
+ * same cores (the sum).
+ */
+function reportCpu(one: RoundResult[], hand: RoundResult[]): void {
+  const figures = Object.values(METERS).map((meter) => ({
+    meter,
+    one: cpuMicrosPerEvent(one, meter),
+    hand: cpuMicrosPerEvent(hand, meter),
+  }));
+  if (figures.some((figure) => figure.one === undefined || figure.hand === undefined)) return;
+  console.log("CPU per event (median of the rounds): 1 node / baseline, and their ratio");
+  for (const { meter, one, hand } of figures) {
+    console.log(
+      `  ${meter.padEnd(26)} ${Math.round(one!)} µs / ${Math.round(hand!)} µs: ${(hand! / one!).toFixed(2)}x`,
+    );
+  }
+  const sum = (side: "one" | "hand") =>
+    figures.filter((f) => f.meter !== METERS.mainThread).reduce((total, f) => total + f[side]!, 0);
+  console.log(
+    `  ${"all of them".padEnd(26)} ${Math.round(sum("one"))} µs / ${Math.round(sum("hand"))} µs: ${(sum("hand") / sum("one")).toFixed(2)}x`,
   );
 }
