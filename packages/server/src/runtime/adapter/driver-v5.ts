@@ -18,6 +18,7 @@ import {
 import { instanceSelf, keepNothingOn, type InstanceSelf } from "./instance-self.js";
 import { toJsonSafe } from "../json-check.js";
 import { revivingInlineChildren, withInlineChildrenNamed } from "./v5-inline-children.js";
+import { addressedToParent, markingInstanceRef } from "./v5-sender-self.js";
 
 type ExecutableAction = {
   type: string;
@@ -330,18 +331,15 @@ function collect(
     }
     case "xstate.sendTo": {
       const target = params.to as { id?: unknown } | undefined;
+      const stepSelf = (action.info as { self?: unknown } | undefined)?.self;
       // XState resolves a send to the machine's own actor (`self`, "#_internal") to the very ref
       // the action's arguments carry: no child, but the instance itself.
-      if (
-        target !== undefined &&
-        target === (action.info as { self?: unknown } | undefined)?.self
-      ) {
+      if (target !== undefined && target === stepSelf) {
         sendToSelf(data, toEvent(params.event), params.delay, params.id);
       } else if (target && typeof target.id === "string") {
-        queueServiceMessage(
-          effects,
-          serviceMessage(target.id, toEvent(params.event), params.delay, params.id),
-        );
+        // The instance's own ref in the event (`sender: self`) is for the child to answer to.
+        const event = markingInstanceRef(toEvent(params.event), stepSelf);
+        queueServiceMessage(effects, serviceMessage(target.id, event, params.delay, params.id));
       }
       return;
     }
@@ -379,13 +377,15 @@ function startActor(
       actor._stop();
       parent.stop();
     },
-    send: (event: MachineEvent) => actor.send(event),
+    // An answer to the instance's own ref the event carried goes to the stand-in parent.
+    send: (event: MachineEvent) => actor.send(addressedToParent(event, parent)),
   };
 }
 
 /**
  * The parent a service's actor sends to (a callback's `sendBack`, a child machine's
- * `sendParent`): a stand-in that reports each event to the instance, the service running on
+ * `sendParent`, and the child's answer to the instance's own ref it was sent: v5-sender-self.ts):
+ * a stand-in that reports each event to the instance, the service running on
  * (not final). Not relayed: the child's own done and error events, which XState sends its parent
  * too (its subscription above reports them, as final), and the stand-in's own stop.
  */
