@@ -42,7 +42,7 @@ import {
   type RoundResult,
   type Side,
 } from "../http/rounds.js";
-import { postgresCpuSeconds, threadSchedSeconds } from "../profile/machine-cpu.js";
+import { postgresCpuCounter, threadSchedSeconds } from "../profile/machine-cpu.js";
 import { treeCpuSeconds } from "../realtime/cpu.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { createInstances, deployToggle } from "../realtime/setup.js";
@@ -65,6 +65,9 @@ const METERS = {
   server: "server and its sandboxes",
   postgres: "PostgreSQL",
 } as const;
+
+/** PostgreSQL's CPU, counted so that a pool closing its idle connections takes nothing away. */
+const postgresCpuSeconds = postgresCpuCounter();
 
 /**
  * The meters of a server process: its main thread (the one that, on a machine with cores to

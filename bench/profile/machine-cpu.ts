@@ -45,25 +45,48 @@ export function timesBetween(before: MachineTimes, after: MachineTimes): Machine
   };
 }
 
-/** Seconds of CPU used so far by every live process whose command line starts "postgres". */
-export function postgresCpuSeconds(): number {
-  let total = 0;
+/**
+ * Seconds of CPU used so far by each live process whose command line starts "postgres", by pid.
+ * Empty where there is no /proc.
+ */
+function postgresProcessSeconds(): Map<number, number> {
+  const seconds = new Map<number, number>();
   let entries: string[];
   try {
     entries = readdirSync("/proc");
   } catch {
-    return NaN;
+    return seconds;
   }
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").startsWith("postgres")) continue;
-      total += ownSeconds(Number(entry));
+      seconds.set(Number(entry), ownSeconds(Number(entry)));
     } catch {
       // It exited while we looked, or is not ours to read.
     }
   }
-  return total;
+  return seconds;
+}
+
+/**
+ * A counter of the CPU seconds PostgreSQL's processes have used since it was made, read by
+ * calling it. Each read adds what every process used since the last read (all of it, for one
+ * started since): a plain sum over the live processes would drop, by all they ever used, when
+ * some exit (a pool closing its idle connections), and a side measured meanwhile would be
+ * credited with less than it cost. What an exiting process used since the last read is lost,
+ * which for an idle connection is nothing. NaN without /proc.
+ */
+export function postgresCpuCounter(): () => number {
+  let last = postgresProcessSeconds();
+  if (last.size === 0) return () => NaN;
+  let total = 0;
+  return () => {
+    const now = postgresProcessSeconds();
+    for (const [pid, seconds] of now) total += seconds - (last.get(pid) ?? 0);
+    last = now;
+    return total;
+  };
 }
 
 /**
