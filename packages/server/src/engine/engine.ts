@@ -42,6 +42,7 @@ import {
 import { LostServices } from "./lost-services.js";
 import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
+import { EXECUTED_STEP_LIMITS, ExecutedSteps } from "./executed-steps.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
 import {
@@ -106,7 +107,10 @@ export type EngineOptions = {
    * the service lease: another node's backstop is due only once that node counts as dead.
    */
   selfEventBackstopMs?: number;
-  /** How many events (and characters) running services may have waiting per instance. */
+  /**
+   * How many events (and characters) running services, and actions through `self.send`, may have
+   * waiting per instance.
+   */
   serviceBacklog?: BacklogLimits;
   /** How fast an instance's own timers may drive it (see timer-pacing.ts). */
   timerPacing?: TimerPacingLimits;
@@ -165,6 +169,7 @@ export class Engine {
   /** deliverLostServicesOfPredecessor's work, which close() waits for. */
   private recovery: Promise<void> = Promise.resolve();
   private readonly serviceBacklog: ServiceEventBacklog;
+  private readonly executedSteps: ExecutedSteps;
   private readonly timerPacing: TimerPacing;
   private closed = false;
   private readonly updates: UpdateEmitter;
@@ -199,9 +204,16 @@ export class Engine {
       clock: this.clock,
       ids: options.ids ?? randomIds,
     });
+    const settleTimeoutMs = options.settleTimeoutMs ?? 90_000;
+    // A step's actions may send their instance events for as long as a request waits for it to
+    // settle (an action's timer may fire later than that; its event is then dropped).
+    this.executedSteps = new ExecutedSteps(() => this.clock.now(), {
+      ...EXECUTED_STEP_LIMITS,
+      keepMs: settleTimeoutMs,
+    });
     this.activity = new ActivityTracker(
       this.clock,
-      options.settleTimeoutMs ?? 90_000,
+      settleTimeoutMs,
       (ref, version, ids) => this.stopAtDeadline(ref, version, ids),
       (ref) => this.leases.idle(ref),
     );
@@ -229,6 +241,7 @@ export class Engine {
       timersNotBefore: (key, now) => this.timerPacing.notBefore(instanceRefOf(key), now),
       selfEventBackstopMs: options.selfEventBackstopMs ?? serviceLeaseMs,
       resultRetryDelaysMs: retryDelays,
+      executedSteps: this.executedSteps,
     });
     this.lostServices = new LostServices({
       store: this.store,
@@ -256,6 +269,9 @@ export class Engine {
     });
     this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event, final, chars) =>
       this.onServiceEvent(orgId, ref, serviceId, runId, event, final, chars),
+    );
+    this.runtime.onSelfEvent((orgId, ref, stepId, event, chars) =>
+      this.onSelfEvent(orgId, ref, stepId, event, chars),
     );
     this.runtime.onSandboxLost(({ orgId, affinities }) => {
       for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
@@ -892,6 +908,78 @@ export class Engine {
         this.activity.ended(ref, [serviceId], runId);
         this.committer.releaseIfIdle(orgId, ref);
       });
+  }
+
+  /**
+   * An event a custom action of step `stepId` sent its own instance through `self` (XState 5),
+   * from the sandbox that executed the step. Taken only for an instance of the sandbox's org that
+   * this node had that step executed for lately (executed-steps.ts): machine code reaches no other.
+   * It waits its turn in the instance's mailbox behind what is there already, as a service's
+   * event does, and is not stored until it is applied (a node that stops meanwhile loses it).
+   */
+  private onSelfEvent(
+    orgId: string,
+    ref: string,
+    stepId: string,
+    event: MachineEvent,
+    chars: number,
+  ): void {
+    const key = instanceKeyOfRef(ref);
+    if (key.orgId !== orgId || !this.executedSteps.ranFor(stepId, ref)) {
+      this.logger.debug("ignoring an event for an instance whose step did not run here", {
+        instance: ref,
+      });
+      return;
+    }
+    if (chars > MAX_NOTIFICATION_CHARS) {
+      this.logger.warn("an event an action sent its instance was not applied", {
+        instance: ref,
+        error: eventTooLarge(event.type, chars, "characters"),
+      });
+      return;
+    }
+    const { admitted, firstDrop } = this.serviceBacklog.admit(ref, chars, false);
+    if (!admitted) {
+      if (firstDrop) {
+        this.logger.warn("actions send events faster than their instance takes them; dropped", {
+          instance: ref,
+        });
+      }
+      return;
+    }
+    this.exclusive(ref, () =>
+      this.retryingRefusals(
+        key,
+        async ({ instance }) => {
+          const why =
+            instance.status === "paused"
+              ? "the instance is paused"
+              : parseEnvelope(instance.snapshot).view.done
+                ? "the instance is done"
+                : undefined;
+          if (why !== undefined) {
+            this.logger.info("an event an action sent its instance was dropped", {
+              instance: ref,
+              event: event.type,
+              reason: why,
+            });
+            return;
+          }
+          await this.processSelfEvents(
+            await this.committer.transition(instance, event, { kind: "self" }),
+          );
+        },
+        (k) => this.loadForResult(k),
+      ),
+    )
+      .catch((err: unknown) =>
+        this.logger.warn("an event an action sent its instance was not applied", {
+          instance: ref,
+          event: event.type,
+          error: String(err),
+        }),
+      )
+      .finally(() => this.serviceBacklog.release(ref, chars));
   }
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {

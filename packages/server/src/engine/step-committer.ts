@@ -19,6 +19,7 @@ import type {
 } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
+import type { ExecutedSteps } from "./executed-steps.js";
 import type { InstanceCache } from "./instance-cache.js";
 import { parseEnvelope, stateOf, viewOf, type InstanceState } from "./instance-state.js";
 import type { Logger } from "./logger.js";
@@ -91,6 +92,8 @@ export type CommitterDeps = {
   selfEventBackstopMs: number;
   /** The waits before each further try of a service result's commit (result-commit-retries.ts). */
   resultRetryDelaysMs: readonly number[];
+  /** Told of each step executed, whose actions may send their instance events (executed-steps.ts). */
+  executedSteps: ExecutedSteps;
 };
 
 export function instanceRefOf(key: InstanceKey): string {
@@ -494,6 +497,7 @@ export class StepCommitter {
       step.servicesStopped.filter((id) => !restarted.has(id)),
     );
     if (!step.effectsPending) return;
+    this.deps.executedSteps.record(step.stepId, ref);
     void this.pinned(version.orgId, ref, () =>
       this.deps.runtime
         .execute(version, step.stepId, ref)

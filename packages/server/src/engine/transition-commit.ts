@@ -1,12 +1,13 @@
 // Turning a step the sandbox computed into the commit that stores it: pure functions, so the
 // single-event and the batch paths build commits the same way.
 import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } from "../errors.js";
-import type {
-  JsonObject,
-  MachineEvent,
-  MachineFailure,
-  Step,
-  StepResponse,
+import {
+  MAX_SELF_SENDS_PER_STEP,
+  type JsonObject,
+  type MachineEvent,
+  type MachineFailure,
+  type Step,
+  type StepResponse,
 } from "../runtime/adapter-protocol.js";
 import type { InstanceRecord, TransitionCommit } from "../store/store.js";
 import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
@@ -84,7 +85,7 @@ export const STEP_LIMITS = {
    * Events one step sends itself (each is stored with its commit, as a backstop timer), and their
    * bytes as UTF-8 JSON in all.
    */
-  maxSelfEventsSent: 1_000,
+  maxSelfEventsSent: MAX_SELF_SENDS_PER_STEP,
   maxSelfEventBytes: 4 * 1024 * 1024,
   /** Services (invoked or spawned children) one step starts. */
   maxServicesStarted: 100,

@@ -140,7 +140,24 @@ export type AdapterNotification =
        */
       chars?: number;
     }
+  | {
+      /** An event a custom action of step `stepId` sent its own instance through `self` (v5). */
+      type: "self-event";
+      instanceRef: string;
+      /** The executed step whose action sent it: the host checks it ran that step there. */
+      stepId: string;
+      event: MachineEvent;
+      /** As for a service-event: set when the notification was cut down (notification-bound.ts). */
+      chars?: number;
+    }
   | { type: "log"; level: "log" | "info" | "warn" | "error" | "debug"; message: string };
+
+/**
+ * How many events the actions of one step may send their own instance through `self`; the rest
+ * are dropped in the sandbox. As many as a step may send itself with `raise` or `sendTo`
+ * (STEP_LIMITS.maxSelfEventsSent), which is this same number.
+ */
+export const MAX_SELF_SENDS_PER_STEP = 1_000;
 
 export type AdapterOp =
   "inspect" | "create" | "send" | "read" | "execute" | "discard" | "stop-services";

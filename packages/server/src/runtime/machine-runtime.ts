@@ -57,6 +57,16 @@ export type ServiceEventListener = (
   chars: number,
 ) => void;
 
+export type SelfEventListener = (
+  orgId: string,
+  instanceRef: string,
+  /** The executed step whose custom action sent it (see AdapterNotification). */
+  stepId: string,
+  event: MachineEvent,
+  /** As for a service's event: see ServiceEventListener. */
+  chars: number,
+) => void;
+
 /** Requests with no effect in the sandbox beyond their answer. */
 const RETRYABLE_OPS = new Set(["inspect", "create", "send", "send-batch", "read"]);
 
@@ -67,12 +77,17 @@ export class MachineRuntime {
    * step, so they are held to a budget as its console output is (sandbox-process.ts).
    */
   readonly #logBudgets = new KeyedLogBudgets();
+  readonly #serviceEventListeners: ServiceEventListener[] = [];
+  readonly #selfEventListeners: SelfEventListener[] = [];
 
   constructor(
     private readonly pool: SandboxCaller,
     private readonly loadCode: CodeLoader,
     private readonly log: (level: string, message: string, fields?: object) => void,
-  ) {}
+  ) {
+    // One listener, whoever listens: each notification is parsed once, on the shared main thread.
+    pool.onNotification((notification) => this.#onNotification(notification));
+  }
 
   inspect(version: VersionRef): Promise<InspectResult> {
     return this.request(version, "inspect", {});
@@ -122,28 +137,48 @@ export class MachineRuntime {
 
   /** Service results. The org is the sandbox's own, so a result can only reach that org. */
   onServiceEvent(listener: ServiceEventListener): void {
-    this.pool.onNotification(({ orgId, json }) => {
-      let notification: AdapterNotification;
-      try {
-        notification = JSON.parse(json) as AdapterNotification;
-      } catch {
-        this.log("warn", "unparseable notification from a sandbox", { orgId });
-        return;
-      }
-      if (notification.type === "service-event" && isServiceEvent(notification)) {
+    this.#serviceEventListeners.push(listener);
+  }
+
+  /**
+   * Events custom actions sent their own instance through `self` (XState 5). The org is the
+   * sandbox's own; the instance and the step are machine code's word, for the listener to check.
+   */
+  onSelfEvent(listener: SelfEventListener): void {
+    this.#selfEventListeners.push(listener);
+  }
+
+  #onNotification({ orgId, json }: SandboxNotification): void {
+    let notification: AdapterNotification;
+    try {
+      notification = JSON.parse(json) as AdapterNotification;
+    } catch {
+      this.log("warn", "unparseable notification from a sandbox", { orgId });
+      return;
+    }
+    // The larger of the notification and the size the sandbox says it had before it cut it down.
+    const chars = () =>
+      Math.max(json.length, Number((notification as { chars?: unknown }).chars) || 0);
+    if (notification.type === "service-event" && isServiceEvent(notification)) {
+      const final = notification.final !== false;
+      for (const listener of this.#serviceEventListeners) {
         listener(
           orgId,
           notification.instanceRef,
           notification.serviceId,
           notification.runId,
           notification.event,
-          notification.final !== false,
-          Math.max(json.length, Number(notification.chars) || 0),
+          final,
+          chars(),
         );
-      } else if (notification.type === "log") {
-        this.#logMachineLine(orgId, String(notification.message));
       }
-    });
+    } else if (notification.type === "self-event" && isSelfEvent(notification)) {
+      for (const listener of this.#selfEventListeners) {
+        listener(orgId, notification.instanceRef, notification.stepId, notification.event, chars());
+      }
+    } else if (notification.type === "log") {
+      this.#logMachineLine(orgId, String(notification.message));
+    }
   }
 
   #logMachineLine(orgId: string, message: string): void {
@@ -212,19 +247,28 @@ export class MachineRuntime {
   }
 }
 
+function isSelfEvent(n: { instanceRef?: unknown; stepId?: unknown; event?: unknown }): boolean {
+  return typeof n.instanceRef === "string" && typeof n.stepId === "string" && isEvent(n.event);
+}
+
+function isEvent(value: unknown): boolean {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { type?: unknown }).type === "string"
+  );
+}
+
 function isServiceEvent(n: {
   instanceRef?: unknown;
   serviceId?: unknown;
   runId?: unknown;
   event?: unknown;
 }): boolean {
-  const event = n.event as { type?: unknown } | null;
   return (
     typeof n.instanceRef === "string" &&
     typeof n.serviceId === "string" &&
     typeof n.runId === "string" &&
-    typeof event === "object" &&
-    event !== null &&
-    typeof event.type === "string"
+    isEvent(n.event)
   );
 }

@@ -25,6 +25,7 @@ import { createV5Driver, isV5Machine } from "./driver-v5.js";
 import { findNonJson, utf8Length } from "../json-check.js";
 import { ServiceRegistry } from "./services.js";
 import { runEffects } from "./run-effects.js";
+import { selfSendsToInstance } from "./self-sends.js";
 import { UNLOADABLE_OP } from "../sandbox/protocol.js";
 
 /** Effects not executed or discarded within this time are dropped (the engine died or gave up). */
@@ -171,7 +172,9 @@ export function createHandler(
       const stashed = stash.get(request.stepId);
       if (!stashed) return { executed: false };
       stash.delete(request.stepId);
-      stashed.effects.self?.connect(droppingSelfSends(notify));
+      stashed.effects.self?.connect(
+        selfSendsToInstance(notify, request.instanceRef, request.stepId),
+      );
       runEffects(
         stashed.effects,
         stashed.servicesStopped,
@@ -269,30 +272,6 @@ export function createHandler(
       );
     }
     return op === "send" || op === "send-batch" ? withReads(request, result) : result;
-  };
-}
-
-/**
- * Where what a step's actions send their instance through `self` goes (XState 5): nowhere. The
- * step is committed before its actions run, and no actor stands behind `self` to take another
- * event, so a send from an action is dropped; the machine log says so once per step, whatever
- * the action sent and however often (the event itself, machine code's, is not read). `raise` and
- * `sendTo(({ self }) => self, …)` are part of the step and reach the instance.
- */
-function droppingSelfSends(
-  notify: (notification: AdapterNotification) => void,
-): (event: unknown) => void {
-  let told = false;
-  return () => {
-    if (told) return;
-    told = true;
-    notify({
-      type: "log",
-      level: "warn",
-      message:
-        "self.send from an action was dropped: an event an action sends its own instance does " +
-        "not reach it (raise or sendTo(({ self }) => self, …) do)",
-    });
   };
 }
 

@@ -3,8 +3,8 @@
 // handed to actions, what they sent it would queue in its mailbox for as long as the version stays
 // loaded (a leak any `({ self }) => self.send(…)` grows), and what one instance did to it another
 // would see. Each step's actions get an object of their own instead, which keeps nothing: its
-// sends go where the step's runner points them once the step executes (see handler.ts), and
-// nowhere before.
+// sends go where the step's runner points them once the step executes (handler.ts: to the host,
+// see self-sends.ts), and nowhere before.
 
 /** Takes what an action sent its instance; the event is machine code's, not yet checked. */
 export type SelfSendSink = (event: unknown) => void;

@@ -1,0 +1,55 @@
+// Which instance each step this node had executed lately belongs to. An event a step's action
+// sends its own instance (XState 5's `self.send`) comes back from the sandbox naming the step and
+// the instance, and the sandbox runs machine code: it may name any instance of its org. Only an
+// instance this node had a step executed for, in that sandbox's org, under that step's id, takes
+// it; so machine code reaches no instance whose steps it was not running. Kept for a while (a
+// send may come from a timer an action set) and for so many steps, the oldest forgotten first.
+
+export type ExecutedStepLimits = {
+  /** How long after its execute a step's sends are taken. */
+  keepMs: number;
+  /** How many steps are remembered at most. */
+  maxSteps: number;
+};
+
+export const EXECUTED_STEP_LIMITS: ExecutedStepLimits = { keepMs: 90_000, maxSteps: 100_000 };
+
+export class ExecutedSteps {
+  /** By step id, in the order they were executed (Map keeps insertion order). */
+  private readonly steps = new Map<string, { instanceRef: string; at: number }>();
+
+  constructor(
+    private readonly now: () => number,
+    private readonly limits: ExecutedStepLimits = EXECUTED_STEP_LIMITS,
+  ) {}
+
+  /** Step `stepId` of `instanceRef` is being executed now. */
+  record(stepId: string, instanceRef: string): void {
+    this.forgetOld();
+    this.steps.delete(stepId);
+    this.steps.set(stepId, { instanceRef, at: this.now() });
+    // One over at most: each record adds one.
+    if (this.steps.size > this.limits.maxSteps) this.forgetOldest();
+  }
+
+  /** Whether `stepId` was executed here lately, for `instanceRef`. */
+  ranFor(stepId: string, instanceRef: string): boolean {
+    this.forgetOld();
+    return this.steps.get(stepId)?.instanceRef === instanceRef;
+  }
+
+  private forgetOld(): void {
+    const oldest = this.now() - this.limits.keepMs;
+    for (const [stepId, { at }] of this.steps) {
+      if (at >= oldest) return;
+      this.steps.delete(stepId);
+    }
+  }
+
+  private forgetOldest(): void {
+    for (const stepId of this.steps.keys()) {
+      this.steps.delete(stepId);
+      return;
+    }
+  }
+}
