@@ -2,7 +2,7 @@
 // many steps: what lets an action's self.send through, and nothing a sandbox merely names.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ExecutedSteps } from "./executed-steps.js";
+import { ExecutedSteps, MAX_STEP_ID_CHARS } from "./executed-steps.js";
 
 test("a step counts for the instance it was executed for, and no other", () => {
   const steps = new ExecutedSteps(() => 0);
@@ -32,4 +32,16 @@ test("past maxSteps the oldest step is forgotten first", () => {
     ["a", "b", "c", "d"].map((id) => steps.ranFor(id, "org/m/ann")),
     [false, true, true, true],
   );
+});
+
+test("a step id longer than any sandbox makes (machine code's, of any size) is not kept", () => {
+  const steps = new ExecutedSteps(() => 0);
+  const longest = "s".repeat(MAX_STEP_ID_CHARS);
+  const tooLong = "s".repeat(MAX_STEP_ID_CHARS + 1);
+  steps.record(longest, "org/m/ann");
+  steps.record(tooLong, "org/m/ann");
+  steps.record({ megabytes: "x" } as unknown as string, "org/m/ann");
+  assert.equal(steps.ranFor(longest, "org/m/ann"), true);
+  assert.equal(steps.ranFor(tooLong, "org/m/ann"), false);
+  assert.equal((steps as unknown as { steps: Map<unknown, unknown> }).steps.size, 1);
 });

@@ -14,6 +14,14 @@ export type ExecutedStepLimits = {
 
 export const EXECUTED_STEP_LIMITS: ExecutedStepLimits = { keepMs: 90_000, maxSteps: 100_000 };
 
+/**
+ * The longest step id kept. A step's id is the sandbox's word (handler.ts makes them
+ * `step-<random>-<n>`, some 30 characters), so machine code may answer with one of megabytes, and
+ * each is kept for keepMs: bounded only in number, maxSteps of them would hold gigabytes. A longer
+ * one is not kept, and its step's actions reach no instance through `self`.
+ */
+export const MAX_STEP_ID_CHARS = 128;
+
 export class ExecutedSteps {
   /** By step id, in the order they were executed (Map keeps insertion order). */
   private readonly steps = new Map<string, { instanceRef: string; at: number }>();
@@ -26,6 +34,7 @@ export class ExecutedSteps {
   /** Step `stepId` of `instanceRef` is being executed now. */
   record(stepId: string, instanceRef: string): void {
     this.forgetOld();
+    if (typeof stepId !== "string" || stepId.length > MAX_STEP_ID_CHARS) return;
     this.steps.delete(stepId);
     this.steps.set(stepId, { instanceRef, at: this.now() });
     // One over at most: each record adds one.
