@@ -925,7 +925,9 @@ export class Engine {
     chars: number,
   ): void {
     const key = instanceKeyOfRef(ref);
-    if (key.orgId !== orgId || !this.executedSteps.ranFor(stepId, ref)) {
+    const instanceId =
+      key.orgId === orgId ? this.executedSteps.instanceIdFor(stepId, ref) : undefined;
+    if (instanceId === undefined) {
       this.logger.debug("ignoring an event for an instance whose step did not run here", {
         instance: ref,
       });
@@ -952,11 +954,13 @@ export class Engine {
         key,
         async ({ instance }) => {
           const why =
-            instance.status === "paused"
-              ? "the instance is paused"
-              : parseEnvelope(instance.snapshot).view.done
-                ? "the instance is done"
-                : undefined;
+            instance.id !== instanceId
+              ? "the instance the step ran for was deleted"
+              : instance.status === "paused"
+                ? "the instance is paused"
+                : parseEnvelope(instance.snapshot).view.done
+                  ? "the instance is done"
+                  : undefined;
           if (why !== undefined) {
             this.logger.info("an event an action sent its instance was dropped", {
               instance: ref,

@@ -1,4 +1,5 @@
-// Which instance each step this node had executed lately belongs to. An event a step's action
+// Which instance each step this node had executed lately belongs to (by name, and by the row id
+// that tells a deleted instance from one made again under its name). An event a step's action
 // sends its own instance (XState 5's `self.send`) comes back from the sandbox naming the step and
 // the instance, and the sandbox runs machine code: it may name any instance of its org. Only an
 // instance this node had a step executed for, in that sandbox's org, under that step's id, takes
@@ -24,27 +25,35 @@ export const MAX_STEP_ID_CHARS = 128;
 
 export class ExecutedSteps {
   /** By step id, in the order they were executed (Map keeps insertion order). */
-  private readonly steps = new Map<string, { instanceRef: string; at: number }>();
+  private readonly steps = new Map<
+    string,
+    { instanceRef: string; instanceId: number; at: number }
+  >();
 
   constructor(
     private readonly now: () => number,
     private readonly limits: ExecutedStepLimits = EXECUTED_STEP_LIMITS,
   ) {}
 
-  /** Step `stepId` of `instanceRef` is being executed now. */
-  record(stepId: string, instanceRef: string): void {
+  /** Step `stepId` of `instanceRef` (the instance whose row id is `instanceId`) executes now. */
+  record(stepId: string, instanceRef: string, instanceId: number): void {
     this.forgetOld();
     if (typeof stepId !== "string" || stepId.length > MAX_STEP_ID_CHARS) return;
     this.steps.delete(stepId);
-    this.steps.set(stepId, { instanceRef, at: this.now() });
+    this.steps.set(stepId, { instanceRef, instanceId, at: this.now() });
     // One over at most: each record adds one.
     if (this.steps.size > this.limits.maxSteps) this.forgetOldest();
   }
 
-  /** Whether `stepId` was executed here lately, for `instanceRef`. */
-  ranFor(stepId: string, instanceRef: string): boolean {
+  /**
+   * The row id of the instance `stepId` was executed for here lately, if it was for
+   * `instanceRef`; undefined otherwise. An instance deleted and made again under the name has
+   * another id: what its predecessor's actions send is not for it.
+   */
+  instanceIdFor(stepId: string, instanceRef: string): number | undefined {
     this.forgetOld();
-    return this.steps.get(stepId)?.instanceRef === instanceRef;
+    const step = this.steps.get(stepId);
+    return step?.instanceRef === instanceRef ? step.instanceId : undefined;
   }
 
   private forgetOld(): void {

@@ -497,7 +497,7 @@ export class StepCommitter {
       step.servicesStopped.filter((id) => !restarted.has(id)),
     );
     if (!step.effectsPending) return;
-    this.deps.executedSteps.record(step.stepId, ref);
+    this.deps.executedSteps.record(step.stepId, ref, instanceId);
     void this.pinned(version.orgId, ref, () =>
       this.deps.runtime
         .execute(version, step.stepId, ref)

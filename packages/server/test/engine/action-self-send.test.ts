@@ -114,3 +114,32 @@ test("a sandbox's self-event for an instance whose step it did not run, or of an
     await h.dispose();
   }
 });
+
+test("what a deleted instance's step sends does not reach an instance made again under its name", async () => {
+  const { h, at } = await start();
+  try {
+    const stepsOf: string[] = [];
+    h.runtime.onSelfEvent((_org, _ref, stepId) => stepsOf.push(stepId));
+    const ref = `${ORG}/${at("again").machineName}/again`;
+    await h.engine.createInstance({ ...at("again"), authContext: {} });
+    await h.engine.sendEvent({ ...at("again"), event: "hold", authContext: {} });
+    await until("the first instance's step to send", () => stepsOf.length === 1);
+    await h.engine.deleteInstance(at("again"));
+    await h.engine.createInstance({ ...at("again"), authContext: {} });
+    await h.engine.sendEvent({ ...at("again"), event: "hold", authContext: {} });
+    await until("the second instance's step to send", () => stepsOf.length === 2);
+
+    // As a late send from a timer the deleted instance's action set would come.
+    const engine = h.engine as unknown as { onSelfEvent: SelfEventListener };
+    const send = (stepId: string) => engine.onSelfEvent(ORG, ref, stepId, { type: "NEXT" }, 20);
+    send(stepsOf[0]!);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await stateOf(h, at("again")), "sent");
+    send(stepsOf[1]!);
+    await until("the new instance to take its own step's NEXT", async () => {
+      return (await stateOf(h, at("again"))) === "next";
+    });
+  } finally {
+    await h.dispose();
+  }
+});
