@@ -6,6 +6,8 @@
 // it; so machine code reaches no instance whose steps it was not running. Kept for a while (a
 // send may come from a timer an action set) and for so many steps, the oldest forgotten first.
 
+import { MAX_STEP_ID_CHARS } from "../runtime/adapter-protocol.js";
+
 export type ExecutedStepLimits = {
   /** How long after its execute a step's sends are taken. */
   keepMs: number;
@@ -15,13 +17,8 @@ export type ExecutedStepLimits = {
 
 export const EXECUTED_STEP_LIMITS: ExecutedStepLimits = { keepMs: 90_000, maxSteps: 100_000 };
 
-/**
- * The longest step id kept. A step's id is the sandbox's word (handler.ts makes them
- * `step-<random>-<n>`, some 30 characters), so machine code may answer with one of megabytes, and
- * each is kept for keepMs: bounded only in number, maxSteps of them would hold gigabytes. A longer
- * one is not kept, and its step's actions reach no instance through `self`.
- */
-export const MAX_STEP_ID_CHARS = 128;
+/** Re-exported: acceptStep refuses a step with a longer id; this keeps none, whoever records. */
+export { MAX_STEP_ID_CHARS };
 
 export class ExecutedSteps {
   /** By step id, in the order they were executed (Map keeps insertion order). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Step, StepResponse } from "../runtime/adapter-protocol.js";
+import { MAX_STEP_ID_CHARS, type Step, type StepResponse } from "../runtime/adapter-protocol.js";
 import type { InstanceRecord } from "../store/store.js";
 import { acceptStep, buildCommit, eventCommitFields } from "./transition-commit.js";
 
@@ -25,6 +25,19 @@ test("a failure's message must be text", () => {
     code: "machine-error",
     message: "the machine failed",
   });
+});
+
+test("a step's id must be the short text the adapter makes", () => {
+  const stepWithId = (stepId: unknown) =>
+    ({ outcome: "step", step: { stepId } }) as unknown as StepResponse;
+  const longest = "s".repeat(MAX_STEP_ID_CHARS);
+  assert.equal(acceptStep(stepWithId(longest)).stepId, longest);
+  for (const stepId of ["s".repeat(MAX_STEP_ID_CHARS + 1), "", 42, undefined, { id: "s" }]) {
+    assert.throws(() => acceptStep(stepWithId(stepId)), {
+      name: "MachineCodeError",
+      code: "machine-error",
+    });
+  }
 });
 
 const NOW = 1_700_000_000_000;

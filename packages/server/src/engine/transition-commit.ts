@@ -3,6 +3,7 @@
 import { BackstateError, MachineCodeError, RejectedByMachineAuthorizerError } from "../errors.js";
 import {
   MAX_SELF_SENDS_PER_STEP,
+  MAX_STEP_ID_CHARS,
   type JsonObject,
   type MachineEvent,
   type MachineFailure,
@@ -115,8 +116,18 @@ export function acceptStep(response: StepResponse): Step {
         cutMachineText(typeof message === "string" ? message : "the machine failed"),
       );
     }
-    case "step":
+    case "step": {
+      // The host keeps a step's id while its effects run (and its actions may send it events):
+      // from the sandbox, it must be the short text the adapter makes.
+      const { stepId } = response.step;
+      if (typeof stepId !== "string" || stepId.length === 0 || stepId.length > MAX_STEP_ID_CHARS) {
+        throw new MachineCodeError(
+          "machine-error",
+          "the sandbox answered a step without a valid id",
+        );
+      }
       return response.step;
+    }
   }
 }
 

@@ -159,5 +159,12 @@ export type AdapterNotification =
  */
 export const MAX_SELF_SENDS_PER_STEP = 1_000;
 
+/**
+ * The longest step id the host takes. The adapter makes them `step-<random>-<n>`, some 30
+ * characters; the host keeps them (held steps, service runs, the steps whose actions may still
+ * send their instance events), and an id is the sandbox's word: one of megabytes is refused.
+ */
+export const MAX_STEP_ID_CHARS = 128;
+
 export type AdapterOp =
   "inspect" | "create" | "send" | "read" | "execute" | "discard" | "stop-services";
