@@ -858,16 +858,8 @@ export class Engine {
       }
       return;
     }
-    const { admitted, firstDrop } = this.serviceBacklog.admit(ref, chars, final);
-    if (!admitted) {
-      if (firstDrop) {
-        this.logger.warn("a service sends events faster than its instance takes them; dropped", {
-          instance: ref,
-          serviceId,
-        });
-      }
-      return;
-    }
+    const tooFast = "a service sends events faster than its instance takes them; dropped";
+    if (!this.admittedToBacklog(ref, chars, final, tooFast, { serviceId })) return;
     this.exclusive(ref, () =>
       // A store error the result's commit ends on (its tries spent) is final: see retryingRefusals.
       this.retryingRefusals(
@@ -940,15 +932,8 @@ export class Engine {
       });
       return;
     }
-    const { admitted, firstDrop } = this.serviceBacklog.admit(ref, chars, false);
-    if (!admitted) {
-      if (firstDrop) {
-        this.logger.warn("actions send events faster than their instance takes them; dropped", {
-          instance: ref,
-        });
-      }
-      return;
-    }
+    const tooFast = "actions send events faster than their instance takes them; dropped";
+    if (!this.admittedToBacklog(ref, chars, false, tooFast, {})) return;
     this.exclusive(ref, () =>
       this.retryingRefusals(
         key,
@@ -984,6 +969,22 @@ export class Engine {
         }),
       )
       .finally(() => this.serviceBacklog.release(ref, chars));
+  }
+
+  /**
+   * Whether an event from a running service or an action may wait for its instance (within the
+   * service backlog); the first one dropped in a row is logged, with `fields`.
+   */
+  private admittedToBacklog(
+    ref: string,
+    chars: number,
+    final: boolean,
+    warning: string,
+    fields: object,
+  ): boolean {
+    const { admitted, firstDrop } = this.serviceBacklog.admit(ref, chars, final);
+    if (!admitted && firstDrop) this.logger.warn(warning, { instance: ref, ...fields });
+    return admitted;
   }
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {
