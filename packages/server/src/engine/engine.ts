@@ -10,11 +10,7 @@ import {
   SigningKeyGoneError,
 } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
-import {
-  MAX_NOTIFICATION_CHARS,
-  type MachineRuntime,
-  type VersionRef,
-} from "../runtime/machine-runtime.js";
+import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
 import { isSandboxLoss } from "../runtime/sandbox-death.js";
 import type {
   InstanceKey,
@@ -23,10 +19,10 @@ import type {
   Store,
   TimerRecord,
 } from "../store/store.js";
-import { ActivityTracker, type Run } from "./activity.js";
+import { ActivityTracker } from "./activity.js";
 import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
-import { isCurrentRun, parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
+import { parseEnvelope, stateOf, type InstanceState } from "./instance-state.js";
 import { silentLogger, type Logger } from "./logger.js";
 import { ExternalInbox, type Letter } from "./external-inbox.js";
 import { InstanceCache, unchanged } from "./instance-cache.js";
@@ -40,16 +36,14 @@ import {
   type Committed,
 } from "./step-committer.js";
 import { LostServices } from "./lost-services.js";
+import { ChangesElsewhere } from "./changes-elsewhere.js";
 import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
+import { SandboxEventIntake } from "./sandbox-event-intake.js";
 import { EXECUTED_STEP_LIMITS, ExecutedSteps } from "./executed-steps.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
-import {
-  eventTooLarge,
-  isSelfEventBackstopKey,
-  selfEventBackstopKey,
-} from "./transition-commit.js";
+import { isSelfEventBackstopKey, selfEventBackstopKey } from "./transition-commit.js";
 import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
 import {
   isStoreError,
@@ -163,20 +157,21 @@ export class Engine {
   private readonly leases: ServiceLeases;
   private readonly catalog: MachineCatalog;
   private readonly cache: InstanceCache;
+  private readonly elsewhere: ChangesElsewhere;
   private readonly maxSelfEvents: number;
   /** The waits before each further try of a service result's writes (result-commit-retries.ts). */
   private readonly resultRetryDelaysMs: readonly number[];
   /** deliverLostServicesOfPredecessor's work, which close() waits for. */
   private recovery: Promise<void> = Promise.resolve();
-  private readonly serviceBacklog: ServiceEventBacklog;
   private readonly executedSteps: ExecutedSteps;
+  private readonly sandboxEvents: SandboxEventIntake;
   private readonly timerPacing: TimerPacing;
   private closed = false;
   private readonly updates: UpdateEmitter;
   private audience: ReadAudience = nobodyWatches;
 
   constructor(options: EngineOptions) {
-    this.serviceBacklog = new ServiceEventBacklog(options.serviceBacklog);
+    const serviceBacklog = new ServiceEventBacklog(options.serviceBacklog);
     this.timerPacing = new TimerPacing(options.timerPacing);
     this.maxSelfEvents = options.maxSelfEvents ?? 1_000;
     if (!Number.isInteger(this.maxSelfEvents) || this.maxSelfEvents < 1) {
@@ -262,10 +257,27 @@ export class Engine {
       maxAttempts: options.maxTimerAttempts ?? 5,
       leaseMs: options.timerLeaseMs ?? 10_000,
     });
+    this.elsewhere = new ChangesElsewhere({
+      store: this.store,
+      activity: this.activity,
+      cache: this.cache,
+      logger: this.logger,
+    });
     this.historyPurger = new HistoryPurger({
       store: this.store,
       clock: this.clock,
       logger: this.logger,
+    });
+    this.sandboxEvents = new SandboxEventIntake({
+      activity: this.activity,
+      committer: this.committer,
+      logger: this.logger,
+      executedSteps: this.executedSteps,
+      backlog: serviceBacklog,
+      exclusive: (ref, task) => this.exclusive(ref, task),
+      retryingRefusals: (key, work, load) => this.retryingRefusals(key, work, load),
+      loadForResult: (key) => this.loadForResult(key),
+      processSelfEvents: (committed) => this.processSelfEvents(committed),
     });
     this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event, final, chars) =>
       this.onServiceEvent(orgId, ref, serviceId, runId, event, final, chars),
@@ -310,60 +322,24 @@ export class Engine {
     return decision.allowed === true;
   }
 
-  /**
-   * Another node committed transition `sequence` of the instance: what this node remembers of it
-   * for its next write is stale, and is dropped now rather than found out by a refused commit.
-   * Nothing depends on being told: such a commit is refused anyway.
-   */
+  /** Another node committed transition `sequence` of the instance (see changes-elsewhere.ts). */
   changedElsewhere(key: InstanceKey, sequence: number): void {
-    this.cache.forgetBefore(key, sequence);
+    this.elsewhere.changedElsewhere(key, sequence);
   }
 
-  /**
-   * The instance's row `instanceId` was deleted (by another node; this node's own deletes come by
-   * too, and so may another node's of an older version, which name no row): nothing remembered
-   * of it stands, and its services running here stop now, as on the node that deleted it, so a
-   * new instance of that name neither waits for them nor takes them for its own. Those started
-   * for a row made since under the name are that instance's: they run on, however late this is
-   * heard.
-   */
+  /** The instance's row `instanceId` was deleted, by another node (see changes-elsewhere.ts). */
   deletedElsewhere(key: InstanceKey, instanceId: number | undefined): void {
-    this.cache.forget(key);
-    if (instanceId === undefined) return;
-    this.stopServicesStoppedElsewhere(
-      instanceRefOf(key),
-      "deleted",
-      (run) => run.instanceId === instanceId,
-    );
+    this.elsewhere.deletedElsewhere(key, instanceId);
   }
 
-  /**
-   * Another node paused the instance (its row `instanceId`; a node of an older version names
-   * none) at transition `sequence`: its services running here stop now, as on the node that paused
-   * it, and stay pending, so each one's error event comes before the first event after the resume.
-   * Those a step after `sequence` started are not the pause's (the instance was resumed, and
-   * stepped here, before this node heard of the pause), nor are those of another row (it was
-   * deleted, and made again under its name): they run on.
-   */
+  /** Another node paused the instance at transition `sequence` (see changes-elsewhere.ts). */
   pausedElsewhere(key: InstanceKey, sequence: number, instanceId?: number): void {
-    this.cache.forget(key);
-    this.stopServicesStoppedElsewhere(
-      instanceRefOf(key),
-      "paused",
-      (run) =>
-        run.sequence <= sequence && (instanceId === undefined || run.instanceId === instanceId),
-    );
+    this.elsewhere.pausedElsewhere(key, sequence, instanceId);
   }
 
-  /**
-   * Other nodes' changes may have gone unheard: nothing remembered for the next writes is kept,
-   * and the instances with services running here are looked up, so that those deleted meanwhile
-   * (gone, or made again under their name) and those paused meanwhile (and still paused) have
-   * their services stopped, as the missed notices would have done.
-   */
+  /** Other nodes' changes may have gone unheard (see changes-elsewhere.ts). */
   missedChangesElsewhere(): void {
-    this.cache.clear();
-    void this.stopServicesChangedElsewhere();
+    this.elsewhere.missedChangesElsewhere();
   }
 
   /**
@@ -821,6 +797,7 @@ export class Engine {
     }
   }
 
+  /** An event of a running service, from the sandbox that runs it (see sandbox-event-intake.ts). */
   private onServiceEvent(
     orgId: string,
     ref: string,
@@ -830,84 +807,12 @@ export class Engine {
     final: boolean,
     chars: number,
   ): void {
-    // The ref names org/machine/instance; a sandbox may only speak for its own org.
-    const key = instanceKeyOfRef(ref);
-    if (
-      key.orgId !== orgId ||
-      !key.machineName ||
-      !key.instanceName ||
-      !this.activity.isRunning(ref, serviceId, runId)
-    ) {
-      this.logger.debug("ignoring a service event for no running service", {
-        instance: ref,
-        serviceId,
-      });
-      return;
-    }
-    if (chars > MAX_NOTIFICATION_CHARS) {
-      // Cut down in the sandbox (its event is only its type now): refused as any event too large
-      // to store is, and a last one ends the run, whose error event the instance is then owed.
-      this.logger.warn("a service result was not applied", {
-        instance: ref,
-        serviceId,
-        error: eventTooLarge(event.type, chars, "characters"),
-      });
-      if (final) {
-        this.activity.ended(ref, [serviceId], runId);
-        this.committer.releaseIfIdle(orgId, ref);
-      }
-      return;
-    }
-    const tooFast = "a service sends events faster than its instance takes them; dropped";
-    if (!this.admittedToBacklog(ref, chars, final, tooFast, { serviceId })) return;
-    this.exclusive(ref, () =>
-      // A store error the result's commit ends on (its tries spent) is final: see retryingRefusals.
-      this.retryingRefusals(
-        key,
-        async ({ instance }) => {
-          // A step ahead of this result in the mailbox may have stopped or restarted the service.
-          if (!this.activity.isRunning(ref, serviceId, runId)) return;
-          if (!instance.pendingServices.includes(serviceId)) return;
-          // Or another node's step did: this run was replaced there, and its result is not the
-          // current run's. (A record remembered here may not show that yet: its commit is then
-          // refused, and the fresh record it is tried again on does.)
-          if (!isCurrentRun(instance, serviceId, runId)) return;
-          if (instance.status === "paused") {
-            // Paused on another node (or since this result was sent): as a pause here would, its
-            // services stop and stay pending; their error events come after the resume.
-            this.activity.stop(ref);
-            throw new BackstateError("invalid-state", "instance is paused");
-          }
-          // Tried again on store errors, in this mailbox turn (see result-commit-retries.ts).
-          await this.processSelfEvents(
-            await this.committer.transition(instance, event, { kind: "service", serviceId, final }),
-          );
-        },
-        (k) => this.loadForResult(k),
-      ),
-    )
-      .catch((err: unknown) =>
-        this.logger.warn("a service result was not applied", {
-          instance: ref,
-          serviceId,
-          error: String(err),
-        }),
-      )
-      .finally(() => {
-        this.serviceBacklog.release(ref, chars);
-        // An event the service sent while running: it runs on, still pending, still here.
-        if (!final) return;
-        this.activity.ended(ref, [serviceId], runId);
-        this.committer.releaseIfIdle(orgId, ref);
-      });
+    this.sandboxEvents.onServiceEvent(orgId, ref, serviceId, runId, event, final, chars);
   }
 
   /**
-   * An event a custom action of step `stepId` sent its own instance through `self` (XState 5),
-   * from the sandbox that executed the step. Taken only for an instance of the sandbox's org that
-   * this node had that step executed for lately (executed-steps.ts): machine code reaches no other.
-   * It waits its turn in the instance's mailbox behind what is there already, as a service's
-   * event does, and is not stored until it is applied (a node that stops meanwhile loses it).
+   * An event a custom action of step `stepId` sent its own instance through `self`, from the
+   * sandbox that executed the step (see sandbox-event-intake.ts). Tests call it as the runtime does.
    */
   private onSelfEvent(
     orgId: string,
@@ -916,75 +821,7 @@ export class Engine {
     event: MachineEvent,
     chars: number,
   ): void {
-    const key = instanceKeyOfRef(ref);
-    const instanceId =
-      key.orgId === orgId ? this.executedSteps.instanceIdFor(stepId, ref) : undefined;
-    if (instanceId === undefined) {
-      this.logger.debug("ignoring an event for an instance whose step did not run here", {
-        instance: ref,
-      });
-      return;
-    }
-    if (chars > MAX_NOTIFICATION_CHARS) {
-      this.logger.warn("an event an action sent its instance was not applied", {
-        instance: ref,
-        error: eventTooLarge(event.type, chars, "characters"),
-      });
-      return;
-    }
-    const tooFast = "actions send events faster than their instance takes them; dropped";
-    if (!this.admittedToBacklog(ref, chars, false, tooFast, {})) return;
-    this.exclusive(ref, () =>
-      this.retryingRefusals(
-        key,
-        async ({ instance }) => {
-          const why =
-            instance.id !== instanceId
-              ? "the instance the step ran for was deleted"
-              : instance.status === "paused"
-                ? "the instance is paused"
-                : parseEnvelope(instance.snapshot).view.done
-                  ? "the instance is done"
-                  : undefined;
-          if (why !== undefined) {
-            this.logger.info("an event an action sent its instance was dropped", {
-              instance: ref,
-              event: event.type,
-              reason: why,
-            });
-            return;
-          }
-          await this.processSelfEvents(
-            await this.committer.transition(instance, event, { kind: "self" }),
-          );
-        },
-        (k) => this.loadForResult(k),
-      ),
-    )
-      .catch((err: unknown) =>
-        this.logger.warn("an event an action sent its instance was not applied", {
-          instance: ref,
-          event: event.type,
-          error: String(err),
-        }),
-      )
-      .finally(() => this.serviceBacklog.release(ref, chars));
-  }
-
-  /**
-   * Whether an event from a running service or an action may wait for its instance (within the
-   * service backlog); the first one dropped in a row is logged, with `fields`.
-   */
-  private admittedToBacklog(
-    ref: string,
-    chars: number,
-    final: boolean,
-    warning: string,
-    fields: object,
-  ): boolean {
-    const { admitted, firstDrop } = this.serviceBacklog.admit(ref, chars, final);
-    if (!admitted && firstDrop) this.logger.warn(warning, { instance: ref, ...fields });
-    return admitted;
+    this.sandboxEvents.onSelfEvent(orgId, ref, stepId, event, chars);
   }
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {
@@ -1086,54 +923,6 @@ export class Engine {
     if (!base.remembered) return false;
     const now = this.cache.get(base.instance);
     return now === undefined || now === base.instance;
-  }
-
-  /** Stops the services (those `which` picks) a pause or delete on another node stopped there. */
-  private stopServicesStoppedElsewhere(
-    ref: string,
-    why: "paused" | "deleted",
-    which: (run: Run) => boolean,
-  ): void {
-    const stopped = this.activity.stopRuns(ref, which);
-    if (stopped.length === 0) return;
-    this.logger.info(`stopped the services of an instance ${why} on another node`, {
-      instance: ref,
-      serviceIds: stopped,
-    });
-  }
-
-  /** See missedChangesElsewhere: one instance after another, each a read of its row. */
-  private async stopServicesChangedElsewhere(): Promise<void> {
-    for (const ref of this.activity.instances()) {
-      // The rows whose services run here now: a row made under the name after the read below
-      // is not in it, and its services (started after its creation) run on.
-      const rows = this.activity.rowsOf(ref);
-      try {
-        const instance = await this.store.loadInstance(instanceKeyOfRef(ref));
-        if (instance !== undefined) rows.delete(instance.id);
-        // The other rows were deleted (perhaps made again under the name since).
-        if (rows.size > 0) {
-          this.stopServicesStoppedElsewhere(ref, "deleted", (run) => rows.has(run.instanceId));
-        }
-        // Paused now: no step committed since the pause, so every run here of the row is the
-        // pause's.
-        if (instance?.status === "paused") {
-          const { id, sequence } = instance;
-          this.stopServicesStoppedElsewhere(
-            ref,
-            "paused",
-            (run) => run.instanceId === id && run.sequence <= sequence,
-          );
-        }
-      } catch (err) {
-        // Its services run on until they answer (their result is then refused while it is paused,
-        // or when its row is gone) or until their deadline.
-        this.logger.warn("could not check whether an instance was paused or deleted elsewhere", {
-          instance: ref,
-          error: String(err),
-        });
-      }
-    }
   }
 
   private stopAtDeadline(ref: string, version: VersionRef, serviceIds: string[]): void {
