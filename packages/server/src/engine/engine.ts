@@ -281,12 +281,8 @@ export class Engine {
       prepareDelivery: (instance, lost) => this.prepareDelivery(instance, lost),
       processSelfEvents: (committed) => this.processSelfEvents(committed),
     });
-    this.runtime.onServiceEvent((orgId, ref, serviceId, runId, event, final, chars) =>
-      this.onServiceEvent(orgId, ref, serviceId, runId, event, final, chars),
-    );
-    this.runtime.onSelfEvent((orgId, ref, stepId, event, chars) =>
-      this.onSelfEvent(orgId, ref, stepId, event, chars),
-    );
+    this.runtime.onServiceEvent((...event) => this.sandboxEvents.onServiceEvent(...event));
+    this.runtime.onSelfEvent((...event) => this.onSelfEvent(...event));
     this.runtime.onSandboxLost(({ orgId, affinities }) => {
       for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
     });
@@ -660,19 +656,6 @@ export class Engine {
         error: String(err),
       });
     }
-  }
-
-  /** An event of a running service, from the sandbox that runs it (see sandbox-event-intake.ts). */
-  private onServiceEvent(
-    orgId: string,
-    ref: string,
-    serviceId: string,
-    runId: string,
-    event: MachineEvent,
-    final: boolean,
-    chars: number,
-  ): void {
-    this.sandboxEvents.onServiceEvent(orgId, ref, serviceId, runId, event, final, chars);
   }
 
   /**
