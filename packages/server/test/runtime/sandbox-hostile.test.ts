@@ -308,11 +308,21 @@ describe("hostile bundles", () => {
   // call could take and fill gigabytes in between. Each allocation is now held to the cap.
   test("ArrayBuffers and WebAssembly memory past the resident cap are refused at once", async () => {
     for (const name of ["reserveBuffers", "growWasmMemory"]) {
-      const result = (await callExport(pool, hostile, name, [1024], {
-        affinity: "reserve",
-      })) as { heldMb: number; refused: string | null };
-      assert.equal(result.refused, "RangeError", name);
-      assert.ok(result.heldMb < 320, `${name} held ${result.heldMb} MB`);
+      const outcome = await callExport(pool, hostile, name, [1024], { affinity: "reserve" }).then(
+        (result) => result as { heldMb: number; refused: string | null },
+        (error: unknown) => error as Error,
+      );
+      if (outcome instanceof Error) {
+        // At the data limit V8 itself may be the one refused a page (the buffers the call before
+        // took are not collected yet, or building the answer needs one): the process aborts at
+        // once, a memory death by the limit. Not the resident check's kill, which comes only at
+        // the next heartbeat, after the memory was held: that would fail here.
+        assert.equal((outcome as { code?: unknown }).code, "sandbox-memory-exceeded", name);
+        assert.match(outcome.message, /heap limit reached|memory limit reached/, name);
+        continue;
+      }
+      assert.equal(outcome.refused, "RangeError", name);
+      assert.ok(outcome.heldMb < 320, `${name} held ${outcome.heldMb} MB`);
     }
     await stillServing();
   });
