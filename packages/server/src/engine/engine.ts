@@ -282,7 +282,7 @@ export class Engine {
       processSelfEvents: (committed) => this.processSelfEvents(committed),
     });
     this.runtime.onServiceEvent((...event) => this.sandboxEvents.onServiceEvent(...event));
-    this.runtime.onSelfEvent((...event) => this.onSelfEvent(...event));
+    this.runtime.onSelfEvent((...event) => this.sandboxEvents.onSelfEvent(...event));
     this.runtime.onSandboxLost(({ orgId, affinities }) => {
       for (const ref of affinities) if (ref.startsWith(`${orgId}/`)) this.activity.lost(ref);
     });
@@ -656,20 +656,6 @@ export class Engine {
         error: String(err),
       });
     }
-  }
-
-  /**
-   * An event a custom action of step `stepId` sent its own instance through `self`, from the
-   * sandbox that executed the step (see sandbox-event-intake.ts). Tests call it as the runtime does.
-   */
-  private onSelfEvent(
-    orgId: string,
-    ref: string,
-    stepId: string,
-    event: MachineEvent,
-    chars: number,
-  ): void {
-    this.sandboxEvents.onSelfEvent(orgId, ref, stepId, event, chars);
   }
 
   private async deliverTimer(timer: TimerRecord): Promise<void> {

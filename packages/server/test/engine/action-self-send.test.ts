@@ -34,6 +34,13 @@ type Address = { orgId: string; machineName: string; instanceName: string };
 
 const stateOf = async (h: Harness, at: Address) => (await h.engine.inspectInstance(at)).state;
 
+/** The path the runtime hands a sandbox's self-event notifications to, for forging them. */
+const selfEventIntake = (h: Harness): SelfEventListener => {
+  const intake = (h.engine as unknown as { sandboxEvents: { onSelfEvent: SelfEventListener } })
+    .sandboxEvents;
+  return (...event) => intake.onSelfEvent(...event);
+};
+
 const machineLog = (h: Harness, pattern: RegExp) =>
   h.logs.filter((line) => pattern.test(line.message));
 
@@ -97,10 +104,9 @@ test("a sandbox's self-event for an instance whose step it did not run, or of an
     await until("both steps' sends", () => stepsOf.size === 2);
     await until("ran to take NEXT", async () => (await stateOf(h, at("ran"))) === "next");
 
-    // The path the runtime hands a sandbox's self-event notifications to.
-    const engine = h.engine as unknown as { onSelfEvent: SelfEventListener };
+    const intake = selfEventIntake(h);
     const forge = (orgId: string, ref: string, stepId: string) =>
-      engine.onSelfEvent(orgId, ref, stepId, { type: "NEXT" }, 20);
+      intake(orgId, ref, stepId, { type: "NEXT" }, 20);
     forge(ORG, refOf("held"), stepsOf.get(refOf("ran"))!); // another instance's step
     forge(ORG, refOf("held"), "step-unknown-1"); // a step that never ran
     forge(OTHER_ORG, refOf("held"), stepsOf.get(refOf("held"))!); // from another org's sandbox
@@ -130,8 +136,8 @@ test("what a deleted instance's step sends does not reach an instance made again
     await until("the second instance's step to send", () => stepsOf.length === 2);
 
     // As a late send from a timer the deleted instance's action set would come.
-    const engine = h.engine as unknown as { onSelfEvent: SelfEventListener };
-    const send = (stepId: string) => engine.onSelfEvent(ORG, ref, stepId, { type: "NEXT" }, 20);
+    const intake = selfEventIntake(h);
+    const send = (stepId: string) => intake(ORG, ref, stepId, { type: "NEXT" }, 20);
     send(stepsOf[0]!);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(await stateOf(h, at("again")), "sent");
