@@ -321,7 +321,7 @@ export class SandboxProcess {
 
   #send(message: ParentMessage): void {
     if (this.#readyState === "dead" || this.#stdin.destroyed) return;
-    this.#writeLine(encodeLine(message));
+    this.#writeLine.write(encodeLine(message));
   }
 
   #receive(value: unknown): void {

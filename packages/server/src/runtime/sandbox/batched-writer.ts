@@ -4,20 +4,29 @@
 // so one writev per turn instead of one write per message halves the IPC cost on small machines.
 import type { Writable } from "node:stream";
 
-export type LineWriter = (line: string) => void;
+export type LineWriter = {
+  write: (line: string) => void;
+  /** Sends the lines written so far now, without waiting for the end of the turn. */
+  flush: () => void;
+};
 
 export function batchedWriter(stream: Writable): LineWriter {
   let corked = false;
-  const uncork = () => {
+  const flush = () => {
+    if (!corked) return;
     corked = false;
     stream.uncork();
   };
-  return (line) => {
-    if (!corked) {
-      corked = true;
-      stream.cork();
-      setImmediate(uncork);
-    }
-    stream.write(line);
+  return {
+    write: (line) => {
+      if (!corked) {
+        corked = true;
+        stream.cork();
+        // A flush before then leaves this with nothing to do (or a later cork of its turn).
+        setImmediate(flush);
+      }
+      stream.write(line);
+    },
+    flush,
   };
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { CallTurns } from "./call-turns.js";
+import { CallTurns, RUN_MS } from "./call-turns.js";
 
 /** Records, by id, whether each call got its turn (true) or was handed back (false). */
 function track(turns: CallTurns, ids: number[]): Map<number, boolean> {
@@ -71,4 +71,58 @@ test("the next call gets its turn after every queued one was handed back", async
   await nextTurn();
   assert.equal(outcomes.get(1), false);
   assert.equal(later.get(2), true);
+});
+
+/** A CallTurns on a clock the test moves, logging its flushes and the calls it starts. */
+function loggedTurns(ids: number[]) {
+  let now = 1_000;
+  const log: string[] = [];
+  const turns = new CallTurns({ flush: () => log.push("flush"), now: () => now });
+  for (const id of ids)
+    void turns.next(id).then((run) => log.push(`${run ? "run" : "back"} ${id}`));
+  return { turns, log, advance: (ms: number) => (now += ms) };
+}
+
+/** Lets the microtasks queued so far run, without a turn of the event loop. */
+const microtasks = () => new Promise<void>((resolve) => queueMicrotask(resolve));
+
+test("calls queued together run back to back, each answer sent before the next starts", async () => {
+  const { turns, log, advance } = loggedTurns([1, 2, 3]);
+  await nextTurn();
+  assert.deepEqual(log, ["run 1"]);
+  advance(RUN_MS / 2);
+  turns.end();
+  await microtasks();
+  assert.deepEqual(log, ["run 1", "flush", "run 2"], "no turn of the event loop in between");
+  advance(RUN_MS / 4);
+  turns.end();
+  await microtasks();
+  assert.deepEqual(log, ["run 1", "flush", "run 2", "flush", "run 3"]);
+  turns.end();
+  await nextTurn();
+  assert.deepEqual(log.length, 5, "nothing is flushed or run once the queue is empty");
+});
+
+test("past RUN_MS of back-to-back calls the next waits for a turn of the event loop", async () => {
+  const { turns, log, advance } = loggedTurns([1, 2, 3]);
+  await nextTurn();
+  advance(RUN_MS);
+  turns.end();
+  await microtasks();
+  assert.deepEqual(log, ["run 1"], "messages read meanwhile are handled first");
+  await nextTurn();
+  assert.deepEqual(log, ["run 1", "run 2"], "the writer's own immediate sends the answer");
+  turns.end();
+  await microtasks();
+  assert.deepEqual(log, ["run 1", "run 2", "flush", "run 3"], "a new run starts from that turn");
+});
+
+test("a recall between back-to-back calls still hands back those not started", async () => {
+  const { turns, log } = loggedTurns([1, 2, 3]);
+  await nextTurn();
+  assert.deepEqual(turns.recall([2]), [2]);
+  await microtasks();
+  turns.end();
+  await microtasks();
+  assert.deepEqual(log, ["run 1", "back 2", "flush", "run 3"]);
 });

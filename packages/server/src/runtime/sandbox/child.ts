@@ -33,17 +33,17 @@ import {
 } from "./protocol.js";
 
 const output = new net.Socket({ fd: 3, readable: false, writable: true });
-const writeLine = batchedWriter(output);
+const writer = batchedWriter(output);
 
 function send(message: ChildMessage): void {
-  writeLine(encodeLine(message));
+  writer.write(encodeLine(message));
 }
 
 /** Sends a message carrying machine output, unless it is too long for the pool to accept. */
 function sendBounded(message: ChildMessage): boolean {
   const line = encodeLine(message);
   if (line.length > MAX_CHILD_LINE_LENGTH) return false;
-  writeLine(line);
+  writer.write(line);
   return true;
 }
 
@@ -172,7 +172,7 @@ function errorCode(error: unknown): string {
 }
 
 /** Runs calls one at a time, in arrival order, and hands back those the pool recalls. */
-const turns = new CallTurns();
+const turns = new CallTurns({ flush: writer.flush });
 
 /**
  * Hands back the calls named that have not started, so that this process, which the pool wants
@@ -198,10 +198,10 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
     // read before it (a call and the recall may arrive in one chunk, before any microtask runs).
     const handler = settled.get(versionId) ?? (await turns.whileLoading(id, loading));
     if (handler === undefined) return; // handed back: the recall answered for it
-    // One call's machine code per turn of the event loop, in arrival order: its answer leaves
-    // (the writer flushes at the end of the turn) and pings are answered before the next call
-    // runs, so the pool sees each call end when it does and times each from there, rather than
-    // blaming calls queued behind others for the time they waited.
+    // One call's machine code at a time, in arrival order: its answer leaves before the next
+    // call runs, so the pool sees each call end when it does and times each from there, rather
+    // than blaming calls queued behind others for the time they waited (see CallTurns for when
+    // pings and recalls are read in between).
     turned = await turns.next(id);
     if (!turned) return; // handed back
     const result: unknown = await Reflect.apply(handler, undefined, [op, payload]);
