@@ -6,16 +6,22 @@ import type { Writable } from "node:stream";
 
 export type LineWriter = {
   write: (line: string) => void;
-  /** Sends the lines written so far now, without waiting for the end of the turn. */
-  flush: () => void;
+  /**
+   * Sends the lines written so far now, without waiting for the end of the turn. Answers whether
+   * the stream passed them all on: not while an earlier write waits for the pipe to drain (the
+   * reader is behind), which only a turn of the event loop lets the stream finish.
+   */
+  flush: () => boolean;
 };
 
 export function batchedWriter(stream: Writable): LineWriter {
   let corked = false;
   const flush = () => {
-    if (!corked) return;
-    corked = false;
-    stream.uncork();
+    if (corked) {
+      corked = false;
+      stream.uncork();
+    }
+    return stream.writableLength === 0;
   };
   return {
     write: (line) => {

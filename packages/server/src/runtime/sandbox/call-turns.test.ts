@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { Writable } from "node:stream";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { batchedWriter } from "./batched-writer.js";
 import { CallTurns, RUN_MS } from "./call-turns.js";
 
 /** Records, by id, whether each call got its turn (true) or was handed back (false). */
@@ -77,7 +79,11 @@ test("the next call gets its turn after every queued one was handed back", async
 function loggedTurns(ids: number[]) {
   let now = 1_000;
   const log: string[] = [];
-  const turns = new CallTurns({ flush: () => log.push("flush"), now: () => now });
+  const flush = () => {
+    log.push("flush");
+    return true;
+  };
+  const turns = new CallTurns({ flush, now: () => now });
   for (const id of ids)
     void turns.next(id).then((run) => log.push(`${run ? "run" : "back"} ${id}`));
   return { turns, log, advance: (ms: number) => (now += ms) };
@@ -125,4 +131,34 @@ test("a recall between back-to-back calls still hands back those not started", a
   turns.end();
   await microtasks();
   assert.deepEqual(log, ["run 1", "back 2", "flush", "run 3"]);
+});
+
+test("while the pipe has not taken an answer, the next call waits for a turn of the event loop", async () => {
+  // A pipe whose reader is behind: it takes each write, then acknowledges it only in a later turn
+  // of the event loop (as libuv finishes a partial write once the pipe is writable again), and
+  // meanwhile the stream holds later lines in its own buffer.
+  const taken: string[] = [];
+  const pipe = new Writable({
+    decodeStrings: false,
+    write(chunk: string, _encoding, done) {
+      taken.push(chunk);
+      setImmediate(done);
+    },
+  });
+  const writer = batchedWriter(pipe);
+  // A clock that stands still: the run never expires, only the pipe may end it.
+  const turns = new CallTurns({ flush: writer.flush, now: () => 0 });
+  const takenAtStart = new Map<number, string[]>();
+  const ran = [1, 2, 3].map(async (id) => {
+    assert.equal(await turns.next(id), true);
+    takenAtStart.set(id, [...taken]);
+    writer.write(`answer ${id}\n`);
+    turns.end();
+  });
+  await Promise.all(ran);
+  assert.deepEqual(
+    takenAtStart.get(3),
+    ["answer 1\n", "answer 2\n"],
+    "answer 2 left before call 3",
+  );
 });

@@ -13,8 +13,11 @@ export const RUN_MS = 2;
 type Turn = { readonly id: number; start(run: boolean): void };
 
 export type CallTurnsOptions = {
-  /** Sends the answers written so far; called before a call that follows another at once. */
-  flush?: () => void;
+  /**
+   * Sends the answers written so far, before a call that would follow another at once; false
+   * when the pipe has not taken them all, and the next call waits for a turn of the event loop.
+   */
+  flush?: () => boolean;
   /** A monotonic clock in milliseconds (tests set it). Default performance.now. */
   now?: () => number;
 };
@@ -32,7 +35,7 @@ export class CallTurns {
   readonly #now: () => number;
 
   constructor(options: CallTurnsOptions = {}) {
-    this.#flush = options.flush ?? (() => {});
+    this.#flush = options.flush ?? (() => true);
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -53,16 +56,16 @@ export class CallTurns {
 
   /**
    * Ends a call's turn once its answer is written. Within RUN_MS of the run's start the next call
-   * starts at once, after `flush` has sent the answer. Later, it runs from an immediate queued
+   * starts at once, if `flush` has sent the answer. Otherwise it runs from an immediate queued
    * after the writer's own (batched-writer.ts uncorks from an immediate queued at the first
-   * write), so the answer, and any pong to a ping read meanwhile, leave before its code runs.
+   * write), so the answer, and any pong to a ping read meanwhile, leave before its code runs: the
+   * turn's poll lets a write waiting for the pipe finish, where back to back the answers of the
+   * run would wait in the stream's buffer behind it, lost with them if a later call hangs.
    */
   end(): void {
     if (this.#queue.length === 0) this.#running = false;
-    else if (this.#now() - this.#runStartedAt < RUN_MS) {
-      this.#flush();
-      this.#pump();
-    } else setImmediate(this.#startRun);
+    else if (this.#now() - this.#runStartedAt < RUN_MS && this.#flush()) this.#pump();
+    else setImmediate(this.#startRun);
   }
 
   /** What `loading` resolves to (the version's handler); undefined if the call is handed back. */
