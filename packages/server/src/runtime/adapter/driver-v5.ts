@@ -15,7 +15,7 @@ import {
   type StepData,
   type StepEffects,
 } from "./driver.js";
-import { instanceSelf, keepNothingOn, type InstanceSelf } from "./instance-self.js";
+import { instanceSelf, keepNothingOn, ROOT_ACTOR_ID, type InstanceSelf } from "./instance-self.js";
 import { toJsonSafe } from "../json-check.js";
 import { revivingInlineChildren, withInlineChildrenNamed } from "./v5-inline-children.js";
 import { addressedToParent, markingInstanceRef } from "./v5-sender-self.js";
@@ -113,10 +113,14 @@ function withCallerContext(machine: AnyStateMachine): AnyStateMachine {
 function reusableScope(machine: AnyStateMachine) {
   let self: ReturnType<typeof createActor>;
   try {
-    self = createActor(machine);
+    self = createActor(machine, { id: ROOT_ACTOR_ID });
   } catch {
     return undefined;
   }
+  // What an assign sees as `self.id` and `self.sessionId`: the ones a custom action's own `self`
+  // has (instance-self.ts), not the session XState booked, numbered by a counter of the sandbox's.
+  // The actor is never started, so no system holds it under the session it booked.
+  (self as { sessionId: string }).sessionId = ROOT_ACTOR_ID;
   // Machine code reaches this actor while a step is computed (an assign's or enqueueActions'
   // `self` and `system`): it must keep nothing of what one instance hands it.
   keepNothingOn(self);
@@ -140,11 +144,11 @@ function reusableScope(machine: AnyStateMachine) {
   const scope = {
     self,
     defer: () => {},
-    id: "",
+    id: ROOT_ACTOR_ID,
     // The `log` action's output, when the action runs (after the commit): the machine console,
     // as XState 4's log actions go there too.
     logger: (...args: unknown[]) => console.log(...args),
-    sessionId: "",
+    sessionId: ROOT_ACTOR_ID,
     stopChild: () => {},
     system: self.system,
     emit: () => {},

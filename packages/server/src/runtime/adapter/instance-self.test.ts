@@ -177,3 +177,56 @@ test("an action's self carries the system its actions get, as XState's actor doe
   for (const [fromSelf, given] of seen) assert.equal(fromSelf, given);
   assert.notEqual(seen[0]![1], undefined);
 });
+
+test("an action's self has an id and a sessionId, the same in every step of every instance, as in an assign", () => {
+  const seen: Array<[string, unknown, unknown]> = [];
+  const tell =
+    (where: string) =>
+    ({ self }: { self: AnyActorRef }) => {
+      seen.push([where, self.id, self.sessionId]);
+    };
+  const machine = createMachine({
+    context: { name: "default" },
+    initial: "a",
+    states: {
+      a: {
+        entry: tell("entry"),
+        on: {
+          GO: {
+            target: "b",
+            actions: [
+              tell("action"),
+              assign(({ self }) => {
+                seen.push(["assign", self.id, self.sessionId]);
+                return {};
+              }),
+            ],
+          },
+        },
+      },
+      b: {},
+    },
+  });
+  const driver = createV5Driver(machine);
+  for (const name of ["ann", "bob"]) {
+    const first = driver.initial({ name });
+    execute(first);
+    const persisted = first.data.persisted as unknown as JsonValue;
+    for (let i = 0; i < 2; i++) execute(driver.transition(persisted, { type: "GO" }));
+  }
+  // Those of the actor `createActor(machine)` makes first: its session's, named for it.
+  assert.equal(seen.length, 2 * 5);
+  for (const [where, id, sessionId] of seen) {
+    assert.equal(id, "x:0", where);
+    assert.equal(sessionId, "x:0", where);
+  }
+});
+
+test("an action's self holds its id, sessionId, send, getSnapshot and system only, frozen", () => {
+  let self: object | undefined;
+  const machine = createMachine({ entry: (args) => void (self = args.self) });
+  execute(createV5Driver(machine).initial({}));
+  assert.ok(self);
+  assert.deepEqual(Object.keys(self).sort(), ["getSnapshot", "id", "send", "sessionId", "system"]);
+  assert.ok(Object.isFrozen(self));
+});

@@ -5,6 +5,18 @@
 // would see. Each step's actions get an object of their own instead, which keeps nothing: its
 // sends go where the step's runner points them once the step executes (handler.ts: to the host,
 // see self-sends.ts), and nowhere before.
+//
+// Its `id` and `sessionId` are those of the root actor `createActor(machine)` makes first in a
+// process, "x:0" both (XState numbers sessions "x:<n>" from a counter of its module's, and an
+// actor's id is its session's unless one is given): code that logs them, keeps them in its
+// context or compares them gets the same string in every step of every instance, and in an
+// assign, whose `self` is the shared actor, given the same ones (driver-v5.ts; not in a first
+// step, whose assigns see XState's own throwaway actor). Not the instance's name, which the
+// machine's actions are not otherwise told, nor the counter itself, which counts the actors of
+// every instance of the version in the sandbox.
+
+/** The `id` and `sessionId` of the instance's own actor, as machine code sees them. */
+export const ROOT_ACTOR_ID = "x:0";
 
 /** Takes what an action sent its instance; the event is machine code's, not yet checked. */
 export type SelfSendSink = (event: unknown) => void;
@@ -26,6 +38,8 @@ export function instanceSelf(snapshot: unknown, system?: unknown): InstanceSelf 
   let sink: SelfSendSink | undefined;
   // Frozen, and holding only these: nothing one action puts on it outlives its step's objects.
   const ref = Object.freeze({
+    id: ROOT_ACTOR_ID,
+    sessionId: ROOT_ACTOR_ID,
     send: (event: unknown): void => sink?.(event),
     getSnapshot: (): unknown => snapshot,
     system,
