@@ -1,8 +1,9 @@
 // v5: the request/response pattern between an instance and its child. The instance sends its
 // invoked child an event carrying its own ref (`sendTo("worker", ({ self }) => ({ type: "ping",
-// sender: self }))`) and the child answers to that ref (`sendTo(({ event }) => event.sender, …)`):
-// the answer reaches the instance, at once or after a delay, as it does XState's own actor. A
-// hand-written look-alike of a ref, or a string, is no ref: the child fails on it, as in XState.
+// sender: self }))`, or nested: `meta: { sender: self }`, `replyTo: ["x", self]`) and the child
+// answers to that ref (`sendTo(({ event }) => event.sender, …)`): the answer reaches the instance,
+// at once or after a delay, as it does XState's own actor. A hand-written look-alike of a ref, or
+// a string, is no ref: the child fails on it, as in XState.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
@@ -63,6 +64,21 @@ const cases: Array<[string, string[], unknown]> = [
     ["pong:replyTo"],
   ],
   ["a delayed send's `sender: self` is answered too", ["start", "pingLater"], ["pong:sender"]],
+  [
+    "the child's answer to a ref nested in an object reaches the instance",
+    ["start", "pingNested"],
+    ["pong:meta.sender"],
+  ],
+  [
+    "the child's answer to a ref nested in an array reaches the instance",
+    ["start", "askAll"],
+    ["pong:replyTo[1]"],
+  ],
+  [
+    "a delayed send's nested ref is answered too",
+    ["start", "pingNestedLater"],
+    ["pong:meta.sender"],
+  ],
   [
     "a new run of the child answers the instance again",
     ["start", "ping", "again", "ask"],
