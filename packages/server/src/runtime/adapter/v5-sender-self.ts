@@ -15,16 +15,17 @@
 // class instances, other actors' refs and anything else are handed on as they are. Each field is
 // read once (a getter of machine code's could answer differently the second time), and each
 // container is looked into only when all its fields fit in what is left of the budget, counted
-// before any is read; the first that does not ends the search. The ref is marked when the step is computed, by identity with the step's
-// own `self`, on copies of the containers on the way to it (their own enumerable fields: all a
-// literal has; the rest of the event is the machine's own objects), and the mark is replaced by
-// the child's stand-in when the copy is delivered to the running child, at once or after a delay
-// (services.ts hands both to the run's `send`). Machine code cannot make a ref this way: a
-// hand-written look-alike (`{ xstate$$type: 1, id }`) is not the step's `self`, so it reaches the
-// child as the plain object it is; only the copies made here are looked into at delivery (each
-// anew: the child gets fresh objects, never a marked copy), and their mark is an object of this
-// module's that machine code never holds. Were a child ever handed such a copy, it would get its
-// own stand-in, which reports to the instance that sent it: what its `sendParent` does anyway.
+// before any is read; the first that does not ends the search. The ref is marked when the step
+// is computed, by identity with the step's own `self`, on copies of the containers on the way to
+// it (their own enumerable fields: all a literal has; the rest of the event is the machine's own
+// objects), and the mark is replaced by the child's stand-in when the copy is delivered to the
+// running child, at once or after a delay (services.ts hands both to the run's `send`). Machine
+// code cannot make a ref this way: a hand-written look-alike (`{ xstate$$type: 1, id }`) is not
+// the step's `self`, so it reaches the child as the plain object it is; only the copies made here
+// are looked into at delivery (each anew: the child gets fresh objects, never a marked copy), and
+// their mark is an object of this module's that machine code never holds. Were a child ever
+// handed such a copy, it would get its own stand-in, which reports to the instance that sent it:
+// what its `sendParent` does anyway.
 import type { MachineEvent } from "../adapter-protocol.js";
 
 /** Where the instance's own ref stood in an event bound for one of its children. */
