@@ -32,7 +32,7 @@ import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { SandboxEventIntake } from "./sandbox-event-intake.js";
 import { BatchDelivery } from "./batch-delivery.js";
-import { EXECUTED_STEP_LIMITS, ExecutedSteps } from "./executed-steps.js";
+import { EXECUTED_STEP_LIMITS, ExecutedSteps, type SelfSendChain } from "./executed-steps.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
 import { isSelfEventBackstopKey, selfEventBackstopKey } from "./transition-commit.js";
@@ -85,6 +85,8 @@ export type EngineOptions = {
    * How many events a machine may send itself in all, one after another or side by side, after
    * one event it was given; the rest are dropped. Without a bound, a machine that answers an event
    * by sending it to itself again would commit for ever and hold its instance. Default 1,000.
+   * It bounds, apart, the events its custom actions send it through `self` (XState 5) along one
+   * chain of steps each caused by such a send (see executed-steps.ts).
    */
   maxSelfEvents?: number;
   /**
@@ -270,7 +272,9 @@ export class Engine {
       exclusive: (ref, task) => this.exclusive(ref, task),
       retryingRefusals: (key, work, load) => this.retryingRefusals(key, work, load),
       loadForResult: (key) => this.loadForResult(key),
-      processSelfEvents: (committed) => this.processSelfEvents(committed),
+      maxSelfEvents: this.maxSelfEvents,
+      processSelfEvents: (committed, chain) =>
+        this.processSelfEvents(committed, { left: this.maxSelfEvents, paced: false, chain }),
     });
     this.batches = new BatchDelivery({
       store: this.store,
@@ -590,11 +594,15 @@ export class Engine {
    * twice); it is logged as maybe lost, and the ones after it still go, each on a fresh read. Only
    * an error that is not ours is reported. Past `maxSelfEvents` in all, the rest are dropped too
    * (`budget` counts them down). After a timer's delivery (`budget.paced`), each one counts
-   * against the instance's timer pacing.
+   * against the instance's timer pacing. Below an event an action sent, each step stays on that
+   * send's chain (`budget.chain`), which bounds what their own actions send (executed-steps.ts).
    */
   private async processSelfEvents(
     committed: Committed,
-    budget = { left: this.maxSelfEvents, paced: false },
+    budget: { left: number; paced: boolean; chain?: SelfSendChain } = {
+      left: this.maxSelfEvents,
+      paced: false,
+    },
   ): Promise<Committed> {
     let current = committed;
     const { selfEvents } = committed.step;
@@ -619,7 +627,11 @@ export class Engine {
       let next: Committed;
       try {
         next = await this.retryingRefusals({ orgId, machineName, instanceName }, (base) =>
-          this.committer.transition(base.instance, event, { kind: "self", backstopKey }),
+          this.committer.transition(base.instance, event, {
+            kind: "self",
+            backstopKey,
+            chain: budget.chain,
+          }),
         );
       } catch (err) {
         if (!(err instanceof BackstateError)) throw err;

@@ -5,6 +5,12 @@
 // instance this node had a step executed for, in that sandbox's org, under that step's id, takes
 // it; so machine code reaches no instance whose steps it was not running. Kept for a while (a
 // send may come from a timer an action set) and for so many steps, the oldest forgotten first.
+//
+// Each step also keeps the self-send chain it belongs to: a step applied from an event an action
+// sent carries on the chain of the step that sent it, so that a machine whose every step sends
+// itself another event is stopped after so many (the engine's maxSelfEvents), however the sends
+// are spread over steps, timers and step ids. A step caused otherwise (a client's event, a timer,
+// a service's event, creation) starts a chain when its actions first send.
 
 import { MAX_STEP_ID_CHARS } from "../runtime/adapter-protocol.js";
 
@@ -15,6 +21,20 @@ export type ExecutedStepLimits = {
   maxSteps: number;
 };
 
+/**
+ * The events actions may still send along one chain; shared by every step of the chain (so it
+ * lives as long as the last of them is remembered, and no longer).
+ */
+export type SelfSendChain = {
+  /** How many more events the chain's actions may send their instance. */
+  left: number;
+  /** Whether a drop past the budget was logged already (once per chain is enough). */
+  warned: boolean;
+};
+
+/** What a step this node executed may send its instance: its instance's row id, and its chain. */
+export type ExecutedStep = { instanceId: number; chain: SelfSendChain };
+
 export const EXECUTED_STEP_LIMITS: ExecutedStepLimits = { keepMs: 90_000, maxSteps: 100_000 };
 
 /** Re-exported: acceptStep refuses a step with a longer id; this keeps none, whoever records. */
@@ -24,7 +44,7 @@ export class ExecutedSteps {
   /** By step id, in the order they were executed (Map keeps insertion order). */
   private readonly steps = new Map<
     string,
-    { instanceRef: string; instanceId: number; at: number }
+    { instanceRef: string; instanceId: number; at: number; chain: SelfSendChain | undefined }
   >();
 
   constructor(
@@ -32,25 +52,31 @@ export class ExecutedSteps {
     private readonly limits: ExecutedStepLimits = EXECUTED_STEP_LIMITS,
   ) {}
 
-  /** Step `stepId` of `instanceRef` (the instance whose row id is `instanceId`) executes now. */
-  record(stepId: string, instanceRef: string, instanceId: number): void {
+  /**
+   * Step `stepId` of `instanceRef` (the instance whose row id is `instanceId`) executes now; on
+   * `chain` when an action's self-send caused it (directly or through the steps it caused).
+   */
+  record(stepId: string, instanceRef: string, instanceId: number, chain?: SelfSendChain): void {
     this.forgetOld();
     if (typeof stepId !== "string" || stepId.length > MAX_STEP_ID_CHARS) return;
     this.steps.delete(stepId);
-    this.steps.set(stepId, { instanceRef, instanceId, at: this.now() });
+    this.steps.set(stepId, { instanceRef, instanceId, at: this.now(), chain });
     // One over at most: each record adds one.
     if (this.steps.size > this.limits.maxSteps) this.forgetOldest();
   }
 
   /**
-   * The row id of the instance `stepId` was executed for here lately, if it was for
-   * `instanceRef`; undefined otherwise. An instance deleted and made again under the name has
-   * another id: what its predecessor's actions send is not for it.
+   * What step `stepId`, if it was executed here lately for `instanceRef`, may send its instance:
+   * the row id of the instance it was executed for (an instance deleted and made again under the
+   * name has another id: what its predecessor's actions send is not for it) and the step's chain, started with `budget` events for a step that
+   * was on none (kept with the step, so that its later sends, from a timer say, count on it too).
    */
-  instanceIdFor(stepId: string, instanceRef: string): number | undefined {
+  sender(stepId: string, instanceRef: string, budget: number): ExecutedStep | undefined {
     this.forgetOld();
     const step = this.steps.get(stepId);
-    return step?.instanceRef === instanceRef ? step.instanceId : undefined;
+    if (step?.instanceRef !== instanceRef) return undefined;
+    step.chain ??= { left: budget, warned: false };
+    return { instanceId: step.instanceId, chain: step.chain };
   }
 
   private forgetOld(): void {

@@ -7,7 +7,7 @@ import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import { MAX_NOTIFICATION_CHARS } from "../runtime/machine-runtime.js";
 import type { InstanceKey, InstanceRecord } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
-import type { ExecutedSteps } from "./executed-steps.js";
+import type { ExecutedSteps, SelfSendChain } from "./executed-steps.js";
 import { isCurrentRun, parseEnvelope } from "./instance-state.js";
 import type { Logger } from "./logger.js";
 import type { ServiceEventBacklog } from "./service-event-backlog.js";
@@ -37,8 +37,16 @@ export class SandboxEventIntake {
       ) => Promise<T>;
       /** The instance's read for a result, tried again on store errors (the engine's). */
       loadForResult: (key: InstanceKey) => Promise<InstanceRecord>;
-      /** Steps the events a committed step sent its machine itself; resolves with the last commit. */
-      processSelfEvents: (committed: Committed) => Promise<Committed>;
+      /**
+       * How many events actions may send their instance along one chain of steps, each caused by
+       * such a send, from one caused otherwise (the engine's maxSelfEvents).
+       */
+      maxSelfEvents: number;
+      /**
+       * Steps the events a committed step sent its machine itself, each on `chain` (the self-send
+       * chain of the action's send that caused it, if one did); resolves with the last commit.
+       */
+      processSelfEvents: (committed: Committed, chain?: SelfSendChain) => Promise<Committed>;
     },
   ) {}
 
@@ -138,6 +146,8 @@ export class SandboxEventIntake {
    * this node had that step executed for lately (executed-steps.ts): machine code reaches no other.
    * It waits its turn in the instance's mailbox behind what is there already, as a service's
    * event does, and is not stored until it is applied (a node that stops meanwhile loses it).
+   * Its step carries on the step's self-send chain, whose budget it counts against: past it, a
+   * machine whose every step sends itself another event is stopped (executed-steps.ts).
    */
   onSelfEvent(
     orgId: string,
@@ -147,14 +157,17 @@ export class SandboxEventIntake {
     chars: number,
   ): void {
     const key = instanceKeyOfRef(ref);
-    const instanceId =
-      key.orgId === orgId ? this.deps.executedSteps.instanceIdFor(stepId, ref) : undefined;
-    if (instanceId === undefined) {
+    const sender =
+      key.orgId === orgId
+        ? this.deps.executedSteps.sender(stepId, ref, this.deps.maxSelfEvents)
+        : undefined;
+    if (sender === undefined) {
       this.deps.logger.debug("ignoring an event for an instance whose step did not run here", {
         instance: ref,
       });
       return;
     }
+    const { instanceId, chain } = sender;
     if (chars > MAX_NOTIFICATION_CHARS) {
       this.deps.logger.warn("an event an action sent its instance was not applied", {
         instance: ref,
@@ -162,6 +175,7 @@ export class SandboxEventIntake {
       });
       return;
     }
+    if (!this.withinChain(ref, event, chain)) return;
     const tooFast = "actions send events faster than their instance takes them; dropped";
     if (!this.admittedToBacklog(ref, chars, false, tooFast, {})) return;
     this.deps
@@ -186,7 +200,8 @@ export class SandboxEventIntake {
               return;
             }
             await this.deps.processSelfEvents(
-              await this.deps.committer.transition(instance, event, { kind: "self" }),
+              await this.deps.committer.transition(instance, event, { kind: "self", chain }),
+              chain,
             );
           },
           (k) => this.deps.loadForResult(k),
@@ -200,6 +215,26 @@ export class SandboxEventIntake {
         }),
       )
       .finally(() => this.deps.backlog.release(ref, chars));
+  }
+
+  /**
+   * Whether an action's event is within its chain's budget, which it then takes one of; the
+   * first one past it is logged (the chain's steps may send more, side by side or from timers).
+   */
+  private withinChain(ref: string, event: MachineEvent, chain: SelfSendChain): boolean {
+    if (chain.left > 0) {
+      chain.left--;
+      return true;
+    }
+    if (!chain.warned) {
+      chain.warned = true;
+      this.deps.logger.warn("the machine's actions sent it too many events in a row; dropped", {
+        instance: ref,
+        event: event.type,
+        limit: this.deps.maxSelfEvents,
+      });
+    }
+    return false;
   }
 
   /**

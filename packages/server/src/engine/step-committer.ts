@@ -19,7 +19,7 @@ import type {
 } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
-import type { ExecutedSteps } from "./executed-steps.js";
+import type { ExecutedSteps, SelfSendChain } from "./executed-steps.js";
 import type { InstanceCache } from "./instance-cache.js";
 import { parseEnvelope, stateOf, viewOf, type InstanceState } from "./instance-state.js";
 import type { Logger } from "./logger.js";
@@ -258,6 +258,7 @@ export class StepCommitter {
       origin.kind === "service" || (origin.kind === "self" && origin.backstopKey !== undefined)
         ? this.deps.resultRetryDelaysMs
         : [],
+      origin.kind === "self" ? origin.chain : undefined,
     );
   }
 
@@ -392,6 +393,8 @@ export class StepCommitter {
     previous: InstanceRecord | undefined,
     readers: readonly Reader[] = [],
     retryDelaysMs: readonly number[] = [],
+    /** The self-send chain the step is on (see executed-steps.ts), if an action's send caused it. */
+    chain?: SelfSendChain,
   ): Promise<Committed> {
     let leased: (() => void) | undefined;
     try {
@@ -408,7 +411,7 @@ export class StepCommitter {
       const limits = this.limits(fields.instance);
       const commit = buildCommit(step, event, fields, limits, previous, write);
       const result = await this.stored(commit, retryDelaysMs);
-      return this.finish(version, step, commit, previous, result, readers);
+      return this.finish(version, step, commit, previous, result, readers, chain);
     } catch (err) {
       if (step.effectsPending) this.discard(version, instanceRefOf(fields.instance), step.stepId);
       throw err;
@@ -451,6 +454,7 @@ export class StepCommitter {
     previous: InstanceRecord | undefined,
     result: CommitResult,
     readers: readonly Reader[],
+    chain?: SelfSendChain,
   ): Committed {
     const instance: InstanceRecord = {
       ...(previous ?? { createdAt: commit.at, status: "running" as const }),
@@ -465,7 +469,7 @@ export class StepCommitter {
     const state = stateOf(viewOf(step), commit.at);
     this.deps.cache.remember(instance);
     this.deps.onCommitted(instance, state, readDecisions(readers, step.readable));
-    this.afterCommit(version, instanceRefOf(commit.instance), step, commit, result);
+    this.afterCommit(version, instanceRefOf(commit.instance), step, commit, result, chain);
     return { instance, state, step };
   }
 
@@ -476,6 +480,7 @@ export class StepCommitter {
     step: Step,
     commit: TransitionCommit,
     { sequence, instanceId }: CommitResult,
+    chain: SelfSendChain | undefined,
   ): void {
     if (commit.timersToArm.length > 0) {
       // A loop, not Math.min(...): spreading many arguments overflows the stack.
@@ -497,7 +502,7 @@ export class StepCommitter {
       step.servicesStopped.filter((id) => !restarted.has(id)),
     );
     if (!step.effectsPending) return;
-    this.deps.executedSteps.record(step.stepId, ref, instanceId);
+    this.deps.executedSteps.record(step.stepId, ref, instanceId, chain);
     void this.pinned(version.orgId, ref, () =>
       this.deps.runtime
         .execute(version, step.stepId, ref)

@@ -14,6 +14,7 @@ import type { InstanceRecord, TransitionCommit } from "../store/store.js";
 import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
 import { utf8Length } from "../runtime/json-check.js";
 import { cutMachineText, MAX_MACHINE_TEXT_CHARS } from "../runtime/machine-text.js";
+import type { SelfSendChain } from "./executed-steps.js";
 import { envelopeOf, serviceRunsAfter } from "./instance-state.js";
 
 /** Where an event comes from decides what is checked and what the commit also does. */
@@ -22,8 +23,12 @@ export type EventOrigin =
   | { kind: "timer"; timerId: number; timerKey: string }
   /** final: false for an event a running service sent, which leaves it running and pending. */
   | { kind: "service"; serviceId: string; final?: boolean }
-  /** backstopKey: the timer that stands in for this event until it is committed (see below). */
-  | { kind: "self"; backstopKey?: string };
+  /**
+   * backstopKey: the timer that stands in for this event until it is committed (see below).
+   * chain: the self-send chain of the action's send this event follows from, if one does (its
+   * step carries it on, see executed-steps.ts).
+   */
+  | { kind: "self"; backstopKey?: string; chain?: SelfSendChain };
 
 /** A commit before the step's own parts (snapshot, history row, timers) are added. */
 export type CommitFields = Omit<

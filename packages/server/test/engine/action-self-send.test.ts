@@ -3,7 +3,8 @@
 // as a service's event is, whether it was sent at once or later from a timer. Only JSON events
 // go, and only so many per step (each drop is said once per step in the machine log). The
 // sandbox names the instance and the step, and runs machine code: an event it names for an
-// instance whose step it did not run, or for another org's, changes nothing.
+// instance whose step it did not run, or for another org's, changes nothing. A machine whose every
+// step's action sends it another event is stopped after maxSelfEvents of them.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { systemClock } from "../../src/engine/clock.js";
@@ -20,11 +21,14 @@ async function until(what: string, check: () => Promise<boolean> | boolean): Pro
   }
 }
 
-async function start(): Promise<{ h: Harness; at: (name: string) => Address }> {
+async function start(
+  maxSelfEvents?: number,
+): Promise<{ h: Harness; at: (name: string) => Address }> {
   // A backlog large enough that only the sandbox's cap on one step's sends stops a flood.
   const h = await startHarness({
     clock: systemClock,
     serviceBacklog: { maxEvents: 10_000, maxChars: 64 * 1024 * 1024 },
+    ...(maxSelfEvents === undefined ? {} : { maxSelfEvents }),
   });
   const machineName = await h.deploy("action-self-send-v5.js", "v5-import", "action-self-send");
   return { h, at: (instanceName) => ({ orgId: ORG, machineName, instanceName }) };
@@ -145,6 +149,52 @@ test("what a deleted instance's step sends does not reach an instance made again
     await until("the new instance to take its own step's NEXT", async () => {
       return (await stateOf(h, at("again"))) === "next";
     });
+  } finally {
+    await h.dispose();
+  }
+});
+
+test("a chain of steps each sending itself the next stops after maxSelfEvents, with one warning, and the instance goes on", async () => {
+  const { h, at } = await start(5);
+  try {
+    const countOf = async () =>
+      ((await h.engine.inspectInstance(at("loop"))).context as { count: number }).count;
+    const applied = () => h.logs.filter((log) => log.message.includes("in a row; dropped"));
+    await h.engine.createInstance({ ...at("loop"), authContext: {} });
+    // The client's event counts once, then the 5 LOOPs the chain may send; the 6th is dropped.
+    await h.engine.sendEvent({ ...at("loop"), event: "loop", authContext: {} });
+    await until("the chain's drop", () => applied().length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await countOf(), 1 + 5);
+    const [warning] = applied();
+    assert.equal(warning!.level, "warn");
+    assert.equal(warning!.fields?.instance, `${ORG}/${at("loop").machineName}/loop`);
+    assert.equal(warning!.fields?.limit, 5);
+
+    // A client's event starts a chain of its own, as long.
+    await h.engine.sendEvent({ ...at("loop"), event: "LOOP", authContext: {} });
+    await until("the second chain's drop", () => applied().length === 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await countOf(), 2 * (1 + 5));
+    assert.equal(await stateOf(h, at("loop")), "looping");
+  } finally {
+    await h.dispose();
+  }
+});
+
+test("a chain counts the sends of steps it caused through sendTo(self) too", async () => {
+  const { h, at } = await start(5);
+  try {
+    const countOf = async () =>
+      ((await h.engine.inspectInstance(at("bounce"))).context as { count: number }).count;
+    const dropped = () => h.logs.filter((log) => log.message.includes("in a row; dropped"));
+    await h.engine.createInstance({ ...at("bounce"), authContext: {} });
+    // Each LOOP an action sends is answered by a BOUNCE stepped at once, whose action sends the
+    // next LOOP: the BOUNCE's step is on the LOOP's chain, so 5 LOOPs go, and 5 BOUNCEs count.
+    await h.engine.sendEvent({ ...at("bounce"), event: "bounce", authContext: {} });
+    await until("the chain's drop", () => dropped().length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await countOf(), 1 + 5);
   } finally {
     await h.dispose();
   }
