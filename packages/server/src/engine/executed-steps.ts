@@ -68,8 +68,9 @@ export class ExecutedSteps {
   /**
    * What step `stepId`, if it was executed here lately for `instanceRef`, may send its instance:
    * the row id of the instance it was executed for (an instance deleted and made again under the
-   * name has another id: what its predecessor's actions send is not for it) and the step's chain, started with `budget` events for a step that
-   * was on none (kept with the step, so that its later sends, from a timer say, count on it too).
+   * name has another id: what its predecessor's actions send is not for it) and the step's chain,
+   * started with `budget` events for a step that was on none (kept with the step, so that its
+   * later sends, from a timer say, count on it too).
    */
   sender(stepId: string, instanceRef: string, budget: number): ExecutedStep | undefined {
     this.forgetOld();
