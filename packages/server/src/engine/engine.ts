@@ -8,15 +8,8 @@ import {
   NotFoundError,
   RejectedByMachineAuthorizerError,
 } from "../errors.js";
-import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
-import type {
-  InstanceKey,
-  InstanceRecord,
-  InstanceStatus,
-  Store,
-  TimerRecord,
-} from "../store/store.js";
+import type { InstanceKey, InstanceRecord, InstanceStatus, Store } from "../store/store.js";
 import { ActivityTracker } from "./activity.js";
 import { systemClock, type Clock } from "./clock.js";
 import { randomIds, type IdGenerator } from "./ids.js";
@@ -32,10 +25,11 @@ import { ServiceLeases } from "./service-leases.js";
 import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog.js";
 import { SandboxEventIntake } from "./sandbox-event-intake.js";
 import { BatchDelivery } from "./batch-delivery.js";
+import { TimerDelivery } from "./timer-delivery.js";
 import { EXECUTED_STEP_LIMITS, ExecutedSteps, type SelfSendChain } from "./executed-steps.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
-import { isSelfEventBackstopKey, selfEventBackstopKey } from "./transition-commit.js";
+import { selfEventBackstopKey } from "./transition-commit.js";
 import { MAX_CONFLICT_RETRIES, pauseAfterLosses } from "./conflict-retries.js";
 import {
   isStoreError,
@@ -160,6 +154,7 @@ export class Engine {
   private readonly executedSteps: ExecutedSteps;
   private readonly sandboxEvents: SandboxEventIntake;
   private readonly batches: BatchDelivery;
+  private readonly timerDelivery: TimerDelivery;
   private readonly timerPacing: TimerPacing;
   private closed = false;
   private readonly updates: UpdateEmitter;
@@ -247,7 +242,7 @@ export class Engine {
       store: this.store,
       clock: this.clock,
       logger: this.logger,
-      deliver: (timer) => this.deliverTimer(timer),
+      deliver: (timer) => this.timerDelivery.deliverTimer(timer),
       retryDelayMs: options.timerRetryDelayMs ?? 30_000,
       maxAttempts: options.maxTimerAttempts ?? 5,
       leaseMs: options.timerLeaseMs ?? 10_000,
@@ -284,6 +279,18 @@ export class Engine {
       retryingConflicts: (key, work) => this.retryingConflicts(key, work),
       prepareDelivery: (instance, lost) => this.prepareDelivery(instance, lost),
       processSelfEvents: (committed) => this.processSelfEvents(committed),
+    });
+    this.timerDelivery = new TimerDelivery({
+      store: this.store,
+      clock: this.clock,
+      logger: this.logger,
+      committer: this.committer,
+      timerPacing: this.timerPacing,
+      maxSelfEvents: this.maxSelfEvents,
+      exclusive: (ref, task) => this.exclusive(ref, task),
+      retryingConflicts: (key, work) => this.retryingConflicts(key, work),
+      prepareDelivery: (instance) => this.prepareDelivery(instance),
+      processSelfEvents: (committed, budget) => this.processSelfEvents(committed, budget),
     });
     this.runtime.onServiceEvent((...event) => this.sandboxEvents.onServiceEvent(...event));
     this.runtime.onSelfEvent((...event) => this.sandboxEvents.onSelfEvent(...event));
@@ -668,36 +675,6 @@ export class Engine {
         error: String(err),
       });
     }
-  }
-
-  private async deliverTimer(timer: TimerRecord): Promise<void> {
-    const event = JSON.parse(timer.event) as MachineEvent;
-    const ref = instanceRefOf(timer.instance);
-    await this.exclusive(ref, () =>
-      this.retryingConflicts(timer.instance, async (base) => {
-        const instance = await this.prepareDelivery(base.instance);
-        // XState stops a machine that reached its final state, and with it every delayed event
-        // it had scheduled: one still stored is dropped, never delivered to the finished
-        // instance. (A backstop stands in for an event already sent, and goes on as that event.)
-        // Only on the timer's own row: a record of another (remembered from before a delete)
-        // goes the usual way, whose commit is refused and tried again on a fresh read.
-        const finished =
-          instance.id === timer.instanceId && parseEnvelope(instance.snapshot).view.done;
-        if (finished && !isSelfEventBackstopKey(timer.key)) {
-          await this.store.cancelTimers(instance.id, [timer.key]);
-          this.logger.info("a delayed event of a finished instance was dropped", {
-            instance: ref,
-            event: event.type,
-          });
-          return undefined;
-        }
-        const origin = { kind: "timer", timerId: timer.id, timerKey: timer.key } as const;
-        // Counted before the step, so the timers it arms are paced once the budget is spent.
-        this.timerPacing.charge(ref, 1, this.clock.now());
-        const committed = await this.committer.transition(instance, event, origin);
-        return this.processSelfEvents(committed, { left: this.maxSelfEvents, paced: true });
-      }),
-    );
   }
 
   /**
