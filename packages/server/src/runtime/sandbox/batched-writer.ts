@@ -12,10 +12,24 @@ export type LineWriter = {
    * reader is behind), which only a turn of the event loop lets the stream finish.
    */
   flush: () => boolean;
+  /**
+   * Calls `then` once the stream has written every line given so far (at once when it has): a
+   * line the stream holds, behind a write the pipe has not taken yet, is not written.
+   */
+  afterWritten: (then: () => void) => void;
 };
 
 export function batchedWriter(stream: Writable): LineWriter {
   let corked = false;
+  /** Lines given to the stream whose write has not completed (or failed) yet. */
+  let unwritten = 0;
+  let waiting: Array<() => void> = [];
+  const written = () => {
+    if (--unwritten > 0) return;
+    const callbacks = waiting;
+    waiting = [];
+    for (const then of callbacks) then();
+  };
   const flush = () => {
     if (corked) {
       corked = false;
@@ -31,8 +45,14 @@ export function batchedWriter(stream: Writable): LineWriter {
         // A flush before then leaves this with nothing to do (or a later cork of its turn).
         setImmediate(flush);
       }
-      stream.write(line);
+      unwritten++;
+      // Called once the line is written, or failed to be (the stream destroyed): never twice.
+      stream.write(line, written);
     },
     flush,
+    afterWritten: (then) => {
+      if (unwritten === 0) then();
+      else waiting.push(then);
+    },
   };
 }

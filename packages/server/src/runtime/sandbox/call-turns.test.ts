@@ -162,3 +162,67 @@ test("while the pipe has not taken an answer, the next call waits for a turn of 
     "answer 2 left before call 3",
   );
 });
+
+test("a call starts only once the answers before it are written, however long the pipe takes", async () => {
+  // A pipe that takes an answer in several turns of the event loop (one larger than the pipe
+  // holds, its reader behind): until then the stream has not written it, and would lose it with
+  // the process should the next call hang.
+  const written: string[] = [];
+  const pipe = new Writable({
+    decodeStrings: false,
+    write(chunk: string, _encoding, done) {
+      let turnsLeft = 3;
+      const step = () => {
+        if (--turnsLeft > 0) setImmediate(step);
+        else {
+          written.push(chunk);
+          done();
+        }
+      };
+      setImmediate(step);
+    },
+  });
+  const writer = batchedWriter(pipe);
+  // Past RUN_MS at every end: each call waits for a turn of the event loop, and for its answer.
+  let now = 0;
+  const turns = new CallTurns({
+    flush: writer.flush,
+    afterWritten: writer.afterWritten,
+    now: () => (now += RUN_MS),
+  });
+  const writtenAtStart = new Map<number, string[]>();
+  const ran = [1, 2, 3].map(async (id) => {
+    assert.equal(await turns.next(id), true);
+    writtenAtStart.set(id, [...written]);
+    writer.write(`answer ${id}\n`);
+    turns.end();
+  });
+  await Promise.all(ran);
+  assert.deepEqual(writtenAtStart.get(2), ["answer 1\n"], "answer 1 was written before call 2");
+  assert.deepEqual(writtenAtStart.get(3), ["answer 1\n", "answer 2\n"]);
+});
+
+test("the writer calls back once every line given so far is written, at once when none waits", async () => {
+  const pending: Array<() => void> = [];
+  const pipe = new Writable({
+    decodeStrings: false,
+    write(_chunk: string, _encoding, done) {
+      pending.push(done);
+    },
+  });
+  const writer = batchedWriter(pipe);
+  let calls = 0;
+  writer.afterWritten(() => calls++);
+  assert.equal(calls, 1, "nothing was waiting");
+  writer.write("a\n");
+  writer.write("b\n");
+  writer.afterWritten(() => calls++);
+  await nextTurn();
+  assert.equal(calls, 1, "both lines still wait for the pipe");
+  pending.shift()!();
+  await nextTurn();
+  assert.equal(calls, 1, "one line still waits");
+  while (pending.length > 0) pending.shift()!();
+  await nextTurn();
+  assert.equal(calls, 2);
+});

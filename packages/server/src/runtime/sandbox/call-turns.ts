@@ -5,6 +5,10 @@
 // to RUN_MS; then the rest wait for the next turn of the event loop, in which the messages read
 // meanwhile (pings, recalls, more calls) are handled. A turn of the event loop for each call cost
 // the process a poll and an immediate per call, about a tenth of its CPU under load.
+//
+// Either way, a call starts only once every answer before it has left for the pool: should it
+// hang, the pool has had those answers, and blames it alone (its time budget runs from the last
+// answer it read; see sandbox-process.ts).
 
 /** How long calls may follow one another before the event loop gets a turn. */
 export const RUN_MS = 2;
@@ -18,6 +22,11 @@ export type CallTurnsOptions = {
    * when the pipe has not taken them all, and the next call waits for a turn of the event loop.
    */
   flush?: () => boolean;
+  /**
+   * Calls `then` once every answer written so far has left (the writer's afterWritten). Default:
+   * at once.
+   */
+  afterWritten?: (then: () => void) => void;
   /** A monotonic clock in milliseconds (tests set it). Default performance.now. */
   now?: () => number;
 };
@@ -31,11 +40,13 @@ export class CallTurns {
   readonly #awaitingCode = new Map<number, () => void>();
   /** When the current run of back-to-back calls began (see end). */
   #runStartedAt = 0;
-  readonly #flush: () => void;
+  readonly #flush: () => boolean;
+  readonly #afterWritten: (then: () => void) => void;
   readonly #now: () => number;
 
   constructor(options: CallTurnsOptions = {}) {
     this.#flush = options.flush ?? (() => true);
+    this.#afterWritten = options.afterWritten ?? ((then) => then());
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -58,14 +69,14 @@ export class CallTurns {
    * Ends a call's turn once its answer is written. Within RUN_MS of the run's start the next call
    * starts at once, if `flush` has sent the answer. Otherwise it runs from an immediate queued
    * after the writer's own (batched-writer.ts uncorks from an immediate queued at the first
-   * write), so the answer, and any pong to a ping read meanwhile, leave before its code runs: the
-   * turn's poll lets a write waiting for the pipe finish, where back to back the answers of the
-   * run would wait in the stream's buffer behind it, lost with them if a later call hangs.
+   * write), and once the stream has written every answer: a write waiting for the pipe (the pool
+   * reading behind, or an answer larger than the pipe holds) finishes only in later turns, and
+   * until then the answers after it wait in the stream's buffer, lost with them if a call hangs.
    */
   end(): void {
     if (this.#queue.length === 0) this.#running = false;
     else if (this.#now() - this.#runStartedAt < RUN_MS && this.#flush()) this.#pump();
-    else setImmediate(this.#startRun);
+    else this.#afterWritten(() => setImmediate(this.#startRun));
   }
 
   /** What `loading` resolves to (the version's handler); undefined if the call is handed back. */

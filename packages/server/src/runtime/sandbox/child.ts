@@ -172,7 +172,7 @@ function errorCode(error: unknown): string {
 }
 
 /** Runs calls one at a time, in arrival order, and hands back those the pool recalls. */
-const turns = new CallTurns({ flush: writer.flush });
+const turns = new CallTurns({ flush: writer.flush, afterWritten: writer.afterWritten });
 
 /**
  * Hands back the calls named that have not started, so that this process, which the pool wants
