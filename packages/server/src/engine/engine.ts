@@ -128,6 +128,12 @@ export type AdministrativeState = {
   createdAt: number;
 };
 
+/**
+ * What processSelfEvents may still step: `left` events in all; each charged to the instance's
+ * timer pacing when `paced` (after a timer's delivery); on `chain` below an action's send.
+ */
+type SelfEventBudget = { left: number; paced: boolean; chain?: SelfSendChain };
+
 export class Engine {
   private readonly store: Store;
   private readonly runtime: MachineRuntime;
@@ -286,11 +292,11 @@ export class Engine {
       logger: this.logger,
       committer: this.committer,
       timerPacing: this.timerPacing,
-      maxSelfEvents: this.maxSelfEvents,
       exclusive: (ref, task) => this.exclusive(ref, task),
       retryingConflicts: (key, work) => this.retryingConflicts(key, work),
       prepareDelivery: (instance) => this.prepareDelivery(instance),
-      processSelfEvents: (committed, budget) => this.processSelfEvents(committed, budget),
+      processSelfEvents: (committed) =>
+        this.processSelfEvents(committed, { left: this.maxSelfEvents, paced: true }),
     });
     this.runtime.onServiceEvent((...event) => this.sandboxEvents.onServiceEvent(...event));
     this.runtime.onSelfEvent((...event) => this.sandboxEvents.onSelfEvent(...event));
@@ -606,10 +612,7 @@ export class Engine {
    */
   private async processSelfEvents(
     committed: Committed,
-    budget: { left: number; paced: boolean; chain?: SelfSendChain } = {
-      left: this.maxSelfEvents,
-      paced: false,
-    },
+    budget: SelfEventBudget = { left: this.maxSelfEvents, paced: false },
   ): Promise<Committed> {
     let current = committed;
     const { selfEvents } = committed.step;

@@ -19,8 +19,6 @@ export class TimerDelivery {
       logger: Logger;
       committer: StepCommitter;
       timerPacing: TimerPacing;
-      /** How many events a machine may send itself in all after one event (EngineOptions). */
-      maxSelfEvents: number;
       /** Runs work in the instance's mailbox, after every external event posted before it. */
       exclusive: <T>(ref: string, task: () => Promise<T>) => Promise<T>;
       /**
@@ -37,13 +35,10 @@ export class TimerDelivery {
        */
       prepareDelivery: (instance: InstanceRecord) => Promise<InstanceRecord>;
       /**
-       * Steps the events a committed step sent its machine itself, `budget.left` at most, each
-       * charged to the instance's timer pacing when `budget.paced`; resolves with the last commit.
+       * Steps the events a committed step sent its machine itself, each charged to the
+       * instance's timer pacing as the timer's own event is; resolves with the last commit.
        */
-      processSelfEvents: (
-        committed: Committed,
-        budget: { left: number; paced: boolean },
-      ) => Promise<Committed>;
+      processSelfEvents: (committed: Committed) => Promise<Committed>;
     },
   ) {}
 
@@ -72,10 +67,7 @@ export class TimerDelivery {
         // Counted before the step, so the timers it arms are paced once the budget is spent.
         this.deps.timerPacing.charge(ref, 1, this.deps.clock.now());
         const committed = await this.deps.committer.transition(instance, event, origin);
-        return this.deps.processSelfEvents(committed, {
-          left: this.deps.maxSelfEvents,
-          paced: true,
-        });
+        return this.deps.processSelfEvents(committed);
       }),
     );
   }
