@@ -133,45 +133,19 @@ test("a recall between back-to-back calls still hands back those not started", a
   assert.deepEqual(log, ["run 1", "back 2", "flush", "run 3"]);
 });
 
-test("while the pipe has not taken an answer, the next call waits for a turn of the event loop", async () => {
-  // A pipe whose reader is behind: it takes each write, then acknowledges it only in a later turn
-  // of the event loop (as libuv finishes a partial write once the pipe is writable again), and
-  // meanwhile the stream holds later lines in its own buffer.
+/**
+ * A pipe whose reader is behind: it takes each write at once (`taken`), and finishes it only
+ * `turns` turns of the event loop later (`written`), as libuv finishes a partial write once the
+ * pipe is writable again; meanwhile the stream holds later lines in its own buffer.
+ */
+function laggingPipe(turns: number) {
   const taken: string[] = [];
-  const pipe = new Writable({
-    decodeStrings: false,
-    write(chunk: string, _encoding, done) {
-      taken.push(chunk);
-      setImmediate(done);
-    },
-  });
-  const writer = batchedWriter(pipe);
-  // A clock that stands still: the run never expires, only the pipe may end it.
-  const turns = new CallTurns({ flush: writer.flush, now: () => 0 });
-  const takenAtStart = new Map<number, string[]>();
-  const ran = [1, 2, 3].map(async (id) => {
-    assert.equal(await turns.next(id), true);
-    takenAtStart.set(id, [...taken]);
-    writer.write(`answer ${id}\n`);
-    turns.end();
-  });
-  await Promise.all(ran);
-  assert.deepEqual(
-    takenAtStart.get(3),
-    ["answer 1\n", "answer 2\n"],
-    "answer 2 left before call 3",
-  );
-});
-
-test("a call starts only once the answers before it are written, however long the pipe takes", async () => {
-  // A pipe that takes an answer in several turns of the event loop (one larger than the pipe
-  // holds, its reader behind): until then the stream has not written it, and would lose it with
-  // the process should the next call hang.
   const written: string[] = [];
   const pipe = new Writable({
     decodeStrings: false,
     write(chunk: string, _encoding, done) {
-      let turnsLeft = 3;
+      taken.push(chunk);
+      let turnsLeft = turns;
       const step = () => {
         if (--turnsLeft > 0) setImmediate(step);
         else {
@@ -182,6 +156,43 @@ test("a call starts only once the answers before it are written, however long th
       setImmediate(step);
     },
   });
+  return { pipe, taken, written };
+}
+
+/** Runs calls 1 to 3, each writing its answer; answers what `seen` listed as each started. */
+async function runThreeCalls(
+  turns: CallTurns,
+  writer: ReturnType<typeof batchedWriter>,
+  seen: readonly string[],
+): Promise<Map<number, string[]>> {
+  const seenAtStart = new Map<number, string[]>();
+  const ran = [1, 2, 3].map(async (id) => {
+    assert.equal(await turns.next(id), true);
+    seenAtStart.set(id, [...seen]);
+    writer.write(`answer ${id}\n`);
+    turns.end();
+  });
+  await Promise.all(ran);
+  return seenAtStart;
+}
+
+test("while the pipe has not taken an answer, the next call waits for a turn of the event loop", async () => {
+  const { pipe, taken } = laggingPipe(1);
+  const writer = batchedWriter(pipe);
+  // A clock that stands still: the run never expires, only the pipe may end it.
+  const turns = new CallTurns({ flush: writer.flush, now: () => 0 });
+  const takenAtStart = await runThreeCalls(turns, writer, taken);
+  assert.deepEqual(
+    takenAtStart.get(3),
+    ["answer 1\n", "answer 2\n"],
+    "answer 2 left before call 3",
+  );
+});
+
+test("a call starts only once the answers before it are written, however long the pipe takes", async () => {
+  // An answer larger than the pipe holds takes several turns: until then the stream has not
+  // written it, and would lose it with the process should the next call hang.
+  const { pipe, written } = laggingPipe(3);
   const writer = batchedWriter(pipe);
   // Past RUN_MS at every end: each call waits for a turn of the event loop, and for its answer.
   let now = 0;
@@ -190,14 +201,7 @@ test("a call starts only once the answers before it are written, however long th
     afterWritten: writer.afterWritten,
     now: () => (now += RUN_MS),
   });
-  const writtenAtStart = new Map<number, string[]>();
-  const ran = [1, 2, 3].map(async (id) => {
-    assert.equal(await turns.next(id), true);
-    writtenAtStart.set(id, [...written]);
-    writer.write(`answer ${id}\n`);
-    turns.end();
-  });
-  await Promise.all(ran);
+  const writtenAtStart = await runThreeCalls(turns, writer, written);
   assert.deepEqual(writtenAtStart.get(2), ["answer 1\n"], "answer 1 was written before call 2");
   assert.deepEqual(writtenAtStart.get(3), ["answer 1\n", "answer 2\n"]);
 });
