@@ -37,6 +37,12 @@ async function start(
 type Address = { orgId: string; machineName: string; instanceName: string };
 
 const stateOf = async (h: Harness, at: Address) => (await h.engine.inspectInstance(at)).state;
+/** The fixture's `count`: how many steps of the loop and bounce instances were applied. */
+const countOf = async (h: Harness, at: Address) =>
+  ((await h.engine.inspectInstance(at)).context as { count: number }).count;
+/** The warnings of self-send chains stopped past maxSelfEvents. */
+const chainDrops = (h: Harness) =>
+  h.logs.filter((log) => log.message.includes("in a row; dropped"));
 
 /** The path the runtime hands a sandbox's self-event notifications to, for forging them. */
 const selfEventIntake = (h: Harness): SelfEventListener => {
@@ -157,25 +163,22 @@ test("what a deleted instance's step sends does not reach an instance made again
 test("a chain of steps each sending itself the next stops after maxSelfEvents, with one warning, and the instance goes on", async () => {
   const { h, at } = await start(5);
   try {
-    const countOf = async () =>
-      ((await h.engine.inspectInstance(at("loop"))).context as { count: number }).count;
-    const applied = () => h.logs.filter((log) => log.message.includes("in a row; dropped"));
     await h.engine.createInstance({ ...at("loop"), authContext: {} });
     // The client's event counts once, then the 5 LOOPs the chain may send; the 6th is dropped.
     await h.engine.sendEvent({ ...at("loop"), event: "loop", authContext: {} });
-    await until("the chain's drop", () => applied().length === 1);
+    await until("the chain's drop", () => chainDrops(h).length === 1);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(await countOf(), 1 + 5);
-    const [warning] = applied();
+    assert.equal(await countOf(h, at("loop")), 1 + 5);
+    const [warning] = chainDrops(h);
     assert.equal(warning!.level, "warn");
     assert.equal(warning!.fields?.instance, `${ORG}/${at("loop").machineName}/loop`);
     assert.equal(warning!.fields?.limit, 5);
 
     // A client's event starts a chain of its own, as long.
     await h.engine.sendEvent({ ...at("loop"), event: "LOOP", authContext: {} });
-    await until("the second chain's drop", () => applied().length === 2);
+    await until("the second chain's drop", () => chainDrops(h).length === 2);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(await countOf(), 2 * (1 + 5));
+    assert.equal(await countOf(h, at("loop")), 2 * (1 + 5));
     assert.equal(await stateOf(h, at("loop")), "looping");
   } finally {
     await h.dispose();
@@ -185,16 +188,13 @@ test("a chain of steps each sending itself the next stops after maxSelfEvents, w
 test("a chain counts the sends of steps it caused through sendTo(self) too", async () => {
   const { h, at } = await start(5);
   try {
-    const countOf = async () =>
-      ((await h.engine.inspectInstance(at("bounce"))).context as { count: number }).count;
-    const dropped = () => h.logs.filter((log) => log.message.includes("in a row; dropped"));
     await h.engine.createInstance({ ...at("bounce"), authContext: {} });
     // Each LOOP an action sends is answered by a BOUNCE stepped at once, whose action sends the
     // next LOOP: the BOUNCE's step is on the LOOP's chain, so 5 LOOPs go, and 5 BOUNCEs count.
     await h.engine.sendEvent({ ...at("bounce"), event: "bounce", authContext: {} });
-    await until("the chain's drop", () => dropped().length === 1);
+    await until("the chain's drop", () => chainDrops(h).length === 1);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(await countOf(), 1 + 5);
+    assert.equal(await countOf(h, at("bounce")), 1 + 5);
   } finally {
     await h.dispose();
   }
