@@ -97,7 +97,7 @@ export class SandboxProcess {
 
   readonly #child: ChildProcess;
   readonly #stdin: Writable;
-  readonly #writeLine: LineWriter;
+  readonly #writer: LineWriter;
   readonly #timing: Timing;
   readonly #events: ProcessEvents;
   readonly #logger: SandboxLogger;
@@ -156,7 +156,7 @@ export class SandboxProcess {
       Readable,
     ];
     this.#stdin = stdin;
-    this.#writeLine = batchedWriter(stdin);
+    this.#writer = batchedWriter(stdin);
     // A dead child makes these streams error (EPIPE, ECONNRESET); the exit handler reports it.
     for (const stream of [stdin, stdout, stderr, channel]) stream.on("error", () => {});
 
@@ -321,7 +321,7 @@ export class SandboxProcess {
 
   #send(message: ParentMessage): void {
     if (this.#readyState === "dead" || this.#stdin.destroyed) return;
-    this.#writeLine.write(encodeLine(message));
+    this.#writer.write(encodeLine(message));
   }
 
   #receive(value: unknown): void {
