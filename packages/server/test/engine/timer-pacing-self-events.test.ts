@@ -1,5 +1,6 @@
 // The events a machine sends itself after one of its timers count against its timer pacing
-// (timer-pacing.ts), as the delivery itself does; the same events after a client's event do not.
+// (timer-pacing.ts), as the delivery itself does; the same events after a client's event, or after
+// a service's result, do not.
 // The fixture's self-sent events end in a state whose 100 ms timer shows the pacing: due on time
 // while the instance is within its budget, later once it has spent it.
 import assert from "node:assert/strict";
@@ -56,6 +57,21 @@ test("events a machine sends itself after a client's event are not paced", async
     assert.equal((await send(h, "e2", "echo")).state, "resting");
     assert.equal(await bumps(h, "e2"), 3, "the events it sent itself were all stepped");
     // Four events, over the burst were they charged, yet the timer keeps its 100 ms.
+    assert.equal(await h.store.nextTimerDue(), clock.now() + 100);
+  } finally {
+    await h.dispose();
+  }
+});
+
+test("events a machine sends itself after a service's result are not paced", async () => {
+  const h = await started();
+  try {
+    const clock = h.clock as ManualClock;
+    await h.engine.createInstance({ ...instance("e3"), authContext: alice });
+    // Answered once the service has ended and the steps its result set off are committed.
+    assert.equal((await send(h, "e3", "serve")).state, "resting");
+    assert.equal(await bumps(h, "e3"), 3, "the events it sent itself were all stepped");
+    // As after a client's event: four events, yet the timer keeps its 100 ms.
     assert.equal(await h.store.nextTimerDue(), clock.now() + 100);
   } finally {
     await h.dispose();
