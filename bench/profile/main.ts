@@ -12,6 +12,10 @@
 // turns (postgres2-by-instance: each instance's events to one of them); the server figures are
 // then the sum of both.
 // BENCH_CONCURRENCY changes the concurrency; BENCH_PG_URL the database (as bench/postgres).
+// BENCH_COSTS=promises (or heap) also counts, in each server process, the promises its main thread
+// creates (or the bytes it allocates on the heap) per event (event-costs.ts): counts that stay put
+// on a noisy machine, where a flat profile's times do not. Counting promises slows the server:
+// that run's rate and CPU are its own.
 // For a CPU profile of the server, run the built file under node's profiler: children inherit it,
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof bench/dist/profile/main.js sqlite
 // (one .cpuprofile for this process, one for the server; open them in Chrome's DevTools).
@@ -24,6 +28,7 @@ import { startChild, type Child } from "../http/child.js";
 import { HttpClient } from "../http/client.js";
 import { LeanHttpClient } from "../http/lean-client.js";
 import { toggleSender, type Routing } from "../http/rounds.js";
+import { costKindAsked, countingCosts, readCount } from "./costs-reader.js";
 import type { BackstateInfo } from "../http/backstate-node.js";
 import { descendantsSeconds, ownSeconds } from "../realtime/cpu.js";
 import { createInstances, deployToggle } from "../realtime/setup.js";
@@ -68,6 +73,7 @@ const SIDES = {
 type SideName = keyof typeof SIDES;
 
 const [sideArg = "postgres", secondsArg = "10"] = process.argv.slice(2);
+const costKind = costKindAsked();
 if (!(sideArg in SIDES)) {
   throw new Error(`usage: bench/profile [${Object.keys(SIDES).join("|")}] [seconds]`);
 }
@@ -126,7 +132,8 @@ const loads: LeanHttpClient[] = [];
 try {
   // A second node starts once the first has set the database up (and its admin).
   for (let n = 0; n < side.nodes; n++) {
-    children.push(await startChild<BackstateInfo | { url: string }>(side.script));
+    const start = () => startChild<BackstateInfo | { url: string }>(side.script);
+    children.push(await (costKind === undefined ? start() : countingCosts(start)));
   }
   const child = children[0]!;
   const pids = children.map((node) => node.pid);
@@ -144,9 +151,11 @@ try {
   await runLoadFor(WARMUP_SECONDS, CONCURRENCY, send);
 
   const transactionsBefore = usesPostgres ? await committedTransactions(database) : NaN;
+  const countBefore = costKind === undefined ? undefined : await readCount(pids);
   const before = sample(pids);
   const result = await runLoadFor(seconds, CONCURRENCY, send);
   const after = sample(pids);
+  const countAfter = costKind === undefined ? undefined : await readCount(pids);
   const transactionsAfter = usesPostgres ? await committedTransactions(database) : NaN;
 
   const events = result.events;
@@ -201,6 +210,15 @@ try {
   if (usesPostgres) {
     const perEventTransactions = (transactionsAfter - transactionsBefore) / events;
     console.log(`  PostgreSQL transactions per event: ${perEventTransactions.toFixed(3)}`);
+  }
+  if (countBefore !== undefined && countAfter !== undefined) {
+    const perEventCount = (countAfter - countBefore) / events;
+    const of = side.nodes === 1 ? "the server's main thread" : "the servers' main threads";
+    console.log(
+      costKind === "promises"
+        ? `  promises ${of} created per event: ${perEventCount.toFixed(1)} (the counting slowed this run)`
+        : `  heap ${of} allocated per event: ${(perEventCount / 1024).toFixed(1)} KB`,
+    );
   }
 } finally {
   client?.close();
