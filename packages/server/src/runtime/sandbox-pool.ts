@@ -30,7 +30,7 @@ import {
   type ProcessEvents,
 } from "./sandbox-process.js";
 import { SandboxRetirement, settlesHeldStep } from "./sandbox-retirement.js";
-import { ensureVersion, versionCallSettled } from "./sandbox-versions.js";
+import { ensureVersion, useLoadedVersion, versionCallSettled } from "./sandbox-versions.js";
 import { WaitingCalls } from "./waiting-calls.js";
 import type { InitMessage } from "./sandbox/protocol.js";
 
@@ -205,9 +205,12 @@ export class SandboxPool {
       });
       let inUse = false;
       try {
-        await sandbox.ready;
-        await ensureVersion(sandbox, target, this.#settings.maxVersionsPerProcess);
-        inUse = true; // counted by ensureVersion
+        // Ready, with the version's code there (the usual call): it goes out in this turn.
+        if (sandbox.readyAt === undefined || !useLoadedVersion(sandbox, target.versionId)) {
+          await sandbox.ready;
+          await ensureVersion(sandbox, target, this.#settings.maxVersionsPerProcess);
+        }
+        inUse = true; // counted by useLoadedVersion or ensureVersion
         sandbox.dispatch(call, target.versionId, op, payloadJson);
       } catch (error) {
         sandbox.abandon(call, error);

@@ -39,14 +39,26 @@ export async function ensureVersion(
     }
     await loaded;
     if (sandbox.versions.get(versionId) !== loaded) continue; // dropped meanwhile: again
-    // In the same turn as the check that the code is there: no unload can come in between.
-    countCall(sandbox, versionId, +1);
     sent.add(loaded);
-    // Re-inserted: the Map's order is the order versions were last used in.
-    sandbox.versions.delete(versionId);
-    sandbox.versions.set(versionId, loaded);
+    // In the same turn as the check that the code is there: no unload can come in between.
+    useLoadedVersion(sandbox, versionId);
     return;
   }
+}
+
+/**
+ * Counts the call as using the version when its code is known to be in the process (sent, and
+ * no unload of it being asked), in this same turn: the usual call, which then needs no wait for
+ * ensureVersion. False, counting nothing, otherwise.
+ */
+export function useLoadedVersion(sandbox: SandboxProcess, versionId: string): boolean {
+  const loaded = sandbox.versions.get(versionId);
+  if (loaded === undefined || !sent.has(loaded)) return false;
+  countCall(sandbox, versionId, +1);
+  // Re-inserted: the Map's order is the order versions were last used in.
+  sandbox.versions.delete(versionId);
+  sandbox.versions.set(versionId, loaded);
+  return true;
 }
 
 /** Counts a call of the version, counted by ensureVersion, as settled in the process. */
