@@ -145,11 +145,15 @@ export class Authenticator {
     };
   }
 
-  private async lookup(keyId: string, fromMemory: boolean): Promise<Found | undefined> {
+  /** A key remembered is answered at once: verifyToken then checks the token in this same turn. */
+  private lookup(keyId: string, fromMemory: boolean): Found | Promise<Found | undefined> {
+    const remembered = fromMemory && keyId.startsWith("sbk_") ? this.keys.get(keyId) : undefined;
+    if (remembered) return { kind: "key", key: remembered, secret: remembered.secret, fromMemory };
+    return this.read(keyId);
+  }
+
+  private async read(keyId: string): Promise<Found | undefined> {
     if (keyId.startsWith("sbk_")) {
-      const remembered = fromMemory ? this.keys.get(keyId) : undefined;
-      if (remembered)
-        return { kind: "key", key: remembered, secret: remembered.secret, fromMemory };
       const key = await this.options.store.getKey(keyId);
       this.keys.update(keyId, key);
       return key && { kind: "key", key, secret: key.secret, fromMemory: false };
