@@ -6,17 +6,14 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes } from "node:crypto";
 import type { Child } from "../http/child.js";
-import { costsFile, type CostKind, type EventCosts } from "./event-costs.js";
+import { costKindOf, costsFile, type CostKind, type EventCosts } from "./costs-file.js";
 
 const base = join(tmpdir(), `bench-costs-${randomBytes(4).toString("hex")}`);
 const preload = new URL("./event-costs.js", import.meta.url).href;
 
 /** What BENCH_COSTS asks to count, if anything (see event-costs.ts). */
 export function costKindAsked(): CostKind | undefined {
-  const asked = process.env.BENCH_COSTS;
-  if (asked === undefined || asked === "") return undefined;
-  if (asked === "promises" || asked === "heap") return asked;
-  throw new Error(`BENCH_COSTS must be promises or heap, not ${asked}`);
+  return costKindOf(process.env.BENCH_COSTS);
 }
 
 /**

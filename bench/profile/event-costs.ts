@@ -9,17 +9,7 @@
 import { createHook } from "node:async_hooks";
 import { writeFileSync } from "node:fs";
 import v8 from "node:v8";
-
-/** What can be counted (one per run, see the top). */
-export type CostKind = "promises" | "heap";
-
-/** What the file holds: the total since the process started counting, and how many writes. */
-export type EventCosts = { count: number; written: number };
-
-/** Where the process `pid` writes its totals (see the top). */
-export function costsFile(base: string, pid: number): string {
-  return `${base}.${pid}`;
-}
+import { costKindOf, costsFile, type EventCosts } from "./costs-file.js";
 
 type GcRecord = {
   beforeGC: { heapStatistics: { usedHeapSize: number } };
@@ -27,8 +17,8 @@ type GcRecord = {
 };
 
 const base = process.env.BENCH_COSTS_FILE;
-const kind = process.env.BENCH_COSTS;
-if (base !== undefined && (kind === "promises" || kind === "heap")) {
+const kind = costKindOf(process.env.BENCH_COSTS);
+if (base !== undefined && kind !== undefined) {
   const count = kind === "promises" ? countPromises() : countAllocatedBytes();
   let written = 0;
   process.on("SIGUSR2", () => {
