@@ -61,7 +61,7 @@ export function useLoadedVersion(sandbox: SandboxProcess, versionId: string): bo
   return true;
 }
 
-/** Counts a call of the version, counted by ensureVersion, as settled in the process. */
+/** Counts a call of the version, counted by useLoadedVersion, as settled in the process. */
 export function versionCallSettled(sandbox: SandboxProcess, versionId: string): void {
   countCall(sandbox, versionId, -1);
 }
