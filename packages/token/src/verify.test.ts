@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { KEY, NOW, NOW_MS, craftToken, validClaims, verifyOptions } from "../test/helpers.js";
 import { TokenError } from "./errors.js";
 import { signToken } from "./sign.js";
-import { verifyToken } from "./verify.js";
+import { checkTimeClaims, verifyToken } from "./verify.js";
 
 const header = { alg: "HS256", kid: KEY.stateBackedKeyId };
 
@@ -160,4 +160,43 @@ test("a forged signature never passes, however often its genuine twin verified",
   await assert.rejects(verifyToken(otherPayload, verifyOptions()), {
     code: "token-signature-invalid",
   });
+});
+
+test("checkTimeClaims answers as verifyToken does for the same times, clock, leeway and grace", async () => {
+  const offsets = [-7200, -100, -31, -30, -29, -1, 0, 1, 29, 30, 31, 100, 7200];
+  const settings = [
+    { leewaySeconds: 30, expiredGraceSeconds: 0 },
+    { leewaySeconds: 0, expiredGraceSeconds: 3600 },
+  ];
+  let refused = 0;
+  for (const exp of offsets)
+    for (const nbf of [undefined, ...offsets])
+      for (const iat of [undefined, -60, 0, 31, 120])
+        for (const setting of settings) {
+          const times = {
+            exp: NOW + exp,
+            ...(nbf === undefined ? {} : { nbf: NOW + nbf }),
+            ...(iat === undefined ? {} : { iat: NOW + iat }),
+          };
+          const token = craftToken(header, validClaims({ iat: undefined, ...times }));
+          const options = { ...verifyOptions(), ...setting };
+          const verified = await verifyToken(token, options).then(
+            () => "ok",
+            (error: TokenError) => error.code,
+          );
+          let checked = "ok";
+          try {
+            checkTimeClaims(times, { ...setting, clock: options.clock });
+          } catch (error) {
+            checked = (error as TokenError).code;
+          }
+          assert.equal(checked, verified, JSON.stringify({ times, setting }));
+          if (verified !== "ok") refused++;
+        }
+  // The grid reaches every time refusal, not only passes.
+  assert.ok(refused > 100);
+  assert.throws(
+    () => checkTimeClaims({ exp: NOW }, { expiredGraceSeconds: Number.NaN }),
+    TypeError,
+  );
 });

@@ -164,37 +164,38 @@ function resolveOptions<K extends VerificationKey>(options: VerifyOptions<K>) {
       throw new TypeError(`unsupported algorithm ${JSON.stringify(algorithm)}: use HS256/384/512`);
     }
   }
+  return {
+    algorithms,
+    audiences,
+    maxLength: options.maxLength ?? DEFAULT_MAX_LENGTH,
+    ...timeSettings(options),
+  };
+}
+
+type TimeOptions = Pick<
+  VerifyOptions<VerificationKey>,
+  "clock" | "leewaySeconds" | "expiredGraceSeconds"
+>;
+
+function timeSettings(options: TimeOptions) {
   const grace = options.expiredGraceSeconds ?? 0;
   // A NaN here would make every expired token pass: `exp <= now - NaN` is never true.
   if (!(Number.isFinite(grace) && grace >= 0)) {
     throw new TypeError("expiredGraceSeconds must be a finite number of seconds, 0 or more");
   }
   return {
-    algorithms,
-    audiences,
     leeway: options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
     grace,
-    maxLength: options.maxLength ?? DEFAULT_MAX_LENGTH,
     clock: options.clock ?? Date.now,
   };
 }
 
 function checkClaims(payload: Record<string, unknown>, settings: Settings): TokenClaims {
-  const now = Math.floor(settings.clock() / 1000);
-  const leeway = settings.leeway;
   const exp = numericDate(payload, "exp");
   const nbf = numericDate(payload, "nbf");
   const iat = numericDate(payload, "iat");
   if (exp === undefined) throw new TokenError("token-expiry-missing", "token has no exp claim");
-  if (exp <= now - leeway - settings.grace) {
-    throw new TokenError("token-expired", "token has expired");
-  }
-  if (nbf !== undefined && nbf > now + leeway) {
-    throw new TokenError("token-not-yet-valid", "token is not valid yet (nbf)");
-  }
-  if (iat !== undefined && iat > now + leeway) {
-    throw new TokenError("token-issued-in-future", "token claims to be issued in the future (iat)");
-  }
+  checkTimes({ exp, nbf, iat }, settings);
   if (!audienceMatches(payload.aud, settings.audiences)) {
     throw new TokenError("token-audience-invalid", "token audience is missing or not accepted");
   }
@@ -206,6 +207,36 @@ function checkClaims(payload: Record<string, unknown>, settings: Settings): Toke
     throw new TokenError("token-claim-invalid", "token sub claim must be a string");
   }
   return payload as TokenClaims;
+}
+
+/**
+ * Checks the time claims of a token `verifyToken` accepted, again, by the rule it applied:
+ * throws the {@link TokenError} it would throw now (`token-expired`, `token-not-yet-valid`,
+ * `token-issued-in-future`). Of everything it checks, only these change with the clock, so a
+ * verifier that keeps what it verified (for a given key) re-checks them alone.
+ */
+export function checkTimeClaims(
+  claims: Pick<TokenClaims, "exp" | "nbf" | "iat">,
+  options: TimeOptions = {},
+): void {
+  checkTimes(claims, timeSettings(options));
+}
+
+function checkTimes(
+  { exp, nbf, iat }: Pick<TokenClaims, "exp" | "nbf" | "iat">,
+  settings: ReturnType<typeof timeSettings>,
+): void {
+  const now = Math.floor(settings.clock() / 1000);
+  const leeway = settings.leeway;
+  if (exp <= now - leeway - settings.grace) {
+    throw new TokenError("token-expired", "token has expired");
+  }
+  if (nbf !== undefined && nbf > now + leeway) {
+    throw new TokenError("token-not-yet-valid", "token is not valid yet (nbf)");
+  }
+  if (iat !== undefined && iat > now + leeway) {
+    throw new TokenError("token-issued-in-future", "token claims to be issued in the future (iat)");
+  }
 }
 
 function numericDate(payload: Record<string, unknown>, claim: string): number | undefined {
