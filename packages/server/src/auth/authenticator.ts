@@ -4,7 +4,7 @@
 // exception is asked for by the caller (`keyFromMemory`): a key this node read lately is used as
 // remembered, and then what the request does must check the key itself, in the commit that
 // writes its effect (TransitionCommit.requiresKeyId) or with `confirm` before any other answer.
-import { DEFAULT_AUDIENCE, TokenError, verifyToken } from "@backstate/token";
+import { checkTimeClaims, DEFAULT_AUDIENCE, TokenError, verifyToken } from "@backstate/token";
 import { BackstateError, InvalidParameterError } from "../errors.js";
 import type { JsonObject } from "../runtime/adapter-protocol.js";
 import { callerNestingProblem } from "../runtime/json-check.js";
@@ -12,6 +12,7 @@ import type { AdminSessionRecord, KeyRecord, Store } from "../store/store.js";
 import { KeyMemory } from "./key-memory.js";
 import type { Caller } from "./principal.js";
 import { reservedClaimProblem } from "./reserved-claims.js";
+import { VerifiedTokens, type RememberedKeyCaller } from "./verified-tokens.js";
 
 /** The audience of admin session tokens: a key token can never pass for one, nor the reverse. */
 export const ADMIN_AUDIENCE = "https://backstate.dev/admin";
@@ -51,6 +52,7 @@ const UNKNOWN_KEY = "token is signed by an unknown key";
 export class Authenticator {
   private readonly keyAudiences: readonly string[];
   private readonly keys = new KeyMemory();
+  private readonly verified = new VerifiedTokens();
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.keyAudiences = [DEFAULT_AUDIENCE, ...(options.keyAudiences ?? [])];
@@ -103,6 +105,8 @@ export class Authenticator {
 
   /** Verifies a bare token (the realtime handshake carries it in the query string). */
   async verify(token: string, options: AuthenticateOptions = {}): Promise<Caller> {
+    const remembered = options.keyFromMemory === true ? this.remembered(token, options) : undefined;
+    if (remembered !== undefined) return remembered;
     const verified = await verifyToken<Found>(token, {
       lookupKey: (keyId) => this.lookup(keyId, options.keyFromMemory === true),
       audience: [...this.keyAudiences, ADMIN_AUDIENCE],
@@ -126,11 +130,43 @@ export class Authenticator {
     }
     if (found.kind === "key" && !isAdminToken) {
       const key = found.key;
+      // Either way the key memory now holds this record (see remembered).
+      if (options.keyFromMemory === true) {
+        const caller: RememberedKeyCaller = {
+          kind: "key",
+          key,
+          fromMemory: true,
+          claims,
+          expiresAt,
+        };
+        this.verified.remember(token, caller, verified.claims);
+      }
       return found.fromMemory
         ? { kind: "key", key, fromMemory: true, claims, expiresAt }
         : { kind: "key", key, claims, expiresAt };
     }
     throw new TokenError("token-audience-invalid", "the token's audience does not fit its key");
+  }
+
+  /**
+   * The caller of a key token verified before (verified-tokens.ts), if the key memory still holds
+   * the record it was verified with; its time claims are checked again, as verifying would now.
+   */
+  private remembered(token: string, options: ExpiryOptions): Caller | undefined {
+    const kept = this.verified.get(token);
+    if (kept === undefined) return undefined;
+    const { caller } = kept;
+    if (this.keys.get(caller.key.id) !== caller.key) {
+      this.verified.forget(token);
+      return undefined;
+    }
+    try {
+      checkTimeClaims(kept.times, { clock: () => this.now(), ...this.expiry(options) });
+    } catch (error) {
+      this.verified.forget(token);
+      throw error;
+    }
+    return caller;
   }
 
   private now(): number {
