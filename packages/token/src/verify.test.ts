@@ -199,4 +199,10 @@ test("checkTimeClaims answers as verifyToken does for the same times, clock, lee
     () => checkTimeClaims({ exp: NOW }, { expiredGraceSeconds: Number.NaN }),
     TypeError,
   );
+  // Claims that are not times are refused as verifyToken refuses them, not let through.
+  assert.throws(() => checkTimeClaims({}), { code: "token-expiry-missing" });
+  for (const claims of [{ exp: Number.NaN }, { exp: "soon" }, { exp: NOW + 60, nbf: "now" }])
+    assert.throws(() => checkTimeClaims(claims, { clock: () => NOW_MS }), {
+      code: "token-claim-invalid",
+    });
 });

@@ -191,11 +191,7 @@ function timeSettings(options: TimeOptions) {
 }
 
 function checkClaims(payload: Record<string, unknown>, settings: Settings): TokenClaims {
-  const exp = numericDate(payload, "exp");
-  const nbf = numericDate(payload, "nbf");
-  const iat = numericDate(payload, "iat");
-  if (exp === undefined) throw new TokenError("token-expiry-missing", "token has no exp claim");
-  checkTimes({ exp, nbf, iat }, settings);
+  checkTimes(timeClaimsOf(payload), settings);
   if (!audienceMatches(payload.aud, settings.audiences)) {
     throw new TokenError("token-audience-invalid", "token audience is missing or not accepted");
   }
@@ -216,10 +212,19 @@ function checkClaims(payload: Record<string, unknown>, settings: Settings): Toke
  * verifier that keeps what it verified (for a given key) re-checks them alone.
  */
 export function checkTimeClaims(
-  claims: Pick<TokenClaims, "exp" | "nbf" | "iat">,
+  claims: Readonly<Record<string, unknown>>,
   options: TimeOptions = {},
 ): void {
-  checkTimes(claims, timeSettings(options));
+  checkTimes(timeClaimsOf(claims), timeSettings(options));
+}
+
+/** `exp` (required), `nbf` and `iat`, each a finite number when present. */
+function timeClaimsOf(payload: Readonly<Record<string, unknown>>) {
+  const exp = numericDate(payload, "exp");
+  const nbf = numericDate(payload, "nbf");
+  const iat = numericDate(payload, "iat");
+  if (exp === undefined) throw new TokenError("token-expiry-missing", "token has no exp claim");
+  return { exp, nbf, iat };
 }
 
 function checkTimes(
@@ -239,7 +244,10 @@ function checkTimes(
   }
 }
 
-function numericDate(payload: Record<string, unknown>, claim: string): number | undefined {
+function numericDate(
+  payload: Readonly<Record<string, unknown>>,
+  claim: string,
+): number | undefined {
   const value = payload[claim];
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value)) {
