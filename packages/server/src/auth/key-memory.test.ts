@@ -31,3 +31,23 @@ test("holds at most 1,024 keys, dropping the least recently used first", () => {
   assert.equal(memory.get("sbk_1"), undefined, "the least recently used went");
   assert.ok(memory.get("sbk_new"));
 });
+
+test("a key read as it is remembered keeps the remembered record; a changed one replaces it", () => {
+  const memory = new KeyMemory();
+  const first = key("sbk_a");
+  memory.update("sbk_a", first);
+  memory.update("sbk_a", key("sbk_a"));
+  assert.equal(memory.get("sbk_a"), first);
+  for (const change of [
+    { secret: "sbsec_other" },
+    { orgId: "org_b" },
+    { scopes: ["instances.write"] },
+    { name: "renamed" },
+    { createdAt: 1 },
+  ]) {
+    const changed = { ...key("sbk_a"), ...change };
+    memory.update("sbk_a", changed);
+    assert.equal(memory.get("sbk_a"), changed, JSON.stringify(change));
+    memory.update("sbk_a", first);
+  }
+});

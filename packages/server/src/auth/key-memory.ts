@@ -21,15 +21,32 @@ export class KeyMemory {
     return key;
   }
 
-  /** What the store just answered for `keyId`: the key, or undefined when it is gone. */
+  /**
+   * What the store just answered for `keyId`: the key, or undefined when it is gone. A key read
+   * as it is remembered keeps the remembered record: what was verified with that very record
+   * (verified-tokens.ts) still stands, however often other requests read the key.
+   */
   update(keyId: string, key: KeyRecord | undefined): void {
+    const remembered = this.#keys.get(keyId);
     this.#keys.delete(keyId);
     if (key === undefined) return;
-    this.#keys.set(keyId, key);
+    this.#keys.set(keyId, remembered !== undefined && sameKey(remembered, key) ? remembered : key);
     if (this.#keys.size > MAX_KEYS) this.#keys.delete(this.#keys.keys().next().value!);
   }
 
   get size(): number {
     return this.#keys.size;
   }
+}
+
+function sameKey(a: KeyRecord, b: KeyRecord): boolean {
+  return (
+    a.id === b.id &&
+    a.orgId === b.orgId &&
+    a.name === b.name &&
+    a.secret === b.secret &&
+    a.createdAt === b.createdAt &&
+    a.scopes.length === b.scopes.length &&
+    a.scopes.every((scope, i) => scope === b.scopes[i])
+  );
 }

@@ -21,23 +21,29 @@ const KEY = {
 const SIGNED_AT = Math.floor(Date.now() / 1000);
 const SKEW = 30;
 
-function setup() {
+function setup(leewaySeconds?: number) {
   const state = { key: KEY as KeyRecord | undefined, reads: 0, nowSeconds: SIGNED_AT + 60 };
   const store = {
     getKey: (id: string) => {
       state.reads++;
-      return Promise.resolve(id === KEY.id ? state.key : undefined);
+      // A new record for every read, as the stores answer.
+      const found = id === KEY.id ? state.key : undefined;
+      return Promise.resolve(found && { ...found, scopes: [...found.scopes] });
     },
     getAdminSession: () => Promise.resolve(undefined),
   } as unknown as Store;
-  const authenticator = new Authenticator({ store, clock: () => state.nowSeconds * 1000 });
+  const authenticator = new Authenticator({
+    store,
+    clock: () => state.nowSeconds * 1000,
+    ...(leewaySeconds === undefined ? {} : { leewaySeconds }),
+  });
   return { state, authenticator };
 }
 
-function token(expiresInSeconds = 3600) {
+function token(expiresInSeconds = 3600, sub = "alice") {
   return signToken(
     { stateBackedKeyId: KEY.id, stateBackedSecretKey: KEY.secret },
-    { sub: "alice" },
+    { sub, team: { name: "blue" } },
     {
       expires: { at: SIGNED_AT + expiresInSeconds },
     },
@@ -62,10 +68,59 @@ test("a key token verified from memory is kept: later requests get the same call
   assert.equal(again, await authenticator.verify(jwt, fromMemory));
   assert.deepEqual(again, { ...first, fromMemory: true });
   assert.equal(state.reads, 1);
+  // Shared by every request with the token: nothing of it can be changed, however deep.
   assert.throws(() => {
     (again.claims as Record<string, unknown>).sub = "mallory";
   }, TypeError);
-  assert.equal(again.claims.sub, "alice");
+  assert.throws(() => {
+    (again.claims.team as Record<string, unknown>).name = "red";
+  }, TypeError);
+  assert.throws(() => {
+    (again as { expiresAt: number }).expiresAt += 3600;
+  }, TypeError);
+  assert.deepEqual(again.claims, { sub: "alice", team: { name: "blue" } });
+});
+
+test("a kept token stays kept while other requests read its key unchanged from the store", async () => {
+  const { state, authenticator } = setup();
+  const alice = await token();
+  await authenticator.verify(alice, fromMemory);
+  const kept = await authenticator.verify(alice, fromMemory);
+  // Bob's request on a route that reads the key (a new, equal record) and an error answer's
+  // confirm (which reads it again) leave Alice's verification standing.
+  await authenticator.verify(await token(3600, "bob"));
+  await authenticator.confirm(kept);
+  assert.equal(state.reads, 3);
+  assert.equal(await authenticator.verify(alice, fromMemory), kept);
+});
+
+test("a kept token is checked with the authenticator's leeway and the grace asked for", async () => {
+  const { state, authenticator } = setup(5);
+  const jwt = await token(120);
+  await authenticator.verify(jwt, fromMemory);
+  state.nowSeconds = SIGNED_AT + 120 + 4;
+  await authenticator.verify(jwt, fromMemory);
+  state.nowSeconds = SIGNED_AT + 120 + 5;
+  await assert.rejects(authenticator.verify(jwt, fromMemory), { code: "token-expired" });
+  const graced = await token(240);
+  await authenticator.verify(graced, fromMemory);
+  state.nowSeconds = SIGNED_AT + 240 + 5 + 59;
+  await authenticator.verify(graced, { ...fromMemory, expiredGraceSeconds: 60 });
+  await assert.rejects(authenticator.verify(graced, fromMemory), { code: "token-expired" });
+});
+
+test("a kept token refused for its time is no longer kept", async () => {
+  const { state, authenticator } = setup();
+  const jwt = await token(120);
+  await authenticator.verify(jwt, fromMemory);
+  const kept = await authenticator.verify(jwt, fromMemory);
+  state.nowSeconds = SIGNED_AT + 120 + SKEW;
+  await assert.rejects(authenticator.verify(jwt, fromMemory), { code: "token-expired" });
+  // With the clock back (set back by hand, say), it is verified afresh: a new caller.
+  state.nowSeconds = SIGNED_AT + 60;
+  const again = await authenticator.verify(jwt, fromMemory);
+  assert.notEqual(again, kept);
+  assert.deepEqual(again, kept);
 });
 
 test("a kept token is checked against the clock on every use: it expires as a fresh one would", async () => {
