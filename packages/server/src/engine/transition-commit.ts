@@ -220,13 +220,16 @@ export function buildCommit(
     event: JSON.stringify(selfEvent),
   }));
   checkEventBytes(backstops, STEP_LIMITS.maxSelfEventBytes, "the events this step sends itself");
+  // The fields are spread last: in V8 11 (Node 20) a spread that opens an object literal, with
+  // new properties after it, costs about half a microsecond a property (a new map each time),
+  // where this order costs next to nothing. CommitFields holds none of these names.
   return {
-    ...fields,
     snapshot,
     transition: { event: eventJson, state: JSON.stringify(step.value) },
     timersToArm: [...timersToArm, ...backstops],
     timersToCancel: step.cancels,
     timersToDetach: step.detaches,
+    ...fields,
   };
 }
 

@@ -73,11 +73,12 @@ export function createApi(services: ApiServices): RequestListener {
         if (headers.connection === "close") outgoing.removeHeader("keep-alive");
         if (json === undefined) outgoing.writeHead(status, headers).end();
         else {
+          // The route's headers spread last (none of them names these two): see buildCommit.
           outgoing
             .writeHead(status, {
-              ...headers,
               "content-type": "application/json",
               "content-length": Buffer.byteLength(json),
+              ...headers,
             })
             .end(json);
         }
