@@ -4,6 +4,7 @@
 import { ConflictError } from "../errors.js";
 import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
+import { instanceRecord } from "../store/instance-record.js";
 import type { InstanceRecord, Store } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
 import type { InstanceCache } from "./instance-cache.js";
@@ -96,7 +97,7 @@ export class LostServices {
       this.deps.cache.forget(instance);
       throw err;
     }
-    const dropped = { ...instance, pendingServices };
+    const dropped = instanceRecord({ ...instance, pendingServices });
     this.deps.cache.remember(dropped);
     return dropped;
   }

@@ -10,6 +10,7 @@ import type {
   StepResponse,
 } from "../runtime/adapter-protocol.js";
 import type { MachineRuntime, VersionRef } from "../runtime/machine-runtime.js";
+import { instanceRecord } from "../store/instance-record.js";
 import type {
   CommitResult,
   InstanceKey,
@@ -456,16 +457,20 @@ export class StepCommitter {
     readers: readonly Reader[],
     chain?: SelfSendChain,
   ): Committed {
-    const instance: InstanceRecord = {
-      ...(previous ?? { createdAt: commit.at, status: "running" as const }),
-      ...commit.instance,
+    const { orgId, machineName, instanceName } = commit.instance;
+    const instance = instanceRecord({
+      orgId,
+      machineName,
+      instanceName,
       id: result.instanceId,
       machineVersionId: commit.machineVersionId,
       snapshot: commit.snapshot,
+      status: previous?.status ?? "running",
       sequence: result.sequence,
       pendingServices: commit.pendingServices,
+      createdAt: previous?.createdAt ?? commit.at,
       updatedAt: commit.at,
-    };
+    });
     const state = stateOf(viewOf(step), commit.at);
     this.deps.cache.remember(instance);
     this.deps.onCommitted(instance, state, readDecisions(readers, step.readable));

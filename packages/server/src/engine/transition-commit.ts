@@ -11,6 +11,7 @@ import {
   type StepResponse,
 } from "../runtime/adapter-protocol.js";
 import type { InstanceRecord, TransitionCommit } from "../store/store.js";
+import { instanceRecord } from "../store/instance-record.js";
 import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.js";
 import { utf8Length } from "../runtime/json-check.js";
 import { cutMachineText, MAX_MACHINE_TEXT_CHARS } from "../runtime/machine-text.js";
@@ -329,11 +330,11 @@ function checkTimerKeys(step: Step): void {
 
 /** The record a successful commit will leave, so the next step of a batch can chain on it. */
 export function projected(instance: InstanceRecord, commit: TransitionCommit): InstanceRecord {
-  return {
+  return instanceRecord({
     ...instance,
     snapshot: commit.snapshot,
     sequence: commit.expectedSequence + 1,
     pendingServices: commit.pendingServices,
     updatedAt: commit.at,
-  };
+  });
 }

@@ -2,6 +2,7 @@
 // parsed and checked, since a record must never carry a shape its type does not promise. Every
 // adapter aliases its columns to these row types' field names.
 import { BackstateError } from "../errors.js";
+import { instanceRecord } from "./instance-record.js";
 import type {
   EpochMs,
   InstanceRecord,
@@ -161,11 +162,11 @@ export function toInstanceSummary(row: InstanceSummaryRow): InstanceSummary {
 }
 
 export function toInstanceRecord(row: InstanceRow): InstanceRecord {
-  return {
+  return instanceRecord({
     ...row,
     status: toStatus(row.status),
     pendingServices: parseStringArray(row.pendingServices, "instances.pending_services"),
-  };
+  });
 }
 
 /** A timer a claim just leased until `claimedUntil`. */
