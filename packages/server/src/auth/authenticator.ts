@@ -95,7 +95,7 @@ export class Authenticator {
    * with the same options: for a socket verified earlier that asks for something new.
    */
   checkExpiry(caller: Caller, options: ExpiryOptions = {}): void {
-    const { leewaySeconds, expiredGraceSeconds } = this.expiry(options);
+    const { leewaySeconds, expiredGraceSeconds } = this.timeOptions(options);
     // verifyToken's rule, with the same numbers.
     const now = Math.floor(this.now() / 1000);
     if (caller.expiresAt <= now - leewaySeconds - expiredGraceSeconds) {
@@ -110,8 +110,7 @@ export class Authenticator {
     const verified = await verifyToken<Found>(token, {
       lookupKey: (keyId) => this.lookup(keyId, options.keyFromMemory === true),
       audience: [...this.keyAudiences, ADMIN_AUDIENCE],
-      ...this.expiry(options),
-      clock: () => this.now(),
+      ...this.timeOptions(options),
     });
     const found = verified.key;
     // `act`, with the top-level `sub` filled in when `act` has none (State Backed's rule).
@@ -130,20 +129,18 @@ export class Authenticator {
     }
     if (found.kind === "key" && !isAdminToken) {
       const key = found.key;
-      // Either way the key memory now holds this record (see remembered).
-      if (options.keyFromMemory === true) {
-        const caller: RememberedKeyCaller = {
-          kind: "key",
-          key,
-          fromMemory: true,
-          claims,
-          expiresAt,
-        };
-        this.verified.remember(token, caller, verified.claims);
-      }
-      return found.fromMemory
-        ? { kind: "key", key, fromMemory: true, claims, expiresAt }
-        : { kind: "key", key, claims, expiresAt };
+      const fromMemory: RememberedKeyCaller = {
+        kind: "key",
+        key,
+        fromMemory: true,
+        claims,
+        expiresAt,
+      };
+      // Either way the key memory now holds this record (see remembered). A key read from the
+      // store answers this request as such; the next ones with the token are served from memory.
+      if (options.keyFromMemory === true)
+        this.verified.remember(token, fromMemory, verified.claims);
+      return found.fromMemory ? fromMemory : { kind: "key", key, claims, expiresAt };
     }
     throw new TokenError("token-audience-invalid", "the token's audience does not fit its key");
   }
@@ -161,7 +158,7 @@ export class Authenticator {
       return undefined;
     }
     try {
-      checkTimeClaims(kept.times, { clock: () => this.now(), ...this.expiry(options) });
+      checkTimeClaims(kept.times, this.timeOptions(options));
     } catch (error) {
       this.verified.forget(token);
       throw error;
@@ -173,9 +170,13 @@ export class Authenticator {
     return (this.options.clock ?? Date.now)();
   }
 
-  /** How long after `exp` a token still passes: the clock skew, plus any grace asked for. */
-  private expiry(options: ExpiryOptions) {
+  /**
+   * How a token's time claims are checked: on this authenticator's clock, with its skew, and how
+   * long after `exp` a token still passes (the skew, plus any grace asked for).
+   */
+  private timeOptions(options: ExpiryOptions) {
     return {
+      clock: () => this.now(),
       leewaySeconds: this.options.leewaySeconds ?? DEFAULT_LEEWAY_SECONDS,
       expiredGraceSeconds: options.expiredGraceSeconds ?? 0,
     };

@@ -45,10 +45,6 @@ export class VerifiedTokens {
   forget(token: string): void {
     this.#tokens.delete(token);
   }
-
-  get size(): number {
-    return this.#tokens.size;
-  }
 }
 
 /** Claims are JSON (objects and arrays, nested within callerNestingProblem's bound). */
