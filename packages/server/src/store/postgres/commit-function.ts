@@ -215,21 +215,25 @@ BEGIN
           SELECT 1 FROM keys WHERE keys.org_id = input.o AND keys.id = input.kid)) AS key_ok
         FROM input
       ), target AS (
-        SELECT instances.id, checked.pos FROM instances JOIN checked ON instances.id = checked.id
+        -- Each locked row with all its commit writes: the update and the insert below read
+        -- them from here, row by row, rather than joining checked again (a nested loop that
+        -- rescans it for every row, rebuilding each of its rows whole for the update's recheck).
+        SELECT instances.id, checked.pos, checked.v, checked.s, checked.es, checked.p,
+          checked.at, checked.e, checked.st
+        FROM instances JOIN checked ON instances.id = checked.id
         WHERE checked.key_ok AND instances.org_id = checked.o
           AND instances.machine_name = checked.m AND instances.name = checked.n
           AND instances.sequence = checked.es AND instances.status = 'running'
           AND instances.pending_services = checked.ep
         FOR NO KEY UPDATE OF instances SKIP LOCKED
       ), updated AS (
-        UPDATE instances SET machine_version_id = checked.v, snapshot = checked.s,
-          sequence = checked.es + 1, pending_services = checked.p, updated_at = checked.at
-        FROM target JOIN checked USING (pos) WHERE instances.id = target.id
-        RETURNING checked.pos, instances.id, instances.sequence
+        UPDATE instances SET machine_version_id = target.v, snapshot = target.s,
+          sequence = target.es + 1, pending_services = target.p, updated_at = target.at
+        FROM target WHERE instances.id = target.id
+        RETURNING target.pos, instances.id, instances.sequence, target.e, target.st, target.at
       ), written AS (
         INSERT INTO transitions (instance_id, sequence, event, state, created_at)
-        SELECT updated.id, updated.sequence, checked.e, checked.st, checked.at
-        FROM updated JOIN checked USING (pos)
+        SELECT updated.id, updated.sequence, updated.e, updated.st, updated.at FROM updated
       ), outcome AS (
         SELECT checked.pos, checked.np, updated.id IS NOT NULL AS ok, CASE
             WHEN updated.id IS NOT NULL
