@@ -33,6 +33,7 @@ export class PostgresUpdateBus extends LocalUpdateBus {
       schema: options.schema,
       logger: options.logger,
       onNotice: (notice) => this.#onNotice(notice),
+      ownOrigin: options.nodeId,
       onReconnected: () => this.emit({ kind: "resync" }),
       // Names the node, for whoever looks at pg_stat_activity (at most 63 bytes are kept).
       applicationName: `backstate-listener ${options.nodeId}`,

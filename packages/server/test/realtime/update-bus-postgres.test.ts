@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { silentLogger } from "../../src/engine/logger.js";
+import { silentLogger, type Logger } from "../../src/engine/logger.js";
 import type { BusUpdate } from "../../src/realtime/update-bus.js";
 import { PostgresUpdateBus } from "../../src/realtime/update-bus-postgres.js";
 import {
@@ -90,12 +90,17 @@ if (url !== undefined) {
   const buses: PostgresUpdateBus[] = [];
   after(() => Promise.all(buses.map((bus) => bus.close())));
 
-  async function openBus(schema: string, nodeId: string, connectionString = url!) {
+  async function openBus(
+    schema: string,
+    nodeId: string,
+    connectionString = url!,
+    logger: Logger = silentLogger,
+  ) {
     const bus = new PostgresUpdateBus({
       connectionString,
       schema,
       nodeId,
-      logger: silentLogger,
+      logger,
       reconnectDelayMs: 20,
     });
     buses.push(bus);
@@ -160,6 +165,31 @@ if (url !== undefined) {
       // fail the test.
       await sleep(50);
       assert.deepEqual(other.seen, [], "another schema's cluster hears nothing");
+    });
+
+    test("a node skips its own notices unread", async () => {
+      const schema = freshSchemaName();
+      const warned = (into: string[]): Logger => ({
+        ...silentLogger,
+        warn: (message) => into.push(message),
+      });
+      const aWarnings: string[] = [];
+      const bWarnings: string[] = [];
+      const a = await openBus(schema, "node_a", url, warned(aWarnings));
+      const b = await openBus(schema, "node_b", url, warned(bWarnings));
+      // node_a's origin, then a change no server understands: node_b reads it and warns; node_a
+      // never reads past its own name. A well-formed one of node_a's reaches node_b alone.
+      const [own] = payloads("node_a", [encodeChange({ kind: "deleted", key })]);
+      await notify(channelOf(schema), '["node_a",["z"]]', own!);
+      await waitFor(() => b.seen.length === 1 && bWarnings.length === 1, "node_b's reading");
+      assert.deepEqual(b.seen, [{ kind: "deleted", key }]);
+      // Both notices were delivered to node_a before the one after them, which it does read.
+      await notify(
+        channelOf(schema),
+        payloads("node_b", [encodeChange({ kind: "deleted", key })])[0]!,
+      );
+      await waitFor(() => a.seen.length === 1, "node_b's notice at node_a");
+      assert.deepEqual(aWarnings, []);
     });
 
     test("a cut listening connection is replaced, and subscribers are told to resync", async () => {
