@@ -43,29 +43,38 @@ export class InstanceCache {
    * its next write must ask the store, where another node may have resumed it.
    */
   remember(instance: InstanceRecord): void {
-    this.forget(instance);
+    // One ref for the forget and the set: each ref built is hashed again when looked up.
+    const ref = instanceRefOf(instance);
+    this.#forgetRef(ref);
     if (instance.status !== "running") return;
     if (this.limits.maxEntries === 0 || instance.snapshot.length > this.limits.maxSnapshotChars) {
       return;
     }
-    this.entries.set(instanceRefOf(instance), instance);
+    this.entries.set(ref, instance);
     this.snapshotChars += instance.snapshot.length;
-    for (const [ref, oldest] of this.entries) {
-      if (
-        this.entries.size <= this.limits.maxEntries &&
-        this.snapshotChars <= this.limits.maxSnapshotChars
-      ) {
-        break;
-      }
-      this.drop(ref, oldest);
+    // Only a full cache walks its entries (a walk costs an iterator even when it stops at once).
+    if (!this.#overLimits()) return;
+    for (const [oldRef, oldest] of this.entries) {
+      if (!this.#overLimits()) break;
+      this.drop(oldRef, oldest);
     }
   }
 
   /** The instance's row changed, or may have, in a way no remembered record shows. */
   forget(key: InstanceKey): void {
-    const ref = instanceRefOf(key);
+    this.#forgetRef(instanceRefOf(key));
+  }
+
+  #forgetRef(ref: string): void {
     const instance = this.entries.get(ref);
     if (instance !== undefined) this.drop(ref, instance);
+  }
+
+  #overLimits(): boolean {
+    return (
+      this.entries.size > this.limits.maxEntries ||
+      this.snapshotChars > this.limits.maxSnapshotChars
+    );
   }
 
   /** Another node committed the instance's transition `sequence`: older records are stale. */
