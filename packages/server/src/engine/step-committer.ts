@@ -22,7 +22,8 @@ import type { ActivityTracker } from "./activity.js";
 import type { Clock } from "./clock.js";
 import type { ExecutedSteps, SelfSendChain } from "./executed-steps.js";
 import type { InstanceCache } from "./instance-cache.js";
-import { parseEnvelope, stateOf, viewOf, type InstanceState } from "./instance-state.js";
+import { stateOf, viewOf, type InstanceState } from "./instance-state.js";
+import { keepMachineJson, keptMachineJson, machineJsonOf } from "./machine-json.js";
 import type { Logger } from "./logger.js";
 import {
   MAX_PRECHECKED_READERS,
@@ -231,9 +232,9 @@ export class StepCommitter {
     const readers = this.readersOf(instance);
     const response = await this.deps.runtime.send(
       version,
+      machineJsonOf(instance),
       {
         instanceName: instance.instanceName,
-        snapshot: parseEnvelope(instance.snapshot).machine,
         event,
         maxContextBytes: this.deps.maxContextBytes,
         ...(origin.kind === "external" ? { authContext: origin.authContext } : {}),
@@ -280,9 +281,9 @@ export class StepCommitter {
       const readers = this.readersOf(instance);
       const { results } = await this.deps.runtime.sendBatch(
         version,
+        machineJsonOf(instance),
         {
           instanceName: instance.instanceName,
-          snapshot: parseEnvelope(instance.snapshot).machine,
           events: items.map(({ event, authContext }) => ({ event, authContext })),
           maxContextBytes: this.deps.maxContextBytes,
           ...readersField(readers),
@@ -471,6 +472,7 @@ export class StepCommitter {
       createdAt: previous?.createdAt ?? commit.at,
       updatedAt: commit.at,
     });
+    keepMachineJson(instance, keptMachineJson(commit));
     const state = stateOf(viewOf(step), commit.at);
     this.deps.cache.remember(instance);
     this.deps.onCommitted(instance, state, readDecisions(readers, step.readable));

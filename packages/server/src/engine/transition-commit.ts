@@ -16,7 +16,8 @@ import { MAX_KEY_TEXT_BYTES, unstorableTextProblem } from "../store/stored-text.
 import { utf8Length } from "../runtime/json-check.js";
 import { cutMachineText, MAX_MACHINE_TEXT_CHARS } from "../runtime/machine-text.js";
 import type { SelfSendChain } from "./executed-steps.js";
-import { envelopeOf, serviceRunsAfter } from "./instance-state.js";
+import { envelopeParts, serviceRunsAfter } from "./instance-state.js";
+import { keepMachineJson } from "./machine-json.js";
 
 /** Where an event comes from decides what is checked and what the commit also does. */
 export type EventOrigin =
@@ -185,7 +186,7 @@ export function buildCommit(
   checkStepCounts(step);
   checkTimerKeys(step);
   const runs = serviceRunsAfter(previous, step, fields.pendingServices);
-  const snapshot = envelopeOf(step, runs, write);
+  const { envelope: snapshot, machineJson } = envelopeParts(step, runs, write);
   if (snapshot.length > MAX_SNAPSHOT_CHARS) {
     throw new BackstateError("context-too-large", "the machine's snapshot is too large to store");
   }
@@ -224,7 +225,7 @@ export function buildCommit(
   // The fields are spread last: in V8 11 (Node 20) a spread that opens an object literal, with
   // new properties after it, costs about half a microsecond a property (a new map each time),
   // where this order costs next to nothing. CommitFields holds none of these names.
-  return {
+  const commit: TransitionCommit = {
     snapshot,
     transition: { event: eventJson, state: JSON.stringify(step.value) },
     timersToArm: [...timersToArm, ...backstops],
@@ -232,6 +233,9 @@ export function buildCommit(
     timersToDetach: step.detaches,
     ...fields,
   };
+  // For the record the commit leaves (StepCommitter.finish), whose next step sends it as it is.
+  keepMachineJson(commit, machineJson);
+  return commit;
 }
 
 /** Refuses the step when the events of `timers` are over `limit` bytes of UTF-8 JSON in all. */

@@ -102,16 +102,25 @@ export class MachineRuntime {
     return this.request(version, "create", request, instanceRef);
   }
 
-  send(version: VersionRef, request: SendRequest, instanceRef: string): Promise<StepResponse> {
-    return this.request(version, "send", request, instanceRef);
+  /** `snapshotJson`: the request's snapshot as JSON text (see engine/machine-json.ts). */
+  send(
+    version: VersionRef,
+    snapshotJson: string | undefined,
+    request: Omit<SendRequest, "snapshot">,
+    instanceRef: string,
+  ): Promise<StepResponse> {
+    return this.requestJson(version, "send", withSnapshotJson(snapshotJson, request), instanceRef);
   }
 
+  /** As send. */
   sendBatch(
     version: VersionRef,
-    request: SendBatchRequest,
+    snapshotJson: string | undefined,
+    request: Omit<SendBatchRequest, "snapshot">,
     instanceRef: string,
   ): Promise<SendBatchResponse> {
-    return this.request(version, "send-batch", request, instanceRef);
+    const payloadJson = withSnapshotJson(snapshotJson, request);
+    return this.requestJson(version, "send-batch", payloadJson, instanceRef);
   }
 
   read(version: VersionRef, request: ReadRequest): Promise<ReadResponse> {
@@ -209,15 +218,24 @@ export class MachineRuntime {
     return this.pool.close();
   }
 
-  private async request<T>(
+  private request<T>(
     version: VersionRef,
     op: string,
     payload: unknown,
     affinity?: string,
+    loadCode?: () => Promise<string>,
+  ): Promise<T> {
+    return this.requestJson(version, op, JSON.stringify(payload), affinity, loadCode);
+  }
+
+  private async requestJson<T>(
+    version: VersionRef,
+    op: string,
+    payloadJson: string,
+    affinity?: string,
     loadCode: () => Promise<string> = () => this.loadCode(version),
   ): Promise<T> {
     const target: SandboxTarget = { orgId: version.orgId, versionId: version.versionId, loadCode };
-    const payloadJson = JSON.stringify(payload);
     const options = affinity ? { affinity } : undefined;
     let json: string;
     try {
@@ -245,6 +263,17 @@ export class MachineRuntime {
       });
     }
   }
+}
+
+/**
+ * `request` as JSON with a `snapshot` given as JSON text (left out when undefined, as
+ * JSON.stringify leaves out an undefined property): the same object, its snapshot first.
+ */
+function withSnapshotJson(snapshotJson: string | undefined, request: object): string {
+  const rest = JSON.stringify(request);
+  if (snapshotJson === undefined) return rest;
+  if (rest === "{}") return `{"snapshot":${snapshotJson}}`;
+  return `{"snapshot":${snapshotJson},${rest.slice(1)}`;
 }
 
 function isSelfEvent(n: { instanceRef?: unknown; stepId?: unknown; event?: unknown }): boolean {
