@@ -71,9 +71,10 @@ export class InstanceCache {
   }
 
   #overLimits(): boolean {
-    return (
-      this.entries.size > this.limits.maxEntries ||
-      this.snapshotChars > this.limits.maxSnapshotChars
+    // Negated, so a limit that is no number (NaN) counts as exceeded, as it always did.
+    return !(
+      this.entries.size <= this.limits.maxEntries &&
+      this.snapshotChars <= this.limits.maxSnapshotChars
     );
   }
 
