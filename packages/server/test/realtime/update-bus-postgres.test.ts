@@ -190,6 +190,20 @@ if (url !== undefined) {
       );
       await waitFor(() => a.seen.length === 1, "node_b's notice at node_a");
       assert.deepEqual(aWarnings, []);
+      // Ids that node_a's own opens the way of, or that differ only in escaping, are others':
+      // node_a reads them all. (One that is node_a's id written with an escape is read, then
+      // dropped as its own.)
+      const others = ["node_a_2", 'node_a"', "node_a\\", "node_a\u00e9", "node_\u00e1"];
+      await notify(
+        channelOf(schema),
+        ...others.map((id) => payloads(id, [encodeChange({ kind: "deleted", key })])[0]!),
+        '["\\u006eode_a",["d","org_1","m","i"]]',
+      );
+      await waitFor(() => a.seen.length === 1 + others.length, "the others' notices at node_a");
+      await notify(channelOf(schema), payloads("node_b", [encodeChange({ kind: "unknown" })])[0]!);
+      await waitFor(() => a.seen.length === 2 + others.length, "a last notice at node_a");
+      assert.deepEqual(a.seen.at(-1), { kind: "resync" });
+      assert.deepEqual(aWarnings, []);
     });
 
     test("a cut listening connection is replaced, and subscribers are told to resync", async () => {

@@ -236,8 +236,9 @@ export class NoticeListener {
     this.#options = options;
     this.#channel = channelOf(options.schema);
     // Every payload opens with its origin as payloads() writes it, then a change.
+    // (originPrefix's text, without its length check: an id too long to send is no reason to fail.)
     this.#ownPrefix =
-      options.ownOrigin === undefined ? undefined : `[${originPrefix(options.ownOrigin)},`;
+      options.ownOrigin === undefined ? undefined : `[${JSON.stringify(options.ownOrigin)},`;
     this.#delayMs = options.reconnectDelayMs ?? 100;
   }
 
