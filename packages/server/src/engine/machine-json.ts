@@ -9,7 +9,11 @@ import { MACHINE_OPENING, parseEnvelope } from "./instance-state.js";
 /** By commit (buildCommit's) and by record (the one a commit left): records are never changed. */
 const known = new WeakMap<object, string>();
 
-/** Keeps the machine JSON that `holder` (a commit, or the record one left) opens its envelope with. */
+/**
+ * Keeps the machine JSON that `holder` (a commit, or the record one left) opens its envelope with:
+ * only ever envelopeParts' own machineJson, complete JSON.stringify output, for an envelope it
+ * wrote (which names its machine once). machineJsonOf's check relies on both.
+ */
 export function keepMachineJson(holder: object, machineJson: string | undefined): void {
   if (machineJson !== undefined) known.set(holder, machineJson);
 }

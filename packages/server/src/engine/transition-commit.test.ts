@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MAX_STEP_ID_CHARS, type Step, type StepResponse } from "../runtime/adapter-protocol.js";
 import type { InstanceRecord } from "../store/store.js";
-import { acceptStep, buildCommit, eventCommitFields } from "./transition-commit.js";
+import { instanceRecord } from "../store/instance-record.js";
+import { keepMachineJson, keptMachineJson, machineJsonOf } from "./machine-json.js";
+import { acceptStep, buildCommit, eventCommitFields, projected } from "./transition-commit.js";
 
 // The answer comes from the sandbox, where machine code runs, so it may be anything.
 const forged = (failure: unknown) => ({ outcome: "failed", failure }) as unknown as StepResponse;
@@ -121,4 +123,36 @@ test("an event's 4 MiB limit is counted in bytes of UTF-8, as the context's is",
   assert.throws(() => buildCommit(selfOnly, { type: "go" }, fields, limits, instance), {
     code: "machine-error",
   });
+});
+
+test("a commit keeps the machine JSON its envelope opens with, for the record it leaves", () => {
+  const step = {
+    stepId: "s",
+    effectsPending: false,
+    snapshot: { value: "a", context: { note: '","view":{' } },
+    value: "a",
+    tags: [],
+    done: false,
+    contextBytes: 2,
+    timers: [],
+    cancels: [],
+    detaches: [],
+    servicesStarted: [],
+    servicesStopped: [],
+    selfEvents: [],
+  } as unknown as Step;
+  const origin = { kind: "external", authContext: {} } as const;
+  const fields = eventCommitFields(instance, step, origin, NOW);
+  const limits = { now: NOW, maxContextBytes: 400_000, backstopMs: 30_000 };
+  const commit = buildCommit(step, { type: "go" }, fields, limits, instance);
+  const kept = keptMachineJson(commit);
+  assert.equal(kept, JSON.stringify(step.snapshot));
+  // The record that commit leaves sends the kept text; a copy of it (not the record the commit
+  // left) reads the same text out of the envelope.
+  const left = projected(instance, commit);
+  keepMachineJson(left, kept);
+  assert.equal(machineJsonOf(left), kept);
+  const copy = instanceRecord({ ...left });
+  assert.equal(keptMachineJson(copy), undefined);
+  assert.equal(machineJsonOf(copy), kept);
 });

@@ -15,6 +15,7 @@ import type {
 import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-contract.js";
 import { cutMachineText } from "./machine-text.js";
 import { MAX_SANDBOX_JSON_CONTAINERS, mayHoldMoreContainers } from "./json-check.js";
+import { withSnapshotJson, type WithoutSnapshot } from "./snapshot-payload.js";
 import { droppedLinesWarning, KeyedLogBudgets } from "./log-budget.js";
 
 export { MAX_NOTIFICATION_CHARS } from "./sandbox/notification-bound.js";
@@ -106,7 +107,7 @@ export class MachineRuntime {
   send(
     version: VersionRef,
     snapshotJson: string | undefined,
-    request: Omit<SendRequest, "snapshot">,
+    request: WithoutSnapshot<SendRequest>,
     instanceRef: string,
   ): Promise<StepResponse> {
     return this.requestJson(version, "send", withSnapshotJson(snapshotJson, request), instanceRef);
@@ -116,7 +117,7 @@ export class MachineRuntime {
   sendBatch(
     version: VersionRef,
     snapshotJson: string | undefined,
-    request: Omit<SendBatchRequest, "snapshot">,
+    request: WithoutSnapshot<SendBatchRequest>,
     instanceRef: string,
   ): Promise<SendBatchResponse> {
     const payloadJson = withSnapshotJson(snapshotJson, request);
@@ -263,17 +264,6 @@ export class MachineRuntime {
       });
     }
   }
-}
-
-/**
- * `request` as JSON with a `snapshot` given as JSON text (left out when undefined, as
- * JSON.stringify leaves out an undefined property): the same object, its snapshot first.
- */
-function withSnapshotJson(snapshotJson: string | undefined, request: object): string {
-  const rest = JSON.stringify(request);
-  if (snapshotJson === undefined) return rest;
-  if (rest === "{}") return `{"snapshot":${snapshotJson}}`;
-  return `{"snapshot":${snapshotJson},${rest.slice(1)}`;
 }
 
 function isSelfEvent(n: { instanceRef?: unknown; stepId?: unknown; event?: unknown }): boolean {
