@@ -184,10 +184,14 @@ describe("SandboxPool", () => {
   test("logs a flood of console lines up to a budget, then counts what it dropped", async () => {
     const at = target(
       "org_a",
-      `export default {}; export const flood = () => { for (let i = 0; i < 5000; i++) console.log("flood " + i); };`,
+      `export default {}; export const flood = () => { for (let i = 0; i < 5000; i++) console.log("flood " + i); }; export const after = () => console.log("after the flood");`,
     );
     const before = logger.entries.length;
     await callExport(pool, at, "flood");
+    // The count goes out with the next line let through. The flood's own reading may take less
+    // time than one line's budget takes to come back (10 ms): a line a while later is that one.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await callExport(pool, at, "after");
     await waitFor(
       () => logger.entries.slice(before).some((entry) => entry.message.includes("lines dropped")),
       "the count of dropped lines",
