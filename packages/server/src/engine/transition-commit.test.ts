@@ -57,8 +57,9 @@ const instance = {
   updatedAt: NOW,
 } as unknown as InstanceRecord;
 
-function armed(delayMs: unknown): number | undefined {
-  const step = {
+/** A plain step (no effects), with `parts` in place of its defaults. */
+function stepOf(parts: Record<string, unknown>): Step {
+  return {
     stepId: "s",
     effectsPending: false,
     snapshot: { context: {} },
@@ -66,17 +67,27 @@ function armed(delayMs: unknown): number | undefined {
     tags: [],
     done: false,
     contextBytes: 2,
-    timers: [{ key: "t", delayMs, event: { type: "later" } }],
+    timers: [],
     cancels: [],
     detaches: [],
     servicesStarted: [],
     servicesStopped: [],
     selfEvents: [],
-  } as unknown as Step;
+    ...parts,
+  };
+}
+
+/** The commit of an external event's step on `instance`. */
+function commitOf(step: Step) {
   const origin = { kind: "external", authContext: {} } as const;
   const fields = eventCommitFields(instance, step, origin, NOW);
   const limits = { now: NOW, maxContextBytes: 400_000, backstopMs: 30_000 };
-  return buildCommit(step, { type: "go" }, fields, limits, instance).timersToArm[0]?.dueAt;
+  return buildCommit(step, { type: "go" }, fields, limits, instance);
+}
+
+function armed(delayMs: unknown): number | undefined {
+  const step = stepOf({ timers: [{ key: "t", delayMs, event: { type: "later" } }] });
+  return commitOf(step).timersToArm[0]?.dueAt;
 }
 
 test("a timer's due time is whole milliseconds, never early", () => {
@@ -126,25 +137,8 @@ test("an event's 4 MiB limit is counted in bytes of UTF-8, as the context's is",
 });
 
 test("a commit keeps the machine JSON its envelope opens with, for the record it leaves", () => {
-  const step = {
-    stepId: "s",
-    effectsPending: false,
-    snapshot: { value: "a", context: { note: '","view":{' } },
-    value: "a",
-    tags: [],
-    done: false,
-    contextBytes: 2,
-    timers: [],
-    cancels: [],
-    detaches: [],
-    servicesStarted: [],
-    servicesStopped: [],
-    selfEvents: [],
-  } as unknown as Step;
-  const origin = { kind: "external", authContext: {} } as const;
-  const fields = eventCommitFields(instance, step, origin, NOW);
-  const limits = { now: NOW, maxContextBytes: 400_000, backstopMs: 30_000 };
-  const commit = buildCommit(step, { type: "go" }, fields, limits, instance);
+  const step = stepOf({ snapshot: { value: "a", context: { note: '","view":{' } } });
+  const commit = commitOf(step);
   const kept = keptMachineJson(commit);
   assert.equal(kept, JSON.stringify(step.snapshot));
   // The record that commit leaves sends the kept text; a copy of it (not the record the commit
