@@ -140,6 +140,44 @@ export function groupCommitContract(open: () => Promise<ContractStore>): void {
       }
     }));
 
+  test("plain commits of one batch each write their own snapshot and transition", () =>
+    using(open, async (store) => {
+      await seedMachine(store, "org_a");
+      const names = ["p", "q", "r", "s", "t"];
+      const keys = names.map((name) => instanceKey("org_a", name));
+      const ids: number[] = [];
+      for (const key of keys) ids.push(await createInstance(store, key));
+      // Each commit its own texts and time; the second is refused, so the ones after it sit at
+      // other positions among the rows written than among the commits sent.
+      const own = (i: number) => ({
+        snapshot: JSON.stringify({ value: names[i], n: i }),
+        transition: { event: `{"type":"e${i}"}`, state: JSON.stringify(names[i]) },
+        at: 1_800_000_000_000 + i * 1_000,
+      });
+      const outcomes = await inOneTransaction(store, () =>
+        keys.map((key, i) =>
+          store.commitTransition(eventCommit(key, ids[i]!, i === 1 ? 5 : 1, own(i))),
+        ),
+      );
+      assert.deepEqual(outcomes.map(outcomeCode), ["ok", "conflict", "ok", "ok", "ok"]);
+      for (const [i, key] of keys.entries()) {
+        const instance = await store.loadInstance(key);
+        const history = await store.listTransitions(key, { limit: 10 });
+        if (i === 1) {
+          assert.deepEqual(
+            history.map((row) => row.sequence),
+            [1],
+            "the refused one wrote nothing",
+          );
+          continue;
+        }
+        const { snapshot, transition, at } = own(i);
+        assert.equal(instance?.snapshot, snapshot, `${names[i]}'s snapshot`);
+        assert.equal(instance?.updatedAt, at);
+        assert.deepEqual(history.at(-1), { sequence: 2, ...transition, createdAt: at });
+      }
+    }));
+
   test("a batch mixing plain commits, timers and a chain answers each in its place", () =>
     using(open, async (store) => {
       await seedMachine(store, "org_a");
