@@ -40,3 +40,48 @@ test("under the number kept, no budget is forgotten", () => {
   assert.equal(budgets.of("a"), first);
   assert.equal(budgets.size, 3);
 });
+
+test("drops no line let through tells are reported by the budget itself, once", async () => {
+  let now = 0;
+  const reports: number[] = [];
+  const budget = new LogBudget({
+    perSecond: 10,
+    burst: 1,
+    now: () => now,
+    reportUntold: (dropped) => reports.push(dropped),
+    untoldAfterMs: 5,
+  });
+  assert.deepEqual([budget.admit(), budget.admit(), budget.admit()], [0, undefined, undefined]);
+  // Nothing follows: the report tells the two.
+  await waitFor(() => reports.length > 0);
+  assert.deepEqual(reports, [2]);
+  // Drops a line let through tells first are not reported again: after that line, only the one
+  // dropped later is (whichever report tells it).
+  now += 1_000;
+  assert.deepEqual([budget.admit(), budget.admit()], [0, undefined]);
+  now += 1_000;
+  assert.equal(budget.admit(), 1);
+  assert.equal(budget.admit(), undefined);
+  await waitFor(() => reports.length > 1);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(reports, [2, 1]);
+});
+
+test("keyed budgets report each key's untold drops under its key", async () => {
+  const reports: Array<[string, number]> = [];
+  const budgets = new KeyedLogBudgets({ perSecond: 0, burst: 1, untoldAfterMs: 5 }, 10, (key, n) =>
+    reports.push([key, n]),
+  );
+  for (const key of ["a", "b", "a"]) budgets.of(key).admit();
+  budgets.of("a").admit();
+  await waitFor(() => reports.length > 0);
+  assert.deepEqual(reports, [["a", 2]]);
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}

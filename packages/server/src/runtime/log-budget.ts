@@ -3,7 +3,18 @@
 // main thread and bytes in the operator's log: an audit logged 82,000 lines (641 MB) in 10 s.
 // A token bucket: a burst, then a steady rate; what is over is dropped and counted.
 
-export type LogBudgetOptions = { perSecond: number; burst: number; now?: () => number };
+export type LogBudgetOptions = {
+  perSecond: number;
+  burst: number;
+  now?: () => number;
+  /**
+   * Told the count of dropped lines that no line let through told (a flood that nothing follows),
+   * `untoldAfterMs` after the first of them was dropped.
+   */
+  reportUntold?: (dropped: number) => void;
+  /** Default 1000 ms. */
+  untoldAfterMs?: number;
+};
 
 export const MACHINE_LOG_BUDGET: LogBudgetOptions = { perSecond: 100, burst: 200 };
 
@@ -14,6 +25,10 @@ export class LogBudget {
   #tokens: number;
   #refilledAt: number;
   #dropped = 0;
+  readonly #reportUntold: ((dropped: number) => void) | undefined;
+  readonly #untoldAfterMs: number;
+  /** The report of drops no line let through has told yet, while one waits. */
+  #untold: NodeJS.Timeout | undefined;
 
   constructor(options: LogBudgetOptions = MACHINE_LOG_BUDGET) {
     this.#perSecond = options.perSecond;
@@ -21,6 +36,8 @@ export class LogBudget {
     this.#now = options.now ?? Date.now;
     this.#tokens = options.burst;
     this.#refilledAt = this.#now();
+    this.#reportUntold = options.reportUntold;
+    this.#untoldAfterMs = options.untoldAfterMs ?? 1000;
   }
 
   /**
@@ -31,6 +48,7 @@ export class LogBudget {
     this.#refill();
     if (this.#tokens < 1) {
       this.#dropped++;
+      this.#awaitTelling();
       return undefined;
     }
     this.#tokens -= 1;
@@ -46,6 +64,23 @@ export class LogBudget {
   isFull(): boolean {
     this.#refill();
     return this.#tokens >= this.#burst;
+  }
+
+  /**
+   * Makes sure drops get told even if no line is let through after them: a report waits (one at
+   * a time), and says what is still untold when it comes, if anything.
+   */
+  #awaitTelling(): void {
+    const report = this.#reportUntold;
+    if (report === undefined || this.#untold !== undefined) return;
+    this.#untold = setTimeout(() => {
+      this.#untold = undefined;
+      const dropped = this.#dropped;
+      this.#dropped = 0;
+      if (dropped > 0) report(dropped);
+    }, this.#untoldAfterMs);
+    // A report must not keep a stopping server up.
+    this.#untold.unref();
   }
 
   #refill(): void {
@@ -64,10 +99,17 @@ export class KeyedLogBudgets {
   readonly #budgets = new Map<string, LogBudget>();
   readonly #options: LogBudgetOptions;
   readonly #kept: number;
+  readonly #reportUntold: ((key: string, dropped: number) => void) | undefined;
 
-  constructor(options: LogBudgetOptions = MACHINE_LOG_BUDGET, kept = 1024) {
+  /** `reportUntold`: as LogBudgetOptions.reportUntold, for the key whose budget dropped them. */
+  constructor(
+    options: LogBudgetOptions = MACHINE_LOG_BUDGET,
+    kept = 1024,
+    reportUntold?: (key: string, dropped: number) => void,
+  ) {
     this.#options = options;
     this.#kept = kept;
+    this.#reportUntold = reportUntold;
   }
 
   of(key: string): LogBudget {
@@ -76,7 +118,12 @@ export class KeyedLogBudgets {
     if (this.#budgets.size >= this.#kept) {
       for (const [other, kept] of this.#budgets) if (kept.isFull()) this.#budgets.delete(other);
     }
-    this.#budgets.set(key, (budget = new LogBudget(this.#options)));
+    const report = this.#reportUntold;
+    const options =
+      report === undefined
+        ? this.#options
+        : { ...this.#options, reportUntold: (dropped: number) => report(key, dropped) };
+    this.#budgets.set(key, (budget = new LogBudget(options)));
     return budget;
   }
 

@@ -16,7 +16,7 @@ import type { SandboxLoss, SandboxNotification, SandboxTarget } from "./sandbox-
 import { cutMachineText } from "./machine-text.js";
 import { MAX_SANDBOX_JSON_CONTAINERS, mayHoldMoreContainers } from "./json-check.js";
 import { withSnapshotJson, type WithoutSnapshot } from "./snapshot-payload.js";
-import { droppedLinesWarning, KeyedLogBudgets } from "./log-budget.js";
+import { droppedLinesWarning, KeyedLogBudgets, MACHINE_LOG_BUDGET } from "./log-budget.js";
 
 export { MAX_NOTIFICATION_CHARS } from "./sandbox/notification-bound.js";
 
@@ -77,7 +77,9 @@ export class MachineRuntime {
    * built-in changed): as many as machine code makes happen, and it can make thousands in one
    * step, so they are held to a budget as its console output is (sandbox-process.ts).
    */
-  readonly #logBudgets = new KeyedLogBudgets();
+  readonly #logBudgets = new KeyedLogBudgets(MACHINE_LOG_BUDGET, undefined, (orgId, dropped) =>
+    this.log("warn", droppedLinesWarning("machine log", dropped), { orgId }),
+  );
   readonly #serviceEventListeners: ServiceEventListener[] = [];
   readonly #selfEventListeners: SelfEventListener[] = [];
 

@@ -30,7 +30,7 @@ import {
   type UnloadMessage,
 } from "./sandbox/protocol.js";
 import type { SandboxLaunch } from "./sandbox-launch.js";
-import { droppedLinesWarning, LogBudget } from "./log-budget.js";
+import { droppedLinesWarning, LogBudget, MACHINE_LOG_BUDGET } from "./log-budget.js";
 import { cutMachineText } from "./machine-text.js";
 import type { SandboxLogger } from "./sandbox-logger.js";
 
@@ -102,7 +102,11 @@ export class SandboxProcess {
   readonly #events: ProcessEvents;
   readonly #logger: SandboxLogger;
   /** Machine console lines this process may still log (log-budget.ts). */
-  readonly #logBudget = new LogBudget();
+  readonly #logBudget = new LogBudget({
+    ...MACHINE_LOG_BUDGET,
+    reportUntold: (dropped) =>
+      this.#logger.warn(droppedLinesWarning("machine console", dropped), { orgId: this.orgId }),
+  });
   readonly #calls = new Map<number, CallRecord>();
   #readyState: "starting" | "ready" | "dead" = "starting";
   #readyAt: number | undefined;

@@ -50,3 +50,30 @@ test("lines the adapter reports (actions that threw) are held to the log budget 
     "the lines dropped are counted in the log",
   );
 });
+
+test("every line of a flood that nothing follows is logged or counted", async () => {
+  for (const [type, prefix] of [
+    ["throwMany", "machine log:"],
+    ["consoleMany", "machine console:"],
+  ] as const) {
+    const before = h.logs.length;
+    await h.engine.sendEvent({ ...where, event: { type, count: 5000 }, authContext: alice });
+    // No later line tells the last drops: the budget's own report does, a second after the
+    // first of them.
+    const accounted = () => {
+      let total = 0;
+      for (const { message } of h.logs.slice(before)) {
+        if (!message.startsWith(prefix)) continue;
+        const dropped = / (\d+) lines dropped, over \d+ a second/.exec(message)?.[1];
+        total += dropped === undefined ? 1 : Number(dropped);
+      }
+      return total;
+    };
+    const deadline = Date.now() + 10_000;
+    while (accounted() < 5000) {
+      assert.ok(Date.now() < deadline, `${type}: ${accounted()} of 5,000 lines accounted for`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(accounted(), 5000, type);
+  }
+});
