@@ -1,5 +1,6 @@
 // The State of an instance as every API answers it, and the stored envelope it is read from.
 import type { JsonValue, Step } from "../runtime/adapter-protocol.js";
+import { withJsonFirst } from "../runtime/snapshot-payload.js";
 
 /** What create, send, get and realtime return: never the private context. */
 export type InstanceState = {
@@ -75,7 +76,7 @@ export function envelopeParts(
   if (machineJson === undefined) {
     return { envelope: JSON.stringify({ machine: step.snapshot, ...rest }), machineJson };
   }
-  const envelope = `${MACHINE_OPENING}${machineJson},${JSON.stringify(rest).slice(1)}`;
+  const envelope = withJsonFirst("machine", machineJson, rest);
   // A slice of the envelope (which flattens it) rather than the text it was made of: the two
   // share their characters, where the record kept with both would otherwise hold them twice.
   return {

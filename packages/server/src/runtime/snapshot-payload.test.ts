@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { withSnapshotJson } from "./snapshot-payload.js";
+import { withJsonFirst, withSnapshotJson } from "./snapshot-payload.js";
 
 test("a request with its snapshot spliced in parses as the object with that snapshot", () => {
   const requests: object[] = [
@@ -19,4 +19,14 @@ test("a request with its snapshot spliced in parses as the object with that snap
     // No snapshot: left out, as JSON.stringify leaves out an undefined one.
     assert.equal(withSnapshotJson(undefined, request), JSON.stringify(request));
   }
+});
+
+test("a property spliced in first writes what JSON.stringify writes", () => {
+  for (const rest of [{}, { view: { value: "a" } }, { b: '"},"a":1,"c":{"', c: [1, null] }]) {
+    for (const value of [{ x: { y: [1] } }, [], "\u2028", -0.5, null, true]) {
+      const json = withJsonFirst("a", JSON.stringify(value), rest);
+      assert.equal(json, JSON.stringify({ a: value, ...rest }));
+    }
+  }
+  assert.equal(withJsonFirst('k"\\', "1", {}), JSON.stringify({ 'k"\\': 1 }));
 });

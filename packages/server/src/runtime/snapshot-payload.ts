@@ -13,8 +13,17 @@ export function withSnapshotJson(
   snapshotJson: string | undefined,
   request: WithoutSnapshot<object>,
 ): string {
-  const rest = JSON.stringify(request);
-  if (snapshotJson === undefined) return rest;
-  if (rest === "{}") return `{"snapshot":${snapshotJson}}`;
-  return `{"snapshot":${snapshotJson},${rest.slice(1)}`;
+  if (snapshotJson === undefined) return JSON.stringify(request);
+  return withJsonFirst("snapshot", snapshotJson, request);
+}
+
+/**
+ * What JSON.stringify writes for `{ [key]: value, ...rest }`, where `json` is value's JSON text
+ * (and `rest` has no `key`): the text spliced in as it is, neither parsed nor written again. The
+ * stored envelope is written this way too (engine/instance-state.ts).
+ */
+export function withJsonFirst(key: string, json: string, rest: object): string {
+  const restJson = JSON.stringify(rest);
+  const opening = `{${JSON.stringify(key)}:${json}`;
+  return restJson === "{}" ? `${opening}}` : `${opening},${restJson.slice(1)}`;
 }
