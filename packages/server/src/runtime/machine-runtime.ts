@@ -78,7 +78,7 @@ export class MachineRuntime {
    * step, so they are held to a budget as its console output is (sandbox-process.ts).
    */
   readonly #logBudgets = new KeyedLogBudgets(MACHINE_LOG_BUDGET, undefined, (orgId, dropped) =>
-    this.log("warn", droppedLinesWarning("machine log", dropped), { orgId }),
+    this.#warnDropped(orgId, dropped),
   );
   readonly #serviceEventListeners: ServiceEventListener[] = [];
   readonly #selfEventListeners: SelfEventListener[] = [];
@@ -196,8 +196,13 @@ export class MachineRuntime {
   #logMachineLine(orgId: string, message: string): void {
     const dropped = this.#logBudgets.of(orgId).admit();
     if (dropped === undefined) return;
-    if (dropped > 0) this.log("warn", droppedLinesWarning("machine log", dropped), { orgId });
+    if (dropped > 0) this.#warnDropped(orgId, dropped);
     this.log("info", `machine log: ${cutMachineText(message)}`, { orgId });
+  }
+
+  /** Tells the log how many of an org's machine log lines were dropped: with the next, or alone. */
+  #warnDropped(orgId: string, dropped: number): void {
+    this.log("warn", droppedLinesWarning("machine log", dropped), { orgId });
   }
 
   onSandboxLost(listener: (loss: SandboxLoss) => void): void {

@@ -104,8 +104,7 @@ export class SandboxProcess {
   /** Machine console lines this process may still log (log-budget.ts). */
   readonly #logBudget = new LogBudget({
     ...MACHINE_LOG_BUDGET,
-    reportUntold: (dropped) =>
-      this.#logger.warn(droppedLinesWarning("machine console", dropped), { orgId: this.orgId }),
+    reportUntold: (dropped) => this.#warnDropped(dropped),
   });
   readonly #calls = new Map<number, CallRecord>();
   #readyState: "starting" | "ready" | "dead" = "starting";
@@ -381,9 +380,7 @@ export class SandboxProcess {
       case "log": {
         const dropped = this.#logBudget.admit();
         if (dropped === undefined) return;
-        if (dropped > 0) {
-          this.#logger.warn(droppedLinesWarning("machine console", dropped), { orgId: this.orgId });
-        }
+        if (dropped > 0) this.#warnDropped(dropped);
         const fields = { orgId: this.orgId, versionId: message.versionId, level: message.level };
         const text = cutMachineText(String(message.message));
         if (message.versionId === undefined) this.#logger.warn(`sandbox: ${text}`, fields);
@@ -391,6 +388,11 @@ export class SandboxProcess {
         return;
       }
     }
+  }
+
+  /** Tells the log how many console lines the budget dropped: with the next one, or on its own. */
+  #warnDropped(dropped: number): void {
+    this.#logger.warn(droppedLinesWarning("machine console", dropped), { orgId: this.orgId });
   }
 
   /** The call a reply is for; a reply for an unknown or undispatched id is reported, ignored. */
