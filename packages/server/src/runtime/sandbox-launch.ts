@@ -61,13 +61,13 @@ export function sandboxLaunch(options: {
     `--max-old-space-size=${options.memoryLimitMb}`,
     // The host realm refuses eval/new Function, which closes `hostFn.constructor.constructor`.
     "--disallow-code-generation-from-strings",
-    // The host realm's built-ins cannot be patched from a context through a host object.
-    "--frozen-intrinsics",
+    // The host realm's built-ins are frozen by the sandbox itself as it starts, not with
+    // --frozen-intrinsics, which slows every vm context's built-ins (sandbox/freeze-intrinsics.ts).
     // Machine code reaches Buffer: allocUnsafe must not hand it memory other versions' data
     // was in (bodies host code decoded for them). See sandbox/buffer-pool.ts for the pool.
     "--zero-fill-buffers",
     "--experimental-vm-modules",
-    // Permission, vm modules and frozen intrinsics each print a warning on every start.
+    // Permission and vm modules each print a warning on every start.
     "--disable-warning=ExperimentalWarning",
     entry,
   ];

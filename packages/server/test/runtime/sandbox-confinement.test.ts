@@ -1,6 +1,8 @@
 // What a sandbox escape would still be denied. No escape from the vm context is known, so this
 // starts a process exactly as the pool does (same flags, same environment) and runs code in its
-// main realm, as escaped code would, with `process` and every Node module at hand.
+// main realm, as escaped code would, with `process` and every Node module at hand. The built-ins
+// that code finds are frozen by the sandbox's own entry, which this code replaces: that freeze is
+// tested in freeze-intrinsics.test.ts and, from machine code, in sandbox-hostile.test.ts.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +14,7 @@ import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
 import {
   callExport,
   CONFINEMENT_PROBE,
+  INTRINSICS_PROBE,
   memoryLogger,
   SERVER_DIR,
   target,
@@ -50,7 +53,6 @@ attempt("process.binding", () => process.binding("fs"));
 attempt("inspector", () => require("node:inspector").open(0));
 attempt("eval", () => eval("1"));
 attempt("new Function", () => new Function("return 1"));
-attempt("patch Object.prototype", () => { "use strict"; Object.prototype.polluted = 1; });
 outcomes.env = process.env;
 console.log(JSON.stringify(outcomes));
 `;
@@ -136,13 +138,15 @@ test("where there is no shell to set the data limit, the sandbox starts without 
   assert.equal(result.stdout.trim(), "started");
 });
 
-// confineProcess is the second line of defence, so nothing else fails when the sandbox stops
-// calling it. This runs the real entry under the pool, with a probe beside it in the process's
-// main realm that reports, after each message, what escaped code would find of `process`.
-test("a started sandbox process has no process.kill, _debugProcess, getBuiltinModule or bindings", async () => {
+/**
+ * Runs the real entry under the pool with a probe beside it in the process's main realm (a
+ * fixture that imports the entry, then logs `<tag> {…}` after each message), calls one export,
+ * and answers the probe's last report: what escaped code would find once the sandbox started.
+ */
+async function probeReport(probe: string, tag: string): Promise<Record<string, string>> {
   const probeDir = mkdtempSync(join(tmpdir(), "backstate-probe-"));
   copyFileSync(DEFAULT_CHILD_ENTRY, join(probeDir, "child.mjs"));
-  copyFileSync(CONFINEMENT_PROBE, join(probeDir, "entry.mjs"));
+  copyFileSync(probe, join(probeDir, "entry.mjs"));
   const logger = memoryLogger();
   const pool = new SandboxPool({
     adapterPath: TEST_ADAPTER,
@@ -152,16 +156,33 @@ test("a started sandbox process has no process.kill, _debugProcess, getBuiltinMo
   try {
     const at = target("org_a", "export default {}; export const ok = () => 'ok';");
     assert.equal(await callExport(pool, at, "ok"), "ok");
-    const reports = () =>
-      logger.entries.flatMap(({ message }) => [...message.matchAll(/confinement (\{.*\})/g)]);
+    const pattern = new RegExp(`${tag} (\\{.*\\})`, "g");
+    const reports = () => logger.entries.flatMap(({ message }) => [...message.matchAll(pattern)]);
     await waitFor(() => reports().length > 0, "the probe's report");
-    const outcomes = JSON.parse(reports().at(-1)![1]!) as Record<string, string>;
-    assert.equal(Object.keys(outcomes).length, 8);
-    for (const [name, outcome] of Object.entries(outcomes)) {
-      assert.match(outcome, /is not available in the sandbox/, name);
-    }
+    return JSON.parse(reports().at(-1)![1]!) as Record<string, string>;
   } finally {
     await pool.close();
     rmSync(probeDir, { recursive: true, force: true });
+  }
+}
+
+// confineProcess is the second line of defence, so nothing else fails when the sandbox stops
+// calling it: the probe reports, after each message, what escaped code would find of `process`.
+test("a started sandbox process has no process.kill, _debugProcess, getBuiltinModule or bindings", async () => {
+  const outcomes = await probeReport(CONFINEMENT_PROBE, "confinement");
+  assert.equal(Object.keys(outcomes).length, 8);
+  for (const [name, outcome] of Object.entries(outcomes)) {
+    assert.match(outcome, /is not available in the sandbox/, name);
+  }
+});
+
+// The sandbox freezes its built-ins itself (freeze-intrinsics.ts), then hardens the host objects
+// it hands out (harden.ts), which must leave the members V8's fast paths watch as they were.
+test("a started sandbox process's built-ins refuse patches and keep their fast paths", async () => {
+  const outcomes = await probeReport(INTRINSICS_PROBE, "intrinsics");
+  assert.equal(Object.keys(outcomes).length, 11);
+  for (const [name, outcome] of Object.entries(outcomes)) {
+    if (name.includes(" ")) assert.equal(outcome, "TypeError", name);
+    else assert.equal(outcome, "read-only data", name);
   }
 });

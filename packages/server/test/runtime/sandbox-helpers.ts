@@ -13,6 +13,7 @@ const FIXTURES = new URL("../../../test/runtime/fixtures/", import.meta.url);
 export const TEST_ADAPTER = fileURLToPath(new URL("test-adapter.js", FIXTURES));
 export const GARBAGE_CHILD = fileURLToPath(new URL("garbage-child/child.js", FIXTURES));
 export const CONFINEMENT_PROBE = fileURLToPath(new URL("confinement-probe/entry.mjs", FIXTURES));
+export const INTRINSICS_PROBE = fileURLToPath(new URL("intrinsics-probe/entry.mjs", FIXTURES));
 export const SERVER_DIR = fileURLToPath(new URL("../../../", import.meta.url));
 
 let nextVersion = 1;

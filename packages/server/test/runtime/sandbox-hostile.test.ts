@@ -134,6 +134,12 @@ export function ownRealmCodegen() {
 // Tries to patch host-realm prototypes reachable through host objects.
 export function pollute() {
   const hostObjectPrototype = Object.getPrototypeOf(Object.getPrototypeOf(new URL("https://a.test")));
+  const hostArrayPrototype = Object.getPrototypeOf(hostObjectPrototype.constructor.keys({}));
+  const hostTypedArrayPrototype = Object.getPrototypeOf(new TextEncoder().encode(""));
+  const hostPromisePrototype = Object.getPrototypeOf(new Response("x").text());
+  if ([hostArrayPrototype, hostTypedArrayPrototype, hostPromisePrototype].some((p) => p === Array.prototype || p === Uint8Array.prototype || p === Promise.prototype)) {
+    throw new Error("a prototype of this realm, not the host's");
+  }
   const attempts = {
     hostObjectPrototype: () => { hostObjectPrototype.polluted = "yes"; },
     hostFunctionPrototype: () => { Object.getPrototypeOf(URL).polluted = "yes"; },
@@ -141,6 +147,13 @@ export function pollute() {
     responsePrototype: () => { Response.prototype.text = () => "patched"; },
     headersPrototype: () => { Headers.prototype.get = () => "patched"; },
     urlClass: () => { URL.canParse = () => "patched"; },
+    // Members the sandbox leaves as plain data for V8's fast paths (freeze-intrinsics.ts), on the
+    // host's Array, %TypedArray% and Promise prototypes, reached through what host code hands out.
+    hostArraySpecies: () => { hostArrayPrototype.constructor = Object; },
+    hostArrayIterator: () => { hostArrayPrototype[Symbol.iterator] = function* () {}; },
+    hostTypedArraySpecies: () => { hostTypedArrayPrototype.constructor = Object; },
+    hostPromiseThen: () => { hostPromisePrototype.then = () => "patched"; },
+    hostArraySpeciesDefined: () => { Object.defineProperty(hostArrayPrototype, "constructor", { get: () => Object }); },
   };
   const result = {};
   for (const [name, attempt] of Object.entries(attempts)) {
@@ -404,6 +417,7 @@ describe("hostile bundles", () => {
       string,
       string
     >;
+    assert.equal(Object.keys(results).length, 11);
     for (const [name, result] of Object.entries(results)) assert.equal(result, "refused", name);
     const clean = target("org_evil", HOSTILE);
     assert.deepEqual(await callExport(pool, clean, "pollutionVisible", [], { affinity: "p" }), [

@@ -2,6 +2,8 @@
 // version, a context with the bundle and adapter loaded. Requests arrive as JSON lines on stdin,
 // replies leave as JSON lines on fd 3. It runs under Node's permission model, reading nothing but
 // its own directory: everything else it needs (adapter, XState builds, bundles) comes in messages.
+// First of all, before any other module's code: the built-ins are frozen (freeze-intrinsics.ts).
+import "./intrinsics-frozen.js";
 import net from "node:net";
 import vm from "node:vm";
 import type { AdapterHandler } from "../sandbox-contract.js";

@@ -10,7 +10,7 @@
 //   --disallow-code-generation-from-strings, so calling it throws an EvalError.
 // - Host objects make cross-realm surprises: `new TextEncoder().encode("") instanceof Uint8Array`
 //   is false inside the context (Array.isArray and ArrayBuffer.isView still work).
-// - Host prototypes reachable from those objects are frozen (--frozen-intrinsics and harden.ts),
+// - Host prototypes reachable from those objects are frozen (freeze-intrinsics.ts and harden.ts),
 //   so machine code cannot patch the sandbox's own code through them.
 import vm from "node:vm";
 import { sandboxStructuredClone } from "./clone.js";

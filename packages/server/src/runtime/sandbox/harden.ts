@@ -1,8 +1,10 @@
 // Freezes the host-realm classes a context can reach. Machine code gets host objects (a Response,
 // a URL) and through them host prototypes; frozen, they cannot be patched to run machine code
-// inside the sandbox's own host code (fetch internals, the message loop). `--frozen-intrinsics`
+// inside the sandbox's own host code (fetch internals, the message loop). freeze-intrinsics.ts
 // already froze the ECMAScript intrinsics (Object.prototype, Function.prototype, Promise, …);
 // this covers the web classes Node defines on top, and the host prototypes only objects lead to.
+// Each freezes only prototypes not frozen yet: the built-ins keep the members freeze-intrinsics.ts
+// left as data, which an accessor here would slow for every context.
 import { constants } from "node:os";
 import util from "node:util";
 import { isMap, isProxy } from "node:util/types";
@@ -25,7 +27,7 @@ function freezeEachUnfrozen(start: object | null, freeze: (value: object) => voi
 /**
  * freezeChain for prototypes whose `constructor` Node's own code overrides on the objects it
  * makes (`stream.constructor = ReadableStream`, for its internal stream classes). Frozen as they
- * are, that assignment would throw (the "override mistake"); as --frozen-intrinsics does for the
+ * are, that assignment would throw (the "override mistake"); as freeze-intrinsics.ts does for the
  * built-ins, `constructor` becomes an accessor whose setter gives the object its own property.
  */
 function freezeChainAllowingOverrides(start: object | null): void {
