@@ -13,7 +13,11 @@ type WatchedPrototype = readonly [prototype: object, members: readonly (string |
 
 const prototypeOf = (value: object): object => Reflect.getPrototypeOf(value)!;
 const typedArray = prototypeOf(Uint8Array) as { prototype: object };
-const iteratorPrototype = prototypeOf(prototypeOf([][Symbol.iterator]()));
+const arrayIteratorPrototype = prototypeOf([][Symbol.iterator]());
+const mapIteratorPrototype = prototypeOf(new Map()[Symbol.iterator]());
+const setIteratorPrototype = prototypeOf(new Set()[Symbol.iterator]());
+const stringIteratorPrototype = prototypeOf(""[Symbol.iterator]());
+const iteratorPrototype = prototypeOf(arrayIteratorPrototype);
 const asyncIteratorPrototype = prototypeOf(prototypeOf(prototypeOf((async function* () {})())));
 const TYPED_ARRAYS = [
   Int8Array,
@@ -41,12 +45,12 @@ const TYPED_ARRAYS = [
 const FAST_PATH_MEMBERS: readonly WatchedPrototype[] = [
   [iteratorPrototype, [Symbol.iterator]],
   [Array.prototype, ["constructor", Symbol.iterator]],
-  [prototypeOf([][Symbol.iterator]()), ["next"]],
-  [prototypeOf(new Map()[Symbol.iterator]()), ["next"]],
+  [arrayIteratorPrototype, ["next"]],
+  [mapIteratorPrototype, ["next"]],
   [Set.prototype, [Symbol.iterator]],
-  [prototypeOf(new Set()[Symbol.iterator]()), ["next"]],
+  [setIteratorPrototype, ["next"]],
   [String.prototype, [Symbol.iterator]],
-  [prototypeOf(""[Symbol.iterator]()), ["next"]],
+  [stringIteratorPrototype, ["next"]],
   [Promise.prototype, ["constructor", "then"]],
   [RegExp.prototype, ["constructor"]],
   ...TYPED_ARRAYS.map((type): WatchedPrototype => [type.prototype, ["constructor"]]),
@@ -74,17 +78,17 @@ function prototypesAllowingOverrides(): object[] {
     BigInt.prototype,
     Date.prototype,
     String.prototype,
-    prototypeOf(""[Symbol.iterator]()),
+    stringIteratorPrototype,
     RegExp.prototype,
     prototypeOf(/e/[Symbol.matchAll]("")),
     Array.prototype,
-    prototypeOf([][Symbol.iterator]()),
+    arrayIteratorPrototype,
     typedArray.prototype,
     ...TYPED_ARRAYS.map((type) => type.prototype),
     Map.prototype,
-    prototypeOf(new Map()[Symbol.iterator]()),
+    mapIteratorPrototype,
     Set.prototype,
-    prototypeOf(new Set()[Symbol.iterator]()),
+    setIteratorPrototype,
     WeakMap.prototype,
     WeakSet.prototype,
     ArrayBuffer.prototype,
@@ -122,9 +126,10 @@ function intlPrototypes(): object[] {
  * The roots frozen deeply: every object reachable from them by properties (values, getters,
  * setters) and prototypes is frozen. The ECMAScript globals, the realm's hidden intrinsics
  * (%ThrowTypeError%, %TypedArray%, the iterator and generator prototypes), and the timers and
- * console the process's own code shares with nothing else but could be reached through.
+ * console the process's own code shares with nothing else but could be reached through; and
+ * `prototypes`, those prototypesAllowingOverrides names.
  */
-export function intrinsicRoots(): unknown[] {
+function intrinsicRoots(prototypes: readonly object[]): unknown[] {
   return [
     Reflect.getOwnPropertyDescriptor(Function.prototype, "caller")?.get,
     eval,
@@ -173,7 +178,7 @@ export function intrinsicRoots(): unknown[] {
     Promise,
     Reflect,
     Proxy,
-    ...prototypesAllowingOverrides(),
+    ...prototypes,
     prototypeOf(function* () {}),
     prototypeOf(async function* () {}),
     prototypeOf(async function () {}),
@@ -194,13 +199,14 @@ export function freezeIntrinsics(): void {
   const watched = new Map<object, Set<string | symbol>>(
     FAST_PATH_MEMBERS.map(([prototype, members]) => [prototype, new Set(members)]),
   );
-  for (const prototype of prototypesAllowingOverrides()) {
+  const prototypes = prototypesAllowingOverrides();
+  for (const prototype of prototypes) {
     const kept = watched.get(prototype);
     for (const key of Reflect.ownKeys(prototype)) {
       if (kept?.has(key) !== true) allowOverride(prototype, key);
     }
   }
-  deepFreeze(intrinsicRoots());
+  deepFreeze(intrinsicRoots(prototypes));
   Object.defineProperty(globalThis, "globalThis", {
     value: globalThis,
     writable: false,
