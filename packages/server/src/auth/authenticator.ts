@@ -58,11 +58,17 @@ export class Authenticator {
     this.keyAudiences = [DEFAULT_AUDIENCE, ...(options.keyAudiences ?? [])];
   }
 
-  async authenticate(
+  /**
+   * The caller an `authorization` header proves. A key token verified from memory before (see
+   * remembered) is answered at once, without a promise: that is every event a client sends with
+   * the token it holds, and the promises verifying would create cost a loaded node's main thread.
+   * Anything it fails on is thrown then, not rejected: await the answer.
+   */
+  authenticate(
     authorization: string | undefined,
     options: AuthenticateOptions = {},
-  ): Promise<Caller> {
-    return this.verify(bearerToken(authorization), options);
+  ): Caller | Promise<Caller> {
+    return this.verifyNow(bearerToken(authorization), options);
   }
 
   /**
@@ -101,8 +107,17 @@ export class Authenticator {
 
   /** Verifies a bare token (the realtime handshake carries it in the query string). */
   async verify(token: string, options: AuthenticateOptions = {}): Promise<Caller> {
+    return this.verifyNow(token, options);
+  }
+
+  /** A key token verified from memory before is answered at once; any other, with its key. */
+  private verifyNow(token: string, options: AuthenticateOptions): Caller | Promise<Caller> {
     const remembered = options.keyFromMemory === true ? this.remembered(token, options) : undefined;
-    if (remembered !== undefined) return remembered;
+    return remembered ?? this.verifyWithKey(token, options);
+  }
+
+  /** Verifies the token's signature with its key (looked up as `keyFromMemory` says) and claims. */
+  private async verifyWithKey(token: string, options: AuthenticateOptions): Promise<Caller> {
     const verified = await verifyToken<Found>(token, {
       lookupKey: (keyId) => this.lookup(keyId, options.keyFromMemory === true),
       audience: [...this.keyAudiences, ADMIN_AUDIENCE],

@@ -4,7 +4,7 @@ import { BackstateError, ForbiddenError, InvalidParameterError, NotFoundError } 
 import { z } from "zod";
 import type { JsonObject } from "../runtime/adapter-protocol.js";
 import { callerNestingProblem } from "../runtime/json-check.js";
-import type { Store } from "../store/store.js";
+import type { KeyRecord, Store } from "../store/store.js";
 import type { Caller, Principal } from "./principal.js";
 import { reservedClaimProblem } from "./reserved-claims.js";
 import { ROLE_SCOPES, isScope, type Scope } from "./scopes.js";
@@ -46,12 +46,31 @@ const ActHeader = z
 
 export type PrincipalHeaders = { org: string | undefined; act: string | undefined };
 
-export async function resolvePrincipal(
+type OrgScopes = { orgId: string; scopes: ReadonlySet<Scope> };
+
+/**
+ * The caller's principal. A key's is answered at once, without a promise (a key names its org and
+ * scopes itself): that is every event a client sends. An admin's org may need the store.
+ */
+export function resolvePrincipal(
   store: Store,
   caller: Caller,
   headers: PrincipalHeaders,
-): Promise<Principal> {
-  const { orgId, scopes } = await orgAndScopes(store, caller, headers.org);
+): Principal | Promise<Principal> {
+  if (caller.kind === "key") {
+    // A key belongs to exactly one org; the header, if any, cannot move it elsewhere.
+    return principalIn({ orgId: caller.key.orgId, scopes: scopesOf(caller.key) }, caller, headers);
+  }
+  return adminOrgAndScopes(store, caller.session.userId, headers.org).then((found) =>
+    principalIn(found, caller, headers),
+  );
+}
+
+function principalIn(
+  { orgId, scopes }: OrgScopes,
+  caller: Caller,
+  headers: PrincipalHeaders,
+): Principal {
   let authContext = caller.claims;
   if (headers.act !== undefined) {
     // Acting as someone else is as strong as minting a key for them, so it needs that scope.
@@ -66,16 +85,23 @@ export async function resolvePrincipal(
   return { caller, orgId, scopes, authContext };
 }
 
-async function orgAndScopes(
-  store: Store,
-  caller: Caller,
-  orgHeader: string | undefined,
-): Promise<{ orgId: string; scopes: ReadonlySet<Scope> }> {
-  if (caller.kind === "key") {
-    // A key belongs to exactly one org; the header, if any, cannot move it elsewhere.
-    return { orgId: caller.key.orgId, scopes: new Set(caller.key.scopes.filter(isScope)) };
+/** By key record: a record is never changed (a key read anew is a new record). */
+const keyScopes = new WeakMap<KeyRecord, ReadonlySet<Scope>>();
+
+function scopesOf(key: KeyRecord): ReadonlySet<Scope> {
+  let scopes = keyScopes.get(key);
+  if (scopes === undefined) {
+    scopes = new Set(key.scopes.filter(isScope));
+    keyScopes.set(key, scopes);
   }
-  const userId = caller.session.userId;
+  return scopes;
+}
+
+async function adminOrgAndScopes(
+  store: Store,
+  userId: string,
+  orgHeader: string | undefined,
+): Promise<OrgScopes> {
   if (orgHeader !== undefined) {
     if (!OrgIdHeader.safeParse(orgHeader).success) {
       throw new InvalidParameterError(ORG_HEADER, `${ORG_HEADER} must be an org id (org_…)`);

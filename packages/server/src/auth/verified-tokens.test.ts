@@ -192,3 +192,24 @@ test("a token verified without the key memory is neither kept nor served from wh
   assert.equal(read.kind === "key" && read.fromMemory, undefined);
   assert.equal(state.reads, 3);
 });
+
+test("authenticate answers a kept token at once, without a promise; any other with one", async () => {
+  const { state, authenticator } = setup();
+  const header = `Bearer ${await token()}`;
+  const first = authenticator.authenticate(header, fromMemory);
+  assert.ok(first instanceof Promise, "the first use verifies the token with its key");
+  const caller = await first;
+  const kept = authenticator.authenticate(header, fromMemory);
+  assert.ok(!(kept instanceof Promise));
+  assert.deepEqual(kept, { ...caller, fromMemory: true });
+  assert.equal(authenticator.authenticate(header, fromMemory), kept, "the one kept caller");
+  assert.equal(state.reads, 1);
+  // Without keyFromMemory the key is read on every request.
+  const unkept = authenticator.authenticate(header);
+  assert.ok(unkept instanceof Promise);
+  await unkept;
+  // What a kept token fails on is thrown then and there.
+  state.nowSeconds = SIGNED_AT + 3600 + SKEW + 1;
+  assert.throws(() => authenticator.authenticate(header, fromMemory), { code: "token-expired" });
+  assert.throws(() => authenticator.authenticate("Basic x", fromMemory), { code: "token-missing" });
+});

@@ -3,6 +3,7 @@
 import type { z } from "zod";
 import { ACT_HEADER, ORG_HEADER, resolvePrincipal } from "../auth/resolve-principal.js";
 import type { Caller, Principal } from "../auth/principal.js";
+import type { Scope } from "../auth/scopes.js";
 import { ForbiddenError, InvalidParameterError } from "../errors.js";
 import type { ApiRequest } from "./api-request.js";
 import { readJsonBody } from "./read-body.js";
@@ -42,7 +43,16 @@ async function handleAuthenticated(
   services: ApiServices,
   caller: Caller | undefined,
 ): Promise<RouteReply> {
-  const principal = caller && (await authorize(route, request, services, caller));
+  const principal =
+    caller && route.access.kind === "org"
+      ? withScope(
+          route.access.anyScope,
+          await resolvePrincipal(services.store, caller, {
+            org: request.header(ORG_HEADER),
+            act: request.header(ACT_HEADER),
+          }),
+        )
+      : undefined;
   const params = validate(route.params, pathParams, "path");
   const query = validate(route.query, route.query ? firstValues(request.query) : {}, "query");
   const body =
@@ -67,23 +77,12 @@ async function handleAuthenticated(
   return route.status === 200 ? { status: 200, body: result } : { status: route.status };
 }
 
-/** The caller's principal in the org the request names (undefined for "user" routes), scoped. */
-async function authorize(
-  route: Route,
-  request: ApiRequest,
-  services: ApiServices,
-  caller: Caller,
-): Promise<Principal | undefined> {
-  const { access } = route;
-  if (access.kind !== "org") return undefined;
-  const principal = await resolvePrincipal(services.store, caller, {
-    org: request.header(ORG_HEADER),
-    act: request.header(ACT_HEADER),
-  });
-  if (!access.anyScope.some((scope) => principal.scopes.has(scope))) {
+/** The principal, if it holds one of the scopes a route needs (403 otherwise). */
+function withScope(anyScope: readonly Scope[], principal: Principal): Principal {
+  if (!anyScope.some((scope) => principal.scopes.has(scope))) {
     throw new ForbiddenError(
       "missing-scope",
-      `this needs the ${access.anyScope.join(" or ")} scope, which the token's key lacks`,
+      `this needs the ${anyScope.join(" or ")} scope, which the token's key lacks`,
     );
   }
   return principal;
