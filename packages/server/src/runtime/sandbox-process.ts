@@ -19,9 +19,11 @@ import {
   type DeathCause,
 } from "./sandbox-death.js";
 import { batchedWriter, type LineWriter } from "./sandbox/batched-writer.js";
-import { encodeLine, LineReader } from "./sandbox/line-reader.js";
+import { LineReader } from "./sandbox/line-reader.js";
 import {
   MAX_CHILD_LINE_LENGTH,
+  childMessageHasBody,
+  encodeParentMessage,
   parseChildMessage,
   type CallMessage,
   type ChildMessage,
@@ -163,11 +165,15 @@ export class SandboxProcess {
     // A dead child makes these streams error (EPIPE, ECONNRESET); the exit handler reports it.
     for (const stream of [stdin, stdout, stderr, channel]) stream.on("error", () => {});
 
-    const reader = new LineReader(MAX_CHILD_LINE_LENGTH, {
-      value: (value) => this.#receive(value),
-      malformed: (preview) => this.#protocolError(`a line that is not JSON: ${preview}`),
-      overflow: () => this.kill({ kind: "protocol", detail: "a line longer than the limit" }),
-    });
+    const reader = new LineReader(
+      MAX_CHILD_LINE_LENGTH,
+      {
+        value: (value, body) => this.#receive(value, body),
+        malformed: (preview) => this.#protocolError(`a line that is not JSON: ${preview}`),
+        overflow: () => this.kill({ kind: "protocol", detail: "a line longer than the limit" }),
+      },
+      childMessageHasBody,
+    );
     channel.on("data", (chunk: Buffer) => reader.push(chunk));
     stdout.on("data", (chunk: Buffer) => this.#output("info", chunk));
     stderr.on("data", (chunk: Buffer) => {
@@ -324,12 +330,12 @@ export class SandboxProcess {
 
   #send(message: ParentMessage): void {
     if (this.#readyState === "dead" || this.#stdin.destroyed) return;
-    this.#writer.write(encodeLine(message));
+    this.#writer.write(encodeParentMessage(message));
   }
 
-  #receive(value: unknown): void {
+  #receive(value: unknown, body: string | undefined): void {
     if (this.#readyState === "dead") return;
-    const message = parseChildMessage(value);
+    const message = parseChildMessage(value, body);
     if (message === undefined) {
       this.#protocolError("a message of unknown shape");
       return;

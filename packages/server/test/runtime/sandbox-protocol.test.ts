@@ -3,8 +3,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { SandboxPool } from "../../src/runtime/sandbox-pool.js";
-import { encodeLine, LineReader } from "../../src/runtime/sandbox/line-reader.js";
-import { parseChildMessage } from "../../src/runtime/sandbox/protocol.js";
+import { encodeLine, encodeLineWithBody } from "../../src/runtime/sandbox/line-encoding.js";
+import { LineReader } from "../../src/runtime/sandbox/line-reader.js";
+import {
+  childMessageHasBody,
+  encodeChildMessage,
+  encodeParentMessage,
+  parentMessageHasBody,
+  parseChildMessage,
+  parseParentMessage,
+} from "../../src/runtime/sandbox/protocol.js";
 import {
   GARBAGE_CHILD,
   memoryLogger,
@@ -13,13 +21,20 @@ import {
   TEST_ADAPTER,
 } from "./sandbox-helpers.js";
 
-function collect(maxLineLength = 1000) {
-  const seen = { values: [] as unknown[], malformed: 0, overflow: 0 };
-  const reader = new LineReader(maxLineLength, {
-    value: (value) => seen.values.push(value),
-    malformed: () => seen.malformed++,
-    overflow: () => seen.overflow++,
-  });
+function collect(maxLineLength = 1000, announcesBody?: (value: unknown) => boolean) {
+  const seen = { values: [] as unknown[], bodies: [] as unknown[], malformed: 0, overflow: 0 };
+  const reader = new LineReader(
+    maxLineLength,
+    {
+      value: (value, body) => {
+        seen.values.push(value);
+        seen.bodies.push(body);
+      },
+      malformed: () => seen.malformed++,
+      overflow: () => seen.overflow++,
+    },
+    announcesBody,
+  );
   return { reader, seen };
 }
 
@@ -33,24 +48,102 @@ test("LineReader reassembles lines split anywhere, even inside a UTF-8 character
 test("LineReader reports bad lines and carries on, and stops for good on an overlong one", () => {
   const { reader, seen } = collect(20);
   reader.push('{bad\n\n{"ok":1}\n');
-  assert.deepEqual(seen, { values: [{ ok: 1 }], malformed: 1, overflow: 0 });
+  assert.deepEqual(seen, { values: [{ ok: 1 }], bodies: [undefined], malformed: 1, overflow: 0 });
   reader.push("x".repeat(21));
   assert.equal(seen.overflow, 1);
   reader.push('\n{"ok":2}\n');
   assert.deepEqual(seen.values, [{ ok: 1 }], "nothing is read after an overflow");
 });
 
+test("a message that announces a body takes the next line as it is, whatever it holds", () => {
+  const { reader, seen } = collect(1000, (value) => (value as { body?: unknown }).body === true);
+  const body = '{"text":"a \\"quoted\\" line\\nbreak ✓"}';
+  const bytes = Buffer.from(
+    encodeLineWithBody({ body: true }, body) +
+      encodeLine({ plain: 1 }) +
+      // Lines the reader would otherwise skip or refuse are a body all the same.
+      encodeLineWithBody({ body: true }, "") +
+      encodeLineWithBody({ body: true }, "{not json"),
+  );
+  for (let i = 0; i < bytes.length; i++) reader.push(bytes.subarray(i, i + 1));
+  assert.deepEqual(seen.values, [{ body: true }, { plain: 1 }, { body: true }, { body: true }]);
+  assert.deepEqual(seen.bodies, [body, undefined, "", "{not json"]);
+  assert.equal(seen.malformed, 0);
+});
+
+test("a body's raw newlines, whitespace in JSON, become spaces: the same JSON on one line", () => {
+  const { reader, seen } = collect(1000, () => true);
+  const pretty = JSON.stringify({ a: [1, "x\ny"], b: { c: null } }, null, 2);
+  assert.ok(pretty.includes("\n"));
+  reader.push(encodeLineWithBody({}, pretty));
+  assert.equal(seen.values.length, 1);
+  assert.deepEqual(JSON.parse(seen.bodies[0] as string), JSON.parse(pretty));
+});
+
+test("a call's payload and a result's JSON travel as bodies, unescaped", () => {
+  const payload = JSON.stringify({ snapshot: { value: "on" }, event: { type: 't"q' } });
+  const callLines = encodeParentMessage({
+    type: "call",
+    id: 7,
+    versionId: "v",
+    op: "send",
+    payload,
+  });
+  assert.equal(callLines, `{"type":"call","id":7,"versionId":"v","op":"send"}\n${payload}\n`);
+  const { reader: childSide, seen: toChild } = collect(1000, parentMessageHasBody);
+  childSide.push(callLines);
+  childSide.push(encodeParentMessage({ type: "ping", seq: 1 }));
+  assert.deepEqual(
+    toChild.values.map((value, i) => parseParentMessage(value, toChild.bodies[i] as undefined)),
+    [
+      { type: "call", id: 7, versionId: "v", op: "send", payload },
+      { type: "ping", seq: 1 },
+    ],
+  );
+
+  const result = JSON.stringify({ outcome: "step", note: 'a "b"' });
+  const resultLines = encodeChildMessage({ type: "result", id: 7, result });
+  assert.equal(resultLines, `{"type":"result","id":7}\n${result}\n`);
+  const { reader: poolSide, seen: toPool } = collect(1000, childMessageHasBody);
+  poolSide.push(resultLines);
+  poolSide.push(encodeChildMessage({ type: "pong", seq: 2 }));
+  assert.deepEqual(
+    toPool.values.map((value, i) => parseChildMessage(value, toPool.bodies[i] as undefined)),
+    [
+      { type: "result", id: 7, result },
+      { type: "pong", seq: 2 },
+    ],
+  );
+});
+
+test("parseParentMessage takes a call only with its payload", () => {
+  const header = { type: "call", id: 1, versionId: "v", op: "send" };
+  assert.equal(parseParentMessage(header, undefined), undefined);
+  assert.equal(parseParentMessage({ ...header, payload: "{}" }, undefined), undefined);
+  assert.deepEqual(parseParentMessage(header, "{}"), { ...header, payload: "{}" });
+});
+
 test("parseChildMessage accepts exactly the known shapes", () => {
-  assert.deepEqual(parseChildMessage({ type: "result", id: 3, result: "1" }), {
+  assert.deepEqual(parseChildMessage({ type: "result", id: 3 }, "1"), {
     type: "result",
     id: 3,
     result: "1",
   });
+  // A result's JSON is its body, never a field (nor the field's value when both are there).
+  assert.equal(parseChildMessage({ type: "result", id: 3, result: "1" }, undefined), undefined);
+  assert.deepEqual(parseChildMessage({ type: "result", id: 3, result: "field" }, "body"), {
+    type: "result",
+    id: 3,
+    result: "body",
+  });
   assert.deepEqual(
-    parseChildMessage({ type: "error", id: 3, error: { message: "m", code: "c" }, extra: 1 }),
+    parseChildMessage(
+      { type: "error", id: 3, error: { message: "m", code: "c" }, extra: 1 },
+      undefined,
+    ),
     { type: "error", id: 3, error: { message: "m", code: "c" } },
   );
-  assert.deepEqual(parseChildMessage({ type: "recalled", ids: [4, 2] }), {
+  assert.deepEqual(parseChildMessage({ type: "recalled", ids: [4, 2] }, undefined), {
     type: "recalled",
     ids: [4, 2],
   });
@@ -60,10 +153,9 @@ test("parseChildMessage accepts exactly the known shapes", () => {
     "ready",
     [],
     inherited,
-    { type: "result", id: "3", result: "1" },
-    { type: "result", id: -1, result: "1" },
-    { type: "result", id: 2 ** 60, result: "1" },
-    { type: "result", id: 1, result: 1 },
+    { type: "result", id: "3" },
+    { type: "result", id: -1 },
+    { type: "result", id: 2 ** 60 },
     { type: "error", id: 1, error: { message: 1, code: "c" } },
     { type: "notify", versionId: 1, json: "{}" },
     { type: "log", level: "fatal", message: "m" },
@@ -74,7 +166,7 @@ test("parseChildMessage accepts exactly the known shapes", () => {
     { type: "recalled", ids: ["3"] },
     { type: "NODE_HANDLE" },
   ]) {
-    assert.equal(parseChildMessage(bad), undefined, JSON.stringify(bad));
+    assert.equal(parseChildMessage(bad, "1"), undefined, JSON.stringify(bad));
   }
 });
 

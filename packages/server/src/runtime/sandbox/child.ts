@@ -14,7 +14,7 @@ import { confineProcess } from "./confine-process.js";
 import { describeThrown } from "./describe.js";
 import { hardenGlobalClasses, refuseDynamicImport } from "./globals.js";
 import { hardenHostPrototypes } from "./harden.js";
-import { encodeLine, LineReader } from "./line-reader.js";
+import { LineReader } from "./line-reader.js";
 import { loadMachineVersion } from "./machine-version.js";
 import { BundleError } from "./module-loader.js";
 import { boundedNotification } from "./notification-bound.js";
@@ -23,6 +23,8 @@ import { lockProcessSettings } from "./process-settings.js";
 import {
   MAX_CHILD_LINE_LENGTH,
   MAX_PARENT_LINE_LENGTH,
+  encodeChildMessage,
+  parentMessageHasBody,
   parseParentMessage,
   type CallMessage,
   type ChildMessage,
@@ -38,14 +40,15 @@ const output = new net.Socket({ fd: 3, readable: false, writable: true });
 const writer = batchedWriter(output);
 
 function send(message: ChildMessage): void {
-  writer.write(encodeLine(message));
+  writer.write(encodeChildMessage(message));
 }
 
 /** Sends a message carrying machine output, unless it is too long for the pool to accept. */
 function sendBounded(message: ChildMessage): boolean {
-  const line = encodeLine(message);
-  if (line.length > MAX_CHILD_LINE_LENGTH) return false;
-  writer.write(line);
+  const lines = encodeChildMessage(message);
+  // Each line of it is under the pool's cap when the two together are.
+  if (lines.length > MAX_CHILD_LINE_LENGTH) return false;
+  writer.write(lines);
   return true;
 }
 
@@ -223,42 +226,46 @@ async function call({ id, versionId, op, payload }: CallMessage): Promise<void> 
   }
 }
 
-const reader = new LineReader(MAX_PARENT_LINE_LENGTH, {
-  value(value) {
-    const message = parseParentMessage(value);
-    if (message === undefined) {
-      log("error", "the sandbox received a message it does not understand");
-      return;
-    }
-    switch (message.type) {
-      case "init":
-        if (started === undefined) init(message);
+const reader = new LineReader(
+  MAX_PARENT_LINE_LENGTH,
+  {
+    value(value, body) {
+      const message = parseParentMessage(value, body);
+      if (message === undefined) {
+        log("error", "the sandbox received a message it does not understand");
         return;
-      case "load":
-        load(message);
-        return;
-      case "call":
-        void call(message);
-        return;
-      case "unload":
-        unload(message);
-        return;
-      case "ping":
-        send({ type: "pong", seq: message.seq });
-        return;
-      case "recall":
-        recall(message);
-        return;
-    }
+      }
+      switch (message.type) {
+        case "init":
+          if (started === undefined) init(message);
+          return;
+        case "load":
+          load(message);
+          return;
+        case "call":
+          void call(message);
+          return;
+        case "unload":
+          unload(message);
+          return;
+        case "ping":
+          send({ type: "pong", seq: message.seq });
+          return;
+        case "recall":
+          recall(message);
+          return;
+      }
+    },
+    malformed() {
+      log("error", "the sandbox received a line that is not JSON");
+    },
+    overflow() {
+      log("error", "the sandbox received a line that is too long");
+      exit(3);
+    },
   },
-  malformed() {
-    log("error", "the sandbox received a line that is not JSON");
-  },
-  overflow() {
-    log("error", "the sandbox received a line that is too long");
-    exit(3);
-  },
-});
+  parentMessageHasBody,
+);
 
 // Machine code that throws from a timer or leaves a promise rejected must not take down the other
 // instances this process serves; the error is reported and the process carries on.

@@ -1,11 +1,12 @@
 // Splits a byte stream into newline-delimited JSON values, with a cap on line length. Used on both
 // sides of the sandbox pipes; it never throws on bad input (the other side may be hostile), it
-// reports it.
+// reports it. A message may announce a body: the raw line right after it, taken as it is (see
+// line-encoding.ts), so that JSON text inside a message is neither escaped nor parsed twice.
 import { StringDecoder } from "node:string_decoder";
 
 export type LineReaderEvents = {
-  /** A complete line that parsed as JSON. */
-  value(value: unknown): void;
+  /** A complete line that parsed as JSON, with the line after it if it announced a body. */
+  value(value: unknown, body: string | undefined): void;
   /** A complete line that did not parse; `preview` is its start, for logs. */
   malformed(preview: string): void;
   /** The buffered line grew past the cap: the stream is unusable from here on. */
@@ -20,11 +21,22 @@ export class LineReader {
   #pending: string[] = [];
   #pendingLength = 0;
   #overflowed = false;
+  readonly #announcesBody: (value: unknown) => boolean;
+  /** A message that announced a body, waiting for the line that is it. */
+  #awaitingBody: { value: unknown } | undefined;
 
-  /** `maxLineLength` counts UTF-16 code units, which is what the buffer holds. */
-  constructor(maxLineLength: number, events: LineReaderEvents) {
+  /**
+   * `maxLineLength` counts UTF-16 code units, which is what the buffer holds (a body is a line of
+   * its own, under the same cap). `announcesBody` tells the messages a body line follows.
+   */
+  constructor(
+    maxLineLength: number,
+    events: LineReaderEvents,
+    announcesBody: (value: unknown) => boolean = () => false,
+  ) {
     this.#maxLineLength = maxLineLength;
     this.#events = events;
+    this.#announcesBody = announcesBody;
   }
 
   push(chunk: Buffer | string): void {
@@ -59,6 +71,12 @@ export class LineReader {
   }
 
   #line(line: string): void {
+    const awaiting = this.#awaitingBody;
+    if (awaiting !== undefined) {
+      this.#awaitingBody = undefined;
+      this.#events.value(awaiting.value, line);
+      return;
+    }
     if (line.length === 0) return;
     let value: unknown;
     try {
@@ -67,11 +85,7 @@ export class LineReader {
       this.#events.malformed(line.slice(0, 200));
       return;
     }
-    this.#events.value(value);
+    if (this.#announcesBody(value)) this.#awaitingBody = { value };
+    else this.#events.value(value, undefined);
   }
-}
-
-/** One message as a line. JSON.stringify escapes newlines inside strings, so framing holds. */
-export function encodeLine(message: unknown): string {
-  return `${JSON.stringify(message)}\n`;
 }

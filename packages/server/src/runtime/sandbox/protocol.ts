@@ -1,7 +1,10 @@
 // The wire protocol between the pool and a sandbox process: one JSON object per line in each
 // direction (requests on the child's stdin, replies on its fd 3). Each side validates what it
 // reads, and the pool assumes the child may be compromised: a malformed message is dropped, never
-// trusted, and never allowed to throw out of the reader.
+// trusted, and never allowed to throw out of the reader. A call's payload and a result's JSON
+// text travel as the line after their message (line-encoding.ts): escaped into a string field,
+// they were written, escaped and unescaped twice per call, a microsecond or so each way.
+import { encodeLine, encodeLineWithBody } from "./line-encoding.js";
 
 /** The XState builds evaluated inside every version's context, as single-file ES modules. */
 export type VendorSources = { xstate5: string; xstate4: string };
@@ -70,6 +73,34 @@ export type ChildMessage =
   | LogMessage
   | RecalledMessage;
 
+/** Whether a message read from the pool announces a body: a call's payload. */
+export function parentMessageHasBody(value: unknown): boolean {
+  return ownType(value) === "call";
+}
+
+/** Whether a message read from a sandbox announces a body: a result's JSON text. */
+export function childMessageHasBody(value: unknown): boolean {
+  return ownType(value) === "result";
+}
+
+/** A message from the pool as it goes on the wire. */
+export function encodeParentMessage(message: ParentMessage): string {
+  if (message.type !== "call") return encodeLine(message);
+  const { payload, ...header } = message;
+  return encodeLineWithBody(header, payload);
+}
+
+/** A message from a sandbox as it goes on the wire. */
+export function encodeChildMessage(message: ChildMessage): string {
+  if (message.type !== "result") return encodeLine(message);
+  const { result, ...header } = message;
+  return encodeLineWithBody(header, result);
+}
+
+function ownType(value: unknown): unknown {
+  return isFields(value) && Object.hasOwn(value, "type") ? value.type : undefined;
+}
+
 /** The longest line the pool reads from a sandbox; a longer one gets the sandbox killed. */
 export const MAX_CHILD_LINE_LENGTH = 64 * 1024 * 1024;
 /** The longest line a sandbox reads from the pool (bundles travel this way). */
@@ -100,7 +131,10 @@ const LOG_LEVELS: ReadonlySet<unknown> = new Set(["debug", "info", "warn", "erro
  * known shapes. Only own properties count: JSON.parse never produces inherited ones, but this
  * keeps the check honest if the value comes from elsewhere.
  */
-export function parseChildMessage(value: unknown): ChildMessage | undefined {
+export function parseChildMessage(
+  value: unknown,
+  body: string | undefined,
+): ChildMessage | undefined {
   if (!isFields(value)) return undefined;
   const get = (key: string): unknown => (Object.hasOwn(value, key) ? value[key] : undefined);
   switch (get("type")) {
@@ -116,8 +150,7 @@ export function parseChildMessage(value: unknown): ChildMessage | undefined {
     }
     case "result": {
       const id = get("id");
-      const result = get("result");
-      return isId(id) && isString(result) ? { type: "result", id, result } : undefined;
+      return isId(id) && body !== undefined ? { type: "result", id, result: body } : undefined;
     }
     case "error": {
       const id = get("id");
@@ -155,7 +188,10 @@ export function parseChildMessage(value: unknown): ChildMessage | undefined {
 }
 
 /** Reads a message from the pool (trusted, but checked so a bug fails loudly, not oddly). */
-export function parseParentMessage(value: unknown): ParentMessage | undefined {
+export function parseParentMessage(
+  value: unknown,
+  body: string | undefined,
+): ParentMessage | undefined {
   if (!isFields(value)) return undefined;
   const get = (key: string): unknown => (Object.hasOwn(value, key) ? value[key] : undefined);
   switch (get("type")) {
@@ -178,11 +214,10 @@ export function parseParentMessage(value: unknown): ParentMessage | undefined {
       const id = get("id");
       const versionId = get("versionId");
       const op = get("op");
-      const payload = get("payload");
-      if (!isId(id) || !isString(versionId) || !isString(op) || !isString(payload)) {
+      if (!isId(id) || !isString(versionId) || !isString(op) || body === undefined) {
         return undefined;
       }
-      return { type: "call", id, versionId, op, payload };
+      return { type: "call", id, versionId, op, payload: body };
     }
     case "ping": {
       const seq = get("seq");
