@@ -26,7 +26,13 @@ import { ServiceEventBacklog, type BacklogLimits } from "./service-event-backlog
 import { SandboxEventIntake } from "./sandbox-event-intake.js";
 import { BatchDelivery } from "./batch-delivery.js";
 import { TimerDelivery } from "./timer-delivery.js";
-import { EXECUTED_STEP_LIMITS, ExecutedSteps, type SelfSendChain } from "./executed-steps.js";
+import {
+  EXECUTED_STEP_LIMITS,
+  ExecutedSteps,
+  newSelfSendChain,
+  takeFromChain,
+  type SelfSendChain,
+} from "./executed-steps.js";
 import { MachineCatalog, type NewMachineVersion } from "./machine-catalog.js";
 import { TimerPacing, type TimerPacingLimits } from "./timer-pacing.js";
 import { selfEventBackstopKey } from "./transition-commit.js";
@@ -79,8 +85,8 @@ export type EngineOptions = {
    * How many events a machine may send itself in all, one after another or side by side, after
    * one event it was given; the rest are dropped. Without a bound, a machine that answers an event
    * by sending it to itself again would commit for ever and hold its instance. Default 1,000.
-   * It bounds, apart, the events its custom actions send it through `self` (XState 5) along one
-   * chain of steps each caused by such a send (see executed-steps.ts).
+   * The events its custom actions send it through `self` (XState 5) count with them: one budget
+   * for a chain of steps each caused by an event of either kind (see executed-steps.ts).
    */
   maxSelfEvents?: number;
   /**
@@ -129,10 +135,11 @@ export type AdministrativeState = {
 };
 
 /**
- * What processSelfEvents may still step: `left` events in all; each charged to the instance's
- * timer pacing when `paced` (after a timer's delivery); on `chain` below an action's send.
+ * What processSelfEvents may still step: what is left of `chain`'s budget, which the actions of
+ * the steps it causes share when they send through `self`; each charged to the instance's timer
+ * pacing when `paced` (after a timer's delivery).
  */
-type SelfEventBudget = { left: number; paced: boolean; chain?: SelfSendChain };
+type SelfEventBudget = { chain: SelfSendChain; paced: boolean };
 
 export class Engine {
   private readonly store: Store;
@@ -275,7 +282,9 @@ export class Engine {
       loadForResult: (key) => this.loadForResult(key),
       maxSelfEvents: this.maxSelfEvents,
       processSelfEvents: (committed, chain) =>
-        this.processSelfEvents(committed, { left: this.maxSelfEvents, paced: false, chain }),
+        chain === undefined
+          ? this.processSelfEvents(committed)
+          : this.processSelfEvents(committed, { chain, paced: false }),
     });
     this.batches = new BatchDelivery({
       store: this.store,
@@ -296,7 +305,10 @@ export class Engine {
       retryingConflicts: (key, work) => this.retryingConflicts(key, work),
       prepareDelivery: (instance) => this.prepareDelivery(instance),
       processSelfEvents: (committed) =>
-        this.processSelfEvents(committed, { left: this.maxSelfEvents, paced: true }),
+        this.processSelfEvents(committed, {
+          chain: newSelfSendChain(this.maxSelfEvents),
+          paced: true,
+        }),
     });
     this.runtime.onServiceEvent((...event) => this.sandboxEvents.onServiceEvent(...event));
     this.runtime.onSelfEvent((...event) => this.sandboxEvents.onSelfEvent(...event));
@@ -605,14 +617,15 @@ export class Engine {
    * self-sent event was written, but not whether the event that sent it was: that one is, so it is
    * not reported either (a client told its event failed would send it again, and it would apply
    * twice); it is logged as maybe lost, and the ones after it still go, each on a fresh read. Only
-   * an error that is not ours is reported. Past `maxSelfEvents` in all, the rest are dropped too
-   * (`budget` counts them down). After a timer's delivery (`budget.paced`), each one counts
-   * against the instance's timer pacing. Below an event an action sent, each step stays on that
-   * send's chain (`budget.chain`), which bounds what their own actions send (executed-steps.ts).
+   * an error that is not ours is reported. Past the budget of their chain (`budget.chain`, which
+   * starts with `maxSelfEvents`), the rest are dropped too. After a timer's delivery
+   * (`budget.paced`), each one counts against the instance's timer pacing. Each step they cause
+   * stays on the chain, so what its own actions send through `self` counts against the same
+   * budget (executed-steps.ts): neither kind of send restarts it.
    */
   private async processSelfEvents(
     committed: Committed,
-    budget: SelfEventBudget = { left: this.maxSelfEvents, paced: false },
+    budget: SelfEventBudget = { chain: newSelfSendChain(this.maxSelfEvents), paced: false },
   ): Promise<Committed> {
     let current = committed;
     const { selfEvents } = committed.step;
@@ -621,12 +634,14 @@ export class Engine {
     for (const [index, event] of selfEvents.entries()) {
       const instance = instanceRefOf(current.instance);
       const backstopKey = backstopOf(index);
-      if (budget.left-- <= 0) {
+      const withinBudget = takeFromChain(budget.chain, () =>
         this.logger.warn("the machine sent itself too many events; the rest were dropped", {
           instance,
           event: event.type,
           limit: this.maxSelfEvents,
-        });
+        }),
+      );
+      if (!withinBudget) {
         // Dropped for good: their backstops must not deliver them later.
         const rest = selfEvents.map((_, i) => backstopOf(i)).slice(index);
         await this.cancelBackstops(committed.instance, rest);

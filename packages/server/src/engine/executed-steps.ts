@@ -7,10 +7,12 @@
 // send may come from a timer an action set) and for so many steps, the oldest forgotten first.
 //
 // Each step also keeps the self-send chain it belongs to: a step applied from an event an action
-// sent carries on the chain of the step that sent it, so that a machine whose every step sends
+// sent, or one the machine sent itself with sendTo, carries on the chain of the step that sent it,
+// and both kinds of event count against its one budget, so that a machine whose every step sends
 // itself another event is stopped after so many (the engine's maxSelfEvents), however the sends
-// are spread over steps, timers and step ids. A step caused otherwise (a client's event, a timer,
-// a service's event, creation) starts a chain when its actions first send.
+// are spread over steps, timers, step ids and the two ways of sending. A step caused otherwise (a
+// client's event, a timer, a service's event, creation) starts a chain when its actions first
+// send, and another for the events it sends itself with sendTo.
 
 import { MAX_STEP_ID_CHARS } from "../runtime/adapter-protocol.js";
 
@@ -31,6 +33,27 @@ export type SelfSendChain = {
   /** Whether a drop past the budget was logged already (once per chain is enough). */
   warned: boolean;
 };
+
+/** A chain's start: `budget` events its steps may send their instance, of either kind. */
+export function newSelfSendChain(budget: number): SelfSendChain {
+  return { left: budget, warned: false };
+}
+
+/**
+ * Takes one event from the chain's budget: false (and nothing taken) once it is spent. `firstPast`
+ * is called the first time one is refused, so a chain is reported once, however it sends.
+ */
+export function takeFromChain(chain: SelfSendChain, firstPast: () => void): boolean {
+  if (chain.left > 0) {
+    chain.left--;
+    return true;
+  }
+  if (!chain.warned) {
+    chain.warned = true;
+    firstPast();
+  }
+  return false;
+}
 
 /** What a step this node executed may send its instance: its instance's row id, and its chain. */
 export type ExecutedStep = { instanceId: number; chain: SelfSendChain };
@@ -76,7 +99,7 @@ export class ExecutedSteps {
     this.forgetOld();
     const step = this.steps.get(stepId);
     if (step?.instanceRef !== instanceRef) return undefined;
-    step.chain ??= { left: budget, warned: false };
+    step.chain ??= newSelfSendChain(budget);
     return { instanceId: step.instanceId, chain: step.chain };
   }
 

@@ -7,7 +7,7 @@ import type { MachineEvent } from "../runtime/adapter-protocol.js";
 import { MAX_NOTIFICATION_CHARS } from "../runtime/machine-runtime.js";
 import type { InstanceKey, InstanceRecord } from "../store/store.js";
 import type { ActivityTracker } from "./activity.js";
-import type { ExecutedSteps, SelfSendChain } from "./executed-steps.js";
+import { takeFromChain, type ExecutedSteps, type SelfSendChain } from "./executed-steps.js";
 import { isCurrentRun, parseEnvelope } from "./instance-state.js";
 import type { Logger } from "./logger.js";
 import type { ServiceEventBacklog } from "./service-event-backlog.js";
@@ -38,13 +38,14 @@ export class SandboxEventIntake {
       /** The instance's read for a result, tried again on store errors (the engine's). */
       loadForResult: (key: InstanceKey) => Promise<InstanceRecord>;
       /**
-       * How many events actions may send their instance along one chain of steps, each caused by
-       * such a send, from one caused otherwise (the engine's maxSelfEvents).
+       * How many events a chain of steps may send their instance, through actions or with sendTo,
+       * each step caused by such an event, from one caused otherwise (the engine's maxSelfEvents).
        */
       maxSelfEvents: number;
       /**
-       * Steps the events a committed step sent its machine itself, each on `chain` (the self-send
-       * chain of the action's send that caused it, if one did); resolves with the last commit.
+       * Steps the events a committed step sent its machine itself with sendTo, on `chain` (the
+       * chain of the action's send that caused the step, if one did), whose budget they count
+       * against; resolves with the last commit.
        */
       processSelfEvents: (committed: Committed, chain?: SelfSendChain) => Promise<Committed>;
     },
@@ -222,19 +223,13 @@ export class SandboxEventIntake {
    * first one past it is logged (the chain's steps may send more, side by side or from timers).
    */
   private withinChain(ref: string, event: MachineEvent, chain: SelfSendChain): boolean {
-    if (chain.left > 0) {
-      chain.left--;
-      return true;
-    }
-    if (!chain.warned) {
-      chain.warned = true;
+    return takeFromChain(chain, () =>
       this.deps.logger.warn("the machine's actions sent it too many events in a row; dropped", {
         instance: ref,
         event: event.type,
         limit: this.deps.maxSelfEvents,
-      });
-    }
-    return false;
+      }),
+    );
   }
 
   /**

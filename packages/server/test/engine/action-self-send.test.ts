@@ -43,6 +43,13 @@ const countOf = async (h: Harness, at: Address) =>
 /** The warnings of self-send chains stopped past maxSelfEvents. */
 const chainDrops = (h: Harness) =>
   h.logs.filter((log) => log.message.includes("in a row; dropped"));
+/** The same, whichever kind of send (through `self`, or with sendTo) found the budget spent. */
+const anyChainDrops = (h: Harness) =>
+  h.logs.filter(
+    (log) =>
+      log.message.includes("in a row; dropped") ||
+      log.message.includes("sent itself too many events"),
+  );
 
 /** The path the runtime hands a sandbox's self-event notifications to, for forging them. */
 const selfEventIntake = (h: Harness): SelfEventListener => {
@@ -185,16 +192,36 @@ test("a chain of steps each sending itself the next stops after maxSelfEvents, w
   }
 });
 
-test("a chain counts the sends of steps it caused through sendTo(self) too", async () => {
+test("a chain's one budget counts what actions send through self and what steps send themselves with sendTo", async () => {
   const { h, at } = await start(5);
   try {
     await h.engine.createInstance({ ...at("bounce"), authContext: {} });
     // Each LOOP an action sends is answered by a BOUNCE stepped at once, whose action sends the
-    // next LOOP: the BOUNCE's step is on the LOOP's chain, so 5 LOOPs go, and 5 BOUNCEs count.
+    // next LOOP: the chain's 5 events are LOOP, BOUNCE, LOOP, BOUNCE, LOOP, and the last LOOP's
+    // BOUNCE is dropped. Only BOUNCEs count (after the client's event's own step).
     await h.engine.sendEvent({ ...at("bounce"), event: "bounce", authContext: {} });
-    await until("the chain's drop", () => chainDrops(h).length === 1);
+    await until("the chain's drop", () => anyChainDrops(h).length === 1);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(await countOf(h, at("bounce")), 1 + 5);
+    assert.equal(await countOf(h, at("bounce")), 1 + 2);
+    assert.equal(anyChainDrops(h).length, 1, "a chain is reported once");
+  } finally {
+    await h.dispose();
+  }
+});
+
+test("steps of a chain that each send themselves several events with sendTo do not multiply its budget", async () => {
+  const { h, at } = await start(5);
+  try {
+    await h.engine.createInstance({ ...at("fan"), authContext: {} });
+    // Every LOOP's step sends the next LOOP through self and three TICKs with sendTo, and each
+    // LOOP and TICK counts. Were the TICKs budgeted per step, apart from the chain, 5 LOOPs
+    // would bring 15 TICKs; on the chain's one budget, 5 events go in all, of either kind.
+    await h.engine.sendEvent({ ...at("fan"), event: "fan", authContext: {} });
+    await until("the chain's drop", () => anyChainDrops(h).length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await countOf(h, at("fan")), 1 + 5);
+    assert.equal(anyChainDrops(h).length, 1, "a chain is reported once");
+    assert.equal(await stateOf(h, at("fan")), "fanning");
   } finally {
     await h.dispose();
   }
