@@ -306,7 +306,7 @@ export class Engine {
       prepareDelivery: (instance) => this.prepareDelivery(instance),
       processSelfEvents: (committed) =>
         this.processSelfEvents(committed, {
-          chain: newSelfSendChain(this.maxSelfEvents),
+          chain: this.chainStartedBy(committed),
           paced: true,
         }),
     });
@@ -625,7 +625,7 @@ export class Engine {
    */
   private async processSelfEvents(
     committed: Committed,
-    budget: SelfEventBudget = { chain: newSelfSendChain(this.maxSelfEvents), paced: false },
+    budget: SelfEventBudget = { chain: this.chainStartedBy(committed), paced: false },
   ): Promise<Committed> {
     let current = committed;
     const { selfEvents } = committed.step;
@@ -680,6 +680,17 @@ export class Engine {
       current = await this.processSelfEvents(next, budget);
     }
     return current;
+  }
+
+  /**
+   * The chain an outside event's step starts: the one what its actions send through `self` counts
+   * on (executed-steps.ts), so that the events it sends itself both ways share one budget. A step
+   * not recorded there has no effects to run, and so sends nothing through `self`: a new chain.
+   */
+  private chainStartedBy(committed: Committed): SelfSendChain {
+    const ref = instanceRefOf(committed.instance);
+    const sender = this.executedSteps.sender(committed.step.stepId, ref, this.maxSelfEvents);
+    return sender?.chain ?? newSelfSendChain(this.maxSelfEvents);
   }
 
   /** Cancels backstops of self-sent events that were dropped (a failure here is only logged). */

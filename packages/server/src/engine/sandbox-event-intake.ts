@@ -176,9 +176,13 @@ export class SandboxEventIntake {
       });
       return;
     }
-    if (!this.withinChain(ref, event, chain)) return;
     const tooFast = "actions send events faster than their instance takes them; dropped";
     if (!this.admittedToBacklog(ref, chars, false, tooFast, {})) return;
+    // Charged only once admitted: an event dropped as too fast leaves the chain its budget.
+    if (!this.withinChain(ref, event, chain)) {
+      this.deps.backlog.release(ref, chars);
+      return;
+    }
     this.deps
       .exclusive(ref, () =>
         this.deps.retryingRefusals(

@@ -27,7 +27,8 @@ export type KeyRecord = {
   orgId: string;
   name: string;
   secret: string; // sbsec_…
-  scopes: string[];
+  /** Read-only: a record's scopes are kept by what was worked out from them (resolve-principal). */
+  scopes: readonly string[];
   createdAt: EpochMs;
 };
 

@@ -23,11 +23,12 @@ async function until(what: string, check: () => Promise<boolean> | boolean): Pro
 
 async function start(
   maxSelfEvents?: number,
+  backlogEvents = 10_000,
 ): Promise<{ h: Harness; at: (name: string) => Address }> {
-  // A backlog large enough that only the sandbox's cap on one step's sends stops a flood.
+  // By default a backlog large enough that only the sandbox's cap on one step's sends stops a flood.
   const h = await startHarness({
     clock: systemClock,
-    serviceBacklog: { maxEvents: 10_000, maxChars: 64 * 1024 * 1024 },
+    serviceBacklog: { maxEvents: backlogEvents, maxChars: 64 * 1024 * 1024 },
     ...(maxSelfEvents === undefined ? {} : { maxSelfEvents }),
   });
   const machineName = await h.deploy("action-self-send-v5.js", "v5-import", "action-self-send");
@@ -89,6 +90,25 @@ test("a step's actions send at most 1,000 events; the rest are dropped with one 
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(await countOf(), 1_000);
     assert.equal(machineLog(h, /self\.send from an action was dropped: .*at most 1000/).length, 1);
+  } finally {
+    await h.dispose();
+  }
+});
+
+test("events an action sends faster than its instance takes them cost their chain nothing", async () => {
+  // Room for 2 waiting events: of the flood's 1,000, nearly all are dropped as too fast, and
+  // only those admitted are charged to the chain, far fewer than its 50.
+  const { h, at } = await start(50, 2);
+  try {
+    await h.engine.createInstance({ ...at("flood"), authContext: {} });
+    await h.engine.sendEvent({ ...at("flood"), event: "flood", authContext: {} });
+    const tooFast = () =>
+      h.logs.filter((log) => log.message.includes("faster than their instance"));
+    await until("the flood's drop", () => tooFast().length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const applied = await countOf(h, at("flood"));
+    assert.ok(applied >= 2 && applied < 50, String(applied));
+    assert.equal(anyChainDrops(h).length, 0, "the chain's budget was not spent");
   } finally {
     await h.dispose();
   }
@@ -203,6 +223,22 @@ test("a chain's one budget counts what actions send through self and what steps 
     await until("the chain's drop", () => anyChainDrops(h).length === 1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(await countOf(h, at("bounce")), 1 + 2);
+    assert.equal(anyChainDrops(h).length, 1, "a chain is reported once");
+  } finally {
+    await h.dispose();
+  }
+});
+
+test("an outside event's step that sends itself events both ways starts one chain, not two", async () => {
+  const { h, at } = await start(5);
+  try {
+    await h.engine.createInstance({ ...at("mix"), authContext: {} });
+    // The MIX's step sends a LOOP through self and a TICK with sendTo, and each LOOP and TICK
+    // sends the next of its kind and counts: 5 events go in all, not 5 of each.
+    await h.engine.sendEvent({ ...at("mix"), event: "mix", authContext: {} });
+    await until("the chain's drop", () => anyChainDrops(h).length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await countOf(h, at("mix")), 1 + 5);
     assert.equal(anyChainDrops(h).length, 1, "a chain is reported once");
   } finally {
     await h.dispose();

@@ -116,6 +116,37 @@ test("a call's payload and a result's JSON travel as bodies, unescaped", () => {
   );
 });
 
+test("only a result's exact header takes the next line as its body", () => {
+  const { reader, seen } = collect(1000, childMessageHasBody);
+  // Padded, with the old inline field, or with a bad id: read as messages, each line on its own.
+  reader.push('{"type":"result","id":1,"pad":[{},{},{}]}\n"body 1"\n');
+  reader.push('{"type":"result","id":2,"result":"inline"}\n"body 2"\n');
+  reader.push('{"type":"result","id":-3}\n"body 3"\n');
+  reader.push('{"type":"result","id":4}\n"body 4"\n');
+  assert.deepEqual(seen.bodies, [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    '"body 4"',
+  ]);
+  assert.equal(seen.values.length, 7);
+  assert.deepEqual(
+    seen.values.map((value, i) => parseChildMessage(value, seen.bodies[i] as undefined)),
+    [
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      { type: "result", id: 4, result: '"body 4"' },
+    ],
+  );
+});
+
 test("parseParentMessage takes a call only with its payload", () => {
   const header = { type: "call", id: 1, versionId: "v", op: "send" };
   assert.equal(parseParentMessage(header, undefined), undefined);
@@ -129,13 +160,10 @@ test("parseChildMessage accepts exactly the known shapes", () => {
     id: 3,
     result: "1",
   });
-  // A result's JSON is its body, never a field (nor the field's value when both are there).
+  // A result's JSON is its body, never a field, and its header holds nothing else.
   assert.equal(parseChildMessage({ type: "result", id: 3, result: "1" }, undefined), undefined);
-  assert.deepEqual(parseChildMessage({ type: "result", id: 3, result: "field" }, "body"), {
-    type: "result",
-    id: 3,
-    result: "body",
-  });
+  assert.equal(parseChildMessage({ type: "result", id: 3, result: "field" }, "body"), undefined);
+  assert.equal(parseChildMessage({ type: "result", id: 3 }, undefined), undefined);
   assert.deepEqual(
     parseChildMessage(
       { type: "error", id: 3, error: { message: "m", code: "c" }, extra: 1 },

@@ -55,7 +55,9 @@ export const tokenProviderRoutes = [
       if (key === undefined || key.orgId !== principal.orgId) {
         throw new NotFoundError(`key ${body.keyId} not found`);
       }
-      const beyond = key.scopes.filter((scope) => !(principal.scopes as Set<string>).has(scope));
+      const beyond = key.scopes.filter(
+        (scope) => !(principal.scopes as ReadonlySet<string>).has(scope),
+      );
       if (beyond.length > 0) {
         throw new ForbiddenError(
           "missing-scope",

@@ -78,9 +78,18 @@ export function parentMessageHasBody(value: unknown): boolean {
   return ownType(value) === "call";
 }
 
-/** Whether a message read from a sandbox announces a body: a result's JSON text. */
+/**
+ * Whether a message read from a sandbox announces a body: a result's JSON text. Only a result's
+ * exact header does, `{"type":"result","id":…}`: the reader holds it until its body comes, so a
+ * sandbox must not have it hold anything larger. Any other message is read as a message (and a
+ * result refused without its body).
+ */
 export function childMessageHasBody(value: unknown): boolean {
-  return ownType(value) === "result";
+  return (
+    ownType(value) === "result" &&
+    Object.keys(value as Fields).length === 2 &&
+    isId((value as Fields).id)
+  );
 }
 
 /** A message from the pool as it goes on the wire. */
@@ -150,7 +159,9 @@ export function parseChildMessage(
     }
     case "result": {
       const id = get("id");
-      return isId(id) && body !== undefined ? { type: "result", id, result: body } : undefined;
+      return childMessageHasBody(value) && isId(id) && body !== undefined
+        ? { type: "result", id, result: body }
+        : undefined;
     }
     case "error": {
       const id = get("id");
