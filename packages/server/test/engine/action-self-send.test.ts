@@ -52,6 +52,26 @@ const anyChainDrops = (h: Harness) =>
       log.message.includes("sent itself too many events"),
   );
 
+/**
+ * Sends `event` to a new instance `name` of a harness whose chains hold 5 events, and waits for
+ * its chain to be stopped: answers the fixture's count then, and how many chains were reported.
+ */
+async function stoppedChain(
+  name: string,
+  event: string,
+): Promise<{ count: number; drops: number }> {
+  const { h, at } = await start(5);
+  try {
+    await h.engine.createInstance({ ...at(name), authContext: {} });
+    await h.engine.sendEvent({ ...at(name), event, authContext: {} });
+    await until("the chain's drop", () => anyChainDrops(h).length > 0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return { count: await countOf(h, at(name)), drops: anyChainDrops(h).length };
+  } finally {
+    await h.dispose();
+  }
+}
+
 /** The path the runtime hands a sandbox's self-event notifications to, for forging them. */
 const selfEventIntake = (h: Harness): SelfEventListener => {
   const intake = (h.engine as unknown as { sandboxEvents: { onSelfEvent: SelfEventListener } })
@@ -213,52 +233,21 @@ test("a chain of steps each sending itself the next stops after maxSelfEvents, w
 });
 
 test("a chain's one budget counts what actions send through self and what steps send themselves with sendTo", async () => {
-  const { h, at } = await start(5);
-  try {
-    await h.engine.createInstance({ ...at("bounce"), authContext: {} });
-    // Each LOOP an action sends is answered by a BOUNCE stepped at once, whose action sends the
-    // next LOOP: the chain's 5 events are LOOP, BOUNCE, LOOP, BOUNCE, LOOP, and the last LOOP's
-    // BOUNCE is dropped. Only BOUNCEs count (after the client's event's own step).
-    await h.engine.sendEvent({ ...at("bounce"), event: "bounce", authContext: {} });
-    await until("the chain's drop", () => anyChainDrops(h).length === 1);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    assert.equal(await countOf(h, at("bounce")), 1 + 2);
-    assert.equal(anyChainDrops(h).length, 1, "a chain is reported once");
-  } finally {
-    await h.dispose();
-  }
+  // Each LOOP an action sends is answered by a BOUNCE stepped at once, whose action sends the
+  // next LOOP: the chain's 5 events are LOOP, BOUNCE, LOOP, BOUNCE, LOOP, and the last LOOP's
+  // BOUNCE is dropped. Only BOUNCEs count (after the client's event's own step).
+  assert.deepEqual(await stoppedChain("bounce", "bounce"), { count: 1 + 2, drops: 1 });
 });
 
 test("an outside event's step that sends itself events both ways starts one chain, not two", async () => {
-  const { h, at } = await start(5);
-  try {
-    await h.engine.createInstance({ ...at("mix"), authContext: {} });
-    // The MIX's step sends a LOOP through self and a TICK with sendTo, and each LOOP and TICK
-    // sends the next of its kind and counts: 5 events go in all, not 5 of each.
-    await h.engine.sendEvent({ ...at("mix"), event: "mix", authContext: {} });
-    await until("the chain's drop", () => anyChainDrops(h).length === 1);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(await countOf(h, at("mix")), 1 + 5);
-    assert.equal(anyChainDrops(h).length, 1, "a chain is reported once");
-  } finally {
-    await h.dispose();
-  }
+  // The MIX's step sends a LOOP through self and a TICK with sendTo, and each LOOP and TICK
+  // sends the next of its kind and counts: 5 events go in all, not 5 of each.
+  assert.deepEqual(await stoppedChain("mix", "mix"), { count: 1 + 5, drops: 1 });
 });
 
 test("steps of a chain that each send themselves several events with sendTo do not multiply its budget", async () => {
-  const { h, at } = await start(5);
-  try {
-    await h.engine.createInstance({ ...at("fan"), authContext: {} });
-    // Every LOOP's step sends the next LOOP through self and three TICKs with sendTo, and each
-    // LOOP and TICK counts. Were the TICKs budgeted per step, apart from the chain, 5 LOOPs
-    // would bring 15 TICKs; on the chain's one budget, 5 events go in all, of either kind.
-    await h.engine.sendEvent({ ...at("fan"), event: "fan", authContext: {} });
-    await until("the chain's drop", () => anyChainDrops(h).length === 1);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal(await countOf(h, at("fan")), 1 + 5);
-    assert.equal(anyChainDrops(h).length, 1, "a chain is reported once");
-    assert.equal(await stateOf(h, at("fan")), "fanning");
-  } finally {
-    await h.dispose();
-  }
+  // Every LOOP's step sends the next LOOP through self and three TICKs with sendTo, and each
+  // LOOP and TICK counts. Were the TICKs budgeted per step, apart from the chain, 5 LOOPs
+  // would bring 15 TICKs; on the chain's one budget, 5 events go in all, of either kind.
+  assert.deepEqual(await stoppedChain("fan", "fan"), { count: 1 + 5, drops: 1 });
 });
