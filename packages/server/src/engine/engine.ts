@@ -136,10 +136,11 @@ export type AdministrativeState = {
 
 /**
  * What processSelfEvents may still step: what is left of `chain`'s budget, which the actions of
- * the steps it causes share when they send through `self`; each charged to the instance's timer
- * pacing when `paced` (after a timer's delivery).
+ * the steps it causes share when they send through `self` (absent for an outside event's step:
+ * the chain it starts, see chainStartedBy); each charged to the instance's timer pacing when
+ * `paced` (after a timer's delivery).
  */
-type SelfEventBudget = { chain: SelfSendChain; paced: boolean };
+type SelfEventBudget = { chain?: SelfSendChain | undefined; paced: boolean };
 
 export class Engine {
   private readonly store: Store;
@@ -282,9 +283,7 @@ export class Engine {
       loadForResult: (key) => this.loadForResult(key),
       maxSelfEvents: this.maxSelfEvents,
       processSelfEvents: (committed, chain) =>
-        chain === undefined
-          ? this.processSelfEvents(committed)
-          : this.processSelfEvents(committed, { chain, paced: false }),
+        this.processSelfEvents(committed, { chain, paced: false }),
     });
     this.batches = new BatchDelivery({
       store: this.store,
@@ -304,11 +303,7 @@ export class Engine {
       exclusive: (ref, task) => this.exclusive(ref, task),
       retryingConflicts: (key, work) => this.retryingConflicts(key, work),
       prepareDelivery: (instance) => this.prepareDelivery(instance),
-      processSelfEvents: (committed) =>
-        this.processSelfEvents(committed, {
-          chain: this.chainStartedBy(committed),
-          paced: true,
-        }),
+      processSelfEvents: (committed) => this.processSelfEvents(committed, { paced: true }),
     });
     this.runtime.onServiceEvent((...event) => this.sandboxEvents.onServiceEvent(...event));
     this.runtime.onSelfEvent((...event) => this.sandboxEvents.onSelfEvent(...event));
@@ -617,24 +612,27 @@ export class Engine {
    * self-sent event was written, but not whether the event that sent it was: that one is, so it is
    * not reported either (a client told its event failed would send it again, and it would apply
    * twice); it is logged as maybe lost, and the ones after it still go, each on a fresh read. Only
-   * an error that is not ours is reported. Past the budget of their chain (`budget.chain`, which
-   * starts with `maxSelfEvents`), the rest are dropped too. After a timer's delivery
+   * an error that is not ours is reported. Past the budget of their chain (`budget.chain`, or the
+   * one the step starts, with `maxSelfEvents`), the rest are dropped too. After a timer's delivery
    * (`budget.paced`), each one counts against the instance's timer pacing. Each step they cause
    * stays on the chain, so what its own actions send through `self` counts against the same
    * budget (executed-steps.ts): neither kind of send restarts it.
    */
   private async processSelfEvents(
     committed: Committed,
-    budget: SelfEventBudget = { chain: this.chainStartedBy(committed), paced: false },
+    budget: SelfEventBudget = { paced: false },
   ): Promise<Committed> {
-    let current = committed;
     const { selfEvents } = committed.step;
+    // Most steps send themselves nothing: no chain is looked up for them.
+    if (selfEvents.length === 0) return committed;
+    const chain = budget.chain ?? this.chainStartedBy(committed);
+    let current = committed;
     // Each one's backstop (see selfEventBackstopKey) is named after the commit that sent it.
     const backstopOf = (index: number) => selfEventBackstopKey(committed.instance.sequence, index);
     for (const [index, event] of selfEvents.entries()) {
       const instance = instanceRefOf(current.instance);
       const backstopKey = backstopOf(index);
-      const withinBudget = takeFromChain(budget.chain, () =>
+      const withinBudget = takeFromChain(chain, () =>
         this.logger.warn("the machine sent itself too many events; the rest were dropped", {
           instance,
           event: event.type,
@@ -655,7 +653,7 @@ export class Engine {
           this.committer.transition(base.instance, event, {
             kind: "self",
             backstopKey,
-            chain: budget.chain,
+            chain,
           }),
         );
       } catch (err) {
@@ -677,7 +675,7 @@ export class Engine {
         await this.cancelBackstops(committed.instance, [backstopKey]);
         continue;
       }
-      current = await this.processSelfEvents(next, budget);
+      current = await this.processSelfEvents(next, { chain, paced: budget.paced });
     }
     return current;
   }
